@@ -1,0 +1,104 @@
+"""Patch fields of a JSON object text in place, leaving every other byte as it was.
+
+Cursor's settings blob is about 250 KB of JSON that we must not reformat:
+re-serialising would change number spellings, escapes and key order of
+fields we do not own. Here we find the byte span of one member's value and
+splice a new value in; a missing member is appended at the end of its object,
+where JavaScript would put a new key.
+"""
+
+from __future__ import annotations
+
+import json
+from json.decoder import scanstring
+from typing import Any, Sequence
+
+_DECODER = json.JSONDecoder()
+_WS = " \t\n\r"
+
+
+class PatchError(ValueError):
+    """The text is not a JSON object of the shape the path needs."""
+
+
+def _skip_ws(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _expect(text: str, i: int, ch: str) -> None:
+    if i >= len(text) or text[i] != ch:
+        raise PatchError(f"expected {ch!r} at offset {i}")
+
+
+def members(text: str, start: int) -> tuple[list[tuple[str, int, int]], int]:
+    """Members of the object at `start` ('{') as (name, value_start, value_end), and the '}' offset."""
+    _expect(text, start, "{")
+    out: list[tuple[str, int, int]] = []
+    i = _skip_ws(text, start + 1)
+    if i < len(text) and text[i] == "}":
+        return out, i
+    while True:
+        _expect(text, i, '"')
+        try:
+            name, j = scanstring(text, i + 1, True)
+            j = _skip_ws(text, j)
+            _expect(text, j, ":")
+            j = _skip_ws(text, j + 1)
+            _, end = _DECODER.raw_decode(text, j)
+        except json.JSONDecodeError as exc:
+            raise PatchError(str(exc)) from None
+        out.append((name, j, end))
+        k = _skip_ws(text, end)
+        if k < len(text) and text[k] == ",":
+            i = _skip_ws(text, k + 1)
+            continue
+        _expect(text, k, "}")
+        return out, k
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as JSON.stringify writes it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _find(text: str, obj_start: int, name: str):
+    found, close = members(text, obj_start)
+    span = None
+    for m_name, vs, ve in found:  # JSON.parse keeps the last duplicate
+        if m_name == name:
+            span = (vs, ve)
+    return span, close, bool(found)
+
+
+def set_path(text: str, path: Sequence[str], value: Any) -> str:
+    """Text with the member at `path` set to `value` (created if missing)."""
+    if not path:
+        raise PatchError("empty path")
+    obj = _skip_ws(text, 0)
+    for depth, name in enumerate(path):
+        span, close, has_members = _find(text, obj, name)
+        last = depth == len(path) - 1
+        if span is None:
+            new = value
+            for inner in reversed(path[depth + 1 :]):
+                new = {inner: new}
+            member = dumps(name) + ":" + dumps(new)
+            return text[:close] + ("," if has_members else "") + member + text[close:]
+        if last:
+            return text[: span[0]] + dumps(value) + text[span[1] :]
+        if text[span[0]] != "{":
+            raise PatchError(f"{'.'.join(path[: depth + 1])} is not an object")
+        obj = span[0]
+    raise AssertionError("unreachable")
+
+
+def get_path(obj: Any, path: Sequence[str], default: Any = None) -> Any:
+    """Value at `path` in parsed JSON, or default where a step is missing."""
+    for name in path:
+        if not isinstance(obj, dict) or name not in obj:
+            return default
+        obj = obj[name]
+    return obj

@@ -1,0 +1,69 @@
+"""Provider key formats: does a value look like what its provider issues? Pure."""
+
+from __future__ import annotations
+
+import re
+
+OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
+
+_B64URL = r"[A-Za-z0-9_-]"
+PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
+    "openai.key": (
+        re.compile(rf"sk-(proj|svcacct|admin)-{_B64URL}*T3BlbkFJ{_B64URL}*"),
+        re.compile(r"sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"),
+    ),
+    "anthropic.key": (re.compile(rf"sk-ant-api03-{_B64URL}{{93}}AA"),),
+    "google.key": (re.compile(rf"AIza{_B64URL}{{35}}"),),
+    "azure.key": (re.compile(r"[0-9a-fA-F]{32}"), re.compile(r"[A-Za-z0-9]{84}")),
+    "bedrock.access_key": (re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}"), re.compile(r"ABSK[A-Za-z0-9+/=]{20,}")),
+    "bedrock.secret_key": (re.compile(r"[A-Za-z0-9/+]{40}"),),
+}
+# Other vendors' keys that are fine in the OpenAI slot when a base URL is set.
+COMPATIBLE = (
+    re.compile(r"sk-or-v1-[0-9a-f]{64}"),
+    re.compile(r"xai-[A-Za-z0-9]{20,}"),
+    re.compile(r"gsk_[A-Za-z0-9]{20,}"),
+    re.compile(r"sk-[A-Za-z0-9]{20,}"),
+)
+PLACEHOLDER = re.compile(
+    r"(your|my|insert|paste|replace|change)[-_ ]?(api[-_ ]?)?key|xxxx|\.\.\.|<.*>|^(test|dummy|placeholder|todo|none|null|undefined|changeme)$",
+    re.IGNORECASE,
+)
+
+
+def check_format(field: str, value: str, base_url: str | None = None) -> str:
+    """OK when the value matches its provider's published pattern, UNEXPECTED when not.
+
+    UNKNOWN for fields with no published pattern (session tokens, extra keys),
+    and for the OpenAI slot when a base URL points at another server.
+    """
+    patterns = PATTERNS.get(field)
+    if patterns is None:
+        return UNKNOWN
+    if any(p.fullmatch(value) for p in patterns):
+        return OK
+    if field == "openai.key" and base_url:
+        return UNKNOWN
+    return UNEXPECTED
+
+
+def looks_placeholder(value: str) -> bool:
+    """True for values like 'your-api-key', 'sk-xxxx', '<KEY>', 'test'."""
+    return bool(PLACEHOLDER.search(value)) or len(set(value)) <= 2
+
+
+def looks_truncated(field: str, value: str) -> bool:
+    """True when the value starts like its provider's keys but is too short."""
+    starts = {"openai.key": "sk-", "anthropic.key": "sk-ant-", "google.key": "AIza"}
+    prefix = starts.get(field)
+    return bool(prefix and value.startswith(prefix) and check_format(field, value) != OK and len(value) < 40)
+
+
+def known_vendor(value: str) -> str | None:
+    """Which provider a key's shape points at, if any (for 'wrong slot' hints)."""
+    for field, patterns in PATTERNS.items():
+        if field in ("azure.key", "bedrock.secret_key"):
+            continue  # too generic to name a vendor
+        if any(p.fullmatch(value) for p in patterns):
+            return field.split(".")[0]
+    return None

@@ -1,0 +1,264 @@
+"""Where Cursor keeps its data, and whether Cursor is running. Reads only.
+
+Resolution follows VS Code's order: $VSCODE_PORTABLE, $VSCODE_APPDATA, an
+explicit user-data dir, then the per-OS default. Every function takes the
+platform, environment and home folder as arguments so macOS and Windows
+layouts can be tested anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from typing import Mapping
+
+from .errors import DatabaseNotFound
+
+DB_RELATIVE = ("User", "globalStorage", "state.vscdb")
+APP_NAMES = ("Cursor", "Cursor Nightly")
+
+
+@dataclass(frozen=True)
+class Installation:
+    """One Cursor user-data dir (or a bare database file) and how it was found."""
+
+    db_path: Path
+    user_data_dir: Path | None
+    source: str  # "--db", "CURSOR_STATE_DB", "--user-data-dir", "VSCODE_PORTABLE", "default", ...
+    channel: str = "Cursor"
+
+    @property
+    def local_state(self) -> Path | None:
+        return self.user_data_dir / "Local State" if self.user_data_dir else None
+
+    @property
+    def code_lock(self) -> Path | None:
+        return self.user_data_dir / "code.lock" if self.user_data_dir else None
+
+
+def _pure(platform: str):
+    return PureWindowsPath if platform.startswith("win") else PurePosixPath
+
+
+def platform_config_dir(platform: str, env: Mapping[str, str], home: str, app: str) -> PurePath:
+    """The per-OS default user-data dir for `app` (section 1, step 4)."""
+    P = _pure(platform)
+    if platform == "darwin":
+        return P(home) / "Library" / "Application Support" / app
+    if platform.startswith("win"):
+        appdata = env.get("APPDATA") or str(P(env.get("USERPROFILE", home)) / "AppData" / "Roaming")
+        return P(appdata) / app
+    xdg = env.get("XDG_CONFIG_HOME")
+    base = P(xdg) if xdg and P(xdg).is_absolute() else P(home) / ".config"
+    return base / app
+
+
+def wsl_windows_dirs(env: Mapping[str, str], mnt: str = "/mnt/c/Users") -> list[PurePosixPath]:
+    """Under WSL, a Windows Cursor's data sits on the Windows side."""
+    if "WSL_DISTRO_NAME" not in env and "WSL_INTEROP" not in env:
+        return []
+    root = Path(mnt)
+    try:
+        users = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    return [PurePosixPath(u / "AppData" / "Roaming" / app) for u in users for app in APP_NAMES]
+
+
+def candidate_installations(
+    *,
+    db: str | None = None,
+    user_data_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    home: str | None = None,
+) -> list[Installation]:
+    """Every place a Cursor database may be, in precedence order.
+
+    An explicit choice (option, then environment variable) is returned alone.
+    """
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    home = home or env.get("HOME") or env.get("USERPROFILE") or str(Path.home())
+    P = _pure(platform)
+
+    if db:
+        return [_from_db(Path(db), "--db")]
+    if user_data_dir:
+        return [_from_udd(P(user_data_dir), "--user-data-dir")]
+    if env.get("CURSOR_STATE_DB"):
+        return [_from_db(Path(env["CURSOR_STATE_DB"]), "CURSOR_STATE_DB")]
+    if env.get("CURSOR_USER_DATA_DIR"):
+        return [_from_udd(P(env["CURSOR_USER_DATA_DIR"]), "CURSOR_USER_DATA_DIR")]
+
+    found: list[Installation] = []
+    if env.get("VSCODE_PORTABLE"):
+        found.append(_from_udd(P(env["VSCODE_PORTABLE"]) / "user-data", "VSCODE_PORTABLE"))
+    if env.get("VSCODE_APPDATA"):
+        found.append(_from_udd(P(env["VSCODE_APPDATA"]) / "Cursor", "VSCODE_APPDATA"))
+    for app in APP_NAMES:
+        found.append(_from_udd(platform_config_dir(platform, env, home, app), "default", app))
+    if platform.startswith("linux"):
+        for d in wsl_windows_dirs(env):
+            found.append(_from_udd(d, "wsl", d.name))
+    return found
+
+
+def _from_db(path: Path, source: str) -> Installation:
+    parts = path.parts
+    udd = None
+    if tuple(parts[-3:]) == DB_RELATIVE:
+        udd = Path(*parts[:-3])
+    return Installation(db_path=path, user_data_dir=udd, source=source)
+
+
+def _from_udd(udd: PurePath, source: str, channel: str = "Cursor") -> Installation:
+    udd_path = Path(udd)
+    return Installation(db_path=udd_path.joinpath(*DB_RELATIVE), user_data_dir=udd_path,
+                        source=source, channel=channel)
+
+
+def find_installations(**kw) -> list[Installation]:
+    """Candidates whose database exists (explicit choices are kept even if missing)."""
+    cands = candidate_installations(**kw)
+    if cands and cands[0].source in ("--db", "--user-data-dir", "CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR"):
+        return cands
+    return [c for c in cands if c.db_path.is_file()]
+
+
+def resolve(**kw) -> Installation:
+    """The installation a command works on: the first that exists."""
+    found = find_installations(**kw)
+    if not found:
+        raise DatabaseNotFound(
+            "no Cursor state database found; pass --db PATH/state.vscdb or --user-data-dir DIR "
+            "(or set CURSOR_STATE_DB)"
+        )
+    inst = found[0]
+    if not inst.db_path.exists():
+        raise DatabaseNotFound(
+            f"{inst.db_path}: no such file ({inst.source}); check the path or run `cursor-byok where`"
+        )
+    return inst
+
+
+# --- is Cursor running? -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Running:
+    """Why Cursor is believed to run: `how` is "code.lock" or "process"."""
+
+    pid: int
+    how: str
+    name: str = ""
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform.startswith("win"):  # pragma: no cover - Windows only
+        return _win_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _win_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
+    import ctypes
+
+    handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)
+    if not handle:
+        return False
+    code = ctypes.c_ulong()
+    ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+    ctypes.windll.kernel32.CloseHandle(handle)
+    return code.value == 259  # STILL_ACTIVE
+
+
+def lock_pid(inst: Installation) -> int | None:
+    """The live PID in code.lock, if any."""
+    if inst.code_lock is None:
+        return None
+    try:
+        text = Path(inst.code_lock).read_text(errors="replace").strip()
+        pid = int(text.split()[0]) if text else 0
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def is_cursor_process(name: str, exe: str = "") -> bool:
+    """Cursor's main or helper process names; not cursor-agent or cursor-server."""
+    if name in ("Cursor", "Cursor.exe", "cursor", "Cursor Helper"):
+        return True
+    return "/Cursor.app/Contents/MacOS/" in exe or "/tmp/.mount_Cursor" in exe
+
+
+def cursor_processes(proc: str = "/proc") -> list[Running]:
+    """Processes that look like Cursor (Linux /proc; `ps`/`tasklist` elsewhere)."""
+    if sys.platform.startswith("linux") or Path(proc).is_dir():
+        return _linux_processes(Path(proc))
+    return _ps_processes()  # pragma: no cover - macOS / Windows
+
+
+def _linux_processes(proc: Path) -> list[Running]:
+    out = []
+    me = os.getpid()
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            exe = os.readlink(entry / "exe") if name.lower() == "cursor" or "Cursor" in name else ""
+        except OSError:
+            continue
+        if is_cursor_process(name, exe):
+            out.append(Running(int(entry.name), "process", name))
+    return out
+
+
+def _ps_processes() -> list[Running]:  # pragma: no cover - macOS / Windows
+    import subprocess
+
+    if sys.platform.startswith("win"):
+        cmd = ["tasklist", "/FO", "CSV", "/NH"]
+    else:
+        cmd = ["ps", "-A", "-o", "pid=,comm="]
+    try:
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    out = []
+    for line in text.splitlines():
+        if sys.platform.startswith("win"):
+            cols = [c.strip('"') for c in line.split('","')]
+            if len(cols) > 1 and cols[1].isdigit() and is_cursor_process(cols[0]):
+                out.append(Running(int(cols[1]), "process", cols[0]))
+        else:
+            pid, _, comm = line.strip().partition(" ")
+            base = comm.rsplit("/", 1)[-1]
+            if pid.isdigit() and is_cursor_process(base, comm):
+                out.append(Running(int(pid), "process", base))
+    return out
+
+
+def cursor_running(inst: Installation, proc: str = "/proc") -> Running | None:
+    """Is Cursor running for this installation? code.lock first, then processes.
+
+    A bare --db file outside a user-data dir layout gets no process check: it
+    is a copy, not a live installation.
+    """
+    pid = lock_pid(inst)
+    if pid:
+        return Running(pid, "code.lock")
+    if inst.user_data_dir is None:
+        return None
+    procs = cursor_processes(proc)
+    return procs[0] if procs else None

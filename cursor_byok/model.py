@@ -1,0 +1,202 @@
+"""Plain data: providers, secrets, profiles and field changes. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
+
+# Storage labels, as shown in `list --json` under "storage".
+PLAINTEXT = "plaintext"
+SETTINGS_JSON = "settings-json"
+UNDECRYPTABLE = "undecryptable"
+BUNDLE = "bundle"
+
+# Vendor prefixes shown in a masked key, longest first.
+VENDOR_PREFIXES = (
+    "sk-ant-api03-",
+    "sk-svcacct-",
+    "sk-or-v1-",
+    "sk-admin-",
+    "sk-proj-",
+    "sk-ant-",
+    "xai-",
+    "gsk_",
+    "AIza",
+    "AKIA",
+    "ASIA",
+    "ABSK",
+    "sk-",
+)
+
+
+def fingerprint(value: str) -> str:
+    """First 12 hex digits of the SHA-256 of a key: equal keys, equal prints."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+
+
+def mask(value: str) -> str:
+    """The vendor prefix and the last 4 characters, never more.
+
+    A key too short to hide most of its body shows its prefix only.
+    """
+    prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
+    body = len(value) - len(prefix)
+    if body < 16:
+        return (prefix or "") + "…"
+    return f"{prefix}…{value[-4:]}"
+
+
+class Secret:
+    """A key value whose repr and str never show it; `reveal()` does."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("Secret holds a str")
+        object.__setattr__(self, "_value", value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def reveal(self) -> str:
+        return self._value
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self._value)
+
+    @property
+    def masked(self) -> str:
+        return mask(self._value)
+
+    def __repr__(self) -> str:
+        return f"Secret({self.masked!r}, fp={self.fingerprint})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self.fingerprint))
+
+    def __reduce__(self):  # pickling would write the key somewhere unplanned
+        raise TypeError("Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """A key as found in a database or bundle, with how it was protected.
+
+    `secret` is None when the value could not be decrypted; `reason` says why.
+    `row` names where it lives: a row key, or `<blob row>#azureState.apiKey`.
+    """
+
+    secret: Secret | None
+    storage: str
+    row: str
+    reason: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.secret is not None
+
+
+# Field names used by profiles, plans and bundles. A field's value is:
+#   *.key / *_key / extra.*  -> StoredKey (in a Profile) or Secret (wanted)
+#   *.enabled                -> bool
+#   *.base_url, ...          -> str | None
+#   models.user_added/enabled/disabled -> tuple[str, ...]
+#   models.selected.<surface> -> str
+KEY_FIELDS = (
+    "openai.key",
+    "anthropic.key",
+    "google.key",
+    "azure.key",
+    "bedrock.access_key",
+    "bedrock.secret_key",
+    "bedrock.session_token",
+)
+SETTING_FIELDS = (
+    "openai.enabled",
+    "openai.base_url",
+    "anthropic.enabled",
+    "google.enabled",
+    "azure.enabled",
+    "azure.base_url",
+    "azure.deployment",
+    "bedrock.enabled",
+    "bedrock.region",
+)
+MODEL_LIST_FIELDS = ("models.user_added", "models.enabled", "models.disabled")
+EXTRA_PREFIX = "extra."
+SELECTED_PREFIX = "models.selected."
+
+
+def provider_of(field_name: str) -> str:
+    """The provider a field belongs to ("models" and "extra" are their own)."""
+    return field_name.split(".", 1)[0]
+
+
+def is_key_field(field_name: str) -> bool:
+    return field_name in KEY_FIELDS or field_name.startswith(EXTRA_PREFIX)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every BYOK setting of one Cursor database (or one bundle).
+
+    `fields` maps field names (see above) to values; a field that is absent
+    is "not set". `notes` are things worth telling the user about the read
+    (malformed JSON, undecryptable rows, ...). `bedrock_iam` is True when
+    Bedrock uses a team IAM role instead of keys.
+    """
+
+    fields: Mapping[str, Any]
+    notes: tuple[str, ...] = ()
+    bedrock_iam: bool = False
+    key_form: str = "plaintext"  # "secret" when the db has secret://cursorAuth rows
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    def keys(self) -> dict[str, StoredKey]:
+        return {n: v for n, v in self.fields.items() if is_key_field(n)}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of a plan: what is there, what is wanted, and the verdict.
+
+    action is one of "add", "replace", "remove", "unchanged", "conflict".
+    Values are Secret for keys, so a plan can be printed safely.
+    """
+
+    field: str
+    action: str
+    old: Any = None
+    new: Any = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes that would turn the current profile into the wanted one."""
+
+    changes: tuple[Change, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def effective(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action in ("add", "replace", "remove"))
+
+    @property
+    def conflicts(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action == "conflict")

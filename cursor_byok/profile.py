@@ -1,0 +1,335 @@
+"""ItemTable rows <-> Profile: where each BYOK setting lives and how it is decoded.
+
+Reading turns the rows fetched by `store.get_items(ROW_KEYS, ROW_PREFIXES)`
+into a Profile. Writing turns wanted field values into RowWrites: key rows in
+the form this Cursor uses, and the settings blob patched in place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from . import blobpatch
+from . import safestorage as ss
+from .errors import ByokError, DecryptFailed, SafeStorageUnavailable
+from .model import (
+    EXTRA_PREFIX,
+    PLAINTEXT,
+    SELECTED_PREFIX,
+    SETTINGS_JSON,
+    UNDECRYPTABLE,
+    Profile,
+    Secret,
+    StoredKey,
+)
+from .store import RowWrite
+
+BLOB_KEY = (
+    "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl."
+    "persistentStorage.applicationUser"
+)
+SECRET_PREFIX = "secret://cursorAuth/"
+PLAIN_PREFIX = "cursorAuth/"
+ANY_SECRET_PREFIX = "secret://"
+IAM = "iam"
+
+# Key fields that have their own rows, by row name.
+KEY_ROW_NAMES = {
+    "openai.key": "openAIKey",
+    "anthropic.key": "claudeKey",
+    "google.key": "googleKey",
+    "azure.key": "azureApiKey",
+    "bedrock.access_key": "bedrockAccessKey",
+    "bedrock.secret_key": "bedrockSecretKey",
+}
+KNOWN_SECRET_NAMES = frozenset(KEY_ROW_NAMES.values())
+
+# Where each field sits in the settings blob.
+BLOB_PATHS: dict[str, tuple[str, ...]] = {
+    "openai.enabled": ("useOpenAIKey",),
+    "openai.base_url": ("openAIBaseUrl",),
+    "anthropic.enabled": ("useClaudeKey",),
+    "google.enabled": ("useGoogleKey",),
+    "azure.enabled": ("azureState", "useAzure"),
+    "azure.base_url": ("azureState", "baseUrl"),
+    "azure.deployment": ("azureState", "deployment"),
+    "azure.key": ("azureState", "apiKey"),
+    "bedrock.enabled": ("bedrockState", "useBedrock"),
+    "bedrock.region": ("bedrockState", "region"),
+    "bedrock.access_key": ("bedrockState", "accessKey"),
+    "bedrock.secret_key": ("bedrockState", "secretKey"),
+    "bedrock.session_token": ("bedrockState", "sessionToken"),
+    "models.user_added": ("aiSettings", "userAddedModels"),
+    "models.enabled": ("aiSettings", "modelOverrideEnabled"),
+    "models.disabled": ("aiSettings", "modelOverrideDisabled"),
+}
+BLOB_KEY_FIELDS = ("azure.key", "bedrock.access_key", "bedrock.secret_key", "bedrock.session_token")
+BOOL_FIELDS = ("openai.enabled", "anthropic.enabled", "google.enabled", "azure.enabled", "bedrock.enabled")
+STR_FIELDS = ("openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region")
+
+ROW_KEYS = (BLOB_KEY, *(PLAIN_PREFIX + n for n in KEY_ROW_NAMES.values()))
+ROW_PREFIXES = (ANY_SECRET_PREFIX,)
+
+
+def blob_path(field: str) -> tuple[str, ...]:
+    if field.startswith(SELECTED_PREFIX):
+        return ("aiSettings", "modelConfig", field[len(SELECTED_PREFIX) :], "modelName")
+    return BLOB_PATHS[field]
+
+
+def as_text(value: Any) -> str | None:
+    """A row value as text; None when it is not valid UTF-8."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None if value is None else str(value)
+
+
+def plain_value(text: str) -> str:
+    """A legacy row's key; a JSON-quoted string is unquoted (a key never starts with a quote)."""
+    if text.startswith('"'):
+        try:
+            inner = json.loads(text)
+            if isinstance(inner, str):
+                return inner
+        except ValueError:
+            pass
+    return text
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+@dataclass
+class _Reader:
+    rows: Mapping[str, Any]
+    storage: Any  # keyring.SafeStorage or None
+    notes: list[str]
+
+    def secret_row(self, row: str) -> StoredKey | None:
+        """A decoded `secret://` row; None for a cleared (empty) one."""
+        text = as_text(self.rows[row])
+        try:
+            blob = ss.decode_buffer_json(text or "")
+        except ValueError as exc:
+            return StoredKey(None, UNDECRYPTABLE, row, f"not a Buffer JSON value ({exc})")
+        if not blob:
+            return None
+        if self.storage is None:
+            return StoredKey(None, UNDECRYPTABLE, row, "no safe storage configured")
+        try:
+            value, label = self.storage.decrypt(blob)
+        except (DecryptFailed, SafeStorageUnavailable) as exc:
+            return StoredKey(None, UNDECRYPTABLE, row, str(exc))
+        return StoredKey(Secret(value), label, row)
+
+    def plain_row(self, row: str) -> StoredKey | None:
+        text = as_text(self.rows[row])
+        if text is None:
+            return StoredKey(None, UNDECRYPTABLE, row, "value is not UTF-8 text")
+        value = plain_value(text)
+        return StoredKey(Secret(value), PLAINTEXT, row) if value else None
+
+    def key_from_rows(self, name: str) -> StoredKey | None:
+        secret_row, plain_row = SECRET_PREFIX + name, PLAIN_PREFIX + name
+        if secret_row in self.rows:
+            found = self.secret_row(secret_row)
+            if found is not None:
+                return found
+        if plain_row in self.rows:
+            return self.plain_row(plain_row)
+        return None
+
+
+def parse_blob(rows: Mapping[str, Any], notes: list[str]) -> dict:
+    """The settings blob as a dict; {} with a note when missing or malformed."""
+    if BLOB_KEY not in rows:
+        notes.append("settings blob not found: Cursor has not saved settings yet")
+        return {}
+    text = as_text(rows[BLOB_KEY])
+    try:
+        doc = json.loads(text) if text is not None else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        notes.append("settings blob is not a JSON object: provider settings and models read as not set")
+        return {}
+    return doc
+
+
+def _typed(field: str, value: Any, notes: list[str]) -> Any:
+    """The value if it has the field's type; None with a note otherwise."""
+    if value is None:
+        return None
+    if field in BOOL_FIELDS:
+        ok = isinstance(value, bool)
+    elif field in STR_FIELDS or field.startswith(SELECTED_PREFIX):
+        ok = isinstance(value, str)
+    else:  # model lists
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    if not ok:
+        notes.append(f"{field}: unexpected {type(value).__name__} in the settings blob; read as not set")
+        return None
+    return value
+
+
+def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
+    """Toggles, URLs, regions and model lists from the parsed blob."""
+    out: dict[str, Any] = {}
+    for field in (*BOOL_FIELDS, *STR_FIELDS, "models.user_added", "models.enabled", "models.disabled"):
+        value = _typed(field, blobpatch.get_path(doc, BLOB_PATHS[field]), notes)
+        if value is not None:
+            out[field] = value
+    config = blobpatch.get_path(doc, ("aiSettings", "modelConfig"), {})
+    if isinstance(config, dict):
+        for surface, entry in config.items():
+            name = entry.get("modelName") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name:
+                out[SELECTED_PREFIX + surface] = name
+    return out
+
+
+def _blob_key(doc: dict, field: str) -> StoredKey | None:
+    value = blobpatch.get_path(doc, BLOB_PATHS[field])
+    if isinstance(value, str) and value and value != IAM:
+        return StoredKey(Secret(value), SETTINGS_JSON, f"{BLOB_KEY}#{'.'.join(BLOB_PATHS[field])}")
+    return None
+
+
+def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
+    """Every BYOK setting from the rows `store.get_items(ROW_KEYS, ROW_PREFIXES)` returned."""
+    notes: list[str] = []
+    reader = _Reader(rows, storage, notes)
+    doc = parse_blob(rows, notes)
+    fields: dict[str, Any] = read_settings(doc, notes)
+    for field, name in KEY_ROW_NAMES.items():
+        found = reader.key_from_rows(name)
+        if found is None and field in BLOB_KEY_FIELDS:
+            found = _blob_key(doc, field)
+        if found is not None:
+            fields[field] = found
+    token = _blob_key(doc, "bedrock.session_token")
+    if token:
+        fields["bedrock.session_token"] = token
+    for row in sorted(r for r in rows if r.startswith(SECRET_PREFIX)):
+        name = row[len(SECRET_PREFIX) :]
+        if name not in KNOWN_SECRET_NAMES:
+            found = reader.secret_row(row)
+            if found is not None:
+                fields[EXTRA_PREFIX + name] = found
+    bedrock = doc.get("bedrockState") if isinstance(doc.get("bedrockState"), dict) else {}
+    iam = bedrock.get("accessKey") == IAM and bedrock.get("secretKey") == IAM
+    for key in fields.values():
+        if isinstance(key, StoredKey) and key.secret is None:
+            notes.append(f"{key.row}: cannot decrypt ({key.reason})")
+    key_form = "secret" if any(r.startswith(SECRET_PREFIX) for r in rows) else "plaintext"
+    return Profile(fields=fields, notes=tuple(notes), bedrock_iam=iam, key_form=key_form)
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+class BlobUnpatchable(ByokError):
+    """The settings blob is malformed, so provider settings cannot be changed safely."""
+
+
+@dataclass
+class RowWriter:
+    """Turns wanted field values into the row writes that store them.
+
+    `encrypt` makes a `secret://` value for this machine (None: secret rows
+    cannot be written); `key_form` is "secret" or "plaintext".
+    """
+
+    rows: Mapping[str, Any]
+    key_form: str
+    encrypt: Callable[[str], str] | None = None
+
+    def writes(self, wanted: Mapping[str, Any]) -> list[RowWrite]:
+        """Row writes for {field: new value (None = remove)}; the blob in one write."""
+        out: dict[str, str | None] = {}
+        blob_changes: list[tuple[tuple[str, ...], Any]] = []
+        for field, value in wanted.items():
+            row_writes, blob = self._field(field, value)
+            out.update(row_writes)
+            blob_changes.extend(blob)
+        if blob_changes:
+            out[BLOB_KEY] = self._patched_blob(blob_changes)
+        return [RowWrite(k, v) for k, v in out.items() if self._differs(k, v)]
+
+    def _differs(self, key: str, value: str | None) -> bool:
+        if value is None:
+            return key in self.rows
+        return as_text(self.rows.get(key)) != value or not isinstance(self.rows.get(key), str)
+
+    def _field(self, field: str, value: Any):
+        if field.startswith(EXTRA_PREFIX):
+            return self._secret_only(field[len(EXTRA_PREFIX) :], value), []
+        if field in KEY_ROW_NAMES:
+            return self._key(field, value)
+        if field == "bedrock.session_token":
+            return {}, [(BLOB_PATHS[field], _reveal(value) or "")]
+        if field.startswith("models.") and not field.startswith(SELECTED_PREFIX):
+            return {}, [(blob_path(field), list(value or ()))]
+        return {}, [(blob_path(field), value)]
+
+    def _key(self, field: str, value: Secret | None):
+        name = KEY_ROW_NAMES[field]
+        secret_row, plain_row = SECRET_PREFIX + name, PLAIN_PREFIX + name
+        blob: list = []
+        if field in BLOB_KEY_FIELDS and secret_row not in self.rows and plain_row not in self.rows:
+            # Azure and Bedrock keys live in the settings blob unless this Cursor
+            # already has a row for them: never invent a row Cursor may not read.
+            return {}, [(BLOB_PATHS[field], _reveal(value) or "")]
+        if field in BLOB_KEY_FIELDS and blobpatch.get_path(self._doc(), BLOB_PATHS[field]):
+            blob.append((BLOB_PATHS[field], ""))  # the row wins; do not leave a stale copy
+        if value is None:
+            return {secret_row: None, plain_row: None}, blob
+        if self.key_form == "secret":
+            return {secret_row: self._encrypt(value.reveal()), plain_row: None}, blob
+        return {plain_row: value.reveal(), secret_row: None}, blob
+
+    def _secret_only(self, name: str, value: Secret | None) -> dict:
+        row = SECRET_PREFIX + name
+        if value is None:
+            return {row: None}
+        return {row: self._encrypt(value.reveal())}
+
+    def _encrypt(self, plaintext: str) -> str:
+        if self.encrypt is None:
+            raise SafeStorageUnavailable("no verified machine secret to encrypt keys with")
+        return self.encrypt(plaintext)
+
+    def _doc(self) -> dict:
+        text = as_text(self.rows.get(BLOB_KEY))
+        try:
+            doc = json.loads(text) if text else {}
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def _patched_blob(self, changes) -> str:
+        text = as_text(self.rows.get(BLOB_KEY))
+        if text is None and BLOB_KEY in self.rows:
+            raise BlobUnpatchable("the settings blob is not UTF-8 text; open Cursor once to rewrite it, then retry")
+        text = text if text is not None else "{}"
+        try:
+            for path, value in changes:
+                text = blobpatch.set_path(text, path, value)
+            json.loads(text)
+        except (blobpatch.PatchError, ValueError) as exc:
+            raise BlobUnpatchable(
+                f"the settings blob is malformed ({exc}); open Cursor once to rewrite it, then retry"
+            ) from None
+        return text
+
+
+def _reveal(value: Any) -> Any:
+    return value.reveal() if isinstance(value, Secret) else value

@@ -1,0 +1,236 @@
+"""Tables for people and JSON documents for scripts. Masking happens here.
+
+A key is shown as its vendor prefix and last 4 characters plus a fingerprint;
+its value appears only when the caller passes reveal=True.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from .formats import check_format
+from .model import EXTRA_PREFIX, SELECTED_PREFIX, Change, Plan, Profile, Secret, StoredKey
+
+PROVIDER_FIELDS: dict[str, dict[str, str]] = {
+    # json name -> field name, per provider
+    "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
+    "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
+    "google": {"enabled": "google.enabled", "key": "google.key"},
+    "azure": {"enabled": "azure.enabled", "base_url": "azure.base_url",
+              "deployment": "azure.deployment", "key": "azure.key"},
+    "bedrock": {"enabled": "bedrock.enabled", "region": "bedrock.region",
+                "access_key": "bedrock.access_key", "secret_key": "bedrock.secret_key",
+                "session_token": "bedrock.session_token"},
+}
+KEY_NAMES = ("key", "access_key", "secret_key", "session_token")
+
+
+def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
+    """The KEY object of `list --json`."""
+    out: dict[str, Any] = {"masked": None, "fingerprint": None, "storage": stored.storage,
+                           "format": "unknown", "row": stored.row}
+    if stored.secret is None:
+        out["reason"] = stored.reason
+        return out
+    value = stored.secret.reveal()
+    out["masked"] = stored.secret.masked
+    out["fingerprint"] = stored.secret.fingerprint
+    out["format"] = check_format(field, value, base_url)
+    if reveal:
+        out["value"] = value
+    return out
+
+
+def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = False) -> dict:
+    """The `list --json` document."""
+    f = profile.fields
+    providers = {}
+    for name, names in PROVIDER_FIELDS.items():
+        entry: dict[str, Any] = {}
+        for json_name, field in names.items():
+            value = f.get(field)
+            if json_name in KEY_NAMES:
+                entry[json_name] = key_json(field, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
+            elif json_name == "enabled":
+                entry[json_name] = bool(value)
+            else:
+                entry[json_name] = value
+        entry["configured"] = any(entry.get(k) for k in KEY_NAMES) or bool(entry.get("base_url"))
+        if name == "bedrock":
+            entry["iam_role"] = profile.bedrock_iam
+        providers[name] = {"configured": entry.pop("configured"), **entry}
+    extras = [
+        {"name": field[len(EXTRA_PREFIX):], **key_json(field, value, reveal=reveal)}
+        for field, value in sorted(f.items()) if field.startswith(EXTRA_PREFIX)
+    ]
+    for extra in extras:
+        extra["key"] = {k: extra.pop(k) for k in list(extra) if k != "name"}
+        extra["name"] = extra["key"]["row"]
+    return {**source, "providers": providers, "extra_secrets": extras,
+            "models": models_json(profile), "key_form": profile.key_form, "notes": list(profile.notes)}
+
+
+def models_json(profile: Profile) -> dict:
+    f = profile.fields
+    return {
+        "user_added": list(f.get("models.user_added", ())),
+        "enabled": list(f.get("models.enabled", ())),
+        "disabled": list(f.get("models.disabled", ())),
+        "selected": {k[len(SELECTED_PREFIX):]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)},
+    }
+
+
+# --- human tables ----------------------------------------------------------------
+
+
+def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
+    """A plain left-aligned table with two spaces between columns."""
+    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    if header is not None:
+        rows.insert(0, list(header))
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _key_cell(doc: dict | None) -> tuple[str, str, str]:
+    if not doc:
+        return "-", "", ""
+    if doc.get("fingerprint") is None:
+        return "(cannot decrypt)", "", f"undecryptable: {doc.get('reason')}"
+    shown = doc.get("value") or doc["masked"]
+    note = doc["storage"] + ("" if doc["format"] == "ok" else f", format {doc['format']}")
+    return shown, doc["fingerprint"], note
+
+
+def profile_text(doc: dict) -> str:
+    """The human form of a `list --json` document."""
+    rows = []
+    for name, p in doc["providers"].items():
+        settings = [f"{k}={v}" for k, v in p.items() if k in ("base_url", "deployment", "region") and v]
+        if p.get("iam_role"):
+            settings.append("IAM role")
+        keys = [(k, p[k]) for k in KEY_NAMES if k in p]
+        for i, (kname, kdoc) in enumerate(keys):
+            shown, fp, note = _key_cell(kdoc)
+            label = name if i == 0 else ""
+            on = ("on" if p["enabled"] else "off") if i == 0 else ""
+            if kname != "key":
+                shown = f"{kname}: {shown}"
+            rows.append([label, on, shown, fp, note, " ".join(settings) if i == 0 else ""])
+            if name == "bedrock" and kname == "secret_key":
+                break
+    for extra in doc["extra_secrets"]:
+        shown, fp, note = _key_cell(extra["key"])
+        rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
+    out = [table(rows, ["provider", "on", "key", "fingerprint", "storage", "settings"])]
+    m = doc["models"]
+    out.append("")
+    out.append("models")
+    out.append(table([
+        ["user added", ", ".join(m["user_added"]) or "-"],
+        ["enabled", ", ".join(m["enabled"]) or "-"],
+        ["disabled", ", ".join(m["disabled"]) or "-"],
+        ["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"],
+    ]))
+    for note in doc.get("notes", []):
+        out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+def where_text(docs: list[dict]) -> str:
+    blocks = []
+    for d in docs:
+        running = d["cursor_running"]
+        lines = [
+            ("user-data dir", d["user_data_dir"] or "-"),
+            ("database", d["db"]),
+            ("found via", d["source"]),
+            ("size", _size(d["size"]) if d["size"] is not None else "missing"),
+            ("journal mode", d.get("journal_mode") or "-"),
+            ("Local State", "present" if d["local_state"] else "absent"),
+            ("Cursor running", f"yes (pid {running['pid']}, {running['how']})" if running else "no"),
+            ("safe storage", f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): "
+                             f"{d['safe_storage']['status']}"),
+        ]
+        blocks.append(table(lines))
+    return "\n\n".join(blocks)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+# --- plans -----------------------------------------------------------------------
+
+
+def value_json(value: Any, reveal: bool = False) -> Any:
+    if isinstance(value, StoredKey):
+        value = value.secret
+        if value is None:
+            return {"masked": None, "fingerprint": None, "undecryptable": True}
+    if isinstance(value, Secret):
+        out = {"masked": value.masked, "fingerprint": value.fingerprint}
+        if reveal:
+            out["value"] = value.reveal()
+        return out
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def change_json(c: Change) -> dict:
+    out = {"field": c.field, "action": c.action, "old": value_json(c.old), "new": value_json(c.new)}
+    if c.note:
+        out["note"] = c.note
+    return out
+
+
+def plan_json(plan: Plan) -> dict:
+    return {
+        "changes": [change_json(c) for c in plan.changes if c.action != "unchanged"],
+        "unchanged": [c.field for c in plan.changes if c.action == "unchanged"],
+        "summary": summary(plan),
+        "notes": list(plan.notes),
+    }
+
+
+def summary(plan: Plan) -> dict[str, int]:
+    counts = {"add": 0, "replace": 0, "remove": 0, "unchanged": 0, "conflict": 0}
+    for c in plan.changes:
+        counts[c.action] = counts.get(c.action, 0) + 1
+    return counts
+
+
+def _short(value: Any) -> str:
+    v = value_json(value)
+    if isinstance(v, dict) and "masked" in v:
+        return f"{v['masked']} ({v['fingerprint']})" if v["fingerprint"] else "(cannot decrypt)"
+    if isinstance(v, list):
+        return "[" + ", ".join(v) + "]"
+    if v is None:
+        return "-"
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+SIGNS = {"add": "+", "replace": "~", "remove": "-", "conflict": "!", "unchanged": "="}
+
+
+def plan_text(plan: Plan, *, show_unchanged: bool = False) -> str:
+    rows = []
+    for c in plan.changes:
+        if c.action == "unchanged" and not show_unchanged:
+            continue
+        old_new = _short(c.new) if c.action == "add" else f"{_short(c.old)} -> {_short(c.new)}"
+        rows.append([SIGNS[c.action], c.field, c.action, old_new, c.note or ""])
+    s = summary(plan)
+    tail = ", ".join(f"{n} {k}" for k, n in s.items() if n)
+    text = table(rows) if rows else "no changes"
+    notes = "".join(f"\nnote: {n}" for n in plan.notes)
+    return f"{text}\n({tail or 'nothing to do'}){notes}"

@@ -1,0 +1,210 @@
+"""Sample Cursor user-data dirs with made-up keys, for the demo and the tests.
+
+Keys are random values in each provider's published format, generated at run
+time: nothing here is a real key. `build_user_data_dir` lays out what Cursor
+would leave on disk for one storage generation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import safestorage as ss
+from .profile import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+
+B64URL = string.ascii_letters + string.digits + "-_"
+GENERATIONS = ("plaintext", "basic", "v11", "macos", "windows")
+
+
+def _pick(rng: random.Random, alphabet: str, n: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def make_key(kind: str, rng: random.Random | None = None) -> str:
+    """A made-up key in the real format of `kind`."""
+    rng = rng or random.Random()
+    if kind == "openai":
+        return "sk-proj-" + _pick(rng, B64URL, 74) + "T3BlbkFJ" + _pick(rng, B64URL, 74)
+    if kind == "anthropic":
+        return "sk-ant-api03-" + _pick(rng, B64URL, 93) + "AA"
+    if kind == "google":
+        return "AIza" + _pick(rng, B64URL, 35)
+    if kind == "azure":
+        return _pick(rng, "0123456789abcdef", 32)
+    if kind == "aws_access":
+        return "AKIA" + _pick(rng, string.ascii_uppercase + "234567", 16)
+    if kind == "aws_secret":
+        return _pick(rng, string.ascii_letters + string.digits + "/+", 40)
+    if kind == "openrouter":
+        return "sk-or-v1-" + _pick(rng, "0123456789abcdef", 64)
+    raise ValueError(kind)
+
+
+def sample_keys(rng: random.Random | None = None) -> dict[str, str]:
+    """One made-up key per key field."""
+    rng = rng or random.Random()
+    return {
+        "openai.key": make_key("openai", rng),
+        "anthropic.key": make_key("anthropic", rng),
+        "google.key": make_key("google", rng),
+        "azure.key": make_key("azure", rng),
+        "bedrock.access_key": make_key("aws_access", rng),
+        "bedrock.secret_key": make_key("aws_secret", rng),
+    }
+
+
+def filler_blob(size: int, rng: random.Random) -> dict[str, Any]:
+    """Account and machine fields that are not BYOK data, about `size` bytes."""
+    doc: dict[str, Any] = {
+        "cursorCreds": {"websiteUrl": "https://cursor.com", "backendUrl": "https://api2.cursor.sh"},
+        "membershipType": "pro",
+        "teamSettings": {"privacyMode": True, "ratio": 1e-7, "big": 1.5e300},
+        "availableDefaultModels2": [{"name": f"model-{i}", "defaultOn": i % 2 == 0} for i in range(20)],
+        "availableAPIKeyModels": ["gpt-4o", "claude-sonnet-4"],
+    }
+    chunk = 0
+    while len(json.dumps(doc)) < size:
+        doc[f"reactiveCache{chunk}"] = {"h": _pick(rng, string.hexdigits, 2000), "n": chunk, "u": "é✓"}
+        chunk += 1
+    return doc
+
+
+@dataclass
+class Sample:
+    """What to lay out: the storage generation, its machine secret, the settings."""
+
+    generation: str = "v11"
+    secret: bytes = b"sample-machine-password-0"  # password (cbc) or 32-byte key (windows)
+    keys: Mapping[str, str] = field(default_factory=dict)
+    extra_secrets: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # top-level blob fields
+    blob_filler: int = 4000
+    wal: bool = True
+    disk_kv_bytes: int = 0
+    seed: int = 0
+    # Cursor 3.21 is reported to keep Azure/Bedrock keys in rows of their own;
+    # 2.x keeps them in the settings blob (the default here).
+    azure_bedrock_rows: bool = False
+
+    def codec(self):
+        if self.generation == "basic":
+            return ss.linux_basic_codec()
+        if self.generation == "v11":
+            return ss.linux_keyring_codec(self.secret)
+        if self.generation == "macos":
+            return ss.macos_codec(self.secret)
+        if self.generation == "windows":
+            return ss.GcmCodec(self.secret)
+        return None
+
+
+def default_settings(base_url: str | None = None) -> dict[str, Any]:
+    return {
+        "useOpenAIKey": True,
+        "openAIBaseUrl": base_url,
+        "useClaudeKey": True,
+        "useGoogleKey": False,
+        "azureState": {"useAzure": True, "baseUrl": "https://contoso-ai.openai.azure.com", "deployment": "gpt-4o-prod"},
+        "bedrockState": {"useBedrock": False, "region": "us-east-1"},
+        "aiSettings": {
+            "userAddedModels": ["llama-3.1-70b", "qwen2.5-coder:32b"],
+            "modelOverrideEnabled": ["llama-3.1-70b", "claude-sonnet-4"],
+            "modelOverrideDisabled": ["gpt-4.1-nano"],
+            "modelConfig": {"composer": {"modelName": "claude-sonnet-4", "maxMode": False},
+                            "cmd-k": {"modelName": "gpt-4o", "maxMode": False}},
+        },
+    }
+
+
+def item_rows(sample: Sample) -> dict[str, str]:
+    """The ItemTable rows Cursor of that generation would hold."""
+    rng = random.Random(sample.seed)
+    doc = filler_blob(sample.blob_filler, rng)
+    doc.update(json.loads(json.dumps(sample.settings)))
+    rows = {
+        "cursorAuth/accessToken": "eyJhbGciOiJIUzI1NiJ9.sample-login-token",
+        "cursorAuth/refreshToken": "sample-refresh-token",
+        "cursorAuth/cachedEmail": "dev@example.com",
+        "telemetry.machineId": _pick(rng, "0123456789abcdef", 64),
+        "storage.serviceMachineId": "3f1c7a52-0c4e-4c59-9d1e-4d2c1b0a9e77",
+        "workbench.panel.height": "300",
+    }
+    codec = sample.codec()
+    for field_name, value in sample.keys.items():
+        in_blob = codec is None or not sample.azure_bedrock_rows
+        if field_name in ("azure.key", "bedrock.access_key", "bedrock.secret_key") and in_blob:
+            state, attr = {"azure.key": ("azureState", "apiKey"),
+                           "bedrock.access_key": ("bedrockState", "accessKey"),
+                           "bedrock.secret_key": ("bedrockState", "secretKey")}[field_name]
+            doc.setdefault(state, {})[attr] = value
+            continue
+        name = KEY_ROW_NAMES[field_name]
+        if codec is None:
+            rows[PLAIN_PREFIX + name] = value
+        else:
+            rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
+    for name, value in sample.extra_secrets.items():
+        rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
+    if codec is not None:
+        rows["secret://mcpEncryptionKey"] = ss.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
+    rows[BLOB_KEY] = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return rows
+
+
+def create_db(path: Path, rows: Mapping[str, str], *, wal: bool = True, disk_kv_bytes: int = 0, seed: int = 0) -> None:
+    """A state.vscdb with Cursor's schema, these ItemTable rows and optional chat bloat."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA user_version = 1")
+        if wal:
+            conn.execute("PRAGMA journal_mode = WAL")
+        for table in ("ItemTable", "cursorDiskKV"):
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+        conn.executemany("INSERT INTO ItemTable VALUES (?, ?)", list(rows.items()))
+        _bloat(conn, disk_kv_bytes, seed)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _bloat(conn: sqlite3.Connection, total: int, seed: int) -> None:
+    """Chat history in cursorDiskKV, like the multi-GB files users have."""
+    if total <= 0:
+        return
+    rng = random.Random(seed)
+    piece = _pick(rng, string.ascii_letters, 4096)
+    value = json.dumps({"text": piece * 16})  # ~64 KiB per bubble
+    i = 0
+    written = 0
+    while written < total:
+        batch = [(f"bubbleId:{i + j:08d}", value) for j in range(256)]
+        conn.executemany("INSERT INTO cursorDiskKV VALUES (?, ?)", batch)
+        conn.commit()
+        i += 256
+        written += 256 * len(value)
+
+
+def build_user_data_dir(root: Path, sample: Sample) -> Path:
+    """Lay out `root` like a Cursor user-data dir; returns the database path."""
+    udd = Path(root)
+    db = udd / "User" / "globalStorage" / "state.vscdb"
+    create_db(db, item_rows(sample), wal=sample.wal, disk_kv_bytes=sample.disk_kv_bytes, seed=sample.seed)
+    (db.parent / "state.vscdb.options.json").write_text(json.dumps({"useWAL": sample.wal}))
+    local_state: dict[str, Any] = {"browser": {"enabled_labs_experiments": []}}
+    if sample.generation == "windows":
+        import base64
+
+        # On Windows this is DPAPI-protected; the sample stores a marker that the
+        # tests' fake unprotect function maps back to the key.
+        local_state["os_crypt"] = {"encrypted_key": base64.b64encode(b"DPAPI" + b"fake:" + sample.secret).decode()}
+    (udd / "Local State").write_text(json.dumps(local_state))
+    os.makedirs(udd / "User", exist_ok=True)
+    return db

@@ -1,0 +1,231 @@
+"""Cursor's state.vscdb through SQLAlchemy Core reflection.
+
+The only module that imports SQLAlchemy. Reads open the file read-only
+(`mode=ro`, never `immutable=1`, so rows still in `-wal` are seen) and only
+look rows up by key through the unique index. Writes happen in one short
+`BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+from urllib.parse import quote
+
+from .errors import DatabaseBusy, DatabaseUnreadable, NotACursorDatabase
+
+TABLES = ("ItemTable", "cursorDiskKV")
+WRITE_BUSY_TIMEOUT_S = 2.0
+READ_BUSY_TIMEOUT_S = 2.0
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string greater than every string that starts with prefix."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """Set `key` to `value` in ItemTable, or delete the row when value is None."""
+
+    key: str
+    value: str | None
+
+
+def _uri(path: Path, mode: str) -> str:
+    return f"file:{quote(str(path.resolve()))}?mode={mode}"
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "locked" in text or "busy" in text
+
+
+def check_sqlite_header(path: Path) -> None:
+    """Refuse a file that is missing, unreadable, or not SQLite, before SQLite sees it."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        raise DatabaseUnreadable(f"{path}: no such file; check the path or run `cursor-byok where`")
+    except IsADirectoryError:
+        raise DatabaseUnreadable(f"{path}: is a directory, not a state.vscdb file")
+    except OSError as exc:
+        raise DatabaseUnreadable(
+            f"{path}: cannot read ({exc.strerror}); check its permissions"
+        ) from None
+    if head != SQLITE_MAGIC:
+        raise NotACursorDatabase(
+            f"{path}: not a SQLite file, so not a Cursor state database; point --db at state.vscdb"
+        )
+
+
+class Store:
+    """One Cursor state database. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | os.PathLike, *, writable: bool = False) -> None:
+        self.path = Path(path)
+        self.writable = writable
+        check_sqlite_header(self.path)
+        self._engine = self._make_engine()
+        self.item_table, self.disk_table = self._reflect()
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        mode = "rw" if self.writable else "ro"
+        timeout = WRITE_BUSY_TIMEOUT_S if self.writable else READ_BUSY_TIMEOUT_S
+        conn = sqlite3.connect(
+            _uri(self.path, mode), uri=True, timeout=timeout, isolation_level=None,
+            check_same_thread=False,
+        )
+        return conn
+
+    def _make_engine(self):
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine("sqlite://", creator=self._connect, poolclass=NullPool)
+
+        # pysqlite's own transaction handling is off (isolation_level=None);
+        # we emit BEGIN ourselves so a write takes the lock up front.
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if self.writable else "BEGIN")
+
+        return engine
+
+    def _reflect(self):
+        from sqlalchemy import MetaData
+        from sqlalchemy.exc import DatabaseError, OperationalError
+
+        meta = MetaData()
+        try:
+            meta.reflect(self._engine, only=lambda name, _m: name in TABLES)
+        except OperationalError as exc:
+            raise self._translate(exc) from None
+        except DatabaseError as exc:
+            raise NotACursorDatabase(
+                f"{self.path}: damaged or not a SQLite database ({exc.orig}); "
+                "restore it from state.vscdb.backup or point --db elsewhere"
+            ) from None
+        missing = [t for t in TABLES if t not in meta.tables]
+        for name in TABLES:
+            if name in meta.tables and {"key", "value"} - set(meta.tables[name].c.keys()):
+                missing.append(f"{name}(key, value)")
+        if missing:
+            raise NotACursorDatabase(
+                f"{self.path}: not a Cursor state database (missing {', '.join(missing)}); "
+                "point --db at User/globalStorage/state.vscdb"
+            )
+        return meta.tables["ItemTable"], meta.tables["cursorDiskKV"]
+
+    def _translate(self, exc: Exception) -> Exception:
+        orig = getattr(exc, "orig", exc)
+        if _is_busy(exc):
+            return DatabaseBusy(
+                f"{self.path}: database is locked by another process; "
+                "quit Cursor (or the other tool) and try again"
+            )
+        text = str(orig)
+        if "not a database" in text or "malformed" in text:
+            return NotACursorDatabase(
+                f"{self.path}: damaged or not a SQLite database ({text}); "
+                "restore it from state.vscdb.backup or point --db elsewhere"
+            )
+        return DatabaseUnreadable(f"{self.path}: cannot open ({text}); check the path and permissions")
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reads -----------------------------------------------------------------
+
+    def _run_read(self, fn: Callable):
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self._engine.connect() as conn:
+                return fn(conn)
+        except DBAPIError as exc:
+            raise self._translate(exc) from None
+
+    def get_items(self, keys: Iterable[str], prefixes: Iterable[str] = ()) -> dict[str, str | bytes]:
+        """ItemTable rows with these exact keys or key prefixes, in one read transaction.
+
+        Prefixes become `key >= p AND key < p'` range lookups, which use the
+        index; `LIKE` would not.
+        """
+        from sqlalchemy import and_, or_, select
+
+        t = self.item_table
+        conds = [t.c.key.in_(list(keys))]
+        conds += [and_(t.c.key >= p, t.c.key < prefix_upper_bound(p)) for p in prefixes]
+        query = select(t.c.key, t.c.value).where(or_(*conds))
+        return self._run_read(lambda conn: {k: v for k, v in conn.execute(query)})
+
+    def journal_mode(self) -> str:
+        return self._run_read(lambda conn: conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+
+    def quick_check(self) -> str:
+        rows = self._run_read(lambda conn: conn.exec_driver_sql("PRAGMA quick_check").fetchall())
+        return "; ".join(str(r[0]) for r in rows)
+
+    # -- writes ----------------------------------------------------------------
+
+    def write(
+        self,
+        writes: Iterable[RowWrite],
+        expect: Mapping[str, str | bytes | None] | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
+        """Apply all writes in one BEGIN IMMEDIATE transaction, or none.
+
+        `expect` maps row keys to the values the plan was made against; if a
+        row changed since, the transaction is rolled back (DatabaseBusy says
+        to retry). `on_step` is called before each SQL step (crash tests).
+        """
+        from sqlalchemy import delete, insert, select
+        from sqlalchemy.exc import DBAPIError
+
+        if not self.writable:
+            raise RuntimeError("store opened read-only")
+        writes = list(writes)
+        step = on_step or (lambda _name: None)
+        t = self.item_table
+        try:
+            with self._engine.connect() as conn:
+                step("sql-begin")
+                with conn.begin():
+                    if expect:
+                        self._check_unchanged(conn, expect, select)
+                    for i, w in enumerate(writes):
+                        step(f"sql-{i}")
+                        if w.value is None:
+                            conn.execute(delete(t).where(t.c.key == w.key))
+                        else:
+                            if not isinstance(w.value, str):
+                                raise TypeError("values are written as text")
+                            # The UNIQUE ... ON CONFLICT REPLACE column makes this an upsert.
+                            conn.execute(insert(t).values(key=w.key, value=w.value))
+                    step("sql-commit")
+        except DBAPIError as exc:
+            raise self._translate(exc) from None
+
+    def _check_unchanged(self, conn, expect, select) -> None:
+        t = self.item_table
+        rows = dict(conn.execute(select(t.c.key, t.c.value).where(t.c.key.in_(list(expect)))).all())
+        for key, value in expect.items():
+            if rows.get(key) != value:
+                raise DatabaseBusy(
+                    f"{self.path}: row {key!r} changed while planning; nothing was written, run the command again"
+                )
