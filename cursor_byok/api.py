@@ -104,3 +104,120 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
     if error:
         doc["error"] = error
     return doc
+
+
+# --- export / import / undo ------------------------------------------------------------
+
+
+def export_document(ctx: Context, *, only=(), keys: bool = True, models: bool = True) -> tuple[dict, list[str]]:
+    """The bundle document of the chosen installation, and notes on what was left out."""
+    from . import bundle
+
+    inst = ctx.installation()
+    profile, _ = load_profile(inst, ctx.storage_for(inst))
+    return bundle.to_document(profile, only=only, keys=keys, models=models)
+
+
+def seal(doc: dict, *, passphrase: str | None, recipients=(), armor: bool = False) -> bytes:
+    from . import agefile, bundle
+
+    return agefile.encrypt(bundle.encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)
+
+
+def open_bundle(data: bytes, *, passphrases=(), identity_files=()) -> dict:
+    """The checked document inside an age bundle."""
+    from . import agefile, bundle
+
+    identities = [i for path in identity_files for i in agefile.load_identities(path)]
+    return bundle.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities))
+
+
+def bundle_list_document(doc: dict, *, path: str, reveal: bool = False) -> dict:
+    from . import bundle
+    from .render import profile_json
+
+    source = {"bundle": path, "created": doc.get("created"), "source": doc.get("source"), "db": None}
+    return profile_json(bundle.to_profile(doc), source=source, reveal=reveal)
+
+
+@dataclass
+class Prepared:
+    """Everything a write needs, gathered before any lock: the plan and the rows it was made against."""
+
+    inst: locate.Installation
+    storage: SafeStorage
+    profile: Profile
+    rows: dict[str, Any]
+    plan: Any
+    key_form: str
+
+
+def prepare(
+    ctx: Context,
+    wanted: Mapping[str, Any],
+    *,
+    on_conflict: str = "fail",
+    models: str = "union",
+    key_storage: str = "auto",
+    notes=(),
+) -> Prepared:
+    """Read the installation and diff it against `wanted`."""
+    from . import plan as planning
+
+    inst = ctx.installation()
+    storage = ctx.storage_for(inst)
+    profile, rows = load_profile(inst, storage)
+    the_plan = planning.diff(profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *profile.notes))
+    return Prepared(inst, storage, profile, rows, the_plan, planning.choose_key_form(profile, key_storage))
+
+
+def execute(prep: Prepared, *, command: str):
+    """Apply a prepared plan through the one write path."""
+    from . import plan as planning
+
+    return planning.apply(prep.inst, prep.storage, prep.plan, prep.rows, key_form=prep.key_form, command=command)
+
+
+def wait_for_cursor_exit(inst: locate.Installation, seconds: float, poll: float = 0.5) -> None:
+    """Block until Cursor is not running for `inst`, at most `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while locate.cursor_running(inst) and time.monotonic() < deadline:
+        time.sleep(poll)
+
+
+def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
+    """Restore the rows of a journal (newest for this database by default)."""
+    from . import journal
+    from . import plan as planning
+    from .errors import PlanConflict
+    from .store import RowWrite, Store
+
+    inst = ctx.installation()
+    entry = journal.find(journal_id, db=inst.db_path)
+    with Store(inst.db_path) as st:
+        rows = st.get_items([r["key"] for r in entry.rows])
+    changed = [r["key"] for r in entry.rows if journal.digest(rows.get(r["key"])) != r["new_sha256"]]
+    if changed and not force:
+        raise PlanConflict(
+            f"{len(changed)} row(s) changed since {entry.id} was written ({changed[0]}); "
+            "pass --force to restore them anyway"
+        )
+    writes = [
+        RowWrite(k, v if v is None or isinstance(v, str) else v.decode("utf-8", "replace"))
+        for k, v in entry.old_values().items()
+    ]
+    writes = [w for w in writes if rows.get(w.key) != w.value]
+    result = planning.apply_rows(inst, rows, writes, command=f"undo {entry.id}")
+    return entry, result
+
+
+def journal_documents(ctx: Context) -> list[dict]:
+    from . import journal
+
+    inst = ctx.installation()
+    return [
+        {"id": e.id, "created": e.created, "command": e.command, "rows": [r["key"] for r in e.rows]}
+        for e in journal.entries(db=inst.db_path)
+    ]

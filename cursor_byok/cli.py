@@ -113,6 +113,54 @@ def api_context(ctx: click.Context):
     )
 
 
+# --- shared options -----------------------------------------------------------------
+
+PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra")
+MIN_PASSPHRASE = 10
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | None) -> str | None:
+    """A passphrase from a file or an environment variable; never from argv."""
+    if passphrase_file:
+        try:
+            with open(passphrase_file, encoding="utf-8") as fh:
+                value = fh.read().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise E.InputError(f"{passphrase_file}: cannot read the passphrase ({exc})") from None
+        if not value:
+            raise E.InputError(f"{passphrase_file}: the passphrase file is empty")
+        return value
+    if passphrase_env:
+        value = os.environ.get(passphrase_env)
+        if not value:
+            raise E.InputError(f"${passphrase_env} is not set or empty")
+        return value
+    return None
+
+
+def passphrase_options(f):
+    f = click.option("--passphrase-env", metavar="VAR", help="Read the passphrase from environment variable VAR.")(f)
+    f = click.option("--passphrase-file", metavar="FILE", help="Read the passphrase from FILE (first line).")(f)
+    return f
+
+
+def only_option(f):
+    return click.option(
+        "--only", multiple=True, type=click.Choice(PROVIDER_CHOICES), help="Limit to these providers (repeatable)."
+    )(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
+
+
 SAFE_STORAGE_CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic", "dpapi", "password")
 
 
@@ -120,13 +168,24 @@ SAFE_STORAGE_CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic"
 @click.version_option(__version__, "-V", "--version", prog_name="cursor-byok")
 @click.option("--db", metavar="FILE", help="Cursor's state.vscdb [env: CURSOR_STATE_DB].")
 @click.option("--user-data-dir", metavar="DIR", help="Cursor's user-data dir [env: CURSOR_USER_DATA_DIR].")
-@click.option("--safe-storage", type=click.Choice(SAFE_STORAGE_CHOICES), envvar="CURSOR_BYOK_SAFE_STORAGE",
-              help="Where the machine secret that encrypts keys comes from (default: auto, per OS).")
-@click.option("--safe-storage-password-file", metavar="FILE", envvar="CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE",
-              help="File holding the machine secret, for --safe-storage password.")
-@click.option("--safe-storage-scheme", type=click.Choice(("macos", "linux", "windows")),
-              envvar="CURSOR_BYOK_SAFE_STORAGE_SCHEME",
-              help="Encryption scheme of the database (default: this OS); for windows the secret is the 64-hex AES key.")
+@click.option(
+    "--safe-storage",
+    type=click.Choice(SAFE_STORAGE_CHOICES),
+    envvar="CURSOR_BYOK_SAFE_STORAGE",
+    help="Where the machine secret that encrypts keys comes from (default: auto, per OS).",
+)
+@click.option(
+    "--safe-storage-password-file",
+    metavar="FILE",
+    envvar="CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE",
+    help="File holding the machine secret, for --safe-storage password.",
+)
+@click.option(
+    "--safe-storage-scheme",
+    type=click.Choice(("macos", "linux", "windows")),
+    envvar="CURSOR_BYOK_SAFE_STORAGE_SCHEME",
+    help="Encryption scheme of the database (default: this OS); for windows the secret is the 64-hex AES key.",
+)
 def main(**_options: Any) -> None:
     """Find, audit, move and script the API keys Cursor stores.
 
@@ -153,18 +212,299 @@ def where(ctx: click.Context, as_json: bool) -> None:
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--reveal", is_flag=True, help="Print key values in full (they are masked otherwise).")
+@click.option("--bundle", "bundle_file", metavar="FILE", help="Show what a bundle holds instead of the database.")
+@click.option(
+    "-i", "--identity", multiple=True, metavar="FILE", help="age identity or SSH private key (with --bundle)."
+)
+@passphrase_options
 @click.pass_context
-def list_cmd(ctx: click.Context, as_json: bool, reveal: bool) -> None:
+def list_cmd(
+    ctx: click.Context, as_json: bool, reveal: bool, bundle_file, identity, passphrase_file, passphrase_env
+) -> None:
     """Show the stored provider keys, settings and models."""
-    from .api import list_document
+    from .api import bundle_list_document, list_document
     from .render import profile_text
 
-    doc = list_document(api_context(ctx), reveal=reveal)
+    if bundle_file:
+        doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
+        doc = bundle_list_document(doc, path=bundle_file, reveal=reveal)
+    else:
+        doc = list_document(api_context(ctx), reveal=reveal)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(f"database: {doc['db']}")
+        click.echo(f"bundle: {doc['bundle']}" if bundle_file else f"database: {doc['db']}")
         click.echo(profile_text(doc))
+
+
+# --- export ----------------------------------------------------------------------------
+
+
+def export_passphrase(passphrase_file, passphrase_env) -> str:
+    value = read_passphrase_option(passphrase_file, passphrase_env)
+    if value is None:
+        if not is_terminal(sys.stdin):
+            raise E.InputError("no passphrase: pass --passphrase-file F, --passphrase-env VAR, or -r RECIPIENT")
+        value = click.prompt("Passphrase for the bundle", hide_input=True, confirmation_prompt=True, err=True)
+    if len(value) < MIN_PASSPHRASE:
+        raise E.InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or -r RECIPIENT")
+    return value
+
+
+def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ...]) -> list[str]:
+    from .agefile import parse_recipients_file
+
+    out = list(recipient)
+    for path in recipients_file:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise E.InputError(f"{path}: cannot read recipients ({exc})") from None
+        out += parse_recipients_file(text, path)
+    return out
+
+
+@main.command()
+@click.option("-o", "--output", required=True, metavar="FILE", help="Bundle file to write ('-' for a pipe).")
+@click.option("--armor", "-a", is_flag=True, help="Write ASCII-armored (PEM-like) text.")
+@only_option
+@click.option("--no-models", is_flag=True, help="Leave model lists and selections out.")
+@click.option("--no-keys", is_flag=True, help="Leave every key out: a shareable bundle of settings and models.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.option("-r", "--recipient", multiple=True, metavar="KEY", help="Encrypt to an age or SSH public key.")
+@click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")
+@passphrase_options
+@click.pass_context
+def export(
+    ctx, output, armor, only, no_models, no_keys, force, recipient, recipients_file, passphrase_file, passphrase_env
+) -> None:
+    """Write keys, provider settings and models to an encrypted age bundle."""
+    from .api import export_document, seal
+    from .files import check_target, write_private
+
+    to_pipe = output == "-"
+    if to_pipe and is_terminal(sys.stdout):
+        raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
+    if not to_pipe:
+        check_target(__import__("pathlib").Path(output), overwrite=force)
+    recipients = gather_recipients(recipient, recipients_file)
+    passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
+    doc, notes = export_document(api_context(ctx), only=only, keys=not no_keys, models=not no_models)
+    data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
+    if to_pipe:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_private(__import__("pathlib").Path(output), data, overwrite=force)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    count = sum(1 for p in doc["profile"]["providers"].values() for k in p if k.endswith("key") or k == "session_token")
+    count += len(doc["profile"].get("extra_secrets", {}))
+    where = "stdout" if to_pipe else output
+    click.echo(
+        f"wrote {where}: {count} key(s), {len(doc['profile']['providers'])} provider(s)"
+        f"{'' if no_models else ', models'}; encrypted to "
+        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}",
+        err=True,
+    )
+
+
+# --- import ----------------------------------------------------------------------------
+
+
+def read_input_file(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise E.InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> dict:
+    from . import agefile
+    from .api import open_bundle
+
+    data = read_input_file(path)
+    header = agefile.precheck(data)
+    passphrases = []
+    if header.passphrase_only:
+        value = read_passphrase_option(passphrase_file, passphrase_env)
+        if value is None:
+            if not is_terminal(sys.stdin) or path == "-":
+                raise E.BundleAuthError(
+                    "this bundle needs its passphrase: pass --passphrase-file F or --passphrase-env VAR"
+                )
+            value = click.prompt("Bundle passphrase", hide_input=True, err=True)
+        passphrases.append(value)
+    elif not identity:
+        raise E.BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
+    return open_bundle(data, passphrases=passphrases, identity_files=identity)
+
+
+def ask_conflict(change) -> bool:
+    from .render import _short
+
+    click.echo(f"{change.field}: stored {_short(change.old)}, bundle has {_short(change.new)}", err=True)
+    return click.confirm("  replace it?", default=False, err=True)
+
+
+def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str, wait: float | None = None) -> None:
+    """Render a plan, confirm, apply through the one write path, report."""
+    from . import plan as planning
+    from .api import execute, source_info, wait_for_cursor_exit
+    from .render import plan_json, plan_text
+
+    if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and getattr(prep, "ask", False):
+        prep.plan = planning.resolve(prep.plan, ask_conflict)
+    doc = {
+        **source_info(prep.inst),
+        "dry_run": dry_run,
+        "plan": plan_json(prep.plan),
+        "applied": False,
+        "journal": None,
+        "warnings": [],
+    }
+    if not as_json:
+        click.echo(plan_text(prep.plan))
+    if dry_run:
+        if as_json:
+            emit_json(doc)
+        return
+    if prep.plan.conflicts:
+        if as_json:
+            emit_json(doc)
+        raise E.PlanConflict(
+            f"{len(prep.plan.conflicts)} field(s) already hold different values; nothing was written. "
+            "Rerun with --on-conflict replace or keep"
+        )
+    if prep.plan.effective and not yes and is_terminal(sys.stdin) and not as_json:
+        if not click.confirm(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", err=True):
+            raise click.Abort()
+    if wait:
+        wait_for_cursor_exit(prep.inst, wait)
+    result = execute(prep, command=command)
+    doc.update(
+        applied=bool(result.rows),
+        journal=result.journal_id,
+        warnings=list(result.warnings),
+        rows_written=len(result.rows),
+        quick_check=result.quick_check,
+    )
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if as_json:
+        emit_json(doc)
+    elif result.rows:
+        click.echo(
+            f"applied: {len(result.rows)} row(s) written, verified; undo with `cursor-byok undo {result.journal_id}`"
+        )
+    else:
+        click.echo("nothing to write: the database already matches")
+
+
+@main.command("import")
+@click.argument("bundle_file", metavar="FILE")
+@click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")
+@only_option
+@click.option(
+    "--on-conflict",
+    type=click.Choice(("ask", "keep", "replace", "fail")),
+    help="When a different value is stored: ask (default on a terminal), keep, replace or fail (default otherwise).",
+)
+@click.option(
+    "--models",
+    "models_policy",
+    type=click.Choice(("union", "replace", "keep")),
+    default="union",
+    show_default=True,
+    help="How bundle model lists combine with the stored ones.",
+)
+@click.option("--no-models", is_flag=True, help="Import no model lists (same as --models keep).")
+@click.option(
+    "--key-storage",
+    type=click.Choice(("auto", "secret", "plaintext")),
+    default="auto",
+    show_default=True,
+    help="Write keys encrypted (secret://) or as legacy plain rows; auto follows this Cursor.",
+)
+@click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-i", "--identity", multiple=True, metavar="FILE", help="age identity or SSH private key file.")
+@passphrase_options
+@json_option
+@click.pass_context
+def import_cmd(
+    ctx,
+    bundle_file,
+    dry_run,
+    only,
+    on_conflict,
+    models_policy,
+    no_models,
+    key_storage,
+    wait,
+    yes,
+    identity,
+    passphrase_file,
+    passphrase_env,
+    as_json,
+) -> None:
+    """Import a bundle into this Cursor, re-encrypting keys for this machine."""
+    from . import bundle
+    from . import plan as planning
+    from .api import prepare
+
+    doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
+    wanted = planning.filter_fields(bundle.to_fields(doc), only)
+    policy = on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
+    prep = prepare(
+        api_context(ctx),
+        wanted,
+        on_conflict="fail" if policy == "ask" else policy,
+        models="keep" if no_models else models_policy,
+        key_storage=key_storage,
+    )
+    prep.ask = policy == "ask"
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}", wait=wait)
+
+
+# --- undo ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("journal_id", required=False, metavar="[ID]")
+@click.option("--list", "list_only", is_flag=True, help="List the undo journals for this database.")
+@click.option("--force", is_flag=True, help="Restore even rows that changed since.")
+@json_option
+@click.pass_context
+def undo(ctx, journal_id, list_only, force, as_json) -> None:
+    """Restore the rows a write changed (newest journal by default)."""
+    from . import api
+    from .render import table
+
+    actx = api_context(ctx)
+    if list_only:
+        docs = api.journal_documents(actx)
+        if as_json:
+            emit_json({"journals": docs})
+        else:
+            click.echo(
+                table([[d["id"], d["command"], len(d["rows"])] for d in docs], ["id", "command", "rows"])
+                if docs
+                else "no undo journals for this database"
+            )
+        return
+    entry, result = api.undo(actx, journal_id, force=force)
+    if as_json:
+        emit_json({"undone": entry.id, "journal": result.journal_id, "rows_written": len(result.rows)})
+    else:
+        click.echo(
+            f"restored {len(result.rows)} row(s) from {entry.id}"
+            + (f"; undo this with `cursor-byok undo {result.journal_id}`" if result.journal_id else "")
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,8 @@ COMPATIBLE = (
     re.compile(r"sk-[A-Za-z0-9]{20,}"),
 )
 PLACEHOLDER = re.compile(
-    r"(your|my|insert|paste|replace|change)[-_ ]?(api[-_ ]?)?key|xxxx|\.\.\.|<.*>|^(test|dummy|placeholder|todo|none|null|undefined|changeme)$",
+    r"(your|my|insert|paste|replace|change)[-_ ]?(api[-_ ]?)?key|xxxx|\.\.\.|<.*>"
+    r"|^(test|dummy|placeholder|todo|none|null|undefined|changeme)$",
     re.IGNORECASE,
 )
 

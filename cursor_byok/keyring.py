@@ -83,7 +83,8 @@ def fetch_keychain(run: Callable = subprocess.run) -> bytes:
     try:
         res = run(
             ["security", "find-generic-password", "-s", KEYCHAIN_SERVICE, "-w"],
-            capture_output=True, timeout=120,
+            capture_output=True,
+            timeout=120,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise SafeStorageUnavailable(f"cannot run the macOS `security` tool ({exc})") from None
@@ -101,15 +102,12 @@ def fetch_secret_service() -> bytes:
         import secretstorage
         from secretstorage.exceptions import SecretServiceNotAvailableException
     except ImportError:
-        raise SafeStorageUnavailable(
-            "the secretstorage package is missing; pip install secretstorage"
-        ) from None
+        raise SafeStorageUnavailable("the secretstorage package is missing; pip install secretstorage") from None
     try:
         conn = secretstorage.dbus_init()
     except (SecretServiceNotAvailableException, Exception) as exc:  # jeepney raises several kinds
         raise SafeStorageUnavailable(
-            f"Secret Service unreachable ({type(exc).__name__}); unlock your keyring "
-            "or use --safe-storage password"
+            f"Secret Service unreachable ({type(exc).__name__}); unlock your keyring or use --safe-storage password"
         ) from None
     try:
         for schema in LIBSECRET_SCHEMAS:
@@ -123,7 +121,9 @@ def fetch_secret_service() -> bytes:
     except SafeStorageUnavailable:
         raise
     except Exception as exc:
-        raise SafeStorageUnavailable(f"Secret Service lookup failed ({type(exc).__name__}); unlock your keyring") from None
+        raise SafeStorageUnavailable(
+            f"Secret Service lookup failed ({type(exc).__name__}); unlock your keyring"
+        ) from None
     finally:
         conn.close()
     raise SafeStorageUnavailable(
@@ -188,7 +188,7 @@ def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], b
         raise UnknownCiphertext(
             f"{local_state}: encrypted_key does not start with 'DPAPI' (app-bound or newer scheme); cannot decrypt"
         )
-    key = unprotect(blob[len(DPAPI_PREFIX):])
+    key = unprotect(blob[len(DPAPI_PREFIX) :])
     if len(key) != 32:
         raise SafeStorageUnavailable(f"{local_state}: DPAPI gave a {len(key)}-byte key, expected 32")
     return key
@@ -227,9 +227,7 @@ def read_password_input(password_file: str | None, env: Mapping[str, str]) -> by
     value = env.get(PASSWORD_ENV)
     if value:
         return value.encode("utf-8")
-    raise SafeStorageUnavailable(
-        f"--safe-storage password needs --safe-storage-password-file F or ${PASSWORD_ENV}"
-    )
+    raise SafeStorageUnavailable(f"--safe-storage password needs --safe-storage-password-file F or ${PASSWORD_ENV}")
 
 
 def windows_key_from_hex(secret: bytes) -> bytes:
@@ -323,7 +321,9 @@ class SafeStorage:
             if self.local_state is None:
                 raise SafeStorageUnavailable("DPAPI needs Cursor's 'Local State' file; pass --user-data-dir")
             if not self.platform.startswith("win"):
-                raise SafeStorageUnavailable("DPAPI works only on Windows; use --safe-storage password --safe-storage-scheme windows")
+                raise SafeStorageUnavailable(
+                    "DPAPI works only on Windows; use --safe-storage password --safe-storage-scheme windows"
+                )
             return dpapi_key_from_local_state(self.local_state, win_unprotect)
         raise SafeStorageUnavailable(f"backend {backend!r} has no secret to fetch")
 
@@ -368,7 +368,9 @@ class SafeStorage:
             except SafeStorageUnavailable as exc:
                 errors.append(str(exc))
         if not errors:
-            raise SafeStorageUnavailable("v11 values need a keyring; use --safe-storage secret-service, kwallet or password")
+            raise SafeStorageUnavailable(
+                "v11 values need a keyring; use --safe-storage secret-service, kwallet or password"
+            )
         raise SafeStorageUnavailable(errors[0])
 
     def decrypt(self, blob: bytes) -> tuple[str, str]:

@@ -116,8 +116,7 @@ def _from_db(path: Path, source: str) -> Installation:
 
 def _from_udd(udd: PurePath, source: str, channel: str = "Cursor") -> Installation:
     udd_path = Path(udd)
-    return Installation(db_path=udd_path.joinpath(*DB_RELATIVE), user_data_dir=udd_path,
-                        source=source, channel=channel)
+    return Installation(db_path=udd_path.joinpath(*DB_RELATIVE), user_data_dir=udd_path, source=source, channel=channel)
 
 
 def find_installations(**kw) -> list[Installation]:
@@ -133,8 +132,7 @@ def resolve(**kw) -> Installation:
     found = find_installations(**kw)
     if not found:
         raise DatabaseNotFound(
-            "no Cursor state database found; pass --db PATH/state.vscdb or --user-data-dir DIR "
-            "(or set CURSOR_STATE_DB)"
+            "no Cursor state database found; pass --db PATH/state.vscdb or --user-data-dir DIR (or set CURSOR_STATE_DB)"
         )
     inst = found[0]
     if not inst.db_path.exists():

@@ -26,10 +26,7 @@ from .model import (
 )
 from .store import RowWrite
 
-BLOB_KEY = (
-    "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl."
-    "persistentStorage.applicationUser"
-)
+BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser"
 SECRET_PREFIX = "secret://cursorAuth/"
 PLAIN_PREFIX = "cursorAuth/"
 ANY_SECRET_PREFIX = "secret://"

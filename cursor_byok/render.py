@@ -16,19 +16,32 @@ PROVIDER_FIELDS: dict[str, dict[str, str]] = {
     "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
     "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
     "google": {"enabled": "google.enabled", "key": "google.key"},
-    "azure": {"enabled": "azure.enabled", "base_url": "azure.base_url",
-              "deployment": "azure.deployment", "key": "azure.key"},
-    "bedrock": {"enabled": "bedrock.enabled", "region": "bedrock.region",
-                "access_key": "bedrock.access_key", "secret_key": "bedrock.secret_key",
-                "session_token": "bedrock.session_token"},
+    "azure": {
+        "enabled": "azure.enabled",
+        "base_url": "azure.base_url",
+        "deployment": "azure.deployment",
+        "key": "azure.key",
+    },
+    "bedrock": {
+        "enabled": "bedrock.enabled",
+        "region": "bedrock.region",
+        "access_key": "bedrock.access_key",
+        "secret_key": "bedrock.secret_key",
+        "session_token": "bedrock.session_token",
+    },
 }
 KEY_NAMES = ("key", "access_key", "secret_key", "session_token")
 
 
 def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
     """The KEY object of `list --json`."""
-    out: dict[str, Any] = {"masked": None, "fingerprint": None, "storage": stored.storage,
-                           "format": "unknown", "row": stored.row}
+    out: dict[str, Any] = {
+        "masked": None,
+        "fingerprint": None,
+        "storage": stored.storage,
+        "format": "unknown",
+        "row": stored.row,
+    }
     if stored.secret is None:
         out["reason"] = stored.reason
         return out
@@ -50,7 +63,9 @@ def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = 
         for json_name, field in names.items():
             value = f.get(field)
             if json_name in KEY_NAMES:
-                entry[json_name] = key_json(field, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
+                entry[json_name] = (
+                    key_json(field, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
+                )
             elif json_name == "enabled":
                 entry[json_name] = bool(value)
             else:
@@ -60,14 +75,21 @@ def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = 
             entry["iam_role"] = profile.bedrock_iam
         providers[name] = {"configured": entry.pop("configured"), **entry}
     extras = [
-        {"name": field[len(EXTRA_PREFIX):], **key_json(field, value, reveal=reveal)}
-        for field, value in sorted(f.items()) if field.startswith(EXTRA_PREFIX)
+        {"name": field[len(EXTRA_PREFIX) :], **key_json(field, value, reveal=reveal)}
+        for field, value in sorted(f.items())
+        if field.startswith(EXTRA_PREFIX)
     ]
     for extra in extras:
         extra["key"] = {k: extra.pop(k) for k in list(extra) if k != "name"}
         extra["name"] = extra["key"]["row"]
-    return {**source, "providers": providers, "extra_secrets": extras,
-            "models": models_json(profile), "key_form": profile.key_form, "notes": list(profile.notes)}
+    return {
+        **source,
+        "providers": providers,
+        "extra_secrets": extras,
+        "models": models_json(profile),
+        "key_form": profile.key_form,
+        "notes": list(profile.notes),
+    }
 
 
 def models_json(profile: Profile) -> dict:
@@ -76,7 +98,7 @@ def models_json(profile: Profile) -> dict:
         "user_added": list(f.get("models.user_added", ())),
         "enabled": list(f.get("models.enabled", ())),
         "disabled": list(f.get("models.disabled", ())),
-        "selected": {k[len(SELECTED_PREFIX):]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)},
+        "selected": {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)},
     }
 
 
@@ -129,12 +151,16 @@ def profile_text(doc: dict) -> str:
     m = doc["models"]
     out.append("")
     out.append("models")
-    out.append(table([
-        ["user added", ", ".join(m["user_added"]) or "-"],
-        ["enabled", ", ".join(m["enabled"]) or "-"],
-        ["disabled", ", ".join(m["disabled"]) or "-"],
-        ["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"],
-    ]))
+    out.append(
+        table(
+            [
+                ["user added", ", ".join(m["user_added"]) or "-"],
+                ["enabled", ", ".join(m["enabled"]) or "-"],
+                ["disabled", ", ".join(m["disabled"]) or "-"],
+                ["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"],
+            ]
+        )
+    )
     for note in doc.get("notes", []):
         out.append(f"note: {note}")
     return "\n".join(out)
@@ -152,8 +178,10 @@ def where_text(docs: list[dict]) -> str:
             ("journal mode", d.get("journal_mode") or "-"),
             ("Local State", "present" if d["local_state"] else "absent"),
             ("Cursor running", f"yes (pid {running['pid']}, {running['how']})" if running else "no"),
-            ("safe storage", f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): "
-                             f"{d['safe_storage']['status']}"),
+            (
+                "safe storage",
+                f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): {d['safe_storage']['status']}",
+            ),
         ]
         blocks.append(table(lines))
     return "\n\n".join(blocks)

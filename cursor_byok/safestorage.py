@@ -185,7 +185,5 @@ def check_known_prefix(blob: bytes, known: tuple[bytes, ...]) -> bytes:
             return p
     name = prefix_of(blob)
     if name == "v20":
-        raise UnknownCiphertext(
-            "prefix v20 (app-bound encryption) cannot be decrypted outside Cursor"
-        )
+        raise UnknownCiphertext("prefix v20 (app-bound encryption) cannot be decrypted outside Cursor")
     raise UnknownCiphertext(f"unknown ciphertext prefix {name!r}")

@@ -117,8 +117,10 @@ def default_settings(base_url: str | None = None) -> dict[str, Any]:
             "userAddedModels": ["llama-3.1-70b", "qwen2.5-coder:32b"],
             "modelOverrideEnabled": ["llama-3.1-70b", "claude-sonnet-4"],
             "modelOverrideDisabled": ["gpt-4.1-nano"],
-            "modelConfig": {"composer": {"modelName": "claude-sonnet-4", "maxMode": False},
-                            "cmd-k": {"modelName": "gpt-4o", "maxMode": False}},
+            "modelConfig": {
+                "composer": {"modelName": "claude-sonnet-4", "maxMode": False},
+                "cmd-k": {"modelName": "gpt-4o", "maxMode": False},
+            },
         },
     }
 
@@ -140,9 +142,11 @@ def item_rows(sample: Sample) -> dict[str, str]:
     for field_name, value in sample.keys.items():
         in_blob = codec is None or not sample.azure_bedrock_rows
         if field_name in ("azure.key", "bedrock.access_key", "bedrock.secret_key") and in_blob:
-            state, attr = {"azure.key": ("azureState", "apiKey"),
-                           "bedrock.access_key": ("bedrockState", "accessKey"),
-                           "bedrock.secret_key": ("bedrockState", "secretKey")}[field_name]
+            state, attr = {
+                "azure.key": ("azureState", "apiKey"),
+                "bedrock.access_key": ("bedrockState", "accessKey"),
+                "bedrock.secret_key": ("bedrockState", "secretKey"),
+            }[field_name]
             doc.setdefault(state, {})[attr] = value
             continue
         name = KEY_ROW_NAMES[field_name]

@@ -51,13 +51,11 @@ def check_sqlite_header(path: Path) -> None:
         with open(path, "rb") as fh:
             head = fh.read(len(SQLITE_MAGIC))
     except FileNotFoundError:
-        raise DatabaseUnreadable(f"{path}: no such file; check the path or run `cursor-byok where`")
+        raise DatabaseUnreadable(f"{path}: no such file; check the path or run `cursor-byok where`") from None
     except IsADirectoryError:
-        raise DatabaseUnreadable(f"{path}: is a directory, not a state.vscdb file")
+        raise DatabaseUnreadable(f"{path}: is a directory, not a state.vscdb file") from None
     except OSError as exc:
-        raise DatabaseUnreadable(
-            f"{path}: cannot read ({exc.strerror}); check its permissions"
-        ) from None
+        raise DatabaseUnreadable(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
     if head != SQLITE_MAGIC:
         raise NotACursorDatabase(
             f"{path}: not a SQLite file, so not a Cursor state database; point --db at state.vscdb"
@@ -80,7 +78,10 @@ class Store:
         mode = "rw" if self.writable else "ro"
         timeout = WRITE_BUSY_TIMEOUT_S if self.writable else READ_BUSY_TIMEOUT_S
         conn = sqlite3.connect(
-            _uri(self.path, mode), uri=True, timeout=timeout, isolation_level=None,
+            _uri(self.path, mode),
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
             check_same_thread=False,
         )
         return conn
@@ -128,8 +129,7 @@ class Store:
         orig = getattr(exc, "orig", exc)
         if _is_busy(exc):
             return DatabaseBusy(
-                f"{self.path}: database is locked by another process; "
-                "quit Cursor (or the other tool) and try again"
+                f"{self.path}: database is locked by another process; quit Cursor (or the other tool) and try again"
             )
         text = str(orig)
         if "not a database" in text or "malformed" in text:
@@ -194,7 +194,7 @@ class Store:
         row changed since, the transaction is rolled back (DatabaseBusy says
         to retry). `on_step` is called before each SQL step (crash tests).
         """
-        from sqlalchemy import delete, insert, select
+        from sqlalchemy import Text, delete, insert, select, type_coerce
         from sqlalchemy.exc import DBAPIError
 
         if not self.writable:
@@ -215,8 +215,9 @@ class Store:
                         else:
                             if not isinstance(w.value, str):
                                 raise TypeError("values are written as text")
-                            # The UNIQUE ... ON CONFLICT REPLACE column makes this an upsert.
-                            conn.execute(insert(t).values(key=w.key, value=w.value))
+                            # The UNIQUE ... ON CONFLICT REPLACE column makes this an upsert;
+                            # the column is declared BLOB but Cursor stores text: bind as TEXT.
+                            conn.execute(insert(t).values(key=w.key, value=type_coerce(w.value, Text())))
                     step("sql-commit")
         except DBAPIError as exc:
             raise self._translate(exc) from None

@@ -1,0 +1,201 @@
+"""The bundle document: a versioned JSON object inside an age file.
+
+See docs/bundle-format.md. Keys are stored as plain values (the age layer
+encrypts the whole document); the source machine's ciphertext never is.
+"""
+
+from __future__ import annotations
+
+import json
+import platform as _platform
+import time
+from typing import Any, Iterable, Mapping
+
+from . import __version__
+from .errors import BundleError, BundleVersionError
+from .model import BUNDLE, EXTRA_PREFIX, SELECTED_PREFIX, Profile, Secret, StoredKey
+
+FORMAT = "cursor-byok-bundle"
+VERSION = 1
+
+# (provider, json name) -> field name
+PROVIDER_LAYOUT: dict[str, dict[str, str]] = {
+    "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
+    "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
+    "google": {"enabled": "google.enabled", "key": "google.key"},
+    "azure": {
+        "enabled": "azure.enabled",
+        "base_url": "azure.base_url",
+        "deployment": "azure.deployment",
+        "key": "azure.key",
+    },
+    "bedrock": {
+        "enabled": "bedrock.enabled",
+        "region": "bedrock.region",
+        "access_key": "bedrock.access_key",
+        "secret_key": "bedrock.secret_key",
+        "session_token": "bedrock.session_token",
+    },
+}
+KEY_NAMES = frozenset({"key", "access_key", "secret_key", "session_token"})
+MODEL_LISTS = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StoredKey):
+        return value.secret.reveal() if value.secret is not None else None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def to_document(
+    profile: Profile,
+    *,
+    only: Iterable[str] = (),
+    keys: bool = True,
+    models: bool = True,
+    source: Mapping[str, Any] | None = None,
+) -> tuple[dict, list[str]]:
+    """(bundle document, notes) for a profile. Undecryptable keys are left out with a note."""
+    only = set(only)
+    notes: list[str] = []
+    providers: dict[str, dict] = {}
+    for provider, layout in PROVIDER_LAYOUT.items():
+        if only and provider not in only:
+            continue
+        entry = {}
+        for name, field in layout.items():
+            value = profile.fields.get(field)
+            if name in KEY_NAMES:
+                if not keys:
+                    continue
+                if isinstance(value, StoredKey) and value.secret is None:
+                    notes.append(f"{field}: left out, cannot be decrypted here ({value.reason})")
+                    continue
+            if value is not None:
+                entry[name] = _plain(value)
+        if entry:
+            providers[provider] = entry
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": {"tool": f"cursor-byok {__version__}", "os": _platform.system().lower(), **(source or {})},
+        "profile": {"providers": providers},
+    }
+    if keys and (not only or "extra" in only):
+        extras = {}
+        for field, value in sorted(profile.fields.items()):
+            if field.startswith(EXTRA_PREFIX):
+                if value.secret is None:
+                    notes.append(f"{value.row}: left out, cannot be decrypted here ({value.reason})")
+                else:
+                    extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
+        doc["profile"]["extra_secrets"] = extras
+    if models:
+        f = profile.fields
+        m = {name: list(f.get(field, ())) for name, field in MODEL_LISTS.items()}
+        m["selected"] = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)}
+        doc["profile"]["models"] = m
+    return doc, notes
+
+
+def encode(doc: dict) -> bytes:
+    return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def _bad(what: str) -> BundleError:
+    return BundleError(f"bundle document is malformed ({what}); re-export it with cursor-byok export")
+
+
+def decode(data: bytes) -> dict:
+    """The document from decrypted bytes, checked for format and version."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BundleError("bundle does not hold a JSON document; was it made by cursor-byok export?") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise BundleError("not a cursor-byok bundle (format field missing or different)")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _bad("version is not a number")
+    if version > VERSION:
+        raise BundleVersionError(
+            f"bundle format version {version} is newer than this cursor-byok reads ({VERSION}); upgrade cursor-byok"
+        )
+    if version < 1:
+        raise _bad(f"version {version}")
+    if not isinstance(doc.get("profile"), dict):
+        raise _bad("no profile object")
+    return doc
+
+
+def _check(value: Any, kind: str, where: str) -> Any:
+    ok = {
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "str?": value is None or isinstance(value, str),
+        "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "key": isinstance(value, str) and value != "" and "\n" not in value,
+    }[kind]
+    if not ok:
+        raise _bad(f"{where} should be {kind}")
+    return value
+
+
+def to_fields(doc: dict) -> dict[str, Any]:
+    """Wanted field values (Secret for keys) from a decoded document."""
+    profile = doc["profile"]
+    out: dict[str, Any] = {}
+    providers = profile.get("providers", {})
+    if not isinstance(providers, dict):
+        raise _bad("providers is not an object")
+    for provider, entry in providers.items():
+        layout = PROVIDER_LAYOUT.get(provider)
+        if layout is None or not isinstance(entry, dict):
+            raise _bad(f"unknown provider {provider!r}")
+        for name, value in entry.items():
+            field = layout.get(name)
+            if field is None:
+                raise _bad(f"unknown field {provider}.{name}")
+            if name in KEY_NAMES:
+                out[field] = Secret(_check(value, "key", field))
+            elif name == "enabled":
+                out[field] = _check(value, "bool", field)
+            else:
+                out[field] = _check(value, "str?", field)
+    extras = profile.get("extra_secrets", {})
+    if not isinstance(extras, dict):
+        raise _bad("extra_secrets is not an object")
+    for name, value in extras.items():
+        if not name or "/" in name:
+            raise _bad(f"extra secret name {name!r}")
+        out[EXTRA_PREFIX + name] = Secret(_check(value, "key", f"extra_secrets.{name}"))
+    models = profile.get("models")
+    if models is not None:
+        if not isinstance(models, dict):
+            raise _bad("models is not an object")
+        for name, field in MODEL_LISTS.items():
+            if name in models:
+                out[field] = tuple(_check(models[name], "list", f"models.{name}"))
+        selected = models.get("selected", {})
+        if not isinstance(selected, dict):
+            raise _bad("models.selected is not an object")
+        for surface, model in selected.items():
+            out[SELECTED_PREFIX + surface] = _check(model, "str", f"models.selected.{surface}")
+    return out
+
+
+def to_profile(doc: dict) -> Profile:
+    """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
+    fields = {}
+    for field, value in to_fields(doc).items():
+        if isinstance(value, Secret):
+            fields[field] = StoredKey(value, BUNDLE, f"bundle:{field}")
+        else:
+            fields[field] = value
+    return Profile(fields=fields, key_form="bundle")

@@ -1,0 +1,93 @@
+"""Files the tool writes: private, atomic, never through a symlink.
+
+Every bundle, undo journal and backup is created 0600 (folders 0700)
+whatever the umask: written to a temp file in the same folder, fsynced,
+renamed over the target, and the folder fsynced.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .crashpoint import hit
+from .errors import OutputRefused
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) 0700; tighten an existing one we own; refuse a symlink."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OutputRefused(f"{path}: is a symlink; refusing to write through it")
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):  # every folder we create is 0700, not just the last
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(folder, DIR_MODE)
+    st = path.stat()
+    if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+        os.chmod(path, DIR_MODE)
+    return path
+
+
+def check_target(path: Path, *, overwrite: bool) -> None:
+    """Refuse a symlink, a non-file, or an existing file without overwrite."""
+    if path.is_symlink():
+        raise OutputRefused(f"{path}: is a symlink; refusing to write through it, pick another path")
+    if path.exists():
+        if not path.is_file():
+            raise OutputRefused(f"{path}: exists and is not a regular file")
+        if not overwrite:
+            raise OutputRefused(f"{path}: already exists; pass --force to replace it")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows has no directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Atomically write `data` to `path` as a 0600 file."""
+    path = Path(path)
+    check_target(path, overwrite=overwrite)
+    folder = path.parent if str(path.parent) else Path(".")
+    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE) if hasattr(os, "fchmod") else None  # umask-proof
+        hit("file-write")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        hit("file-fsync")
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        check_target(path, overwrite=overwrite)  # re-check: nothing appeared meanwhile
+        hit("file-rename")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+    return path

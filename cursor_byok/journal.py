@@ -1,0 +1,127 @@
+"""Undo journals: the old values of exactly the rows a write will change.
+
+A journal is written (0600, fsynced, renamed into place) before the write
+transaction starts. It stores each row's old value and only a SHA-256 of the
+new one, so `undo` can tell whether someone changed the row since.
+Journals live in the tool's own data dir (platformdirs), or
+$CURSOR_BYOK_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import NothingToUndo
+from .files import ensure_private_dir, write_private
+
+FORMAT = "cursor-byok-journal"
+VERSION = 1
+
+
+def data_dir() -> Path:
+    override = os.environ.get("CURSOR_BYOK_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_path("cursor-byok", appauthor=False))
+
+
+def journal_dir(folder: Path | None = None) -> Path:
+    return Path(folder) if folder else data_dir() / "journals"
+
+
+def digest(value: Any) -> str | None:
+    if value is None:
+        return None
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _encode(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return {"base64": base64.b64encode(bytes(value)).decode()}
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        return base64.b64decode(value["base64"])
+    return value
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal: which database, which command, and each row's old value."""
+
+    id: str
+    created: str
+    db: str
+    command: str
+    rows: tuple[dict, ...]  # {"key", "old", "new_sha256"}
+    path: Path
+
+    def old_values(self) -> dict[str, Any]:
+        return {r["key"]: _decode(r["old"]) for r in self.rows}
+
+
+def new_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str, folder: Path | None = None) -> Entry:
+    """Write the journal for `writes` against the current `rows`."""
+    folder = ensure_private_dir(journal_dir(folder))
+    jid = new_id()
+    entry_rows = tuple({"key": w.key, "old": _encode(rows.get(w.key)), "new_sha256": digest(w.value)} for w in writes)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": jid,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "db": str(Path(db).resolve()),
+        "command": command,
+        "rows": list(entry_rows),
+    }
+    path = write_private(folder / f"{jid}.json", json.dumps(doc, indent=1).encode("utf-8"))
+    return Entry(jid, doc["created"], doc["db"], command, entry_rows, path)
+
+
+def _load(path: Path) -> Entry | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") != FORMAT:
+            return None
+        return Entry(doc["id"], doc["created"], doc["db"], doc["command"], tuple(doc["rows"]), path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def entries(folder: Path | None = None, db: Path | None = None) -> list[Entry]:
+    """Journals, newest first; only those for `db` when given."""
+    folder = journal_dir(folder)
+    if not folder.is_dir():
+        return []
+    found = [e for e in map(_load, folder.glob("*.json")) if e is not None]
+    if db is not None:
+        target = str(Path(db).resolve())
+        found = [e for e in found if e.db == target]
+    return sorted(found, key=lambda e: e.id, reverse=True)
+
+
+def find(journal_id: str | None, folder: Path | None = None, db: Path | None = None) -> Entry:
+    found = entries(folder, db)
+    if journal_id:
+        found = [e for e in found if e.id == journal_id or e.id.startswith(journal_id)]
+    if not found:
+        what = f"journal {journal_id!r}" if journal_id else "journal for this database"
+        raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
+    return found[0]

@@ -1,0 +1,337 @@
+"""Plans: the pure diff between what is stored and what is wanted, and the one write path.
+
+`diff()` compares a Profile with wanted field values and returns a Plan.
+`apply()` is the only code that writes to a Cursor database: it checks that
+Cursor is closed, proves the machine secret, makes every ciphertext, writes
+the undo journal, runs one short transaction, then re-reads and verifies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from .errors import CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
+from .model import (
+    EXTRA_PREFIX,
+    MODEL_LIST_FIELDS,
+    SELECTED_PREFIX,
+    Change,
+    Plan,
+    Profile,
+    Secret,
+    StoredKey,
+    is_key_field,
+    provider_of,
+)
+
+CONFLICT_POLICIES = ("ask", "keep", "replace", "fail")
+MODEL_POLICIES = ("union", "replace", "keep")
+KEY_STORAGE = ("auto", "secret", "plaintext")
+
+
+def _current(profile: Profile, field: str) -> Any:
+    value = profile.fields.get(field)
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == "" or value == ()
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, StoredKey):
+        return old.secret is not None and isinstance(new, Secret) and old.secret == new
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        return tuple(old) == tuple(new)
+    return old == new
+
+
+def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[str] = ()) -> tuple[str, ...]:
+    dropped = set(drop)
+    out: list[str] = []
+    for name in (*first, *second):
+        if name not in out and name not in dropped:
+            out.append(name)
+    return tuple(out)
+
+
+def merge_models(current: Profile, wanted: Mapping[str, Any], policy: str) -> dict[str, Any]:
+    """Wanted model fields after applying the --models policy."""
+    if policy == "keep":
+        return {}
+    lists = {f: wanted[f] for f in MODEL_LIST_FIELDS if f in wanted}
+    selected = {f: v for f, v in wanted.items() if f.startswith(SELECTED_PREFIX)}
+    if policy == "replace":
+        return {**{f: tuple(v) for f, v in lists.items()}, **selected}
+    cur = {f: tuple(current.fields.get(f, ())) for f in MODEL_LIST_FIELDS}
+    new_on, new_off = tuple(lists.get("models.enabled", ())), tuple(lists.get("models.disabled", ()))
+    out: dict[str, Any] = {}
+    if "models.user_added" in lists:
+        out["models.user_added"] = _ordered_union(cur["models.user_added"], lists["models.user_added"])
+    if "models.enabled" in lists or "models.disabled" in lists:
+        out["models.enabled"] = _ordered_union(cur["models.enabled"], new_on, drop=new_off)
+        out["models.disabled"] = _ordered_union(cur["models.disabled"], new_off, drop=new_on)
+    for f, v in selected.items():  # union keeps a selection the user already made
+        if not current.fields.get(f):
+            out[f] = v
+    return out
+
+
+def diff(
+    current: Profile,
+    wanted: Mapping[str, Any],
+    *,
+    on_conflict: str = "fail",
+    models: str = "union",
+    notes: Iterable[str] = (),
+) -> Plan:
+    """Per field: add, replace, remove, unchanged or conflict.
+
+    `wanted` maps field names to new values (Secret for keys, None to remove).
+    A different non-empty value already stored is a conflict unless the policy
+    says keep or replace; model fields follow the --models policy instead.
+    """
+    model_fields = {f: v for f, v in wanted.items() if f.startswith("models.")}
+    plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
+    merged = merge_models(current, model_fields, models)
+    changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
+    changes += [_change(current, f, v, "replace") for f, v in merged.items()]
+    if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
+        changes = [_iam_guard(c, on_conflict) for c in changes]
+    return Plan(tuple(changes), tuple(notes))
+
+
+def _iam_guard(c: Change, on_conflict: str) -> Change:
+    """Keys never silently replace a team IAM role."""
+    if c.field in ("bedrock.access_key", "bedrock.secret_key") and c.action == "add":
+        note = "Bedrock uses a team IAM role here"
+        if on_conflict == "replace":
+            return Change(c.field, "replace", "iam", c.new, note)
+        if on_conflict == "keep":
+            return Change(c.field, "unchanged", "iam", c.new, note + "; kept")
+        return Change(c.field, "conflict", "iam", c.new, note)
+    return c
+
+
+def _change(current: Profile, field: str, new: Any, on_conflict: str) -> Change:
+    old = _current(current, field)
+    if new is None:
+        return Change(field, "unchanged" if old is None else "remove", old, None)
+    if _same(old, new):
+        return Change(field, "unchanged", old, new)
+    if old is None or (not isinstance(old, StoredKey) and _empty(old)):
+        return Change(field, "add", old, new)
+    note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
+    if on_conflict == "replace":
+        return Change(field, "replace", old, new, note)
+    if on_conflict == "keep":
+        return Change(field, "unchanged", old, new, "kept the stored value")
+    return Change(field, "conflict", old, new, note)
+
+
+def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
+    """Turn each conflict into replace (decide -> True) or unchanged."""
+    out = []
+    for c in plan.changes:
+        if c.action == "conflict":
+            replace = decide(c)
+            out.append(
+                Change(
+                    c.field,
+                    "replace" if replace else "unchanged",
+                    c.old,
+                    c.new,
+                    None if replace else "kept the stored value",
+                )
+            )
+        else:
+            out.append(c)
+    return Plan(tuple(out), plan.notes)
+
+
+def filter_fields(
+    wanted: Mapping[str, Any], only: Iterable[str] = (), *, keys: bool = True, models: bool = True
+) -> dict[str, Any]:
+    """Wanted fields limited to some providers (`extra`, `models` count as providers)."""
+    only = set(only)
+    out = {}
+    for f, v in wanted.items():
+        group = provider_of(f)
+        if only and group not in only and not (group == "models" and models):
+            continue
+        if not keys and is_key_field(f):
+            continue
+        if not models and group == "models":
+            continue
+        out[f] = v
+    return out
+
+
+# --- apply ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What apply() did: the journal id (None when nothing was written) and the rows touched."""
+
+    journal_id: str | None
+    rows: tuple[str, ...]
+    quick_check: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def wanted_values(plan: Plan) -> dict[str, Any]:
+    """Field -> new value for the changes that write."""
+    return {c.field: c.new for c in plan.effective}
+
+
+def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str]:
+    """(prefix, codec, label) of this machine, proven by decrypting an existing secret:// row.
+
+    A wrong ciphertext makes Cursor delete the key, so no proof, no write.
+    On Linux a keyring (v11) row wins over a basic (v10) one.
+    """
+    from . import safestorage as ss
+    from .profile import ANY_SECRET_PREFIX, as_text
+
+    proven: dict[bytes, tuple[Any, str]] = {}
+    for key in sorted(rows):
+        if not key.startswith(ANY_SECRET_PREFIX):
+            continue
+        try:
+            blob = ss.decode_buffer_json(as_text(rows[key]) or "")
+            if not blob:
+                continue
+            label, codec = storage.codec_for(blob)
+            codec.decrypt(blob)
+        except Exception:  # any failure just means this row proves nothing
+            continue
+        proven.setdefault(blob[:3], (codec, label))
+    for prefix in (b"v11", b"v10"):
+        if prefix in proven:
+            return prefix, *proven[prefix]
+    raise WrongMachineKey(
+        "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
+        "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage, or use "
+        "--key-storage plaintext"
+    )
+
+
+def choose_key_form(profile: Profile, mode: str) -> str:
+    if mode not in KEY_STORAGE:
+        raise ValueError(mode)
+    return profile.key_form if mode == "auto" else mode
+
+
+def _needs_encryption(wanted: Mapping[str, Any], key_form: str) -> bool:
+    keyish = [f for f, v in wanted.items() if v is not None and (is_key_field(f) and f != "bedrock.session_token")]
+    return any(f.startswith(EXTRA_PREFIX) for f in keyish) or (key_form == "secret" and bool(keyish))
+
+
+def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
+    """(row writes, warnings): every ciphertext is made here, before any lock."""
+    from . import safestorage as ss
+    from .profile import RowWriter
+
+    warnings: list[str] = []
+    encrypt = None
+    if _needs_encryption(wanted, key_form):
+        prefix, codec, label = prove_machine_key(rows, storage)
+        if label == "basic":
+            warnings.append("this Cursor uses the basic backend: new keys are only obfuscated, not encrypted")
+
+        def encrypt(plaintext: str) -> str:
+            return ss.encode_buffer_json(codec.encrypt(plaintext))
+
+    writer = RowWriter(rows, key_form, encrypt)
+    return writer.writes(wanted), warnings
+
+
+def ensure_closed(inst, locate_mod=None) -> None:
+    from . import locate
+
+    running = (locate_mod or locate).cursor_running(inst)
+    if running:
+        raise CursorRunning(
+            f"Cursor is running (pid {running.pid}, found by {running.how}); quit Cursor completely "
+            "(File > Exit), then run again, or pass --wait SECONDS"
+        )
+
+
+def apply(
+    inst, storage, plan: Plan, rows: Mapping[str, Any], *, key_form: str, command: str, journal_dir=None
+) -> ApplyResult:
+    """The one write path for field changes. Raises before writing anything if a check fails."""
+    if plan.conflicts:
+        raise PlanConflict(
+            f"{len(plan.conflicts)} field(s) already hold different values; rerun with "
+            "--on-conflict replace or keep (or --dry-run to see them)"
+        )
+    wanted = wanted_values(plan)
+    writes, warnings = build_writes(rows, storage, wanted, key_form) if wanted else ([], [])
+    result = apply_rows(
+        inst,
+        rows,
+        writes,
+        command=command,
+        journal_dir=journal_dir,
+        check=lambda st: verify_fields(st, storage, wanted),
+    )
+    return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
+
+
+def apply_rows(
+    inst, rows: Mapping[str, Any], writes, *, command: str, journal_dir=None, check: Callable | None = None
+) -> ApplyResult:
+    """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo."""
+    from . import journal
+    from .crashpoint import hit
+    from .store import Store
+
+    if not writes:
+        return ApplyResult(None, (), None)
+    ensure_closed(inst)
+    entry = journal.record(inst.db_path, rows, writes, command=command, folder=journal_dir)
+    with Store(inst.db_path, writable=True) as st:
+        st.write(writes, expect={w.key: rows.get(w.key) for w in writes}, on_step=hit)
+        verify_rows(st, writes)
+        if check is not None:
+            check(st)
+        quick = st.quick_check()
+    if quick != "ok":
+        raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; run `cursor-byok undo`")
+    return ApplyResult(entry.id, tuple(w.key for w in writes), quick)
+
+
+def verify_rows(st, writes) -> None:
+    """Every written row reads back exactly as written."""
+    after = st.get_items([w.key for w in writes])
+    for w in writes:
+        if after.get(w.key) != w.value:
+            raise VerifyFailed(f"row {w.key!r} did not read back as written; run `cursor-byok undo`")
+
+
+def verify_fields(st, storage, wanted: Mapping[str, Any]) -> None:
+    """Every wanted field decodes to the wanted value (keys decrypt with this machine's secret)."""
+    from .profile import ROW_KEYS, ROW_PREFIXES, read_profile
+
+    profile = read_profile(st.get_items(ROW_KEYS, ROW_PREFIXES), storage)
+    for field, value in wanted.items():
+        if not _reads_back(profile.fields.get(field), value):
+            raise VerifyFailed(f"{field} did not read back as written; run `cursor-byok undo`")
+
+
+def _reads_back(got: Any, value: Any) -> bool:
+    if value is None:
+        return got is None
+    if isinstance(value, Secret):
+        return isinstance(got, StoredKey) and got.secret == value
+    if isinstance(value, (list, tuple)):
+        return tuple(got or ()) == tuple(value)
+    if value is False and got is None:
+        return True
+    return got == value
+
+
+__all__ = ["diff", "resolve", "apply", "filter_fields", "ApplyResult", "SafeStorageUnavailable"]
