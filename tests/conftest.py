@@ -1,0 +1,152 @@
+"""Shared fixtures: sample Cursor user-data dirs, a clean environment, tool checks.
+
+Sample dirs are real SQLite files laid out by `cursor_byok.sample` with
+made-up keys. The only stand-ins are at OS boundaries we cannot run here:
+the macOS Keychain and Windows DPAPI fetchers, replaced by functions that
+return the sample's known machine secret.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from cursor_byok import keyring
+from cursor_byok.errors import SafeStorageUnavailable
+from cursor_byok.sample import GENERATIONS, Sample, build_user_data_dir, default_settings, make_key, sample_keys
+
+REQUIRE_TOOLS_ENV = "CURSOR_BYOK_REQUIRE_TOOLS"
+WINDOWS_KEY = bytes(range(100, 132))  # a made-up 32-byte AES key
+DPAPI_MARKER = b"fake:"  # what sample.build_user_data_dir puts before the key
+ENV_PREFIXES_TO_DROP = ("CURSOR_", "VSCODE_", "XDG_", "WSL_")
+ENV_NAMES_TO_DROP = ("APPDATA", "USERPROFILE", "DESKTOP_SESSION", "DBUS_SESSION_BUS_ADDRESS")
+
+# The storage label `list` shows for each generation when decoded through
+# SampleDir.storage() below.
+EXPECTED_LABEL = {
+    "plaintext": "plaintext",
+    "basic": "basic",
+    "v11": "secret-service",
+    "macos": "keychain",
+    "windows": "dpapi",
+}
+
+
+def tools_required() -> bool:
+    return os.environ.get(REQUIRE_TOOLS_ENV) == "1"
+
+
+def require_tool(name: str) -> str:
+    """The path of an outside tool; skip the test without it (fail under CI's flag)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install the package that provides it)"
+    if tools_required():
+        pytest.fail(f"{message}; {REQUIRE_TOOLS_ENV}=1 turns this skip into a failure")
+    pytest.skip(message)
+
+
+def fake_dpapi_unprotect(data: bytes) -> bytes:
+    """Stand-in for CryptUnprotectData that knows the sample's marker."""
+    if not data.startswith(DPAPI_MARKER):
+        raise SafeStorageUnavailable("DPAPI could not unprotect the key")
+    return data[len(DPAPI_MARKER) :]
+
+
+@dataclass
+class SampleDir:
+    """A laid-out user-data dir and the plain values that went into it."""
+
+    udd: Path
+    db: Path
+    sample: Sample
+    keys: dict[str, str]
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def generation(self) -> str:
+        return self.sample.generation
+
+    @property
+    def expected_label(self) -> str:
+        return EXPECTED_LABEL[self.generation]
+
+    def storage(self, **kw) -> keyring.SafeStorage:
+        """A SafeStorage that decodes this dir, with the OS boundary replaced by known answers."""
+        gen = self.generation
+        env = kw.pop("env", {"HOME": str(self.udd)})
+        secret = self.sample.secret
+        if gen == "v11":
+            return keyring.SafeStorage(keyring.SafeStorageConfig("secret-service"), env=env, platform="linux",
+                                       fetchers={"secret-service": lambda: secret}, **kw)
+        if gen == "macos":
+            return keyring.SafeStorage(env=env, platform="darwin", fetchers={"keychain": lambda: secret}, **kw)
+        if gen == "windows":
+            local_state = self.udd / "Local State"
+            return keyring.SafeStorage(
+                env=env, platform="win32", local_state=local_state,
+                fetchers={"dpapi": lambda: keyring.dpapi_key_from_local_state(local_state, fake_dpapi_unprotect)},
+                **kw,
+            )
+        return keyring.SafeStorage(keyring.SafeStorageConfig("basic"), env=env, platform="linux", **kw)
+
+    def password_options(self, password_file: Path) -> list[str]:
+        """CLI options that decode this dir through the `password` backend."""
+        scheme = {"v11": "linux", "macos": "macos", "windows": "windows"}[self.generation]
+        secret = self.sample.secret.hex() if scheme == "windows" else self.sample.secret.decode()
+        password_file.write_text(secret + "\n")
+        return ["--safe-storage", "password", "--safe-storage-password-file", str(password_file),
+                "--safe-storage-scheme", scheme]
+
+
+def _secret_for(generation: str) -> bytes:
+    return WINDOWS_KEY if generation == "windows" else b"sample-machine-password-0"
+
+
+@pytest.fixture
+def make_sample_dir(tmp_path: Path) -> Callable[..., SampleDir]:
+    """Factory: make_sample_dir("v11", keys=..., extras=..., settings=..., **Sample fields)."""
+    counter = iter(range(1000))
+
+    def make(generation: str, *, keys: dict | None = None, extras: dict | None = None,
+             settings: dict | None = None, seed: int = 7, **sample_kw) -> SampleDir:
+        rng = random.Random(seed)
+        keys = sample_keys(rng) if keys is None else dict(keys)
+        if extras is None:
+            extras = {} if generation == "plaintext" else {"mistralKey": make_key("openrouter", rng)}
+        sample = Sample(generation=generation, secret=sample_kw.pop("secret", _secret_for(generation)),
+                        keys=keys, extra_secrets=extras,
+                        settings=default_settings() if settings is None else settings, seed=seed, **sample_kw)
+        udd = tmp_path / f"udd-{generation}-{next(counter)}"
+        db = build_user_data_dir(udd, sample)
+        return SampleDir(udd=udd, db=db, sample=sample, keys=keys, extras=dict(extras))
+
+    return make
+
+
+@pytest.fixture(params=GENERATIONS)
+def any_generation_dir(request, make_sample_dir) -> SampleDir:
+    """One sample dir per storage generation, with every key set."""
+    return make_sample_dir(request.param)
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """os.environ without CURSOR_*, VSCODE_*, XDG_*, D-Bus or desktop hints; HOME in tmp.
+
+    Returns a copy for subprocesses; CliRunner sees the patched os.environ.
+    """
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES_TO_DROP) or name in ENV_NAMES_TO_DROP:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    return dict(os.environ)
