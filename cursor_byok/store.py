@@ -1,7 +1,8 @@
 """Cursor's state.vscdb through SQLAlchemy Core reflection.
 
 The only module that imports SQLAlchemy. Reads open the file read-only
-(`mode=ro`, never `immutable=1`, so rows still in `-wal` are seen) and only
+(`mode=ro`, never `immutable=1`, so rows still in `-wal` are seen; only
+side copies with no sidecar files are opened as immutable snapshots) and only
 look rows up by key through the unique index. Writes happen in one short
 `BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values.
 """
@@ -36,8 +37,8 @@ class RowWrite:
     value: str | None
 
 
-def _uri(path: Path, mode: str) -> str:
-    return f"file:{quote(str(path.resolve()))}?mode={mode}"
+def _uri(path: Path, mode: str, immutable: bool = False) -> str:
+    return f"file:{quote(str(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -62,12 +63,22 @@ def check_sqlite_header(path: Path) -> None:
         )
 
 
+def has_sidecar(path: Path) -> bool:
+    """True when a -wal or -journal file next to the database may hold rows."""
+    return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+
+
 class Store:
     """One Cursor state database. Use as a context manager or call close()."""
 
-    def __init__(self, path: str | os.PathLike, *, writable: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, writable: bool = False, snapshot: bool = False) -> None:
+        """`snapshot` opens a copy nobody writes (state.vscdb.backup, .corrupted.*)
+        with `immutable=1`, so a read leaves no -wal/-shm files next to it. When a
+        -wal or -journal file exists (rows immutable would miss) it opens plain read-only.
+        """
         self.path = Path(path)
         self.writable = writable
+        self.snapshot = snapshot and not writable and not has_sidecar(self.path)
         check_sqlite_header(self.path)
         self._engine = self._make_engine()
         self.item_table, self.disk_table = self._reflect()
@@ -78,7 +89,7 @@ class Store:
         mode = "rw" if self.writable else "ro"
         timeout = WRITE_BUSY_TIMEOUT_S if self.writable else READ_BUSY_TIMEOUT_S
         conn = sqlite3.connect(
-            _uri(self.path, mode),
+            _uri(self.path, mode, self.snapshot),
             uri=True,
             timeout=timeout,
             isolation_level=None,
@@ -172,6 +183,13 @@ class Store:
         conds += [and_(t.c.key >= p, t.c.key < prefix_upper_bound(p)) for p in prefixes]
         query = select(t.c.key, t.c.value).where(or_(*conds))
         return self._run_read(lambda conn: {k: v for k, v in conn.execute(query)})
+
+    def items(self) -> dict[str, str | bytes]:
+        """Every ItemTable row: for small databases (workspace stores), never for cursorDiskKV."""
+        from sqlalchemy import select
+
+        t = self.item_table
+        return self._run_read(lambda conn: {k: v for k, v in conn.execute(select(t.c.key, t.c.value))})
 
     def journal_mode(self) -> str:
         return self._run_read(lambda conn: conn.exec_driver_sql("PRAGMA journal_mode").scalar())
