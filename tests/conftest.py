@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from hypothesis import settings
 
 from cursor_byok import keyring
 from cursor_byok.errors import SafeStorageUnavailable
 from cursor_byok.sample import GENERATIONS, Sample, build_user_data_dir, default_settings, make_key, sample_keys
+
+# No timed assertions: hypothesis must not fail an example for being slow.
+settings.register_profile("cursor-byok", deadline=None)
+settings.load_profile("cursor-byok")
 
 REQUIRE_TOOLS_ENV = "CURSOR_BYOK_REQUIRE_TOOLS"
 WINDOWS_KEY = bytes(range(100, 132))  # a made-up 32-byte AES key
