@@ -198,7 +198,12 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
     entry = journal.find(journal_id, db=inst.db_path)
     with Store(inst.db_path) as st:
         rows = st.get_items([r["key"] for r in entry.rows])
-    changed = [r["key"] for r in entry.rows if journal.digest(rows.get(r["key"])) != r["new_sha256"]]
+    old_values = entry.old_values()
+    changed = [
+        r["key"]
+        for r in entry.rows
+        if journal.digest(rows.get(r["key"])) not in (r["new_sha256"], journal.digest(old_values[r["key"]]))
+    ]
     if changed and not force:
         raise PlanConflict(
             f"{len(changed)} row(s) changed since {entry.id} was written ({changed[0]}); "
@@ -206,7 +211,7 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
         )
     writes = [
         RowWrite(k, v if v is None or isinstance(v, str) else v.decode("utf-8", "replace"))
-        for k, v in entry.old_values().items()
+        for k, v in old_values.items()
     ]
     writes = [w for w in writes if rows.get(w.key) != w.value]
     result = planning.apply_rows(inst, rows, writes, command=f"undo {entry.id}")

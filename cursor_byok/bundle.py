@@ -192,10 +192,14 @@ def to_fields(doc: dict) -> dict[str, Any]:
 
 def to_profile(doc: dict) -> Profile:
     """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
+    from .profile import SECRET_PREFIX
+
     fields = {}
     for field, value in to_fields(doc).items():
         if isinstance(value, Secret):
-            fields[field] = StoredKey(value, BUNDLE, f"bundle:{field}")
+            extra = field.startswith(EXTRA_PREFIX)
+            row = SECRET_PREFIX + field[len(EXTRA_PREFIX) :] if extra else f"bundle:{field}"
+            fields[field] = StoredKey(value, BUNDLE, row)
         else:
             fields[field] = value
     return Profile(fields=fields, key_form="bundle")

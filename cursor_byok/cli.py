@@ -507,5 +507,313 @@ def undo(ctx, journal_id, list_only, force, as_json) -> None:
         )
 
 
+# --- set / unset / models / apply -----------------------------------------------------
+
+WRITE_PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
+
+
+def hidden_prompt():
+    """A hidden prompt on stderr when stdin is a terminal; None otherwise (callers then refuse)."""
+    if not is_terminal(sys.stdin):
+        return None
+    return lambda label: click.prompt(label, hide_input=True, err=True)
+
+
+def write_options(f):
+    """--dry-run, --wait, --yes and --json, as `import` has them."""
+    f = json_option(f)
+    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
+    f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
+    return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
+
+
+def key_storage_option(f):
+    return click.option(
+        "--key-storage",
+        type=click.Choice(("auto", "secret", "plaintext")),
+        default="auto",
+        show_default=True,
+        help="Write keys encrypted (secret://) or as legacy plain rows; auto follows this Cursor.",
+    )(f)
+
+
+def run_write(ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, **prepare_kw) -> None:
+    """Plan the fields `build(profile)` wants, warn about odd key shapes, then run_plan."""
+    from .onboard import prepare_from
+
+    prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
+    prep.ask = ask
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command, wait=wait)
+
+
+def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
+    from . import onboard
+
+    if no_key:
+        if any(sources.values()):
+            raise E.InputError("--no-key takes no key source; drop one or the other")
+        return {}
+    specs = onboard.set_key_specs(provider, **sources)
+    if "stdin" in specs.values() and is_terminal(sys.stdin):
+        raise E.InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
+    return onboard.read_set_keys(specs, read_stdin=sys.stdin.read, prompt=hidden_prompt())
+
+
+@main.command("set")
+@click.argument("provider", type=click.Choice(WRITE_PROVIDERS))
+@click.option("--key-env", metavar="VAR", help="Read the key (Bedrock: access key ID) from environment variable VAR.")
+@click.option("--key-file", metavar="FILE", help="Read the key from FILE; a trailing newline is dropped.")
+@click.option("--key-stdin", is_flag=True, help="Read the key from stdin (Bedrock: access key ID, then secret key).")
+@click.option("--secret-key-env", metavar="VAR", help="Bedrock: read the secret access key from VAR.")
+@click.option("--secret-key-file", metavar="FILE", help="Bedrock: read the secret access key from FILE.")
+@click.option("--no-key", is_flag=True, help="Change only settings and keep the stored key.")
+@click.option("--base-url", metavar="URL", help="openai: OpenAI-compatible server ('' clears it); azure: endpoint.")
+@click.option("--deployment", metavar="NAME", help="azure: deployment name.")
+@click.option("--region", metavar="REGION", help="bedrock: AWS region, e.g. us-east-1.")
+@click.option("--enable/--disable", "enabled", default=None, help="Switch the provider on or off (a new key: on).")
+@key_storage_option
+@write_options
+@click.pass_context
+def set_cmd(
+    ctx, provider, no_key, base_url, deployment, region, enabled, key_storage, dry_run, wait, yes, as_json, **sources
+) -> None:
+    """Store a provider's key and settings; the key never comes from an argument.
+
+    The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
+    hidden prompt when stdin is a terminal. A stored different key is replaced.
+    """
+    from . import onboard
+
+    settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
+    if no_key and not settings and enabled is None:
+        raise E.InputError("nothing to set: give --base-url, --deployment, --region, --enable or --disable")
+    keys = read_keys_for_set(provider, no_key, sources)
+    run_write(
+        ctx,
+        lambda _profile: onboard.provider_fields(provider, keys, settings, enabled),
+        command=f"set {provider}",
+        key_storage=key_storage,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+@main.command()
+@click.argument("provider", type=click.Choice(WRITE_PROVIDERS))
+@write_options
+@click.pass_context
+def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
+    """Remove a provider's key(s) and switch the provider off."""
+    from . import onboard
+
+    run_write(
+        ctx,
+        lambda profile: onboard.unset_fields(provider, profile),
+        command=f"unset {provider}",
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+@main.group()
+def models() -> None:
+    """Show and change custom models, on/off lists and per-surface selections."""
+
+
+@models.command("list")
+@json_option
+@click.pass_context
+def models_list(ctx, as_json) -> None:
+    """Show user-added, enabled, disabled and selected models."""
+    from .onboard import models_document
+    from .render import table
+
+    doc = models_document(api_context(ctx))
+    if as_json:
+        emit_json(doc)
+        return
+    m = doc["models"]
+    rows = [
+        [name, ", ".join(m[key]) or "-"]
+        for name, key in (("user added", "user_added"), ("enabled", "enabled"), ("disabled", "disabled"))
+    ]
+    rows.append(["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"])
+    click.echo(table(rows))
+
+
+MODEL_OPS = {
+    "add": "Add custom models (and switch them on).",
+    "remove": "Remove custom models (from user-added and enabled).",
+    "enable": "Switch models on.",
+    "disable": "Switch models off.",
+}
+
+
+def model_list_command(op: str, summary: str) -> None:
+    @models.command(op, help=summary)
+    @click.argument("names", nargs=-1, required=True, metavar="NAME...")
+    @write_options
+    @click.pass_context
+    def command(ctx, names, dry_run, wait, yes, as_json) -> None:
+        from . import onboard
+
+        names = onboard.check_models(names, f"models {op}")
+        run_write(
+            ctx,
+            lambda profile: onboard.model_ops(profile, **{op: names}),
+            command=f"models {op} {' '.join(names)}",
+            notes=(lambda profile: onboard.model_notes(profile, names)) if op == "remove" else None,
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+            wait=wait,
+        )
+
+
+for _op, _summary in MODEL_OPS.items():
+    model_list_command(_op, _summary)
+
+
+@models.command("select")
+@click.argument("surface")
+@click.argument("name")
+@write_options
+@click.pass_context
+def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
+    """Select the model for a surface (composer, cmd-k, ...); its other settings stay."""
+    from . import onboard
+
+    surface = onboard.check_name(surface, "SURFACE")
+    name = onboard.check_models([name], "NAME")[0]
+    run_write(
+        ctx,
+        lambda _profile: onboard.select_fields({surface: name}),
+        command=f"models select {surface} {name}",
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+@main.command("apply")
+@click.argument("manifest_file", metavar="MANIFEST")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(("ask", "keep", "replace", "fail")),
+    help="When a different value is stored: ask (default on a terminal), keep, replace or fail (default otherwise).",
+)
+@key_storage_option
+@write_options
+@click.pass_context
+def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, as_json) -> None:
+    """Apply a team manifest (TOML): providers, settings, models and where each key comes from."""
+    from . import manifest as mf
+
+    wanted_manifest = mf.load(manifest_file)
+    keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
+    policy = on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
+    held = "fail" if policy == "ask" else policy
+    run_write(
+        ctx,
+        lambda profile: mf.wanted(wanted_manifest, keys, profile),
+        command=f"apply {manifest_file}",
+        on_conflict=held,
+        selections=held,
+        key_storage=key_storage,
+        notes=lambda profile: mf.notes(wanted_manifest, profile),
+        ask=policy == "ask",
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+# --- audit / doctor ----------------------------------------------------------------------
+
+
+class ScanProgress:
+    """A progress bar on stderr for the audit's file scan, shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="scanning files", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@main.command()
+@json_option
+@click.option(
+    "--fail-on",
+    type=click.Choice(("info", "warning", "error")),
+    default="error",
+    show_default=True,
+    help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe.",
+)
+@click.pass_context
+def audit(ctx, as_json: bool, fail_on: str) -> None:
+    """Check stored keys, their protection, and old copies in files around the database."""
+    from .audit import document_reaches, report_text
+    from .scan import audit_document
+
+    progress = ScanProgress() if is_terminal(sys.stderr) else None
+    try:
+        doc = audit_document(api_context(ctx), progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(report_text(doc))
+    if document_reaches(doc, fail_on):
+        sys.exit(int(Exit.FINDINGS))
+
+
+@main.command()
+@click.option("--online", is_flag=True, help="Also ask each provider whether its key is accepted (free calls).")
+@json_option
+@click.pass_context
+def doctor(ctx, online: bool, as_json: bool) -> None:
+    """Explain likely causes of Cursor's BYOK errors (401, 403, missing models, Azure)."""
+    from . import doctor as doc_mod
+
+    doc = doc_mod.document(api_context(ctx), online=online)
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(doc_mod.report_text(doc))
+    if doc_mod.has_problems(doc):
+        sys.exit(int(Exit.FINDINGS))
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Keep the temporary folder to look around.")
+def demo(keep: bool) -> None:
+    """Move keys between two sample Cursor installs (needs no Cursor)."""
+    from . import demo as demo_mod
+
+    if not demo_mod.run(echo=click.echo, keep=keep):
+        sys.exit(int(Exit.FAILURE))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

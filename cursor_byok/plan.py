@@ -294,7 +294,11 @@ def apply_rows(
     ensure_closed(inst)
     entry = journal.record(inst.db_path, rows, writes, command=command, folder=journal_dir)
     with Store(inst.db_path, writable=True) as st:
-        st.write(writes, expect={w.key: rows.get(w.key) for w in writes}, on_step=hit)
+        try:
+            st.write(writes, expect={w.key: rows.get(w.key) for w in writes}, on_step=hit)
+        except BaseException:
+            entry.path.unlink(missing_ok=True)  # rolled back: there is nothing to undo
+            raise
         verify_rows(st, writes)
         if check is not None:
             check(st)

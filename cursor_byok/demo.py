@@ -1,0 +1,158 @@
+"""`cursor-byok demo`: the whole laptop-to-laptop move on two sample installs.
+
+Lays out an "old laptop" (macOS-style Keychain encryption, keys for every
+provider, custom models, an Ollama base URL) and a "new laptop" (Linux
+keyring encryption with a different machine secret), then runs the real
+command line on them, one subprocess per step, printing each command.
+Nothing outside a temporary folder is read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from . import safestorage as ss
+from .files import write_private
+from .profile import SECRET_PREFIX
+from .sample import Sample, build_user_data_dir, default_settings, make_key, sample_keys
+
+
+def _machine_secret() -> bytes:
+    import secrets
+
+    return secrets.token_urlsafe(18).encode()  # 24 characters, like a Keychain password
+
+
+def lay_out(root: Path) -> dict[str, Path]:
+    """Both laptops, their machine-secret files and an age identity, under root."""
+    old_secret, new_secret = _machine_secret(), _machine_secret()
+    old = Sample(
+        generation="macos",
+        secret=old_secret,
+        keys=sample_keys(),
+        extra_secrets={"mistralKey": make_key("azure")},
+        azure_bedrock_rows=True,
+        settings=default_settings("http://localhost:11434/v1"),
+        blob_filler=250_000,
+    )
+    new = Sample(generation="v11", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)
+    build_user_data_dir(root / "old-laptop", old)
+    new_db = build_user_data_dir(root / "new-laptop", new)
+    _clear_openai_row(new_db, ss.linux_keyring_codec(new_secret))
+    paths = {"old": root / "old-laptop", "new": root / "new-laptop"}
+    paths["old_secret"] = write_private(root / "old-laptop.secret", old_secret)
+    paths["new_secret"] = write_private(root / "new-laptop.secret", new_secret)
+    from .agefile import generate_identity
+
+    identity, recipient = generate_identity()
+    paths["identity"] = write_private(root / "new-laptop.agekey", (identity + "\n").encode())
+    paths["recipient"] = Path(recipient)  # not a path: the public key text
+    return paths
+
+
+def _clear_openai_row(db: Path, codec) -> None:
+    """A current Cursor that once had a key and cleared it: an empty Buffer row."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (SECRET_PREFIX + "openAIKey", ss.encode_buffer_json(b"")))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _group(paths: dict, laptop: str) -> list[str]:
+    scheme = "macos" if laptop == "old" else "linux"
+    return [
+        "--user-data-dir",
+        str(paths[laptop]),
+        "--safe-storage",
+        "password",
+        "--safe-storage-scheme",
+        scheme,
+        "--safe-storage-password-file",
+        str(paths[f"{laptop}_secret"]),
+    ]
+
+
+def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
+    """(what it shows, arguments) for each step of the move."""
+    old, new = _group(paths, "old"), _group(paths, "new")
+    ident = ["-i", str(paths["identity"])]
+    return [
+        ("What the old laptop has (keys masked, with fingerprints)", [*old, "list"]),
+        (
+            "Export everything to an age bundle, encrypted to the new laptop's age key",
+            [*old, "export", "-o", str(bundle), "-r", str(paths["recipient"])],
+        ),
+        ("Check what the bundle holds before importing it", ["list", "--bundle", str(bundle), *ident]),
+        ("Dry run on the new laptop: the plan, nothing written", [*new, "import", str(bundle), *ident, "--dry-run"]),
+        (
+            "Import for real: keys re-encrypted with the new laptop's secret",
+            [*new, "import", str(bundle), *ident, "--yes"],
+        ),
+        ("What the new laptop has now", [*new, "list"]),
+    ]
+
+
+def fingerprints(args: list[str], env: dict) -> dict[str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "cursor_byok", *args, "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    doc = json.loads(out)
+    prints = {}
+    for provider, entry in doc["providers"].items():
+        for name, value in entry.items():
+            if isinstance(value, dict) and value.get("fingerprint"):
+                prints[f"{provider}.{name}"] = value["fingerprint"]
+    for extra in doc["extra_secrets"]:
+        prints[extra["name"]] = extra["key"]["fingerprint"]
+    return prints
+
+
+def run(echo: Callable[[str], None] = print, keep: bool = False) -> bool:
+    """Run the demo; True when every key arrived with the same fingerprint."""
+    root = Path(tempfile.mkdtemp(prefix="cursor-byok-demo-"))
+    try:
+        paths = lay_out(root)
+        env = {**os.environ, "CURSOR_BYOK_DATA_DIR": str(root / "tool-data")}
+        for var in ("CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR", "CURSOR_BYOK_SAFE_STORAGE"):
+            env.pop(var, None)
+        echo(
+            f"Two sample Cursor installs under {root}: old-laptop (macOS Keychain scheme) and "
+            "new-laptop (Linux keyring scheme, another machine secret).\n"
+        )
+        for title, args in steps(paths, root / "keys.age"):
+            echo(f"# {title}\n$ cursor-byok {shlex.join(args)}")
+            res = subprocess.run([sys.executable, "-m", "cursor_byok", *args], capture_output=True, text=True, env=env)
+            echo((res.stdout + res.stderr).rstrip() + "\n")
+            if res.returncode != 0:
+                echo(f"step failed with exit code {res.returncode}")
+                return False
+        before = fingerprints(_group(paths, "old"), env)
+        after = fingerprints(_group(paths, "new"), env)
+        same = [k for k in before if after.get(k) == before[k]]
+        echo(f"Fingerprints matching on both laptops: {len(same)}/{len(before)}")
+        for k in before:
+            echo(
+                f"  {k.rsplit('/', 1)[-1]:<20} {before[k]}  {'==' if after.get(k) == before[k] else '!='}  {after.get(k, '-')}"
+            )
+        return len(same) == len(before) and bool(before)
+    finally:
+        if keep:
+            echo(f"\nkept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
