@@ -1,0 +1,104 @@
+"""Import discipline, checked in fresh interpreters.
+
+The library works without click, and `--help` / `--version` stay fast by not
+loading SQLAlchemy, cryptography or pyrage.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import cursor_byok
+
+HEAVY = ("sqlalchemy", "cryptography", "pyrage")
+CLI_ONLY = ("cli", "__main__")
+
+REPORT_MODULES = """
+import json, sys
+{body}
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {watched!r})))
+"""
+
+RUN_CLI = """
+import runpy, sys
+sys.argv = ["cursor-byok", *{args!r}]
+try:
+    runpy.run_module("cursor_byok", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+watched = {watched!r}
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in watched)
+sys.stderr.write("\\nLOADED " + __import__("json").dumps(loaded) + " EXIT " + str(code) + "\\n")
+"""
+
+
+def core_modules() -> list[str]:
+    names = [m.name for m in pkgutil.iter_modules(cursor_byok.__path__)]
+    return sorted(f"cursor_byok.{n}" for n in names if n not in CLI_ONLY)
+
+
+def fresh_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_core_modules_are_found():
+    found = core_modules()
+    for name in ("api", "errors", "keyring", "locate", "model", "profile", "safestorage", "store"):
+        assert f"cursor_byok.{name}" in found
+    assert "cursor_byok.cli" not in found
+
+
+@pytest.mark.parametrize("module", core_modules())
+def test_core_module_does_not_import_click(module):
+    proc = fresh_python(REPORT_MODULES.format(body=f"import {module}", watched=("click",)))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_all_core_modules_together_do_not_import_click():
+    body = "\n".join(f"import {m}" for m in core_modules())
+    proc = fresh_python(REPORT_MODULES.format(body=body, watched=("click",)))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_the_watch_itself_sees_click():
+    proc = fresh_python(REPORT_MODULES.format(body="import cursor_byok.cli", watched=("click",)))
+    assert "click" in json.loads(proc.stdout)
+
+
+def run_cli_and_report(*args: str) -> tuple[str, list[str], int]:
+    proc = fresh_python(RUN_CLI.format(args=list(args), watched=HEAVY))
+    assert proc.returncode == 0, proc.stderr
+    report = proc.stderr.rsplit("LOADED ", 1)[1]
+    loaded, code = report.split(" EXIT ")
+    return proc.stdout, json.loads(loaded), int(code)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"], ["-V"], ["list", "--help"], ["where", "--help"]])
+def test_help_and_version_skip_heavy_imports(args):
+    out, loaded, code = run_cli_and_report(*args)
+    assert code == 0
+    assert loaded == []
+    if args[0] in ("--version", "-V"):
+        assert out.strip() == f"cursor-byok, version {cursor_byok.__version__}"
+    else:
+        assert "Usage:" in out
+
+
+def test_the_report_sees_heavy_imports_when_a_command_runs(tmp_path):
+    # The same harness on a real command must see SQLAlchemy, or the test above proves nothing.
+    from cursor_byok.sample import create_db
+
+    db = tmp_path / "state.vscdb"
+    create_db(db, {"cursorAuth/openAIKey": "sk-made-up-plain-value-000000000"})
+    _, loaded, code = run_cli_and_report("--db", str(db), "list", "--json")
+    assert code == 0
+    assert "sqlalchemy" in loaded
