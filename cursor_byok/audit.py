@@ -1,0 +1,554 @@
+"""Findings about stored keys and the files around them. Pure: no I/O.
+
+`audit(profile, surroundings)` takes a Profile and what `scan.gather` read
+from the files next to the database (backups, the -wal file, settings.json,
+workspace databases) and returns Findings. A finding names a field or a file
+and shows a key only masked, with its fingerprint.
+
+Finding codes are short slugs, stable across releases; CODES lists them all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import urlsplit
+
+from . import formats
+from .model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
+
+INFO, WARNING, ERROR = "info", "warning", "error"
+SEVERITIES = (INFO, WARNING, ERROR)
+RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+# code -> (severity, what to do). A few codes lower their severity case by case.
+CODES: dict[str, tuple[str, str]] = {
+    "key-plaintext": (
+        WARNING,
+        "re-save the key with a current Cursor (Settings > Models) so it is stored encrypted; "
+        "keep state.vscdb and its backups private (chmod 600) and out of synced folders",
+    ),
+    "key-obfuscated": (
+        WARNING,
+        "run Cursor with a keyring (GNOME Keyring, KWallet) instead of --password-store=basic, then re-save the key",
+    ),
+    "password-store-basic": (
+        WARNING,
+        'remove "password-store": "basic" from ~/.cursor/argv.json once a keyring is available, then re-save keys',
+    ),
+    "key-undecryptable": (
+        ERROR,
+        "choose the safe storage that encrypted it (--safe-storage ...); if the database came from another "
+        "machine, Cursor will delete this key: re-enter it",
+    ),
+    "key-placeholder": (ERROR, "paste the real key from the provider's console"),
+    "key-truncated": (ERROR, "the key was cut short while copying: paste it again in full"),
+    "key-format": (WARNING, "check that this is the key of this provider; paste it again if unsure"),
+    "key-wrong-slot": (ERROR, "move the key to the slot of the provider that issued it"),
+    "key-unused": (INFO, "switch the provider on in Cursor Settings > Models, or remove the key if unneeded"),
+    "key-missing": (WARNING, "enter the key in Cursor Settings > Models, or switch the provider off"),
+    "bedrock-session-missing": (WARNING, "temporary (ASIA) AWS keys need their session token: add it, or use AKIA"),
+    "azure-endpoint-missing": (ERROR, "set the Azure base URL to https://<resource>.openai.azure.com"),
+    "azure-deployment-missing": (ERROR, "set the Azure deployment name (Azure portal > your resource > Deployments)"),
+    "azure-endpoint-shape": (WARNING, "use the resource endpoint only: https://<resource>.openai.azure.com"),
+    "azure-endpoint-nonstandard": (INFO, "fine if requests work; the usual form is https://<resource>.openai.azure.com"),
+    "openai-base-url": (INFO, "clear the override if you did not set it: it also redirects the OpenAI key"),
+    "openai-base-url-http": (WARNING, "use https: over plain http the OpenAI key crosses the network readable"),
+    "key-duplicate": (WARNING, "store each provider's own key in its slot"),
+    "backup-old-key": (
+        WARNING,
+        "revoke the old key at its provider if it may have leaked; delete the copy once Cursor is closed",
+    ),
+    "backup-current-key": (INFO, "protect this copy like the database itself, or delete it while Cursor is closed"),
+    "wal-key": (
+        WARNING,
+        "quit Cursor so SQLite checkpoints the -wal file; revoke the key at its provider if it may have leaked",
+    ),
+    "settings-file-key": (WARNING, "remove the key from User/settings.json and revoke it if the file was shared"),
+    "workspace-key": (WARNING, "remove the key from that workspace's settings and revoke it if it was shared"),
+    "file-unreadable": (INFO, "check the file's permissions, or delete it if it is an old copy"),
+    "read-note": (INFO, "open Cursor once so it rewrites its settings, then audit again"),
+}
+
+PROVIDER_NAMES = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google",
+    "azure": "Azure OpenAI",
+    "bedrock": "AWS Bedrock",
+    "openrouter": "OpenRouter",
+    "xai": "xAI",
+    "groq": "Groq",
+}
+TOGGLE_KEYS = {
+    "openai": ("openai.enabled", ("openai.key",)),
+    "anthropic": ("anthropic.enabled", ("anthropic.key",)),
+    "google": ("google.enabled", ("google.key",)),
+    "azure": ("azure.enabled", ("azure.key",)),
+    "bedrock": ("bedrock.enabled", ("bedrock.access_key", "bedrock.secret_key")),
+}
+AZURE_HOST = re.compile(r"[a-z0-9][a-z0-9-]*\.openai\.azure\.com")
+AZURE_OTHER_HOSTS = (".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+# Provider-key shapes to look for inside arbitrary bytes (the -wal file, settings,
+# workspace rows). Azure keys (32 hex) and AWS secret keys (40 base64) are too
+# generic to find without false alarms, so they are not searched for.
+#
+# Inside SQLite pages a value sits right after its row key ("cursorAuth/openAIKey"
+# + "sk-...") and right before the next cell's binary header, which can be any
+# byte. So a match may start after a non-key character or after "key"/"Key", and
+# fixed-length shapes take no lookahead; variable-length ones keep one.
+_SCAN = {
+    "openai": rb"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}?T3BlbkFJ[A-Za-z0-9_-]{20,}"
+    rb"|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
+    "anthropic": rb"sk-ant-api03-[A-Za-z0-9_-]{93}AA",
+    "google": rb"AIza[A-Za-z0-9_-]{35}",
+    "bedrock": rb"(?:AKIA|ASIA)[A-Z2-7]{16}|ABSK[A-Za-z0-9+/=]{40,}(?![A-Za-z0-9+/=])",
+    "openrouter": rb"sk-or-v1-[0-9a-f]{64}",
+    "xai": rb"xai-[A-Za-z0-9]{40,}(?![A-Za-z0-9])",
+    "groq": rb"gsk_[A-Za-z0-9]{40,}(?![A-Za-z0-9])",
+}
+SCAN_PATTERN = re.compile(
+    rb"(?:(?<![A-Za-z0-9_+/-])|(?<=[Kk]ey))(?:"
+    + b"|".join(rb"(?P<%s>%s)" % (k.encode(), v) for k, v in _SCAN.items())
+    + rb")"
+)
+OPENAI_MARK = "T3BlbkFJ"
+SCAN_OVERLAP = 512
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing worth telling: never a key value, only masked forms and fingerprints."""
+
+    code: str
+    severity: str
+    subject: str
+    message: str
+
+    @property
+    def fix(self) -> str:
+        return CODES[self.code][1]
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "subject": self.subject,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+def finding(code: str, subject: str, message: str, severity: str | None = None) -> Finding:
+    return Finding(code, severity or CODES[code][0], subject, message)
+
+
+# --- what scan.gather hands in --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundKey:
+    """A provider-key-shaped string found in a file; `where` is a row key, if any."""
+
+    vendor: str
+    secret: Secret
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class SideCopy:
+    """A state.vscdb.backup or .corrupted.* file: its profile, or why it could not be read."""
+
+    path: str
+    profile: Profile | None
+    error: str | None = None
+    found: tuple[FoundKey, ...] = ()  # raw scan, when it could not be read as a database
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """Key-shaped strings found in one file. kind: "wal", "user-settings" or "workspace"."""
+
+    path: str
+    kind: str
+    found: tuple[FoundKey, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """Everything around the database that the audit looks at."""
+
+    password_store: str | None = None
+    argv_json: str = "~/.cursor/argv.json"
+    side_copies: tuple[SideCopy, ...] = ()
+    scans: tuple[FileScan, ...] = ()
+
+
+def key_strings(data: bytes, *, first: bool = True, last: bool = True) -> list[tuple[str, str]]:
+    """(vendor, value) of every provider-key-shaped string in `data`.
+
+    For a chunk of a longer file: `first=False` skips a match at offset 0 (the
+    previous chunk, which overlaps this one, saw it whole) and `last=False` one
+    that runs to the end (the next chunk sees it whole).
+    """
+    out = []
+    for m in SCAN_PATTERN.finditer(data):
+        if (m.start() == 0 and not first) or (m.end() == len(data) and not last):
+            continue
+        vendor = m.lastgroup or "unknown"
+        out.append((vendor, _trim(vendor, m.group(0).decode("ascii"))))
+    return out
+
+
+def _trim(vendor: str, value: str) -> str:
+    """OpenAI keys are symmetric around their marker: drop bytes a greedy match took from what follows."""
+    if vendor != "openai" or OPENAI_MARK not in value:
+        return value
+    head, _, tail = value.partition(OPENAI_MARK)
+    body_head = head.split("-", 2)[-1] if head.count("-") >= 2 else head[3:]
+    return head + OPENAI_MARK + tail[: len(body_head)] if len(tail) > len(body_head) else value
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def _shown(secret: Secret) -> str:
+    return f"{secret.masked} (fingerprint {secret.fingerprint})"
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local(host: str | None) -> bool:
+    """Loopback or a private network address: where Ollama or LM Studio usually run."""
+    if is_loopback(host):
+        return True
+    try:
+        addr = ipaddress.ip_address((host or "").strip("[]"))
+    except ValueError:
+        return (host or "").lower().endswith((".local", ".lan", ".internal"))
+    return addr.is_private or addr.is_unspecified
+
+
+def safe_url(url: str) -> str:
+    """A URL for display: no user info, query or fragment (they may carry secrets)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    if not parts.scheme or not host:
+        return url.split("?", 1)[0].split("@")[-1]
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _readable(profile: Profile) -> dict[str, Secret]:
+    return {f: k.secret for f, k in profile.keys().items() if k.secret is not None}
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+def storage_findings(field: str, key: StoredKey) -> list[Finding]:
+    if key.secret is None:
+        return [finding("key-undecryptable", field, f"cannot decrypt {key.row}: {key.reason}")]
+    if key.storage == PLAINTEXT:
+        return [finding("key-plaintext", field, f"stored in plain text in row {key.row}")]
+    if key.storage == SETTINGS_JSON:
+        where = key.row.split("#", 1)[-1]
+        return [finding("key-plaintext", field, f"stored in plain text inside Cursor's settings blob ({where})")]
+    if key.storage == "basic":
+        return [
+            finding(
+                "key-obfuscated",
+                field,
+                "encrypted with Chromium's fixed 'peanuts' password (no keyring): anyone with the file can read it",
+            )
+        ]
+    return []
+
+
+def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Finding]:
+    """Placeholder, truncated, misplaced or oddly shaped key values."""
+    value = secret.reveal()
+    shown = _shown(secret)
+    if formats.looks_placeholder(value):
+        return [finding("key-placeholder", field, f"{secret.masked} looks like a placeholder, not a key")]
+    if formats.looks_truncated(field, value):
+        return [finding("key-truncated", field, f"{shown} is only {len(value)} characters long")]
+    if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
+        return []
+    own, vendor = provider_of(field), formats.known_vendor(value)
+    if vendor and vendor != own:
+        return [finding("key-wrong-slot", field, f"{shown} looks like a {_name(vendor)} key, not a {_name(own)} one")]
+    message = f"{shown} does not match the {_name(own)} key format"
+    if field == "openai.key" and any(p.fullmatch(value) for p in formats.COMPATIBLE):
+        message += "; it looks like a key of an OpenAI-compatible service, which needs the OpenAI base URL override"
+    return [finding("key-format", field, message)]
+
+
+def key_findings(profile: Profile) -> list[Finding]:
+    out: list[Finding] = []
+    base_url = profile.get("openai.base_url")
+    for field, key in sorted(profile.keys().items()):
+        out += storage_findings(field, key)
+        if key.secret is not None:
+            out += value_findings(field, key.secret, base_url)
+    return out
+
+
+def duplicate_findings(profile: Profile) -> list[Finding]:
+    by_print: dict[str, list[str]] = {}
+    for field, secret in sorted(_readable(profile).items()):
+        by_print.setdefault(secret.fingerprint, []).append(field)
+    return [
+        finding("key-duplicate", ", ".join(fields), f"the same key (fingerprint {fp}) is stored in {len(fields)} slots")
+        for fp, fields in by_print.items()
+        if len(fields) > 1
+    ]
+
+
+# --- providers and settings -----------------------------------------------------------
+
+
+def toggle_findings(profile: Profile) -> list[Finding]:
+    out: list[Finding] = []
+    for provider, (toggle, key_fields) in TOGGLE_KEYS.items():
+        present = [f for f in key_fields if profile.get(f) is not None]
+        if present and not profile.get(toggle):
+            out.append(finding("key-unused", toggle, f"a key is stored but {_name(provider)} is switched off"))
+        if profile.get(toggle):
+            out += _missing_keys(profile, provider, key_fields, present)
+    return out
+
+
+def _missing_keys(profile: Profile, provider: str, key_fields, present) -> list[Finding]:
+    if provider == "bedrock" and profile.bedrock_iam:
+        return []
+    missing = [f for f in key_fields if f not in present]
+    if not missing:
+        return []
+    message = f"{_name(provider)} is switched on but {', '.join(missing)} is not set"
+    base = profile.get("openai.base_url")
+    if provider == "openai" and base and is_local(urlsplit(base).hostname):
+        return [finding("key-missing", missing[0], message + f" (fine for a local server at {safe_url(base)})", INFO)]
+    return [finding("key-missing", missing[0], message)]
+
+
+def bedrock_findings(profile: Profile) -> list[Finding]:
+    access = profile.get("bedrock.access_key")
+    if access and access.secret and access.secret.reveal().startswith("ASIA"):
+        if profile.get("bedrock.session_token") is None:
+            return [finding("bedrock-session-missing", "bedrock.session_token", "the access key is temporary (ASIA)")]
+    return []
+
+
+def azure_endpoint_issue(url: str) -> tuple[str, str] | None:
+    """(code, why) when an Azure endpoint is not https://<resource>.openai.azure.com; None when it is."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "azure-endpoint-shape", "is not a URL"
+    if parts.scheme != "https":
+        return "azure-endpoint-shape", "does not start with https://"
+    if parts.path not in ("", "/") or parts.query:
+        return "azure-endpoint-shape", f"has a path ({parts.path or '?'}): Cursor adds the API path itself"
+    if AZURE_HOST.fullmatch(host):
+        return None
+    if host.endswith(AZURE_OTHER_HOSTS):
+        return "azure-endpoint-nonstandard", "is an Azure AI Services / Foundry endpoint, which also serves OpenAI"
+    return "azure-endpoint-shape", "is not an *.openai.azure.com host"
+
+
+def azure_findings(profile: Profile) -> list[Finding]:
+    out: list[Finding] = []
+    endpoint, enabled = profile.get("azure.base_url"), profile.get("azure.enabled")
+    if enabled and not endpoint:
+        out.append(finding("azure-endpoint-missing", "azure.base_url", "Azure is switched on but has no endpoint"))
+    if enabled and not profile.get("azure.deployment"):
+        out.append(finding("azure-deployment-missing", "azure.deployment", "Azure is switched on with no deployment"))
+    issue = azure_endpoint_issue(endpoint) if endpoint else None
+    if issue:
+        code, why = issue
+        out.append(finding(code, "azure.base_url", f"{safe_url(endpoint)} {why}"))
+    return out
+
+
+def base_url_findings(profile: Profile) -> list[Finding]:
+    url = profile.get("openai.base_url")
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname
+    except ValueError:
+        scheme, host = "", None
+    shown = safe_url(url)
+    if scheme == "http" and not is_loopback(host):
+        return [finding("openai-base-url-http", "openai.base_url", f"{shown} is plain http to another host")]
+    return [
+        finding(
+            "openai-base-url",
+            "openai.base_url",
+            f"every OpenAI-routed model, and the OpenAI key, goes to {shown} instead of api.openai.com",
+        )
+    ]
+
+
+def note_findings(profile: Profile) -> list[Finding]:
+    return [finding("read-note", "settings", n) for n in profile.notes if "cannot decrypt" not in n]
+
+
+def argv_findings(surroundings: Surroundings) -> list[Finding]:
+    if surroundings.password_store == "basic":
+        return [
+            finding(
+                "password-store-basic",
+                surroundings.argv_json,
+                'Cursor is told "password-store": "basic": new keys are only obfuscated, not encrypted',
+            )
+        ]
+    return []
+
+
+# --- files around the database ---------------------------------------------------------
+
+
+def side_copy_findings(copy: SideCopy, current: dict[str, Secret]) -> list[Finding]:
+    current_prints = {s.fingerprint for s in current.values()}
+    out: list[Finding] = []
+    if copy.profile is None:
+        out.append(finding("file-unreadable", copy.path, f"not readable as a database ({copy.error})"))
+        found = [(f"{k.vendor} key", k.secret) for k in copy.found]
+    else:
+        found = [(field, s) for field, s in sorted(_readable(copy.profile).items())]
+        hidden = [k.row for k in copy.profile.keys().values() if k.secret is None]
+        if hidden:
+            out.append(finding("file-unreadable", copy.path, f"{len(hidden)} key(s) in it cannot be decrypted here"))
+    same = sorted({label for label, s in found if s.fingerprint in current_prints})
+    for label, secret in found:
+        if secret.fingerprint not in current_prints:
+            message = f"holds a key that is no longer current: {label} {_shown(secret)}"
+            out.append(finding("backup-old-key", copy.path, message))
+    if same:
+        out.append(finding("backup-current-key", copy.path, f"holds a copy of the current {', '.join(same)}"))
+    return out
+
+
+SCAN_CODES = {"wal": "wal-key", "user-settings": "settings-file-key", "workspace": "workspace-key"}
+
+
+def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
+    if scan.error:
+        return [finding("file-unreadable", scan.path, scan.error)]
+    current = _readable(profile)
+    by_print = {s.fingerprint: f for f, s in current.items()}
+    plain = {
+        k.secret.fingerprint
+        for k in profile.keys().values()
+        if k.secret is not None and k.storage in (PLAINTEXT, SETTINGS_JSON)
+    }
+    out: list[Finding] = []
+    for key in _unique(scan.found):
+        fp = key.secret.fingerprint
+        if scan.kind == "wal" and fp in plain:
+            continue  # the database holds it in plain text anyway: key-plaintext says so
+        subject = f"{scan.path}#{key.where}" if key.where else scan.path
+        what = f"the current {by_print[fp]}" if fp in by_print else f"a {_name(key.vendor)} key that is not stored"
+        out.append(finding(SCAN_CODES[scan.kind], subject, f"{what} in plain text: {_shown(key.secret)}"))
+    return out
+
+
+def _unique(found: Iterable[FoundKey]) -> list[FoundKey]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for key in found:
+        mark = (key.secret.fingerprint, key.where)
+        if mark not in seen:
+            seen.add(mark)
+            out.append(key)
+    return out
+
+
+# --- the audit -------------------------------------------------------------------------
+
+
+def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Finding]:
+    """Every finding about this profile and the files around it, worst first."""
+    around = surroundings or Surroundings()
+    out = [
+        *key_findings(profile),
+        *duplicate_findings(profile),
+        *toggle_findings(profile),
+        *bedrock_findings(profile),
+        *azure_findings(profile),
+        *base_url_findings(profile),
+        *note_findings(profile),
+        *argv_findings(around),
+    ]
+    current = _readable(profile)
+    for copy in around.side_copies:
+        out += side_copy_findings(copy, current)
+    for scan in around.scans:
+        out += scan_findings(scan, profile)
+    return sorted(out, key=lambda f: (-RANK[f.severity], f.code, f.subject))
+
+
+def summary(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {s: 0 for s in reversed(SEVERITIES)}
+    for f in findings:
+        counts[f.severity] += 1
+    return counts
+
+
+def reaches(findings: Iterable[Finding], fail_on: str) -> bool:
+    """True when any finding is at least as severe as `fail_on`."""
+    return any(RANK[f.severity] >= RANK[fail_on] for f in findings)
+
+
+def document_reaches(doc: dict, fail_on: str) -> bool:
+    """`reaches` for an `audit --json` document."""
+    return any(RANK[f["severity"]] >= RANK[fail_on] for f in doc["findings"])
+
+
+def report_json(findings: list[Finding], *, db: str) -> dict:
+    """The `audit --json` document."""
+    return {"db": db, "findings": [f.to_json() for f in findings], "summary": summary(findings)}
+
+
+def report_text(doc: dict) -> str:
+    """The human form of an `audit --json` document: a table, what to do, a count."""
+    from .render import table
+
+    lines = [f"database: {doc['db']}"]
+    if not doc["findings"]:
+        return "\n".join([*lines, "no findings"])
+    rows = [[f["severity"], f["code"], f["subject"], f["message"]] for f in doc["findings"]]
+    lines.append(table(rows, ["severity", "code", "subject", "finding"]))
+    lines.append("")
+    lines.append("what to do")
+    fixes = {f["code"]: f["fix"] for f in doc["findings"]}
+    lines.append(table([[code, fix] for code, fix in fixes.items()]))
+    counts = ", ".join(f"{s}: {n}" for s, n in doc["summary"].items() if n)
+    lines.append("")
+    lines.append(f"({counts})")
+    return "\n".join(lines)

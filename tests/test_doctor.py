@@ -1,0 +1,339 @@
+"""`cursor-byok doctor`: offline causes for Cursor's BYOK errors, and --online key checks
+against a fake provider server on 127.0.0.1 (tests/fakeprovider.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fakeprovider import ROUTES, FakeProvider
+
+from cursor_byok import doctor
+from cursor_byok.cli import Exit, main
+from cursor_byok.model import VENDOR_PREFIXES, Profile, Secret, StoredKey
+from cursor_byok.sample import default_settings, make_key, sample_keys
+
+CHECK_SHAPE = {"provider", "symptom", "verdict", "detail", "fix"}
+ONLINE_SHAPE = {"provider", "field", "status", "reason", "url"}
+
+
+def runner() -> CliRunner:
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def env(clean_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(tmp_path / "data"))
+    return clean_env
+
+
+def settings(**changes) -> dict:
+    doc = default_settings()
+    doc["useGoogleKey"] = True
+    doc["bedrockState"] = {"useBedrock": True, "region": "us-east-1"}
+    doc.update(changes)
+    return doc
+
+
+def keys(**changes) -> dict:
+    out = sample_keys(random.Random(21))
+    for name, value in changes.items():
+        field = name.replace("__", ".")
+        if value is None:
+            out.pop(field, None)
+        else:
+            out[field] = value
+    return out
+
+
+class Dir:
+    """A v11 sample dir and the options that decode it."""
+
+    def __init__(self, make_sample_dir, tmp_path: Path, *, key_values=None, blob=None, extras=None):
+        sample = make_sample_dir(
+            "v11",
+            keys=keys() if key_values is None else key_values,
+            settings=settings() if blob is None else blob,
+            extras={} if extras is None else extras,
+            azure_bedrock_rows=True,
+        )
+        self.sample = sample
+        self.secrets = [*sample.keys.values(), *sample.extras.values()]
+        self.options = ["--user-data-dir", str(sample.udd), *sample.password_options(tmp_path / "secret")]
+
+    def run(self, *args: str):
+        return runner().invoke(main, [*self.options, "doctor", *args], catch_exceptions=False)
+
+    def document(self, *args: str) -> dict:
+        result = self.run("--json", *args)
+        assert result.exit_code in (0, Exit.FINDINGS), result.stderr
+        return json.loads(result.stdout)
+
+
+def hidden_parts(value: str) -> list[str]:
+    prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
+    body = value[len(prefix) : -4]
+    return [value, body] + [body[i : i + 8] for i in range(0, max(len(body) - 8, 1), 8)]
+
+
+def assert_no_key_in(text: str, secrets) -> None:
+    for secret in secrets:
+        for part in hidden_parts(secret):
+            if len(part) >= 8:
+                assert part not in text, "a key value appeared in the output"
+
+
+def verdicts(doc: dict, provider: str, symptom: str) -> list[str]:
+    return [c["verdict"] for c in doc["checks"] if c["provider"] == provider and c["symptom"] == symptom]
+
+
+# --- offline --------------------------------------------------------------------------------------
+
+
+def test_a_healthy_install_has_no_likely_causes(make_sample_dir, tmp_path):
+    d = Dir(make_sample_dir, tmp_path)
+    result = d.run("--json")
+    assert result.exit_code == 0, result.stdout
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"db", "checks", "online", "summary"}
+    assert doc["online"] is None and doc["summary"] == {"likely": 0, "invalid": 0}
+    assert all(set(c) == CHECK_SHAPE for c in doc["checks"])
+    for provider in ("openai", "anthropic", "google", "azure", "bedrock"):
+        assert verdicts(doc, provider, doctor.NOT_SHOWN) == ["ok"]
+    assert verdicts(doc, "openai", doctor.S401) == ["ok"]
+    assert verdicts(doc, "azure", doctor.AZURE_REFUSED) == ["ok"]
+    assert verdicts(doc, "general", doctor.TAB) == ["note"]
+
+
+def test_401_key_in_the_wrong_slot(make_sample_dir, tmp_path):
+    anthropic_key = make_key("anthropic", random.Random(1))
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(openai__key=anthropic_key))
+    result = d.run("--json")
+    assert result.exit_code == Exit.FINDINGS
+    doc = json.loads(result.stdout)
+    check = next(c for c in doc["checks"] if c["provider"] == "openai" and c["symptom"] == doctor.S401)
+    assert check["verdict"] == "likely" and "Anthropic key" in check["detail"] and "Anthropic slot" in check["fix"]
+    assert_no_key_in(result.stdout, [*d.secrets, anthropic_key])
+
+
+def test_401_placeholder_key(make_sample_dir, tmp_path):
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(google__key="<paste your key>"))
+    assert verdicts(d.document(), "google", doctor.S401) == ["likely"]
+
+
+def test_403_claude_enabled_with_only_an_openai_key(make_sample_dir, tmp_path):
+    blob = settings(useClaudeKey=False, useGoogleKey=False)
+    blob["aiSettings"]["modelOverrideEnabled"] = ["claude-sonnet-4", "gemini-2.5-pro"]
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(anthropic__key=None, google__key=None), blob=blob)
+    doc = d.document()
+    assert verdicts(doc, "anthropic", doctor.S403) == ["likely"]
+    assert verdicts(doc, "google", doctor.S403) == ["likely"]
+    detail = next(c["detail"] for c in doc["checks"] if c["provider"] == "google" and c["symptom"] == doctor.S403)
+    assert "gemini-2.5-pro" in detail and "OpenAI" in detail
+
+
+def test_model_not_appearing_causes(make_sample_dir, tmp_path):
+    blob = settings(useClaudeKey=False)
+    blob["aiSettings"]["modelOverrideDisabled"] = ["llama-3.1-70b"]
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(google__key=None), blob=blob)
+    doc = d.document()
+    assert verdicts(doc, "anthropic", doctor.NOT_SHOWN) == ["note"]  # key saved, toggle off
+    assert verdicts(doc, "google", doctor.NOT_SHOWN) == ["likely"]  # toggle on, no key
+    models = [c for c in doc["checks"] if c["provider"] == "models"]
+    assert any("llama-3.1-70b" in c["detail"] and c["verdict"] == "likely" for c in models)
+
+
+def test_custom_models_need_the_openai_route(make_sample_dir, tmp_path):
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(openai__key=None), blob=settings(useOpenAIKey=False))
+    doc = d.document()
+    assert any(c["provider"] == "models" and "qwen2.5-coder:32b" in c["detail"] for c in doc["checks"])
+
+
+@pytest.mark.parametrize(
+    "azure, verdict",
+    [
+        ({"useAzure": True, "deployment": "gpt-4o"}, "likely"),
+        ({"useAzure": True, "baseUrl": "https://contoso-ai.openai.azure.com"}, "likely"),
+        ({"useAzure": True, "baseUrl": "http://contoso-ai.openai.azure.com", "deployment": "d"}, "likely"),
+        ({"useAzure": True, "baseUrl": "https://x.services.ai.azure.com", "deployment": "d"}, "note"),
+        ({"useAzure": True, "baseUrl": "https://contoso-ai.openai.azure.com/", "deployment": "d"}, "ok"),
+    ],
+)
+def test_azure_connection_refused(azure, verdict, make_sample_dir, tmp_path):
+    d = Dir(make_sample_dir, tmp_path, blob=settings(azureState=azure))
+    assert verdicts(d.document(), "azure", doctor.AZURE_REFUSED) == [verdict]
+
+
+def test_local_base_url_gets_the_tunnel_note(make_sample_dir, tmp_path):
+    blob = settings(openAIBaseUrl="http://localhost:11434/v1")
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(openai__key=None), blob=blob)
+    doc = d.document()
+    notes = [c for c in doc["checks"] if c["provider"] == "openai" and c["verdict"] == "note"]
+    assert any("tunnel" in c["fix"] for c in notes)
+    assert verdicts(doc, "openai", doctor.NOT_SHOWN)[0] == "note"  # no key is fine for a local server
+
+
+def test_human_output(make_sample_dir, tmp_path):
+    result = Dir(make_sample_dir, tmp_path).run()
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:3] == ["provider", "symptom", "verdict"]
+    assert "never use BYOK keys" in result.stdout
+    assert lines[-1] == "(0 likely cause(s), 0 invalid key(s))"
+
+
+# --- online ---------------------------------------------------------------------------------------
+
+
+def online_env(monkeypatch, fake: FakeProvider, **extra) -> None:
+    urls = {p: fake.base(p) for p in ("openai", "anthropic", "google")}
+    urls.update(extra)
+    monkeypatch.setenv(doctor.URLS_ENV, json.dumps(urls))
+
+
+def online_dir(make_sample_dir, tmp_path, fake_root: str, *, key_values=None, blob=None) -> Dir:
+    blob = blob or settings()
+    blob["azureState"] = {**blob["azureState"], "baseUrl": fake_root}
+    return Dir(make_sample_dir, tmp_path, key_values=key_values, blob=blob)
+
+
+def test_online_checks_each_key_with_the_right_header(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    known = {"openai": values["openai.key"], "anthropic": values["anthropic.key"], "azure": values["azure.key"]}
+    with FakeProvider(known) as fake:  # the Google key is not known: 401
+        online_env(monkeypatch, fake)
+        d = online_dir(make_sample_dir, tmp_path, fake.root, key_values=values)
+        result = d.run("--online", "--json")
+        text = d.run("--online")
+    assert result.exit_code == Exit.FINDINGS  # one invalid key
+    doc = json.loads(result.stdout)
+    status = {v["field"]: v["status"] for v in doc["online"]}
+    assert status == {
+        "openai.key": "verified",
+        "anthropic.key": "verified",
+        "google.key": "invalid",
+        "azure.key": "verified",
+        "bedrock.access_key": "unknown",
+    }
+    assert all(set(v) == ONLINE_SHAPE for v in doc["online"])
+    assert doc["summary"]["invalid"] == 1
+    assert "SigV4" in next(v["reason"] for v in doc["online"] if v["field"] == "bedrock.access_key")
+
+    seen = sorted((s.method, s.path) for s in fake.seen)
+    expected = sorted(("GET", ROUTES[p][1]) for p in ("openai", "anthropic", "google", "azure"))
+    assert seen == sorted(expected * 2)  # once for --json, once for the text run
+    by_path = {s.path: s for s in fake.seen}
+    assert by_path[ROUTES["openai"][1]].headers["authorization"] == f"Bearer {values['openai.key']}"
+    assert by_path[ROUTES["anthropic"][1]].headers["x-api-key"] == values["anthropic.key"]
+    assert by_path[ROUTES["anthropic"][1]].headers["anthropic-version"] == doctor.ANTHROPIC_VERSION
+    assert by_path[ROUTES["google"][1]].headers["x-goog-api-key"] == values["google.key"]
+    assert by_path[ROUTES["azure"][1]].headers["api-key"] == values["azure.key"]
+    assert by_path[ROUTES["azure"][1]].query == {"api-version": [doctor.AZURE_API_VERSION]}
+    for s in fake.seen:  # no key in any URL; each request carries exactly one key
+        assert_no_key_in(s.target, d.secrets)
+        carried = [v for v in d.secrets if any(v in h for h in s.headers.values())]
+        assert len(carried) == 1
+    assert "invalid" in text.stdout and "verified" in text.stdout
+    for output in (result.stdout, result.stderr, text.stdout, text.stderr):
+        assert_no_key_in(output, d.secrets)
+
+
+def test_online_honours_the_openai_base_url(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({"openai": values["openai.key"]}) as fake:
+        monkeypatch.setenv(doctor.URLS_ENV, json.dumps({"openai": "http://127.0.0.1:9/never-used"}))
+        blob = settings(openAIBaseUrl=fake.base("openai"), useClaudeKey=False, useGoogleKey=False)
+        blob["azureState"] = {"useAzure": False}
+        blob["bedrockState"] = {"useBedrock": False}
+        only_openai = {"openai.key": values["openai.key"]}
+        d = Dir(make_sample_dir, tmp_path, key_values=only_openai, blob=blob)
+        doc = d.document("--online")
+    assert [(v["field"], v["status"]) for v in doc["online"]] == [("openai.key", "verified")]
+    assert [s.path for s in fake.seen] == [ROUTES["openai"][1]]
+
+
+def test_online_does_not_follow_redirects(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({"openai": values["openai.key"]}) as fake:
+        blob = settings(openAIBaseUrl=fake.root + "/redirect/v1", useClaudeKey=False, useGoogleKey=False)
+        blob["azureState"] = {"useAzure": False}
+        blob["bedrockState"] = {"useBedrock": False}
+        d = Dir(make_sample_dir, tmp_path, key_values={"openai.key": values["openai.key"]}, blob=blob)
+        doc = d.document("--online")
+    assert doc["online"][0]["status"] == "unknown" and "redirect" in doc["online"][0]["reason"]
+    assert [s.path for s in fake.seen] == ["/redirect/v1/models"]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_online_unknown_for_server_errors_and_refused_connections(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({}) as fake:
+        monkeypatch.setenv(
+            doctor.URLS_ENV,
+            json.dumps({"anthropic": fake.root + "/broken", "google": f"http://127.0.0.1:{closed_port()}"}),
+        )
+        blob = settings(useOpenAIKey=False)
+        blob["azureState"] = {"useAzure": False}
+        blob["bedrockState"] = {"useBedrock": False}
+        only = {"anthropic.key": values["anthropic.key"], "google.key": values["google.key"]}
+        d = Dir(make_sample_dir, tmp_path, key_values=only, blob=blob)
+        result = d.run("--online", "--json")
+    doc = json.loads(result.stdout)
+    found = {v["field"]: (v["status"], v["reason"]) for v in doc["online"]}
+    assert found["anthropic.key"][0] == "unknown" and "500" in found["anthropic.key"][1]
+    assert found["google.key"][0] == "unknown" and "network error" in found["google.key"][1]
+    assert doc["summary"]["invalid"] == 0  # unknown is not invalid
+    assert_no_key_in(result.stdout, d.secrets)
+
+
+def test_a_key_is_never_sent_over_plain_http_to_another_host(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({}) as fake:
+        blob = settings(openAIBaseUrl="http://10.255.255.1/v1", useClaudeKey=False, useGoogleKey=False)
+        blob["azureState"] = {"useAzure": False}
+        blob["bedrockState"] = {"useBedrock": False}
+        d = Dir(make_sample_dir, tmp_path, key_values={"openai.key": values["openai.key"]}, blob=blob)
+        doc = d.document("--online")
+    assert doc["online"][0]["status"] == "unknown" and "not sent" in doc["online"][0]["reason"]
+    assert fake.seen == []
+
+
+def test_official_urls_by_default_and_no_key_in_them():
+    secret = Secret(make_key("google", random.Random(2)))
+    fields = {
+        "openai.key": StoredKey(Secret(make_key("openai", random.Random(3))), "password", "r1"),
+        "anthropic.key": StoredKey(Secret(make_key("anthropic", random.Random(4))), "password", "r2"),
+        "google.key": StoredKey(secret, "password", "r3"),
+        "azure.key": StoredKey(Secret(make_key("azure", random.Random(5))), "settings-json", "r4"),
+        "azure.base_url": "https://contoso-ai.openai.azure.com/",
+        "extra.mistralKey": StoredKey(Secret("mistral-made-up-value-123456"), "password", "r5"),
+    }
+    found = {t.field: t for t in doctor.targets(Profile(fields=fields), env={})}
+    assert found["openai.key"].url == "https://api.openai.com/v1/models"
+    assert found["anthropic.key"].url == "https://api.anthropic.com/v1/models"
+    assert found["google.key"].url == "https://generativelanguage.googleapis.com/v1beta/models"
+    assert found["azure.key"].url == "https://contoso-ai.openai.azure.com/openai/models?api-version=2024-10-21"
+    assert found["extra.mistralKey"].url is None and found["extra.mistralKey"].skip
+    assert all(t.skip is None for f, t in found.items() if f != "extra.mistralKey")
+    assert secret.reveal() not in repr(found)
+
+
+def test_bad_provider_urls_variable_is_an_input_error(make_sample_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv(doctor.URLS_ENV, "openai=https://x")
+    d = Dir(make_sample_dir, tmp_path)
+    result = d.run("--online")
+    assert result.exit_code == Exit.INPUT
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
