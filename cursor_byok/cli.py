@@ -589,6 +589,7 @@ def set_cmd(
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
     if no_key and not settings and enabled is None:
         raise E.InputError("nothing to set: give --base-url, --deployment, --region, --enable or --disable")
+    api_context(ctx).installation()  # no Cursor found: say so before asking for a key
     keys = read_keys_for_set(provider, no_key, sources)
     run_write(
         ctx,
@@ -717,6 +718,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, 
     from . import manifest as mf
 
     wanted_manifest = mf.load(manifest_file)
+    api_context(ctx).installation()  # no Cursor found: say so before running any key command
     keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
     policy = on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
     held = "fail" if policy == "ask" else policy

@@ -1,0 +1,216 @@
+"""Team manifests: a TOML file that says which providers, settings and models a Cursor should have.
+
+A manifest never holds a key. Each key field names a source instead:
+`env:VAR`, `file:PATH` (`~` expanded, relative to the manifest's folder),
+`cmd:COMMAND` (run without a shell in the manifest's folder, 30 s at most,
+stdout trimmed) or `prompt` (a hidden prompt; needs a terminal).
+
+    version = 1                      # required; this tool reads version 1
+    description = "Team defaults"    # optional, ignored
+    [openai]     key, base_url, enabled
+    [anthropic]  key, enabled
+    [google]     key, enabled
+    [azure]      key, base_url, deployment, enabled
+    [bedrock]    access_key, secret_key, region, enabled
+    [models]     add, remove, enable, disable (lists of names), select (surface = name)
+
+A provider with a key is switched on unless `enabled = false`. Parsing checks
+everything and runs nothing; `resolve_keys` then reads the sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import onboard
+from .errors import InputError
+from .model import Profile, Secret
+
+VERSION = 1
+PROVIDER_SCHEMA: dict[str, dict[str, str]] = {
+    "openai": {"key": "source", "base_url": "setting", "enabled": "bool"},
+    "anthropic": {"key": "source", "enabled": "bool"},
+    "google": {"key": "source", "enabled": "bool"},
+    "azure": {"key": "source", "base_url": "setting", "deployment": "setting", "enabled": "bool"},
+    "bedrock": {"access_key": "source", "secret_key": "source", "region": "setting", "enabled": "bool"},
+}
+MODEL_LISTS = ("add", "remove", "enable", "disable")
+MODEL_SCHEMA = (*MODEL_LISTS, "select")
+TOP_LEVEL = ("version", "description", *PROVIDER_SCHEMA, "models")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A checked manifest: where each key comes from, and the settings and models wanted."""
+
+    path: Path
+    sources: dict[str, str] = field(default_factory=dict)  # field -> source spec
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # provider -> {name: value}
+    enabled: dict[str, bool] = field(default_factory=dict)
+    models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    select: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def providers(self) -> list[str]:
+        named = {f.split(".")[0] for f in self.sources} | set(self.settings) | set(self.enabled)
+        return [p for p in PROVIDER_SCHEMA if p in named]
+
+
+class _Checker:
+    """Builds a Manifest from parsed TOML, raising InputError with the TOML path of a bad entry."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.out = Manifest(path)
+
+    def fail(self, where: str, what: str):
+        raise InputError(f"manifest {self.path}: {where} {what}")
+
+    def run(self, doc: dict) -> Manifest:
+        for name in doc:
+            if name not in TOP_LEVEL:
+                self.fail(
+                    f"[{name}]" if isinstance(doc[name], dict) else name,
+                    f"is not a known table or field (known: {', '.join(TOP_LEVEL)})",
+                )
+        self.version(doc.get("version"))
+        if not isinstance(doc.get("description", ""), str):
+            self.fail("description", "must be a string")
+        for provider in PROVIDER_SCHEMA:
+            if provider in doc:
+                self.provider(provider, self.table(doc[provider], f"[{provider}]"))
+        if "models" in doc:
+            self.models(self.table(doc["models"], "[models]"))
+        return self.out
+
+    def version(self, value: Any) -> None:
+        if value is None:
+            self.fail("version", f"is missing; start the file with `version = {VERSION}`")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            self.fail("version", "must be a whole number like 1")
+        if value > VERSION:
+            self.fail("version", f"is {value}, newer than this cursor-byok reads ({VERSION}); upgrade cursor-byok")
+
+    def table(self, value: Any, where: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, "must be a table")
+        return value
+
+    def provider(self, provider: str, table: dict) -> None:
+        schema = PROVIDER_SCHEMA[provider]
+        for name, value in table.items():
+            where = f"[{provider}].{name}"
+            kind = schema.get(name)
+            if kind is None:
+                self.fail(where, f"is not a known field (known: {', '.join(schema)})")
+            if kind == "bool":
+                if not isinstance(value, bool):
+                    self.fail(where, "must be true or false")
+                self.out.enabled[provider] = value
+                continue
+            if not isinstance(value, str):
+                self.fail(where, "must be a string" + (" (a key source)" if kind == "source" else ""))
+            label = f"manifest {self.path}: {where}"
+            if kind == "source":
+                onboard.parse_source(value, label)
+                self.out.sources[f"{provider}.{name}"] = value
+            else:
+                self.out.settings.setdefault(provider, {})[name] = onboard.check_setting(provider, name, value, label)
+        if provider == "bedrock" and ("access_key" in table) != ("secret_key" in table):
+            self.fail("[bedrock]", "needs both access_key and secret_key, or neither")
+
+    def models(self, table: dict) -> None:
+        for name, value in table.items():
+            where = f"[models].{name}"
+            if name not in MODEL_SCHEMA:
+                self.fail(where, f"is not a known field (known: {', '.join(MODEL_SCHEMA)})")
+            if name == "select":
+                self.selections(self.table(value, where))
+                continue
+            if not isinstance(value, list):
+                self.fail(where, 'must be a list of model names, like ["llama-3.1-70b"]')
+            self.out.models[name] = onboard.check_models(value, f"manifest {self.path}: {where}")
+        self.overlap("add", "remove")
+        self.overlap("enable", "disable")
+
+    def selections(self, table: dict) -> None:
+        for surface, model in table.items():
+            where = f"[models].select.{surface}"
+            onboard.check_name(surface, f"manifest {self.path}: {where} surface name")
+            if not isinstance(model, str):
+                self.fail(where, "must be a model name string")
+            self.out.select[surface] = onboard.check_models([model], f"manifest {self.path}: {where}")[0]
+
+    def overlap(self, a: str, b: str) -> None:
+        both = set(self.out.models.get(a, ())) & set(self.out.models.get(b, ()))
+        if both:
+            self.fail(f"[models].{a}", f"and [models].{b} both name {', '.join(sorted(both))}; pick one")
+
+
+def _toml():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise InputError("reading manifests needs Python 3.11, or `pip install tomli`") from None
+    return tomllib
+
+
+def parse(text: str, path: Path) -> Manifest:
+    """A checked Manifest from TOML text; nothing is read or run."""
+    tomllib = _toml()
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"manifest {path}: not valid TOML ({exc})") from None
+    return _Checker(path).run(doc)
+
+
+def load(path: str | Path) -> Manifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"manifest {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"manifest {path}: cannot read ({exc.strerror})") from None
+    return parse(text, path)
+
+
+def resolve_keys(
+    manifest: Manifest, *, prompt: onboard.Prompt | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Secret]:
+    """Field -> Secret, reading every source (commands run here, before any plan)."""
+    base = manifest.path.parent.resolve()
+    out = {}
+    for fld, spec in manifest.sources.items():
+        provider, name = fld.split(".")
+        out[fld] = onboard.read_source(
+            spec,
+            f"manifest {manifest.path}: [{provider}].{name}",
+            prompt=prompt,
+            base_dir=base,
+            env=env,
+            prompt_text=f"{onboard.LABELS[fld]} ([{provider}].{name})",
+        )
+    return out
+
+
+def wanted(manifest: Manifest, keys: Mapping[str, Secret], profile: Profile) -> dict[str, Any]:
+    """The fields the manifest wants, with model lists merged into what `profile` holds."""
+    out: dict[str, Any] = {}
+    for provider in manifest.providers:
+        provider_keys = {f: keys[f] for f in onboard.KEY_FIELDS_OF[provider] if f in keys}
+        settings = manifest.settings.get(provider, {})
+        out.update(onboard.provider_fields(provider, provider_keys, settings, manifest.enabled.get(provider)))
+    out.update(onboard.model_ops(profile, **{op: manifest.models.get(op, ()) for op in MODEL_LISTS}))
+    out.update(onboard.select_fields(manifest.select))
+    return out
+
+
+def notes(manifest: Manifest, profile: Profile) -> list[str]:
+    return onboard.model_notes(profile, manifest.models.get("remove", ()))

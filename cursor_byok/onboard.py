@@ -1,0 +1,434 @@
+"""What `set`, `unset`, `models` and `apply` want: key sources, checked inputs, wanted fields.
+
+Nothing here writes. Keys are read from an environment variable, a file, a
+command's stdout, stdin or a hidden prompt, checked, and wrapped in Secret.
+Wanted fields are built against the profile read for the plan, and
+`prepare_from` diffs them so the one write path (plan.apply) can run them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .errors import InputError
+from .model import SELECTED_PREFIX, Change, Plan, Profile, Secret
+
+Prompt = Callable[[str], str]
+
+KEY_FIELDS_OF: dict[str, tuple[str, ...]] = {
+    "openai": ("openai.key",),
+    "anthropic": ("anthropic.key",),
+    "google": ("google.key",),
+    "azure": ("azure.key",),
+    "bedrock": ("bedrock.access_key", "bedrock.secret_key"),
+}
+SETTINGS_OF: dict[str, tuple[str, ...]] = {
+    "openai": ("base_url",),
+    "anthropic": (),
+    "google": (),
+    "azure": ("base_url", "deployment"),
+    "bedrock": ("region",),
+}
+LABELS = {
+    "openai.key": "OpenAI key",
+    "anthropic.key": "Anthropic key",
+    "google.key": "Google key",
+    "azure.key": "Azure OpenAI key",
+    "bedrock.access_key": "AWS access key ID",
+    "bedrock.secret_key": "AWS secret access key",
+}
+SOURCE_KINDS = ("env", "file", "cmd")
+COMMAND_TIMEOUT = 30.0
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BAD_KEY_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_MODEL = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
+
+
+# --- checked inputs --------------------------------------------------------------------
+
+
+def clean_key(value: str, label: str) -> Secret:
+    """A key without its trailing newline; empty or inner whitespace is refused."""
+    value = value.rstrip("\r\n")
+    if not value:
+        raise InputError(f"{label} is empty; give the key itself")
+    if _BAD_KEY_CHAR.search(value):
+        raise InputError(f"{label} contains whitespace or a control character; a key is one unbroken line")
+    return Secret(value)
+
+
+def check_url(value: str, label: str) -> str:
+    """An http(s) URL with a host and no credentials in it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or _BAD_KEY_CHAR.search(value):
+        raise InputError(f"{label} must be an http:// or https:// URL, got {value!r}")
+    if parts.username or parts.password:
+        raise InputError(f"{label} holds credentials; put the key in the key source, not in the URL")
+    return value
+
+
+def check_region(value: str, label: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise InputError(f"{label} must be an AWS region like us-east-1, got {value!r}")
+    return value
+
+
+def check_name(value: str, label: str) -> str:
+    """A deployment or surface name: letters, digits, '.', '_' and '-'."""
+    if not _NAME.fullmatch(value):
+        raise InputError(f"{label} must be letters, digits, '.', '_' or '-', got {value!r}")
+    return value
+
+
+def check_models(names: Iterable[str], label: str) -> tuple[str, ...]:
+    out = []
+    for name in names:
+        if not isinstance(name, str) or not _MODEL.fullmatch(name):
+            raise InputError(f"{label}: {name!r} is not a model name (one word, no spaces)")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def check_setting(provider: str, name: str, value: str, label: str) -> str | None:
+    """A provider setting (base_url, deployment, region); an empty OpenAI base URL clears it."""
+    if name == "base_url":
+        if value == "" and provider == "openai":
+            return None
+        return check_url(value, label)
+    if name == "deployment":
+        return check_name(value, label)
+    return check_region(value, label)
+
+
+def setting_options(provider: str, given: Mapping[str, str | None]) -> dict[str, Any]:
+    """Checked `set` options (base_url, deployment, region) that were given, for this provider only."""
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if name not in SETTINGS_OF[provider]:
+            owners = " and ".join(p for p, names in SETTINGS_OF.items() if name in names)
+            raise InputError(f"{option} applies to {owners} only")
+        out[name] = check_setting(provider, name, value, option)
+    return out
+
+
+# --- key sources -----------------------------------------------------------------------
+
+
+def looks_like_key(text: str) -> bool:
+    """True when `text` has the shape of a provider key (OpenAI, Anthropic, Google, AWS, OpenRouter...)."""
+    from .formats import COMPATIBLE, known_vendor
+
+    return known_vendor(text) is not None or any(p.fullmatch(text) for p in COMPATIBLE)
+
+
+def parse_source(spec: str, label: str) -> tuple[str, str]:
+    """(kind, argument) of `env:VAR`, `file:PATH`, `cmd:COMMAND` or `prompt`; refuses a key value."""
+    import shlex
+
+    if spec == "prompt":
+        return "prompt", ""
+    kind, sep, arg = spec.partition(":")
+    if not sep or kind not in SOURCE_KINDS:
+        what = "holds what looks like a key" if looks_like_key(spec) else "is not a key source"
+        raise InputError(
+            f"{label} {what}; never put a key in a manifest: use env:VAR, file:PATH, cmd:COMMAND or prompt"
+        )
+    if kind == "env" and not _ENV_NAME.fullmatch(arg):
+        raise InputError(f"{label}: {arg!r} is not an environment variable name")
+    try:
+        words = shlex.split(arg) if kind == "cmd" else [arg]
+    except ValueError as exc:
+        raise InputError(f"{label}: cannot split the command ({exc})") from None
+    if not words or not words[0]:
+        raise InputError(f"{label}: {kind}: needs a {'command' if kind == 'cmd' else 'value'} after the colon")
+    if any(looks_like_key(w) for w in words):
+        raise InputError(f"{label}: the source itself contains what looks like a key; read it from elsewhere")
+    return kind, arg
+
+
+def read_source(
+    spec: str,
+    label: str,
+    *,
+    prompt: Prompt | None = None,
+    base_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    prompt_text: str | None = None,
+) -> Secret:
+    """The key a source names, checked; nothing about the value appears in any error."""
+    kind, arg = parse_source(spec, label)
+    env = os.environ if env is None else env
+    if kind == "env":
+        value = env.get(arg)
+        if not value:
+            raise InputError(f"{label}: ${arg} is not set or empty")
+    elif kind == "file":
+        value = _read_key_file(arg, label, base_dir)
+    elif kind == "cmd":
+        value = run_key_command(arg, label, cwd=base_dir).strip()
+    else:
+        if prompt is None:
+            raise InputError(f"{label}: a hidden prompt needs a terminal on stdin; use env:VAR, file:PATH or cmd:")
+        value = prompt(prompt_text or label)
+    return clean_key(value, label)
+
+
+def _read_key_file(path: str, label: str, base_dir: Path | None) -> str:
+    target = Path(path).expanduser()
+    if base_dir is not None and not target.is_absolute():
+        target = base_dir / target
+    try:
+        return target.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{label}: {target} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read {target} ({exc.strerror})") from None
+
+
+def run_key_command(command: str, label: str, *, cwd: Path | None = None, timeout: float = COMMAND_TIMEOUT) -> str:
+    """stdout of `command`, run without a shell; errors name the command, never its output."""
+    import shlex
+    import subprocess
+
+    args = shlex.split(command)
+    try:
+        done = subprocess.run(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, timeout=timeout
+        )
+    except FileNotFoundError:
+        raise InputError(f"{label}: command not found: {args[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{label}: `{command}` did not finish within {timeout:g} s") from None
+    except OSError as exc:
+        raise InputError(f"{label}: cannot run `{command}` ({exc.strerror})") from None
+    if done.returncode != 0:
+        raise InputError(f"{label}: `{command}` failed with exit status {done.returncode}; run it yourself to see why")
+    try:
+        return done.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{label}: `{command}` printed something that is not UTF-8 text") from None
+
+
+# --- `set` key input -------------------------------------------------------------------
+
+
+def _one_source(env_var: str | None, file: str | None, stdin: bool, option: str) -> str:
+    given = [s for s in (env_var and f"env:{env_var}", file and f"file:{file}", stdin and "stdin") if s]
+    if len(given) > 1:
+        raise InputError(f"give one source for the key: {option}-env, {option}-file or --key-stdin")
+    return given[0] if given else "prompt"
+
+
+def set_key_specs(
+    provider: str,
+    *,
+    key_env: str | None = None,
+    key_file: str | None = None,
+    key_stdin: bool = False,
+    secret_key_env: str | None = None,
+    secret_key_file: str | None = None,
+) -> dict[str, str]:
+    """Field -> source for `set`: `env:VAR`, `file:PATH`, `stdin` or `prompt`."""
+    fields = KEY_FIELDS_OF[provider]
+    has_secret_option = bool(secret_key_env or secret_key_file)
+    if provider != "bedrock" and has_secret_option:
+        raise InputError("--secret-key-env and --secret-key-file are for bedrock only")
+    if key_stdin and has_secret_option:
+        raise InputError("--key-stdin reads both Bedrock keys (two lines); leave out --secret-key-*")
+    first = _one_source(key_env, key_file, key_stdin, "--key")
+    if provider != "bedrock":
+        return {fields[0]: first}
+    second = "stdin" if key_stdin else _one_source(secret_key_env, secret_key_file, False, "--secret-key")
+    return {fields[0]: first, fields[1]: second}
+
+
+def read_set_keys(specs: Mapping[str, str], *, read_stdin: Callable[[], str], prompt: Prompt | None) -> dict:
+    """Field -> Secret from the sources `set_key_specs` chose; stdin holds one line per stdin field."""
+    from_stdin = [f for f, s in specs.items() if s == "stdin"]
+    lines = _stdin_lines(read_stdin(), len(from_stdin)) if from_stdin else []
+    out: dict[str, Secret] = {}
+    for field, spec in specs.items():
+        label = LABELS[field]
+        if spec == "stdin":
+            out[field] = clean_key(lines[from_stdin.index(field)], label)
+        elif spec == "prompt" and prompt is None:
+            raise InputError(
+                f"no {label} given and stdin is not a terminal: pass --key-env VAR, --key-file F or --key-stdin"
+            )
+        else:
+            out[field] = read_source(spec, label, prompt=prompt)
+    return out
+
+
+def _stdin_lines(text: str, count: int) -> list[str]:
+    text = text.rstrip("\r\n")
+    if count == 1:
+        return [text]
+    lines = text.splitlines()
+    if len(lines) != count:
+        raise InputError(
+            f"--key-stdin for bedrock reads {count} lines (access key ID, then secret key), got {len(lines)}"
+        )
+    return lines
+
+
+# --- wanted fields ---------------------------------------------------------------------
+
+
+def provider_fields(
+    provider: str, keys: Mapping[str, Secret], settings: Mapping[str, Any], enabled: bool | None
+) -> dict[str, Any]:
+    """Wanted fields for one provider: keys, settings, and on unless told otherwise when a key is set."""
+    wanted: dict[str, Any] = dict(keys)
+    wanted.update({f"{provider}.{name}": value for name, value in settings.items()})
+    if enabled is None and keys:
+        enabled = True
+    if enabled is not None:
+        wanted[f"{provider}.enabled"] = enabled
+    return wanted
+
+
+def unset_fields(provider: str, profile: Profile) -> dict[str, Any]:
+    """Remove the provider's key(s) and switch it off (left alone when it was never on)."""
+    wanted: dict[str, Any] = {f: None for f in KEY_FIELDS_OF[provider]}
+    if provider == "bedrock":
+        wanted["bedrock.session_token"] = None
+    if profile.get(f"{provider}.enabled") is not None:
+        wanted[f"{provider}.enabled"] = False
+    return wanted
+
+
+def _plus(items: tuple[str, ...], more: Iterable[str]) -> tuple[str, ...]:
+    return items + tuple(m for m in dict.fromkeys(more) if m not in items)
+
+
+def _minus(items: tuple[str, ...], less: Iterable[str]) -> tuple[str, ...]:
+    drop = set(less)
+    return tuple(i for i in items if i not in drop)
+
+
+def model_lists(profile: Profile) -> dict[str, tuple[str, ...]]:
+    return {f: tuple(profile.get(f) or ()) for f in ("models.user_added", "models.enabled", "models.disabled")}
+
+
+def model_ops(
+    profile: Profile,
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    enable: Iterable[str] = (),
+    disable: Iterable[str] = (),
+) -> dict[str, tuple[str, ...]]:
+    """The full new model lists after the operations, only for lists that change."""
+    cur = model_lists(profile)
+    added, on, off = cur["models.user_added"], cur["models.enabled"], cur["models.disabled"]
+    added, on, off = _plus(added, add), _plus(on, add), _minus(off, add)
+    added, on = _minus(added, remove), _minus(on, remove)
+    on, off = _plus(on, enable), _minus(off, enable)
+    off, on = _plus(off, disable), _minus(on, disable)
+    new = {"models.user_added": added, "models.enabled": on, "models.disabled": off}
+    return {f: v for f, v in new.items() if v != cur[f]}
+
+
+def model_notes(profile: Profile, remove: Iterable[str]) -> list[str]:
+    added = model_lists(profile)["models.user_added"]
+    return [f"{name} is not a user-added model; nothing to remove" for name in remove if name not in added]
+
+
+def select_fields(selections: Mapping[str, str]) -> dict[str, str]:
+    return {SELECTED_PREFIX + surface: name for surface, name in selections.items()}
+
+
+# --- warnings and planning -------------------------------------------------------------
+
+
+def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
+    """One line per new key whose shape does not match its provider (a hint, never an error)."""
+    from .formats import UNEXPECTED, check_format, known_vendor, looks_placeholder
+
+    base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
+    out = []
+    for field, value in wanted.items():
+        if not isinstance(value, Secret) or field not in LABELS:
+            continue
+        text = value.reveal()
+        if looks_placeholder(text):
+            out.append(f"{field}: the {LABELS[field]} looks like a placeholder ({value.masked})")
+        elif check_format(field, text, base_url) == UNEXPECTED:
+            vendor = known_vendor(text)
+            hint = f"; it looks like {_a(vendor)} {vendor} key" if vendor and vendor != field.split(".")[0] else ""
+            out.append(f"{field}: {value.masked} does not look like {_a(LABELS[field])} {LABELS[field]}{hint}")
+    return out
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def hold_selections(plan: Plan, policy: str) -> Plan:
+    """Apply a conflict policy to model selections that would replace the user's choice."""
+    if policy == "replace":
+        return plan
+    out = []
+    for c in plan.changes:
+        if c.field.startswith(SELECTED_PREFIX) and c.action == "replace":
+            c = (
+                Change(c.field, "unchanged", c.old, c.new, "kept the stored value")
+                if policy == "keep"
+                else Change(c.field, "conflict", c.old, c.new, c.note)
+            )
+        out.append(c)
+    return Plan(tuple(out), plan.notes)
+
+
+def prepare_from(
+    ctx,
+    build: Callable[[Profile], Mapping[str, Any]],
+    *,
+    on_conflict: str = "replace",
+    key_storage: str = "auto",
+    selections: str = "replace",
+    notes: Callable[[Profile], Iterable[str]] | None = None,
+):
+    """(Prepared, warnings): read once, build the wanted fields from what is stored, diff.
+
+    Model lists come in whole (already merged here), so they are diffed with
+    models="replace" and the plan shows exactly the list change.
+    """
+    from . import plan as planning
+    from .api import Prepared, load_profile
+
+    inst = ctx.installation()
+    storage = ctx.storage_for(inst)
+    profile, rows = load_profile(inst, storage)
+    wanted = dict(build(profile))
+    extra_notes = tuple(notes(profile)) if notes else ()
+    the_plan = planning.diff(
+        profile, wanted, on_conflict=on_conflict, models="replace", notes=(*extra_notes, *profile.notes)
+    )
+    the_plan = hold_selections(the_plan, selections)
+    prep = Prepared(inst, storage, profile, rows, the_plan, planning.choose_key_form(profile, key_storage))
+    return prep, format_warnings(wanted, profile)
+
+
+def models_document(ctx) -> dict:
+    """The `models list --json` document; reads no key, so it asks no keyring."""
+    from .api import read_rows, source_info
+    from .profile import read_profile
+    from .render import models_json
+
+    inst = ctx.installation()
+    profile = read_profile(read_rows(inst.db_path))
+    return {**source_info(inst), "models": models_json(profile)}
