@@ -792,7 +792,13 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
 @json_option
 @click.pass_context
 def doctor(ctx, online: bool, as_json: bool) -> None:
-    """Explain likely causes of Cursor's BYOK errors (401, 403, missing models, Azure)."""
+    """Explain likely causes of Cursor's BYOK errors (401, 403, missing models, Azure).
+
+    Exits 13 when a likely cause or an invalid key is found. --online sends
+    each key, in a header, only to its provider's free model-list endpoint (or
+    to the configured OpenAI base URL / Azure endpoint); the variable
+    CURSOR_BYOK_PROVIDER_URLS (JSON, provider -> base URL) overrides them.
+    """
     from . import doctor as doc_mod
 
     doc = doc_mod.document(api_context(ctx), online=online)
