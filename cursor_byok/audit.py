@@ -473,8 +473,11 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
         if scan.kind == "wal" and fp in plain:
             continue  # the database holds it in plain text anyway: key-plaintext says so
         subject = f"{scan.path}#{key.where}" if key.where else scan.path
-        what = f"the current {by_print[fp]}" if fp in by_print else f"a {_name(key.vendor)} key that is not stored"
-        out.append(finding(SCAN_CODES[scan.kind], subject, f"{what} in plain text: {_shown(key.secret)}"))
+        if fp in by_print:
+            what = f"a plain-text copy of the current {by_print[fp]}"
+        else:
+            what = f"a plain-text {_name(key.vendor)} key that is not among the stored keys"
+        out.append(finding(SCAN_CODES[scan.kind], subject, f"{what}: {_shown(key.secret)}"))
     return out
 
 

@@ -395,7 +395,7 @@ def test_old_key_left_in_the_wal_file(make_sample_dir, tmp_path):
     doc = json.loads(result.stdout)
     hits = [f for f in doc["findings"] if f["code"] == "wal-key"]
     assert [h["subject"] for h in hits] == ["User/globalStorage/state.vscdb-wal"]
-    assert audit.Secret(old).fingerprint in hits[0]["message"] and "not stored" in hits[0]["message"]
+    assert audit.Secret(old).fingerprint in hits[0]["message"] and "not among the stored keys" in hits[0]["message"]
     assert_no_key_in(result.stdout + result.stderr, [*case.secrets, old])
 
 
@@ -527,3 +527,12 @@ def test_key_strings_in_sqlite_cells_next_to_row_keys_and_binary_headers():
     data = b"\x81\x02cursorAuth/openAIKey" + openai_key.encode() + b"K7" + b"cursorAuth/googleKey" + google_key.encode()
     data += b"Zq\x00"
     assert audit.key_strings(data) == [("openai", openai_key), ("google", google_key)]
+
+
+def test_a_current_key_copied_into_settings_json_is_named_by_its_field(make_sample_dir, tmp_path):
+    case = make_case(make_sample_dir, tmp_path, azure_bedrock_rows=True)
+    current = keys_with()["openai.key"]
+    (case.udd / "User" / "settings.json").write_text(json.dumps({"openai.apiKey": current}))
+    doc = case.document()
+    hits = [f for f in doc["findings"] if f["code"] == "settings-file-key"]
+    assert len(hits) == 1 and "copy of the current openai.key" in hits[0]["message"]
