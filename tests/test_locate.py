@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
@@ -156,6 +157,18 @@ def test_wsl_lists_windows_side_dirs(tmp_path):
 # --- is Cursor running? ------------------------------------------------------------------
 
 
+def wait_for_comm(proc: subprocess.Popen, name: str) -> None:
+    """Popen returns once exec has begun; the kernel sets the new name a moment later."""
+    comm = Path(f"/proc/{proc.pid}/comm")
+    if not comm.exists():
+        return  # no /proc: nothing to wait for
+    for _ in range(2000):
+        if comm.read_text().strip() == name[:15]:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {proc.pid} never took the name {name!r}")
+
+
 @pytest.fixture
 def spawn(tmp_path):
     """Start a program under a chosen name (a copy of sleep); kills them all at the end."""
@@ -167,6 +180,7 @@ def spawn(tmp_path):
         shutil.copy2(shutil.which("sleep"), exe)
         proc = subprocess.Popen([str(exe), "600"])
         procs.append(proc)
+        wait_for_comm(proc, name)
         return proc
 
     yield start
