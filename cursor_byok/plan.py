@@ -229,6 +229,20 @@ def _needs_encryption(wanted: Mapping[str, Any], key_form: str) -> bool:
     return any(f.startswith(EXTRA_PREFIX) for f in keyish) or (key_form == "secret" and bool(keyish))
 
 
+def _unprovable_extras(wanted: Mapping[str, Any]) -> WrongMachineKey | None:
+    """The refusal for unknown-provider keys: they exist only as secret:// rows, so
+    --key-storage plaintext cannot help; leaving them out with --only can."""
+    names = sorted(f[len(EXTRA_PREFIX) :] for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None)
+    if not names:
+        return None
+    return WrongMachineKey(
+        f"{len(names)} key(s) of providers this tool does not know ({', '.join(names)}) can only be stored "
+        "encrypted as secret:// rows, and no existing secret:// row decrypts with this machine's secret; "
+        "check --safe-storage, or leave them out with --only for each other provider "
+        "(--only openai --only anthropic ...)"
+    )
+
+
 def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
     """(row writes, warnings): every ciphertext is made here, before any lock."""
     from . import safestorage as ss
@@ -237,7 +251,10 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
     warnings: list[str] = []
     encrypt = None
     if _needs_encryption(wanted, key_form):
-        prefix, codec, label = prove_machine_key(rows, storage)
+        try:
+            prefix, codec, label = prove_machine_key(rows, storage)
+        except WrongMachineKey as exc:
+            raise _unprovable_extras(wanted) or exc from None
         if label == "basic":
             warnings.append("this Cursor uses the basic backend: new keys are only obfuscated, not encrypted")
 
