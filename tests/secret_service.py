@@ -8,8 +8,10 @@ keyrings are never touched. `stop()` ends exactly the processes it started.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -32,7 +34,16 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 SECRETS_NAME = "org.freedesktop.secrets"
 SCHEMA = "chrome_libsecret_os_crypt_password_v2"
 READY_POLLS = 600  # 0.05 s apart: up to 30 s on a slow CI machine
+PR_SET_PDEATHSIG = 1
 KEYRING_PASSWORD = b"login-keyring-password-for-tests"
+
+
+def _die_with_parent() -> None:
+    """Linux: the daemon gets SIGTERM if the test process dies before stop() runs."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 class StartFailed(RuntimeError):
@@ -82,7 +93,7 @@ class PrivateSecretService:
         proc.stdin.close()
 
     def _spawn(self, cmd: list[str], **kw) -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, env=self.env, stderr=subprocess.DEVNULL, **kw)
+        proc = subprocess.Popen(cmd, env=self.env, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent, **kw)
         self.procs.append(proc)
         return proc
 

@@ -133,3 +133,16 @@ def test_unreachable_secret_service_is_reported(make_sample_dir, clean_env, tmp_
     assert where_status(env, sample.udd).startswith("unreachable")
     doc = list_json(env, sample.udd, "--safe-storage", "secret-service")
     assert "Secret Service unreachable" in doc["providers"]["google"]["key"]["reason"]
+
+
+# --- the skip / fail rule for outside tools -------------------------------------------------
+
+
+def test_missing_tool_skips_unless_required(monkeypatch):
+    monkeypatch.delenv("CURSOR_BYOK_REQUIRE_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-tool-cbk"):
+        require_tool("no-such-tool-cbk")
+    monkeypatch.setenv("CURSOR_BYOK_REQUIRE_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="CURSOR_BYOK_REQUIRE_TOOLS"):
+        require_tool("no-such-tool-cbk")
+    assert require_tool("sh").endswith("/sh")
