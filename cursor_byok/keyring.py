@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -43,15 +44,27 @@ def scheme_for_platform(platform: str) -> str:
 # --- Linux: which backend would Cursor use? -----------------------------------------
 
 
+# A JSON string (kept), a // or /* */ comment, or a comma before a closing bracket.
+_JSONC_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
+_JSONC_TRAILING_COMMA = re.compile(r'"(?:[^"\\\n]|\\.)*"|,(?=\s*[}\]])')
+
+
+def strip_jsonc(text: str) -> str:
+    """Plain JSON from VS Code's JSON-with-comments: comments and trailing commas dropped."""
+    def keep_strings(m: re.Match) -> str:
+        return m.group(0) if m.group(0).startswith('"') else ""
+
+    return _JSONC_TRAILING_COMMA.sub(keep_strings, _JSONC_COMMENT.sub(keep_strings, text))
+
+
 def argv_password_store(argv_json: Path) -> str | None:
     """`"password-store"` from ~/.cursor/argv.json (a JSON file with comments)."""
     try:
         text = argv_json.read_text(encoding="utf-8")
     except OSError:
         return None
-    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("//")]
     try:
-        value = json.loads("\n".join(lines)).get("password-store")
+        value = json.loads(strip_jsonc(text)).get("password-store")
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None

@@ -361,3 +361,21 @@ def test_probe_reports_without_fetching(tmp_path):
     dpapi = SafeStorage(env={}, platform="win32", local_state=tmp_path / "Local State")
     assert keyring.probe(dpapi).startswith("unreachable")
     assert fetch.calls == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{\n  "enable-crash-reporter": true,\n  "password-store": "basic" // keys stay on this machine\n}',
+        '{\n  "enable-crash-reporter": true,\n  "password-store": "basic",\n}',
+        '{\n  "password-store": "basic", // trailing comma and a comment\n}',
+        '{\n  /* block */ "password-store": /* inline */ "basic"\n}',
+        '{\n  "crash-reporter-id": "a//b/*c*/,}", "password-store": "basic"\n}',
+    ],
+)
+def test_argv_json_is_read_like_vscode_reads_it(tmp_path, text):
+    # VS Code parses argv.json as JSON with comments and trailing commas.
+    argv = tmp_path / "argv.json"
+    argv.write_text(text)
+    assert keyring.argv_password_store(argv) == "basic"
+    assert keyring.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "basic"
