@@ -50,6 +50,8 @@ def members(text: str, start: int) -> tuple[list[tuple[str, int, int]], int]:
             _, end = _DECODER.raw_decode(text, j)
         except json.JSONDecodeError as exc:
             raise PatchError(str(exc)) from None
+        except RecursionError:
+            raise PatchError(f"the value of {name!r} is nested too deeply") from None
         out.append((name, j, end))
         k = _skip_ws(text, end)
         if k < len(text) and text[k] == ",":

@@ -116,7 +116,7 @@ def decode(data: bytes) -> dict:
     """The document from decrypted bytes, checked for format and version."""
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BundleError("bundle does not hold a JSON document; was it made by cursor-byok export?") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise BundleError("not a cursor-byok bundle (format field missing or different)")

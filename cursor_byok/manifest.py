@@ -167,6 +167,8 @@ def parse(text: str, path: Path) -> Manifest:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"manifest {path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(f"manifest {path}: arrays or tables nested too deeply") from None
     return _Checker(path).run(doc)
 
 

@@ -95,7 +95,7 @@ def plain_value(text: str) -> str:
             inner = json.loads(text)
             if isinstance(inner, str):
                 return inner
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     return text
 
@@ -152,7 +152,7 @@ def parse_blob(rows: Mapping[str, Any], notes: list[str]) -> dict:
     text = as_text(rows[BLOB_KEY])
     try:
         doc = json.loads(text) if text is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         doc = None
     if not isinstance(doc, dict):
         notes.append("settings blob is not a JSON object: provider settings and models read as not set")
@@ -308,7 +308,7 @@ class RowWriter:
         text = as_text(self.rows.get(BLOB_KEY))
         try:
             doc = json.loads(text) if text else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return doc if isinstance(doc, dict) else {}
 

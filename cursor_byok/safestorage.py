@@ -38,7 +38,7 @@ def decode_buffer_json(text: str) -> bytes:
     """Bytes of a Node Buffer serialised as JSON; raises ValueError if not one."""
     try:
         obj = json.loads(text)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise ValueError("not JSON") from exc
     if not isinstance(obj, dict) or obj.get("type") != "Buffer" or "data" not in obj:
         raise ValueError("not a Buffer object")
