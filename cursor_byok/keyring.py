@@ -65,7 +65,7 @@ def argv_password_store(argv_json: Path) -> str | None:
         return None
     try:
         value = json.loads(strip_jsonc(text)).get("password-store")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None
 
@@ -195,7 +195,7 @@ def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], b
         blob = base64.b64decode(b64, validate=True)
     except FileNotFoundError:
         raise SafeStorageUnavailable(f"{local_state}: missing; Cursor creates it at first start") from None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         raise SafeStorageUnavailable(f"{local_state}: no readable os_crypt.encrypted_key") from None
     if not blob.startswith(DPAPI_PREFIX):
         raise UnknownCiphertext(
