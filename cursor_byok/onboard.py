@@ -145,6 +145,8 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
         raise InputError(
             f"{label} {what}; never put a key in a manifest: use env:VAR, file:PATH, cmd:COMMAND or prompt"
         )
+    if "\x00" in arg:  # no path or command can hold one; open() and exec() would raise ValueError
+        raise InputError(f"{label}: the {kind}: source holds a NUL character")
     if kind == "env" and not _ENV_NAME.fullmatch(arg):
         raise InputError(f"{label}: {arg!r} is not an environment variable name")
     try:
@@ -186,7 +188,10 @@ def read_source(
 
 
 def _read_key_file(path: str, label: str, base_dir: Path | None) -> str:
-    target = Path(path).expanduser()
+    try:
+        target = Path(path).expanduser()
+    except RuntimeError:  # ~user of an unknown user, or no home directory
+        raise InputError(f"{label}: cannot expand {path.split('/', 1)[0]} to a home directory") from None
     if base_dir is not None and not target.is_absolute():
         target = base_dir / target
     try:
