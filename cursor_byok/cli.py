@@ -293,8 +293,11 @@ def export(
     doc, notes = export_document(api_context(ctx), only=only, keys=not no_keys, models=not no_models)
     data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
     if to_pipe:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except OSError as exc:  # a full disk behind the redirect, a reader that went away
+            raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
     else:
         write_private(__import__("pathlib").Path(output), data, overwrite=force)
     for note in notes:
