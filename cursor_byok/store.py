@@ -2,7 +2,8 @@
 
 The only module that imports SQLAlchemy. Reads open the file read-only
 (`mode=ro`, never `immutable=1`, so rows still in `-wal` are seen; only
-side copies with no sidecar files are opened as immutable snapshots) and only
+side copies with no sidecar files are opened as immutable snapshots; a hot
+rollback journal left by a killed write is rolled back first) and only
 look rows up by key through the unique index. Writes happen in one short
 `BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values.
 """
@@ -64,6 +65,19 @@ def check_sqlite_header(path: Path) -> None:
         )
 
 
+def rollback_pending(path: Path) -> bool:
+    """True when a non-empty -journal may be hot: a write in rollback-journal mode was killed.
+
+    SQLite rolls a hot journal back on the next open, as Cursor does at start,
+    but a `mode=ro` connection cannot and fails ("attempt to write a readonly
+    database"); so reads then open read-write (they still take no write lock).
+    """
+    try:
+        return Path(f"{path}-journal").stat().st_size > 0
+    except OSError:
+        return False
+
+
 def has_sidecar(path: Path) -> bool:
     """True when a -wal or -journal file next to the database may hold rows."""
     return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
@@ -87,7 +101,7 @@ class Store:
     # -- set-up ---------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        mode = "rw" if self.writable else "ro"
+        mode = "rw" if self.writable or (not self.snapshot and rollback_pending(self.path)) else "ro"
         timeout = WRITE_BUSY_TIMEOUT_S if self.writable else READ_BUSY_TIMEOUT_S
         conn = sqlite3.connect(
             _uri(self.path, mode, self.snapshot),
