@@ -2,11 +2,13 @@
 
 Every bundle, undo journal and backup is created 0600 (folders 0700)
 whatever the umask: written to a temp file in the same folder, fsynced,
-renamed over the target, and the folder fsynced.
+renamed over the target, and the folder fsynced. A temp file left by a
+write that was killed before its rename is removed by the next write there.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
 from pathlib import Path
@@ -16,6 +18,7 @@ from .errors import OutputRefused
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+TEMP_SUFFIX = ".tmp"
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -29,6 +32,7 @@ def ensure_private_dir(path: Path) -> Path:
         missing.append(probe)
         probe = probe.parent
     for folder in reversed(missing):  # every folder we create is 0700, not just the last
+        hit("dir-create")
         folder.mkdir(mode=DIR_MODE, exist_ok=True)
         os.chmod(folder, DIR_MODE)
     st = path.stat()
@@ -61,12 +65,44 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _temp_path(folder: Path, name: str, pid: int) -> Path:
+    return folder / f".{name}.{pid}{TEMP_SUFFIX}"
+
+
+def remove_stale_temps(folder: Path, name: str | None = None) -> list[Path]:
+    """Delete temp files that a killed write_private left in `folder`; return them.
+
+    A temp file is `.<name>.<pid>.tmp`; once its process is gone, the rename
+    that would have used it can never happen. Only regular files we own are
+    removed, and only those for `name` when given (a folder that is not ours
+    may hold other programs' dot files).
+    """
+    from .locate import pid_alive
+
+    removed = []
+    pattern = f".{glob.escape(name)}.*{TEMP_SUFFIX}" if name else f".*{TEMP_SUFFIX}"
+    for candidate in Path(folder).glob(pattern):
+        pid = candidate.name[: -len(TEMP_SUFFIX)].rpartition(".")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+            continue
+        try:
+            st = candidate.lstat()
+            ours = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+            if stat.S_ISREG(st.st_mode) and ours:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    return removed
+
+
 def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
     """Atomically write `data` to `path` as a 0600 file."""
     path = Path(path)
     check_target(path, overwrite=overwrite)
     folder = path.parent if str(path.parent) else Path(".")
-    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    remove_stale_temps(folder, path.name)
+    tmp = _temp_path(folder, path.name, os.getpid())
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(tmp, flags, FILE_MODE)
     try:
@@ -89,5 +125,6 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    hit("dir-fsync")
     _fsync_dir(folder)
     return path

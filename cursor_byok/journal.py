@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import NothingToUndo
-from .files import ensure_private_dir, write_private
+from .files import ensure_private_dir, remove_stale_temps, write_private
 
 FORMAT = "cursor-byok-journal"
 VERSION = 1
@@ -80,6 +80,7 @@ def new_id() -> str:
 def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str, folder: Path | None = None) -> Entry:
     """Write the journal for `writes` against the current `rows`."""
     folder = ensure_private_dir(journal_dir(folder))
+    remove_stale_temps(folder)  # remains of a journal write that was killed before its rename
     jid = new_id()
     entry_rows = tuple({"key": w.key, "old": _encode(rows.get(w.key)), "new_sha256": digest(w.value)} for w in writes)
     doc = {

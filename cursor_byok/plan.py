@@ -316,6 +316,7 @@ def apply_rows(
         except BaseException:
             entry.path.unlink(missing_ok=True)  # rolled back: there is nothing to undo
             raise
+        hit("verify")  # committed; a crash from here on leaves the new rows and their journal
         verify_rows(st, writes)
         if check is not None:
             check(st)
