@@ -188,16 +188,19 @@ def wait_for_cursor_exit(inst: locate.Installation, seconds: float, poll: float 
 
 
 def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
-    """Restore the rows of a journal (newest for this database by default)."""
+    """Restore the rows of a journal (newest for this database by default).
+
+    Without an ID, a journal whose rows all still hold their old values is
+    passed over: its write never landed (the process was killed between the
+    journal and the commit), so undoing it would change nothing and would hide
+    the write before it.
+    """
     from . import journal
     from . import plan as planning
     from .errors import PlanConflict
-    from .store import RowWrite, Store
 
     inst = ctx.installation()
-    entry = journal.find(journal_id, db=inst.db_path)
-    with Store(inst.db_path) as st:
-        rows = st.get_items([r["key"] for r in entry.rows])
+    entry, rows = _journal_to_undo(inst, journal_id)
     old_values = entry.old_values()
     changed = [
         r["key"]
@@ -209,13 +212,34 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
             f"{len(changed)} row(s) changed since {entry.id} was written ({changed[0]}); "
             "pass --force to restore them anyway"
         )
+    result = planning.apply_rows(inst, rows, _restoring_writes(entry, rows), command=f"undo {entry.id}")
+    return entry, result
+
+
+def _restoring_writes(entry, rows: Mapping[str, Any]) -> list:
+    """The writes that put the journal's old values back, for rows that do not hold them now."""
+    from .store import RowWrite
+
     writes = [
         RowWrite(k, v if v is None or isinstance(v, str) else v.decode("utf-8", "replace"))
-        for k, v in old_values.items()
+        for k, v in entry.old_values().items()
     ]
-    writes = [w for w in writes if rows.get(w.key) != w.value]
-    result = planning.apply_rows(inst, rows, writes, command=f"undo {entry.id}")
-    return entry, result
+    return [w for w in writes if rows.get(w.key) != w.value]
+
+
+def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
+    """(entry, its rows as stored now): the given journal, or the newest with something to restore."""
+    from . import journal
+    from .store import Store
+
+    newest = journal.find(journal_id, db=inst.db_path)  # raises NothingToUndo when there is none
+    candidates = [newest] if journal_id else journal.entries(db=inst.db_path)
+    with Store(inst.db_path) as st:
+        rows = st.get_items(sorted({r["key"] for e in candidates for r in e.rows}))
+    for entry in candidates:
+        if _restoring_writes(entry, rows):
+            return entry, rows
+    return newest, rows
 
 
 def journal_documents(ctx: Context) -> list[dict]:

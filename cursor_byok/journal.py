@@ -74,7 +74,14 @@ class Entry:
 
 
 def new_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    """UTC time to the millisecond, then 6 random hex digits: ids sort in the order they were made.
+
+    (Whole seconds alone let two writes within one second sort at random, so
+    `undo` could pick the older one.)
+    """
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
+    return f"{stamp}.{now // 1_000_000 % 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str, folder: Path | None = None) -> Entry:
