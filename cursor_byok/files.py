@@ -33,12 +33,20 @@ def ensure_private_dir(path: Path) -> Path:
         probe = probe.parent
     for folder in reversed(missing):  # every folder we create is 0700, not just the last
         hit("dir-create")
-        folder.mkdir(mode=DIR_MODE, exist_ok=True)
-        os.chmod(folder, DIR_MODE)
+        try:
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+            os.chmod(folder, DIR_MODE)
+        except OSError as exc:  # a file where a folder should be, a read-only disk, ...
+            raise _cannot_write(folder, exc) from None
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         os.chmod(path, DIR_MODE)
     return path
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputRefused:
+    reason = exc.strerror or exc
+    return OutputRefused(f"{path}: cannot write here ({reason}); check that the folder exists and is writable")
 
 
 def check_target(path: Path, *, overwrite: bool) -> None:
@@ -104,7 +112,10 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
     remove_stale_temps(folder, path.name)
     tmp = _temp_path(folder, path.name, os.getpid())
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, FILE_MODE)
+    try:
+        fd = os.open(tmp, flags, FILE_MODE)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         os.fchmod(fd, FILE_MODE) if hasattr(os, "fchmod") else None  # umask-proof
         hit("file-write")
@@ -113,9 +124,11 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
             view = view[os.write(fd, view) :]
         hit("file-fsync")
         os.fsync(fd)
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # e.g. the disk is full
+            raise _cannot_write(path, exc) from None
         raise
     os.close(fd)
     try:
