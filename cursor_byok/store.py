@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -94,6 +95,7 @@ class Store:
         self.path = Path(path)
         self.writable = writable
         self.snapshot = snapshot and not writable and not has_sidecar(self.path)
+        self.last_lock_hold: float | None = None  # seconds the last write() held the write lock
         check_sqlite_header(self.path)
         self._engine = self._make_engine()
         self.item_table, self.disk_table = self._reflect()
@@ -247,7 +249,8 @@ class Store:
             with self._engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
                 step("sql-begin")
-                with conn.begin():
+                with conn.begin():  # BEGIN IMMEDIATE: the write lock is ours from here to COMMIT
+                    locked_at = time.perf_counter()
                     if expect:
                         self._check_unchanged(conn, expect, select)
                     for i, w in enumerate(writes):
@@ -261,6 +264,7 @@ class Store:
                             # the column is declared BLOB but Cursor stores text: bind as TEXT.
                             conn.execute(insert(t).values(key=w.key, value=type_coerce(w.value, Text())))
                     step("sql-commit")
+                self.last_lock_hold = time.perf_counter() - locked_at
         except DBAPIError as exc:
             raise self._translate(exc) from None
 
