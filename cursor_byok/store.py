@@ -251,6 +251,7 @@ class Store:
                 step("sql-begin")
                 with conn.begin():  # BEGIN IMMEDIATE: the write lock is ours from here to COMMIT
                     locked_at = time.perf_counter()
+                    self._check_unique_key(conn)
                     if expect:
                         self._check_unchanged(conn, expect, select)
                     for i, w in enumerate(writes):
@@ -267,6 +268,18 @@ class Store:
                 self.last_lock_hold = time.perf_counter() - locked_at
         except DBAPIError as exc:
             raise self._translate(exc) from None
+
+    def _check_unique_key(self, conn) -> None:
+        """Refuse to write unless ItemTable.key is UNIQUE, as in Cursor's schema: else each INSERT adds a duplicate."""
+        for _seq, name, unique, _origin, partial in conn.exec_driver_sql('PRAGMA index_list("ItemTable")'):
+            quoted = name.replace('"', '""')
+            columns = [row[2] for row in conn.exec_driver_sql(f'PRAGMA index_info("{quoted}")')]
+            if unique and not partial and columns == ["key"]:
+                return
+        raise NotACursorDatabase(
+            f"{self.path}: ItemTable.key is not UNIQUE as in Cursor's schema, so a write would add duplicate rows; "
+            "nothing was written. Point --db at Cursor's own state.vscdb"
+        )
 
     def _check_unchanged(self, conn, expect, select) -> None:
         t = self.item_table
