@@ -1,0 +1,227 @@
+"""Moving keys between machines: every storage generation as source and as target, through the CLI.
+
+Each pair exports from one sample install and imports into another with a
+different machine secret; the target is then decoded with its own secret by an
+independent decoder (tests/transfer.py) and through `list --json --reveal`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from transfer import (
+    ONLY_KNOWN,
+    TARGET_EXTRA,
+    assert_blob_preserved,
+    assert_unchanged,
+    blob_of,
+    changed_rows,
+    dump,
+    expected_values,
+    export,
+    identity,
+    import_,
+    journals,
+    list_json,
+    make_target,
+    options,
+    revealed,
+    snapshot,
+    stored_keys,
+)
+
+from cursor_byok.cli import Exit
+from cursor_byok.profile import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.sample import GENERATIONS, default_settings
+
+ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")  # the keys with rows of their own in Cursor 2.x
+OLLAMA = "http://localhost:11434/v1"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(clean_env, tmp_path, monkeypatch):
+    path = tmp_path / "byok-data"
+    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
+    return path
+
+
+def source_dir(make_sample_dir, generation: str):
+    return make_sample_dir(generation, settings=default_settings(OLLAMA))
+
+
+def expected_rows(source, target) -> set[str]:
+    """The rows importing every key writes on `target`: key rows in its form, and the blob.
+
+    Azure and Bedrock keys go into the blob (Cursor 2.x); unknown-provider keys
+    only where secret:// rows exist.
+    """
+    if target.generation == "plaintext":
+        rows = {PLAIN_PREFIX + KEY_ROW_NAMES[f] for f in ROW_FIELDS}
+    else:
+        rows = {SECRET_PREFIX + KEY_ROW_NAMES[f] for f in ROW_FIELDS}
+        rows |= {SECRET_PREFIX + name for name in source.extras}
+    return rows | {BLOB_KEY}
+
+
+@pytest.mark.parametrize("target_gen", GENERATIONS)
+@pytest.mark.parametrize("source_gen", GENERATIONS)
+def test_round_trip_between_generations(source_gen, target_gen, make_sample_dir, tmp_path, data_dir):
+    source = source_dir(make_sample_dir, source_gen)
+    target = make_target(make_sample_dir, target_gen)
+    ident, recipient = identity(tmp_path)
+    bundle = export(source, tmp_path / "keys.age", recipient)
+    before = dump(target.db)
+    blob_before = before["ItemTable"][BLOB_KEY][1]
+
+    # A legacy plaintext Cursor cannot hold unknown-provider keys: leave them out there.
+    only = ONLY_KNOWN if target_gen == "plaintext" and source.extras else []
+    result = import_(target, bundle, ident, "--yes", *only)
+    assert result.exit_code == 0, result.stderr
+
+    # Every key decrypts with the target's own secret to the source's original value.
+    wanted = dict(source.keys)
+    if target_gen != "plaintext":
+        wanted.update({"extra." + n: v for n, v in source.extras.items()})
+    target_extras = {"extra." + n: v for n, v in target.extras.items()}
+    assert stored_keys(target) == {**wanted, **target_extras}
+    assert revealed(list_json(target, "--reveal")) == {**wanted, **target_extras}
+
+    # Only the key rows and the settings blob changed; all were written as TEXT.
+    after = dump(target.db)
+    assert changed_rows(before, after) == expected_rows(source, target)
+    assert all(after["ItemTable"][k][0] == "text" for k in changed_rows(before, after))
+    assert after["cursorDiskKV"] == before["cursorDiskKV"]
+    assert after["user_version"] == before["user_version"] == 1
+    form = PLAIN_PREFIX if target_gen == "plaintext" else SECRET_PREFIX
+    other = SECRET_PREFIX if form == PLAIN_PREFIX else PLAIN_PREFIX
+    assert all(form + KEY_ROW_NAMES[f] in after["ItemTable"] for f in ROW_FIELDS)
+    assert not any(other + KEY_ROW_NAMES[f] in after["ItemTable"] for f in ROW_FIELDS)
+
+    # Settings arrived; the rest of the blob is byte-identical and in its old order.
+    blob_after = after["ItemTable"][BLOB_KEY][1]
+    assert_blob_preserved(blob_before, blob_after)
+    doc = json.loads(blob_after)
+    assert (doc["useOpenAIKey"], doc["openAIBaseUrl"], doc["useClaudeKey"], doc["useGoogleKey"]) == (
+        True,
+        OLLAMA,
+        True,
+        False,
+    )
+    assert doc["azureState"] == {
+        "useAzure": True,
+        "baseUrl": "https://contoso-ai.openai.azure.com",
+        "deployment": "gpt-4o-prod",
+        "apiKey": source.keys["azure.key"],
+    }
+    assert doc["bedrockState"]["region"] == "us-east-1" and doc["bedrockState"]["useBedrock"] is False
+    models = doc["aiSettings"]
+    assert models["userAddedModels"] == ["llama-3.1-70b", "qwen2.5-coder:32b"]
+    # --models union keeps the target's own selection and adds the one it lacked.
+    assert {s: c["modelName"] for s, c in models["modelConfig"].items()} == {"composer": "gpt-4.1", "cmd-k": "gpt-4o"}
+    assert len(journals(data_dir)) == 1
+
+
+@pytest.mark.parametrize("source_gen", ["basic", "v11", "macos", "windows"])
+def test_unknown_provider_keys_into_a_plaintext_cursor_are_refused_with_a_way_out(
+    source_gen, make_sample_dir, tmp_path, data_dir
+):
+    source = source_dir(make_sample_dir, source_gen)
+    target = make_target(make_sample_dir, "plaintext")
+    ident, recipient = identity(tmp_path)
+    bundle = export(source, tmp_path / "keys.age", recipient)
+    before = snapshot(target.db)
+    result = import_(target, bundle, ident, "--yes")
+    assert result.exit_code == int(Exit.SAFE_STORAGE)
+    assert "mistralKey" in result.stderr and "--only" in result.stderr
+    assert_unchanged(target.db, before)
+    assert journals(data_dir) == []
+
+
+def test_target_keeps_its_unrelated_rows_byte_identical(make_sample_dir, tmp_path):
+    """The rows named in cursor-storage.md "Never touch", one by one, plus chat history."""
+    source = source_dir(make_sample_dir, "macos")
+    target = make_target(make_sample_dir, "v11", disk_kv_bytes=300_000)
+    ident, recipient = identity(tmp_path)
+    bundle = export(source, tmp_path / "keys.age", recipient)
+    before = dump(target.db)
+    result = import_(target, bundle, ident, "--yes")
+    assert result.exit_code == 0, result.stderr
+    after = dump(target.db)
+    for row in (
+        "cursorAuth/accessToken",
+        "cursorAuth/refreshToken",
+        "cursorAuth/cachedEmail",
+        "telemetry.machineId",
+        "storage.serviceMachineId",
+        "secret://mcpEncryptionKey",
+        SECRET_PREFIX + "deepseekKey",
+        "workbench.panel.height",
+    ):
+        assert after["ItemTable"][row] == before["ItemTable"][row], row
+    assert len(after["cursorDiskKV"]) > 0 and after["cursorDiskKV"] == before["cursorDiskKV"]
+    assert stored_keys(target)["extra.deepseekKey"] == TARGET_EXTRA["deepseekKey"]
+
+
+def test_azure_and_bedrock_rows_of_a_newer_cursor_are_reencrypted(make_sample_dir, tmp_path):
+    """A target that keeps Azure/Bedrock keys in rows of their own gets them there, with its own secret."""
+    source = source_dir(make_sample_dir, "windows")
+    target = make_sample_dir("macos", azure_bedrock_rows=True, secret=b"another-mac-password-77", seed=3)
+    ident, recipient = identity(tmp_path)
+    bundle = export(source, tmp_path / "keys.age", recipient)
+    result = import_(target, bundle, ident, "--yes", "--on-conflict", "replace")
+    assert result.exit_code == 0, result.stderr
+    keys = stored_keys(target)
+    for field in ("azure.key", "bedrock.access_key", "bedrock.secret_key"):
+        assert keys[field] == source.keys[field]
+    blob = blob_of(target.db)
+    assert not blob["azureState"].get("apiKey") and not blob["bedrockState"].get("accessKey")
+    rows = dump(target.db)["ItemTable"]
+    assert SECRET_PREFIX + "azureApiKey" in rows and PLAIN_PREFIX + "azureApiKey" not in rows
+
+
+def test_round_trip_in_real_processes_through_a_pipe(make_sample_dir, tmp_path, data_dir):
+    """linux keyring (v11) -> macOS scheme: `export -o -` piped into `import -`, two real processes."""
+    source = source_dir(make_sample_dir, "v11")
+    target = make_target(make_sample_dir, "macos")
+    ident, recipient = identity(tmp_path)
+    env = dict(os.environ)
+    exported = subprocess.run(
+        [sys.executable, "-m", "cursor_byok", *options(source), "export", "-o", "-", "-r", recipient],
+        capture_output=True,
+        env=env,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.startswith(b"age-encryption.org/v1\n")
+    imported = subprocess.run(
+        [sys.executable, "-m", "cursor_byok", *options(target), "import", "-", "-i", str(ident), "--json"],
+        input=exported.stdout,
+        capture_output=True,
+        env=env,
+    )
+    assert imported.returncode == 0, imported.stderr
+    doc = json.loads(imported.stdout)
+    assert doc["applied"] is True and doc["journal"] and doc["db"] == str(target.db)
+    assert stored_keys(target) == {**expected_values(source), "extra.deepseekKey": TARGET_EXTRA["deepseekKey"]}
+    for value in expected_values(source).values():
+        assert value.encode() not in exported.stderr + imported.stdout + imported.stderr
+
+
+def test_keys_move_on_and_back_unchanged(make_sample_dir, tmp_path):
+    """macOS -> Windows scheme -> basic: the keys survive two hops and re-encryptions."""
+    first = source_dir(make_sample_dir, "macos")
+    second = make_target(make_sample_dir, "windows")
+    third = make_target(make_sample_dir, "basic")
+    ident, recipient = identity(tmp_path)
+    hop1 = export(first, tmp_path / "hop1.age", recipient)
+    assert import_(second, hop1, ident, "--yes").exit_code == 0
+    hop2 = export(second, tmp_path / "hop2.age", recipient, "--only", "openai", "--only", "anthropic")
+    result = import_(third, hop2, ident, "--yes")
+    assert result.exit_code == 0, result.stderr
+    keys = stored_keys(third)
+    assert keys["openai.key"] == first.keys["openai.key"]
+    assert keys["anthropic.key"] == first.keys["anthropic.key"]
+    assert "google.key" not in keys
