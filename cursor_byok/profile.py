@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from . import blobpatch
 from . import safestorage as ss
-from .errors import ByokError, DecryptFailed, SafeStorageUnavailable
+from .errors import DecryptFailed, NotACursorDatabase, SafeStorageUnavailable
 from .model import (
     EXTRA_PREFIX,
     PLAINTEXT,
@@ -233,7 +233,7 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
 # --- writing ------------------------------------------------------------------------
 
 
-class BlobUnpatchable(ByokError):
+class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an unexpected error
     """The settings blob is malformed, so provider settings cannot be changed safely."""
 
 
@@ -315,7 +315,9 @@ class RowWriter:
     def _patched_blob(self, changes) -> str:
         text = as_text(self.rows.get(BLOB_KEY))
         if text is None and BLOB_KEY in self.rows:
-            raise BlobUnpatchable("the settings blob is not UTF-8 text; open Cursor once to rewrite it, then retry")
+            raise BlobUnpatchable(
+                "the settings blob is not text (NULL or not UTF-8); open Cursor once to rewrite it, then retry"
+            )
         text = text if text is not None else "{}"
         try:
             for path, value in changes:
