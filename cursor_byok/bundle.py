@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform as _platform
+import re
 import time
 from typing import Any, Iterable, Mapping
 
@@ -134,17 +135,30 @@ def decode(data: bytes) -> dict:
     return doc
 
 
+# C0, DEL and C1 controls: a terminal acts on them when a plan or an error prints the text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _check(value: Any, kind: str, where: str) -> Any:
     ok = {
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
         "str?": value is None or isinstance(value, str),
         "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        "key": isinstance(value, str) and value != "" and "\n" not in value,
+        "key": isinstance(value, str) and value != "" and not any(c.isspace() for c in value),
     }[kind]
     if not ok:
         raise _bad(f"{where} should be {kind}")
+    texts = value if kind == "list" else [value] if isinstance(value, str) else []
+    if any(_CONTROL.search(text) for text in texts):
+        raise _bad(f"{where} holds a control character")
     return value
+
+
+def _check_name(name: str, where: str) -> str:
+    if not name or "/" in name or _CONTROL.search(name):
+        raise _bad(f"{where} name {name!r}")
+    return name
 
 
 def to_fields(doc: dict) -> dict[str, Any]:
@@ -161,7 +175,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
         for name, value in entry.items():
             field = layout.get(name)
             if field is None:
-                raise _bad(f"unknown field {provider}.{name}")
+                raise _bad(f"unknown field {provider}.{name!r}")
             if name in KEY_NAMES:
                 out[field] = Secret(_check(value, "key", field))
             elif name == "enabled":
@@ -172,8 +186,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
     for name, value in extras.items():
-        if not name or "/" in name:
-            raise _bad(f"extra secret name {name!r}")
+        _check_name(name, "extra secret")
         out[EXTRA_PREFIX + name] = Secret(_check(value, "key", f"extra_secrets.{name}"))
     models = profile.get("models")
     if models is not None:
@@ -186,6 +199,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
         if not isinstance(selected, dict):
             raise _bad("models.selected is not an object")
         for surface, model in selected.items():
+            _check_name(surface, "models.selected surface")
             out[SELECTED_PREFIX + surface] = _check(model, "str", f"models.selected.{surface}")
     return out
 
