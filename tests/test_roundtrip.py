@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from transfer import (
@@ -144,7 +146,7 @@ def test_unknown_provider_keys_into_a_plaintext_cursor_are_refused_with_a_way_ou
 def test_target_keeps_its_unrelated_rows_byte_identical(make_sample_dir, tmp_path):
     """The rows named in cursor-storage.md "Never touch", one by one, plus chat history."""
     source = source_dir(make_sample_dir, "macos")
-    target = make_target(make_sample_dir, "v11", disk_kv_bytes=300_000)
+    target = make_target(make_sample_dir, "v11", disk_kv_bytes=300_000, blob_filler=250_000)
     ident, recipient = identity(tmp_path)
     bundle = export(source, tmp_path / "keys.age", recipient)
     before = dump(target.db)
@@ -164,6 +166,24 @@ def test_target_keeps_its_unrelated_rows_byte_identical(make_sample_dir, tmp_pat
         assert after["ItemTable"][row] == before["ItemTable"][row], row
     assert len(after["cursorDiskKV"]) > 0 and after["cursorDiskKV"] == before["cursorDiskKV"]
     assert stored_keys(target)["extra.deepseekKey"] == TARGET_EXTRA["deepseekKey"]
+    blob_before, blob_after = before["ItemTable"][BLOB_KEY][1], after["ItemTable"][BLOB_KEY][1]
+    assert len(blob_before) > 240_000  # the size of a real one
+    assert_blob_preserved(blob_before, blob_after)
+
+
+def test_a_target_in_rollback_journal_mode_stays_in_it(make_sample_dir, tmp_path):
+    source = source_dir(make_sample_dir, "basic")
+    target = make_target(make_sample_dir, "macos", wal=False)
+    ident, recipient = identity(tmp_path)
+    result = import_(target, export(source, tmp_path / "keys.age", recipient), ident, "--yes")
+    assert result.exit_code == 0, result.stderr
+    conn = sqlite3.connect(f"file:{target.db}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        conn.close()
+    assert not Path(f"{target.db}-wal").exists() and not Path(f"{target.db}-journal").exists()
+    assert stored_keys(target)["openai.key"] == source.keys["openai.key"]
 
 
 def test_azure_and_bedrock_rows_of_a_newer_cursor_are_reencrypted(make_sample_dir, tmp_path):
