@@ -125,6 +125,16 @@ def fingerprints(args: list[str], env: dict) -> dict[str, str]:
 
 def run(echo: Callable[[str], None] = print, keep: bool = False) -> bool:
     """Run the demo; True when every key arrived with the same fingerprint."""
+    # The sample installs hold keys (made up, but shaped like real ones) and --keep leaves
+    # them behind: every file and folder of the demo is private, whatever the user's umask.
+    old_umask = os.umask(0o077)
+    try:
+        return _run(echo, keep)
+    finally:
+        os.umask(old_umask)
+
+
+def _run(echo: Callable[[str], None], keep: bool) -> bool:
     root = Path(tempfile.mkdtemp(prefix="cursor-byok-demo-"))
     try:
         paths = lay_out(root)
