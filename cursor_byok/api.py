@@ -167,8 +167,12 @@ def prepare(
     inst = ctx.installation()
     storage = ctx.storage_for(inst)
     profile, rows = load_profile(inst, storage)
-    the_plan = planning.diff(profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *profile.notes))
-    return Prepared(inst, storage, profile, rows, the_plan, planning.choose_key_form(profile, key_storage))
+    key_form = planning.choose_key_form(profile, key_storage)
+    wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form)
+    the_plan = planning.diff(
+        profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped, *profile.notes)
+    )
+    return Prepared(inst, storage, profile, rows, the_plan, key_form)
 
 
 def execute(prep: Prepared, *, command: str):

@@ -218,6 +218,22 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     )
 
 
+def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str):
+    """(wanted, notes) without unknown-provider keys when this Cursor keeps no secret:// rows at all.
+
+    Such keys exist only as encrypted rows; a Cursor that stores nothing that
+    way (an old version writing legacy rows) could not read them, so they are
+    left out with a note instead of failing the whole import.
+    """
+    from .profile import ANY_SECRET_PREFIX
+
+    extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
+    if not extras or key_form != "plaintext" or any(k.startswith(ANY_SECRET_PREFIX) for k in rows):
+        return dict(wanted), []
+    notes = [f"{f}: left out, this Cursor keeps no encrypted secret:// rows to hold it" for f in extras]
+    return {f: v for f, v in wanted.items() if f not in extras}, notes
+
+
 def choose_key_form(profile: Profile, mode: str) -> str:
     if mode not in KEY_STORAGE:
         raise ValueError(mode)

@@ -526,3 +526,17 @@ def test_human_output_masks_keys(move, make_sample_dir):
     assert sha12(move.source.keys["anthropic.key"]) in result.stdout
     assert "applied:" in result.stdout and "undo" in result.stdout
     assert_no_key_shown(result.stdout + result.stderr, *expected_values(move.source).values())
+
+
+def test_unknown_provider_keys_are_left_out_where_cursor_keeps_no_secret_rows(move, make_sample_dir):
+    target = make_target(make_sample_dir, "plaintext")
+    dry = move.into(target, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    plan = json.loads(dry.stdout)["plan"]
+    assert not any(c["field"].startswith("extra.") for c in plan["changes"])
+    assert any("extra.mistralKey: left out" in n for n in plan["notes"])
+    result = move.into(target, "--yes")
+    assert result.exit_code == 0, result.stderr
+    rows = items(target.db)
+    assert not any(k.startswith("secret://") for k in rows)
+    assert {f: stored_keys(target)[f] for f in ROW_FIELDS} == {f: move.source.keys[f] for f in ROW_FIELDS}

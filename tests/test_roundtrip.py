@@ -19,7 +19,6 @@ from transfer import (
     ONLY_KNOWN,
     TARGET_EXTRA,
     assert_blob_preserved,
-    assert_unchanged,
     blob_of,
     changed_rows,
     dump,
@@ -27,16 +26,15 @@ from transfer import (
     export,
     identity,
     import_,
+    items,
     journals,
     list_json,
     make_target,
     options,
     revealed,
-    snapshot,
     stored_keys,
 )
 
-from cursor_byok.cli import Exit
 from cursor_byok.profile import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.sample import GENERATIONS, default_settings
 
@@ -128,19 +126,20 @@ def test_round_trip_between_generations(source_gen, target_gen, make_sample_dir,
 
 
 @pytest.mark.parametrize("source_gen", ["basic", "v11", "macos", "windows"])
-def test_unknown_provider_keys_into_a_plaintext_cursor_are_refused_with_a_way_out(
+def test_unknown_provider_keys_are_left_out_of_a_cursor_without_secret_rows(
     source_gen, make_sample_dir, tmp_path, data_dir
 ):
     source = source_dir(make_sample_dir, source_gen)
     target = make_target(make_sample_dir, "plaintext")
     ident, recipient = identity(tmp_path)
     bundle = export(source, tmp_path / "keys.age", recipient)
-    before = snapshot(target.db)
     result = import_(target, bundle, ident, "--yes")
-    assert result.exit_code == int(Exit.SAFE_STORAGE)
-    assert "mistralKey" in result.stderr and "--only" in result.stderr
-    assert_unchanged(target.db, before)
-    assert journals(data_dir) == []
+    assert result.exit_code == 0, result.stderr
+    assert "extra.mistralKey: left out" in result.stdout
+    rows = items(target.db)
+    assert not any(k.startswith("secret://") for k in rows)
+    assert stored_keys(target)["openai.key"] == source.keys["openai.key"]
+    assert len(journals(data_dir)) == 1
 
 
 def test_target_keeps_its_unrelated_rows_byte_identical(make_sample_dir, tmp_path):
