@@ -14,31 +14,11 @@ from typing import Any, Iterable, Mapping
 
 from . import __version__
 from .errors import BundleError, BundleVersionError
-from .model import BUNDLE, EXTRA_PREFIX, SELECTED_PREFIX, Profile, Secret, StoredKey
+from .model import BUNDLE, EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, Profile, Secret, StoredKey
 
 FORMAT = "cursor-byok-bundle"
 VERSION = 1
 
-# (provider, json name) -> field name
-PROVIDER_LAYOUT: dict[str, dict[str, str]] = {
-    "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
-    "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
-    "google": {"enabled": "google.enabled", "key": "google.key"},
-    "azure": {
-        "enabled": "azure.enabled",
-        "base_url": "azure.base_url",
-        "deployment": "azure.deployment",
-        "key": "azure.key",
-    },
-    "bedrock": {
-        "enabled": "bedrock.enabled",
-        "region": "bedrock.region",
-        "access_key": "bedrock.access_key",
-        "secret_key": "bedrock.secret_key",
-        "session_token": "bedrock.session_token",
-    },
-}
-KEY_NAMES = frozenset({"key", "access_key", "secret_key", "session_token"})
 MODEL_LISTS = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
 
 

@@ -157,9 +157,8 @@ def _run(echo: Callable[[str], None], keep: bool) -> bool:
         same = [k for k in before if after.get(k) == before[k]]
         echo(f"Fingerprints matching on both laptops: {len(same)}/{len(before)}")
         for k in before:
-            echo(
-                f"  {k.rsplit('/', 1)[-1]:<20} {before[k]}  {'==' if after.get(k) == before[k] else '!='}  {after.get(k, '-')}"
-            )
+            sign = "==" if after.get(k) == before[k] else "!="
+            echo(f"  {k.rsplit('/', 1)[-1]:<20} {before[k]}  {sign}  {after.get(k, '-')}")
         return len(same) == len(before) and bool(before)
     finally:
         if keep:

@@ -135,6 +135,27 @@ SETTING_FIELDS = (
     "bedrock.enabled",
     "bedrock.region",
 )
+# How each provider's fields are named in `list --json` and in bundles:
+# provider -> {json name: field name}.
+PROVIDER_LAYOUT: dict[str, dict[str, str]] = {
+    "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
+    "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
+    "google": {"enabled": "google.enabled", "key": "google.key"},
+    "azure": {
+        "enabled": "azure.enabled",
+        "base_url": "azure.base_url",
+        "deployment": "azure.deployment",
+        "key": "azure.key",
+    },
+    "bedrock": {
+        "enabled": "bedrock.enabled",
+        "region": "bedrock.region",
+        "access_key": "bedrock.access_key",
+        "secret_key": "bedrock.secret_key",
+        "session_token": "bedrock.session_token",
+    },
+}
+KEY_NAMES = ("key", "access_key", "secret_key", "session_token")
 MODEL_LIST_FIELDS = ("models.user_added", "models.enabled", "models.disabled")
 EXTRA_PREFIX = "extra."
 SELECTED_PREFIX = "models.selected."

@@ -9,28 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .formats import check_format
-from .model import EXTRA_PREFIX, SELECTED_PREFIX, Change, Plan, Profile, Secret, StoredKey
-
-PROVIDER_FIELDS: dict[str, dict[str, str]] = {
-    # json name -> field name, per provider
-    "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
-    "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
-    "google": {"enabled": "google.enabled", "key": "google.key"},
-    "azure": {
-        "enabled": "azure.enabled",
-        "base_url": "azure.base_url",
-        "deployment": "azure.deployment",
-        "key": "azure.key",
-    },
-    "bedrock": {
-        "enabled": "bedrock.enabled",
-        "region": "bedrock.region",
-        "access_key": "bedrock.access_key",
-        "secret_key": "bedrock.secret_key",
-        "session_token": "bedrock.session_token",
-    },
-}
-KEY_NAMES = ("key", "access_key", "secret_key", "session_token")
+from .model import EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, Change, Plan, Profile, Secret, StoredKey
 
 
 def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
@@ -58,7 +37,7 @@ def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = 
     """The `list --json` document."""
     f = profile.fields
     providers = {}
-    for name, names in PROVIDER_FIELDS.items():
+    for name, names in PROVIDER_LAYOUT.items():
         entry: dict[str, Any] = {}
         for json_name, field in names.items():
             value = f.get(field)
