@@ -7,6 +7,7 @@ keyring and profile, and returns plain data for render.py.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -236,13 +237,16 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
     from . import journal
     from .store import Store
 
-    newest = journal.find(journal_id, db=inst.db_path)  # raises NothingToUndo when there is none
+    newest = journal.find(journal_id, db=inst.db_path)  # raises NothingToUndo / JournalDamaged
     candidates = [newest] if journal_id else journal.entries(db=inst.db_path)
+    usable = list(itertools.takewhile(lambda e: not e.damaged, candidates))
     with Store(inst.db_path) as st:
-        rows = st.get_items(sorted({r["key"] for e in candidates for r in e.rows}))
-    for entry in candidates:
+        rows = st.get_items(sorted({r["key"] for e in usable for r in e.rows}))
+    for entry in usable:
         if _restoring_writes(entry, rows):
             return entry, rows
+    if len(usable) < len(candidates):  # older journals sit behind a damaged one: do not skip it
+        journal.find(candidates[len(usable)].id, db=inst.db_path)
     return newest, rows
 
 
@@ -251,6 +255,12 @@ def journal_documents(ctx: Context) -> list[dict]:
 
     inst = ctx.installation()
     return [
-        {"id": e.id, "created": e.created, "command": e.command, "rows": [r["key"] for r in e.rows]}
+        {
+            "id": e.id,
+            "created": e.created,
+            "command": e.command,
+            "rows": [r.get("key") if isinstance(r, dict) else None for r in e.rows],
+            "damaged": e.damaged,
+        }
         for e in journal.entries(db=inst.db_path)
     ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import NothingToUndo
+from .errors import InputError, NothingToUndo
 from .files import ensure_private_dir, remove_stale_temps, write_private
 
 FORMAT = "cursor-byok-journal"
@@ -69,8 +69,16 @@ class Entry:
     rows: tuple[dict, ...]  # {"key", "old", "new_sha256"}
     path: Path
 
+    @property
+    def damaged(self) -> bool:
+        return not all(map(_row_ok, self.rows))
+
     def old_values(self) -> dict[str, Any]:
         return {r["key"]: _decode(r["old"]) for r in self.rows}
+
+
+class JournalDamaged(InputError):
+    """An undo journal exists for this database but cannot be trusted."""
 
 
 def new_id() -> str:
@@ -103,14 +111,24 @@ def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str,
     return Entry(jid, doc["created"], doc["db"], command, entry_rows, path)
 
 
+def _row_ok(row: Any) -> bool:
+    """A journal row as record() writes it: a key, an old value, the new value's digest."""
+    if not isinstance(row, dict) or not isinstance(row.get("key"), str) or "old" not in row:
+        return False
+    old, new = row["old"], row.get("new_sha256")
+    old_ok = old is None or isinstance(old, str) or (isinstance(old, dict) and isinstance(old.get("base64"), str))
+    return old_ok and (new is None or isinstance(new, str))
+
+
 def _load(path: Path) -> Entry | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("format") != FORMAT:
             return None
-        return Entry(doc["id"], doc["created"], doc["db"], doc["command"], tuple(doc["rows"]), path)
-    except (OSError, ValueError, KeyError, TypeError):
+        entry = Entry(doc["id"], doc["created"], doc["db"], doc["command"], tuple(doc["rows"]), path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
+    return entry
 
 
 def entries(folder: Path | None = None, db: Path | None = None) -> list[Entry]:
@@ -132,4 +150,9 @@ def find(journal_id: str | None, folder: Path | None = None, db: Path | None = N
     if not found:
         what = f"journal {journal_id!r}" if journal_id else "journal for this database"
         raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
+    if found[0].damaged:
+        raise JournalDamaged(
+            f"{found[0].path}: this undo journal is damaged (a row lacks its key or old value); "
+            "move it aside and run undo again, or restore by hand"
+        )
     return found[0]

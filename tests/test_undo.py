@@ -225,3 +225,21 @@ def test_journal_files_are_private_and_hold_no_imported_key(bundle, make_sample_
     text = path.read_text()
     for value in expected_values(bundle[0]).values():
         assert value not in text
+
+
+def test_a_damaged_journal_is_a_documented_error_not_a_crash(make_sample_dir, tmp_path, data_dir):
+    target = make_target(make_sample_dir, "v11")
+    ident, recipient = identity(tmp_path)
+    bundle = export(make_sample_dir("macos"), tmp_path / "k.age", recipient)
+    assert import_(target, bundle, ident, "--yes", "--on-conflict", "replace").exit_code == 0
+    (path,) = (data_dir / "journals").glob("*.json")
+    doc = json.loads(path.read_text())
+    doc["rows"] = [{k: v for k, v in r.items() if k != "key"} for r in doc["rows"]]
+    path.write_text(json.dumps(doc))
+    before = snapshot(target.db)
+    result = run(*options(target), "undo")
+    assert result.exit_code == int(Exit.INPUT), result.stderr
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+    assert_unchanged(target.db, before)
+    listing = run(*options(target), "undo", "--list", "--json")
+    assert listing.exit_code == 0 and json.loads(listing.stdout)["journals"][0]["damaged"] is True
