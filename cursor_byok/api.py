@@ -264,3 +264,17 @@ def journal_documents(ctx: Context) -> list[dict]:
         }
         for e in journal.entries(db=inst.db_path)
     ]
+
+
+def purge_journals(ctx: Context, ids) -> list[str]:
+    """Delete these journals of the chosen installation; returns the ids deleted."""
+    from . import journal
+
+    inst = ctx.installation()
+    wanted = set(ids)
+    removed = []
+    for entry in journal.entries(db=inst.db_path):
+        if entry.id in wanted:
+            entry.path.unlink(missing_ok=True)
+            removed.append(entry.id)
+    return removed

@@ -481,14 +481,23 @@ def import_cmd(
 @click.argument("journal_id", required=False, metavar="[ID]")
 @click.option("--list", "list_only", is_flag=True, help="List the undo journals for this database.")
 @click.option("--force", is_flag=True, help="Restore even rows that changed since.")
+@click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
+@click.option("--yes", "-y", is_flag=True, help="With --purge: do not ask for confirmation.")
 @json_option
 @click.pass_context
-def undo(ctx, journal_id, list_only, force, as_json) -> None:
-    """Restore the rows a write changed (newest journal by default)."""
+def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
+    """Restore the rows a write changed (newest journal by default).
+
+    Journals hold the old values of the rows each write changed, which may
+    include keys; --purge deletes them once you no longer need to go back.
+    """
     from . import api
     from .render import table
 
     actx = api_context(ctx)
+    if purge:
+        purge_journals(actx, journal_id, yes=yes, as_json=as_json)
+        return
     if list_only:
         docs = api.journal_documents(actx)
         if as_json:
@@ -508,6 +517,24 @@ def undo(ctx, journal_id, list_only, force, as_json) -> None:
             f"restored {len(result.rows)} row(s) from {entry.id}"
             + (f"; undo this with `cursor-byok undo {result.journal_id}`" if result.journal_id else "")
         )
+
+
+def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
+    from . import api
+
+    docs = api.journal_documents(actx)
+    if journal_id:
+        docs = [d for d in docs if d["id"].startswith(journal_id)]
+    if docs and not yes:
+        if not is_terminal(sys.stdin):
+            raise E.InputError("--purge deletes undo journals: pass --yes to confirm without a terminal")
+        if not click.confirm(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", err=True):
+            raise click.Abort()
+    removed = api.purge_journals(actx, [d["id"] for d in docs])
+    if as_json:
+        emit_json({"purged": removed})
+    else:
+        click.echo(f"deleted {len(removed)} undo journal(s)")
 
 
 # --- set / unset / models / apply -----------------------------------------------------

@@ -243,3 +243,18 @@ def test_a_damaged_journal_is_a_documented_error_not_a_crash(make_sample_dir, tm
     assert_unchanged(target.db, before)
     listing = run(*options(target), "undo", "--list", "--json")
     assert listing.exit_code == 0 and json.loads(listing.stdout)["journals"][0]["damaged"] is True
+
+
+def test_purge_deletes_only_this_databases_journals(make_sample_dir, tmp_path, data_dir):
+    ident, recipient = identity(tmp_path)
+    bundle = export(make_sample_dir("macos"), tmp_path / "k.age", recipient)
+    mine, other = make_target(make_sample_dir, "v11"), make_target(make_sample_dir, "windows", seed=58)
+    for target in (mine, other):
+        assert import_(target, bundle, ident, "--yes", "--on-conflict", "replace").exit_code == 0
+    assert len(journals(data_dir)) == 2
+    refused = run(*options(mine), "undo", "--purge")  # no terminal, no --yes
+    assert refused.exit_code == int(Exit.INPUT) and len(journals(data_dir)) == 2
+    done = run(*options(mine), "undo", "--purge", "--yes", "--json")
+    assert done.exit_code == 0 and len(json.loads(done.stdout)["purged"]) == 1
+    assert run(*options(mine), "undo").exit_code == int(Exit.NOTHING_TO_UNDO)
+    assert run(*options(other), "undo").exit_code == 0
