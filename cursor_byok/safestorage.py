@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from .errors import DecryptFailed, UnknownCiphertext
 
@@ -22,6 +23,7 @@ LINUX_ITERATIONS = 1
 PEANUTS = b"peanuts"
 GCM_NONCE_LEN = 12
 GCM_TAG_LEN = 16
+T = TypeVar("T")
 
 SCHEMES = ("macos", "linux", "windows")
 
@@ -124,11 +126,20 @@ class CbcCodec:
         return self.prefix + _cbc_encrypt(self.key, plaintext.encode("utf-8"))
 
     def decrypt(self, blob: bytes) -> str:
+        return self._decrypt(blob, _utf8)
+
+    def decrypt_bytes(self, blob: bytes) -> bytes:
+        """The plaintext as raw bytes (a Chromium cookie's, for one, is not all UTF-8)."""
+        return self._decrypt(blob, bytes)
+
+    def _decrypt(self, blob: bytes, finish: Callable[[bytes], T]) -> T:
+        # `finish` runs inside the loop: a wrong key whose output happens to
+        # unpad but is not UTF-8 still falls through to the next key.
         body = blob[len(self.prefix) :]
         last: DecryptFailed | None = None
         for key in (self.key, *self.fallback_keys):
             try:
-                return _utf8(_cbc_decrypt(key, body))
+                return finish(_cbc_decrypt(key, body))
             except DecryptFailed as exc:
                 last = exc
         assert last is not None
@@ -150,7 +161,10 @@ class GcmCodec:
         return self.prefix + _gcm_encrypt(self.key, plaintext.encode("utf-8"))
 
     def decrypt(self, blob: bytes) -> str:
-        return _utf8(_gcm_decrypt(self.key, blob[len(self.prefix) :]))
+        return _utf8(self.decrypt_bytes(blob))
+
+    def decrypt_bytes(self, blob: bytes) -> bytes:
+        return _gcm_decrypt(self.key, blob[len(self.prefix) :])
 
 
 PEANUTS_KEY = derive_cbc_key(PEANUTS, LINUX_ITERATIONS)
