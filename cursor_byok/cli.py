@@ -128,19 +128,22 @@ def is_terminal(stream) -> bool:
 
 def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | None) -> str | None:
     """A passphrase from a file or an environment variable; never from argv."""
+    from .formats import ENV_NAME, shown_env_name, shown_path
+
     if passphrase_file:
         try:
             with open(passphrase_file, encoding="utf-8") as fh:
                 value = fh.read().rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
-            raise E.InputError(f"{passphrase_file}: cannot read the passphrase ({exc})") from None
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise E.InputError(f"{shown_path(passphrase_file)}: cannot read the passphrase ({why})") from None
         if not value:
-            raise E.InputError(f"{passphrase_file}: the passphrase file is empty")
+            raise E.InputError(f"{shown_path(passphrase_file)}: the passphrase file is empty")
         return value
     if passphrase_env:
-        value = os.environ.get(passphrase_env)
+        value = os.environ.get(passphrase_env) if ENV_NAME.fullmatch(passphrase_env) else None
         if not value:
-            raise E.InputError(f"${passphrase_env} is not set or empty")
+            raise E.InputError(f"--passphrase-env: {shown_env_name(passphrase_env)} is not set or empty")
         return value
     return None
 

@@ -68,3 +68,27 @@ def known_vendor(value: str) -> str | None:
         if any(p.fullmatch(value) for p in patterns):
             return field.split(".")[0]
     return None
+
+
+def looks_like_key(text: str) -> bool:
+    """True when `text` has the shape of a provider key (OpenAI, Anthropic, Google, AWS, OpenRouter...)."""
+    return known_vendor(text) is not None or any(p.fullmatch(text) for p in COMPATIBLE)
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+NOT_SHOWN = "(the value given is not shown: it may be a secret given by mistake)"
+
+
+def shown_env_name(text: str) -> str:
+    """`$NAME` for an error message, or a stand-in when `text` is not a variable name.
+
+    `--key-env "$OPENAI_API_KEY"` is an easy slip: the message must not repeat the key.
+    """
+    return f"${text}" if ENV_NAME.fullmatch(text) and not looks_like_key(text) else NOT_SHOWN
+
+
+def shown_path(text: str) -> str:
+    """A path for an error message, or a stand-in when it looks like a key or passphrase instead."""
+    pathy = any(c in text for c in "/\\.~")
+    keyish = any(looks_like_key(part) for part in re.split(r"[/\\]", text))
+    return text if pathy and not keyish and not any(c.isspace() for c in text) else NOT_SHOWN

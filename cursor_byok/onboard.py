@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InputError
+from .formats import NOT_SHOWN, looks_like_key, shown_env_name, shown_path
 from .model import SELECTED_PREFIX, Change, Plan, Profile, Secret
 
 Prompt = Callable[[str], str]
@@ -126,13 +127,6 @@ def setting_options(provider: str, given: Mapping[str, str | None]) -> dict[str,
 # --- key sources -----------------------------------------------------------------------
 
 
-def looks_like_key(text: str) -> bool:
-    """True when `text` has the shape of a provider key (OpenAI, Anthropic, Google, AWS, OpenRouter...)."""
-    from .formats import COMPATIBLE, known_vendor
-
-    return known_vendor(text) is not None or any(p.fullmatch(text) for p in COMPATIBLE)
-
-
 def parse_source(spec: str, label: str) -> tuple[str, str]:
     """(kind, argument) of `env:VAR`, `file:PATH`, `cmd:COMMAND` or `prompt`; refuses a key value."""
     import shlex
@@ -148,7 +142,7 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
     if "\x00" in arg:  # no path or command can hold one; open() and exec() would raise ValueError
         raise InputError(f"{label}: the {kind}: source holds a NUL character")
     if kind == "env" and not _ENV_NAME.fullmatch(arg):
-        raise InputError(f"{label}: {arg!r} is not an environment variable name")
+        raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
     try:
         words = shlex.split(arg) if kind == "cmd" else [arg]
     except ValueError as exc:
@@ -175,7 +169,7 @@ def read_source(
     if kind == "env":
         value = env.get(arg)
         if not value:
-            raise InputError(f"{label}: ${arg} is not set or empty")
+            raise InputError(f"{label}: {shown_env_name(arg)} is not set or empty")
     elif kind == "file":
         value = _read_key_file(arg, label, base_dir)
     elif kind == "cmd":
@@ -191,15 +185,15 @@ def _read_key_file(path: str, label: str, base_dir: Path | None) -> str:
     try:
         target = Path(path).expanduser()
     except RuntimeError:  # ~user of an unknown user, or no home directory
-        raise InputError(f"{label}: cannot expand {path.split('/', 1)[0]} to a home directory") from None
+        raise InputError(f"{label}: cannot expand {shown_path(path.split('/', 1)[0])} to a home directory") from None
     if base_dir is not None and not target.is_absolute():
         target = base_dir / target
     try:
         return target.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{label}: {target} is not UTF-8 text") from None
+        raise InputError(f"{label}: {shown_path(str(target))} is not UTF-8 text") from None
     except OSError as exc:
-        raise InputError(f"{label}: cannot read {target} ({exc.strerror})") from None
+        raise InputError(f"{label}: cannot read {shown_path(str(target))} ({exc.strerror})") from None
 
 
 def run_key_command(command: str, label: str, *, cwd: Path | None = None, timeout: float = COMMAND_TIMEOUT) -> str:

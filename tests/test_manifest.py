@@ -196,7 +196,7 @@ BAD_MANIFESTS = {
     "literal key": (f'version = 1\n[openai]\nkey = "{LIVE_LOOKING}"\n', "holds what looks like a key"),
     "literal password": ('version = 1\n[openai]\nkey = "hunter2"\n', "is not a key source"),
     "key inside cmd": (f'version = 1\n[openai]\nkey = "cmd:printf %s {LIVE_LOOKING}"\n', "contains what looks like"),
-    "bad env name": ('version = 1\n[openai]\nkey = "env:MY-KEY"\n', "is not an environment variable name"),
+    "bad env name": ('version = 1\n[openai]\nkey = "env:MY-KEY"\n', "needs an environment variable name"),
     "empty cmd": ('version = 1\n[openai]\nkey = "cmd:"\n', "needs a command"),
     "unbalanced quote": ('version = 1\n[openai]\nkey = "cmd:op read \'x"\n', "cannot split the command"),
     "half bedrock": ('version = 1\n[bedrock]\naccess_key = "env:A"\n', "needs both access_key and secret_key"),
