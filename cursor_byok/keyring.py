@@ -51,6 +51,7 @@ _JSONC_TRAILING_COMMA = re.compile(r'"(?:[^"\\\n]|\\.)*"|,(?=\s*[}\]])')
 
 def strip_jsonc(text: str) -> str:
     """Plain JSON from VS Code's JSON-with-comments: comments and trailing commas dropped."""
+
     def keep_strings(m: re.Match) -> str:
         return m.group(0) if m.group(0).startswith('"') else ""
 
@@ -391,14 +392,21 @@ class SafeStorage:
         label, codec = self.codec_for(blob)
         return codec.decrypt(blob), label
 
-    def write_prefix(self) -> bytes:
-        """The prefix new values get on this machine (Linux: v10 only for basic)."""
-        if self.scheme == "linux" and self.backend == "basic":
-            return b"v10"
-        return b"v11" if self.scheme == "linux" else b"v10"
+    def required_prefix(self) -> bytes | None:
+        """The prefix new values must get when the choice of backend is explicit, else None.
 
-    def describe(self) -> str:
-        return f"{self.backend} ({self.scheme} scheme)"
+        On Linux, `--safe-storage basic` or `"password-store": "basic"` in
+        argv.json means Cursor writes v10 (a fixed key); an explicit keyring
+        means v11. A backend guessed from the desktop is not evidence enough
+        (this tool may run over SSH while Cursor runs in a desktop session):
+        then the rows Cursor already wrote decide.
+        """
+        if self.scheme != "linux":
+            return b"v10"
+        explicit = self.config.choice != "auto" or argv_password_store(self.argv_json) is not None
+        if not explicit or self.backend == "password":
+            return None
+        return b"v10" if self.backend == "basic" else b"v11"
 
 
 # --- probes: is a backend reachable? (never fetches or prints the secret) -------------

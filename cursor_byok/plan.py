@@ -190,8 +190,30 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     """(prefix, codec, label) of this machine, proven by decrypting an existing secret:// row.
 
     A wrong ciphertext makes Cursor delete the key, so no proof, no write.
-    On Linux a keyring (v11) row wins over a basic (v10) one.
+    The proof uses the machine secret's own key only: a row that opens only
+    with Chromium's empty-password fallback proves nothing about what Cursor
+    writes now. When the backend was chosen explicitly (storage.required_prefix),
+    that prefix is written; otherwise a keyring (v11) row wins over a basic
+    (v10) one. Linux v10 needs no proof: its key is the fixed 'peanuts' one.
     """
+    required = storage.required_prefix()
+    proven = _proven_codecs(rows, storage)
+    if required == b"v10" and storage.scheme == "linux":
+        return b"v10", *storage.codec_for_prefix(b"v10")[::-1]
+    for prefix in (required,) if required else (b"v11", b"v10"):
+        if prefix in proven:
+            return prefix, *proven[prefix]
+    raise WrongMachineKey(
+        "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
+        "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage, or use "
+        "--key-storage plaintext"
+    )
+
+
+def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
+    """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
+    from dataclasses import replace
+
     from . import safestorage as ss
     from .profile import ANY_SECRET_PREFIX, as_text
 
@@ -201,21 +223,15 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
             continue
         try:
             blob = ss.decode_buffer_json(as_text(rows[key]) or "")
-            if not blob:
+            if not blob or blob[:3] in proven:
                 continue
             label, codec = storage.codec_for(blob)
-            codec.decrypt(blob)
+            strict = replace(codec, fallback_keys=()) if getattr(codec, "fallback_keys", ()) else codec
+            strict.decrypt(blob)
         except Exception:  # any failure just means this row proves nothing
             continue
-        proven.setdefault(blob[:3], (codec, label))
-    for prefix in (b"v11", b"v10"):
-        if prefix in proven:
-            return prefix, *proven[prefix]
-    raise WrongMachineKey(
-        "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
-        "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage, or use "
-        "--key-storage plaintext"
-    )
+        proven[blob[:3]] = (strict, label)
+    return proven
 
 
 def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str):

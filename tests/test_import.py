@@ -123,10 +123,27 @@ def test_key_storage_secret_encrypts_even_without_secret_cursorauth_rows(move, m
 
 
 def test_key_storage_secret_on_a_cursor_without_any_secret_row_is_refused(move, make_sample_dir, data_dir):
+    """A keyring password nothing in the database confirms is a guess: no write."""
     target = make_target(make_sample_dir, "plaintext")
     before = snapshot(target.db)
-    result = move.into(target, "--yes", "--key-storage", "secret", "--only", "openai")
+    secret = target.udd.parent / "unproven.secret"
+    secret.write_text("some-keyring-password\n")
+    keyring = ["--safe-storage", "password", "--safe-storage-scheme", "linux", "--safe-storage-password-file", secret]
+    result = run("--user-data-dir", target.udd, *keyring, "import", move.bundle, "-i", move.ident,
+                 "--yes", "--key-storage", "secret", "--only", "openai")
     assert_refused(result, Exit.SAFE_STORAGE, target.db, before, data_dir)
+
+
+def test_key_storage_secret_with_explicit_basic_needs_no_proof(move, make_sample_dir):
+    """Linux basic is a fixed, known key: an explicit --safe-storage basic is not a guess."""
+    target = make_target(make_sample_dir, "plaintext")
+    result = move.into(target, "--yes", "--key-storage", "secret", "--only", "openai")
+    assert result.exit_code == 0, result.stderr
+    assert "only obfuscated" in result.stderr
+    row = items(target.db)[SECRET_PREFIX + KEY_ROW_NAMES["openai.key"]]
+    assert buffer_bytes(row).startswith(b"v10")
+    shown = list_json(target, "--reveal")["providers"]["openai"]["key"]
+    assert (shown["value"], shown["storage"]) == (move.source.keys["openai.key"], "basic")
 
 
 def test_key_storage_plaintext_replaces_secret_rows_with_legacy_rows(move, make_sample_dir):

@@ -71,7 +71,13 @@ def test_auto_reads_argv_json_from_home(tmp_path):
     (tmp_path / ".cursor" / "argv.json").write_text(ARGV_JSON % "basic")
     storage = SafeStorage(env={"HOME": str(tmp_path), "XDG_CURRENT_DESKTOP": "GNOME"}, platform="linux")
     assert storage.backend == "basic"
-    assert storage.write_prefix() == b"v10"
+    assert storage.required_prefix() == b"v10"
+
+
+def test_a_backend_guessed_from_the_desktop_does_not_decide_the_prefix(tmp_path):
+    assert SafeStorage(env={"HOME": str(tmp_path)}, platform="linux").required_prefix() is None
+    explicit = SafeStorage(SafeStorageConfig("secret-service"), env={"HOME": str(tmp_path)}, platform="linux")
+    assert explicit.required_prefix() == b"v11"
 
 
 @pytest.mark.parametrize("platform,backend,scheme", [("darwin", "keychain", "macos"), ("win32", "dpapi", "windows")])
