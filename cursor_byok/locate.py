@@ -107,11 +107,18 @@ def candidate_installations(
 
 
 def _from_db(path: Path, source: str) -> Installation:
-    parts = path.parts
+    """A database file; its user-data dir when it sits where Cursor keeps it.
+
+    The path is resolved (relative paths, `..`, symlinks) and the layout is
+    matched without regard to case (macOS and Windows file systems), so the
+    running-Cursor check cannot be sidestepped by how the path is spelled.
+    """
+    resolved = Path(os.path.realpath(path))
+    parts = resolved.parts
     udd = None
-    if tuple(parts[-3:]) == DB_RELATIVE:
+    if tuple(p.lower() for p in parts[-3:]) == tuple(p.lower() for p in DB_RELATIVE):
         udd = Path(*parts[:-3])
-    return Installation(db_path=path, user_data_dir=udd, source=source)
+    return Installation(db_path=resolved, user_data_dir=udd, source=source)
 
 
 def _from_udd(udd: PurePath, source: str, channel: str = "Cursor") -> Installation:
