@@ -17,6 +17,7 @@ from .errors import BundleError, BundleVersionError
 from .model import BUNDLE, EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, Profile, Secret, StoredKey
 
 FORMAT = "cursor-byok-bundle"
+_EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VERSION = 1
 
 MODEL_LISTS = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
@@ -101,6 +102,10 @@ def decode(data: bytes) -> dict:
         raise BundleError("bundle does not hold a JSON document; was it made by cursor-byok export?") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise BundleError("not a cursor-byok bundle (format field missing or different)")
+    try:  # JSON escapes can make lone surrogates, which no terminal or database can take
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad("a string is not valid Unicode") from None
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise _bad("version is not a number")
@@ -165,8 +170,11 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
+    from .profile import KNOWN_SECRET_NAMES
+
     for name, value in extras.items():
-        _check_name(name, "extra secret")
+        if not _EXTRA_NAME.fullmatch(name) or name in KNOWN_SECRET_NAMES:
+            raise _bad(f"extra secret name {name[:64]!r} (a known provider's row, or not [A-Za-z0-9._-])")
         out[EXTRA_PREFIX + name] = Secret(_check(value, "key", f"extra_secrets.{name}"))
     models = profile.get("models")
     if models is not None:

@@ -34,7 +34,7 @@ from transfer import (
     wrong_password_options,
 )
 
-from cursor_byok import store
+from cursor_byok import agefile, store
 from cursor_byok.api import seal
 from cursor_byok.bundle import FORMAT
 from cursor_byok.cli import Exit
@@ -557,3 +557,28 @@ def test_unknown_provider_keys_are_left_out_where_cursor_keeps_no_secret_rows(mo
     rows = items(target.db)
     assert not any(k.startswith("secret://") for k in rows)
     assert {f: stored_keys(target)[f] for f in ROW_FIELDS} == {f: move.source.keys[f] for f in ROW_FIELDS}
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        {"extra_secrets": {"openAIKey": "sk-crafted-value-0000000000"}},
+        {"extra_secrets": {"../x": "abc"}},
+        {"models": {"user_added": ["ab\ud800"]}},
+    ],
+    ids=["known-row-as-extra", "odd-extra-name", "lone-surrogate"],
+)
+def test_crafted_bundles_are_refused_before_any_plan(profile, make_sample_dir, tmp_path, data_dir):
+    target = make_target(make_sample_dir, "v11")
+    ident, recipient = identity(tmp_path)
+    doc = {"format": FORMAT, "version": 1, "profile": profile}
+    bundle = tmp_path / "crafted.age"
+    bundle.write_bytes(agefile.encrypt(json.dumps(doc).encode(), recipients=[recipient]))  # escapes kept as \\u
+    before = snapshot(target.db)
+    for args in (["import", bundle, "-i", ident, "--yes", "--on-conflict", "replace"], ["list", "--bundle", bundle,
+                                                                                         "-i", ident]):
+        result = run(*options(target), *args)
+        assert result.exit_code == int(Exit.BUNDLE), result.stderr
+        assert "Traceback" not in result.stderr
+    assert_unchanged(target.db, before)
+    assert journals(data_dir) == []
