@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from . import keyring, locate
 from .keyring import SafeStorage, SafeStorageConfig
@@ -151,29 +151,37 @@ class Prepared:
     rows: dict[str, Any]
     plan: Any
     key_form: str
+    wanted: Mapping[str, Any] = field(default_factory=dict)
+    ask: bool = False  # resolve conflicts by asking (a terminal is there)
 
 
 def prepare(
     ctx: Context,
-    wanted: Mapping[str, Any],
+    wanted: Mapping[str, Any] | Callable[[Profile], Mapping[str, Any]],
     *,
     on_conflict: str = "fail",
     models: str = "union",
     key_storage: str = "auto",
-    notes=(),
+    notes: Iterable[str] | Callable[[Profile], Iterable[str]] = (),
 ) -> Prepared:
-    """Read the installation and diff it against `wanted`."""
+    """Read the installation once and diff it against `wanted`.
+
+    `wanted` (and `notes`) may be a function of the stored profile, for
+    commands whose wanted values depend on what is there (models add, unset).
+    """
     from . import plan as planning
 
     inst = ctx.installation()
     storage = ctx.storage_for(inst)
     profile, rows = load_profile(inst, storage)
+    wanted = dict(wanted(profile) if callable(wanted) else wanted)
+    notes = tuple(notes(profile) if callable(notes) else notes)
     key_form = planning.choose_key_form(profile, key_storage)
     wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form)
     the_plan = planning.diff(
         profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped, *profile.notes)
     )
-    return Prepared(inst, storage, profile, rows, the_plan, key_form)
+    return Prepared(inst, storage, profile, rows, the_plan, key_form, wanted)
 
 
 def execute(prep: Prepared, *, command: str):
@@ -181,6 +189,12 @@ def execute(prep: Prepared, *, command: str):
     from . import plan as planning
 
     return planning.apply(prep.inst, prep.storage, prep.plan, prep.rows, key_form=prep.key_form, command=command)
+
+
+def wait_until_closed(ctx: Context, seconds: float | None) -> None:
+    """With --wait: before reading anything, give Cursor up to `seconds` to exit (it saves as it quits)."""
+    if seconds:
+        wait_for_cursor_exit(ctx.installation(), seconds)
 
 
 def wait_for_cursor_exit(inst: locate.Installation, seconds: float, poll: float = 0.5) -> None:

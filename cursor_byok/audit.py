@@ -523,13 +523,8 @@ def summary(findings: Iterable[Finding]) -> dict[str, int]:
     return counts
 
 
-def reaches(findings: Iterable[Finding], fail_on: str) -> bool:
-    """True when any finding is at least as severe as `fail_on`."""
-    return any(RANK[f.severity] >= RANK[fail_on] for f in findings)
-
-
 def document_reaches(doc: dict, fail_on: str) -> bool:
-    """`reaches` for an `audit --json` document."""
+    """True when any finding of an `audit --json` document is at least as severe as `fail_on`."""
     return any(RANK[f["severity"]] >= RANK[fail_on] for f in doc["findings"])
 
 

@@ -75,7 +75,7 @@ def to_document(
                 else:
                     extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
         doc["profile"]["extra_secrets"] = extras
-    if models:
+    if models and (not only or "models" in only):
         f = profile.fields
         m = {name: list(f.get(field, ())) for name, field in MODEL_LISTS.items()}
         m["selected"] = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)}

@@ -115,7 +115,7 @@ def api_context(ctx: click.Context):
 
 # --- shared options -----------------------------------------------------------------
 
-PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra")
+PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
 MIN_PASSPHRASE = 10
 
 
@@ -156,8 +156,42 @@ def passphrase_options(f):
 
 def only_option(f):
     return click.option(
-        "--only", multiple=True, type=click.Choice(PROVIDER_CHOICES), help="Limit to these providers (repeatable)."
+        "--only",
+        multiple=True,
+        type=click.Choice(PROVIDER_CHOICES),
+        help="Limit to these providers; extra: unknown providers' keys; models: model lists (repeatable).",
     )(f)
+
+
+def write_options(f):
+    """--dry-run, --wait, --yes and --json, as `import` has them."""
+    f = json_option(f)
+    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
+    f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
+    return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
+
+
+def key_storage_option(f):
+    return click.option(
+        "--key-storage",
+        type=click.Choice(("auto", "secret", "plaintext")),
+        default="auto",
+        show_default=True,
+        help="Write keys encrypted (secret://) or as legacy plain rows; auto follows this Cursor.",
+    )(f)
+
+
+def conflict_option(f):
+    return click.option(
+        "--on-conflict",
+        type=click.Choice(("ask", "keep", "replace", "fail")),
+        help="When a different value is stored: ask (default on a terminal), keep, replace or fail (otherwise).",
+    )(f)
+
+
+def conflict_policy(on_conflict: str | None, as_json: bool) -> str:
+    """The --on-conflict policy, defaulting to ask on a terminal and fail otherwise."""
+    return on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
 
 
 def json_option(f):
@@ -357,13 +391,13 @@ def ask_conflict(change) -> bool:
     return click.confirm("  replace it?", default=False, err=True)
 
 
-def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str, wait: float | None = None) -> None:
+def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str) -> None:
     """Render a plan, confirm, apply through the one write path, report."""
     from . import plan as planning
-    from .api import execute, source_info, wait_for_cursor_exit
+    from .api import execute, source_info
     from .render import plan_json, plan_text
 
-    if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and getattr(prep, "ask", False):
+    if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and prep.ask:
         prep.plan = planning.resolve(prep.plan, ask_conflict)
     doc = {
         **source_info(prep.inst),
@@ -389,8 +423,6 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     if prep.plan.effective and not yes and is_terminal(sys.stdin) and not as_json:
         if not click.confirm(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", err=True):
             raise click.Abort()
-    if wait:
-        wait_for_cursor_exit(prep.inst, wait)
     result = execute(prep, command=command)
     doc.update(
         applied=bool(result.rows),
@@ -413,13 +445,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
 
 @main.command("import")
 @click.argument("bundle_file", metavar="FILE")
-@click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")
 @only_option
-@click.option(
-    "--on-conflict",
-    type=click.Choice(("ask", "keep", "replace", "fail")),
-    help="When a different value is stored: ask (default on a terminal), keep, replace or fail (default otherwise).",
-)
+@conflict_option
 @click.option(
     "--models",
     "models_policy",
@@ -429,18 +456,10 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     help="How bundle model lists combine with the stored ones.",
 )
 @click.option("--no-models", is_flag=True, help="Import no model lists (same as --models keep).")
-@click.option(
-    "--key-storage",
-    type=click.Choice(("auto", "secret", "plaintext")),
-    default="auto",
-    show_default=True,
-    help="Write keys encrypted (secret://) or as legacy plain rows; auto follows this Cursor.",
-)
-@click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@key_storage_option
 @click.option("-i", "--identity", multiple=True, metavar="FILE", help="age identity or SSH private key file.")
 @passphrase_options
-@json_option
+@write_options
 @click.pass_context
 def import_cmd(
     ctx,
@@ -461,11 +480,12 @@ def import_cmd(
     """Import a bundle into this Cursor, re-encrypting keys for this machine."""
     from . import bundle
     from . import plan as planning
-    from .api import prepare
+    from .api import prepare, wait_until_closed
 
     doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
     wanted = planning.filter_fields(bundle.to_fields(doc), only)
-    policy = on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
+    policy = conflict_policy(on_conflict, as_json)
+    wait_until_closed(api_context(ctx), wait)
     prep = prepare(
         api_context(ctx),
         wanted,
@@ -474,7 +494,7 @@ def import_cmd(
         key_storage=key_storage,
     )
     prep.ask = policy == "ask"
-    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}", wait=wait)
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}")
 
 
 # --- undo ------------------------------------------------------------------------------
@@ -552,33 +572,17 @@ def hidden_prompt():
     return lambda label: click.prompt(label, hide_input=True, err=True)
 
 
-def write_options(f):
-    """--dry-run, --wait, --yes and --json, as `import` has them."""
-    f = json_option(f)
-    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
-    f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
-    return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
-
-
-def key_storage_option(f):
-    return click.option(
-        "--key-storage",
-        type=click.Choice(("auto", "secret", "plaintext")),
-        default="auto",
-        show_default=True,
-        help="Write keys encrypted (secret://) or as legacy plain rows; auto follows this Cursor.",
-    )(f)
-
-
 def run_write(ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, **prepare_kw) -> None:
     """Plan the fields `build(profile)` wants, warn about odd key shapes, then run_plan."""
+    from .api import wait_until_closed
     from .onboard import prepare_from
 
+    wait_until_closed(api_context(ctx), wait)
     prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
     prep.ask = ask
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
-    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command, wait=wait)
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command)
 
 
 def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
@@ -738,11 +742,7 @@ def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
 
 @main.command("apply")
 @click.argument("manifest_file", metavar="MANIFEST")
-@click.option(
-    "--on-conflict",
-    type=click.Choice(("ask", "keep", "replace", "fail")),
-    help="When a different value is stored: ask (default on a terminal), keep, replace or fail (default otherwise).",
-)
+@conflict_option
 @key_storage_option
 @write_options
 @click.pass_context
@@ -753,7 +753,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, 
     wanted_manifest = mf.load(manifest_file)
     api_context(ctx).installation()  # no Cursor found: say so before running any key command
     keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
-    policy = on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
+    policy = conflict_policy(on_conflict, as_json)
     held = "fail" if policy == "ask" else policy
     run_write(
         ctx,

@@ -401,25 +401,16 @@ def prepare_from(
     selections: str = "replace",
     notes: Callable[[Profile], Iterable[str]] | None = None,
 ):
-    """(Prepared, warnings): read once, build the wanted fields from what is stored, diff.
+    """(Prepared, warnings): api.prepare with wanted fields built from what is stored.
 
     Model lists come in whole (already merged here), so they are diffed with
     models="replace" and the plan shows exactly the list change.
     """
-    from . import plan as planning
-    from .api import Prepared, load_profile
+    from .api import prepare
 
-    inst = ctx.installation()
-    storage = ctx.storage_for(inst)
-    profile, rows = load_profile(inst, storage)
-    wanted = dict(build(profile))
-    extra_notes = tuple(notes(profile)) if notes else ()
-    the_plan = planning.diff(
-        profile, wanted, on_conflict=on_conflict, models="replace", notes=(*extra_notes, *profile.notes)
-    )
-    the_plan = hold_selections(the_plan, selections)
-    prep = Prepared(inst, storage, profile, rows, the_plan, planning.choose_key_form(profile, key_storage))
-    return prep, format_warnings(wanted, profile)
+    prep = prepare(ctx, build, on_conflict=on_conflict, models="replace", key_storage=key_storage, notes=notes or ())
+    prep.plan = hold_selections(prep.plan, selections)
+    return prep, format_warnings(prep.wanted, prep.profile)
 
 
 def models_document(ctx) -> dict:

@@ -25,14 +25,7 @@ from .model import (
     provider_of,
 )
 
-CONFLICT_POLICIES = ("ask", "keep", "replace", "fail")
-MODEL_POLICIES = ("union", "replace", "keep")
 KEY_STORAGE = ("auto", "secret", "plaintext")
-
-
-def _current(profile: Profile, field: str) -> Any:
-    value = profile.fields.get(field)
-    return value
 
 
 def _empty(value: Any) -> bool:
@@ -40,6 +33,8 @@ def _empty(value: Any) -> bool:
 
 
 def _same(old: Any, new: Any) -> bool:
+    if old is None and new == ():
+        return True  # an empty list where Cursor wrote none: nothing to add
     if isinstance(old, StoredKey):
         return old.secret is not None and isinstance(new, Secret) and old.secret == new
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
@@ -56,26 +51,51 @@ def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[s
     return tuple(out)
 
 
-def merge_models(current: Profile, wanted: Mapping[str, Any], policy: str) -> dict[str, Any]:
-    """Wanted model fields after applying the --models policy."""
+def model_changes(current: Profile, wanted: Mapping[str, Any], policy: str, on_conflict: str) -> list[Change]:
+    """Changes of the model fields under the --models policy.
+
+    replace: the wanted lists and selections as they are. union: models are
+    added, never dropped; where the user already chose (a model switched the
+    other way, a different per-surface selection) the user's choice stays,
+    unless --on-conflict replace says the wanted values win.
+    """
     if policy == "keep":
-        return {}
-    lists = {f: wanted[f] for f in MODEL_LIST_FIELDS if f in wanted}
+        return []
+    lists = {f: tuple(wanted[f]) for f in MODEL_LIST_FIELDS if f in wanted}
     selected = {f: v for f, v in wanted.items() if f.startswith(SELECTED_PREFIX)}
     if policy == "replace":
-        return {**{f: tuple(v) for f, v in lists.items()}, **selected}
-    cur = {f: tuple(current.fields.get(f, ())) for f in MODEL_LIST_FIELDS}
-    new_on, new_off = tuple(lists.get("models.enabled", ())), tuple(lists.get("models.disabled", ()))
-    out: dict[str, Any] = {}
+        return [_change(current, f, v, "replace") for f, v in {**lists, **selected}.items()]
+    changes = []
     if "models.user_added" in lists:
-        out["models.user_added"] = _ordered_union(cur["models.user_added"], lists["models.user_added"])
+        added = _ordered_union(current.fields.get("models.user_added", ()), lists["models.user_added"])
+        changes.append(_change(current, "models.user_added", added, "replace"))
     if "models.enabled" in lists or "models.disabled" in lists:
-        out["models.enabled"] = _ordered_union(cur["models.enabled"], new_on, drop=new_off)
-        out["models.disabled"] = _ordered_union(cur["models.disabled"], new_off, drop=new_on)
-    for f, v in selected.items():  # union keeps a selection the user already made
-        if not current.fields.get(f):
-            out[f] = v
-    return out
+        changes += _switch_changes(current, lists, on_conflict)
+    choice = "replace" if on_conflict == "replace" else "keep"
+    changes += [_change(current, f, v, choice) for f, v in selected.items()]
+    return changes
+
+
+def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: str) -> list[Change]:
+    """models.enabled / models.disabled under union: additions; flips only with --on-conflict replace."""
+    cur_on = tuple(current.fields.get("models.enabled", ()))
+    cur_off = tuple(current.fields.get("models.disabled", ()))
+    new_on, new_off = lists.get("models.enabled", ()), lists.get("models.disabled", ())
+    flipped = sorted((set(new_on) & set(cur_off)) | (set(new_off) & set(cur_on)))
+    gentle = {
+        "models.enabled": _ordered_union(cur_on, [m for m in new_on if m not in cur_off]),
+        "models.disabled": _ordered_union(cur_off, [m for m in new_off if m not in cur_on]),
+    }
+    full = {
+        "models.enabled": _ordered_union(cur_on, new_on, drop=new_off),
+        "models.disabled": _ordered_union(cur_off, new_off, drop=new_on),
+    }
+    target = full if on_conflict == "replace" else gentle
+    changes = [_change(current, f, v, "replace") for f, v in target.items()]
+    if flipped and on_conflict != "replace":
+        note = f"kept your on/off choice for {', '.join(flipped)}"
+        changes = [Change(c.field, c.action, c.old, c.new, c.note or note) for c in changes]
+    return changes
 
 
 def diff(
@@ -90,13 +110,11 @@ def diff(
 
     `wanted` maps field names to new values (Secret for keys, None to remove).
     A different non-empty value already stored is a conflict unless the policy
-    says keep or replace; model fields follow the --models policy instead.
+    says keep or replace; model fields follow the --models policy (model_changes).
     """
-    model_fields = {f: v for f, v in wanted.items() if f.startswith("models.")}
     plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
-    merged = merge_models(current, model_fields, models)
     changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
-    changes += [_change(current, f, v, "replace") for f, v in merged.items()]
+    changes += model_changes(current, {f: v for f, v in wanted.items() if f.startswith("models.")}, models, on_conflict)
     if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
         changes = [_iam_guard(c, on_conflict) for c in changes]
     return Plan(tuple(changes), tuple(notes))
@@ -115,13 +133,14 @@ def _iam_guard(c: Change, on_conflict: str) -> Change:
 
 
 def _change(current: Profile, field: str, new: Any, on_conflict: str) -> Change:
-    old = _current(current, field)
-    if new is None:
-        return Change(field, "unchanged" if old is None else "remove", old, None)
+    old = current.fields.get(field)
     if _same(old, new):
         return Change(field, "unchanged", old, new)
     if old is None or (not isinstance(old, StoredKey) and _empty(old)):
         return Change(field, "add", old, new)
+    if new is None:  # clearing a stored value is a change like any other
+        new_action = {"replace": "remove", "keep": "unchanged"}.get(on_conflict, "conflict")
+        return Change(field, new_action, old, None, "kept the stored value" if on_conflict == "keep" else None)
     note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
     if on_conflict == "replace":
         return Change(field, "replace", old, new, note)
@@ -153,12 +172,12 @@ def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
 def filter_fields(
     wanted: Mapping[str, Any], only: Iterable[str] = (), *, keys: bool = True, models: bool = True
 ) -> dict[str, Any]:
-    """Wanted fields limited to some providers (`extra`, `models` count as providers)."""
+    """Wanted fields limited to some providers (`extra` and `models` count as providers)."""
     only = set(only)
     out = {}
     for f, v in wanted.items():
         group = provider_of(f)
-        if only and group not in only and not (group == "models" and models):
+        if only and group not in only:
             continue
         if not keys and is_key_field(f):
             continue

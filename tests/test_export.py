@@ -211,7 +211,9 @@ def test_only_limits_providers(source, age_key, tmp_path):
     doc = export_doc(source, age_key, tmp_path, "--only", "anthropic", "--only", "bedrock")
     assert set(doc["profile"]["providers"]) == {"anthropic", "bedrock"}
     assert "extra_secrets" not in doc["profile"]
-    assert "models" in doc["profile"]
+    assert "models" not in doc["profile"]  # models are a group of their own for --only
+    with_models = export_doc(source, age_key, tmp_path, "--only", "anthropic", "--only", "models")
+    assert set(with_models["profile"]["providers"]) == {"anthropic"} and "models" in with_models["profile"]
     assert_no_key_shown(json.dumps(doc), source.keys["openai.key"], source.keys["google.key"], *source.extras.values())
     extra = export_doc(source, age_key, tmp_path, "--only", "extra")
     assert extra["profile"]["providers"] == {} and extra["profile"]["extra_secrets"] == source.extras

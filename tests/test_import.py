@@ -287,11 +287,19 @@ MINE = {
     "selected": {"composer": "mine-1"},
 }
 MODEL_CASES = {
+    # union adds what is missing and keeps the user's own choices ...
     ("--models", "union"): {
+        "user_added": ["mine-1", "llama-3.1-70b", "qwen2.5-coder:32b"],
+        "enabled": ["mine-1", "gpt-4.1-nano", "llama-3.1-70b"],
+        "disabled": ["claude-sonnet-4"],
+        "selected": {"cmd-k": "gpt-4o", "composer": "mine-1"},
+    },
+    # ... unless the bundle is told to win
+    ("--models", "union", "--on-conflict", "replace"): {
         "user_added": ["mine-1", "llama-3.1-70b", "qwen2.5-coder:32b"],
         "enabled": ["mine-1", "llama-3.1-70b", "claude-sonnet-4"],
         "disabled": ["gpt-4.1-nano"],
-        "selected": {"cmd-k": "gpt-4o", "composer": "mine-1"},
+        "selected": {"cmd-k": "gpt-4o", "composer": "claude-sonnet-4"},
     },
     ("--models", "replace"): BUNDLE_MODELS,
     ("--models", "keep"): MINE,
@@ -582,3 +590,42 @@ def test_crafted_bundles_are_refused_before_any_plan(profile, make_sample_dir, t
         assert "Traceback" not in result.stderr
     assert_unchanged(target.db, before)
     assert journals(data_dir) == []
+
+
+def test_only_one_provider_leaves_the_model_lists_alone(move, make_sample_dir):
+    target = make_target(make_sample_dir, "v11", settings={"aiSettings": TARGET_MODELS})
+    before = blob_of(target.db)["aiSettings"]
+    assert move.into(target, "--yes", "--only", "google").exit_code == 0
+    assert blob_of(target.db)["aiSettings"] == before
+    assert move.into(target, "--yes", "--only", "models").exit_code == 0
+    assert list_json(target)["models"] == MODEL_CASES[("--models", "union")]
+
+
+def test_clearing_a_stored_value_is_a_conflict_unless_replace(make_sample_dir, tmp_path, data_dir):
+    azure = {"useAzure": True, "baseUrl": "https://contoso-ai.openai.azure.com", "deployment": "gpt-4o"}
+    target = make_target(make_sample_dir, "v11", settings={"azureState": azure})
+    ident, recipient = identity(tmp_path)
+    doc = {"format": FORMAT, "version": 1, "profile": {"providers": {"azure": {"base_url": None}}}}
+    bundle = tmp_path / "clear.age"
+    bundle.write_bytes(seal(doc, passphrase=None, recipients=[recipient]))
+    before = snapshot(target.db)
+    assert blob_of(target.db)["azureState"]["baseUrl"]
+    refused = run(*options(target), "import", bundle, "-i", ident, "--yes")
+    assert_refused(refused, Exit.CONFLICT, target.db, before, data_dir)
+    kept = run(*options(target), "import", bundle, "-i", ident, "--yes", "--on-conflict", "keep")
+    assert kept.exit_code == 0 and journals(data_dir) == []
+    cleared = run(*options(target), "import", bundle, "-i", ident, "--yes", "--on-conflict", "replace")
+    assert cleared.exit_code == 0 and blob_of(target.db)["azureState"]["baseUrl"] is None
+
+
+def test_empty_model_lists_add_nothing_cursor_never_wrote(make_sample_dir, tmp_path):
+    target = make_target(make_sample_dir, "v11", settings={"useOpenAIKey": False})
+    ident, recipient = identity(tmp_path)
+    doc = {"format": FORMAT, "version": 1,
+           "profile": {"models": {"user_added": [], "enabled": [], "disabled": [], "selected": {}}}}
+    bundle = tmp_path / "empty.age"
+    bundle.write_bytes(seal(doc, passphrase=None, recipients=[recipient]))
+    before = snapshot(target.db)
+    result = run(*options(target), "import", bundle, "-i", ident, "--yes")
+    assert result.exit_code == 0 and "nothing to write" in result.stdout
+    assert_unchanged(target.db, before)
