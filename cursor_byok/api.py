@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -178,9 +178,10 @@ def prepare(
     notes = tuple(notes(profile) if callable(notes) else notes)
     key_form = planning.choose_key_form(profile, key_storage)
     wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form)
-    the_plan = planning.diff(
-        profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped, *profile.notes)
-    )
+    the_plan = planning.diff(profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped))
+    writing = planning.wanted_values(the_plan)
+    protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
+    the_plan = replace(the_plan, notes=(*the_plan.notes, *protection, *profile.notes))
     return Prepared(inst, storage, profile, rows, the_plan, key_form, wanted)
 
 

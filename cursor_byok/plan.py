@@ -294,6 +294,20 @@ def _unprovable_extras(wanted: Mapping[str, Any]) -> WrongMachineKey | None:
     )
 
 
+OBFUSCATED_ONLY = "this Cursor uses the basic backend: new keys are only obfuscated, not encrypted"
+
+
+def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any], key_form: str) -> list[str]:
+    """What the plan should say, before any confirmation, about how new keys will be protected."""
+    if not _needs_encryption(wanted, key_form):
+        return []
+    try:
+        _prefix, _codec, label = prove_machine_key(rows, storage)
+    except WrongMachineKey as exc:
+        return [f"keys cannot be encrypted here: {exc}"]
+    return [OBFUSCATED_ONLY] if label == "basic" else []
+
+
 def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
     """(row writes, warnings): every ciphertext is made here, before any lock."""
     from . import safestorage as ss
@@ -307,7 +321,7 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
         except WrongMachineKey as exc:
             raise _unprovable_extras(wanted) or exc from None
         if label == "basic":
-            warnings.append("this Cursor uses the basic backend: new keys are only obfuscated, not encrypted")
+            warnings.append(OBFUSCATED_ONLY)
 
         def encrypt(plaintext: str) -> str:
             return ss.encode_buffer_json(codec.encrypt(plaintext))

@@ -629,3 +629,13 @@ def test_empty_model_lists_add_nothing_cursor_never_wrote(make_sample_dir, tmp_p
     result = run(*options(target), "import", bundle, "-i", ident, "--yes")
     assert result.exit_code == 0 and "nothing to write" in result.stdout
     assert_unchanged(target.db, before)
+
+
+def test_the_dry_run_already_says_keys_will_only_be_obfuscated(move, make_sample_dir):
+    target = make_target(make_sample_dir, "basic")
+    result = move.into(target, "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert any("only obfuscated" in n for n in json.loads(result.stdout)["plan"]["notes"])
+    keyring_target = make_target(make_sample_dir, "v11")
+    result = move.into(keyring_target, "--dry-run", "--json")
+    assert not any("obfuscated" in n for n in json.loads(result.stdout)["plan"]["notes"])
