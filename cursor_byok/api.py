@@ -240,10 +240,7 @@ def _restoring_writes(entry, rows: Mapping[str, Any]) -> list:
     """The writes that put the journal's old values back, for rows that do not hold them now."""
     from .store import RowWrite
 
-    writes = [
-        RowWrite(k, v if v is None or isinstance(v, str) else v.decode("utf-8", "replace"))
-        for k, v in entry.old_values().items()
-    ]
+    writes = [RowWrite(k, v) for k, v in entry.old_values().items()]  # byte for byte, BLOBs included
     return [w for w in writes if rows.get(w.key) != w.value]
 
 

@@ -34,10 +34,14 @@ def prefix_upper_bound(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class RowWrite:
-    """Set `key` to `value` in ItemTable, or delete the row when value is None."""
+    """Set `key` to `value` in ItemTable, or delete the row when value is None.
+
+    New values are always text; bytes appear only when undo restores a row
+    that was stored as a BLOB.
+    """
 
     key: str
-    value: str | None
+    value: str | bytes | None
 
 
 def _uri(path: Path, mode: str, immutable: bool = False) -> str:
@@ -259,11 +263,11 @@ class Store:
                         if w.value is None:
                             conn.execute(delete(t).where(t.c.key == w.key))
                         else:
-                            if not isinstance(w.value, str):
-                                raise TypeError("values are written as text")
                             # The UNIQUE ... ON CONFLICT REPLACE column makes this an upsert;
                             # the column is declared BLOB but Cursor stores text: bind as TEXT.
-                            conn.execute(insert(t).values(key=w.key, value=type_coerce(w.value, Text())))
+                            # Only `undo` passes bytes: a row that was a BLOB, restored as it was.
+                            value = w.value if isinstance(w.value, bytes) else type_coerce(w.value, Text())
+                            conn.execute(insert(t).values(key=w.key, value=value))
                     step("sql-commit")
                 self.last_lock_hold = time.perf_counter() - locked_at
         except DBAPIError as exc:

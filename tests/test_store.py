@@ -282,12 +282,14 @@ def test_upsert_keeps_one_row_per_key(small_db):
     conn.close()
 
 
-def test_bytes_value_is_refused_and_nothing_is_written(small_db):
-    before = rows_of(small_db)
+def test_text_is_stored_as_text_and_bytes_as_a_blob(small_db):
+    """New values are text (Cursor reads TEXT); bytes are only undo putting a BLOB row back as it was."""
     with Store(small_db, writable=True) as st:
-        with pytest.raises(TypeError, match="text"):
-            st.write([RowWrite("a", "first-applied"), RowWrite("b", b"bytes")])
-    assert rows_of(small_db) == before
+        st.write([RowWrite("a", "text-value"), RowWrite("b", b"\xff\x00raw")])
+    conn = sqlite3.connect(small_db)
+    got = dict(conn.execute("SELECT key, typeof(value) || ':' || hex(value) FROM ItemTable WHERE key IN ('a','b')"))
+    conn.close()
+    assert got == {"a": "text:" + b"text-value".hex().upper(), "b": "blob:FF00726177"}
 
 
 def test_failure_mid_write_rolls_everything_back(small_db):

@@ -258,3 +258,20 @@ def test_purge_deletes_only_this_databases_journals(make_sample_dir, tmp_path, d
     assert done.exit_code == 0 and len(json.loads(done.stdout)["purged"]) == 1
     assert run(*options(mine), "undo").exit_code == int(Exit.NOTHING_TO_UNDO)
     assert run(*options(other), "undo").exit_code == 0
+
+
+def test_undo_puts_a_blob_row_back_byte_for_byte(make_sample_dir, tmp_path, data_dir):
+    """A key row some Cursor stored as a BLOB is replaced by text on import, and undo restores the BLOB."""
+    target = make_target(make_sample_dir, "plaintext")
+    key = make_key("openai")
+    conn = sqlite3.connect(target.db)
+    conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (PLAIN_PREFIX + "openAIKey", key.encode() + b"\xff"))
+    conn.commit()
+    conn.close()
+    before = dump(target.db)
+    ident, recipient = identity(tmp_path)
+    bundle = export(make_sample_dir("macos"), tmp_path / "k.age", recipient)
+    assert import_(target, bundle, ident, "--yes", "--on-conflict", "replace").exit_code == 0
+    assert dump(target.db) != before
+    assert run(*options(target), "undo").exit_code == 0
+    assert dump(target.db) == before
