@@ -14,13 +14,22 @@ from typing import Any, Iterable, Mapping
 
 from . import __version__
 from .errors import BundleError, BundleVersionError
-from .model import BUNDLE, EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, Profile, Secret, StoredKey
+from .model import (
+    BUNDLE,
+    EXTRA_PREFIX,
+    KEY_NAMES,
+    MODEL_LAYOUT,
+    PROVIDER_LAYOUT,
+    SELECTED_PREFIX,
+    Profile,
+    Secret,
+    StoredKey,
+    models_document,
+)
 
 FORMAT = "cursor-byok-bundle"
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VERSION = 1
-
-MODEL_LISTS = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
 
 
 def _plain(value: Any) -> Any:
@@ -76,10 +85,7 @@ def to_document(
                     extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
         doc["profile"]["extra_secrets"] = extras
     if models and (not only or "models" in only):
-        f = profile.fields
-        m = {name: list(f.get(field, ())) for name, field in MODEL_LISTS.items()}
-        m["selected"] = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)}
-        doc["profile"]["models"] = m
+        doc["profile"]["models"] = models_document(profile.fields)
     return doc, notes
 
 
@@ -180,7 +186,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
     if models is not None:
         if not isinstance(models, dict):
             raise _bad("models is not an object")
-        for name, field in MODEL_LISTS.items():
+        for name, field in MODEL_LAYOUT.items():
             if name in models:
                 out[field] = tuple(_check(models[name], "list", f"models.{name}"))
         selected = models.get("selected", {})

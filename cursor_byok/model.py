@@ -221,3 +221,14 @@ class Plan:
     @property
     def conflicts(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.action == "conflict")
+
+
+# json name -> field name of the model lists, in `list --json` and bundles.
+MODEL_LAYOUT = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
+
+
+def models_document(fields: Mapping[str, Any]) -> dict:
+    """The `models` object of `list --json` and of bundles: lists and per-surface selections."""
+    out: dict[str, Any] = {name: list(fields.get(field, ())) for name, field in MODEL_LAYOUT.items()}
+    out["selected"] = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(fields.items()) if k.startswith(SELECTED_PREFIX)}
+    return out

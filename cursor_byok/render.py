@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .formats import check_format
-from .model import EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, Change, Plan, Profile, Secret, StoredKey
+from .model import EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, Change, Plan, Profile, Secret, StoredKey, models_document
 
 
 def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
@@ -72,13 +72,7 @@ def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = 
 
 
 def models_json(profile: Profile) -> dict:
-    f = profile.fields
-    return {
-        "user_added": list(f.get("models.user_added", ())),
-        "enabled": list(f.get("models.enabled", ())),
-        "disabled": list(f.get("models.disabled", ())),
-        "selected": {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(f.items()) if k.startswith(SELECTED_PREFIX)},
-    }
+    return models_document(profile.fields)
 
 
 # --- human tables ----------------------------------------------------------------
