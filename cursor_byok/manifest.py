@@ -26,15 +26,19 @@ from typing import Any, Mapping
 
 from . import onboard
 from .errors import InputError
-from .model import Profile, Secret
+from .model import KEY_NAMES, PROVIDER_LAYOUT, SETTABLE_KEY_NAMES, Profile, Secret
 
 VERSION = 1
+
+
+def _schema_kind(name: str) -> str:
+    return "source" if name in SETTABLE_KEY_NAMES else "bool" if name == "enabled" else "setting"
+
+
+# provider -> {field: "source" (where a key comes from) | "setting" (a string) | "bool"}
 PROVIDER_SCHEMA: dict[str, dict[str, str]] = {
-    "openai": {"key": "source", "base_url": "setting", "enabled": "bool"},
-    "anthropic": {"key": "source", "enabled": "bool"},
-    "google": {"key": "source", "enabled": "bool"},
-    "azure": {"key": "source", "base_url": "setting", "deployment": "setting", "enabled": "bool"},
-    "bedrock": {"access_key": "source", "secret_key": "source", "region": "setting", "enabled": "bool"},
+    p: {n: _schema_kind(n) for n in layout if n in SETTABLE_KEY_NAMES or n not in KEY_NAMES}
+    for p, layout in PROVIDER_LAYOUT.items()
 }
 MODEL_LISTS = ("add", "remove", "enable", "disable")
 MODEL_SCHEMA = (*MODEL_LISTS, "select")

@@ -156,6 +156,7 @@ PROVIDER_LAYOUT: dict[str, dict[str, str]] = {
     },
 }
 KEY_NAMES = ("key", "access_key", "secret_key", "session_token")
+SETTABLE_KEY_NAMES = ("key", "access_key", "secret_key")  # a session token is not set by hand
 MODEL_LIST_FIELDS = ("models.user_added", "models.enabled", "models.disabled")
 EXTRA_PREFIX = "extra."
 SELECTED_PREFIX = "models.selected."

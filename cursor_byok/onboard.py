@@ -15,23 +15,15 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InputError
 from .formats import NOT_SHOWN, looks_like_key, shown_env_name, shown_path
-from .model import SELECTED_PREFIX, Change, Plan, Profile, Secret
+from .model import KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, SETTABLE_KEY_NAMES, Change, Plan, Profile, Secret
 
 Prompt = Callable[[str], str]
 
 KEY_FIELDS_OF: dict[str, tuple[str, ...]] = {
-    "openai": ("openai.key",),
-    "anthropic": ("anthropic.key",),
-    "google": ("google.key",),
-    "azure": ("azure.key",),
-    "bedrock": ("bedrock.access_key", "bedrock.secret_key"),
+    p: tuple(f for n, f in layout.items() if n in SETTABLE_KEY_NAMES) for p, layout in PROVIDER_LAYOUT.items()
 }
 SETTINGS_OF: dict[str, tuple[str, ...]] = {
-    "openai": ("base_url",),
-    "anthropic": (),
-    "google": (),
-    "azure": ("base_url", "deployment"),
-    "bedrock": ("region",),
+    p: tuple(n for n in layout if n not in KEY_NAMES and n != "enabled") for p, layout in PROVIDER_LAYOUT.items()
 }
 LABELS = {
     "openai.key": "OpenAI key",
