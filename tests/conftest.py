@@ -155,3 +155,13 @@ def clean_env(tmp_path: Path, monkeypatch) -> dict[str, str]:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     return dict(os.environ)
+
+
+def cli_runner():
+    """A CliRunner that keeps stderr apart from stdout on every click version."""
+    from click.testing import CliRunner
+
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()

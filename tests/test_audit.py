@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner as runner
 
 from cursor_byok import audit, scan
 from cursor_byok.cli import Exit, main
@@ -29,11 +29,6 @@ from cursor_byok.sample import create_db, default_settings, make_key, sample_key
 FINDING_SHAPE = {"code", "severity", "subject", "message", "fix"}
 
 
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner as runner
 
 from cursor_byok import store
 from cursor_byok.cli import Exit, main
@@ -37,11 +37,6 @@ JSON_SLOTS = {
 }
 
 
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 def run(*args: str):

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner as runner
 from fakeprovider import ROUTES, FakeProvider
 
 from cursor_byok import doctor
@@ -21,11 +21,6 @@ CHECK_SHAPE = {"provider", "symptom", "verdict", "detail", "fix"}
 ONLINE_SHAPE = {"provider", "field", "status", "reason", "url"}
 
 
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner
 
 from cursor_byok import locate
 from cursor_byok.cli import Exit, main
@@ -44,10 +44,7 @@ def test_the_layout_matches_without_regard_to_case(tmp_path):
 def test_write_through_a_relative_db_path_is_refused_while_cursor_runs(live_install, monkeypatch):
     monkeypatch.chdir(live_install.db.parent)
     before = live_install.db.read_bytes()
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:
-        runner = CliRunner()
+    runner = cli_runner()
     result = runner.invoke(main, ["--db", "state.vscdb", "set", "openai", "--no-key", "--base-url",
                                   "http://localhost:11434/v1", "--yes"])
     assert result.exit_code == int(Exit.CURSOR_RUNNING), result.stderr

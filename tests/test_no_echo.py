@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.formats import NOT_SHOWN, shown_env_name, shown_path
@@ -17,10 +17,7 @@ def target(make_sample_dir, clean_env, tmp_path, monkeypatch):
 
 
 def invoke(*args: str, input: str | None = None):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:
-        runner = CliRunner()
+    runner = cli_runner()
     return runner.invoke(main, list(args), input=input, catch_exceptions=False)
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import cli_runner as runner
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.profile import BLOB_KEY
@@ -30,11 +30,6 @@ def env(clean_env, tmp_path, monkeypatch) -> Path:
     return data
 
 
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 def options(sd, tmp_path: Path) -> list[str]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
+from conftest import cli_runner as runner
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -62,11 +62,6 @@ def make_target(make_sample_dir, generation: str, **kw):
 # --- running the CLI ----------------------------------------------------------------------
 
 
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 def run(*args: str, input: bytes | str | None = None):
