@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -47,15 +47,6 @@ class Check:
     verdict: str  # ok | likely | note
     detail: str
     fix: str = ""
-
-    def to_json(self) -> dict:
-        return {
-            "provider": self.provider,
-            "symptom": self.symptom,
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "fix": self.fix,
-        }
 
 
 def _name(provider: str) -> str:
@@ -237,7 +228,11 @@ def check_azure(profile: Profile) -> Check:
     issue = azure_endpoint_issue(endpoint)
     if issue and issue[0] == "azure-endpoint-shape":
         return Check(
-            "azure", AZURE_REFUSED, LIKELY, f"{safe_url(endpoint)} {issue[1]}", "use https://<resource>.openai.azure.com"
+            "azure",
+            AZURE_REFUSED,
+            LIKELY,
+            f"{safe_url(endpoint)} {issue[1]}",
+            "use https://<resource>.openai.azure.com",
         )
     if not deployment:
         return Check("azure", AZURE_REFUSED, LIKELY, "no deployment name is set", "copy it from Azure > Deployments")
@@ -307,15 +302,6 @@ class Verification:
     status: str  # verified | invalid | unknown
     reason: str
     url: str | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "provider": self.provider,
-            "field": self.field,
-            "status": self.status,
-            "reason": self.reason,
-            "url": self.url,
-        }
 
 
 def provider_urls(env: Mapping[str, str]) -> dict[str, str]:
@@ -468,8 +454,8 @@ def report_json(checks: list[Check], verifications: list[Verification] | None, *
     invalid = sum(1 for v in verifications or () if v.status == INVALID)
     return {
         "db": db,
-        "checks": [c.to_json() for c in checks],
-        "online": None if verifications is None else [v.to_json() for v in verifications],
+        "checks": [asdict(c) for c in checks],
+        "online": None if verifications is None else [asdict(v) for v in verifications],
         "summary": {"likely": likely, "invalid": invalid},
     }
 
