@@ -89,14 +89,21 @@ class SampleDir:
         env = kw.pop("env", {"HOME": str(self.udd)})
         secret = self.sample.secret
         if gen == "v11":
-            return keyring.SafeStorage(keyring.SafeStorageConfig("secret-service"), env=env, platform="linux",
-                                       fetchers={"secret-service": lambda: secret}, **kw)
+            return keyring.SafeStorage(
+                keyring.SafeStorageConfig("secret-service"),
+                env=env,
+                platform="linux",
+                fetchers={"secret-service": lambda: secret},
+                **kw,
+            )
         if gen == "macos":
             return keyring.SafeStorage(env=env, platform="darwin", fetchers={"keychain": lambda: secret}, **kw)
         if gen == "windows":
             local_state = self.udd / "Local State"
             return keyring.SafeStorage(
-                env=env, platform="win32", local_state=local_state,
+                env=env,
+                platform="win32",
+                local_state=local_state,
                 fetchers={"dpapi": lambda: keyring.dpapi_key_from_local_state(local_state, fake_dpapi_unprotect)},
                 **kw,
             )
@@ -107,8 +114,14 @@ class SampleDir:
         scheme = {"v11": "linux", "macos": "macos", "windows": "windows"}[self.generation]
         secret = self.sample.secret.hex() if scheme == "windows" else self.sample.secret.decode()
         password_file.write_text(secret + "\n")
-        return ["--safe-storage", "password", "--safe-storage-password-file", str(password_file),
-                "--safe-storage-scheme", scheme]
+        return [
+            "--safe-storage",
+            "password",
+            "--safe-storage-password-file",
+            str(password_file),
+            "--safe-storage-scheme",
+            scheme,
+        ]
 
 
 def _secret_for(generation: str) -> bytes:
@@ -120,15 +133,28 @@ def make_sample_dir(tmp_path: Path) -> Callable[..., SampleDir]:
     """Factory: make_sample_dir("v11", keys=..., extras=..., settings=..., **Sample fields)."""
     counter = iter(range(1000))
 
-    def make(generation: str, *, keys: dict | None = None, extras: dict | None = None,
-             settings: dict | None = None, seed: int = 7, **sample_kw) -> SampleDir:
+    def make(
+        generation: str,
+        *,
+        keys: dict | None = None,
+        extras: dict | None = None,
+        settings: dict | None = None,
+        seed: int = 7,
+        **sample_kw,
+    ) -> SampleDir:
         rng = random.Random(seed)
         keys = sample_keys(rng) if keys is None else dict(keys)
         if extras is None:
             extras = {} if generation == "plaintext" else {"mistralKey": make_key("openrouter", rng)}
-        sample = Sample(generation=generation, secret=sample_kw.pop("secret", _secret_for(generation)),
-                        keys=keys, extra_secrets=extras,
-                        settings=default_settings() if settings is None else settings, seed=seed, **sample_kw)
+        sample = Sample(
+            generation=generation,
+            secret=sample_kw.pop("secret", _secret_for(generation)),
+            keys=keys,
+            extra_secrets=extras,
+            settings=default_settings() if settings is None else settings,
+            seed=seed,
+            **sample_kw,
+        )
         udd = tmp_path / f"udd-{generation}-{next(counter)}"
         db = build_user_data_dir(udd, sample)
         return SampleDir(udd=udd, db=db, sample=sample, keys=keys, extras=dict(extras))
@@ -165,3 +191,49 @@ def cli_runner():
         return CliRunner(mix_stderr=False)  # click < 8.2
     except TypeError:
         return CliRunner()
+
+
+def require_module(name: str) -> None:
+    """Skip (or, with CURSOR_BYOK_REQUIRE_TOOLS=1, fail) when a Python package is missing."""
+    try:
+        __import__(name)
+    except ImportError:
+        if tools_required():
+            pytest.fail(f"Python package {name} is missing; CURSOR_BYOK_REQUIRE_TOOLS=1 turns this skip into a failure")
+        pytest.skip(f"Python package {name} is missing (pip install {name})")
+
+
+def read_pty(fd: int, until: bytes | None = None) -> bytes:
+    """Output from a pty until `until` shows up or the child closes it (a generous guard against hangs)."""
+    import select
+
+    out = b""
+    while until is None or until not in out:
+        ready, _, _ = select.select([fd], [], [], 120)
+        if not ready:
+            raise AssertionError(f"no output from the child; got so far: {out!r}")
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def answer_prompt_on_a_terminal(argv: list[str], until: bytes, answer: str) -> tuple[int, bytes]:
+    """Run argv with a pty as its terminal, type `answer` at the prompt; (exit code, all it showed)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session whose controlling terminal is the pty
+        os.execve(argv[0], argv, dict(os.environ))
+    try:
+        shown = read_pty(fd, until=until)
+        os.write(fd, answer.encode() + b"\r")
+        shown += read_pty(fd)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown

@@ -18,7 +18,7 @@ from contextlib import closing
 
 import pytest
 from chromium_cookie import HOST, StoredCookie, cookie_plaintext, cookie_server, log_tail, read_cookie, run_chromium
-from conftest import require_tool, tools_required
+from conftest import require_module, require_tool
 from secret_service import PrivateSecretService
 
 from cursor_byok import keyring
@@ -31,15 +31,6 @@ CHROMIUM_APP = "chromium"
 @pytest.fixture
 def chromium() -> str:
     return require_tool("chromium")
-
-
-def require_module(name: str) -> None:
-    try:
-        __import__(name)
-    except ImportError:
-        if tools_required():
-            pytest.fail(f"Python package {name} is missing; CURSOR_BYOK_REQUIRE_TOOLS=1 turns this skip into a failure")
-        pytest.skip(f"Python package {name} is missing (pip install {name})")
 
 
 def chromium_cookie(chromium: str, tmp_path, password_store: str, env: dict[str, str]) -> tuple[str, StoredCookie]:

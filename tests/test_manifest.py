@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import answer_prompt_on_a_terminal
 from test_set_models import (
     assert_refused,
     assert_secret_free,
@@ -20,7 +21,6 @@ from test_set_models import (
     journal_count,
     listed,
     options,
-    read_pty,
     sha12,
 )
 
@@ -262,8 +262,6 @@ def test_a_command_runs_without_a_shell(tmp_path):
 
 
 def test_a_prompt_source_asks_on_a_terminal(make_sample_dir, tmp_path, env):
-    import pty
-
     sd = make_sample_dir("v11")
     path = tmp_path / "m.toml"
     path.write_text('version = 1\n[google]\nkey = "prompt"\n')
@@ -279,17 +277,8 @@ def test_a_prompt_source_asks_on_a_terminal(make_sample_dir, tmp_path, env):
         "--on-conflict",
         "replace",
     ]
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(sys.executable, argv, dict(os.environ))
-    try:
-        shown = read_pty(fd, until=b"([google].key)")
-        os.write(fd, key.encode() + b"\r")
-        shown += read_pty(fd)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, shown
+    code, shown = answer_prompt_on_a_terminal(argv, until=b"([google].key)", answer=key)
+    assert code == 0, shown
     assert b"Google key ([google].key)" in shown and key.encode() not in shown
     assert listed(sd, tmp_path)["providers"]["google"]["key"]["fingerprint"] == sha12(key)
 

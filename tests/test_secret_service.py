@@ -12,21 +12,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require_tool, tools_required
+from conftest import require_module, require_tool
 from secret_service import PrivateSecretService
 
 pytestmark = pytest.mark.integration
 
 ROW_SLOTS = {"openai.key": ("openai", "key"), "anthropic.key": ("anthropic", "key"), "google.key": ("google", "key")}
-
-
-def require_module(name: str) -> None:
-    try:
-        __import__(name)
-    except ImportError:
-        if tools_required():
-            pytest.fail(f"Python package {name} is missing; CURSOR_BYOK_REQUIRE_TOOLS=1 turns this skip into a failure")
-        pytest.skip(f"Python package {name} is missing (pip install {name})")
 
 
 @pytest.fixture

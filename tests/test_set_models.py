@@ -6,12 +6,12 @@ import hashlib
 import json
 import os
 import random
-import select
 import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import answer_prompt_on_a_terminal
 from conftest import cli_runner as runner
 
 from cursor_byok.cli import Exit, main
@@ -320,40 +320,12 @@ def test_set_refuses_a_wrong_machine_secret_before_writing(make_sample_dir, tmp_
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
-def read_pty(fd: int, until: bytes | None = None) -> bytes:
-    """Output from a pty until `until` shows up or the child closes it (a generous guard against hangs)."""
-    out = b""
-    while until is None or until not in out:
-        ready, _, _ = select.select([fd], [], [], 120)
-        if not ready:
-            raise AssertionError(f"no output from the child; got so far: {out!r}")
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
 def test_set_prompts_on_a_terminal_without_echoing_the_key(make_sample_dir, tmp_path, env):
-    import pty
-
     sd = make_sample_dir("basic")
     key = make_key("google", random.Random(110))
     argv = [sys.executable, "-m", "cursor_byok", *options(sd, tmp_path), "set", "google", "--yes"]
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a session whose controlling terminal is the pty
-        os.execve(sys.executable, argv, dict(os.environ))
-    try:
-        shown = read_pty(fd, until=b"Google key")
-        os.write(fd, key.encode() + b"\r")
-        shown += read_pty(fd)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, shown
+    code, shown = answer_prompt_on_a_terminal(argv, until=b"Google key", answer=key)
+    assert code == 0, shown
     assert key.encode() not in shown and key[8:-4].encode() not in shown
     assert listed(sd, tmp_path)["providers"]["google"]["key"]["fingerprint"] == sha12(key)
 
