@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from . import keyring, locate
 from .keyring import SafeStorage, SafeStorageConfig
-from .model import Profile
+from .model import Profile, is_key_field
 
 
 @dataclass
@@ -28,9 +28,13 @@ class Context:
     safe_storage: SafeStorageConfig = field(default_factory=SafeStorageConfig)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     platform: str = sys.platform
+    profile: str | None = None  # a profile's name or location; None: the default profile
 
     def installation(self) -> locate.Installation:
         return locate.resolve(db=self.db, user_data_dir=self.user_data_dir, env=self.env, platform=self.platform)
+
+    def selected_profile(self, inst: locate.Installation) -> locate.UserProfile | None:
+        return locate.select_profile(inst, self.profile)
 
     def storage_for(self, inst: locate.Installation) -> SafeStorage:
         return SafeStorage(self.safe_storage, local_state=inst.local_state, env=self.env, platform=self.platform)
@@ -45,11 +49,24 @@ def read_rows(db_path: Path) -> dict[str, Any]:
         return st.get_items(ROW_KEYS, ROW_PREFIXES)
 
 
-def load_profile(inst: locate.Installation, storage: SafeStorage) -> tuple[Profile, dict[str, Any]]:
-    """The installation's Profile and the raw rows it came from."""
+def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:
+    """The BYOK rows: key rows from the default database, the settings blob from a profile's when given."""
+    from .profile import BLOB_KEY
+
+    rows = read_rows(db_path)
+    if blob_db is not None:
+        rows.pop(BLOB_KEY, None)
+        rows.update({k: v for k, v in read_rows(blob_db).items() if k == BLOB_KEY})
+    return rows
+
+
+def load_profile(
+    inst: locate.Installation, storage: SafeStorage, blob_db: Path | None = None
+) -> tuple[Profile, dict[str, Any]]:
+    """The installation's Profile and the raw rows it came from (a profile's settings blob when given)."""
     from .profile import read_profile
 
-    rows = read_rows(inst.db_path)
+    rows = read_merged_rows(inst.db_path, blob_db)
     return read_profile(rows, storage), rows
 
 
@@ -57,13 +74,33 @@ def source_info(inst: locate.Installation) -> dict[str, Any]:
     return {"db": str(inst.db_path), "user_data_dir": str(inst.user_data_dir) if inst.user_data_dir else None}
 
 
+def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
+    """The version Cursor recorded and whether it makes state.vscdb.backup."""
+    from .versions import cursor_facts as facts
+
+    return facts(rows, Path(f"{inst.db_path}.backup").is_file())
+
+
 def list_document(ctx: Context, *, reveal: bool = False) -> dict:
-    """The `list --json` document for the chosen installation."""
+    """The `list --json` document for the chosen installation and profile."""
     from .render import profile_json
 
     inst = ctx.installation()
-    profile, _ = load_profile(inst, ctx.storage_for(inst))
-    return profile_json(profile, source=source_info(inst), reveal=reveal)
+    chosen = ctx.selected_profile(inst)
+    profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
+    doc = profile_json(profile, source=source_info(inst), reveal=reveal)
+    doc["cursor"] = cursor_facts(inst, rows).to_json()
+    doc["profile"] = chosen.name if chosen else locate.DEFAULT_PROFILE
+    doc["profiles"] = [locate.DEFAULT_PROFILE, *(p.name for p in locate.profiles(inst))]
+    return doc
+
+
+def list_all_profiles(ctx: Context, *, reveal: bool = False) -> dict:
+    """`list --profile all`: one document per profile (keys are shared: they live in the default database)."""
+    inst = ctx.installation()
+    names = [locate.DEFAULT_PROFILE, *(p.location for p in locate.profiles(inst))]
+    docs = [list_document(replace(ctx, profile=name), reveal=reveal) for name in names]
+    return {**source_info(inst), "profiles": docs[0]["profiles"], "documents": docs}
 
 
 def where_documents(ctx: Context) -> list[dict]:
@@ -92,6 +129,12 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
             error = str(exc)
     running = locate.cursor_running(inst)
     storage = ctx.storage_for(inst)
+    facts = None
+    if size is not None and error is None:
+        from .versions import FACT_ROWS
+
+        with Store(inst.db_path) as st:
+            facts = cursor_facts(inst, st.get_items(FACT_ROWS)).to_json()
     doc = {
         **source_info(inst),
         "source": inst.source,
@@ -100,7 +143,17 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
         "journal_mode": mode,
         "local_state": bool(inst.local_state and inst.local_state.is_file()),
         "cursor_running": {"pid": running.pid, "how": running.how} if running else None,
-        "safe_storage": {"backend": storage.backend, "scheme": storage.scheme, "status": keyring.probe(storage)},
+        "safe_storage": {
+            "backend": storage.backend,
+            "scheme": storage.scheme,
+            "status": keyring.probe(storage),
+            "chosen_by": storage.backend_reason,
+        },
+        "cursor": facts or {"version": None, "backups": None},
+        "profiles": [
+            {"name": locate.DEFAULT_PROFILE, "location": None, "db": str(inst.db_path)},
+            *(p.to_json() for p in locate.profiles(inst)),
+        ],
     }
     if error:
         doc["error"] = error
@@ -153,6 +206,8 @@ class Prepared:
     key_form: str
     wanted: Mapping[str, Any] = field(default_factory=dict)
     ask: bool = False  # resolve conflicts by asking (a terminal is there)
+    user_profile: locate.UserProfile | None = None  # whose settings blob is written; None: the default one
+    other_profiles: tuple[str, ...] = ()  # names of profiles a write without --profile leaves alone
 
 
 def prepare(
@@ -173,23 +228,35 @@ def prepare(
 
     inst = ctx.installation()
     storage = ctx.storage_for(inst)
-    profile, rows = load_profile(inst, storage)
+    chosen = ctx.selected_profile(inst)
+    profile, rows = load_profile(inst, storage, chosen.db if chosen else None)
     wanted = dict(wanted(profile) if callable(wanted) else wanted)
     notes = tuple(notes(profile) if callable(notes) else notes)
     key_form = planning.choose_key_form(profile, key_storage)
-    wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form)
+    wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form, profile.cursor_version)
     the_plan = planning.diff(profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped))
     writing = planning.wanted_values(the_plan)
     protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
+    if any(is_key_field(f) and v is not None for f, v in writing.items()):
+        protection.insert(0, planning.key_form_note(profile, key_storage, key_form))
     the_plan = replace(the_plan, notes=(*the_plan.notes, *protection, *profile.notes))
-    return Prepared(inst, storage, profile, rows, the_plan, key_form, wanted)
+    others = () if ctx.profile is not None else tuple(p.name for p in locate.profiles(inst))
+    return Prepared(inst, storage, profile, rows, the_plan, key_form, wanted, user_profile=chosen, other_profiles=others)
 
 
 def execute(prep: Prepared, *, command: str):
     """Apply a prepared plan through the one write path."""
     from . import plan as planning
 
-    return planning.apply(prep.inst, prep.storage, prep.plan, prep.rows, key_form=prep.key_form, command=command)
+    return planning.apply(
+        prep.inst,
+        prep.storage,
+        prep.plan,
+        prep.rows,
+        key_form=prep.key_form,
+        command=command,
+        blob_db=prep.user_profile.db if prep.user_profile else None,
+    )
 
 
 def wait_until_closed(ctx: Context, seconds: float | None) -> None:
@@ -219,7 +286,7 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
     from . import plan as planning
     from .errors import PlanConflict
 
-    inst = ctx.installation()
+    inst = undo_target(ctx)
     entry, rows = _journal_to_undo(inst, journal_id)
     old_values = entry.old_values()
     changed = [
@@ -262,10 +329,17 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
     return newest, rows
 
 
+def undo_target(ctx: Context) -> locate.Installation:
+    """The installation whose journals undo works on: with --profile, that profile's database."""
+    inst = ctx.installation()
+    chosen = ctx.selected_profile(inst)
+    return replace(inst, db_path=chosen.db) if chosen else inst
+
+
 def journal_documents(ctx: Context) -> list[dict]:
     from . import journal
 
-    inst = ctx.installation()
+    inst = undo_target(ctx)
     return [
         {
             "id": e.id,
@@ -282,7 +356,7 @@ def purge_journals(ctx: Context, ids) -> list[str]:
     """Delete these journals of the chosen installation; returns the ids deleted."""
     from . import journal
 
-    inst = ctx.installation()
+    inst = undo_target(ctx)
     wanted = set(ids)
     removed = []
     for entry in journal.entries(db=inst.db_path):

@@ -103,6 +103,7 @@ def api_context(ctx: click.Context):
 
     o = ctx.find_root().params
     return Context(
+        profile=ctx.meta.get(PROFILE_META),
         db=o.get("db"),
         user_data_dir=o.get("user_data_dir"),
         safe_storage=SafeStorageConfig(
@@ -163,8 +164,28 @@ def only_option(f):
     )(f)
 
 
+PROFILE_META = "cursor_byok.profile"
+
+
+def _remember_profile(ctx: click.Context, _param, value: str | None) -> None:
+    if value is not None:
+        ctx.meta[PROFILE_META] = value
+
+
+def profile_option(f):
+    """--profile NAME: whose settings blob to read or write (keys always live in the default profile)."""
+    return click.option(
+        "--profile",
+        metavar="NAME",
+        expose_value=False,
+        callback=_remember_profile,
+        help="A Cursor profile's name or location (default: the default profile); keys are shared by all.",
+    )(f)
+
+
 def write_options(f):
-    """--dry-run, --wait, --yes and --json, as `import` has them."""
+    """--dry-run, --wait, --yes, --json and --profile, as `import` has them."""
+    f = profile_option(f)
     f = json_option(f)
     f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
     f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
@@ -254,24 +275,33 @@ def where(ctx: click.Context, as_json: bool) -> None:
     "-i", "--identity", multiple=True, metavar="FILE", help="age identity or SSH private key (with --bundle)."
 )
 @passphrase_options
+@profile_option
 @click.pass_context
 def list_cmd(
     ctx: click.Context, as_json: bool, reveal: bool, bundle_file, identity, passphrase_file, passphrase_env
 ) -> None:
-    """Show the stored provider keys, settings and models."""
-    from .api import bundle_list_document, list_document
+    """Show the stored provider keys, settings and models.
+
+    --profile NAME shows that profile's settings and models; --profile all
+    shows every profile.
+    """
+    from .api import bundle_list_document, list_all_profiles, list_document
     from .render import profile_text
 
+    actx = api_context(ctx)
     if bundle_file:
         doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
         doc = bundle_list_document(doc, path=bundle_file, reveal=reveal)
+    elif actx.profile == "all":
+        doc = list_all_profiles(actx, reveal=reveal)
     else:
-        doc = list_document(api_context(ctx), reveal=reveal)
+        doc = list_document(actx, reveal=reveal)
     if as_json:
         emit_json(doc)
-    else:
-        click.echo(f"bundle: {doc['bundle']}" if bundle_file else f"database: {doc['db']}")
-        click.echo(profile_text(doc))
+        return
+    for one in doc.get("documents", [doc]):
+        click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
+        click.echo(profile_text(one))
 
 
 # --- export ----------------------------------------------------------------------------
@@ -312,6 +342,7 @@ def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ..
 @click.option("-r", "--recipient", multiple=True, metavar="KEY", help="Encrypt to an age or SSH public key.")
 @click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")
 @passphrase_options
+@profile_option
 @click.pass_context
 def export(
     ctx, output, armor, only, no_models, no_keys, force, recipient, recipients_file, passphrase_file, passphrase_env
@@ -409,6 +440,12 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     }
     if not as_json:
         click.echo(plan_text(prep.plan))
+    if prep.other_profiles:
+        click.echo(
+            f"note: writing the default profile's settings; other profiles ({', '.join(prep.other_profiles)}) "
+            "keep their own: pass --profile NAME for one of them",
+            err=True,
+        )
     if dry_run:
         if as_json:
             emit_json(doc)
@@ -427,6 +464,7 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     doc.update(
         applied=bool(result.rows),
         journal=result.journal_id,
+        profile_journal=result.profile_journal_id,
         warnings=list(result.warnings),
         rows_written=len(result.rows),
         quick_check=result.quick_check,
@@ -436,11 +474,17 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     if as_json:
         emit_json(doc)
     elif result.rows:
-        click.echo(
-            f"applied: {len(result.rows)} row(s) written, verified; undo with `cursor-byok undo {result.journal_id}`"
-        )
+        click.echo(f"applied: {len(result.rows)} row(s) written, verified; undo with {undo_hint(prep, result)}")
     else:
         click.echo("nothing to write: the database already matches")
+
+
+def undo_hint(prep, result) -> str:
+    """The undo command(s) for a write: a profile's settings blob is journaled apart from the key rows."""
+    hints = [f"`cursor-byok undo {result.journal_id}`"] if result.journal_id else []
+    if result.profile_journal_id:
+        hints.append(f"`cursor-byok undo --profile {prep.user_profile.location} {result.profile_journal_id}`")
+    return " and ".join(hints)
 
 
 @main.command("import")
@@ -507,6 +551,7 @@ def import_cmd(
 @click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
 @click.option("--yes", "-y", is_flag=True, help="With --purge: do not ask for confirmation.")
 @json_option
+@profile_option
 @click.pass_context
 def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
     """Restore the rows a write changed (newest journal by default).

@@ -76,3 +76,7 @@ class VerifyFailed(ByokError):
 
 class NothingToUndo(ByokError):
     """There is no undo journal to restore."""
+
+
+class ProfileNotFound(InputError):
+    """No Cursor profile has that name or location."""

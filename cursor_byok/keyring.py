@@ -17,7 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from . import safestorage as ss
 from .errors import SafeStorageUnavailable, UnknownCiphertext
@@ -25,10 +25,13 @@ from .errors import SafeStorageUnavailable, UnknownCiphertext
 CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic", "dpapi", "password")
 PASSWORD_ENV = "CURSOR_BYOK_SAFE_STORAGE_PASSWORD"
 KEYCHAIN_SERVICE = "Cursor Safe Storage"
+KEYCHAIN_ACCOUNT = "Cursor Key"  # Electron appends " Key" to the app name
+SECURITY_ITEM_NOT_FOUND = 44  # `security` exit status for errSecItemNotFound
 LIBSECRET_SCHEMAS = ("chrome_libsecret_os_crypt_password_v2", "chrome_libsecret_os_crypt_password_v1")
 LIBSECRET_APPS = ("Cursor", "cursor")
-KWALLET_FOLDERS = ("Cursor Keys", "Chromium Keys")
-KWALLET_ENTRIES = ("Cursor Safe Storage", "Chromium Safe Storage")
+# (folder, entry), in the order read: the synchronous API Cursor uses reads the
+# shared Chromium entry; the Cursor names belong to Electron's newer async API.
+KWALLET_ENTRIES = (("Chromium Keys", "Chromium Safe Storage"), ("Cursor Keys", "Cursor Safe Storage"))
 KWALLET_SERVICES = (("org.kde.kwalletd6", "/modules/kwalletd6"), ("org.kde.kwalletd5", "/modules/kwalletd5"))
 DPAPI_PREFIX = b"DPAPI"
 
@@ -71,43 +74,81 @@ def argv_password_store(argv_json: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# An explicit password-store, as Chromium (and so Electron and Cursor) reads it.
+PASSWORD_STORES = {
+    "basic": "basic",
+    "gnome-libsecret": "secret-service",
+    "gnome": "secret-service",  # VS Code rewrites these two to gnome-libsecret
+    "gnome-keyring": "secret-service",
+    "kwallet": "kwallet",
+    "kwallet5": "kwallet",
+    "kwallet6": "kwallet",
+}
+# XDG_CURRENT_DESKTOP entries Chromium recognises (compared without regard to
+# case), and the backend each one gets; an unrecognised desktop gets basic.
+DESKTOP_BACKENDS = {
+    "kde": "kwallet",
+    "gnome": "secret-service",
+    "x-cinnamon": "secret-service",
+    "deepin": "secret-service",
+    "pantheon": "secret-service",
+    "ukui": "secret-service",
+    "unity": "secret-service",
+    "xfce": "secret-service",
+    "cosmic": "secret-service",
+    "lxqt": "basic",
+}
+
+
+def linux_backend_choice(env: Mapping[str, str], argv_json: Path | None) -> tuple[str, str]:
+    """(backend, why) that Cursor picks on Linux: an explicit password-store, else the desktop."""
+    store = argv_password_store(argv_json) if argv_json else None
+    if store and store.lower() in PASSWORD_STORES:
+        return PASSWORD_STORES[store.lower()], f'"password-store": "{store}" in {argv_json}'
+    current = env.get("XDG_CURRENT_DESKTOP") or ""
+    for entry in current.split(":"):
+        backend = DESKTOP_BACKENDS.get(entry.strip().lower())
+        if backend:
+            return backend, f"XDG_CURRENT_DESKTOP={current}"
+    if current:
+        return "basic", f"XDG_CURRENT_DESKTOP={current} (a desktop without a keyring in Chromium's list)"
+    session = (env.get("DESKTOP_SESSION") or "").lower()
+    if session.startswith(("kde", "plasma")):
+        return "kwallet", f"DESKTOP_SESSION={session}"
+    if session.startswith(("gnome", "ubuntu", "cinnamon", "xfce", "pantheon", "deepin", "ukui", "unity")):
+        return "secret-service", f"DESKTOP_SESSION={session}"
+    return "basic", "no desktop session (XDG_CURRENT_DESKTOP unset)"
+
+
 def linux_backend(env: Mapping[str, str], argv_json: Path | None) -> str:
     """The backend Cursor picks on Linux: argv.json first, then the desktop."""
-    store = argv_password_store(argv_json) if argv_json else None
-    if store:
-        if store == "basic":
-            return "basic"
-        if store.startswith("kwallet"):
-            return "kwallet"
-        if "libsecret" in store or store == "gnome":
-            return "secret-service"
-    desktop = (env.get("XDG_CURRENT_DESKTOP") or env.get("DESKTOP_SESSION") or "").lower()
-    if "kde" in desktop:
-        return "kwallet"
-    if not desktop or any(d in desktop for d in ("sway", "i3", "hyprland")):
-        return "basic"
-    return "secret-service"
+    return linux_backend_choice(env, argv_json)[0]
 
 
 # --- fetchers: each returns the raw secret bytes or raises SafeStorageUnavailable ----
 
 
 def fetch_keychain(run: Callable = subprocess.run) -> bytes:
-    """The 24-character password from the login Keychain (one Allow dialog)."""
-    try:
-        res = run(
-            ["security", "find-generic-password", "-s", KEYCHAIN_SERVICE, "-w"],
-            capture_output=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SafeStorageUnavailable(f"cannot run the macOS `security` tool ({exc})") from None
-    if res.returncode != 0:
-        raise SafeStorageUnavailable(
-            f"Keychain item {KEYCHAIN_SERVICE!r} not readable (security exit {res.returncode}); "
-            "click Allow when asked, or use --safe-storage password"
-        )
-    return res.stdout.rstrip(b"\r\n")
+    """The 24-character password from the login Keychain (one Allow dialog).
+
+    Service and account first (`Cursor Key`, as Electron names it), then the
+    service alone, for items an older Electron made.
+    """
+    lookups = (["-s", KEYCHAIN_SERVICE, "-a", KEYCHAIN_ACCOUNT], ["-s", KEYCHAIN_SERVICE])
+    res = None
+    for args in lookups:
+        try:
+            res = run(["security", "find-generic-password", *args, "-w"], capture_output=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SafeStorageUnavailable(f"cannot run the macOS `security` tool ({exc})") from None
+        if res.returncode == 0:
+            return res.stdout.rstrip(b"\r\n")
+        if res.returncode != SECURITY_ITEM_NOT_FOUND:  # denied or locked: do not ask a second time
+            break
+    raise SafeStorageUnavailable(
+        f"Keychain item {KEYCHAIN_SERVICE!r} not readable (security exit {res.returncode if res else '?'}); "
+        "click Allow when asked, start Cursor once so it creates the item, or use --safe-storage password"
+    )
 
 
 def fetch_secret_service() -> bytes:
@@ -176,11 +217,10 @@ def fetch_kwallet() -> bytes:
             if handle < 0:
                 raise SafeStorageUnavailable("KWallet refused to open the wallet; unlock it")
             try:
-                for folder in KWALLET_FOLDERS:
-                    for entry in KWALLET_ENTRIES:
-                        value = call("readPassword", "isss", handle, folder, entry, app)
-                        if value:
-                            return value.encode("utf-8")
+                for folder, entry in KWALLET_ENTRIES:
+                    value = call("readPassword", "isss", handle, folder, entry, app)
+                    if value:
+                        return value.encode("utf-8")
             finally:
                 call("close", "ibs", handle, False, app)
     finally:
@@ -290,20 +330,21 @@ class SafeStorage:
         self.scheme = self.config.scheme or scheme_for_platform(self.platform)
         if self.scheme not in ss.SCHEMES:
             raise SafeStorageUnavailable(f"unknown --safe-storage-scheme {self.scheme!r}")
-        self.backend = self._pick_backend()
+        self.backend, self.backend_reason = self._pick_backend()
         self._fetchers = dict(fetchers or {})
         self._cache: dict[str, bytes] = {}
         self._errors: dict[str, SafeStorageUnavailable] = {}
 
-    def _pick_backend(self) -> str:
+    def _pick_backend(self) -> tuple[str, str]:
+        """(backend, why it was chosen)."""
         choice = self.config.choice
         if choice != "auto":
-            return choice
+            return choice, f"--safe-storage {choice}"
         if self.scheme == "macos":
-            return "keychain"
+            return "keychain", "macOS"
         if self.scheme == "windows":
-            return "dpapi"
-        return linux_backend(self.env, self.argv_json)
+            return "dpapi", "Windows"
+        return linux_backend_choice(self.env, self.argv_json)
 
     # -- the secret ----------------------------------------------------------------
 
@@ -387,6 +428,23 @@ class SafeStorage:
             )
         raise SafeStorageUnavailable(errors[0])
 
+    def backend_codec(self) -> tuple[bytes, str, Any]:
+        """(prefix, label, codec) for new values, from the chosen backend's own secret alone.
+
+        Used when no stored row can prove the machine secret (a fresh Cursor
+        keeps none): the backend's item is then the authority. No fallback to
+        another keyring: a value encrypted with a secret Cursor does not use
+        is deleted by Cursor.
+        """
+        if self.scheme != "linux":
+            label, codec = self.codec_for_prefix(b"v10")
+            return b"v10", label, codec
+        if self.backend == "basic":
+            return b"v10", "basic", ss.linux_basic_codec()
+        if self.backend in ("secret-service", "kwallet", "password"):
+            return b"v11", self.backend, ss.linux_keyring_codec(self._fetch(self.backend))
+        raise SafeStorageUnavailable(f"--safe-storage {self.backend} cannot encrypt for Linux")
+
     def decrypt(self, blob: bytes) -> tuple[str, str]:
         """(plaintext, storage label) of one safeStorage value."""
         label, codec = self.codec_for(blob)
@@ -414,7 +472,13 @@ class SafeStorage:
 
 def probe_keychain(run: Callable = subprocess.run) -> str:
     try:
-        res = run(["security", "find-generic-password", "-s", KEYCHAIN_SERVICE], capture_output=True, timeout=10)
+        res = run(
+            ["security", "find-generic-password", "-s", KEYCHAIN_SERVICE, "-a", KEYCHAIN_ACCOUNT],
+            capture_output=True,
+            timeout=10,
+        )
+        if res.returncode != 0:
+            res = run(["security", "find-generic-password", "-s", KEYCHAIN_SERVICE], capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unreachable: no `security` tool"
     return "reachable, item present" if res.returncode == 0 else "reachable, no Cursor item"

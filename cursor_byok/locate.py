@@ -8,13 +8,15 @@ layouts can be tested anywhere.
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
-from .errors import DatabaseNotFound
+from .errors import DatabaseNotFound, ProfileNotFound
 
 DB_RELATIVE = ("User", "globalStorage", "state.vscdb")
 APP_NAMES = ("Cursor", "Cursor Nightly")
@@ -147,6 +149,82 @@ def resolve(**kw) -> Installation:
             f"{inst.db_path}: no such file ({inst.source}); check the path or run `cursor-byok where`"
         )
     return inst
+
+
+# --- profiles --------------------------------------------------------------------
+
+STORAGE_JSON = ("User", "globalStorage", "storage.json")
+STORAGE_JSON_LIMIT = 4 * 1024 * 1024
+DEFAULT_PROFILE = "Default"
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """One of VS Code's userDataProfiles: its own settings blob in its own database."""
+
+    name: str
+    location: str
+    db: Path
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "location": self.location, "db": str(self.db)}
+
+
+def _read_json_file(path: Path, limit: int):
+    """A small regular JSON file's content; None when it is missing, too big, not a file or not JSON."""
+    try:
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            data = fh.read(limit + 1)
+    except OSError:
+        return None
+    if len(data) > limit:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _safe_location(location: object) -> bool:
+    """A profile folder name that stays inside User/profiles (storage.json is not trusted)."""
+    return (
+        isinstance(location, str)
+        and 0 < len(location) <= 255
+        and location not in (".", "..")
+        and not any(c in location for c in "/\\:\0")
+    )
+
+
+def profiles(inst: Installation) -> list[UserProfile]:
+    """The installation's extra profiles, from storage.json (the default profile is not listed there)."""
+    if inst.user_data_dir is None:
+        return []
+    doc = _read_json_file(Path(inst.user_data_dir).joinpath(*STORAGE_JSON), STORAGE_JSON_LIMIT)
+    entries = doc.get("userDataProfiles") if isinstance(doc, dict) else None
+    out = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or not _safe_location(entry.get("location")):
+            continue
+        location = entry["location"]
+        name = entry.get("name") if isinstance(entry.get("name"), str) else location
+        db = Path(inst.user_data_dir) / "User" / "profiles" / location / "globalStorage" / "state.vscdb"
+        out.append(UserProfile(name, location, db))
+    return out
+
+
+def select_profile(inst: Installation, wanted: str | None) -> UserProfile | None:
+    """The profile named (by name or location, any letter case); None for the default profile."""
+    if wanted is None or wanted.lower() == DEFAULT_PROFILE.lower():
+        return None
+    found = profiles(inst)
+    for match in (lambda p: p.name == wanted or p.location == wanted, lambda p: p.name.lower() == wanted.lower()):
+        hits = [p for p in found if match(p)]
+        if len(hits) == 1:
+            return hits[0]
+    names = ", ".join([DEFAULT_PROFILE, *(p.name for p in found)])
+    raise ProfileNotFound(f"no profile {wanted!r} in {inst.user_data_dir or inst.db_path}; profiles: {names}")
 
 
 # --- is Cursor running? -------------------------------------------------------

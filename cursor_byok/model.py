@@ -185,6 +185,7 @@ class Profile:
     notes: tuple[str, ...] = ()
     bedrock_iam: bool = False
     key_form: str = "plaintext"  # "secret" when the db has secret://cursorAuth rows
+    cursor_version: str | None = None  # the version Cursor recorded in the database, if any
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from . import versions
 from .errors import CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
 from .model import (
     EXTRA_PREFIX,
@@ -198,6 +199,7 @@ class ApplyResult:
     rows: tuple[str, ...]
     quick_check: str | None
     warnings: tuple[str, ...] = ()
+    profile_journal_id: str | None = None  # the journal of a profile database's settings blob, written apart
 
 
 def wanted_values(plan: Plan) -> dict[str, Any]:
@@ -206,27 +208,65 @@ def wanted_values(plan: Plan) -> dict[str, Any]:
 
 
 def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str]:
-    """(prefix, codec, label) of this machine, proven by decrypting an existing secret:// row.
+    """(prefix, codec, label) of this machine, for new secret:// values.
 
-    A wrong ciphertext makes Cursor delete the key, so no proof, no write.
-    The proof uses the machine secret's own key only: a row that opens only
-    with Chromium's empty-password fallback proves nothing about what Cursor
-    writes now. When the backend was chosen explicitly (storage.required_prefix),
-    that prefix is written; otherwise a keyring (v11) row wins over a basic
-    (v10) one. Linux v10 needs no proof: its key is the fixed 'peanuts' one.
+    A wrong ciphertext makes Cursor delete the key, so the secret must be
+    proven. Any stored secret:// row (an extension's counts) that decrypts
+    with the machine secret's own key proves it; a row that opens only with
+    Chromium's empty-password fallback proves nothing. When the backend was
+    chosen explicitly (storage.required_prefix) that prefix is written;
+    otherwise a keyring (v11) row wins over a basic (v10) one. Linux v10 needs
+    no proof: its key is the fixed 'peanuts' one. Stored rows that prove
+    nothing (a wrong secret, or rows of another backend than the one chosen)
+    refuse the write. With no secret:// row at all (a fresh Cursor), the
+    backend Cursor uses is the authority: its own item is fetched, and if it
+    cannot be, nothing is written.
     """
     required = storage.required_prefix()
-    proven = _proven_codecs(rows, storage)
     if required == b"v10" and storage.scheme == "linux":
         return b"v10", *storage.codec_for_prefix(b"v10")[::-1]
+    proven = _proven_codecs(rows, storage)
     for prefix in (required,) if required else (b"v11", b"v10"):
         if prefix in proven:
             return prefix, *proven[prefix]
-    raise WrongMachineKey(
-        "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
-        "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage, or use "
-        "--key-storage plaintext"
-    )
+    if _stored_prefixes(rows):  # rows Cursor wrote, none of which proves the secret: wrong secret or backend
+        raise WrongMachineKey(
+            "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
+            "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage, or use "
+            "--key-storage plaintext"
+        )
+    return _from_backend(storage)
+
+
+def _from_backend(storage) -> tuple[bytes, Any, str]:
+    """The backend's own item decides, when no row can; exit 7 with what to do if it cannot be reached."""
+    try:
+        prefix, label, codec = storage.backend_codec()
+    except SafeStorageUnavailable as exc:
+        raise SafeStorageUnavailable(
+            f"cannot encrypt keys the way this Cursor reads them: it uses the {storage.backend} backend here "
+            f"({storage.backend_reason}), and {exc}. Nothing was written. Unlock the keyring, or start and quit "
+            "Cursor once so it creates its item, then retry; if Cursor uses another backend, pass "
+            "--safe-storage (see `cursor-byok where`)"
+        ) from None
+    return prefix, codec, label
+
+
+def _stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
+    """The ciphertext prefixes of the non-empty secret:// rows stored."""
+    from . import safestorage as ss
+    from .profile import ANY_SECRET_PREFIX, as_text
+
+    found = set()
+    for key, value in rows.items():
+        if key.startswith(ANY_SECRET_PREFIX):
+            try:
+                blob = ss.decode_buffer_json(as_text(value) or "")
+            except ValueError:
+                continue
+            if blob:
+                found.add(bytes(blob[:3]))
+    return found
 
 
 def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
@@ -253,26 +293,60 @@ def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, s
     return proven
 
 
-def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str):
-    """(wanted, notes) without unknown-provider keys when this Cursor keeps no secret:// rows at all.
+def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str, version: str | None = None):
+    """(wanted, notes) without unknown-provider keys when this Cursor reads no secret:// rows.
 
-    Such keys exist only as encrypted rows; a Cursor that stores nothing that
-    way (an old version writing legacy rows) could not read them, so they are
-    left out with a note instead of failing the whole import.
+    Such keys exist only as encrypted rows. A Cursor whose version reads only
+    plain rows, or (version unknown) one that keeps no secret:// row at all,
+    could not read them, so they are left out with a note instead of failing
+    the whole import.
     """
     from .profile import ANY_SECRET_PREFIX
 
     extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
-    if not extras or key_form != "plaintext" or any(k.startswith(ANY_SECRET_PREFIX) for k in rows):
+    form_read = versions.key_form_read(version)
+    if form_read == versions.PLAIN:
+        homeless = True
+    else:
+        homeless = form_read == versions.UNSURE and not any(k.startswith(ANY_SECRET_PREFIX) for k in rows)
+    if not extras or key_form != "plaintext" or not homeless:
         return dict(wanted), []
-    notes = [f"{f}: left out, this Cursor keeps no encrypted secret:// rows to hold it" for f in extras]
+    why = f"Cursor {version} reads no secret:// rows" if version else "this Cursor keeps no encrypted secret:// rows"
+    notes = [f"{f}: left out, {why} to hold it" for f in extras]
     return {f: v for f, v in wanted.items() if f not in extras}, notes
 
 
 def choose_key_form(profile: Profile, mode: str) -> str:
+    """How new keys are stored: the form this Cursor's version reads; the rows' evidence when it is unsure."""
     if mode not in KEY_STORAGE:
         raise ValueError(mode)
-    return profile.key_form if mode == "auto" else mode
+    if mode != "auto":
+        return mode
+    form_read = versions.key_form_read(profile.cursor_version)
+    if form_read != versions.UNSURE:
+        return form_read
+    if profile.cursor_version is not None and profile.key_form == "plaintext" and not _has_plain_key(profile):
+        return "secret"  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
+    return profile.key_form
+
+
+def _has_plain_key(profile: Profile) -> bool:
+    return any(isinstance(v, StoredKey) and v.storage == "plaintext" for v in profile.fields.values())
+
+
+def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
+    """One line for the plan: which form keys take, and why."""
+    version = profile.cursor_version
+    if mode != "auto":
+        why = f"--key-storage {mode}"
+    elif versions.key_form_read(version) != versions.UNSURE:
+        why = f"Cursor {version} reads them"
+    elif version:
+        why = f"Cursor {version} is between the known forms; following the rows stored"
+    else:
+        why = "no Cursor version recorded; following the rows stored"
+    form = "encrypted secret://cursorAuth rows" if key_form == "secret" else "plain cursorAuth rows"
+    return f"keys are written as {form} ({why})"
 
 
 def _needs_encryption(wanted: Mapping[str, Any], key_form: str) -> bool:
@@ -302,10 +376,12 @@ def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any]
     if not _needs_encryption(wanted, key_form):
         return []
     try:
-        _prefix, _codec, label = prove_machine_key(rows, storage)
-    except WrongMachineKey as exc:
+        prefix, _codec, label = prove_machine_key(rows, storage)
+    except SafeStorageUnavailable as exc:
         return [f"keys cannot be encrypted here: {exc}"]
-    return [OBFUSCATED_ONLY] if label == "basic" else []
+    if label == "basic":
+        return [OBFUSCATED_ONLY]
+    return [f"new secret:// values are encrypted with the {label} backend's secret ({prefix.decode()})"]
 
 
 def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
@@ -342,9 +418,22 @@ def ensure_closed(inst, locate_mod=None) -> None:
 
 
 def apply(
-    inst, storage, plan: Plan, rows: Mapping[str, Any], *, key_form: str, command: str, journal_dir=None
+    inst,
+    storage,
+    plan: Plan,
+    rows: Mapping[str, Any],
+    *,
+    key_form: str,
+    command: str,
+    journal_dir=None,
+    blob_db=None,
 ) -> ApplyResult:
-    """The one write path for field changes. Raises before writing anything if a check fails."""
+    """The one write path for field changes. Raises before writing anything if a check fails.
+
+    With `blob_db` (a profile's database) the settings blob is written there
+    and key rows to the default database: two transactions, each journaled,
+    then every field is read back from both.
+    """
     if plan.conflicts:
         raise PlanConflict(
             f"{len(plan.conflicts)} field(s) already hold different values; rerun with "
@@ -352,15 +441,35 @@ def apply(
         )
     wanted = wanted_values(plan)
     writes, warnings = build_writes(rows, storage, wanted, key_form) if wanted else ([], [])
-    result = apply_rows(
-        inst,
-        rows,
-        writes,
-        command=command,
-        journal_dir=journal_dir,
-        check=lambda st: verify_fields(st, storage, wanted),
+    if blob_db is None:
+        check = lambda st: verify_fields(st, storage, wanted)  # noqa: E731
+        result = apply_rows(inst, rows, writes, command=command, journal_dir=journal_dir, check=check)
+        return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
+    result = _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, command=command, journal_dir=journal_dir)
+    return ApplyResult(
+        result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id
     )
-    return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
+
+
+def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir) -> ApplyResult:
+    """Key rows into the default database, the settings blob into the profile's; then verify both."""
+    from dataclasses import replace
+
+    from .profile import BLOB_KEY
+
+    parts = (
+        (inst, [w for w in writes if w.key != BLOB_KEY]),
+        (replace(inst, db_path=blob_db), [w for w in writes if w.key == BLOB_KEY]),
+    )
+    keys, blob = (apply_rows(target, rows, part, command=command, journal_dir=journal_dir) for target, part in parts)
+    if writes:
+        verify_merged(inst.db_path, blob_db, storage, wanted)
+    return ApplyResult(
+        keys.journal_id,
+        (*keys.rows, *blob.rows),
+        blob.quick_check or keys.quick_check,
+        profile_journal_id=blob.journal_id,
+    )
 
 
 def apply_rows(
@@ -403,7 +512,22 @@ def verify_fields(st, storage, wanted: Mapping[str, Any]) -> None:
     """Every wanted field decodes to the wanted value (keys decrypt with this machine's secret)."""
     from .profile import ROW_KEYS, ROW_PREFIXES, read_profile
 
-    profile = read_profile(st.get_items(ROW_KEYS, ROW_PREFIXES), storage)
+    _check_fields(read_profile(st.get_items(ROW_KEYS, ROW_PREFIXES), storage), wanted)
+
+
+def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
+    """verify_fields over a default database's key rows and a profile database's settings blob."""
+    from .profile import BLOB_KEY, ROW_KEYS, ROW_PREFIXES, read_profile
+    from .store import Store
+
+    with Store(db_path) as st:
+        rows = st.get_items(ROW_KEYS, ROW_PREFIXES)
+    with Store(blob_db) as st:
+        rows[BLOB_KEY] = st.get_items([BLOB_KEY]).get(BLOB_KEY)
+    _check_fields(read_profile(rows, storage), wanted)
+
+
+def _check_fields(profile: Profile, wanted: Mapping[str, Any]) -> None:
     for field, value in wanted.items():
         if not _reads_back(profile.fields.get(field), value):
             raise VerifyFailed(f"{field} did not read back as written; run `cursor-byok undo`")

@@ -25,6 +25,7 @@ from .model import (
     StoredKey,
 )
 from .store import RowWrite
+from .versions import FACT_ROWS, recorded_version
 
 BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser"
 SECRET_PREFIX = "secret://cursorAuth/"
@@ -66,7 +67,7 @@ BLOB_KEY_FIELDS = ("azure.key", "bedrock.access_key", "bedrock.secret_key", "bed
 BOOL_FIELDS = ("openai.enabled", "anthropic.enabled", "google.enabled", "azure.enabled", "bedrock.enabled")
 STR_FIELDS = ("openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region")
 
-ROW_KEYS = (BLOB_KEY, *(PLAIN_PREFIX + n for n in KEY_ROW_NAMES.values()))
+ROW_KEYS = (BLOB_KEY, *(PLAIN_PREFIX + n for n in KEY_ROW_NAMES.values()), *FACT_ROWS)
 ROW_PREFIXES = (ANY_SECRET_PREFIX,)
 
 
@@ -227,7 +228,9 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
         if isinstance(key, StoredKey) and key.secret is None:
             notes.append(f"{key.row}: cannot decrypt ({key.reason})")
     key_form = "secret" if any(r.startswith(SECRET_PREFIX) for r in rows) else "plaintext"
-    return Profile(fields=fields, notes=tuple(notes), bedrock_iam=iam, key_form=key_form)
+    return Profile(
+        fields=fields, notes=tuple(notes), bedrock_iam=iam, key_form=key_form, cursor_version=recorded_version(rows)
+    )
 
 
 # --- writing ------------------------------------------------------------------------

@@ -136,7 +136,18 @@ def profile_text(doc: dict) -> str:
     )
     for note in doc.get("notes", []):
         out.append(f"note: {note}")
+    if "cursor" in doc:
+        out.append(f"cursor: {cursor_facts_text(doc['cursor'])}")
+    if len(doc.get("profiles", ())) > 1:
+        out.append(f"profile: {doc['profile']} (profiles: {', '.join(doc['profiles'])})")
     return "\n".join(out)
+
+
+def cursor_facts_text(facts: Mapping[str, Any]) -> str:
+    """"3.7.42, backups off": the version Cursor recorded and whether it makes state.vscdb.backup."""
+    version = facts.get("version") or "version not recorded"
+    backups = {True: "makes state.vscdb.backup", False: "backups off (no state.vscdb.backup)"}
+    return f"{version}, {backups.get(facts.get('backups'), 'backups unknown')}"
 
 
 def where_text(docs: list[dict]) -> str:
@@ -149,12 +160,15 @@ def where_text(docs: list[dict]) -> str:
             ("found via", d["source"]),
             ("size", _size(d["size"]) if d["size"] is not None else "missing"),
             ("journal mode", d.get("journal_mode") or "-"),
+            ("Cursor", cursor_facts_text(d.get("cursor") or {})),
+            ("profiles", ", ".join(p["name"] for p in d.get("profiles", ())) or "-"),
             ("Local State", "present" if d["local_state"] else "absent"),
             ("Cursor running", f"yes (pid {running['pid']}, {running['how']})" if running else "no"),
             (
                 "safe storage",
                 f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): {d['safe_storage']['status']}",
             ),
+            ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
         ]
         blocks.append(table(lines))
     return "\n\n".join(blocks)

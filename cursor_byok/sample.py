@@ -92,6 +92,13 @@ class Sample:
     # Cursor 3.21 is reported to keep Azure/Bedrock keys in rows of their own;
     # 2.x keeps them in the settings blob (the default here).
     azure_bedrock_rows: bool = False
+    # What real installs of a given Cursor version look like (docs/cursor-versions.md).
+    cursor_version: str | None = None  # recorded in releaseNotes/lastVersion and friends
+    disk_kv: bool = True  # no global database up to 0.42 has cursorDiskKV
+    options_json: bool = True  # 2.4 writes state.vscdb.options.json; 3.7 does not
+    backups: bool | None = None  # True: a state.vscdb.backup; False: 3.7's switch row; None: neither
+    mcp_key: bool = True  # secret://mcpEncryptionKey (absent on a fresh 3.x install)
+    profiles: tuple["ProfileSample", ...] = ()  # userDataProfiles with their own settings blob
 
     def codec(self):
         if self.generation == "basic":
@@ -103,6 +110,15 @@ class Sample:
         if self.generation == "windows":
             return ss.GcmCodec(self.secret)
         return None
+
+
+@dataclass(frozen=True)
+class ProfileSample:
+    """One userDataProfiles entry: its folder under User/profiles and its own settings."""
+
+    location: str
+    name: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def default_settings(base_url: str | None = None) -> dict[str, Any]:
@@ -156,13 +172,40 @@ def item_rows(sample: Sample) -> dict[str, str]:
             rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
     for name, value in sample.extra_secrets.items():
         rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
-    if codec is not None:
+    if codec is not None and sample.mcp_key:
         rows["secret://mcpEncryptionKey"] = ss.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
     rows[BLOB_KEY] = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    rows.update(version_rows(sample))
     return rows
 
 
-def create_db(path: Path, rows: Mapping[str, str], *, wal: bool = True, disk_kv_bytes: int = 0, seed: int = 0) -> None:
+def version_rows(sample: Sample) -> dict[str, str]:
+    """The rows in which Cursor records its version, and 3.7's backup switch."""
+    rows = {}
+    if sample.cursor_version:
+        rows["releaseNotes/lastVersion"] = sample.cursor_version
+        rows["update/lastKnownVersion"] = sample.cursor_version
+    if sample.backups is False:
+        rows["cursor.storage.disableSqliteStorageBackup"] = "true"
+    return rows
+
+
+def profile_rows(profile: ProfileSample, seed: int) -> dict[str, str]:
+    """A profile database: its own settings blob, no key rows (those stay in the default database)."""
+    doc = filler_blob(1000, random.Random(seed))
+    doc.update(json.loads(json.dumps(profile.settings)))
+    return {BLOB_KEY: json.dumps(doc, separators=(",", ":"), ensure_ascii=False), "workbench.panel.height": "240"}
+
+
+def create_db(
+    path: Path,
+    rows: Mapping[str, str],
+    *,
+    wal: bool = True,
+    disk_kv_bytes: int = 0,
+    seed: int = 0,
+    disk_kv: bool = True,
+) -> None:
     """A state.vscdb with Cursor's schema, these ItemTable rows and optional chat bloat."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
@@ -170,7 +213,7 @@ def create_db(path: Path, rows: Mapping[str, str], *, wal: bool = True, disk_kv_
         conn.execute("PRAGMA user_version = 1")
         if wal:
             conn.execute("PRAGMA journal_mode = WAL")
-        for table in ("ItemTable", "cursorDiskKV"):
+        for table in ("ItemTable", "cursorDiskKV") if disk_kv else ("ItemTable",):
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
         conn.executemany("INSERT INTO ItemTable VALUES (?, ?)", list(rows.items()))
         _bloat(conn, disk_kv_bytes, seed)
@@ -200,15 +243,38 @@ def build_user_data_dir(root: Path, sample: Sample) -> Path:
     """Lay out `root` like a Cursor user-data dir; returns the database path."""
     udd = Path(root)
     db = udd / "User" / "globalStorage" / "state.vscdb"
-    create_db(db, item_rows(sample), wal=sample.wal, disk_kv_bytes=sample.disk_kv_bytes, seed=sample.seed)
-    (db.parent / "state.vscdb.options.json").write_text(json.dumps({"useWAL": sample.wal}))
-    local_state: dict[str, Any] = {"browser": {"enabled_labs_experiments": []}}
-    if sample.generation == "windows":
+    rows = item_rows(sample)
+    create_db(
+        db, rows, wal=sample.wal, disk_kv_bytes=sample.disk_kv_bytes, seed=sample.seed, disk_kv=sample.disk_kv
+    )
+    if sample.options_json:
+        (db.parent / "state.vscdb.options.json").write_text(json.dumps({"useWAL": sample.wal}, indent=4))
+    if sample.backups:
+        create_db(Path(f"{db}.backup"), rows, wal=False, seed=sample.seed, disk_kv=sample.disk_kv)
+    if sample.generation == "windows":  # Electron writes os_crypt prefs on Windows only
         import base64
 
         # On Windows this is DPAPI-protected; the sample stores a marker that the
         # tests' fake unprotect function maps back to the key.
-        local_state["os_crypt"] = {"encrypted_key": base64.b64encode(b"DPAPI" + b"fake:" + sample.secret).decode()}
-    (udd / "Local State").write_text(json.dumps(local_state))
+        encrypted_key = base64.b64encode(b"DPAPI" + b"fake:" + sample.secret).decode()
+        local_state = {"browser": {"enabled_labs_experiments": []}, "os_crypt": {"encrypted_key": encrypted_key}}
+        (udd / "Local State").write_text(json.dumps(local_state))
+    build_profiles(udd, sample)
     os.makedirs(udd / "User", exist_ok=True)
     return db
+
+
+def build_profiles(udd: Path, sample: Sample) -> None:
+    """storage.json's userDataProfiles and one database per profile, as VS Code lays them out."""
+    if not sample.profiles:
+        return
+    storage = {
+        "userDataProfiles": [{"location": p.location, "name": p.name, "icon": "server"} for p in sample.profiles],
+        "profileAssociations": {"workspaces": {}, "emptyWindows": {}},
+    }
+    folder = udd / "User" / "globalStorage"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "storage.json").write_text(json.dumps(storage, indent=4))
+    for i, p in enumerate(sample.profiles):
+        db = udd / "User" / "profiles" / p.location / "globalStorage" / "state.vscdb"
+        create_db(db, profile_rows(p, sample.seed + i), wal=sample.wal, disk_kv=sample.disk_kv)

@@ -88,6 +88,14 @@ def has_sidecar(path: Path) -> bool:
     return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
 
 
+def restore_advice(path: Path) -> str:
+    """What to do about a damaged database: a backup only when Cursor made one (3.7 makes none)."""
+    backup = Path(f"{path}.backup")
+    if backup.is_file():
+        return f"quit Cursor and restore it from {backup.name}, or point --db elsewhere"
+    return "point --db elsewhere (there is no state.vscdb.backup to restore from)"
+
+
 class Store:
     """One Cursor state database. Use as a context manager or call close()."""
 
@@ -144,10 +152,11 @@ class Store:
             raise self._translate(exc) from None
         except DatabaseError as exc:
             raise NotACursorDatabase(
-                f"{self.path}: damaged or not a SQLite database ({exc.orig}); "
-                "restore it from state.vscdb.backup or point --db elsewhere"
+                f"{self.path}: damaged or not a SQLite database ({exc.orig}); {restore_advice(self.path)}"
             ) from None
-        missing = [t for t in TABLES if t not in meta.tables]
+        # ItemTable(key, value) makes a Cursor state database; cursorDiskKV came
+        # later (no global database up to 0.42 has it) and is never created here.
+        missing = [] if "ItemTable" in meta.tables else ["ItemTable"]
         for name in TABLES:
             if name in meta.tables and {"key", "value"} - set(meta.tables[name].c.keys()):
                 missing.append(f"{name}(key, value)")
@@ -156,7 +165,7 @@ class Store:
                 f"{self.path}: not a Cursor state database (missing {', '.join(missing)}); "
                 "point --db at User/globalStorage/state.vscdb"
             )
-        return meta.tables["ItemTable"], meta.tables["cursorDiskKV"]
+        return meta.tables["ItemTable"], meta.tables.get("cursorDiskKV")
 
     def _translate(self, exc: Exception) -> Exception:
         orig = getattr(exc, "orig", exc)
@@ -167,8 +176,7 @@ class Store:
         text = str(orig)
         if "not a database" in text or "malformed" in text:
             return NotACursorDatabase(
-                f"{self.path}: damaged or not a SQLite database ({text}); "
-                "restore it from state.vscdb.backup or point --db elsewhere"
+                f"{self.path}: damaged or not a SQLite database ({text}); {restore_advice(self.path)}"
             )
         return DatabaseUnreadable(f"{self.path}: cannot open ({text}); check the path and permissions")
 

@@ -26,7 +26,7 @@ PROVIDER_SHAPES = {
     "bedrock": {"configured", "enabled", "region", "access_key", "secret_key", "session_token", "iam_role"},
 }
 KEY_SHAPE = {"masked", "fingerprint", "storage", "format", "row"}
-TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes"}
+TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes", "cursor", "profile", "profiles"}
 JSON_SLOTS = {
     "openai.key": ("openai", "key"),
     "anthropic.key": ("anthropic", "key"),
@@ -228,7 +228,7 @@ def test_where_json(make_sample_dir, clean_env):
     assert inst["db"] == str(sample.db) and inst["user_data_dir"] == str(sample.udd)
     assert (inst["source"], inst["channel"], inst["journal_mode"]) == ("--user-data-dir", "Cursor", "wal")
     assert inst["size"] == sample.db.stat().st_size
-    assert inst["local_state"] is True
+    assert inst["local_state"] is False  # Electron writes Local State on Windows only
     assert inst["safe_storage"]["backend"] == "basic" and inst["safe_storage"]["scheme"] == "linux"
     assert "error" not in inst
 

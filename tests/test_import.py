@@ -122,16 +122,20 @@ def test_key_storage_secret_encrypts_even_without_secret_cursorauth_rows(move, m
     assert {f: stored_keys(target)[f] for f in ROW_FIELDS} == {f: move.source.keys[f] for f in ROW_FIELDS}
 
 
-def test_key_storage_secret_on_a_cursor_without_any_secret_row_is_refused(move, make_sample_dir, data_dir):
-    """A keyring password nothing in the database confirms is a guess: no write."""
+def test_key_storage_secret_without_any_secret_row_takes_the_given_password(move, make_sample_dir):
+    """No stored row can prove a secret, so the backend the user named is the authority (here: a password)."""
     target = make_target(make_sample_dir, "plaintext")
-    before = snapshot(target.db)
-    secret = target.udd.parent / "unproven.secret"
+    secret = target.udd.parent / "given.secret"
     secret.write_text("some-keyring-password\n")
     keyring = ["--safe-storage", "password", "--safe-storage-scheme", "linux", "--safe-storage-password-file", secret]
     result = run("--user-data-dir", target.udd, *keyring, "import", move.bundle, "-i", move.ident,
                  "--yes", "--key-storage", "secret", "--only", "openai")
-    assert_refused(result, Exit.SAFE_STORAGE, target.db, before, data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert "encrypted with the password backend's secret (v11)" in result.stdout
+    rows = items(target.db)
+    assert "cursorAuth/openAIKey" not in rows
+    blob = buffer_bytes(rows[SECRET_PREFIX + "openAIKey"])
+    assert oscrypt_decrypt("v11", b"some-keyring-password", blob) == move.source.keys["openai.key"]
 
 
 def test_key_storage_secret_with_explicit_basic_needs_no_proof(move, make_sample_dir):

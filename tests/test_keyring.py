@@ -103,7 +103,32 @@ class FakeSecurity:
 def test_keychain_returns_the_password_as_stored():
     fake = FakeSecurity(0, b"Qm9ndXNQYXNzd29yZDEyMw==\n")
     assert keyring.fetch_keychain(run=fake) == b"Qm9ndXNQYXNzd29yZDEyMw=="
-    assert fake.calls == [["security", "find-generic-password", "-s", "Cursor Safe Storage", "-w"]]
+    assert fake.calls == [["security", "find-generic-password", "-s", "Cursor Safe Storage", "-a", "Cursor Key", "-w"]]
+
+
+class ScriptedSecurity(FakeSecurity):
+    """Answers each call with the next (returncode, stdout) pair."""
+
+    def __init__(self, *answers) -> None:
+        super().__init__(0)
+        self.answers = list(answers)
+
+    def __call__(self, cmd, **kw):
+        self.returncode, self.stdout = self.answers.pop(0)
+        return super().__call__(cmd, **kw)
+
+
+def test_keychain_falls_back_to_the_service_alone_when_the_account_is_not_found():
+    fake = ScriptedSecurity((44, b""), (0, b"old-electron-item\n"))
+    assert keyring.fetch_keychain(run=fake) == b"old-electron-item"
+    assert [c[3:-1] for c in fake.calls] == [["Cursor Safe Storage", "-a", "Cursor Key"], ["Cursor Safe Storage"]]
+
+
+def test_keychain_asks_once_when_the_user_denies():
+    fake = ScriptedSecurity((128, b""), (0, b"never-asked"))
+    with pytest.raises(SafeStorageUnavailable, match="exit 128"):
+        keyring.fetch_keychain(run=fake)
+    assert len(fake.calls) == 1
 
 
 def test_keychain_denied_or_missing():

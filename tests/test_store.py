@@ -138,13 +138,31 @@ def test_sqlite_header_with_garbage_after_it(tmp_path):
         Store(bogus)
 
 
-def test_missing_tables(tmp_path):
+def test_missing_item_table(tmp_path):
+    db = tmp_path / "state.vscdb"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE cursorDiskKV (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+    conn.close()
+    with pytest.raises(NotACursorDatabase, match="missing ItemTable"):
+        Store(db)
+
+
+def test_item_table_alone_is_a_cursor_database_and_cursor_disk_kv_is_never_created(tmp_path):
+    """Every global database up to Cursor 0.42 has only ItemTable."""
     db = tmp_path / "state.vscdb"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+    conn.execute("INSERT INTO ItemTable VALUES ('releaseNotes/lastVersion', '0.42.5')")
+    conn.commit()
     conn.close()
-    with pytest.raises(NotACursorDatabase, match="cursorDiskKV"):
-        Store(db)
+    with Store(db, writable=True) as st:
+        assert st.disk_table is None
+        st.write([RowWrite("cursorAuth/openAIKey", "sk-test")])
+        assert st.get_items(["releaseNotes/lastVersion"]) == {"releaseNotes/lastVersion": "0.42.5"}
+    conn = sqlite3.connect(db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert tables == {"ItemTable"}
 
 
 def test_tables_without_key_and_value_columns(tmp_path):
