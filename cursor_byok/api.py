@@ -241,7 +241,9 @@ def prepare(
         protection.insert(0, planning.key_form_note(profile, key_storage, key_form))
     the_plan = replace(the_plan, notes=(*the_plan.notes, *protection, *profile.notes))
     others = () if ctx.profile is not None else tuple(p.name for p in locate.profiles(inst))
-    return Prepared(inst, storage, profile, rows, the_plan, key_form, wanted, user_profile=chosen, other_profiles=others)
+    return Prepared(
+        inst, storage, profile, rows, the_plan, key_form, wanted, user_profile=chosen, other_profiles=others
+    )
 
 
 def execute(prep: Prepared, *, command: str):

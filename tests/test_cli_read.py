@@ -26,7 +26,8 @@ PROVIDER_SHAPES = {
     "bedrock": {"configured", "enabled", "region", "access_key", "secret_key", "session_token", "iam_role"},
 }
 KEY_SHAPE = {"masked", "fingerprint", "storage", "format", "row"}
-TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes", "cursor", "profile", "profiles"}
+TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes"}
+TOP_SHAPE |= {"cursor", "profile", "profiles"}
 JSON_SLOTS = {
     "openai.key": ("openai", "key"),
     "anthropic.key": ("anthropic", "key"),
