@@ -81,6 +81,24 @@ def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
     return facts(rows, Path(f"{inst.db_path}.backup").is_file())
 
 
+def vanished_keys(inst: locate.Installation, rows: Mapping[str, Any]) -> dict[str, str]:
+    """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
+    from . import journal
+    from .profile import SECRET_PREFIX
+
+    notes = {}
+    for key, entry in sorted(journal.last_written(inst.db_path, SECRET_PREFIX).items()):
+        if key not in rows:
+            notes[key] = (
+                f"{key}, written by cursor-byok on {entry.created} ({entry.command}), is gone: Cursor deletes a "
+                "secret:// row it cannot decrypt, so it was most likely encrypted with a secret this Cursor does "
+                "not use (or the key was removed in Cursor's settings). Check the backend `cursor-byok where` "
+                "reports against the one Cursor uses (argv.json password-store, desktop), then import or set the "
+                "key again with the matching --safe-storage"
+            )
+    return notes
+
+
 def list_document(ctx: Context, *, reveal: bool = False) -> dict:
     """The `list --json` document for the chosen installation and profile."""
     from .render import profile_json
@@ -89,6 +107,7 @@ def list_document(ctx: Context, *, reveal: bool = False) -> dict:
     chosen = ctx.selected_profile(inst)
     profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
     doc = profile_json(profile, source=source_info(inst), reveal=reveal)
+    doc["notes"] += vanished_keys(inst, rows).values()
     doc["cursor"] = cursor_facts(inst, rows).to_json()
     doc["profile"] = chosen.name if chosen else locate.DEFAULT_PROFILE
     doc["profiles"] = [locate.DEFAULT_PROFILE, *(p.name for p in locate.profiles(inst))]

@@ -68,6 +68,11 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "settings-file-key": (WARNING, "remove the key from User/settings.json and revoke it if the file was shared"),
     "workspace-key": (WARNING, "remove the key from that workspace's settings and revoke it if it was shared"),
+    "azure-key-unseen": (
+        WARNING,
+        "this tool cannot read, export or check that key: after moving to a new machine, enter it again in "
+        "Cursor Settings > Models",
+    ),
     "file-unreadable": (INFO, "check the file's permissions, or delete it if it is an old copy"),
     "read-note": (INFO, "open Cursor once so it rewrites its settings, then audit again"),
 }
@@ -346,11 +351,27 @@ def _missing_keys(profile: Profile, provider: str, key_fields, present) -> list[
     missing = [f for f in key_fields if f not in present]
     if not missing:
         return []
+    if provider == "azure" and azure_key_unseen(profile):
+        return [finding("azure-key-unseen", "azure.key", AZURE_UNSEEN)]
     message = f"{_name(provider)} is switched on but {', '.join(missing)} is not set"
     base = profile.get("openai.base_url")
     if provider == "openai" and base and is_local(urlsplit(base).hostname):
         return [finding("key-missing", missing[0], message + f" (fine for a local server at {safe_url(base)})", INFO)]
     return [finding("key-missing", missing[0], message)]
+
+
+AZURE_UNSEEN = (
+    "Azure is switched on but no Azure key is in the settings blob or in any row this tool knows: "
+    "this Cursor keeps it where cursor-byok cannot see it"
+)
+
+
+def azure_key_unseen(profile: Profile) -> bool:
+    """Azure on with no key anywhere we look, in a Cursor not known to keep it in the blob (2.x does)."""
+    if not profile.get("azure.enabled") or profile.get("azure.key") is not None:
+        return False
+    version = profile.cursor_version
+    return version is None or int(version.split(".")[0]) >= 3
 
 
 def bedrock_findings(profile: Profile) -> list[Finding]:

@@ -26,6 +26,7 @@ OK, LIKELY, NOTE = "ok", "likely", "note"
 VERIFIED, INVALID, UNKNOWN = "verified", "invalid", "unknown"
 S401, S403 = "401 Unauthorized", "403 Forbidden"
 NOT_SHOWN, AZURE_REFUSED, TAB = "model not appearing", "Azure connection refused", "Tab and Apply"
+KEY_GONE = "key disappeared"
 
 URLS_ENV = "CURSOR_BYOK_PROVIDER_URLS"
 OFFICIAL_URLS = {
@@ -485,6 +486,36 @@ def document(ctx, *, online: bool = False) -> dict:
     from .api import load_profile
 
     inst = ctx.installation()
-    profile, _ = load_profile(inst, ctx.storage_for(inst))
+    profile, rows = load_profile(inst, ctx.storage_for(inst))
     verifications = verify_keys(profile, ctx.env) if online else None
-    return report_json(offline_checks(profile), verifications, db=str(inst.db_path))
+    checks = [*offline_checks(profile), *installation_checks(inst, profile, rows)]
+    return report_json(checks, verifications, db=str(inst.db_path))
+
+
+def installation_checks(inst, profile: Profile, rows) -> list[Check]:
+    """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
+    from .api import cursor_facts, vanished_keys
+    from .audit import AZURE_UNSEEN, azure_key_unseen
+
+    from .profile import KEY_ROW_NAMES, SECRET_PREFIX
+
+    providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in KEY_ROW_NAMES.items()}
+    fix = "import or set the key again with the --safe-storage that Cursor uses"
+    out = [
+        Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, fix)
+        for row, note in vanished_keys(inst, rows).items()
+    ]
+    if azure_key_unseen(profile):
+        out.append(Check("azure", AZURE_REFUSED, NOTE, AZURE_UNSEEN, "re-enter it in Cursor after a move"))
+    if cursor_facts(inst, rows).backups is False:
+        out.append(
+            Check(
+                "general",
+                "undo",
+                NOTE,
+                "Cursor keeps no state.vscdb.backup here (backups are off from 3.7 on): cursor-byok's undo "
+                "journal is the only way back from a bad write",
+                "keep the journals (`cursor-byok undo --list`) until you have checked a write in Cursor",
+            )
+        )
+    return out

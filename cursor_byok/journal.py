@@ -156,3 +156,14 @@ def find(journal_id: str | None, folder: Path | None = None, db: Path | None = N
             "move it aside and run undo again, or restore by hand"
         )
     return found[0]
+
+
+def last_written(db: Path, prefix: str, folder: Path | None = None) -> dict[str, Entry]:
+    """Rows under `prefix` whose last write by this tool (undo included) gave them a value: key -> that journal."""
+    last: dict[str, tuple[Entry, str | None]] = {}
+    for entry in reversed(entries(folder, db)):  # oldest first
+        for row in entry.rows:
+            key = row.get("key") if isinstance(row, dict) else None
+            if isinstance(key, str) and key.startswith(prefix):
+                last[key] = (entry, row.get("new_sha256"))
+    return {key: entry for key, (entry, new) in last.items() if new is not None}

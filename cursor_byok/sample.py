@@ -278,3 +278,80 @@ def build_profiles(udd: Path, sample: Sample) -> None:
     for i, p in enumerate(sample.profiles):
         db = udd / "User" / "profiles" / p.location / "globalStorage" / "state.vscdb"
         create_db(db, profile_rows(p, sample.seed + i), wal=sample.wal, disk_kv=sample.disk_kv)
+
+
+# --- real layouts -------------------------------------------------------------------
+# Installs as real Cursor versions leave them (docs/cursor-versions.md); the
+# copies in tests/fixtures/ are made by scripts/make-fixtures from these.
+
+
+def _legacy_settings() -> dict[str, Any]:
+    """A 0.x settings blob: the key toggle and a custom model, no Azure or Bedrock yet."""
+    return {"useOpenAIKey": True, "aiSettings": {"userAddedModels": ["gpt-4-turbo-preview"]}}
+
+
+def layout_0_42(seed: int = 42) -> Sample:
+    """Cursor 0.42 on Linux: only ItemTable, DELETE journal, a legacy plain key, a backup."""
+    rng = random.Random(seed)
+    return Sample(
+        generation="plaintext",
+        keys={"openai.key": make_key("openai", rng)},
+        settings=_legacy_settings(),
+        wal=False,
+        disk_kv=False,
+        options_json=False,
+        backups=True,
+        cursor_version="0.42.5",
+        seed=seed,
+    )
+
+
+def layout_2_4(seed: int = 24) -> Sample:
+    """Cursor 2.4 on Linux with GNOME Keyring: WAL, options.json, a backup, v11 secret:// keys."""
+    rng = random.Random(seed)
+    keys = {"openai.key": make_key("openai", rng), "anthropic.key": make_key("anthropic", rng)}
+    return Sample(
+        generation="v11",
+        keys=keys,
+        settings={**default_settings(), "useGoogleKey": False},
+        wal=True,
+        options_json=True,
+        backups=True,
+        cursor_version="2.4.31",
+        seed=seed,
+    )
+
+
+def layout_3_7(seed: int = 37) -> Sample:
+    """Cursor 3.7 freshly installed: WAL without options.json, backups off, no secret:// row at all."""
+    return Sample(
+        generation="v11",
+        keys={},
+        settings={"openAIBaseUrl": None, "aiSettings": {"modelConfig": {"composer": {"modelName": "default"}}}},
+        wal=True,
+        options_json=False,
+        backups=False,
+        mcp_key=False,
+        cursor_version="3.7.42",
+        seed=seed,
+    )
+
+
+def layout_profiles(seed: int = 5) -> Sample:
+    """Two profiles next to the default one, each with its own settings blob and models (seen on 0.42)."""
+    base = layout_0_42(seed)
+    fullstack = ProfileSample(
+        "39b0872a",
+        "Fullstack",
+        {"useOpenAIKey": False, "aiSettings": {"userAddedModels": ["deepseek-coder-v2"], "modelOverrideEnabled": []}},
+    )
+    data = ProfileSample("-5e2c91d0", "Data", {"useOpenAIKey": True, "aiSettings": {"userAddedModels": []}})
+    return Sample(**{**base.__dict__, "profiles": (fullstack, data)})
+
+
+REAL_LAYOUTS = {
+    "cursor-0.42": layout_0_42,
+    "cursor-2.4": layout_2_4,
+    "cursor-3.7": layout_3_7,
+    "cursor-profiles": layout_profiles,
+}

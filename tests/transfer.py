@@ -180,7 +180,10 @@ def dump(db: Path) -> dict[str, Any]:
     conn = _ro(db)
     try:
         out: dict[str, Any] = {"user_version": conn.execute("PRAGMA user_version").fetchone()[0]}
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for table in ("ItemTable", "cursorDiskKV"):
+            if table not in tables:  # no global database up to Cursor 0.42 has cursorDiskKV
+                continue
             rows = conn.execute(f"SELECT key, typeof(value), value FROM {table} ORDER BY key").fetchall()
             out[table] = {k: (t, v) for k, t, v in rows}
         return out
