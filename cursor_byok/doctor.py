@@ -496,7 +496,6 @@ def installation_checks(inst, profile: Profile, rows) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
     from .api import cursor_facts, vanished_keys
     from .audit import AZURE_UNSEEN, azure_key_unseen
-
     from .profile import KEY_ROW_NAMES, SECRET_PREFIX
 
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in KEY_ROW_NAMES.items()}

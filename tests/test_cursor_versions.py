@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 from conftest import require_module, require_tool
-from transfer import buffer_bytes, cli_process, export, identity, items, journals, options, oscrypt_decrypt, run, snapshot
+from transfer import (
+    buffer_bytes,
+    cli_process,
+    export,
+    identity,
+    items,
+    journals,
+    oscrypt_decrypt,
+    run,
+    snapshot,
+)
 
 from cursor_byok import versions
 from cursor_byok.cli import Exit
@@ -51,7 +61,8 @@ def bundle(make_sample_dir, tmp_path):
 
 def plain_and_secret_rows(db: Path) -> tuple[dict, dict]:
     rows = items(db)
-    plain = {k: v for k, v in rows.items() if k.startswith(PLAIN_PREFIX) and k[len(PLAIN_PREFIX) :] in KEY_ROWS.values()}
+    names = {PLAIN_PREFIX + name for name in KEY_ROWS.values()}
+    plain = {k: v for k, v in rows.items() if k in names}
     secret = {k: v for k, v in rows.items() if k.startswith(SECRET_PREFIX)}
     return plain, secret
 
@@ -264,7 +275,8 @@ def test_into_2_4_keys_follow_the_proven_keyring_secret(layout, bundle, clean_en
     path, ident, source = bundle
     udd = layout("cursor-2.4")
     fixture_secret = REAL_LAYOUTS["cursor-2.4"]().secret
-    opts = ["--safe-storage", "password", "--safe-storage-password-file", password_file(tmp_path, fixture_secret.decode())]
+    secret_file = password_file(tmp_path, fixture_secret.decode())
+    opts = ["--safe-storage", "password", "--safe-storage-password-file", secret_file]
     result = run("--user-data-dir", udd, *opts, "import", path, "-i", ident, "--yes", "--on-conflict", "replace")
     assert result.exit_code == 0, result.stderr
     plain, secret_rows = plain_and_secret_rows(udd / "User/globalStorage/state.vscdb")
