@@ -203,6 +203,11 @@ def case_azure_nonstandard(mk, tmp):
     return azure_case(mk, tmp, baseUrl="https://contoso.cognitiveservices.azure.com/")
 
 
+def case_azure_unseen(mk, tmp):
+    """Cursor 3.7 with Azure on: its key is kept somewhere this tool does not read."""
+    return make_case(mk, tmp, keys=keys_with(azure__key=None), azure_bedrock_rows=True, cursor_version="3.7.42")
+
+
 def case_base_url(mk, tmp):
     return make_case(mk, tmp, settings=clean_settings(openAIBaseUrl="https://openrouter.ai/api/v1"),
                      azure_bedrock_rows=True)
@@ -291,6 +296,7 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "azure-no-deployment": (case_azure_no_deployment, "azure-deployment-missing", "azure.deployment"),
     "azure-shape": (case_azure_shape, "azure-endpoint-shape", "azure.base_url"),
     "azure-nonstandard": (case_azure_nonstandard, "azure-endpoint-nonstandard", "azure.base_url"),
+    "azure-unseen": (case_azure_unseen, "azure-key-unseen", "azure.key"),
     "base-url": (case_base_url, "openai-base-url", "openai.base_url"),
     "base-url-http": (case_base_url_http, "openai-base-url-http", "openai.base_url"),
     "duplicate": (case_duplicate, "key-duplicate", "extra.mistralKey, openai.key"),

@@ -731,7 +731,9 @@ DAMAGE = {
         NOT_CURSOR,
     ),
     "last-page-cut": (lambda db: db.write_bytes(db.read_bytes()[:-4096]), NOT_CURSOR, NOT_CURSOR, NOT_CURSOR),
-    "no-cursorDiskKV": (lambda db: _sql(db, "DROP TABLE cursorDiskKV"), NOT_CURSOR, NOT_CURSOR, NOT_CURSOR),
+    # Every global database up to Cursor 0.42 looks like this: a Cursor database all the same.
+    "no-cursorDiskKV": (lambda db: _sql(db, "DROP TABLE cursorDiskKV"), OK, OK, OK),
+    "no-ItemTable": (lambda db: _sql(db, "DROP TABLE ItemTable"), NOT_CURSOR, NOT_CURSOR, NOT_CURSOR),
     "wrong-columns": (
         lambda db: _sql(db, "DROP TABLE ItemTable", "CREATE TABLE ItemTable (k TEXT, v BLOB)"),
         NOT_CURSOR,
