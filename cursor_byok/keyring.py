@@ -187,10 +187,60 @@ def fetch_secret_service() -> bytes:
     )
 
 
+KWALLET_TIMEOUT_S = 10.0  # a kwalletd that does not answer a plain call within this is hung
+KWALLET_OPEN_TIMEOUT_S = 120.0  # `open` may wait for the user to unlock the wallet in a dialog
+KWALLET_PROBE_TIMEOUT_S = 2.0  # `where` must stay quick even when kwalletd hangs
+KWALLET_APP = "cursor-byok"
+
+
+class _KWallet:
+    """Calls on one kwalletd service; every failure, timeouts included, becomes SafeStorageUnavailable."""
+
+    def __init__(self, conn, service: str, path: str) -> None:
+        from jeepney import DBusAddress
+
+        self.conn, self.service = conn, service
+        self.addr = DBusAddress(path, bus_name=service, interface="org.kde.KWallet")
+
+    def call(self, method: str, sig: str | None = None, *args, timeout: float | None = None):
+        from jeepney import new_method_call
+
+        try:
+            reply = self.conn.send_and_get_reply(
+                new_method_call(self.addr, method, sig, args), timeout=timeout or KWALLET_TIMEOUT_S
+            )
+        except TimeoutError:
+            raise SafeStorageUnavailable(
+                f"KWallet ({self.service}) did not answer {method}; restart kwalletd"
+            ) from None
+        except Exception as exc:
+            raise SafeStorageUnavailable(f"KWallet {method} failed ({type(exc).__name__})") from None
+        if reply.header.message_type.name == "error" or not reply.body:
+            raise SafeStorageUnavailable(f"KWallet {method} failed")
+        return reply.body[0]
+
+    def read_password(self) -> bytes | None:
+        """The first entry of KWALLET_ENTRIES that holds a value, or None."""
+        wallet = self.call("networkWallet")
+        handle = self.call("open", "sxs", wallet, 0, KWALLET_APP, timeout=KWALLET_OPEN_TIMEOUT_S)
+        if not isinstance(handle, int) or handle < 0:
+            raise SafeStorageUnavailable("KWallet refused to open the wallet; unlock it")
+        try:
+            for folder, entry in KWALLET_ENTRIES:
+                value = self.call("readPassword", "isss", handle, folder, entry, KWALLET_APP)
+                if isinstance(value, str) and value:
+                    return value.encode("utf-8")
+            return None
+        finally:
+            try:
+                self.call("close", "ibs", handle, False, KWALLET_APP)
+            except SafeStorageUnavailable:
+                pass
+
+
 def fetch_kwallet() -> bytes:
-    """Cursor's password from KWallet over D-Bus."""
+    """Cursor's password from KWallet over D-Bus (kwalletd6, then kwalletd5)."""
     try:
-        from jeepney import DBusAddress, new_method_call
         from jeepney.io.blocking import open_dbus_connection
     except ImportError:
         raise SafeStorageUnavailable("the jeepney package is missing; pip install secretstorage") from None
@@ -198,34 +248,27 @@ def fetch_kwallet() -> bytes:
         conn = open_dbus_connection(bus="SESSION")
     except Exception as exc:
         raise SafeStorageUnavailable(f"no D-Bus session for KWallet ({type(exc).__name__})") from None
-    app = "cursor-byok"
     try:
         for service, path in KWALLET_SERVICES:
-            addr = DBusAddress(path, bus_name=service, interface="org.kde.KWallet")
-
-            def call(method, sig=None, *args, addr=addr):
-                reply = conn.send_and_get_reply(new_method_call(addr, method, sig, args), timeout=30)
-                if reply.header.message_type.name == "error":
-                    raise SafeStorageUnavailable(f"KWallet {method} failed")
-                return reply.body[0]
-
-            try:
-                wallet = call("networkWallet")
-            except Exception:
+            if not _name_has_owner(conn, service):
                 continue
-            handle = call("open", "sxs", wallet, 0, app)
-            if handle < 0:
-                raise SafeStorageUnavailable("KWallet refused to open the wallet; unlock it")
-            try:
-                for folder, entry in KWALLET_ENTRIES:
-                    value = call("readPassword", "isss", handle, folder, entry, app)
-                    if value:
-                        return value.encode("utf-8")
-            finally:
-                call("close", "ibs", handle, False, app)
+            value = _KWallet(conn, service, path).read_password()
+            if value:
+                return value
     finally:
         conn.close()
     raise SafeStorageUnavailable("no Cursor password in KWallet; start Cursor once, or use --safe-storage password")
+
+
+def _name_has_owner(conn, name: str) -> bool:
+    from jeepney import DBusAddress, new_method_call
+
+    bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus")
+    try:
+        reply = conn.send_and_get_reply(new_method_call(bus, "NameHasOwner", "s", (name,)), timeout=5)
+    except Exception:
+        return False
+    return bool(reply.body and reply.body[0])
 
 
 def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], bytes]) -> bytes:
@@ -504,19 +547,22 @@ def probe_secret_service() -> str:
 
 
 def probe_kwallet() -> str:
+    """Is a kwalletd on the session bus, and does it answer? Never opens the wallet."""
     try:
-        from jeepney import DBusAddress, new_method_call
         from jeepney.io.blocking import open_dbus_connection
 
         conn = open_dbus_connection(bus="SESSION")
     except Exception as exc:
         return f"unreachable ({type(exc).__name__})"
     try:
-        bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus")
-        for service, _ in KWALLET_SERVICES:
-            reply = conn.send_and_get_reply(new_method_call(bus, "NameHasOwner", "s", (service,)), timeout=5)
-            if reply.body and reply.body[0]:
-                return f"reachable ({service})"
+        for service, path in KWALLET_SERVICES:
+            if not _name_has_owner(conn, service):
+                continue
+            try:
+                _KWallet(conn, service, path).call("networkWallet", timeout=KWALLET_PROBE_TIMEOUT_S)
+            except SafeStorageUnavailable:
+                return f"unreachable ({service} does not answer)"
+            return f"reachable ({service})"
         return "unreachable (no kwalletd on the session bus)"
     finally:
         conn.close()
