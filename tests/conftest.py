@@ -183,6 +183,13 @@ def clean_env(tmp_path: Path, monkeypatch) -> dict[str, str]:
     return dict(os.environ)
 
 
+@pytest.fixture(autouse=True)
+def isolated(clean_env, tmp_path, monkeypatch) -> None:
+    """Every test, by default: its own HOME, no CURSOR_*, VSCODE_*, XDG_*, D-Bus or desktop
+    variables, and undo journals in a data dir of its own (never the user's)."""
+    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(tmp_path / "byok-data"))
+
+
 def cli_runner():
     """A CliRunner that keeps stderr apart from stdout on every click version."""
     from click.testing import CliRunner
