@@ -617,7 +617,7 @@ def classify(target: Target, code: int, body: bytes, limits: Mapping[str, Any]) 
 
 def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str]:
     host = target.host or "the server"
-    name = unquote(urlsplit(target.url or "").path.split("/")[-2])
+    name = unquote(urlsplit(target.url or "").path.split("/")[-3])  # .../deployments/NAME/chat/completions
     if code in (401, 403):
         return INVALID, f"HTTP {code}: {host} rejected the key"
     if code == 404:

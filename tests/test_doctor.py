@@ -9,13 +9,14 @@ import random
 import socket
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from conftest import cli_runner as runner
 from fakeprovider import ROUTES, FakeProvider
 
-from cursor_byok import doctor
+from cursor_byok import doctor, provider_pages
 from cursor_byok.cli import Exit, main
 from cursor_byok.model import VENDOR_PREFIXES, Profile, Secret, StoredKey
 from cursor_byok.sample import default_settings, make_key, sample_keys
@@ -454,3 +455,177 @@ def test_the_provider_urls_variable_is_gone():
     assert not hasattr(doctor, "URLS_ENV")
     source = Path(doctor.__file__).read_text()
     assert "CURSOR_BYOK_PROVIDER_URLS" not in source and "os.environ" not in source
+
+
+# --- the rest of the error table: 429, slow responses, Azure's API version and deployment, costs ----------
+
+
+def single_provider_dir(make_sample_dir, tmp_path, fake: FakeProvider, provider: str) -> Dir:
+    """Only `provider` switched on, with its sample key (Azure's endpoint on the fake)."""
+    field = f"{provider}.key"
+    blob = only(provider)
+    blob["azureState"] = {**blob["azureState"], "baseUrl": fake.root}
+    return Dir(make_sample_dir, tmp_path, key_values={field: keys()[field]}, blob=blob)
+
+
+def seconds_until(stamp: str) -> float:
+    return (datetime.fromisoformat(stamp.replace("Z", "+00:00")) - datetime.now(timezone.utc)).total_seconds()
+
+
+@pytest.mark.parametrize(
+    "provider, wait, limits",
+    [
+        ("openai", 90, {"requests_limit": 500, "requests_remaining": 0, "tokens_limit": 30000}),
+        ("anthropic", 40, {"retry_after_s": 40.0, "requests_limit": 50, "requests_remaining": 0}),
+        ("google", 38, {"retry_after_s": 38.0}),
+        ("azure", 20, {"requests_remaining": 0}),
+    ],
+)
+def test_429_reports_rate_limited_with_the_reset_time(provider, wait, limits, make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({provider: values[f"{provider}.key"]}, limited={provider}) as fake:
+        inject_urls(monkeypatch, fake.urls())
+        d = single_provider_dir(make_sample_dir, tmp_path, fake, provider)
+        result = d.run("--online", "--json")
+        text = d.run("--online")
+    assert result.exit_code == Exit.FINDINGS and text.exit_code == Exit.FINDINGS
+    doc = json.loads(result.stdout)
+    check = online(doc)[f"{provider}.key"]
+    assert check["status"] == "rate-limited" and doc["summary"]["rate_limited"] >= 1
+    assert limits.items() <= check["rate_limit"].items()
+    assert wait - 10 < seconds_until(check["rate_limit"]["reset_at"]) <= wait + 1
+    assert check["rate_limit"]["reset_at"] in check["reason"]
+    assert provider_pages.tier_page(provider) in check["reason"]  # how to raise the limit
+    assert "rate-limited" in text.stdout and provider_pages.tier_page(provider) in text.stdout
+    assert_no_key_in(result.stdout + text.stdout, d.secrets)
+
+
+def test_403_from_the_provider_is_an_invalid_key(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({"google": values["google.key"]}, forbidden={"google"}) as fake:
+        inject_urls(monkeypatch, fake.urls())
+        doc = single_provider_dir(make_sample_dir, tmp_path, fake, "google").document("--online")
+    check = online(doc)["google.key"]
+    assert check["status"] == "invalid" and check["reason"].startswith("HTTP 403")
+
+
+def test_404_at_the_base_url_points_at_the_base_url(make_sample_dir, tmp_path, monkeypatch):
+    """'Model not appearing' online: the configured server has no model list where Cursor looks."""
+    values = keys()
+    with FakeProvider({"openai": values["openai.key"]}) as fake:
+        blob = only("openai", openAIBaseUrl=fake.root + "/nothing-here/v1")
+        d = Dir(make_sample_dir, tmp_path, key_values={"openai.key": values["openai.key"]}, blob=blob)
+        doc = d.document("--online")
+    check = online(doc)["openai.key"]
+    assert check["status"] == "unknown" and "404" in check["reason"] and "base URL" in check["reason"]
+    assert [s.path for s in fake.seen] == ["/nothing-here/v1/models"]
+
+
+def test_slow_answers_are_timed_and_reported(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({"anthropic": values["anthropic.key"]}, delay={"anthropic": 0.4}) as fake:
+        inject_urls(monkeypatch, fake.urls(), slow_s=0.2)
+        d = single_provider_dir(make_sample_dir, tmp_path, fake, "anthropic")
+        doc = d.document("--online")
+    check = online(doc)["anthropic.key"]
+    assert check["status"] == "verified" and check["slow"] is True and check["elapsed_ms"] >= 400
+    assert "slow" in check["reason"]
+
+
+def test_no_answer_within_the_timeout_is_a_slow_unknown(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({"anthropic": values["anthropic.key"]}, delay={"anthropic": 1.0}) as fake:
+        inject_urls(monkeypatch, fake.urls(), timeout=0.3)
+        doc = single_provider_dir(make_sample_dir, tmp_path, fake, "anthropic").document("--online")
+    check = online(doc)["anthropic.key"]
+    assert check["status"] == "unknown" and check["slow"] is True and "no answer within 0.3 s" in check["reason"]
+
+
+def test_a_fast_answer_is_not_slow(make_sample_dir, tmp_path, monkeypatch):
+    values = keys()
+    with FakeProvider({"anthropic": values["anthropic.key"]}) as fake:
+        inject_urls(monkeypatch, fake.urls())
+        doc = single_provider_dir(make_sample_dir, tmp_path, fake, "anthropic").document("--online")
+    check = online(doc)["anthropic.key"]
+    assert check["slow"] is False and "slow" not in check["reason"] and check["elapsed_ms"] < 3000
+
+
+def test_offline_429_and_slow_responses_come_from_the_provider(make_sample_dir, tmp_path):
+    doc = Dir(make_sample_dir, tmp_path, blob=settings(useGoogleKey=False)).document()
+    rows = {c["provider"]: c for c in doc["checks"] if c["symptom"] == doctor.S429}
+    assert set(rows) == {"openai", "anthropic", "azure", "bedrock"}  # switched on with a key; Google is off
+    for provider, row in rows.items():
+        assert row["verdict"] == "note" and "not by Cursor" in row["detail"]
+        assert provider_pages.tier_page(provider) in row["fix"]
+    slow = [c for c in doc["checks"] if c["symptom"] == doctor.SLOW]
+    assert len(slow) == 1 and "not from Cursor" in slow[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "version, status",
+    [(None, "verified"), ("2025-04-01-preview", "verified"), ("2023-01-01", "refused")],
+)
+def test_azure_api_version(version, status, make_sample_dir, tmp_path):
+    values = keys()
+    with FakeProvider({"azure": values["azure.key"]}) as fake:
+        d = single_provider_dir(make_sample_dir, tmp_path, fake, "azure")
+        result = d.run("--online", "--json", *(["--azure-api-version", version] if version else []))
+    doc = json.loads(result.stdout)
+    found = online(doc)
+    assert found["azure.key"]["status"] == status and found["azure.deployment"]["status"] == status
+    sent = {s.query["api-version"][0] for s in fake.seen}
+    assert sent == {version or "2024-10-21"}
+    if status == "refused":
+        assert result.exit_code == Exit.FINDINGS and doc["summary"]["refused"] == 2
+        assert "refuses api-version 2023-01-01" in found["azure.key"]["reason"]
+        assert "--azure-api-version" in found["azure.key"]["reason"]
+
+
+def test_azure_deployment_that_does_not_exist(make_sample_dir, tmp_path):
+    values = keys()
+    with FakeProvider({"azure": values["azure.key"]}, deployments=("another",)) as fake:
+        d = single_provider_dir(make_sample_dir, tmp_path, fake, "azure")
+        result = d.run("--online", "--json")
+    found = online(json.loads(result.stdout))
+    assert found["azure.key"]["status"] == "verified"
+    assert (
+        found["azure.deployment"]["status"] == "refused"
+        and "gpt-4o-prod does not exist" in found["azure.deployment"]["reason"]
+    )
+    assert result.exit_code == Exit.FINDINGS
+    posts = [s for s in fake.seen if s.method == "POST"]
+    assert [s.body for s in posts] == [b"{}"]  # the probe carries no prompt: no model runs, nothing is billed
+
+
+def test_azure_deployment_with_a_wrong_key_is_invalid(make_sample_dir, tmp_path):
+    with FakeProvider({"azure": "a-different-key"}) as fake:
+        result = single_provider_dir(make_sample_dir, tmp_path, fake, "azure").run("--online", "--json")
+    found = online(json.loads(result.stdout))
+    assert found["azure.key"]["status"] == "invalid" and found["azure.deployment"]["status"] == "invalid"
+
+
+@pytest.mark.parametrize("version", ["latest", "2024-10-21&x=1", ""])
+def test_a_malformed_azure_api_version_is_an_input_error(version, make_sample_dir, tmp_path):
+    result = Dir(make_sample_dir, tmp_path).run("--azure-api-version", version)
+    assert result.exit_code == Exit.INPUT and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_costs_link_usage_and_spending_limit_pages_of_each_provider_with_a_key(make_sample_dir, tmp_path):
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(google__key=None))
+    doc = d.document()
+    costs = {c["provider"]: c for c in doc["costs"]}
+    assert set(costs) == {"openai", "anthropic", "azure", "bedrock"}  # Google has no key
+    for provider, entry in costs.items():
+        usage, spending_limit, _tier = provider_pages.PAGES[provider]
+        assert (entry["usage"], entry["spending_limit"]) == (usage, spending_limit)
+        assert entry["checked"] == provider_pages.CHECKED and "not by Cursor" in entry["billed"]
+        assert usage.startswith("https://") and spending_limit.startswith("https://")
+    text = d.run().stdout
+    assert "billed by each provider directly, not by Cursor" in text
+    assert provider_pages.PAGES["openai"][1] in text
+
+
+def test_the_page_table_is_dated():
+    assert set(provider_pages.PAGES) == {"openai", "anthropic", "google", "azure", "bedrock"}
+    assert datetime.strptime(provider_pages.CHECKED, "%Y-%m-%d")
