@@ -63,7 +63,17 @@ def list_document(ctx: Context, *, reveal: bool = False) -> dict:
 
     inst = ctx.installation()
     profile, _ = load_profile(inst, ctx.storage_for(inst))
-    return profile_json(profile, source=source_info(inst), reveal=reveal)
+    return with_billing(profile_json(profile, source=source_info(inst), reveal=reveal))
+
+
+def with_billing(doc: dict) -> dict:
+    """Each provider with a key gets `billing`: its usage and spending-limit pages (BYOK is billed by it)."""
+    from .model import KEY_NAMES
+    from .provider_pages import billing
+
+    for name, entry in doc["providers"].items():
+        entry["billing"] = billing(name) if any(entry.get(k) for k in KEY_NAMES) else None
+    return doc
 
 
 def where_documents(ctx: Context) -> list[dict]:

@@ -629,3 +629,14 @@ def test_costs_link_usage_and_spending_limit_pages_of_each_provider_with_a_key(m
 def test_the_page_table_is_dated():
     assert set(provider_pages.PAGES) == {"openai", "anthropic", "google", "azure", "bedrock"}
     assert datetime.strptime(provider_pages.CHECKED, "%Y-%m-%d")
+
+
+def test_list_json_has_the_billing_pages_of_each_provider_with_a_key(make_sample_dir, tmp_path):
+    d = Dir(make_sample_dir, tmp_path, key_values=keys(google__key=None))
+    result = runner().invoke(main, [*d.options, "list", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    providers = json.loads(result.stdout)["providers"]
+    assert providers["google"]["billing"] is None
+    for name in ("openai", "anthropic", "azure", "bedrock"):
+        assert providers[name]["billing"] == provider_pages.billing(name)
+        assert providers[name]["billing"]["spending_limit"] == provider_pages.PAGES[name][1]
