@@ -521,8 +521,19 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
+def _network_error(exc: BaseException, secret: Secret) -> str:
+    """What went wrong, without text the server chose (it could echo the key back)."""
+    import http.client
+
+    if isinstance(exc, http.client.HTTPException):
+        return f"network error: the answer is not valid HTTP ({type(exc).__name__})"
+    text = str(getattr(exc, "reason", exc))
+    return "network error: " + text.replace(secret.reveal(), "(the key)")
+
+
 def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -> Verification:
     """One request to a free endpoint; its status, rate-limit facts and how long it took."""
+    import http.client
     import urllib.error
 
     found = Verification(target.provider, target.field, UNKNOWN, "", safe_url(target.url) if target.url else None)
@@ -532,19 +543,24 @@ def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -
     started = time.monotonic()
     try:
         code, headers, body = _send(target, timeout)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if _timed_out(exc):
             why = f"no answer within {timeout:g} s: {target.host} is slow or unreachable"
             return replace(found, reason=why, elapsed_ms=elapsed_ms, slow=True)
-        return replace(found, reason=f"network error: {getattr(exc, 'reason', exc)}", elapsed_ms=elapsed_ms)
+        return replace(found, reason=_network_error(exc, target.secret), elapsed_ms=elapsed_ms)
     elapsed = time.monotonic() - started
     limits = ratelimit.parse(headers, body)
     status, reason = classify(target, code, body, limits)
     if elapsed > slow_s:
         reason += f"; slow: {elapsed:.1f} s for a model list, which points at the provider's load or tier"
     return replace(
-        found, status=status, reason=reason, elapsed_ms=int(elapsed * 1000), slow=elapsed > slow_s, rate_limit=limits
+        found,
+        status=status,
+        reason=reason,
+        elapsed_ms=int(elapsed * 1000),
+        slow=elapsed > slow_s,
+        rate_limit=limits or None,
     )
 
 

@@ -9,6 +9,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -640,3 +641,71 @@ def test_list_json_has_the_billing_pages_of_each_provider_with_a_key(make_sample
     for name in ("openai", "anthropic", "azure", "bedrock"):
         assert providers[name]["billing"] == provider_pages.billing(name)
         assert providers[name]["billing"]["spending_limit"] == provider_pages.PAGES[name][1]
+
+
+class EchoServer:
+    """A hostile server on 127.0.0.1 that answers each request with `reply(request bytes)`, raw, then closes."""
+
+    def __init__(self, reply) -> None:
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.05)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the accept timeout: look at the stop flag again
+                continue
+            with conn:
+                conn.settimeout(5)
+                request = conn.recv(65536)
+                conn.sendall(self.reply(request))
+
+    def __enter__(self) -> "EchoServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+    @property
+    def root(self) -> str:
+        return "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+
+
+def echoed_key(request: bytes) -> bytes:
+    line = next(x for x in request.split(b"\r\n") if x.lower().startswith(b"authorization: bearer "))
+    return line.split(b" ", 2)[2]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        lambda req: echoed_key(req) + b"\r\n\r\n",  # not HTTP at all
+        lambda req: b"HTTP/1.1 500 " + echoed_key(req) + b"\r\nContent-Length: 0\r\n\r\n",  # key as reason phrase
+        lambda req: b"HTTP/1.1 429 x\r\nretry-after: " + echoed_key(req) + b"\r\nContent-Length: 0\r\n\r\n",
+        lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 9999\r\n\r\n" + echoed_key(req),  # cut short
+    ],
+)
+def test_a_hostile_answer_never_prints_the_key(reply, make_sample_dir, tmp_path):
+    values = keys()
+    with EchoServer(reply) as server:
+        blob = only("openai", openAIBaseUrl=server.root + "/v1")
+        d = Dir(make_sample_dir, tmp_path, key_values={"openai.key": values["openai.key"]}, blob=blob)
+        result = d.run("--online", "--json")
+        text = d.run("--online")
+    assert result.exit_code in (0, Exit.FINDINGS) and "Traceback" not in result.stderr
+    assert online(json.loads(result.stdout))["openai.key"]["status"] in ("unknown", "rate-limited", "verified")
+    assert_no_key_in(result.stdout + result.stderr + text.stdout + text.stderr, [values["openai.key"]])
+
+
+def test_the_cli_default_azure_api_version_is_the_documented_one():
+    option = next(p for p in main.commands["doctor"].params if p.name == "azure_api_version")
+    assert option.default == doctor.AZURE_API_VERSION == "2024-10-21"
