@@ -246,7 +246,13 @@ def check_azure(profile: Profile) -> Check:
         return Check("azure", AZURE_REFUSED, LIKELY, "no deployment name is set", "copy it from Azure > Deployments")
     if issue:
         return Check("azure", AZURE_REFUSED, NOTE, f"{safe_url(endpoint)} {issue[1]}")
-    return Check("azure", AZURE_REFUSED, OK, f"endpoint {safe_url(endpoint)}, deployment {deployment}")
+    return Check(
+        "azure",
+        AZURE_REFUSED,
+        OK,
+        f"endpoint {safe_url(endpoint)}, deployment {deployment}; Cursor stores no API version, so whether the "
+        f"endpoint accepts {AZURE_API_VERSION} is checked only by doctor --online (--azure-api-version)",
+    )
 
 
 # --- 429 and slow responses ---------------------------------------------------------------------

@@ -107,6 +107,8 @@ def test_a_healthy_install_has_no_likely_causes(make_sample_dir, tmp_path):
         assert verdicts(doc, provider, doctor.NOT_SHOWN) == ["ok"]
     assert verdicts(doc, "openai", doctor.S401) == ["ok"]
     assert verdicts(doc, "azure", doctor.AZURE_REFUSED) == ["ok"]
+    azure = next(c for c in doc["checks"] if c["symptom"] == doctor.AZURE_REFUSED)
+    assert "2024-10-21" in azure["detail"] and "--online" in azure["detail"]
     assert verdicts(doc, "general", doctor.TAB) == ["note"]
 
 
