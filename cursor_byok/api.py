@@ -111,7 +111,7 @@ def list_document(ctx: Context, *, reveal: bool = False) -> dict:
     doc["cursor"] = cursor_facts(inst, rows).to_json()
     doc["profile"] = chosen.name if chosen else locate.DEFAULT_PROFILE
     doc["profiles"] = [locate.DEFAULT_PROFILE, *(p.name for p in locate.profiles(inst))]
-    return doc
+    return with_billing(doc)
 
 
 def list_all_profiles(ctx: Context, *, reveal: bool = False) -> dict:
@@ -120,6 +120,16 @@ def list_all_profiles(ctx: Context, *, reveal: bool = False) -> dict:
     names = [locate.DEFAULT_PROFILE, *(p.location for p in locate.profiles(inst))]
     docs = [list_document(replace(ctx, profile=name), reveal=reveal) for name in names]
     return {**source_info(inst), "profiles": docs[0]["profiles"], "documents": docs}
+
+
+def with_billing(doc: dict) -> dict:
+    """Each provider with a key gets `billing`: its usage and spending-limit pages (BYOK is billed by it)."""
+    from .model import KEY_NAMES
+    from .provider_pages import billing
+
+    for name, entry in doc["providers"].items():
+        entry["billing"] = billing(name) if any(entry.get(k) for k in KEY_NAMES) else None
+    return doc
 
 
 def where_documents(ctx: Context) -> list[dict]:

@@ -867,19 +867,26 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
 
 @main.command()
 @click.option("--online", is_flag=True, help="Also ask each provider whether its key is accepted (free calls).")
+@click.option(
+    "--azure-api-version",
+    default="2024-10-21",
+    show_default=True,
+    help="API version for the online Azure checks; doctor says when the endpoint refuses it.",
+)
 @json_option
 @click.pass_context
-def doctor(ctx, online: bool, as_json: bool) -> None:
-    """Explain likely causes of Cursor's BYOK errors (401, 403, missing models, Azure).
+def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
+    """Explain likely causes of Cursor's BYOK errors (401, 403, 429, missing models, Azure, slow responses).
 
-    Exits 13 when a likely cause or an invalid key is found. --online sends
-    each key, in a header, only to its provider's free model-list endpoint (or
-    to the configured OpenAI base URL / Azure endpoint); the variable
-    CURSOR_BYOK_PROVIDER_URLS (JSON, provider -> base URL) overrides them.
+    Exits 13 when a likely cause, an invalid key, a rate limit or a refused
+    Azure setting is found. --online sends each key, in a header, only for a
+    provider that is switched on, and only to its provider's free model-list
+    endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
+    endpoint); each check says which host it went to.
     """
     from . import doctor as doc_mod
 
-    doc = doc_mod.document(api_context(ctx), online=online)
+    doc = doc_mod.document(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
         emit_json(doc)
     else:

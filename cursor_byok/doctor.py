@@ -1,42 +1,50 @@
 """Why a BYOK key fails in Cursor: offline checks for each error, and online key checks.
 
-`offline_checks(profile)` is pure: it turns Cursor's BYOK error table (401,
-403, "model not appearing", Azure connection refused) into a verdict per
-provider. `verify_keys(profile)` asks each provider's free model-listing
-endpoint whether a key is accepted; it never makes a billable call, sends a
-key only in a header, and only to the provider's official URL or one the user
-configured (openai.base_url, the Azure endpoint, CURSOR_BYOK_PROVIDER_URLS).
+`offline_checks(profile)` is pure: it turns the BYOK error table people follow
+(401, 403, 429, "model not appearing", Azure connection refused, slow
+responses) into a verdict per provider. `verify_keys(profile)` asks each
+provider's free model-listing endpoint whether a key is accepted, and reads
+its rate-limit headers; it never makes a billable call, sends a key only in a
+header, only for a provider that is switched on, and only to the provider's
+official URL or the one this machine's Cursor would use (openai.base_url, the
+Azure endpoint). Nothing in the environment can change where a key goes: the
+`provider_urls` parameter that tests use is never set by the CLI.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Mapping
-from urllib.parse import urlsplit
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Mapping
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from . import __version__, formats
+from . import __version__, formats, ratelimit
 from .audit import PROVIDER_NAMES, TOGGLE_KEYS, azure_endpoint_issue, is_local, is_loopback, safe_url
 from .errors import InputError
 from .model import SELECTED_PREFIX, Profile, Secret, StoredKey
+from .provider_pages import billing, tier_page
 
 OK, LIKELY, NOTE = "ok", "likely", "note"
 VERIFIED, INVALID, UNKNOWN = "verified", "invalid", "unknown"
-S401, S403 = "401 Unauthorized", "403 Forbidden"
-NOT_SHOWN, AZURE_REFUSED, TAB = "model not appearing", "Azure connection refused", "Tab and Apply"
+RATE_LIMITED, REFUSED = "rate-limited", "refused"
+S401, S403, S429 = "401 Unauthorized", "403 Forbidden", "429 Too Many Requests"
+NOT_SHOWN, AZURE_REFUSED, SLOW = "model not appearing", "Azure connection refused", "slow responses"
+TAB = "Tab and Apply"
 KEY_GONE = "key disappeared"
 
-URLS_ENV = "CURSOR_BYOK_PROVIDER_URLS"
 OFFICIAL_URLS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "google": "https://generativelanguage.googleapis.com",
 }
-AZURE_API_VERSION = "2024-10-21"
+AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version the BYOK guide uses; --azure-api-version changes it
+API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 ANTHROPIC_VERSION = "2023-06-01"
 TIMEOUT_S = 5.0
+SLOW_S = 3.0  # a model list that takes longer than this is slow
 
 
 @dataclass(frozen=True)
@@ -239,7 +247,40 @@ def check_azure(profile: Profile) -> Check:
         return Check("azure", AZURE_REFUSED, LIKELY, "no deployment name is set", "copy it from Azure > Deployments")
     if issue:
         return Check("azure", AZURE_REFUSED, NOTE, f"{safe_url(endpoint)} {issue[1]}")
-    return Check("azure", AZURE_REFUSED, OK, f"endpoint {safe_url(endpoint)}, deployment {deployment}")
+    return Check(
+        "azure",
+        AZURE_REFUSED,
+        OK,
+        f"endpoint {safe_url(endpoint)}, deployment {deployment}; Cursor stores no API version, so whether the "
+        f"endpoint accepts {AZURE_API_VERSION} is checked only by doctor --online (--azure-api-version)",
+    )
+
+
+# --- 429 and slow responses ---------------------------------------------------------------------
+
+
+def check_429(profile: Profile, provider: str) -> Check | None:
+    """Rate limits belong to the provider account's tier: say so, and where to raise them."""
+    if not key_active(profile, provider):
+        return None
+    return Check(
+        provider,
+        S429,
+        NOTE,
+        f"BYOK requests count against your {_name(provider)} account's rate limits, set by its plan or tier, "
+        "not by Cursor",
+        f"limits, and how to raise them: {tier_page(provider)}; doctor --online reads the current ones",
+    )
+
+
+def slow_note() -> Check:
+    return Check(
+        "general",
+        SLOW,
+        NOTE,
+        "with BYOK, speed comes from the provider (its load, your tier there, the model chosen), not from "
+        "Cursor's plan; doctor --online times each provider's answer",
+    )
 
 
 def base_url_notes(profile: Profile) -> list[Check]:
@@ -263,6 +304,7 @@ def offline_checks(profile: Profile) -> list[Check]:
     out: list[Check] = []
     for provider in active_providers(profile):
         out += [c for c in (check_401(profile, provider), check_403(profile, provider)) if c]
+        out += [c for c in (check_429(profile, provider),) if c]
         out.append(check_not_shown(profile, provider))
         if provider == "azure":
             out.append(check_azure(profile))
@@ -271,6 +313,7 @@ def offline_checks(profile: Profile) -> list[Check]:
             out += [c for c in (check_403(profile, provider),) if c]
     out += base_url_notes(profile)
     out += model_checks(profile)
+    out.append(slow_note())
     out.append(
         Check(
             "general",
@@ -287,75 +330,130 @@ def offline_checks(profile: Profile) -> list[Check]:
 
 @dataclass(frozen=True)
 class Target:
-    """Where one key would be checked. The URL never holds the key; `skip` says why it is not sent."""
+    """Where one check goes. The URL never holds a key; `skip` says why nothing is sent."""
 
     provider: str
     field: str
     url: str | None
     secret: Secret | None
     skip: str | None = None
+    method: str = "GET"
+    body: bytes | None = None
+
+    @property
+    def host(self) -> str | None:
+        return host_of(self.url)
 
 
 @dataclass(frozen=True)
 class Verification:
     provider: str
     field: str
-    status: str  # verified | invalid | unknown
+    status: str  # verified | invalid | rate-limited | refused | unknown
     reason: str
     url: str | None = None
+    host: str | None = None
+    elapsed_ms: int | None = None
+    slow: bool = False
+    rate_limit: dict | None = None
 
 
-def provider_urls(env: Mapping[str, str]) -> dict[str, str]:
-    """Base URL overrides from CURSOR_BYOK_PROVIDER_URLS (a JSON object provider -> URL)."""
-    text = env.get(URLS_ENV)
-    if not text:
-        return {}
+def host_of(url: str | None) -> str | None:
+    """`host` or `host:port` of a URL, for saying where a check went."""
     try:
-        doc = json.loads(text)
+        parts = urlsplit(url or "")
+        host, port = parts.hostname, parts.port
     except ValueError:
-        doc = None
-    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
-        raise InputError(f'${URLS_ENV} must be a JSON object like {{"openai": "https://host/v1"}}; fix or unset it')
-    return doc
+        return None
+    if not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
+def base_urls(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The providers' official base URLs. `overrides` exists for tests only: the CLI never passes it,
+    and nothing in the environment or on disk can change where a key goes."""
+    urls = dict(OFFICIAL_URLS)
+    urls.update({k: v for k, v in (overrides or {}).items() if k in OFFICIAL_URLS})
+    return urls
+
+
+def check_api_version(version: str) -> str:
+    if not API_VERSION.fullmatch(version):
+        raise InputError(f"--azure-api-version {version!r} is not a date like 2024-10-21 (or 2025-04-01-preview)")
+    return version
 
 
 def _join(base: str, path: str) -> str:
     return base.rstrip("/") + path
 
 
-def target_for(profile: Profile, field: str, urls: Mapping[str, str]) -> Target:
+def _switched_off(profile: Profile, provider: str) -> str | None:
+    toggle = TOGGLE_KEYS.get(provider, (None,))[0]
+    if toggle and not profile.get(toggle):
+        return f"not sent: {_name(provider)} is switched off, so Cursor does not use this key"
+    return None
+
+
+def _base_and_path(profile: Profile, provider: str, urls: Mapping[str, str], version: str) -> tuple[str, str] | None:
+    """The base URL this machine's Cursor would use for `provider`, and the free listing path under it."""
+    if provider == "openai":
+        return profile.get("openai.base_url") or urls["openai"], "/models"
+    if provider == "anthropic":
+        return urls["anthropic"], "/v1/models"
+    if provider == "google":
+        return urls["google"], "/v1beta/models"
+    if provider == "azure" and profile.get("azure.base_url"):
+        return profile.get("azure.base_url"), f"/openai/models?api-version={quote(version, safe='')}"
+    return None
+
+
+def _no_url(provider: str) -> str:
+    if provider == "azure":
+        return "no Azure endpoint is set"
+    if provider == "bedrock":
+        return "not checked: AWS requests need SigV4 signing; try `aws bedrock list-foundation-models`"
+    return "not checked: no known endpoint for this provider"
+
+
+def target_for(profile: Profile, field: str, urls: Mapping[str, str], version: str = AZURE_API_VERSION) -> Target:
     provider = field.split(".", 1)[0]
     key = _key(profile, field)
     secret = key.secret if key else None
     if secret is None:
         return Target(provider, field, None, None, f"cannot decrypt ({key.reason if key else 'missing'})")
-    if provider == "openai":
-        base = profile.get("openai.base_url") or urls.get("openai") or OFFICIAL_URLS["openai"]
-        url = _join(base, "/models")
-    elif provider == "anthropic":
-        url = _join(urls.get("anthropic") or OFFICIAL_URLS["anthropic"], "/v1/models")
-    elif provider == "google":
-        url = _join(urls.get("google") or OFFICIAL_URLS["google"], "/v1beta/models")
-    elif provider == "azure":
-        endpoint = profile.get("azure.base_url")
-        if not endpoint:
-            return Target(provider, field, None, secret, "no Azure endpoint is set")
-        url = _join(endpoint, f"/openai/models?api-version={AZURE_API_VERSION}")
-    elif provider == "bedrock":
-        why = "not checked: AWS requests need SigV4 signing; try `aws bedrock list-foundation-models`"
-        return Target(provider, field, None, secret, why)
-    else:
-        return Target(provider, field, None, secret, "not checked: no known endpoint for this provider")
-    return Target(provider, field, url, secret, _unsafe(url))
+    where = _base_and_path(profile, provider, urls, version)
+    if where is None:
+        return Target(provider, field, None, secret, _no_url(provider))
+    base, path = where
+    return Target(provider, field, _join(base, path), secret, _switched_off(profile, provider) or _unsafe(base))
 
 
-def _unsafe(url: str) -> str | None:
-    """Why a key must not go to this URL, or None."""
+def deployment_target(profile: Profile, version: str = AZURE_API_VERSION) -> Target | None:
+    """An empty chat request to the Azure deployment: Azure refuses it before any model runs (nothing billed),
+    and says on the way whether the deployment exists and the API version is accepted."""
+    key, endpoint, deployment = (
+        _key(profile, "azure.key"),
+        profile.get("azure.base_url"),
+        profile.get("azure.deployment"),
+    )
+    if key is None or key.secret is None or not endpoint or not deployment:
+        return None
+    path = f"/openai/deployments/{quote(deployment, safe='')}/chat/completions?api-version={quote(version, safe='')}"
+    skip = _switched_off(profile, "azure") or _unsafe(endpoint)
+    return Target("azure", "azure.deployment", _join(endpoint, path), key.secret, skip, "POST", b"{}")
+
+
+def _unsafe(base: str) -> str | None:
+    """Why a key must not go under this base URL, or None."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(base)
         host = parts.hostname
     except ValueError:
         return "not sent: the URL cannot be parsed"
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        return "not sent: the URL has user info or a query, which may hold a secret"
     if parts.scheme == "https" and host:
         return None
     if parts.scheme == "http" and is_loopback(host):
@@ -363,11 +461,14 @@ def _unsafe(url: str) -> str | None:
     return "not sent: only https (or http to this machine) may carry a key"
 
 
-def targets(profile: Profile, env: Mapping[str, str]) -> list[Target]:
-    urls = provider_urls(env)
+def targets(profile: Profile, urls: Mapping[str, str] | None = None, version: str = AZURE_API_VERSION) -> list[Target]:
+    """One target per stored key (and the Azure deployment), in a stable order."""
+    urls = base_urls(urls)
     fields = ["openai.key", "anthropic.key", "google.key", "azure.key", "bedrock.access_key"]
     fields += sorted(f for f in profile.keys() if f.startswith("extra."))
-    return [target_for(profile, f, urls) for f in fields if profile.get(f) is not None]
+    out = [target_for(profile, f, urls, version) for f in fields if profile.get(f) is not None]
+    deployment = deployment_target(profile, version)
+    return out + ([deployment] if deployment else [])
 
 
 def auth_headers(provider: str, secret: Secret) -> dict[str, str]:
@@ -397,72 +498,209 @@ def _opener(url: str):
     return urllib.request.build_opener(NoRedirect, proxies)
 
 
-def verify(target: Target, timeout: float = TIMEOUT_S) -> Verification:
-    """One GET to a model-listing endpoint: 2xx verified, 401/403 invalid, else unknown."""
+def _send(target: Target, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    """One request; (status, lower-case headers, at most MAX_BODY bytes of body)."""
     import urllib.error
     import urllib.request
 
-    shown = safe_url(target.url) if target.url else None
-    if target.skip or target.url is None or target.secret is None:
-        return Verification(target.provider, target.field, UNKNOWN, target.skip or "not checked", shown)
-    request = urllib.request.Request(target.url, headers=auth_headers(target.provider, target.secret), method="GET")
+    assert target.url is not None and target.secret is not None
+    headers = auth_headers(target.provider, target.secret)
+    if target.body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
     try:
         with _opener(target.url).open(request, timeout=timeout) as response:
-            code = response.status
+            return response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
     except urllib.error.HTTPError as exc:
-        code = exc.code
-        exc.close()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Verification(target.provider, target.field, UNKNOWN, f"network error: {reason}", shown)
-    return Verification(target.provider, target.field, _status(code), _reason(code, shown), shown)
+        with exc:
+            try:
+                body = exc.read(ratelimit.MAX_BODY)
+            except (OSError, ValueError):
+                body = b""
+            return exc.code, _lower(exc.headers), body
 
 
-def _status(code: int) -> str:
+def _lower(headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in (headers.items() if headers else ())}
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+
+
+def _network_error(exc: BaseException, secret: Secret) -> str:
+    """What went wrong, without text the server chose (it could echo the key back)."""
+    import http.client
+
+    if isinstance(exc, http.client.HTTPException):
+        return f"network error: the answer is not valid HTTP ({type(exc).__name__})"
+    text = str(getattr(exc, "reason", exc))
+    return "network error: " + text.replace(secret.reveal(), "(the key)")
+
+
+def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -> Verification:
+    """One request to a free endpoint; its status, rate-limit facts and how long it took."""
+    import http.client
+    import urllib.error
+
+    found = Verification(target.provider, target.field, UNKNOWN, "", safe_url(target.url) if target.url else None)
+    if target.skip or target.url is None or target.secret is None:
+        return replace(found, reason=target.skip or "not checked")
+    found = replace(found, host=target.host)
+    started = time.monotonic()
+    try:
+        code, headers, body = _send(target, timeout)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        if _timed_out(exc):
+            why = f"no answer within {timeout:g} s: {target.host} is slow or unreachable"
+            return replace(found, reason=why, elapsed_ms=elapsed_ms, slow=True)
+        return replace(found, reason=_network_error(exc, target.secret), elapsed_ms=elapsed_ms)
+    elapsed = time.monotonic() - started
+    limits = ratelimit.parse(headers, body)
+    status, reason = classify(target, code, body, limits)
+    if elapsed > slow_s:
+        reason += f"; slow: {elapsed:.1f} s for a model list, which points at the provider's load or tier"
+    return replace(
+        found,
+        status=status,
+        reason=reason,
+        elapsed_ms=int(elapsed * 1000),
+        slow=elapsed > slow_s,
+        rate_limit=limits or None,
+    )
+
+
+# --- what an answer means ----------------------------------------------------------------------------
+
+
+def _error_text(body: bytes) -> str:
+    """`code message` of a JSON error body, for matching only (never printed: it may quote the request)."""
+    try:
+        doc = json.loads(body or b"null")
+    except ValueError:
+        return ""
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    return f"{error.get('code', '')} {error.get('type', '')} {error.get('message', '')}"
+
+
+def _api_version(target: Target) -> str:
+    return parse_qs(urlsplit(target.url or "").query).get("api-version", ["?"])[0]
+
+
+def version_refused(code: int, body: bytes) -> bool:
+    """Azure's answer to an API version it does not serve (400 or 404 naming the version)."""
+    return code in (400, 404) and bool(re.search(r"api[- ]?version", _error_text(body), re.IGNORECASE))
+
+
+def _limits_text(limits: Mapping[str, Any]) -> str:
+    parts = [
+        f"{limits[f'{kind}_remaining']}"
+        + (f"/{limits[f'{kind}_limit']}" if f"{kind}_limit" in limits else "")
+        + f" {kind} left"
+        for kind in ("requests", "tokens")
+        if f"{kind}_remaining" in limits
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _rate_limited(target: Target, limits: Mapping[str, Any]) -> str:
+    host = target.host or "the server"
+    when = f" until {limits['reset_at']}" if "reset_at" in limits else " (no reset time given)"
+    page = tier_page(target.provider) or "the provider's plan page"
+    return (
+        f"HTTP 429: {host} is rate-limiting this key{when}; BYOK requests count against your "
+        f"{_name(target.provider)} account's own limits, which a higher plan or tier raises: {page}"
+    )
+
+
+def classify(target: Target, code: int, body: bytes, limits: Mapping[str, Any]) -> tuple[str, str]:
+    """(status, reason) for one answer."""
+    host = target.host or "the server"
+    if target.provider == "azure" and version_refused(code, body):
+        why = f"HTTP {code}: {host} refuses api-version {_api_version(target)}, so Cursor's requests fail there too"
+        return REFUSED, why + "; try another with --azure-api-version, as listed for your resource in Azure"
+    if target.field == "azure.deployment":
+        return _deployment_status(target, code, body)
     if 200 <= code < 300:
-        return VERIFIED
-    return INVALID if code in (401, 403) else UNKNOWN
-
-
-def _reason(code: int, shown: str | None) -> str:
-    host = urlsplit(shown or "").hostname or "the server"
-    if 200 <= code < 300:
-        return f"HTTP {code}: {host} accepted the key"
+        return VERIFIED, f"HTTP {code}: {host} accepted the key{_limits_text(limits)}"
     if code in (401, 403):
-        return f"HTTP {code}: {host} rejected the key"
+        return INVALID, f"HTTP {code}: {host} rejected the key"
+    if code == 429:
+        return RATE_LIMITED, _rate_limited(target, limits)
     if 300 <= code < 400:
-        return f"HTTP {code}: redirect not followed, so the key was not sent on"
-    return f"HTTP {code} from {host}: cannot tell"
+        return UNKNOWN, f"HTTP {code}: redirect not followed, so the key was not sent on"
+    if code == 404:
+        what = "endpoint (or --azure-api-version)" if target.provider == "azure" else "base URL"
+        return UNKNOWN, f"HTTP 404: {host} has no model list at {urlsplit(target.url or '').path}: check the {what}"
+    return UNKNOWN, f"HTTP {code} from {host}: cannot tell"
+
+
+def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str]:
+    host = target.host or "the server"
+    name = unquote(urlsplit(target.url or "").path.split("/")[-3])  # .../deployments/NAME/chat/completions
+    if code in (401, 403):
+        return INVALID, f"HTTP {code}: {host} rejected the key"
+    if code == 404:
+        gone = "DeploymentNotFound" in _error_text(body)
+        why = f"deployment {name} does not exist" if gone else f"no deployment {name} (or the endpoint is wrong)"
+        return REFUSED, f"HTTP 404 from {host}: {why}; copy the name from Azure > your resource > Deployments"
+    if code == 429:
+        return RATE_LIMITED, _rate_limited(target, {})
+    if code == 400 or 200 <= code < 300:
+        version = _api_version(target)
+        return VERIFIED, f"deployment {name} answers with api-version {version} (the empty test request runs no model)"
+    return UNKNOWN, f"HTTP {code} from {host} for deployment {name}: cannot tell"
 
 
 def verify_keys(
-    profile: Profile, env: Mapping[str, str] | None = None, timeout: float = TIMEOUT_S
+    profile: Profile,
+    *,
+    urls: Mapping[str, str] | None = None,
+    api_version: str = AZURE_API_VERSION,
+    timeout: float = TIMEOUT_S,
+    slow_s: float = SLOW_S,
 ) -> list[Verification]:
-    """Check every key online, in parallel, in a stable order."""
-    todo = targets(profile, os.environ if env is None else env)
+    """Check every key online, in parallel, in a stable order. `urls` is for tests (see base_urls)."""
+    todo = targets(profile, urls, check_api_version(api_version))
     if not todo:
         return []
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-        return list(pool.map(lambda t: verify(t, timeout), todo))
+        return list(pool.map(lambda t: verify(t, timeout, slow_s), todo))
 
 
 # --- documents ----------------------------------------------------------------------------
 
 
-def report_json(checks: list[Check], verifications: list[Verification] | None, *, db: str) -> dict:
+def costs(profile: Profile) -> list[dict]:
+    """Usage and spending-limit pages of each provider with a key: BYOK is billed by the provider."""
+    with_key = [p for p, (_toggle, fields) in TOGGLE_KEYS.items() if any(_key(profile, f) for f in fields)]
+    return [{"provider": p, **(billing(p) or {})} for p in with_key]
+
+
+def report_json(
+    checks: list[Check], verifications: list[Verification] | None, *, db: str, cost_pages: list[dict] | None = None
+) -> dict:
     """The `doctor --json` document."""
-    likely = sum(1 for c in checks if c.verdict == LIKELY)
-    invalid = sum(1 for v in verifications or () if v.status == INVALID)
+    found = [v.status for v in verifications or ()]
     return {
         "db": db,
         "checks": [asdict(c) for c in checks],
         "online": None if verifications is None else [asdict(v) for v in verifications],
-        "summary": {"likely": likely, "invalid": invalid},
+        "costs": cost_pages or [],
+        "summary": {
+            "likely": sum(1 for c in checks if c.verdict == LIKELY),
+            "invalid": found.count(INVALID),
+            "rate_limited": found.count(RATE_LIMITED),
+            "refused": found.count(REFUSED),
+        },
     }
 
 
 def has_problems(doc: dict) -> bool:
-    return bool(doc["summary"]["likely"] or doc["summary"]["invalid"])
+    return any(doc["summary"].values())
 
 
 def report_text(doc: dict) -> str:
@@ -473,23 +711,54 @@ def report_text(doc: dict) -> str:
     fixes = [[c["provider"], c["symptom"], c["fix"]] for c in doc["checks"] if c["verdict"] != OK and c["fix"]]
     if fixes:
         lines += ["", "what to do", table(fixes)]
+    if doc["costs"]:
+        checked = doc["costs"][0]["checked"]
+        lines += ["", f"costs: BYOK is billed by each provider directly, not by Cursor (pages checked {checked})"]
+        lines.append(
+            table(
+                [[c["provider"], c["usage"], c["spending_limit"]] for c in doc["costs"]],
+                ["provider", "usage", "spending limit"],
+            )
+        )
     if doc["online"] is not None:
-        online = [[v["provider"], v["field"], v["status"], v["reason"]] for v in doc["online"]]
-        lines += ["", "online", table(online, ["provider", "key", "status", "reason"]) if online else "no keys"]
+        online = [[v["provider"], v["field"], v["host"] or "-", v["status"], v["reason"]] for v in doc["online"]]
+        header = ["provider", "key", "sent to", "status", "reason"]
+        lines += ["", "online", table(online, header) if online else "no keys"]
     s = doc["summary"]
-    lines += ["", f"({s['likely']} likely cause(s), {s['invalid']} invalid key(s))"]
+    lines += [
+        "",
+        f"({s['likely']} likely cause(s), {s['invalid']} invalid key(s), {s['rate_limited']} rate-limited, "
+        f"{s['refused']} refused setting(s))",
+    ]
     return "\n".join(lines)
 
 
-def document(ctx, *, online: bool = False) -> dict:
-    """The `doctor --json` document for the installation `ctx` (an api.Context) chooses."""
+def document(
+    ctx,
+    *,
+    online: bool = False,
+    azure_api_version: str = AZURE_API_VERSION,
+    provider_urls: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT_S,
+    slow_s: float = SLOW_S,
+) -> dict:
+    """The `doctor --json` document for the installation `ctx` (an api.Context) chooses.
+
+    `provider_urls` (provider -> base URL) replaces the official OpenAI, Anthropic and Google URLs: it is
+    for tests, which point it at a server on 127.0.0.1. The CLI never sets it, and no variable or file can.
+    """
     from .api import load_profile
 
+    check_api_version(azure_api_version)
     inst = ctx.installation()
     profile, rows = load_profile(inst, ctx.storage_for(inst))
-    verifications = verify_keys(profile, ctx.env) if online else None
+    verifications = None
+    if online:
+        verifications = verify_keys(
+            profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
+        )
     checks = [*offline_checks(profile), *installation_checks(inst, profile, rows)]
-    return report_json(checks, verifications, db=str(inst.db_path))
+    return report_json(checks, verifications, db=str(inst.db_path), cost_pages=costs(profile))
 
 
 def installation_checks(inst, profile: Profile, rows) -> list[Check]:

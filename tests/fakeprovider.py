@@ -1,11 +1,16 @@
 """A fake model-listing server for OpenAI, Anthropic, Google and Azure, on 127.0.0.1.
 
 Each provider lives under its own path, checks the auth header that provider
-uses, and answers 200 with a model list for a key it knows, 401 otherwise. It
-records every request (method, path, query and headers) so a test can assert
-exactly what was sent, and that no key ever appeared in a URL.
+uses, and answers as that provider does: 200 with a model list for a key it
+knows, 401 otherwise; 403, 429 (with that provider's rate-limit headers or
+body) or a slow answer when a test asks for them. Azure also checks the
+`api-version` (400 "API version not supported" for one it does not serve) and
+answers the deployment probe (404 DeploymentNotFound, or 400 for the empty
+request). It records every request (method, path, query, headers, body), and a
+proxy CONNECT, so a test can assert exactly what was sent where, and that no
+key ever appeared in a URL.
 
-    with FakeProvider(known={"openai": key}) as fake:
+    with FakeProvider(known={"openai": key}, limited={"openai"}) as fake:
         fake.base("openai")  # -> "http://127.0.0.1:PORT/openai-api/v1"
 """
 
@@ -13,10 +18,13 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Mapping
-from urllib.parse import parse_qs, urlsplit
+from typing import Iterable, Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # provider -> (base path a client is given, path it must then request)
 ROUTES = {
@@ -25,8 +33,41 @@ ROUTES = {
     "google": ("/google", "/google/v1beta/models"),
     "azure": ("", "/openai/models"),
 }
+DEPLOYMENT_PREFIX = "/openai/deployments/"
 REDIRECT_PATH = "/redirect/v1"
 BROKEN_PATH = "/broken/v1"
+AZURE_VERSIONS = ("2024-10-21", "2025-04-01-preview")
+
+
+def rate_limited(provider: str, now: datetime) -> tuple[dict, dict]:
+    """(headers, body) of each provider's 429, as its documentation describes them."""
+    if provider == "openai":
+        headers = {
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": "1m30s",
+            "x-ratelimit-limit-tokens": "30000",
+            "x-ratelimit-remaining-tokens": "29000",
+            "x-ratelimit-reset-tokens": "2s",
+        }
+        return headers, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+    if provider == "anthropic":
+        reset = (now + timedelta(seconds=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        headers = {
+            "retry-after": "40",
+            "anthropic-ratelimit-requests-limit": "50",
+            "anthropic-ratelimit-requests-remaining": "0",
+            "anthropic-ratelimit-requests-reset": reset,
+        }
+        return headers, {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of requests"}}
+    if provider == "google":
+        retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "38s"}
+        return {}, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota", "details": [retry]}}
+    if provider == "azure":
+        headers = {"retry-after": format_datetime(now + timedelta(seconds=20), usegmt=True)}
+        headers["x-ratelimit-remaining-requests"] = "0"
+        return headers, {"error": {"code": "429", "message": "Requests have exceeded the call rate limit"}}
+    raise KeyError(provider)
 
 
 @dataclass(frozen=True)
@@ -35,6 +76,7 @@ class Seen:
     path: str
     query: dict
     headers: dict  # lower-case names
+    body: bytes = b""
 
     @property
     def target(self) -> str:
@@ -56,11 +98,30 @@ def presented_key(provider: str, headers: Mapping[str, str], query: dict) -> str
     return None
 
 
+@dataclass
+class Behaviour:
+    """What the fake does beyond 200/401: providers that answer 403 or 429, delays, Azure's deployments."""
+
+    forbidden: set = field(default_factory=set)
+    limited: set = field(default_factory=set)
+    delay: dict = field(default_factory=dict)
+    deployments: tuple = ("gpt-4o-prod",)
+
+
 class FakeProvider:
     """Context manager: a ThreadingHTTPServer on a random port, served from a thread."""
 
-    def __init__(self, known: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        known: Mapping[str, str],
+        *,
+        forbidden: Iterable[str] = (),
+        limited: Iterable[str] = (),
+        delay: Mapping[str, float] | None = None,
+        deployments: Iterable[str] = ("gpt-4o-prod",),  # the sample install's deployment
+    ) -> None:
         self.known = dict(known)
+        self.behaviour = Behaviour(set(forbidden), set(limited), dict(delay or {}), tuple(deployments))
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -73,6 +134,10 @@ class FakeProvider:
 
     def base(self, provider: str) -> str:
         return self.root + ROUTES[provider][0]
+
+    def urls(self) -> dict[str, str]:
+        """The provider_urls a test passes to doctor: every official base URL pointed here."""
+        return {p: self.base(p) for p in ("openai", "anthropic", "google")}
 
     def __enter__(self) -> "FakeProvider":
         self.thread.start()
@@ -87,31 +152,59 @@ class FakeProvider:
         with self._lock:
             self.seen.append(seen)
 
-    def answer(self, path: str, query: dict, headers: Mapping[str, str]) -> tuple[int, dict, dict]:
-        """(status, extra headers, body) for one GET."""
+    def answer(self, method: str, path: str, query: dict, headers: Mapping[str, str]) -> tuple[int, dict, dict]:
+        """(status, extra headers, body) for one request."""
         if path.startswith(REDIRECT_PATH):
             return 302, {"Location": self.root + ROUTES["openai"][1]}, {}
         if path.startswith(BROKEN_PATH):
             return 500, {}, {"error": "server error"}
+        if path.startswith(DEPLOYMENT_PREFIX) and method == "POST":
+            return self.azure_deployment(path, query, headers)
         for provider, (_base, models_path) in ROUTES.items():
-            if path == models_path:
-                key = presented_key(provider, headers, query)
-                if key is not None and key == self.known.get(provider):
-                    return 200, {}, {"data": [{"id": f"{provider}-model-1"}]}
-                return 401, {}, {"error": {"message": "invalid key"}}
-        return 404, {}, {"error": "no such path"}
+            if path == models_path and method == "GET":
+                return self.models(provider, query, headers)
+        if method != "GET":
+            return 405, {}, {"error": "a model list is read with GET"}
+        return 404, {}, {"error": {"code": "404", "message": "Resource not found"}}
+
+    def models(self, provider: str, query: dict, headers: Mapping[str, str]) -> tuple[int, dict, dict]:
+        time.sleep(self.behaviour.delay.get(provider, 0.0))
+        if provider == "azure" and query.get("api-version", [""])[0] not in AZURE_VERSIONS:
+            return 400, {}, {"error": {"code": "BadRequest", "message": "API version not supported"}}
+        key = presented_key(provider, headers, query)
+        if key is None or key != self.known.get(provider):
+            return 401, {}, {"error": {"message": "invalid key"}}
+        if provider in self.behaviour.forbidden:
+            return 403, {}, {"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "not allowed"}}
+        if provider in self.behaviour.limited:
+            extra, body = rate_limited(provider, datetime.now(timezone.utc))
+            return 429, extra, body
+        extra = {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "499"}
+        return 200, extra if provider == "openai" else {}, {"data": [{"id": f"{provider}-model-1"}]}
+
+    def azure_deployment(self, path: str, query: dict, headers: Mapping[str, str]) -> tuple[int, dict, dict]:
+        name = unquote(path[len(DEPLOYMENT_PREFIX) :].split("/")[0])
+        if query.get("api-version", [""])[0] not in AZURE_VERSIONS:
+            return 400, {}, {"error": {"code": "BadRequest", "message": "API version not supported"}}
+        if presented_key("azure", headers, query) != self.known.get("azure"):
+            return 401, {}, {"error": {"code": "401", "message": "Access denied due to invalid subscription key"}}
+        if name not in self.behaviour.deployments:
+            message = "The API deployment for this resource does not exist."
+            return 404, {}, {"error": {"code": "DeploymentNotFound", "message": message}}
+        return 400, {}, {"error": {"code": None, "message": "'messages' is a required property", "param": None}}
 
     def _handler(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def _serve(self, method: str) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
                 headers = {k.lower(): v for k, v in self.headers.items()}  # names are case-insensitive
-                fake.record(Seen("GET", parts.path, query, headers))
-                status, extra, body = fake.answer(parts.path, query, headers)
-                data = json.dumps(body).encode()
+                body = self.rfile.read(int(headers.get("content-length") or 0))
+                fake.record(Seen(method, parts.path, query, headers, body))
+                status, extra, doc = fake.answer(method, parts.path, query, headers)
+                data = json.dumps(doc).encode()
                 self.send_response(status)
                 for k, v in {"Content-Type": "application/json", **extra}.items():
                     self.send_header(k, v)
@@ -119,9 +212,15 @@ class FakeProvider:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802 - a key check must never POST
-                fake.record(Seen("POST", urlsplit(self.path).path, {}, dict(self.headers.items())))
-                self.send_response(405)
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self._serve("GET")
+
+            def do_POST(self) -> None:  # noqa: N802 - only Azure's empty deployment probe may POST
+                self._serve("POST")
+
+            def do_CONNECT(self) -> None:  # noqa: N802 - as an https proxy: record where, refuse the tunnel
+                fake.record(Seen("CONNECT", self.path, {}, {k.lower(): v for k, v in self.headers.items()}))
+                self.send_response(403)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -19,11 +19,11 @@ from cursor_byok.model import VENDOR_PREFIXES
 from cursor_byok.sample import create_db
 
 PROVIDER_SHAPES = {
-    "openai": {"configured", "enabled", "base_url", "key"},
-    "anthropic": {"configured", "enabled", "key"},
-    "google": {"configured", "enabled", "key"},
-    "azure": {"configured", "enabled", "base_url", "deployment", "key"},
-    "bedrock": {"configured", "enabled", "region", "access_key", "secret_key", "session_token", "iam_role"},
+    "openai": {"configured", "enabled", "base_url", "key", "billing"},
+    "anthropic": {"configured", "enabled", "key", "billing"},
+    "google": {"configured", "enabled", "key", "billing"},
+    "azure": {"configured", "enabled", "base_url", "deployment", "key", "billing"},
+    "bedrock": {"configured", "enabled", "region", "access_key", "secret_key", "session_token", "iam_role", "billing"},
 }
 KEY_SHAPE = {"masked", "fingerprint", "storage", "format", "row"}
 TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes"}
