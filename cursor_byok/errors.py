@@ -76,3 +76,11 @@ class VerifyFailed(ByokError):
 
 class NothingToUndo(ByokError):
     """There is no undo journal to restore."""
+
+
+class UnsafeURL(InputError):
+    """A base URL would send a key somewhere unsafe, or carries a secret itself."""
+
+
+class ForeignSchema(NotACursorDatabase):
+    """The database holds triggers, views or other objects Cursor does not make, so it is not written."""

@@ -374,6 +374,8 @@ def apply_rows(
     if not writes:
         return ApplyResult(None, (), None)
     ensure_closed(inst)
+    with Store(inst.db_path) as st:
+        st.check_writable()  # before the journal: a refused database keeps no trace of the attempt
     entry = journal.record(inst.db_path, rows, writes, command=command, folder=journal_dir)
     with Store(inst.db_path, writable=True) as st:
         try:
