@@ -394,7 +394,7 @@ def ask_conflict(change) -> bool:
 def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str) -> None:
     """Render a plan, confirm, apply through the one write path, report."""
     from . import plan as planning
-    from .api import execute, source_info
+    from .api import execute, plan_warnings, source_info
     from .render import plan_json, plan_text
 
     if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and prep.ask:
@@ -409,6 +409,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     }
     if not as_json:
         click.echo(plan_text(prep.plan))
+    for line in plan_warnings(prep.plan):
+        click.echo(f"warning: {line}", err=True)
     if dry_run:
         if as_json:
             emit_json(doc)
@@ -433,6 +435,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     )
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
+    for line in planning.endpoint_messages(prep.plan) if result.rows else ():
+        click.echo(f"note: {line}", err=True)
     if as_json:
         emit_json(doc)
     elif result.rows:
@@ -633,6 +637,7 @@ def set_cmd(
         lambda _profile: onboard.provider_fields(provider, keys, settings, enabled),
         command=f"set {provider}",
         key_storage=key_storage,
+        guard_endpoints=False,  # the user's own request, not input from elsewhere
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
