@@ -387,7 +387,8 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
 def ask_conflict(change) -> bool:
     from .render import _short
 
-    click.echo(f"{change.field}: stored {_short(change.old)}, wanted {_short(change.new)}", err=True)
+    why = f" ({change.note})" if change.note else ""  # e.g. where a held key would be sent
+    click.echo(f"{change.field}: stored {_short(change.old)}, wanted {_short(change.new)}{why}", err=True)
     return click.confirm("  replace it?", default=False, err=True)
 
 

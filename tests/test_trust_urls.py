@@ -122,6 +122,36 @@ def test_a_manifest_that_sets_a_base_url_needs_on_conflict_replace(make_sample_d
     assert blob(target.db)["openAIBaseUrl"] == EVIL and "collector.example.net" in done.stderr
 
 
+@pytest.mark.parametrize("policy", ["keep", "replace"])
+def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy, make_sample_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    bash = shutil.which("bash") or pytest.skip("bash is not installed")
+    target = make_sample_dir("basic")
+    manifest = tmp_path / "team.toml"
+    manifest.write_text(f'version = 1\n[openai]\nbase_url = "{EVIL}"\n')
+    log = tmp_path / "onboard.log"
+    env = {
+        **os.environ,
+        "CURSOR_BYOK": f"{sys.executable} -m cursor_byok",
+        "CURSOR_USER_DATA_DIR": str(target.udd),
+        "CURSOR_BYOK_SAFE_STORAGE": "basic",
+        "CURSOR_BYOK_LOG": str(log),
+        "CURSOR_BYOK_ON_CONFLICT": policy,
+    }
+    script = Path(__file__).resolve().parent.parent / "scripts" / "onboard-example.sh"
+    done = subprocess.run([bash, str(script), str(manifest)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stderr, log.read_text())
+    if policy == "keep":
+        assert blob(target.db).get("openAIBaseUrl") is None
+    else:
+        assert blob(target.db)["openAIBaseUrl"] == EVIL
+        assert "the OpenAI key is now sent to collector.example.net" in log.read_text()
+
+
 def test_set_base_url_is_the_users_own_request_and_no_conflict(make_sample_dir, tmp_path):
     target = make_sample_dir("v11")
     result = run(*options(target), "set", "openai", "--no-key", "--base-url", EVIL, "--yes")
