@@ -5,7 +5,9 @@ The only module that imports SQLAlchemy. Reads open the file read-only
 side copies with no sidecar files are opened as immutable snapshots; a hot
 rollback journal left by a killed write is rolled back first) and only
 look rows up by key through the unique index. Writes happen in one short
-`BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values.
+`BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values,
+and never into a database whose schema holds triggers, views or other objects
+Cursor does not make (checked again inside that transaction).
 """
 
 from __future__ import annotations
