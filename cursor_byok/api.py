@@ -247,11 +247,14 @@ def prepare(
     models: str = "union",
     key_storage: str = "auto",
     notes: Iterable[str] | Callable[[Profile], Iterable[str]] = (),
+    guard_endpoints: bool = True,
 ) -> Prepared:
     """Read the installation once and diff it against `wanted`.
 
     `wanted` (and `notes`) may be a function of the stored profile, for
     commands whose wanted values depend on what is there (models add, unset).
+    Every new base URL passes urls.check; `guard_endpoints` (off only for
+    `set`) makes a change of where a held key is sent a conflict.
     """
     from . import plan as planning
 
@@ -261,9 +264,17 @@ def prepare(
     profile, rows = load_profile(inst, storage, chosen.db if chosen else None)
     wanted = dict(wanted(profile) if callable(wanted) else wanted)
     notes = tuple(notes(profile) if callable(notes) else notes)
+    check_new_endpoints(wanted, profile)
     key_form = planning.choose_key_form(profile, key_storage)
     wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form, profile.cursor_version)
-    the_plan = planning.diff(profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped))
+    the_plan = planning.diff(
+        profile,
+        wanted,
+        on_conflict=on_conflict,
+        models=models,
+        notes=(*notes, *dropped),
+        guard_endpoints=guard_endpoints,
+    )
     writing = planning.wanted_values(the_plan)
     protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):
@@ -273,6 +284,30 @@ def prepare(
     return Prepared(
         inst, storage, profile, rows, the_plan, key_form, wanted, user_profile=chosen, other_profiles=others
     )
+
+
+def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
+    """Every endpoint setting that would change passes the checks of `set` (InputError, exit 15, nothing written).
+
+    Base URLs pass urls.check; an Azure deployment must be a plain name and a
+    Bedrock region look like one, whether they come from a bundle, a manifest or `set`.
+    """
+    from . import onboard, urls
+
+    checks = {name: urls.check for name in urls.URL_FIELDS}
+    checks.update({"azure.deployment": onboard.check_name, "bedrock.region": onboard.check_region})
+    for name, check in checks.items():
+        value = wanted.get(name)
+        if value is not None and value != profile.get(name):
+            check(value, name)
+
+
+def plan_warnings(plan) -> list[str]:
+    """Warnings about a plan's new values: base URLs Cursor's servers cannot reach."""
+    from . import urls
+
+    found = (urls.unreachable_warning(c.field, c.new) for c in plan.effective if c.field in urls.URL_FIELDS and c.new)
+    return [w for w in found if w]
 
 
 def execute(prep: Prepared, *, command: str):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
 
-from . import formats
+from . import formats, urls
 from .model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
 
 INFO, WARNING, ERROR = "info", "warning", "error"
@@ -56,6 +56,21 @@ CODES: dict[str, tuple[str, str]] = {
     "azure-endpoint-nonstandard": (INFO, "fine if requests work; the usual form is https://<resource>.openai.azure.com"),
     "openai-base-url": (INFO, "clear the override if you did not set it: it also redirects the OpenAI key"),
     "openai-base-url-http": (WARNING, "use https: over plain http the OpenAI key crosses the network readable"),
+    "key-in-url": (
+        WARNING,
+        "remove the key from the base URL (Cursor Settings > Models) and put it in the provider's key field; "
+        "revoke it if the settings were shared: URLs end up in logs",
+    ),
+    "base-url-local": (
+        WARNING,
+        "Cursor's servers make the BYOK requests and cannot reach this address: "
+        "expose the server on a public https URL (a tunnel) or clear the override",
+    ),
+    "db-schema-foreign": (
+        ERROR,
+        "the database holds triggers, views or tables Cursor does not make, which could copy or change keys "
+        "on every write; cursor-byok will not write to it: inspect it with sqlite3 (.schema) and drop them",
+    ),
     "key-duplicate": (WARNING, "store each provider's own key in its slot"),
     "backup-old-key": (
         WARNING,
@@ -191,6 +206,7 @@ class Surroundings:
     argv_json: str = "~/.cursor/argv.json"
     side_copies: tuple[SideCopy, ...] = ()
     scans: tuple[FileScan, ...] = ()
+    foreign_schema: tuple[str, ...] = ()  # schema objects of the database that Cursor does not make
 
 
 def key_strings(data: bytes, *, first: bool = True, last: bool = True) -> list[tuple[str, str]]:
@@ -261,8 +277,8 @@ def safe_url(url: str) -> str:
     except ValueError:
         return "(unparsable URL)"
     if not parts.scheme or not host:
-        return url.split("?", 1)[0].split("@")[-1]
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+        return urls.shown(url.split("?", 1)[0].split("@")[-1])
+    return urls.shown(f"{parts.scheme}://{host}{port}{parts.path}")
 
 
 def _readable(profile: Profile) -> dict[str, Secret]:
@@ -435,6 +451,26 @@ def base_url_findings(profile: Profile) -> list[Finding]:
     ]
 
 
+def url_findings(profile: Profile) -> list[Finding]:
+    """Base URLs that carry a key, or that Cursor's servers cannot reach."""
+    out: list[Finding] = []
+    for field in urls.URL_FIELDS:
+        url = profile.get(field)
+        if not isinstance(url, str) or not url:
+            continue
+        if urls.has_secret(url):
+            out.append(finding("key-in-url", field, f"{urls.shown(url)} holds what looks like a key"))
+        why = urls.unreachable(url)
+        if why:
+            message = f"{safe_url(url)} is {why}, which Cursor's servers cannot reach"
+            out.append(finding("base-url-local", field, message))
+    return out
+
+
+def schema_findings(foreign: Iterable[str]) -> list[Finding]:
+    return [finding("db-schema-foreign", "database", f"holds {what}, which Cursor does not make") for what in foreign]
+
+
 def note_findings(profile: Profile) -> list[Finding]:
     return [finding("read-note", "settings", n) for n in profile.notes if "cannot decrypt" not in n]
 
@@ -526,6 +562,8 @@ def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Fi
         *bedrock_findings(profile),
         *azure_findings(profile),
         *base_url_findings(profile),
+        *url_findings(profile),
+        *schema_findings(around.foreign_schema),
         *note_findings(profile),
         *argv_findings(around),
     ]

@@ -26,6 +26,7 @@ from .model import (
     StoredKey,
     models_document,
 )
+from .urls import has_secret, shown
 
 FORMAT = "cursor-byok-bundle"
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -58,6 +59,9 @@ def to_document(
         entry = {}
         for name, field in layout.items():
             value = profile.fields.get(field)
+            if not keys and name == "base_url" and has_secret(value):
+                notes.append(f"{field}: left out, it holds what looks like a key ({shown(value)})")
+                continue
             if name in KEY_NAMES:
                 if not keys:
                     continue

@@ -418,14 +418,15 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
 def ask_conflict(change) -> bool:
     from .render import _short
 
-    click.echo(f"{change.field}: stored {_short(change.old)}, wanted {_short(change.new)}", err=True)
+    why = f" ({change.note})" if change.note else ""  # e.g. where a held key would be sent
+    click.echo(f"{change.field}: stored {_short(change.old)}, wanted {_short(change.new)}{why}", err=True)
     return click.confirm("  replace it?", default=False, err=True)
 
 
 def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str) -> None:
     """Render a plan, confirm, apply through the one write path, report."""
     from . import plan as planning
-    from .api import execute, source_info
+    from .api import execute, plan_warnings, source_info
     from .render import plan_json, plan_text
 
     if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and prep.ask:
@@ -446,6 +447,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
             "keep their own: pass --profile NAME for one of them",
             err=True,
         )
+    for line in plan_warnings(prep.plan):
+        click.echo(f"warning: {line}", err=True)
     if dry_run:
         if as_json:
             emit_json(doc)
@@ -471,6 +474,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     )
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
+    for line in planning.endpoint_messages(prep.plan) if result.rows else ():
+        click.echo(f"note: {line}", err=True)
     if as_json:
         emit_json(doc)
     elif result.rows:
@@ -678,6 +683,7 @@ def set_cmd(
         lambda _profile: onboard.provider_fields(provider, keys, settings, enabled),
         command=f"set {provider}",
         key_storage=key_storage,
+        guard_endpoints=False,  # the user's own request, not input from elsewhere
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,

@@ -1,7 +1,7 @@
 """`cursor-byok demo`: the whole laptop-to-laptop move on two sample installs.
 
 Lays out an "old laptop" (macOS-style Keychain encryption, keys for every
-provider, custom models, an Ollama base URL) and a "new laptop" (Linux
+provider, custom models, an OpenRouter gateway as the OpenAI base URL) and a "new laptop" (Linux
 keyring encryption with a different machine secret), then runs the real
 command line on them, one subprocess per step, printing each command.
 Nothing outside a temporary folder is read or written.
@@ -37,10 +37,11 @@ def lay_out(root: Path) -> dict[str, Path]:
     old = Sample(
         generation="macos",
         secret=old_secret,
-        keys=sample_keys(),
+        keys={**sample_keys(), "openai.key": make_key("openrouter")},  # the gateway's key in the OpenAI slot
         extra_secrets={"mistralKey": make_key("azure")},
         azure_bedrock_rows=True,
-        settings=default_settings("http://localhost:11434/v1"),
+        # Cursor's servers make the BYOK requests: a localhost server (Ollama) is out of their reach.
+        settings=default_settings("https://openrouter.ai/api/v1"),
         blob_filler=250_000,
     )
     new = Sample(generation="v11", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)

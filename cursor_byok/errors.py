@@ -80,3 +80,10 @@ class NothingToUndo(ByokError):
 
 class ProfileNotFound(InputError):
     """No Cursor profile has that name or location."""
+
+class UnsafeURL(InputError):
+    """A base URL would send a key somewhere unsafe, or carries a secret itself."""
+
+
+class ForeignSchema(NotACursorDatabase):
+    """The database holds triggers, views or other objects Cursor does not make, so it is not written."""

@@ -57,15 +57,10 @@ def clean_key(value: str, label: str) -> Secret:
 
 
 def check_url(value: str, label: str) -> str:
-    """An http(s) URL with a host and no credentials in it."""
-    from urllib.parse import urlsplit
+    """A base URL that is safe to send a key to (urls.check: https, no user info, ASCII host, no key in it)."""
+    from .urls import check
 
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or _BAD_KEY_CHAR.search(value):
-        raise InputError(f"{label} must be an http:// or https:// URL, got {value!r}")
-    if parts.username or parts.password:
-        raise InputError(f"{label} holds credentials; put the key in the key source, not in the URL")
-    return value
+    return check(value, label)
 
 
 def check_region(value: str, label: str) -> str:
@@ -392,6 +387,7 @@ def prepare_from(
     key_storage: str = "auto",
     selections: str = "replace",
     notes: Callable[[Profile], Iterable[str]] | None = None,
+    guard_endpoints: bool = True,
 ):
     """(Prepared, warnings): api.prepare with wanted fields built from what is stored.
 
@@ -400,7 +396,15 @@ def prepare_from(
     """
     from .api import prepare
 
-    prep = prepare(ctx, build, on_conflict=on_conflict, models="replace", key_storage=key_storage, notes=notes or ())
+    prep = prepare(
+        ctx,
+        build,
+        on_conflict=on_conflict,
+        models="replace",
+        key_storage=key_storage,
+        notes=notes or (),
+        guard_endpoints=guard_endpoints,
+    )
     prep.plan = hold_selections(prep.plan, selections)
     return prep, format_warnings(prep.wanted, prep.profile)
 

@@ -28,6 +28,17 @@ from .model import (
 
 KEY_STORAGE = ("auto", "secret", "plaintext")
 
+# Where each provider's key is sent: changing one of these fields sends the keys listed to another place,
+# so for input from elsewhere (import, apply) it is a conflict whenever this machine holds one of those keys.
+ENDPOINT_FIELDS: dict[str, tuple[str, ...]] = {
+    "openai.base_url": ("openai.key",),
+    "azure.base_url": ("azure.key",),
+    "azure.deployment": ("azure.key",),
+    "bedrock.region": ("bedrock.access_key", "bedrock.secret_key", "bedrock.session_token"),
+}
+PROVIDER_TITLES = {"openai": "OpenAI", "azure": "Azure OpenAI", "bedrock": "AWS Bedrock"}
+OFFICIAL_HOSTS = {"openai.base_url": "api.openai.com"}
+
 
 def _empty(value: Any) -> bool:
     return value is None or value is False or value == "" or value == ()
@@ -106,19 +117,63 @@ def diff(
     on_conflict: str = "fail",
     models: str = "union",
     notes: Iterable[str] = (),
+    guard_endpoints: bool = True,
 ) -> Plan:
     """Per field: add, replace, remove, unchanged or conflict.
 
     `wanted` maps field names to new values (Secret for keys, None to remove).
     A different non-empty value already stored is a conflict unless the policy
     says keep or replace; model fields follow the --models policy (model_changes).
+    With `guard_endpoints` (input from elsewhere), any change of where a held
+    key is sent (ENDPOINT_FIELDS) is a conflict too, even where none was set;
+    `set`, the user's own explicit request, passes False.
     """
     plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
     changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
     changes += model_changes(current, {f: v for f, v in wanted.items() if f.startswith("models.")}, models, on_conflict)
     if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
         changes = [_iam_guard(c, on_conflict) for c in changes]
+    if guard_endpoints:
+        changes = [_endpoint_guard(current, c, on_conflict) for c in changes]
     return Plan(tuple(changes), tuple(notes))
+
+
+def held_endpoint_keys(current: Profile, field: str) -> list[str]:
+    """The keys this machine holds that `field` (an endpoint) decides the destination of."""
+    return [f for f in ENDPOINT_FIELDS.get(field, ()) if isinstance(current.fields.get(f), StoredKey)]
+
+
+def endpoint_target(field: str, value: Any) -> str:
+    """Where a key goes with `field` set to `value`, in words: a host, a deployment or a region."""
+    from .urls import host_of
+
+    if field.endswith(".base_url"):
+        return host_of(value) if value else OFFICIAL_HOSTS.get(field, "no endpoint")
+    what = field.split(".", 1)[1]
+    return f"{what} {value}" if value else f"no {what}"
+
+
+def _endpoint_guard(current: Profile, c: Change, on_conflict: str) -> Change:
+    """A change of where a held key is sent is never a plain add: it follows the conflict policy."""
+    if c.action not in ("add", "replace", "remove", "conflict") or not held_endpoint_keys(current, c.field):
+        return c
+    title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+    note = f"this machine's {title} key would go to {endpoint_target(c.field, c.new)}"
+    if on_conflict == "replace":
+        return Change(c.field, c.action, c.old, c.new, note)
+    if on_conflict == "keep":
+        return Change(c.field, "unchanged", c.old, c.new, "kept the stored endpoint")
+    return Change(c.field, "conflict", c.old, c.new, note)
+
+
+def endpoint_messages(plan: Plan) -> list[str]:
+    """One line per applied change of where a provider's key is sent, naming the new host."""
+    out = []
+    for c in plan.effective:
+        if c.field in ENDPOINT_FIELDS:
+            title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+            out.append(f"{c.field}: the {title} key is now sent to {endpoint_target(c.field, c.new)}")
+    return out
 
 
 def _iam_guard(c: Change, on_conflict: str) -> Change:
@@ -456,11 +511,17 @@ def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: 
     from dataclasses import replace
 
     from .profile import BLOB_KEY
+    from .store import Store
 
     parts = (
         (inst, [w for w in writes if w.key != BLOB_KEY]),
         (replace(inst, db_path=blob_db), [w for w in writes if w.key == BLOB_KEY]),
     )
+    for target, part in parts:  # both databases are checked before either is written
+        if part:
+            ensure_closed(target)
+            with Store(target.db_path) as st:
+                st.check_writable()
     keys, blob = (apply_rows(target, rows, part, command=command, journal_dir=journal_dir) for target, part in parts)
     if writes:
         verify_merged(inst.db_path, blob_db, storage, wanted)
@@ -483,6 +544,8 @@ def apply_rows(
     if not writes:
         return ApplyResult(None, (), None)
     ensure_closed(inst)
+    with Store(inst.db_path) as st:
+        st.check_writable()  # before the journal: a refused database keeps no trace of the attempt
     entry = journal.record(inst.db_path, rows, writes, command=command, folder=journal_dir)
     with Store(inst.db_path, writable=True) as st:
         try:

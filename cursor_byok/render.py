@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from .formats import check_format
 from .model import EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, Change, Plan, Profile, Secret, StoredKey, models_document
+from .urls import shown as shown_url
 
 
 def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
@@ -48,7 +49,7 @@ def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = 
             elif json_name == "enabled":
                 entry[json_name] = bool(value)
             else:
-                entry[json_name] = value
+                entry[json_name] = value if reveal else shown_url(value)
         entry["configured"] = any(entry.get(k) for k in KEY_NAMES) or bool(entry.get("base_url"))
         if name == "bedrock":
             entry["iam_role"] = profile.bedrock_iam
@@ -197,6 +198,8 @@ def value_json(value: Any, reveal: bool = False) -> Any:
         return out
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, str) and "://" in value and not reveal:
+        return shown_url(value)  # a key inside a base URL is masked like any key
     return value
 
 

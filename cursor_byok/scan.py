@@ -136,7 +136,19 @@ def gather(inst: Installation, storage, progress: Progress | None = None) -> Sur
         argv_json=_home_relative(argv),
         side_copies=tuple(r for r in results if isinstance(r, SideCopy)),
         scans=tuple(r for r in results if isinstance(r, FileScan)),
+        foreign_schema=tuple(read_foreign_schema(db)),
     )
+
+
+def read_foreign_schema(db: Path) -> list[str]:
+    """The schema objects of the database that Cursor does not make (nothing when it cannot be read)."""
+    from .store import Store
+
+    try:
+        with Store(db) as st:
+            return st.foreign_schema()
+    except ByokError:
+        return []
 
 
 def _home_relative(path: Path) -> str:

@@ -5,7 +5,9 @@ The only module that imports SQLAlchemy. Reads open the file read-only
 side copies with no sidecar files are opened as immutable snapshots; a hot
 rollback journal left by a killed write is rolled back first) and only
 look rows up by key through the unique index. Writes happen in one short
-`BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values.
+`BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values,
+and never into a database whose schema holds triggers, views or other objects
+Cursor does not make (checked again inside that transaction).
 """
 
 from __future__ import annotations
@@ -18,13 +20,21 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 from urllib.parse import quote
 
-from .errors import DatabaseBusy, DatabaseUnreadable, NotACursorDatabase
+from .errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
 
 TABLES = ("ItemTable", "cursorDiskKV")
 WRITE_BUSY_TIMEOUT_S = 2.0
 READ_BUSY_TIMEOUT_S = 2.0
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# Cursor makes only its two tables and their UNIQUE(key) autoindexes; SQLite itself may add its statistics
+# tables. Anything else (a trigger, a view, another table or index) is foreign: triggers run inside this
+# tool's writes, so such a database is read but never written.
+CURSOR_SCHEMA = frozenset({("table", t) for t in TABLES} | {("index", f"sqlite_autoindex_{t}_1") for t in TABLES})
+SQLITE_OWN_TABLES = ("sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4", "sqlite_sequence")
 WRITE_OPTION = "cursor_byok_write"  # execution option of the one connection that may take the write lock
+
+
+SCHEMA_QUERY = "SELECT type, name, tbl_name FROM sqlite_master"
 
 
 def prefix_upper_bound(prefix: str) -> str:
@@ -94,6 +104,16 @@ def restore_advice(path: Path) -> str:
     if backup.is_file():
         return f"quit Cursor and restore it from {backup.name}, or point --db elsewhere"
     return "point --db elsewhere (there is no state.vscdb.backup to restore from)"
+
+def foreign_objects(rows: Iterable[tuple]) -> list[str]:
+    """Descriptions of the sqlite_master rows (type, name, tbl_name) that Cursor does not make."""
+    out = []
+    for kind, name, table in rows:
+        if (kind, name) in CURSOR_SCHEMA or (kind == "table" and name in SQLITE_OWN_TABLES):
+            continue
+        where = f" on {ascii(str(table)[:64])}" if table and table != name else ""
+        out.append(f"{kind} {ascii(str(name)[:64])}{where}")
+    return out
 
 
 class Store:
@@ -221,6 +241,24 @@ class Store:
         t = self.item_table
         return self._run_read(lambda conn: {k: v for k, v in conn.execute(select(t.c.key, t.c.value))})
 
+    def foreign_schema(self) -> list[str]:
+        """Schema objects Cursor does not make (triggers, views, other tables or indexes), described."""
+        return self._run_read(lambda conn: foreign_objects(conn.exec_driver_sql(SCHEMA_QUERY).fetchall()))
+
+    def check_writable(self) -> None:
+        """Refuse (ForeignSchema, exit 4) a database whose schema holds objects Cursor does not make."""
+        self._refuse_foreign(self.foreign_schema())
+
+    def _refuse_foreign(self, found: list[str]) -> None:
+        if not found:
+            return
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        raise ForeignSchema(
+            f"{self.path}: holds {', '.join(found[:3])}{more}, which Cursor does not make; triggers and views run "
+            "inside every write, so cursor-byok will not write to this database and nothing was written. "
+            "Inspect it with `sqlite3 state.vscdb .schema` and drop them, or point --db at Cursor's own file"
+        )
+
     def journal_mode(self) -> str:
         return self._run_read(lambda conn: conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
@@ -264,6 +302,7 @@ class Store:
                 with conn.begin():  # BEGIN IMMEDIATE: the write lock is ours from here to COMMIT
                     locked_at = time.perf_counter()
                     self._check_unique_key(conn)
+                    self._refuse_foreign(foreign_objects(conn.exec_driver_sql(SCHEMA_QUERY).fetchall()))
                     if expect:
                         self._check_unchanged(conn, expect, select)
                     for i, w in enumerate(writes):

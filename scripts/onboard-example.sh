@@ -8,7 +8,11 @@
 #   CURSOR_BYOK              the command to run (default: cursor-byok)
 #   CURSOR_BYOK_WAIT         seconds to wait for Cursor to exit (default: 0, do not wait)
 #   CURSOR_BYOK_ON_CONFLICT  keep (default: fill gaps, never overwrite what the
-#                            developer set), replace (enforce the manifest) or fail
+#                            developer set), replace (enforce the manifest) or fail.
+#                            A manifest base URL (or Azure endpoint/deployment, Bedrock
+#                            region) decides where a key is sent: where the developer
+#                            already holds that provider's key it is a conflict, so keep
+#                            leaves their endpoint alone; use replace to enforce yours.
 #   CURSOR_BYOK_LOG          log file (default: stderr); it never gets a key
 #   the variables the manifest's env: sources name, and any of CURSOR_USER_DATA_DIR,
 #   CURSOR_STATE_DB, CURSOR_BYOK_SAFE_STORAGE to pick the Cursor and its safe storage.
@@ -59,7 +63,7 @@ reason=$(grep -m1 'error:' "$err" | sed 's/^cursor-byok: error: //')
 
 case $rc in
 0)
-    grep '^warning:' "$err" | while IFS= read -r line; do log "$line"; done
+    grep -E '^(warning|note):' "$err" | while IFS= read -r line; do log "$line"; done
     log "done: $(summary)"
     exit 0 ;;
 3)
@@ -70,9 +74,9 @@ case $rc in
     exit 75 ;;
 11)
     log "conflict: stored values differ from the manifest; nothing was written: $(summary)"
-    log "set CURSOR_BYOK_ON_CONFLICT=replace to enforce the manifest, or keep to fill gaps only" ;;
+    log "set CURSOR_BYOK_ON_CONFLICT=replace to enforce the manifest (base URLs included), or keep to fill gaps only" ;;
 15)
-    log "manifest or key source problem; nothing was written: $reason" ;;
+    log "manifest or key source problem, or an unsafe base URL; nothing was written: $reason" ;;
 7 | 8)
     log "cannot use this machine's safe storage; nothing was written: $reason" ;;
 12)

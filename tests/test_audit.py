@@ -276,6 +276,33 @@ def case_read_note(mk, tmp):
     return case
 
 
+URL_SECRET = make_key("openrouter", random.Random(43))
+
+
+def case_key_in_url(mk, tmp):
+    url = f"https://gateway.example.com/v1?api_key={URL_SECRET}"
+    case = make_case(mk, tmp, settings=clean_settings(openAIBaseUrl=url), azure_bedrock_rows=True)
+    case.secrets.append(URL_SECRET)
+    return case
+
+
+def case_base_url_local(mk, tmp):
+    settings = clean_settings(openAIBaseUrl="https://192.168.1.20:8443/v1")
+    return make_case(mk, tmp, settings=settings, azure_bedrock_rows=True)
+
+
+def case_schema_foreign(mk, tmp):
+    case = make_case(mk, tmp, azure_bedrock_rows=True)
+    conn = sqlite3.connect(db_of(case.udd))
+    try:
+        conn.execute("CREATE TABLE loot (value)")
+        conn.execute("CREATE TRIGGER grab AFTER INSERT ON ItemTable BEGIN INSERT INTO loot VALUES (NEW.value); END")
+        conn.commit()
+    finally:
+        conn.close()
+    return case
+
+
 WS = "User/workspaceStorage"
 CASES: dict[str, tuple[Callable, str, str]] = {
     # case id: (builder, code, subject the finding names)
@@ -310,6 +337,9 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "workspace": (case_workspace, "workspace-key", f"{WS}/4f1c2e9a0b/state.vscdb#memento/webviewView.chat"),
     "workspace-unreadable": (case_workspace_unreadable, "file-unreadable", f"{WS}/deadbeef/state.vscdb"),
     "read-note": (case_read_note, "read-note", "settings"),
+    "key-in-url": (case_key_in_url, "key-in-url", "openai.base_url"),
+    "base-url-local": (case_base_url_local, "base-url-local", "openai.base_url"),
+    "schema-foreign": (case_schema_foreign, "db-schema-foreign", "database"),
 }
 EXPECTED_SEVERITY = {"missing-local": "info"}
 

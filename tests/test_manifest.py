@@ -201,7 +201,7 @@ BAD_MANIFESTS = {
     "unbalanced quote": ('version = 1\n[openai]\nkey = "cmd:op read \'x"\n', "cannot split the command"),
     "half bedrock": ('version = 1\n[bedrock]\naccess_key = "env:A"\n', "needs both access_key and secret_key"),
     "enable and disable": ('version = 1\n[models]\nenable = ["a"]\ndisable = ["a"]\n', "both name a"),
-    "bad url": ('version = 1\n[azure]\nbase_url = "contoso"\n', "must be an http:// or https:// URL"),
+    "bad url": ('version = 1\n[azure]\nbase_url = "contoso"\n', "must be an https:// URL"),
     "bad surface": ('version = 1\n[models]\nselect = { "com poser" = "x" }\n', "surface name must be"),
     "not toml": ("version = 1\n[openai\n", "not valid TOML"),
 }
