@@ -312,22 +312,44 @@ def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ..
 @click.option("-r", "--recipient", multiple=True, metavar="KEY", help="Encrypt to an age or SSH public key.")
 @click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")
 @passphrase_options
+@click.option(
+    "--skip-undecryptable",
+    is_flag=True,
+    help="Export the rest when some keys cannot be decrypted here (a partial bundle).",
+)
 @click.pass_context
 def export(
-    ctx, output, armor, only, no_models, no_keys, force, recipient, recipients_file, passphrase_file, passphrase_env
+    ctx,
+    output,
+    armor,
+    only,
+    no_models,
+    no_keys,
+    force,
+    recipient,
+    recipients_file,
+    passphrase_file,
+    passphrase_env,
+    skip_undecryptable,
 ) -> None:
     """Write keys, provider settings and models to an encrypted age bundle."""
     from .api import export_document, seal
     from .files import check_target, write_private
 
+    if (recipient or recipients_file) and (passphrase_file or passphrase_env):
+        raise click.UsageError(
+            "-r/-R and --passphrase-file/--passphrase-env exclude each other: encrypt to recipients or to a passphrase"
+        )
     to_pipe = output == "-"
     if to_pipe and is_terminal(sys.stdout):
         raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
     if not to_pipe:
         check_target(__import__("pathlib").Path(output), overwrite=force)
     recipients = gather_recipients(recipient, recipients_file)
+    doc, notes = export_document(
+        api_context(ctx), only=only, keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable
+    )
     passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
-    doc, notes = export_document(api_context(ctx), only=only, keys=not no_keys, models=not no_models)
     data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
     if to_pipe:
         try:
@@ -339,13 +361,20 @@ def export(
         write_private(__import__("pathlib").Path(output), data, overwrite=force)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    count = sum(1 for p in doc["profile"]["providers"].values() for k in p if k.endswith("key") or k == "session_token")
-    count += len(doc["profile"].get("extra_secrets", {}))
-    where = "stdout" if to_pipe else output
+    export_summary("stdout" if to_pipe else output, doc, notes, recipients)
+
+
+def export_summary(where: str, doc: dict, notes: list[str], recipients: list[str]) -> None:
+    """What the bundle really holds, on stderr; keys left out are said loudly."""
+    from .bundle import LEFT_OUT, written_counts
+
+    keys, providers = written_counts(doc)
+    models = "models" in doc["profile"]
+    left_out = sum(1 for n in notes if LEFT_OUT in n)
     click.echo(
-        f"wrote {where}: {count} key(s), {len(doc['profile']['providers'])} provider(s)"
-        f"{'' if no_models else ', models'}; encrypted to "
-        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}",
+        f"wrote {where}: {keys} key(s), {providers} provider(s){', models' if models else ''}; encrypted to "
+        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}"
+        + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else ""),
         err=True,
     )
 

@@ -42,6 +42,10 @@ class UnknownCiphertext(DecryptFailed):
     """A stored secret uses an encryption scheme this tool does not know."""
 
 
+class KeysUndecryptable(SafeStorageUnavailable):
+    """Some stored keys cannot be decrypted here, so an export would silently lack them."""
+
+
 class WrongMachineKey(SafeStorageUnavailable):
     """The machine secret at hand does not decrypt this database's secrets."""
 
