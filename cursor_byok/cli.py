@@ -38,6 +38,7 @@ class Exit(enum.IntEnum):
     OUTPUT_REFUSED = 14
     INPUT = 15
     NOTHING_TO_UNDO = 16
+    PENDING = 17
     INTERRUPTED = 130
 
 
@@ -57,6 +58,7 @@ EXIT_CODES: tuple[tuple[type[E.ByokError], Exit], ...] = (
     (E.OutputRefused, Exit.OUTPUT_REFUSED),
     (E.InputError, Exit.INPUT),
     (E.NothingToUndo, Exit.NOTHING_TO_UNDO),
+    (E.ChangesPending, Exit.PENDING),
 )
 
 
@@ -163,8 +165,29 @@ def only_option(f):
     )(f)
 
 
+CHECK = "cursor_byok.check"  # ctx.meta flag set by --check, read once in run_plan
+
+
+def check_option(f):
+    """--check: plan, write nothing, exit 17 when changes or conflicts are pending (drift for fleet jobs)."""
+
+    def remember(ctx: click.Context, _param, value: bool) -> bool:
+        if value:
+            ctx.meta[CHECK] = True
+        return value
+
+    return click.option(
+        "--check",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help=f"Show the plan and write nothing; exit {int(Exit.PENDING)} if anything is pending, 0 if not.",
+    )(f)
+
+
 def write_options(f):
-    """--dry-run, --wait, --yes and --json, as `import` has them."""
+    """--dry-run, --check, --wait, --yes and --json, as `import` has them."""
+    f = check_option(f)
     f = json_option(f)
     f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
     f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
@@ -426,11 +449,13 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     from .api import execute, source_info
     from .render import plan_json, plan_text
 
-    if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and prep.ask:
+    check = bool(ctx.meta.get(CHECK))
+    if prep.plan.conflicts and not (dry_run or check) and is_terminal(sys.stdin) and prep.ask:
         prep.plan = planning.resolve(prep.plan, ask_conflict)
     doc = {
         **source_info(prep.inst),
-        "dry_run": dry_run,
+        "dry_run": dry_run or check,
+        "check": check,
         "plan": plan_json(prep.plan),
         "applied": False,
         "journal": None,
@@ -438,9 +463,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     }
     if not as_json:
         click.echo(plan_text(prep.plan))
-    if dry_run:
-        if as_json:
-            emit_json(doc)
+    if dry_run or check:
+        finish_preview(prep.plan, doc, check=check, as_json=as_json)
         return
     if prep.plan.conflicts:
         if as_json:
@@ -470,6 +494,16 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         )
     else:
         click.echo("nothing to write: the database already matches")
+
+
+def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
+    """The end of --dry-run and --check: nothing written; --check fails with 17 when anything is pending."""
+    if as_json:
+        emit_json(doc)
+    click.echo("dry run: nothing written", err=as_json)
+    pending, conflicts = len(plan.effective), len(plan.conflicts)
+    if check and (pending or conflicts):
+        raise E.ChangesPending(f"--check: {pending} change(s) and {conflicts} conflict(s) pending; nothing written")
 
 
 @main.command("import")

@@ -80,3 +80,7 @@ class VerifyFailed(ByokError):
 
 class NothingToUndo(ByokError):
     """There is no undo journal to restore."""
+
+
+class ChangesPending(ByokError):
+    """--check found changes or conflicts that a run would write or stop at; nothing was written."""
