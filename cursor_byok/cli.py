@@ -493,7 +493,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
             f"applied: {len(result.rows)} row(s) written, verified; undo with `cursor-byok undo {result.journal_id}`"
         )
     else:
-        click.echo("nothing to write: the database already matches")
+        kept = sum(1 for c in prep.plan.changes if c.action == "kept")
+        click.echo(f"nothing to write: {f'{kept} kept value(s) differ' if kept else 'the database already matches'}")
 
 
 def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:

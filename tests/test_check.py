@@ -131,7 +131,7 @@ def test_kept_conflicts_are_reported_as_kept_and_exit_0(make_sample_dir, tmp_pat
     assert text.exit_code == 0, text.stderr
     row = next(line for line in text.stdout.splitlines() if "anthropic.key" in line)
     assert " kept " in row and "unchanged" not in row
-    assert "2 kept" in text.stdout
+    assert "2 kept" in text.stdout and "nothing to write: 2 kept value(s) differ" in text.stdout
     assert listed(sd, tmp_path)["providers"]["anthropic"]["key"]["fingerprint"] == sha12(sd.keys["anthropic.key"])
     assert_secret_free(text, NEW_ANTHROPIC, sd.keys["anthropic.key"])
 
