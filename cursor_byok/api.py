@@ -192,12 +192,26 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
 # --- export / import / undo ------------------------------------------------------------
 
 
-def export_document(ctx: Context, *, only=(), keys: bool = True, models: bool = True) -> tuple[dict, list[str]]:
-    """The bundle document of the chosen installation, and notes on what was left out."""
+def export_document(
+    ctx: Context, *, only=(), keys: bool = True, models: bool = True, skip_undecryptable: bool = False
+) -> tuple[dict, list[str]]:
+    """The bundle document of the chosen installation, and notes on what was left out.
+
+    Keys that cannot be decrypted here are refused (KeysUndecryptable) unless
+    skip_undecryptable: a bundle that silently lacks keys is how keys get lost.
+    """
     from . import bundle
+    from .errors import KeysUndecryptable
 
     inst = ctx.installation()
     profile, _ = load_profile(inst, ctx.storage_for(inst))
+    missing = bundle.undecryptable(profile, only=only, keys=keys)
+    if missing and not skip_undecryptable:
+        raise KeysUndecryptable(
+            f"{len(missing)} key(s) cannot be decrypted here ({', '.join(missing)}), so the bundle would lack "
+            "them; check the safe storage (`cursor-byok where`, --safe-storage), or pass --skip-undecryptable "
+            "to export the rest without them"
+        )
     return bundle.to_document(profile, only=only, keys=keys, models=models)
 
 

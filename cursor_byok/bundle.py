@@ -31,6 +31,7 @@ from .urls import has_secret, shown
 FORMAT = "cursor-byok-bundle"
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VERSION = 1
+LEFT_OUT = "left out, cannot be decrypted here"  # the note of each key an export leaves out
 
 
 def _plain(value: Any) -> Any:
@@ -66,7 +67,7 @@ def to_document(
                 if not keys:
                     continue
                 if isinstance(value, StoredKey) and value.secret is None:
-                    notes.append(f"{field}: left out, cannot be decrypted here ({value.reason})")
+                    notes.append(f"{field}: {LEFT_OUT} ({value.reason})")
                     continue
             if value is not None:
                 entry[name] = _plain(value)
@@ -84,13 +85,39 @@ def to_document(
         for field, value in sorted(profile.fields.items()):
             if field.startswith(EXTRA_PREFIX):
                 if value.secret is None:
-                    notes.append(f"{value.row}: left out, cannot be decrypted here ({value.reason})")
+                    notes.append(f"{value.row}: {LEFT_OUT} ({value.reason})")
                 else:
                     extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
         doc["profile"]["extra_secrets"] = extras
     if models and (not only or "models" in only):
         doc["profile"]["models"] = models_document(profile.fields)
     return doc, notes
+
+
+def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = True) -> list[str]:
+    """Names of the stored keys an export would have to leave out: held, but not decryptable here."""
+    only = set(only)
+    out = []
+    for field, value in sorted(profile.fields.items()):
+        if not keys or not isinstance(value, StoredKey) or value.secret is not None:
+            continue
+        group = field.split(".", 1)[0]
+        if group in PROVIDER_LAYOUT or group == "extra":
+            if not only or group in only:
+                out.append(value.row if field.startswith(EXTRA_PREFIX) else field)
+    return out
+
+
+def written_counts(doc: dict) -> tuple[int, int]:
+    """(keys, providers) a bundle document really holds: providers count with a key or a setting."""
+    profile = doc["profile"]
+    keys = len(profile.get("extra_secrets", {}))
+    providers = 0
+    for entry in profile["providers"].values():
+        held = [k for k, v in entry.items() if k in KEY_NAMES and v]
+        keys += len(held)
+        providers += bool(held or any(v for k, v in entry.items() if k not in KEY_NAMES and k != "enabled"))
+    return keys, providers
 
 
 def encode(doc: dict) -> bytes:

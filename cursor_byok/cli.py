@@ -38,6 +38,7 @@ class Exit(enum.IntEnum):
     OUTPUT_REFUSED = 14
     INPUT = 15
     NOTHING_TO_UNDO = 16
+    PENDING = 17
     INTERRUPTED = 130
 
 
@@ -57,6 +58,7 @@ EXIT_CODES: tuple[tuple[type[E.ByokError], Exit], ...] = (
     (E.OutputRefused, Exit.OUTPUT_REFUSED),
     (E.InputError, Exit.INPUT),
     (E.NothingToUndo, Exit.NOTHING_TO_UNDO),
+    (E.ChangesPending, Exit.PENDING),
 )
 
 
@@ -183,9 +185,30 @@ def profile_option(f):
     )(f)
 
 
+CHECK = "cursor_byok.check"  # ctx.meta flag set by --check, read once in run_plan
+
+
+def check_option(f):
+    """--check: plan, write nothing, exit 17 when changes or conflicts are pending (drift for fleet jobs)."""
+
+    def remember(ctx: click.Context, _param, value: bool) -> bool:
+        if value:
+            ctx.meta[CHECK] = True
+        return value
+
+    return click.option(
+        "--check",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help=f"Show the plan and write nothing; exit {int(Exit.PENDING)} if anything is pending, 0 if not.",
+    )(f)
+
+
 def write_options(f):
-    """--dry-run, --wait, --yes, --json and --profile, as `import` has them."""
+    """--dry-run, --check, --wait, --yes, --json and --profile, as `import` has them."""
     f = profile_option(f)
+    f = check_option(f)
     f = json_option(f)
     f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
     f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
@@ -343,22 +366,44 @@ def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ..
 @click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")
 @passphrase_options
 @profile_option
+@click.option(
+    "--skip-undecryptable",
+    is_flag=True,
+    help="Export the rest when some keys cannot be decrypted here (a partial bundle).",
+)
 @click.pass_context
 def export(
-    ctx, output, armor, only, no_models, no_keys, force, recipient, recipients_file, passphrase_file, passphrase_env
+    ctx,
+    output,
+    armor,
+    only,
+    no_models,
+    no_keys,
+    force,
+    recipient,
+    recipients_file,
+    passphrase_file,
+    passphrase_env,
+    skip_undecryptable,
 ) -> None:
     """Write keys, provider settings and models to an encrypted age bundle."""
     from .api import export_document, seal
     from .files import check_target, write_private
 
+    if (recipient or recipients_file) and (passphrase_file or passphrase_env):
+        raise click.UsageError(
+            "-r/-R and --passphrase-file/--passphrase-env exclude each other: encrypt to recipients or to a passphrase"
+        )
     to_pipe = output == "-"
     if to_pipe and is_terminal(sys.stdout):
         raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
     if not to_pipe:
         check_target(__import__("pathlib").Path(output), overwrite=force)
     recipients = gather_recipients(recipient, recipients_file)
+    doc, notes = export_document(
+        api_context(ctx), only=only, keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable
+    )
     passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
-    doc, notes = export_document(api_context(ctx), only=only, keys=not no_keys, models=not no_models)
     data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
     if to_pipe:
         try:
@@ -370,13 +415,20 @@ def export(
         write_private(__import__("pathlib").Path(output), data, overwrite=force)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    count = sum(1 for p in doc["profile"]["providers"].values() for k in p if k.endswith("key") or k == "session_token")
-    count += len(doc["profile"].get("extra_secrets", {}))
-    where = "stdout" if to_pipe else output
+    export_summary("stdout" if to_pipe else output, doc, notes, recipients)
+
+
+def export_summary(where: str, doc: dict, notes: list[str], recipients: list[str]) -> None:
+    """What the bundle really holds, on stderr; keys left out are said loudly."""
+    from .bundle import LEFT_OUT, written_counts
+
+    keys, providers = written_counts(doc)
+    models = "models" in doc["profile"]
+    left_out = sum(1 for n in notes if LEFT_OUT in n)
     click.echo(
-        f"wrote {where}: {count} key(s), {len(doc['profile']['providers'])} provider(s)"
-        f"{'' if no_models else ', models'}; encrypted to "
-        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}",
+        f"wrote {where}: {keys} key(s), {providers} provider(s){', models' if models else ''}; encrypted to "
+        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}"
+        + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else ""),
         err=True,
     )
 
@@ -429,11 +481,13 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     from .api import execute, plan_warnings, source_info
     from .render import plan_json, plan_text
 
-    if prep.plan.conflicts and not dry_run and is_terminal(sys.stdin) and prep.ask:
+    check = bool(ctx.meta.get(CHECK))
+    if prep.plan.conflicts and not (dry_run or check) and is_terminal(sys.stdin) and prep.ask:
         prep.plan = planning.resolve(prep.plan, ask_conflict)
     doc = {
         **source_info(prep.inst),
-        "dry_run": dry_run,
+        "dry_run": dry_run or check,
+        "check": check,
         "plan": plan_json(prep.plan),
         "applied": False,
         "journal": None,
@@ -449,9 +503,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         )
     for line in plan_warnings(prep.plan):
         click.echo(f"warning: {line}", err=True)
-    if dry_run:
-        if as_json:
-            emit_json(doc)
+    if dry_run or check:
+        finish_preview(prep.plan, doc, check=check, as_json=as_json)
         return
     if prep.plan.conflicts:
         if as_json:
@@ -481,7 +534,18 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     elif result.rows:
         click.echo(f"applied: {len(result.rows)} row(s) written, verified; undo with {undo_hint(prep, result)}")
     else:
-        click.echo("nothing to write: the database already matches")
+        kept = sum(1 for c in prep.plan.changes if c.action == "kept")
+        click.echo(f"nothing to write: {f'{kept} kept value(s) differ' if kept else 'the database already matches'}")
+
+
+def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
+    """The end of --dry-run and --check: nothing written; --check fails with 17 when anything is pending."""
+    if as_json:
+        emit_json(doc)
+    click.echo("dry run: nothing written", err=as_json)
+    pending, conflicts = len(plan.effective), len(plan.conflicts)
+    if check and (pending or conflicts):
+        raise E.ChangesPending(f"--check: {pending} change(s) and {conflicts} conflict(s) pending; nothing written")
 
 
 def undo_hint(prep, result) -> str:

@@ -42,6 +42,10 @@ class UnknownCiphertext(DecryptFailed):
     """A stored secret uses an encryption scheme this tool does not know."""
 
 
+class KeysUndecryptable(SafeStorageUnavailable):
+    """Some stored keys cannot be decrypted here, so an export would silently lack them."""
+
+
 class WrongMachineKey(SafeStorageUnavailable):
     """The machine secret at hand does not decrypt this database's secrets."""
 
@@ -81,9 +85,14 @@ class NothingToUndo(ByokError):
 class ProfileNotFound(InputError):
     """No Cursor profile has that name or location."""
 
+
 class UnsafeURL(InputError):
     """A base URL would send a key somewhere unsafe, or carries a secret itself."""
 
 
 class ForeignSchema(NotACursorDatabase):
     """The database holds triggers, views or other objects Cursor does not make, so it is not written."""
+
+
+class ChangesPending(ByokError):
+    """--check found changes or conflicts that a run would write or stop at; nothing was written."""

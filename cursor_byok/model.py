@@ -198,7 +198,9 @@ class Profile:
 class Change:
     """One field of a plan: what is there, what is wanted, and the verdict.
 
-    action is one of "add", "replace", "remove", "unchanged", "conflict".
+    action is one of "add", "replace", "remove", "unchanged", "conflict", or
+    "kept": a different value is stored and the conflict policy kept it (drift
+    that is reported, not written).
     Values are Secret for keys, so a plan can be printed safely.
     """
 

@@ -371,7 +371,7 @@ def hold_selections(plan: Plan, policy: str) -> Plan:
     for c in plan.changes:
         if c.field.startswith(SELECTED_PREFIX) and c.action == "replace":
             c = (
-                Change(c.field, "unchanged", c.old, c.new, "kept the stored value")
+                Change(c.field, "kept", c.old, c.new, "kept the stored value")
                 if policy == "keep"
                 else Change(c.field, "conflict", c.old, c.new, c.note)
             )

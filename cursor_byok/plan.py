@@ -106,8 +106,15 @@ def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: s
     changes = [_change(current, f, v, "replace") for f, v in target.items()]
     if flipped and on_conflict != "replace":
         note = f"kept your on/off choice for {', '.join(flipped)}"
-        changes = [Change(c.field, c.action, c.old, c.new, c.note or note) for c in changes]
+        refused = {"models.enabled": set(new_on) & set(cur_off), "models.disabled": set(new_off) & set(cur_on)}
+        changes = [_kept_switch(c, note, bool(refused[c.field])) for c in changes]
     return changes
+
+
+def _kept_switch(c: Change, note: str, refused_here: bool) -> Change:
+    """A list the user's on/off choice left as it is reports that choice as kept drift."""
+    action = "kept" if refused_here and c.action == "unchanged" else c.action
+    return Change(c.field, action, c.old, c.new, c.note or note)
 
 
 def diff(
@@ -119,11 +126,12 @@ def diff(
     notes: Iterable[str] = (),
     guard_endpoints: bool = True,
 ) -> Plan:
-    """Per field: add, replace, remove, unchanged or conflict.
+    """Per field: add, replace, remove, unchanged, kept or conflict.
 
     `wanted` maps field names to new values (Secret for keys, None to remove).
     A different non-empty value already stored is a conflict unless the policy
-    says keep or replace; model fields follow the --models policy (model_changes).
+    says keep (the change is then "kept": drift left in place) or replace;
+    model fields follow the --models policy (model_changes).
     With `guard_endpoints` (input from elsewhere), any change of where a held
     key is sent (ENDPOINT_FIELDS) is a conflict too, even where none was set;
     `set`, the user's own explicit request, passes False.
@@ -183,7 +191,7 @@ def _iam_guard(c: Change, on_conflict: str) -> Change:
         if on_conflict == "replace":
             return Change(c.field, "replace", "iam", c.new, note)
         if on_conflict == "keep":
-            return Change(c.field, "unchanged", "iam", c.new, note + "; kept")
+            return Change(c.field, "kept", "iam", c.new, note + "; kept")
         return Change(c.field, "conflict", "iam", c.new, note)
     return c
 
@@ -195,18 +203,18 @@ def _change(current: Profile, field: str, new: Any, on_conflict: str) -> Change:
     if old is None or (not isinstance(old, StoredKey) and _empty(old)):
         return Change(field, "add", old, new)
     if new is None:  # clearing a stored value is a change like any other
-        new_action = {"replace": "remove", "keep": "unchanged"}.get(on_conflict, "conflict")
+        new_action = {"replace": "remove", "keep": "kept"}.get(on_conflict, "conflict")
         return Change(field, new_action, old, None, "kept the stored value" if on_conflict == "keep" else None)
     note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
     if on_conflict == "replace":
         return Change(field, "replace", old, new, note)
     if on_conflict == "keep":
-        return Change(field, "unchanged", old, new, "kept the stored value")
+        return Change(field, "kept", old, new, "kept the stored value")
     return Change(field, "conflict", old, new, note)
 
 
 def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
-    """Turn each conflict into replace (decide -> True) or unchanged."""
+    """Turn each conflict into replace (decide -> True) or kept."""
     out = []
     for c in plan.changes:
         if c.action == "conflict":
@@ -214,7 +222,7 @@ def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
             out.append(
                 Change(
                     c.field,
-                    "replace" if replace else "unchanged",
+                    "replace" if replace else "kept",
                     c.old,
                     c.new,
                     None if replace else "kept the stored value",

@@ -9,7 +9,18 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .formats import check_format
-from .model import EXTRA_PREFIX, KEY_NAMES, PROVIDER_LAYOUT, Change, Plan, Profile, Secret, StoredKey, models_document
+from .model import (
+    EXTRA_PREFIX,
+    KEY_NAMES,
+    MODEL_LIST_FIELDS,
+    PROVIDER_LAYOUT,
+    Change,
+    Plan,
+    Profile,
+    Secret,
+    StoredKey,
+    models_document,
+)
 from .urls import shown as shown_url
 
 
@@ -203,8 +214,19 @@ def value_json(value: Any, reveal: bool = False) -> Any:
     return value
 
 
+def list_delta(c: Change) -> tuple[list[str], list[str]] | None:
+    """(added, removed) names of a model-list change; None for any other field."""
+    if c.field not in MODEL_LIST_FIELDS or not isinstance(c.new, (list, tuple)):
+        return None
+    old = list(c.old or ())
+    return [m for m in c.new if m not in old], [m for m in old if m not in c.new]
+
+
 def change_json(c: Change) -> dict:
     out = {"field": c.field, "action": c.action, "old": value_json(c.old), "new": value_json(c.new)}
+    delta = list_delta(c)
+    if delta is not None:
+        out["added"], out["removed"] = delta
     if c.note:
         out["note"] = c.note
     return out
@@ -220,7 +242,7 @@ def plan_json(plan: Plan) -> dict:
 
 
 def summary(plan: Plan) -> dict[str, int]:
-    counts = {"add": 0, "replace": 0, "remove": 0, "unchanged": 0, "conflict": 0}
+    counts = {"add": 0, "replace": 0, "remove": 0, "unchanged": 0, "kept": 0, "conflict": 0}
     for c in plan.changes:
         counts[c.action] = counts.get(c.action, 0) + 1
     return counts
@@ -237,7 +259,7 @@ def _short(value: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-SIGNS = {"add": "+", "replace": "~", "remove": "-", "conflict": "!", "unchanged": "="}
+SIGNS = {"add": "+", "replace": "~", "remove": "-", "conflict": "!", "kept": "*", "unchanged": "="}
 
 
 def plan_text(plan: Plan, *, show_unchanged: bool = False) -> str:
@@ -245,10 +267,19 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False) -> str:
     for c in plan.changes:
         if c.action == "unchanged" and not show_unchanged:
             continue
-        old_new = _short(c.new) if c.action == "add" else f"{_short(c.old)} -> {_short(c.new)}"
+        old_new = _old_new(c)
         rows.append([SIGNS[c.action], c.field, c.action, old_new, c.note or ""])
     s = summary(plan)
     tail = ", ".join(f"{n} {k}" for k, n in s.items() if n)
     text = table(rows) if rows else "no changes"
     notes = "".join(f"\nnote: {n}" for n in plan.notes)
     return f"{text}\n({tail or 'nothing to do'}){notes}"
+
+
+def _old_new(c: Change) -> str:
+    """What a plan row shows: the new value, old -> new, or a model list's items as + m / - m."""
+    delta = list_delta(c)
+    if delta is not None:
+        added, removed = delta
+        return ", ".join([*(f"+ {m}" for m in added), *(f"- {m}" for m in removed)]) or _short(c.new)
+    return _short(c.new) if c.action == "add" else f"{_short(c.old)} -> {_short(c.new)}"

@@ -14,11 +14,15 @@
 #                            already holds that provider's key it is a conflict, so keep
 #                            leaves their endpoint alone; use replace to enforce yours.
 #   CURSOR_BYOK_LOG          log file (default: stderr); it never gets a key
+#   CURSOR_BYOK_CHECK        1: only check for drift (apply --check), write nothing
 #   the variables the manifest's env: sources name, and any of CURSOR_USER_DATA_DIR,
 #   CURSOR_STATE_DB, CURSOR_BYOK_SAFE_STORAGE to pick the Cursor and its safe storage.
 #
 # Exit status: 0 applied, nothing to do, or no Cursor for this user;
-# 75 Cursor is running, retry later; otherwise cursor-byok's own exit code.
+# 75 Cursor is running, retry later; 17 (with CURSOR_BYOK_CHECK=1) drift:
+# changes or conflicts pending; otherwise cursor-byok's own exit code.
+# Stored values that differ from the manifest and were kept (on-conflict keep)
+# are logged as "kept": drift the developer chose, not an error.
 
 set -u -o pipefail
 
@@ -26,6 +30,7 @@ manifest=${1:-team.toml}
 read -r -a byok <<<"${CURSOR_BYOK:-cursor-byok}"
 wait_seconds=${CURSOR_BYOK_WAIT:-0}
 policy=${CURSOR_BYOK_ON_CONFLICT:-keep}
+check=${CURSOR_BYOK_CHECK:-0}
 log_file=${CURSOR_BYOK_LOG:-/dev/stderr}
 
 log() { printf '%s onboard: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$log_file"; }
@@ -48,6 +53,7 @@ print(json.dumps({
     "journal": doc.get("journal"),
     "summary": plan.get("summary"),
     "fields": [f"{c['field']}:{c['action']}" for c in plan.get("changes", [])],
+    "kept": [c["field"] for c in plan.get("changes", []) if c["action"] == "kept"],
     "warnings": doc.get("warnings", []),
 }))
 PY
@@ -55,6 +61,7 @@ PY
 
 args=(apply "$manifest" --yes --json --on-conflict "$policy")
 [ "$wait_seconds" != 0 ] && args+=(--wait "$wait_seconds")
+[ "$check" = 1 ] && args+=(--check)
 
 # stdin from /dev/null: unattended, so a `prompt` source fails instead of hanging.
 "${byok[@]}" "${args[@]}" >"$out" 2>"$err" </dev/null
@@ -64,8 +71,15 @@ reason=$(grep -m1 'error:' "$err" | sed 's/^cursor-byok: error: //')
 case $rc in
 0)
     grep -E '^(warning|note):' "$err" | while IFS= read -r line; do log "$line"; done
-    log "done: $(summary)"
+    done_summary=$(summary)
+    log "done: $done_summary"
+    case $done_summary in
+    '' | *'"kept": []'*) ;;
+    *) log "kept: stored values that differ from the manifest stayed (see \"kept\" above); CURSOR_BYOK_ON_CONFLICT=replace enforces the manifest" ;;
+    esac
     exit 0 ;;
+17)
+    log "drift: changes or conflicts pending, nothing was written: $(summary)" ;;
 3)
     log "skipped: no Cursor installation for this user ($reason)"
     exit 0 ;;

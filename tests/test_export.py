@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pty
 import stat
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pyrage
 import pytest
+from conftest import read_pty
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from transfer import (
@@ -225,15 +227,73 @@ def test_no_models(source, age_key, tmp_path):
     assert doc["profile"]["providers"]["google"]["key"] == source.keys["google.key"]
 
 
-def test_undecryptable_keys_are_left_out_with_a_note(source, age_key, tmp_path):
+def test_undecryptable_keys_refuse_the_export_and_name_the_keys(source, age_key, tmp_path):
     out = tmp_path / "partial.age"
     result = run(*wrong_password_options(source), "export", "-o", out, "-r", age_key[1])
+    assert result.exit_code == int(Exit.SAFE_STORAGE)
+    assert "openai.key" in result.stderr and "secret://cursorAuth/mistralKey" in result.stderr
+    assert "--skip-undecryptable" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_undecryptable_keys_refuse_before_the_passphrase_prompt(source, tmp_path):
+    out = tmp_path / "partial.age"
+    argv = [sys.executable, "-m", "cursor_byok", *wrong_password_options(source), "export", "-o", str(out)]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin is a terminal, so a passphrase prompt would be shown
+        os.execve(argv[0], argv, dict(os.environ))
+    try:
+        shown = read_pty(fd)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == int(Exit.SAFE_STORAGE), shown
+    assert b"cannot be decrypted here" in shown and b"assphrase" not in shown
+    assert not out.exists()
+
+
+def test_skip_undecryptable_writes_a_partial_bundle_and_says_so(source, age_key, tmp_path):
+    out = tmp_path / "partial.age"
+    args = [*wrong_password_options(source), "export", "-o", out, "-r", age_key[1], "--skip-undecryptable"]
+    result = run(*args)
     assert result.exit_code == 0, result.stderr
     assert "note:" in result.stderr and "left out" in result.stderr
+    assert "4 keys LEFT OUT" in result.stderr
     doc = opened(out.read_bytes(), age_key[2])
     assert "key" not in doc["profile"]["providers"]["openai"]
     assert doc["profile"]["extra_secrets"] == {}
     assert doc["profile"]["providers"]["azure"]["key"] == source.keys["azure.key"]  # plain in the blob
+    held = sum(1 for p in doc["profile"]["providers"].values() for k in p if k in KEY_NAMES)
+    assert f"wrote {out}: {held} key(s)," in result.stderr
+
+
+def test_the_summary_counts_what_was_written(source, age_key, tmp_path):
+    result = run(*export_args(source, tmp_path / "settings.age", "-r", age_key[1], "--no-keys", "--no-models"))
+    assert result.exit_code == 0, result.stderr
+    doc = opened((tmp_path / "settings.age").read_bytes(), age_key[2])
+    providers = doc["profile"]["providers"]
+    with_settings = [n for n, p in providers.items() if any(v for k, v in p.items() if k != "enabled")]
+    assert f": 0 key(s), {len(with_settings)} provider(s); encrypted" in result.stderr
+    assert len(with_settings) < len(providers)  # switched-off providers do not count
+
+
+@pytest.mark.parametrize("passphrase_option", ["--passphrase-file", "--passphrase-env"])
+@pytest.mark.parametrize("recipient_option", ["-r", "-R"])
+def test_recipients_and_a_passphrase_together_are_refused(
+    source, age_key, tmp_path, monkeypatch, passphrase_option, recipient_option
+):
+    pw = tmp_path / "pw"
+    pw.write_text(PASSPHRASE + "\n")
+    monkeypatch.setenv("GOOD_PASS", PASSPHRASE)
+    recipients = tmp_path / "recipients.txt"
+    recipients.write_text(age_key[1] + "\n")
+    who = age_key[1] if recipient_option == "-r" else recipients
+    how = pw if passphrase_option == "--passphrase-file" else "GOOD_PASS"
+    out = tmp_path / "keys.age"
+    result = run(*export_args(source, out, recipient_option, who, passphrase_option, how))
+    assert result.exit_code == int(Exit.USAGE)
+    assert "exclude each other" in result.stderr
+    assert not out.exists()
 
 
 def test_armor_writes_text(source, age_key, tmp_path):

@@ -351,8 +351,11 @@ def test_importing_the_same_bundle_twice_writes_nothing_the_second_time(move, ma
     result = move.into(target, "--yes", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert (doc["applied"], doc["journal"], doc["plan"]["changes"]) == (False, None, [])
-    assert doc["plan"]["summary"]["unchanged"] > 0
+    assert (doc["applied"], doc["journal"]) == (False, None)
+    # the target's own composer selection stays under --models union: reported as kept drift, not written
+    kept = [(c["field"], c["action"]) for c in doc["plan"]["changes"]]
+    assert kept == [("models.selected.composer", "kept")]
+    assert doc["plan"]["summary"]["unchanged"] > 0 and doc["plan"]["summary"]["kept"] == 1
     assert_unchanged(target.db, before)
     assert len(journals(data_dir)) == 1
     human = move.into(target, "--yes")

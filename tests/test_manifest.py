@@ -329,6 +329,21 @@ def test_onboard_script_keeps_developer_keys_by_default(make_sample_dir, tmp_pat
     done, log = run_script(sd, tmp_path, path, {"TEAM_OPENAI_KEY": keys["openai"]})
     assert done.returncode == 0, (done.stderr, log)
     assert listed(sd, tmp_path)["providers"]["openai"]["key"]["fingerprint"] == sha12(sd.keys["openai.key"])
+    summary = json.loads(log.split("done: ", 1)[1].splitlines()[0])
+    assert "openai.key" in summary["kept"] and "openai.key:kept" in summary["fields"]
+    assert summary["summary"]["kept"] >= 1
+    assert "kept: stored values that differ from the manifest stayed" in log
+    assert not any(k in log for k in keys.values())
+
+
+def test_onboard_script_check_reports_drift_and_writes_nothing(make_sample_dir, tmp_path, env, keys):
+    sd = make_sample_dir("basic")
+    path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
+    before = disk_state(sd.db)
+    done, log = run_script(sd, tmp_path, path, {"TEAM_OPENAI_KEY": keys["openai"], "CURSOR_BYOK_CHECK": "1"})
+    assert done.returncode == int(Exit.PENDING), (done.stderr, log)
+    assert "drift: changes or conflicts pending" in log
+    assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
 @pytest.mark.parametrize(
