@@ -190,24 +190,23 @@ def test_key_form_read_by_version(version, form):
     assert versions.key_form_read(version) == form
 
 
-def test_a_damaged_database_without_backup_is_never_told_to_restore_one(layout, clean_env):
-    udd = layout("cursor-3.7")
+def damaged(udd: Path) -> Path:
+    """The user-data dir, with its database's first page overwritten."""
     db = udd / "User/globalStorage/state.vscdb"
     data = bytearray(db.read_bytes())
     data[100:4096] = b"\xff" * (4096 - 100)
     db.write_bytes(bytes(data))
-    result = run("--user-data-dir", udd, "list")
+    return udd
+
+
+def test_a_damaged_database_without_backup_is_never_told_to_restore_one(layout, clean_env):
+    result = run("--user-data-dir", damaged(layout("cursor-3.7")), "list")
     assert result.exit_code == int(Exit.NOT_A_CURSOR_DB), result.stderr
     assert ".backup" not in result.stderr.replace("no state.vscdb.backup", "")
 
 
 def test_a_damaged_database_with_a_backup_is_told_about_it(layout, clean_env):
-    udd = layout("cursor-2.4")
-    db = udd / "User/globalStorage/state.vscdb"
-    data = bytearray(db.read_bytes())
-    data[100:4096] = b"\xff" * (4096 - 100)
-    db.write_bytes(bytes(data))
-    result = run("--user-data-dir", udd, "list")
+    result = run("--user-data-dir", damaged(layout("cursor-2.4")), "list")
     assert result.exit_code == int(Exit.NOT_A_CURSOR_DB)
     assert "restore it from state.vscdb.backup" in result.stderr
 
