@@ -196,6 +196,26 @@ def _bloat(conn: sqlite3.Connection, total: int, seed: int) -> None:
         written += 256 * len(value)
 
 
+def dpapi_encrypted_key(secret: bytes, platform: str | None = None) -> str:
+    """`os_crypt.encrypted_key` for this AES key: base64("DPAPI" + CryptProtectData(key)).
+
+    On Windows the key is protected for real, for the current user, so Cursor
+    and `--safe-storage dpapi` read it as they read a real install's. Elsewhere
+    there is no DPAPI: the sample stores a marker that the tests' stand-in for
+    CryptUnprotectData maps back to the key.
+    """
+    import base64
+    import sys
+
+    if (platform or sys.platform) == "win32":
+        from .keyring import win_protect
+
+        protected = win_protect(secret)
+    else:
+        protected = b"fake:" + secret
+    return base64.b64encode(b"DPAPI" + protected).decode()
+
+
 def build_user_data_dir(root: Path, sample: Sample) -> Path:
     """Lay out `root` like a Cursor user-data dir; returns the database path."""
     udd = Path(root)
@@ -204,11 +224,7 @@ def build_user_data_dir(root: Path, sample: Sample) -> Path:
     (db.parent / "state.vscdb.options.json").write_text(json.dumps({"useWAL": sample.wal}))
     local_state: dict[str, Any] = {"browser": {"enabled_labs_experiments": []}}
     if sample.generation == "windows":
-        import base64
-
-        # On Windows this is DPAPI-protected; the sample stores a marker that the
-        # tests' fake unprotect function maps back to the key.
-        local_state["os_crypt"] = {"encrypted_key": base64.b64encode(b"DPAPI" + b"fake:" + sample.secret).decode()}
+        local_state["os_crypt"] = {"encrypted_key": dpapi_encrypted_key(sample.secret)}
     (udd / "Local State").write_text(json.dumps(local_state))
     os.makedirs(udd / "User", exist_ok=True)
     return db
