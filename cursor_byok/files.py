@@ -53,9 +53,13 @@ def ensure_private_dir(path: Path) -> Path:
         try:
             folder.mkdir(mode=DIR_MODE, exist_ok=True)
             os.chmod(folder, DIR_MODE)
-            restrict_to_owner(folder, folder=True)
         except OSError as exc:  # a file where a folder should be, a read-only disk, ...
             raise _cannot_write(folder, exc) from None
+        try:
+            restrict_to_owner(folder, folder=True)
+        except OutputRefused:
+            folder.rmdir()  # empty: we just made it
+            raise
     st = path.stat()
     if not WINDOWS and stat.S_IMODE(st.st_mode) & 0o077 and owned_by_me(st):
         os.chmod(path, DIR_MODE)

@@ -69,6 +69,8 @@ def test_refused_acl_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(winsec, "make_private", refuse)
     with pytest.raises(OutputRefused):
         files.write_private(tmp_path / "keys.age", b"data")
+    with pytest.raises(OutputRefused):
+        files.ensure_private_dir(tmp_path / "data" / "journals")
     assert list(tmp_path.iterdir()) == []
 
 
