@@ -57,11 +57,14 @@ def requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
 def download(req: Requirement, dest: Path) -> Path:
     before = set(dest.glob("*.whl"))
     spec = f"{req.name}{req.specifier}"
-    subprocess.run(
+    run = subprocess.run(
         [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", *PIP_TARGET]
         + ["-d", str(dest), spec],
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if run.returncode != 0:
+        raise SystemExit(f"pip download {spec} failed:\n{run.stderr}")
     name = canonicalize_name(req.name)
     new = [w for w in set(dest.glob("*.whl")) - before]
     found = new or [w for w in before if canonicalize_name(w.name.split("-")[0]) == name]
