@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
@@ -150,7 +151,7 @@ class Finding:
 
     @property
     def fix(self) -> str:
-        return CODES[self.code][1]
+        return fix_for(self.code)
 
     def to_json(self) -> dict:
         return {
@@ -160,6 +161,20 @@ class Finding:
             "message": self.message,
             "fix": self.fix,
         }
+
+
+# Advice that differs on Windows, where chmod does not decide who reads a file.
+WINDOWS_FIXES: dict[str, str] = {
+    "key-plaintext": "re-save the key with a current Cursor (Settings > Models) so it is stored encrypted; "
+    "keep state.vscdb and its backups inside your user profile (%APPDATA%, private to you) and out of synced folders",
+}
+
+
+def fix_for(code: str, platform: str | None = None) -> str:
+    """What to do about a finding, worded for this OS."""
+    if (platform or sys.platform).startswith("win") and code in WINDOWS_FIXES:
+        return WINDOWS_FIXES[code]
+    return CODES[code][1]
 
 
 def finding(code: str, subject: str, message: str, severity: str | None = None) -> Finding:

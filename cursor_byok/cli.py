@@ -77,6 +77,12 @@ def fail(message: str, code: Exit) -> NoReturn:
 class ByokGroup(click.Group):
     """Turns domain errors into one line on stderr and a documented exit code."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from .console import setup_streams
+
+        setup_streams()  # UTF-8 on pipes and files, whatever the OS's code page
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -2,8 +2,11 @@
 
 With CURSOR_BYOK_CRASH_AT=N set, the Nth call of `hit()` in this process
 kills it with SIGKILL (no cleanup, no atexit), as a power cut or `kill -9`
-would. CURSOR_BYOK_CRASH_LOG=FILE appends each point's name, so a test can
-walk the points 1, 2, 3, ... until a run completes. Unset, `hit` costs a
+would; Windows has no SIGKILL, so there the process ends through `os._exit`
+(ExitProcess: no finally blocks, no atexit, no flush of Python's buffers)
+with exit code 137, what a shell reports for a SIGKILL.
+CURSOR_BYOK_CRASH_LOG=FILE appends each point's name, so a test can walk the
+points 1, 2, 3, ... until a run completes. Unset, `hit` costs a
 dictionary lookup.
 """
 
@@ -13,6 +16,7 @@ import os
 import signal
 
 _count = 0
+CRASH_EXIT = 128 + 9
 
 
 def hit(name: str) -> None:
@@ -26,4 +30,12 @@ def hit(name: str) -> None:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"{_count} {name}\n")
     if target and _count == int(target):
-        os.kill(os.getpid(), signal.SIGKILL)
+        crash()
+
+
+def crash() -> None:
+    """End this process at once, without any cleanup."""
+    sigkill = getattr(signal, "SIGKILL", None)
+    if sigkill is None:  # Windows
+        os._exit(CRASH_EXIT)
+    os.kill(os.getpid(), sigkill)

@@ -2,7 +2,8 @@
 
 Lays out an "old laptop" (macOS-style Keychain encryption, keys for every
 provider, custom models, an OpenRouter gateway as the OpenAI base URL) and a "new laptop" (Linux
-keyring encryption with a different machine secret), then runs the real
+keyring encryption with a different machine secret; on Windows, a key
+protected with the real DPAPI for the current user), then runs the real
 command line on them, one subprocess per step, printing each command.
 Nothing outside a temporary folder is read or written.
 """
@@ -24,6 +25,8 @@ from .files import write_private
 from .profile import SECRET_PREFIX
 from .sample import Sample, build_user_data_dir, default_settings, make_key, sample_keys
 
+WINDOWS = sys.platform == "win32"
+
 
 def _machine_secret() -> bytes:
     import secrets
@@ -44,10 +47,14 @@ def lay_out(root: Path) -> dict[str, Path]:
         settings=default_settings("https://openrouter.ai/api/v1"),
         blob_filler=250_000,
     )
-    new = Sample(generation="v11", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)
+    if WINDOWS:  # the new laptop is this Windows machine: its key DPAPI-protected for you, as Cursor does
+        new_secret = os.urandom(32)
+        new = Sample(generation="windows", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)
+    else:
+        new = Sample(generation="v11", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)
     build_user_data_dir(root / "old-laptop", old)
     new_db = build_user_data_dir(root / "new-laptop", new)
-    _clear_openai_row(new_db, ss.linux_keyring_codec(new_secret))
+    _clear_openai_row(new_db, new.codec())
     paths = {"old": root / "old-laptop", "new": root / "new-laptop"}
     paths["old_secret"] = write_private(root / "old-laptop.secret", old_secret)
     paths["new_secret"] = write_private(root / "new-laptop.secret", new_secret)
@@ -72,6 +79,8 @@ def _clear_openai_row(db: Path, codec) -> None:
 
 
 def _group(paths: dict, laptop: str) -> list[str]:
+    if laptop == "new" and WINDOWS:
+        return ["--user-data-dir", str(paths[laptop]), "--safe-storage", "dpapi"]
     scheme = "macos" if laptop == "old" else "linux"
     return [
         "--user-data-dir",
@@ -109,7 +118,7 @@ def fingerprints(args: list[str], env: dict) -> dict[str, str]:
     out = subprocess.run(
         [sys.executable, "-m", "cursor_byok", *args, "list", "--json"],
         capture_output=True,
-        text=True,
+        encoding="utf-8",  # the CLI writes UTF-8 to a pipe on every OS
         env=env,
         check=True,
     ).stdout
@@ -142,13 +151,15 @@ def _run(echo: Callable[[str], None], keep: bool) -> bool:
         env = {**os.environ, "CURSOR_BYOK_DATA_DIR": str(root / "tool-data")}
         for var in ("CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR", "CURSOR_BYOK_SAFE_STORAGE"):
             env.pop(var, None)
+        new_kind = "Windows DPAPI, protected for you" if WINDOWS else "Linux keyring scheme, another machine secret"
         echo(
             f"Two sample Cursor installs under {root}: old-laptop (macOS Keychain scheme) and "
-            "new-laptop (Linux keyring scheme, another machine secret).\n"
+            f"new-laptop ({new_kind}).\n"
         )
         for title, args in steps(paths, root / "keys.age"):
             echo(f"# {title}\n$ cursor-byok {shlex.join(args)}")
-            res = subprocess.run([sys.executable, "-m", "cursor_byok", *args], capture_output=True, text=True, env=env)
+            argv = [sys.executable, "-m", "cursor_byok", *args]
+            res = subprocess.run(argv, capture_output=True, encoding="utf-8", errors="replace", env=env)
             echo((res.stdout + res.stderr).rstrip() + "\n")
             if res.returncode != 0:
                 echo(f"step failed with exit code {res.returncode}")

@@ -1,8 +1,10 @@
 """Files the tool writes: private, atomic, never through a symlink.
 
 Every bundle, undo journal and backup is created 0600 (folders 0700)
-whatever the umask: written to a temp file in the same folder, fsynced,
-renamed over the target, and the folder fsynced. A temp file left by a
+whatever the umask; on Windows, where modes do not decide who reads a file,
+each new file and folder gets an owner-only ACL instead (`winsec`). A file
+is written to a temp file in the same folder, fsynced, renamed over the
+target, and the folder fsynced. A temp file left by a
 write that was killed before its rename is removed by the next write there.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import sys
 from pathlib import Path
 
 from .crashpoint import hit
@@ -19,6 +22,20 @@ from .errors import OutputRefused
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 TEMP_SUFFIX = ".tmp"
+WINDOWS = sys.platform == "win32"
+
+
+def restrict_to_owner(path: Path, *, folder: bool) -> None:
+    """Windows: an owner-only ACL on a file or folder we just created (modes do that elsewhere)."""
+    if WINDOWS:
+        from .winsec import make_private
+
+        make_private(path, folder=folder)
+
+
+def owned_by_me(st: os.stat_result) -> bool:
+    """Is this file ours? Windows has no uids: what we may open there is ours to tidy."""
+    return not hasattr(os, "getuid") or st.st_uid == os.getuid()
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -38,8 +55,13 @@ def ensure_private_dir(path: Path) -> Path:
             os.chmod(folder, DIR_MODE)
         except OSError as exc:  # a file where a folder should be, a read-only disk, ...
             raise _cannot_write(folder, exc) from None
+        try:
+            restrict_to_owner(folder, folder=True)
+        except OutputRefused:
+            folder.rmdir()  # empty: we just made it
+            raise
     st = path.stat()
-    if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+    if not WINDOWS and stat.S_IMODE(st.st_mode) & 0o077 and owned_by_me(st):
         os.chmod(path, DIR_MODE)
     return path
 
@@ -95,8 +117,7 @@ def remove_stale_temps(folder: Path, name: str | None = None) -> list[Path]:
             continue
         try:
             st = candidate.lstat()
-            ours = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-            if stat.S_ISREG(st.st_mode) and ours:
+            if stat.S_ISREG(st.st_mode) and owned_by_me(st):
                 candidate.unlink()
                 removed.append(candidate)
         except OSError:  # gone meanwhile, or not ours to remove
@@ -118,6 +139,7 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
         raise _cannot_write(path, exc) from None
     try:
         os.fchmod(fd, FILE_MODE) if hasattr(os, "fchmod") else None  # umask-proof
+        restrict_to_owner(tmp, folder=False)  # before a byte is written
         hit("file-write")
         view = memoryview(data)
         while view:

@@ -313,6 +313,28 @@ def win_unprotect(data: bytes) -> bytes:  # pragma: no cover - Windows only
         ctypes.windll.kernel32.LocalFree(blob_out.pbData)
 
 
+def win_protect(data: bytes) -> bytes:  # pragma: no cover - Windows only
+    """CryptProtectData, CurrentUser scope, no entropy: what Chromium does to its `Local State` key."""
+    import ctypes
+    from ctypes import wintypes
+
+    class Blob(ctypes.Structure):
+        _fields_ = [("cbData", wintypes.DWORD), ("pbData", ctypes.POINTER(ctypes.c_char))]
+
+    buf = ctypes.create_string_buffer(data, len(data))
+    blob_in = Blob(len(data), ctypes.cast(buf, ctypes.POINTER(ctypes.c_char)))
+    blob_out = Blob()
+    ok = ctypes.windll.crypt32.CryptProtectData(
+        ctypes.byref(blob_in), None, None, None, None, 0, ctypes.byref(blob_out)
+    )
+    if not ok:
+        raise SafeStorageUnavailable("DPAPI could not protect the key")
+    try:
+        return ctypes.string_at(blob_out.pbData, blob_out.cbData)
+    finally:
+        ctypes.windll.kernel32.LocalFree(blob_out.pbData)
+
+
 def read_password_input(password_file: str | None, env: Mapping[str, str]) -> bytes:
     """The `password` backend's secret, from a file or the environment (never argv)."""
     if password_file:

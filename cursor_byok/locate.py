@@ -253,16 +253,44 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _win_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
-    import ctypes
+PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+STILL_ACTIVE = 259
+ERROR_ACCESS_DENIED = 5
 
-    handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)
+
+def _kernel32():  # pragma: no cover - Windows only
+    import ctypes
+    from ctypes import wintypes
+
+    k = ctypes.WinDLL("kernel32", use_last_error=True)
+    k.OpenProcess.restype = wintypes.HANDLE
+    k.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
+    k.GetExitCodeProcess.restype = wintypes.BOOL
+    k.GetExitCodeProcess.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD)]
+    k.CloseHandle.argtypes = [wintypes.HANDLE]
+    return k, ctypes.get_last_error
+
+
+def _win_pid_alive(pid: int, api=None) -> bool:
+    """OpenProcess + GetExitCodeProcess: no /proc and no signals on Windows.
+
+    A process we may not open (another user's, an elevated one) exists all the
+    same; a process that ended but is still held open reports an exit code.
+    """
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32, last_error = api or _kernel32()
+    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
     if not handle:
-        return False
-    code = ctypes.c_ulong()
-    ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-    ctypes.windll.kernel32.CloseHandle(handle)
-    return code.value == 259  # STILL_ACTIVE
+        return last_error() == ERROR_ACCESS_DENIED
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True  # it is there; what it is doing we cannot tell
+        return code.value == STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def lock_pid(inst: Installation) -> int | None:
@@ -285,7 +313,13 @@ def is_cursor_process(name: str, exe: str = "") -> bool:
 
 
 def cursor_processes(proc: str = "/proc") -> list[Running]:
-    """Processes that look like Cursor (Linux /proc; `ps`/`tasklist` elsewhere)."""
+    """Processes that look like Cursor (Linux /proc; `ps`/`tasklist` elsewhere).
+
+    Windows never looks at a `proc` folder: under Wine, `\\proc` on the Z: drive
+    is the host's /proc, whose processes are not Windows ones.
+    """
+    if sys.platform.startswith("win"):
+        return _ps_processes()  # pragma: no cover - Windows
     if sys.platform.startswith("linux") or Path(proc).is_dir():
         return _linux_processes(Path(proc))
     return _ps_processes()  # pragma: no cover - macOS / Windows

@@ -239,6 +239,26 @@ def _bloat(conn: sqlite3.Connection, total: int, seed: int) -> None:
         written += 256 * len(value)
 
 
+def dpapi_encrypted_key(secret: bytes, platform: str | None = None) -> str:
+    """`os_crypt.encrypted_key` for this AES key: base64("DPAPI" + CryptProtectData(key)).
+
+    On Windows the key is protected for real, for the current user, so Cursor
+    and `--safe-storage dpapi` read it as they read a real install's. Elsewhere
+    there is no DPAPI: the sample stores a marker that the tests' stand-in for
+    CryptUnprotectData maps back to the key.
+    """
+    import base64
+    import sys
+
+    if (platform or sys.platform) == "win32":
+        from .keyring import win_protect
+
+        protected = win_protect(secret)
+    else:
+        protected = b"fake:" + secret
+    return base64.b64encode(b"DPAPI" + protected).decode()
+
+
 def build_user_data_dir(root: Path, sample: Sample) -> Path:
     """Lay out `root` like a Cursor user-data dir; returns the database path."""
     udd = Path(root)
@@ -252,11 +272,7 @@ def build_user_data_dir(root: Path, sample: Sample) -> Path:
     if sample.backups:
         create_db(Path(f"{db}.backup"), rows, wal=False, seed=sample.seed, disk_kv=sample.disk_kv)
     if sample.generation == "windows":  # Electron writes os_crypt prefs on Windows only
-        import base64
-
-        # On Windows this is DPAPI-protected; the sample stores a marker that the
-        # tests' fake unprotect function maps back to the key.
-        encrypted_key = base64.b64encode(b"DPAPI" + b"fake:" + sample.secret).decode()
+        encrypted_key = dpapi_encrypted_key(sample.secret)
         local_state = {"browser": {"enabled_labs_experiments": []}, "os_crypt": {"encrypted_key": encrypted_key}}
         (udd / "Local State").write_text(json.dumps(local_state))
     build_profiles(udd, sample)
