@@ -1,0 +1,145 @@
+"""Input that comes from someone else: oversized bundle headers, bundles that name Cursor's own rows,
+manifests reviewed before anything runs, and reads that are bounded.
+
+Real bundles (pyrage), real sample databases, real subprocesses for `cmd:`
+sources; pyrage's decrypt functions are wrapped only to prove that a refusal
+came before any of its work.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from pathlib import Path
+
+import pyrage
+import pytest
+from conftest import cli_runner
+from test_set_models import assert_refused, cli, disk_state
+
+from cursor_byok import agefile
+from cursor_byok.cli import Exit, main
+from cursor_byok.errors import BundleError
+
+
+class Refuser:
+    """Stands in for pyrage's decrypt functions: counts calls and fails the test's expectations if reached."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        raise AssertionError("pyrage was reached")
+
+
+@pytest.fixture
+def refuser(monkeypatch) -> Refuser:
+    stand_in = Refuser()
+    monkeypatch.setattr(pyrage, "decrypt", stand_in)
+    monkeypatch.setattr(pyrage.passphrase, "decrypt", stand_in)
+    return stand_in
+
+
+# --- bundle headers are bounded --------------------------------------------------------------
+
+
+def _b64(raw: bytes) -> bytes:
+    return base64.b64encode(raw).rstrip(b"=")
+
+
+def _stanza(kind: bytes, body: bytes) -> bytes:
+    text = _b64(body)
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)] or [b""]
+    if len(lines[-1]) == 64:
+        lines.append(b"")
+    return b"-> " + kind + b"\n" + b"\n".join(lines) + b"\n"
+
+
+def _armor(binary: bytes) -> bytes:
+    text = base64.b64encode(binary)
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return b"\n".join([b"-----BEGIN AGE ENCRYPTED FILE-----", *lines, b"-----END AGE ENCRYPTED FILE-----", b""])
+
+
+@pytest.fixture(scope="module")
+def real_bundle() -> tuple[bytes, str]:
+    secret, public = agefile.generate_identity()
+    return agefile.encrypt(b'{"format": "x"}', recipients=[public]), secret
+
+
+def with_stanzas(bundle: bytes, count: int, body_size: int = 32) -> bytes:
+    """The real bundle with `count` well-formed X25519 stanzas put before its own."""
+    rng = random.Random(count)
+    extra = b"".join(_stanza(b"X25519 " + _b64(rng.randbytes(32)), rng.randbytes(body_size)) for _ in range(count))
+    first = bundle.index(b"\n") + 1
+    return bundle[:first] + extra + bundle[first:]
+
+
+@pytest.mark.parametrize("armored", [False, True], ids=["binary", "armored"])
+def test_a_thousand_stanzas_are_refused_before_pyrage(real_bundle, refuser, armored):
+    data = with_stanzas(real_bundle[0], 1000)
+    data = _armor(data) if armored else data
+    message = rf"more than {agefile.MAX_STANZAS} recipient stanzas"
+    with pytest.raises(BundleError, match=message):
+        agefile.precheck(data)
+    with pytest.raises(BundleError, match=message):
+        agefile.decrypt(data, identities=agefile.parse_identities(real_bundle[1], "test"))
+    assert refuser.calls == 0
+
+
+def test_stanza_count_bound_is_exact(real_bundle):
+    own = len(agefile.precheck(real_bundle[0]).stanza_types)
+    assert len(agefile.precheck(with_stanzas(real_bundle[0], agefile.MAX_STANZAS - own)).stanza_types) == 64
+    with pytest.raises(BundleError, match="more than 64 recipient stanzas"):
+        agefile.precheck(with_stanzas(real_bundle[0], agefile.MAX_STANZAS - own + 1))
+
+
+def test_a_bundle_for_many_real_recipients_still_opens():
+    pairs = [agefile.generate_identity() for _ in range(60)]
+    data = agefile.encrypt(b"payload", recipients=[public for _, public in pairs])
+    assert agefile.decrypt(data, identities=agefile.parse_identities(pairs[-1][0], "test")) == b"payload"
+
+
+@pytest.mark.parametrize("armored", [False, True], ids=["binary", "armored"])
+def test_an_oversized_stanza_is_refused_before_pyrage(real_bundle, refuser, armored):
+    big_body = with_stanzas(real_bundle[0], 1, body_size=agefile.MAX_STANZA_SIZE)
+    first = real_bundle[0].index(b"\n") + 1
+    long_args = (
+        real_bundle[0][:first] + _stanza(b"grease " + b"a" * agefile.MAX_STANZA_SIZE, b"") + real_bundle[0][first:]
+    )
+    for data in (big_body, long_args):
+        with pytest.raises(BundleError, match=f"stanza is longer than {agefile.MAX_STANZA_SIZE} bytes"):
+            agefile.precheck(_armor(data) if armored else data)
+    assert refuser.calls == 0
+
+
+def test_a_header_over_the_total_bound_is_refused(real_bundle, refuser):
+    data = with_stanzas(real_bundle[0], 12, body_size=1400)  # each stanza under its own bound, together too big
+    with pytest.raises(BundleError, match="header is longer than 16 KiB"):
+        agefile.precheck(data)
+    with pytest.raises(BundleError, match="header is longer than 16 KiB"):
+        agefile.precheck(_armor(data))
+    assert refuser.calls == 0
+
+
+def test_a_thousand_stanzas_through_the_command_line(real_bundle, refuser, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    bundle_file = tmp_path / "many.age"
+    bundle_file.write_bytes(with_stanzas(real_bundle[0], 1000))
+    identity = tmp_path / "id.key"
+    identity.write_text(real_bundle[1] + "\n")
+    before = disk_state(sd.db)
+    result = cli(sd, tmp_path, "import", str(bundle_file), "-i", str(identity), "--yes")
+    assert_refused(result, sd, before, env, Exit.BUNDLE)
+    assert "more than 64 recipient stanzas" in result.stderr
+    listed = cli_runner().invoke(main, ["list", "--bundle", str(bundle_file), "-i", str(identity)])
+    assert listed.exit_code == Exit.BUNDLE and listed.stderr.count("\n") == 1
+    assert refuser.calls == 0
+
+
+@pytest.fixture
+def env(clean_env, tmp_path, monkeypatch) -> Path:
+    data = tmp_path / "byok-data"
+    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(data))
+    return data
