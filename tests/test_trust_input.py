@@ -9,6 +9,7 @@ came before any of its work.
 from __future__ import annotations
 
 import base64
+import json
 import random
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from test_set_models import assert_refused, cli, disk_state
 from cursor_byok import agefile
 from cursor_byok.cli import Exit, main
 from cursor_byok.errors import BundleError
+from cursor_byok.sample import make_key
 
 
 class Refuser:
@@ -143,3 +145,62 @@ def env(clean_env, tmp_path, monkeypatch) -> Path:
     data = tmp_path / "byok-data"
     monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(data))
     return data
+
+
+# --- a bundle never writes Cursor's own rows ---------------------------------------------------
+
+OWN_ROWS = ["accessToken", "refreshToken", "cachedEmail", "mcpEncryptionKey", "cachedSignUpType", "AccessToken"]
+
+
+def _sealed_extras(tmp_path: Path, extras: dict[str, str]) -> tuple[Path, Path]:
+    from cursor_byok.bundle import FORMAT, encode
+
+    secret, public = agefile.generate_identity()
+    doc = {"format": FORMAT, "version": 1, "profile": {"providers": {}, "extra_secrets": extras}}
+    bundle_file = tmp_path / "planted.age"
+    bundle_file.write_bytes(agefile.encrypt(encode(doc), recipients=[public]))
+    identity = tmp_path / "planted.key"
+    identity.write_text(secret + "\n")
+    return bundle_file, identity
+
+
+@pytest.mark.parametrize("name", OWN_ROWS)
+def test_a_bundle_that_plants_a_cursor_row_is_refused(name, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("v11")
+    planted = "eyJhbGciOiJIUzI1NiJ9.planted-login-token-0123456789"
+    bundle_file, identity = _sealed_extras(
+        tmp_path, {"mistralKey": make_key("openrouter", random.Random(1)), name: planted}
+    )
+    before = disk_state(sd.db)
+    for args in (["import", "--yes", "--on-conflict", "replace"], ["import", "--dry-run"]):
+        result = cli(sd, tmp_path, *args, str(bundle_file), "-i", str(identity))
+        assert_refused(result, sd, before, env, Exit.BUNDLE)
+        assert f"extra secret {name!r}" in result.stderr and "Cursor's own" in result.stderr
+        assert planted not in result.stdout + result.stderr
+    shown = cli_runner().invoke(main, ["list", "--bundle", str(bundle_file), "-i", str(identity)])
+    assert shown.exit_code == Exit.BUNDLE
+
+
+def test_the_row_writer_refuses_a_cursor_row_whoever_asks():
+    from cursor_byok.model import Secret
+    from cursor_byok.profile import CursorOwnRow, RowWriter
+
+    writer = RowWriter(rows={}, key_form="secret", encrypt=lambda text: "sealed")
+    with pytest.raises(CursorOwnRow, match="Cursor's own"):
+        writer.writes({"extra.refreshToken": Secret("planted-refresh-token")})
+    assert [w.key for w in writer.writes({"extra.mistralKey": Secret("k" * 32)})] == ["secret://cursorAuth/mistralKey"]
+
+
+def test_export_and_list_leave_cursor_rows_out(make_sample_dir, tmp_path, env):
+    rng = random.Random(3)
+    extras = {"mistralKey": make_key("openrouter", rng), "accessToken": "eyJhbGciOiJIUzI1NiJ9.login-token-secret-9876"}
+    extras["mcpEncryptionKey"] = "mcp-encryption-key-secret-5432"
+    sd = make_sample_dir("v11", extras=extras)
+    listed = json.loads(cli(sd, tmp_path, "list", "--json", "--reveal").stdout)
+    assert [e["name"] for e in listed["extra_secrets"]] == ["secret://cursorAuth/mistralKey"]
+    secret, public = agefile.generate_identity()
+    out = tmp_path / "out.age"
+    result = cli(sd, tmp_path, "export", "-o", str(out), "-r", public)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(agefile.decrypt(out.read_bytes(), identities=agefile.parse_identities(secret, "t")))
+    assert doc["profile"]["extra_secrets"] == {"mistralKey": extras["mistralKey"]}
