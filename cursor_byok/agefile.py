@@ -423,14 +423,14 @@ def parse_recipients_file(text: str, source: str) -> list[str]:
 
 
 def _read_identity_file(path: str) -> bytes:
+    from .files import FileTooLarge, read_small
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_IDENTITY_FILE + 1)
+        return read_small(path, MAX_IDENTITY_FILE)
+    except FileTooLarge:
+        raise InputError(f"{path}: too large to be an identity file; give an age or SSH private key file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read identity file ({exc.strerror})") from None
-    if len(data) > MAX_IDENTITY_FILE:
-        raise InputError(f"{path}: too large to be an identity file; give an age or SSH private key file")
-    return data
 
 
 def _openssh_cipher(data: bytes) -> bytes | None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pyrage
@@ -204,3 +207,147 @@ def test_export_and_list_leave_cursor_rows_out(make_sample_dir, tmp_path, env):
     assert result.exit_code == 0, result.stderr
     doc = json.loads(agefile.decrypt(out.read_bytes(), identities=agefile.parse_identities(secret, "t")))
     assert doc["profile"]["extra_secrets"] == {"mistralKey": extras["mistralKey"]}
+
+
+# --- bounded reads ---------------------------------------------------------------------------------
+
+MEMORY_CAP = 3 << 30  # a run that reads /dev/zero whole dies here instead of taking the shared machine down
+
+
+def _cap_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def run_capped(args: list[str], env: dict[str, str] | None = None, input: str | None = None):
+    """`python -m cursor_byok ARGS` in a process with a memory cap, stopped after 60 s (a hang is a failure)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cursor_byok", *map(str, args)],
+        env={**os.environ, **(env or {})},
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_cap_memory,
+    )
+
+
+def one_error_line(done, code: Exit, *expected: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("cursor-byok: error: ") and not lines[-1].startswith("cursor-byok: error: internal")
+    for text in expected:
+        assert text in lines[-1], lines[-1]
+
+
+@pytest.fixture
+def hostile_files(tmp_path) -> dict[str, Path]:
+    """A FIFO with no writer, /dev/zero, a symlink to it, a folder and a file one byte over 64 KiB."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo")
+    (folder / "zero-link").symlink_to("/dev/zero")
+    (folder / "dir").mkdir()
+    (folder / "big").write_bytes(b"k" * (64 * 1024 + 1))
+    return {
+        "fifo": folder / "fifo",
+        "dev-zero": Path("/dev/zero"),
+        "zero-link": folder / "zero-link",
+        "dir": folder / "dir",
+        "big": folder / "big",
+    }
+
+
+def test_read_small_refuses_what_is_not_a_small_regular_file(hostile_files, tmp_path):
+    from cursor_byok.files import FileTooLarge, NotRegularFile, read_small
+
+    for name in ("fifo", "dev-zero", "zero-link", "dir"):
+        with pytest.raises(NotRegularFile):
+            read_small(hostile_files[name], 1024)
+    with pytest.raises(FileTooLarge, match="larger than 64 KiB"):
+        read_small(hostile_files["big"], 64 * 1024)
+    exact = tmp_path / "exact"
+    exact.write_bytes(b"x" * 1024)
+    assert read_small(exact, 1024) == b"x" * 1024
+    with pytest.raises(FileNotFoundError):
+        read_small(tmp_path / "missing", 10)
+
+
+KEY_FILE_CASES = {
+    "fifo": "not a regular file",
+    "dev-zero": "not a regular file",
+    "zero-link": "not a regular file",
+    "big": "larger than 64 KiB",
+}
+
+
+@pytest.mark.parametrize("case", sorted(KEY_FILE_CASES))
+def test_set_key_file_is_bounded_and_never_blocks(case, hostile_files, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    before = disk_state(sd.db)
+    done = run_capped(
+        ["--user-data-dir", sd.udd, "--safe-storage", "basic", "set", "openai", "--key-file", hostile_files[case]]
+    )
+    one_error_line(done, Exit.INPUT, KEY_FILE_CASES[case])
+    assert disk_state(sd.db) == before
+
+
+@pytest.mark.parametrize("case", sorted(KEY_FILE_CASES))
+def test_manifest_file_source_is_bounded_and_never_blocks(case, hostile_files, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    path = tmp_path / "m.toml"
+    path.write_text(f'version = 1\n[openai]\nkey = "file:{hostile_files[case]}"\n')
+    before = disk_state(sd.db)
+    done = run_capped(["--user-data-dir", sd.udd, "--safe-storage", "basic", "apply", path, "--yes"])
+    one_error_line(done, Exit.INPUT, KEY_FILE_CASES[case], "[openai].key")
+    assert disk_state(sd.db) == before
+
+
+@pytest.mark.parametrize("case", ["fifo", "dev-zero", "zero-link"])
+def test_manifest_passphrase_identity_and_recipients_files_never_block(case, hostile_files, tmp_path, env):
+    hostile = hostile_files[case]
+    done = run_capped(["apply", hostile, "--dry-run"])
+    one_error_line(done, Exit.INPUT, "not a regular file")
+    bundle_file = tmp_path / "b.age"
+    bundle_file.write_bytes(agefile.encrypt(b"{}", passphrase="a passphrase long enough"))
+    done = run_capped(["list", "--bundle", bundle_file, "--passphrase-file", hostile])
+    one_error_line(done, Exit.INPUT, "not a regular file")
+    secret, public = agefile.generate_identity()
+    bundle_file.write_bytes(agefile.encrypt(b"{}", recipients=[public]))
+    done = run_capped(["list", "--bundle", bundle_file, "-i", hostile])
+    one_error_line(done, Exit.INPUT, "not a regular file")
+    done = run_capped(["export", "-o", tmp_path / "never.age", "-R", hostile])
+    one_error_line(done, Exit.INPUT, "not a regular file")
+    assert not (tmp_path / "never.age").exists()
+
+
+@pytest.mark.parametrize("case", ["fifo", "dev-zero"])
+def test_cursor_files_that_are_fifos_or_devices_never_block(case, hostile_files, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    for name in ("code.lock", "Local State"):
+        target = sd.udd / name
+        target.unlink(missing_ok=True)
+        target.symlink_to(hostile_files[case])
+    argv_json = Path(os.environ["HOME"]) / ".cursor" / "argv.json"
+    argv_json.parent.mkdir(parents=True, exist_ok=True)
+    argv_json.symlink_to(hostile_files[case])
+    before = disk_state(sd.db)
+    done = run_capped(["--user-data-dir", sd.udd, "--safe-storage", "basic", "models", "add", "qwen-x", "--yes"])
+    assert done.returncode == 0, done.stderr  # code.lock unreadable: not a live Cursor
+    assert disk_state(sd.db) != before
+    assert run_capped(["--user-data-dir", sd.udd, "where", "--json"]).returncode == 0
+    probe = (
+        "from pathlib import Path; from cursor_byok import keyring\n"
+        f"print(keyring.argv_password_store(Path({str(argv_json)!r})))\n"
+        "try:\n"
+        f"    keyring.dpapi_key_from_local_state(Path({str(sd.udd / 'Local State')!r}), lambda b: b)\n"
+        "except keyring.SafeStorageUnavailable as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, preexec_fn=_cap_memory
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "None" and "no readable os_crypt.encrypted_key" in done.stdout
