@@ -19,7 +19,7 @@ from pathlib import Path
 import pyrage
 import pytest
 from conftest import cli_runner
-from test_set_models import assert_refused, cli, disk_state
+from test_set_models import assert_refused, cli, disk_state, journal_count
 
 from cursor_byok import agefile
 from cursor_byok.cli import Exit, main
@@ -351,3 +351,196 @@ def test_cursor_files_that_are_fifos_or_devices_never_block(case, hostile_files,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "None" and "no readable os_crypt.encrypted_key" in done.stdout
+
+
+# --- manifests are reviewed before anything runs ---------------------------------------------------
+
+PY = sys.executable
+
+
+def marker_command(marker: Path, key: str) -> str:
+    """A cmd: source that leaves a marker file when it runs, and prints `key`."""
+    return f"cmd:{PY} -c 'import pathlib, sys; pathlib.Path(sys.argv[1]).touch(); print(sys.argv[2])' {marker} {key}"
+
+
+def reviewed_manifest(tmp_path: Path, marker: Path) -> Path:
+    path = tmp_path / "team.toml"
+    path.write_text(
+        "version = 1\n"
+        '[openai]\nkey = "env:TEAM_OPENAI_KEY"\nbase_url = "https://openrouter.ai/api/v1"\n'
+        f'[anthropic]\nkey = "{marker_command(marker, "anthropic-key-from-cmd-0123456789")}"\n'
+        '[google]\nkey = "file:~/.config/team/google.key"\n'
+        '[azure]\nkey = "prompt"\n'
+    )
+    return path
+
+
+def test_apply_dry_run_runs_no_command_and_reads_no_file(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    marker = tmp_path / "ran"
+    path = reviewed_manifest(tmp_path, marker)  # the google key file does not even exist
+    before = disk_state(sd.db)
+    result = cli(sd, tmp_path, "apply", str(path), "--dry-run", env={"TEAM_OPENAI_KEY": "sk-or-v1-" + "a" * 64})
+    assert result.exit_code == 0, result.stderr
+    assert not marker.exists()
+    assert f"anthropic.key: would run `{PY} -c" in result.stdout
+    assert "google.key: would read `~/.config/team/google.key`" in result.stdout
+    assert "openai.key: would use $TEAM_OPENAI_KEY (set)" in result.stdout
+    assert "azure.key: would ask for it with a hidden prompt" in result.stdout
+    assert "a" * 64 not in result.stdout + result.stderr
+    doc = json.loads(cli(sd, tmp_path, "apply", str(path), "--dry-run", "--json").stdout)
+    assert not marker.exists()
+    actions = {s["field"]: s["action"] for s in doc["sources"]}
+    assert actions["google.key"] == "would read `~/.config/team/google.key`"
+    assert actions["openai.key"] == "would use $TEAM_OPENAI_KEY (not set)"
+    assert actions["anthropic.key"].startswith("would run `")
+    fields = {c["field"] for c in doc["plan"]["changes"]}
+    assert not fields & {"openai.key", "anthropic.key", "google.key", "azure.key"}  # no key is read, none is planned
+    assert "openai.base_url" in fields
+    assert disk_state(sd.db) == before and journal_count(env) == 0
+
+
+def test_a_real_apply_on_a_terminal_shows_the_commands_and_asks_once(make_sample_dir, tmp_path, env):
+    from conftest import answer_prompt_on_a_terminal
+    from test_set_models import options
+
+    sd = make_sample_dir("basic")
+    marker = tmp_path / "ran"
+    path = tmp_path / "m.toml"
+    path.write_text(f'version = 1\n[anthropic]\nkey = "{marker_command(marker, "team-anthropic-key-0001")}"\n')
+    argv = [PY, "-m", "cursor_byok", *options(sd, tmp_path), "apply", str(path), "--on-conflict", "replace"]
+    before = disk_state(sd.db)
+    code, shown = answer_prompt_on_a_terminal(argv, until=b"Run it?", answer="n")
+    assert code == 1 and not marker.exists(), shown
+    assert b"This manifest runs these commands to read keys:" in shown and b"anthropic.key: " + PY.encode() in shown
+    assert shown.count(b"Run it?") == 1
+    assert disk_state(sd.db) == before
+    code, shown = answer_prompt_on_a_terminal(
+        [*argv, "--json"], until=b"Run it?", answer="y"
+    )  # --json: no plan question
+    assert code == 0 and marker.exists(), shown
+    assert shown.count(b"Run it?") == 1 and disk_state(sd.db) != before
+    marker.unlink()
+    result = cli(sd, tmp_path, "apply", str(path), "--yes", "--on-conflict", "replace")  # --yes: no question
+    assert result.exit_code == 0 and marker.exists(), result.stderr
+
+
+def _env_dump_command(tmp_path: Path, dump: Path) -> str:
+    script = tmp_path / "dump_env.py"
+    script.write_text("import json, os, sys\njson.dump(dict(os.environ), open(sys.argv[1], 'w'))\nprint('k' * 40)\n")
+    return f"cmd:{PY} {script} {dump}"
+
+
+def test_commands_get_a_scrubbed_environment(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    rng = random.Random(6)
+    env_key, file_key = make_key("openrouter", rng), make_key("google", rng)
+    home = Path(os.environ["HOME"])
+    (home / "google.key").write_text(file_key + "\n")
+    dump = tmp_path / "env.json"
+    path = tmp_path / "m.toml"
+    path.write_text(
+        "version = 1\n"
+        f'[anthropic]\nkey = "{_env_dump_command(tmp_path, dump)}"\n'  # listed first: it still runs last
+        '[openai]\nkey = "env:TEAM_OPENAI_KEY"\nbase_url = "https://openrouter.ai/api/v1"\n'
+        '[google]\nkey = "file:~/google.key"\n'
+    )
+    extra = {
+        "TEAM_OPENAI_KEY": env_key,
+        "SAME_KEY_ELSEWHERE": env_key,
+        "FILE_KEY_COPY": f"Bearer {file_key}",
+        "CURSOR_BYOK_SAFE_STORAGE_PASSWORD": "machine-secret-never-to-helpers",
+        "cursor_byok_lower": "x",
+        "PASSES_THROUGH": "yes",
+    }
+    result = cli(sd, tmp_path, "apply", str(path), "--yes", "--on-conflict", "replace", env=extra)
+    assert result.exit_code == 0, result.stderr
+    seen = json.loads(dump.read_text())
+    for name in ("TEAM_OPENAI_KEY", "SAME_KEY_ELSEWHERE", "FILE_KEY_COPY", "CURSOR_BYOK_DATA_DIR"):
+        assert name not in seen
+    assert not [n for n in seen if n.upper().startswith("CURSOR_BYOK_")]
+    assert not [n for n, v in seen.items() if env_key in v or file_key in v]
+    assert seen["PASSES_THROUGH"] == "yes" and seen["HOME"] == str(home) and seen["PATH"] == os.environ["PATH"]
+
+
+CAPPED_SOURCES = {
+    "cmd:yes": ("cmd:yes", "printed more than 64 KiB"),
+    "cmd:/dev/zero": ("cmd:cat /dev/zero", "printed more than 64 KiB"),
+    "env:70KB": ("env:HUGE_VALUE", "holds more than 64 KiB"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CAPPED_SOURCES))
+def test_source_output_is_capped(case, make_sample_dir, tmp_path, env):
+    spec, expected = CAPPED_SOURCES[case]
+    sd = make_sample_dir("basic")
+    path = tmp_path / "m.toml"
+    path.write_text(f'version = 1\n[openai]\nkey = "{spec}"\n')
+    before = disk_state(sd.db)
+    done = run_capped(
+        ["--user-data-dir", sd.udd, "--safe-storage", "basic", "apply", path, "--yes"], env={"HUGE_VALUE": "k" * 70_000}
+    )
+    one_error_line(done, Exit.INPUT, expected, "[openai].key")
+    assert disk_state(sd.db) == before
+
+
+def test_key_stdin_is_capped(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    before = disk_state(sd.db)
+    done = run_capped(
+        ["--user-data-dir", sd.udd, "--safe-storage", "basic", "set", "openai", "--key-stdin"], input="k" * 70_000
+    )
+    one_error_line(done, Exit.INPUT, "more than 64 KiB")
+    assert disk_state(sd.db) == before
+
+
+OTHER_CREDENTIALS = {
+    "git-credentials": ("https://alice:ghp_" + "A1b2" * 9 + "@github.com\n", "~/.git-credentials"),
+    "github classic": ("ghp_" + "A1b2C3d4" * 4 + "wxyz\n", "a GitHub token"),
+    "github oauth": ("gho_" + "Z9y8" * 9 + "\n", "a GitHub token"),
+    "github fine-grained": ("github_pat_11ABCDEFG0" + "x" * 70 + "\n", "a GitHub token"),
+    "slack bot": ("xoxb-1234567890-0987654321-" + "a1B2" * 6 + "\n", "a Slack token"),
+    "slack user": ("xoxp-1234567890-0987654321-" + "c3D4" * 6 + "\n", "a Slack token"),
+    "pem": ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----\n", "a PEM block"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_CREDENTIALS))
+def test_another_kind_of_credential_is_refused_by_name(case, make_sample_dir, tmp_path, env):
+    value, kind = OTHER_CREDENTIALS[case]
+    sd = make_sample_dir("basic")
+    secret_file = tmp_path / "credential"
+    secret_file.write_text(value)
+    before = disk_state(sd.db)
+    runs = {
+        "file:": ('key = "file:credential"', {}),
+        "env:": ('key = "env:GITHUB_TOKEN"', {"GITHUB_TOKEN": value.rstrip("\n")}),
+        "cmd:": (f'key = "cmd:cat {secret_file}"', {}),
+    }
+    for source, (line, extra) in runs.items():
+        path = tmp_path / "m.toml"
+        path.write_text(f'version = 1\n[openai]\n{line}\nbase_url = "https://openrouter.ai/api/v1"\n')
+        result = cli(sd, tmp_path, "apply", str(path), "--yes", "--on-conflict", "replace", env=extra)
+        assert_refused(result, sd, before, env)
+        assert kind in result.stderr and "not a provider API key" in result.stderr, source
+        assert value.strip().splitlines()[0][12:] not in result.stderr
+    for args, extra, stdin in (
+        (["--key-file", str(secret_file)], {}, None),
+        (["--key-env", "GITHUB_TOKEN"], {"GITHUB_TOKEN": value.rstrip("\n")}, None),
+        (["--key-stdin"], {}, value),
+    ):
+        result = cli(
+            sd, tmp_path, "set", "openai", *args, "--base-url", "https://openrouter.ai/api/v1", env=extra, input=stdin
+        )
+        assert_refused(result, sd, before, env)
+        assert kind in result.stderr
+
+
+def test_a_control_character_in_a_command_is_refused_before_it_is_shown(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    path = tmp_path / "m.toml"
+    path.write_text('version = 1\n[openai]\nkey = "cmd:op read x\\u001b[2J"\n')
+    before = disk_state(sd.db)
+    result = cli(sd, tmp_path, "apply", str(path), "--dry-run")
+    assert_refused(result, sd, before, env)
+    assert "control character" in result.stderr and "\x1b" not in result.stdout + result.stderr
