@@ -2,8 +2,9 @@
 
 A manifest never holds a key. Each key field names a source instead:
 `env:VAR`, `file:PATH` (`~` expanded, relative to the manifest's folder),
-`cmd:COMMAND` (run without a shell in the manifest's folder, 30 s at most,
-stdout trimmed) or `prompt` (a hidden prompt; needs a terminal).
+`cmd:COMMAND` (run without a shell in the manifest's folder, 30 s and 64 KiB
+of output at most, stdout trimmed, a scrubbed environment) or `prompt` (a
+hidden prompt; needs a terminal).
 
     version = 1                      # required; this tool reads version 1
     description = "Team defaults"    # optional, ignored

@@ -211,7 +211,7 @@ def test_export_and_list_leave_cursor_rows_out(make_sample_dir, tmp_path, env):
 
 # --- bounded reads ---------------------------------------------------------------------------------
 
-MEMORY_CAP = 3 << 30  # a run that reads /dev/zero whole dies here instead of taking the shared machine down
+MEMORY_CAP = 1 << 30  # a run that reads /dev/zero whole dies here instead of taking the shared machine down
 
 
 def _cap_memory() -> None:
@@ -400,8 +400,43 @@ def test_apply_dry_run_runs_no_command_and_reads_no_file(make_sample_dir, tmp_pa
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
+def on_a_terminal(argv: list[str], until: bytes, answer: str) -> tuple[int | None, bytes]:
+    """Run argv on a pty; when `until` shows up, type `answer`. (exit code, all it showed); a child still
+    waiting for input after 30 s is killed (exit None), so a question never asked is a failure, not a hang."""
+    import pty
+    import select
+    import signal
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, dict(os.environ))
+    shown, answered, deadline = b"", False, time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if not answered and until in shown:
+                os.write(fd, answer.encode() + b"\r")
+                answered = True
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None, shown
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), shown
+    finally:
+        os.close(fd)
+
+
 def test_a_real_apply_on_a_terminal_shows_the_commands_and_asks_once(make_sample_dir, tmp_path, env):
-    from conftest import answer_prompt_on_a_terminal
     from test_set_models import options
 
     sd = make_sample_dir("basic")
@@ -410,14 +445,12 @@ def test_a_real_apply_on_a_terminal_shows_the_commands_and_asks_once(make_sample
     path.write_text(f'version = 1\n[anthropic]\nkey = "{marker_command(marker, "team-anthropic-key-0001")}"\n')
     argv = [PY, "-m", "cursor_byok", *options(sd, tmp_path), "apply", str(path), "--on-conflict", "replace"]
     before = disk_state(sd.db)
-    code, shown = answer_prompt_on_a_terminal(argv, until=b"Run it?", answer="n")
+    code, shown = on_a_terminal(argv, until=b"Run it?", answer="n")
     assert code == 1 and not marker.exists(), shown
     assert b"This manifest runs these commands to read keys:" in shown and b"anthropic.key: " + PY.encode() in shown
     assert shown.count(b"Run it?") == 1
     assert disk_state(sd.db) == before
-    code, shown = answer_prompt_on_a_terminal(
-        [*argv, "--json"], until=b"Run it?", answer="y"
-    )  # --json: no plan question
+    code, shown = on_a_terminal([*argv, "--json"], until=b"Run it?", answer="y")  # --json: no plan question
     assert code == 0 and marker.exists(), shown
     assert shown.count(b"Run it?") == 1 and disk_state(sd.db) != before
     marker.unlink()
