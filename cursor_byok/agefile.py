@@ -26,6 +26,15 @@ MAX_WORK_FACTOR = 22
 
 MAX_IDENTITY_FILE = 1 << 20
 
+MAX_STANZAS = 64
+"""Most recipient stanzas a bundle header may hold: files made by people have a handful."""
+
+MAX_STANZA_SIZE = 2048
+"""Most bytes one stanza may take as written (its `->` line and body lines); ssh-rsa with a 8192-bit key fits."""
+
+MAX_HEADER_SIZE = 16 << 10
+"""Most bytes the whole header may take: pyrage's time grows with the square of its size (16 KiB: about 1 s)."""
+
 _VERSION_LINE = b"age-encryption.org/v1"
 _VERSION_PREFIX = b"age-encryption.org/"
 _ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -91,6 +100,18 @@ def _damaged(what: str) -> BundleError:
 # --- base64 ---------------------------------------------------------------------------
 
 
+class _HeaderTooLarge(BundleError):
+    """The header holds more or larger stanzas than a bundle ever needs."""
+
+
+def _oversized(what: str) -> BundleError:
+    return _HeaderTooLarge(
+        f"bundle refused before decryption: {what} (at most {MAX_STANZAS} recipient stanzas of "
+        f"{MAX_STANZA_SIZE} bytes each, {MAX_HEADER_SIZE // 1024} KiB in all); "
+        "ask for one encrypted to fewer recipients"
+    )
+
+
 def _b64_unpadded(text: bytes, what: str) -> bytes:
     """Decode the canonical, unpadded base64 the age header uses."""
     if b"=" in text:
@@ -146,19 +167,45 @@ def _check_armor_lines(body: list[bytes]) -> None:
         raise _damaged("the last armor line is empty")
 
 
+_ARMOR_PREFIX_LINES = MAX_HEADER_SIZE // 48 + 2  # armor lines that hold the largest allowed header
+
+
+def _check_armored_header_size(data: bytes) -> None:
+    """Refuse an oversized header from the first armor lines, before de-armoring a file of any size.
+
+    Any other fault is left for the strict path, which then names it.
+    """
+    head = data[: (_ARMOR_PREFIX_LINES + 2) * (_ARMOR_COLUMNS + 2)].lstrip()
+    full = []
+    for line in head.split(b"\n")[1 : _ARMOR_PREFIX_LINES + 1]:
+        line = line.removesuffix(b"\r")
+        if len(line) != _ARMOR_COLUMNS:
+            break
+        full.append(line)
+    text = b"".join(full)
+    try:
+        _parse_binary(base64.b64decode(text, validate=True))
+    except _HeaderTooLarge:
+        raise
+    except (BundleError, binascii.Error, ValueError):
+        return
+
+
 # --- binary header --------------------------------------------------------------------
 
 
 class _LineReader:
-    """Reads LF-terminated header lines out of the start of an age file."""
+    """Reads LF-terminated header lines out of the first MAX_HEADER_SIZE bytes of an age file."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
 
     def next(self, expected: str) -> bytes:
-        end = self.data.find(b"\n", self.pos)
+        end = self.data.find(b"\n", self.pos, MAX_HEADER_SIZE)
         if end < 0:
+            if len(self.data) >= MAX_HEADER_SIZE:
+                raise _oversized(f"its header is longer than {MAX_HEADER_SIZE // 1024} KiB")
             raise _damaged(f"the header ends before its {expected} (truncated?)")
         line = self.data[self.pos : end]
         self.pos = end + 1
@@ -178,10 +225,12 @@ def _parse_args(line: bytes) -> tuple[bytes, ...]:
     return args
 
 
-def _read_body(lines: _LineReader) -> bytes:
+def _read_body(lines: _LineReader, start: int) -> bytes:
     parts = []
     while True:
         line = lines.next("end of a stanza body")
+        if lines.pos - start > MAX_STANZA_SIZE:
+            raise _oversized(f"a recipient stanza is longer than {MAX_STANZA_SIZE} bytes")
         if line.startswith(b"-"):
             raise _damaged("a stanza body does not end with a short line")
         if not _B64_ALPHABET.issuperset(line):
@@ -213,7 +262,12 @@ def _parse_binary(data: bytes) -> list[_Stanza]:
             break
         if not line.startswith(b"-> "):
             raise _damaged("a header line is neither a stanza ('-> ') nor the MAC line ('--- ')")
-        stanzas.append(_Stanza(_parse_args(line), _read_body(lines)))
+        if len(stanzas) == MAX_STANZAS:
+            raise _oversized(f"the header has more than {MAX_STANZAS} recipient stanzas")
+        start = lines.pos - len(line) - 1
+        if len(line) >= MAX_STANZA_SIZE:
+            raise _oversized(f"a recipient stanza is longer than {MAX_STANZA_SIZE} bytes")
+        stanzas.append(_Stanza(_parse_args(line), _read_body(lines, start)))
     if not stanzas:
         raise _damaged("the header has no recipient stanza")
     if len(data) - lines.pos < _NONCE_SIZE:
@@ -289,6 +343,8 @@ def _inspect(data: bytes) -> tuple[Header, bytes]:
     armored = _looks_armored(data)
     if not armored and _ARMOR_BEGIN in data[:4096]:
         raise _damaged("there is text before the armor's BEGIN line")
+    if armored:
+        _check_armored_header_size(data)
     binary = _dearmor(data) if armored else data
     stanzas = _parse_binary(binary)
     header = Header(
@@ -367,14 +423,14 @@ def parse_recipients_file(text: str, source: str) -> list[str]:
 
 
 def _read_identity_file(path: str) -> bytes:
+    from .files import FileTooLarge, read_small
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_IDENTITY_FILE + 1)
+        return read_small(path, MAX_IDENTITY_FILE)
+    except FileTooLarge:
+        raise InputError(f"{path}: too large to be an identity file; give an age or SSH private key file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read identity file ({exc.strerror})") from None
-    if len(data) > MAX_IDENTITY_FILE:
-        raise InputError(f"{path}: too large to be an identity file; give an age or SSH private key file")
-    return data
 
 
 def _openssh_cipher(data: bytes) -> bytes | None:

@@ -207,11 +207,16 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from .profile import KNOWN_SECRET_NAMES
+    from .profile import KNOWN_SECRET_NAMES, is_cursor_own
 
     for name, value in extras.items():
         if not _EXTRA_NAME.fullmatch(name) or name in KNOWN_SECRET_NAMES:
             raise _bad(f"extra secret name {name[:64]!r} (a known provider's row, or not [A-Za-z0-9._-])")
+        if is_cursor_own(name):
+            raise BundleError(
+                f"the bundle's extra secret {name!r} would overwrite Cursor's own login or account row; "
+                "a bundle never writes those: nothing was imported, ask for a clean export"
+            )
         out[EXTRA_PREFIX + name] = Secret(_check(value, "key", f"extra_secrets.{name}"))
     models = profile.get("models")
     if models is not None:

@@ -126,6 +126,9 @@ def api_context(ctx: click.Context):
 
 PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
 MIN_PASSPHRASE = 10
+SMALL_INPUT_LIMIT = 64 << 10  # passphrase files
+RECIPIENTS_FILE_LIMIT = 1 << 20
+MAX_BUNDLE = 64 << 20  # a bundle holds a few KiB; this only stops a runaway read
 
 
 def is_terminal(stream) -> bool:
@@ -137,12 +140,12 @@ def is_terminal(stream) -> bool:
 
 def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | None) -> str | None:
     """A passphrase from a file or an environment variable; never from argv."""
+    from .files import read_small
     from .formats import ENV_NAME, shown_env_name, shown_path
 
     if passphrase_file:
         try:
-            with open(passphrase_file, encoding="utf-8") as fh:
-                value = fh.read().rstrip("\r\n")
+            value = read_small(passphrase_file, SMALL_INPUT_LIMIT).decode("utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise E.InputError(f"{shown_path(passphrase_file)}: cannot read the passphrase ({why})") from None
@@ -349,14 +352,15 @@ def export_passphrase(passphrase_file, passphrase_env) -> str:
 
 def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ...]) -> list[str]:
     from .agefile import parse_recipients_file
+    from .files import read_small
 
     out = list(recipient)
     for path in recipients_file:
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            text = read_small(path, RECIPIENTS_FILE_LIMIT).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise E.InputError(f"{path}: cannot read recipients ({exc})") from None
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise E.InputError(f"{path}: cannot read recipients ({why})") from None
         out += parse_recipients_file(text, path)
     return out
 
@@ -443,13 +447,18 @@ def export_summary(where: str, doc: dict, notes: list[str], recipients: list[str
 
 
 def read_input_file(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
+    """A bundle from a file or a pipe ('-'), read up to MAX_BUNDLE bytes."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_BUNDLE + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_BUNDLE + 1)
     except OSError as exc:
         raise E.InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_BUNDLE:
+        raise E.BundleError(f"{path}: larger than {MAX_BUNDLE >> 20} MiB, which no bundle is; check the file name")
+    return data
 
 
 def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> dict:
@@ -481,8 +490,8 @@ def ask_conflict(change) -> bool:
     return click.confirm("  replace it?", default=False, err=True)
 
 
-def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str) -> None:
-    """Render a plan, confirm, apply through the one write path, report."""
+def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str, extra: dict | None = None) -> None:
+    """Render a plan, confirm, apply through the one write path, report; `extra` goes into the JSON document."""
     from . import plan as planning
     from .api import execute, plan_warnings, source_info
     from .render import plan_json, plan_text
@@ -498,6 +507,7 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         "applied": False,
         "journal": None,
         "warnings": [],
+        **(extra or {}),
     }
     if not as_json:
         click.echo(plan_text(prep.plan))
@@ -692,7 +702,9 @@ def hidden_prompt():
     return lambda label: click.prompt(label, hide_input=True, err=True)
 
 
-def run_write(ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, **prepare_kw) -> None:
+def run_write(
+    ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, extra=None, **prepare_kw
+) -> None:
     """Plan the fields `build(profile)` wants, warn about odd key shapes, then run_plan."""
     from .api import wait_until_closed
     from .onboard import prepare_from
@@ -702,7 +714,7 @@ def run_write(ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: boo
     prep.ask = ask
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
-    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command)
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command, extra=extra)
 
 
 def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
@@ -715,7 +727,8 @@ def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
     specs = onboard.set_key_specs(provider, **sources)
     if "stdin" in specs.values() and is_terminal(sys.stdin):
         raise E.InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
-    return onboard.read_set_keys(specs, read_stdin=sys.stdin.read, prompt=hidden_prompt())
+    read_stdin = lambda: sys.stdin.read(onboard.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
+    return onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
 
 
 @main.command("set")
@@ -868,12 +881,24 @@ def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
 @write_options
 @click.pass_context
 def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, as_json) -> None:
-    """Apply a team manifest (TOML): providers, settings, models and where each key comes from."""
+    """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
+
+    --dry-run runs no command and reads no file or variable: it says what each
+    key source would do. A real apply on a terminal lists the commands first
+    and asks once before running them, unless --yes.
+    """
     from . import manifest as mf
 
     wanted_manifest = mf.load(manifest_file)
     api_context(ctx).installation()  # no Cursor found: say so before running any key command
-    keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
+    extra = None
+    if dry_run:
+        extra = {"sources": mf.review(wanted_manifest)}
+        show_sources(extra["sources"], as_json)
+        keys = {}
+    else:
+        confirm_commands(mf.commands(wanted_manifest), yes)
+        keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
     policy = conflict_policy(on_conflict, as_json)
     held = "fail" if policy == "ask" else policy
     run_write(
@@ -885,11 +910,30 @@ def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, 
         key_storage=key_storage,
         notes=lambda profile: mf.notes(wanted_manifest, profile),
         ask=policy == "ask",
+        extra=extra,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
         wait=wait,
     )
+
+
+def show_sources(review: list[dict], as_json: bool) -> None:
+    if review and not as_json:
+        click.echo("key sources (a dry run reads none of them; keys are left out of the plan):")
+        for entry in review:
+            click.echo(f"  {entry['field']}: {entry['action']}")
+
+
+def confirm_commands(commands: list[tuple[str, str]], yes: bool) -> None:
+    """On a terminal, list the commands a manifest runs and ask once; --yes or no terminal: go ahead."""
+    if not commands or yes or not is_terminal(sys.stdin):
+        return
+    click.echo("This manifest runs these commands to read keys:", err=True)
+    for field, command in commands:
+        click.echo(f"  {field}: {command}", err=True)
+    if not click.confirm(f"Run {'it' if len(commands) == 1 else f'these {len(commands)} commands'}?", err=True):
+        raise click.Abort()
 
 
 # --- audit / doctor ----------------------------------------------------------------------

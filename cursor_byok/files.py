@@ -1,4 +1,4 @@
-"""Files the tool writes: private, atomic, never through a symlink.
+"""Files the tool writes: private, atomic, never through a symlink; small files it reads: bounded.
 
 Every bundle, undo journal and backup is created 0600 (folders 0700)
 whatever the umask; on Windows, where modes do not decide who reads a file,
@@ -6,10 +6,15 @@ each new file and folder gets an owner-only ACL instead (`winsec`). A file
 is written to a temp file in the same folder, fsynced, renamed over the
 target, and the folder fsynced. A temp file left by a
 write that was killed before its rename is removed by the next write there.
+
+Small inputs (key and passphrase files, manifests, code.lock, argv.json,
+Local State) are read with `read_small`: never more than a limit, and never
+from a FIFO or a device, which could block for ever or never end.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import stat
@@ -163,3 +168,50 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
     hit("dir-fsync")
     _fsync_dir(folder)
     return path
+
+
+# --- bounded reads ----------------------------------------------------------------------
+
+
+class NotRegularFile(OSError):
+    """The path is a FIFO, a device, a folder or a socket, not a regular file."""
+
+
+class FileTooLarge(OSError):
+    """The file is larger than the caller's limit."""
+
+
+def size_text(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit >> 10} KiB"
+
+
+def read_small(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, read without blocking.
+
+    Opened non-blocking where the OS has O_NONBLOCK (so a FIFO with no writer
+    cannot hang the open), then fstat()ed: anything but a regular file is
+    refused (NotRegularFile), and so is a file over `limit` (FileTooLarge),
+    after reading at most `limit` + 1 bytes. Both are OSErrors whose strerror
+    fits a one-line message; a missing file raises FileNotFoundError as usual.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a folder, FIFO or device)", str(path))
+        too_large = FileTooLarge(errno.EFBIG, f"larger than {size_text(limit)}", str(path))
+        if st.st_size > limit:
+            raise too_large
+        chunks, total = [], 0
+        while total <= limit:  # the file may grow after fstat: never read more than limit + 1
+            chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise too_large
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -92,3 +92,24 @@ def shown_path(text: str) -> str:
     pathy = any(c in text for c in "/\\.~")
     keyish = any(looks_like_key(part) for part in re.split(r"[/\\]", text))
     return text if pathy and not keyish and not any(c.isspace() for c in text) else NOT_SHOWN
+
+
+# Credentials of other kinds that a key source may hand over by mistake (or by design of
+# whoever wrote the manifest): never a provider API key. Each is matched at a line start.
+OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern], ...] = (
+    (
+        "a URL with a user name and password (a ~/.git-credentials line)",
+        re.compile(r"(?m)^\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]*@"),
+    ),
+    ("a GitHub token", re.compile(r"(?m)^\s*(gh[pousr]_|github_pat_)[A-Za-z0-9_]")),
+    ("a Slack token", re.compile(r"(?m)^\s*xox[abprse]-")),
+    ("a PEM block (a private key or certificate)", re.compile(r"-----BEGIN [A-Z0-9 ]*-----")),
+)
+
+
+def other_credential(value: str) -> str | None:
+    """What kind of non-API-key credential `value` looks like ("a GitHub token", ...), or None."""
+    for kind, pattern in OTHER_CREDENTIALS:
+        if pattern.search(value):
+            return kind
+    return None

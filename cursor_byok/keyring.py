@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 
 from . import safestorage as ss
 from .errors import SafeStorageUnavailable, UnknownCiphertext
+from .files import read_small
 
 CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic", "dpapi", "password")
 PASSWORD_ENV = "CURSOR_BYOK_SAFE_STORAGE_PASSWORD"
@@ -34,6 +35,9 @@ LIBSECRET_APPS = ("Cursor", "cursor")
 KWALLET_ENTRIES = (("Chromium Keys", "Chromium Safe Storage"), ("Cursor Keys", "Cursor Safe Storage"))
 KWALLET_SERVICES = (("org.kde.kwalletd6", "/modules/kwalletd6"), ("org.kde.kwalletd5", "/modules/kwalletd5"))
 DPAPI_PREFIX = b"DPAPI"
+ARGV_JSON_LIMIT = 1 << 20
+LOCAL_STATE_LIMIT = 16 << 20  # Chromium prefs: tens of KiB in practice
+PASSWORD_FILE_LIMIT = 64 << 10
 
 
 def scheme_for_platform(platform: str) -> str:
@@ -64,11 +68,11 @@ def strip_jsonc(text: str) -> str:
 def argv_password_store(argv_json: Path) -> str | None:
     """`"password-store"` from ~/.cursor/argv.json (a JSON file with comments)."""
     try:
-        text = argv_json.read_text(encoding="utf-8")
+        data = read_small(argv_json, ARGV_JSON_LIMIT)
     except OSError:
         return None
     try:
-        value = json.loads(strip_jsonc(text)).get("password-store")
+        value = json.loads(strip_jsonc(data.decode("utf-8"))).get("password-store")
     except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None
@@ -274,7 +278,7 @@ def _name_has_owner(conn, name: str) -> bool:
 def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], bytes]) -> bytes:
     """The 32-byte AES key: DPAPI-unprotect(base64(os_crypt.encrypted_key) minus 'DPAPI')."""
     try:
-        doc = json.loads(local_state.read_text(encoding="utf-8"))
+        doc = json.loads(read_small(local_state, LOCAL_STATE_LIMIT).decode("utf-8"))
         b64 = doc["os_crypt"]["encrypted_key"]
         blob = base64.b64decode(b64, validate=True)
     except FileNotFoundError:
@@ -339,7 +343,7 @@ def read_password_input(password_file: str | None, env: Mapping[str, str]) -> by
     """The `password` backend's secret, from a file or the environment (never argv)."""
     if password_file:
         try:
-            data = Path(password_file).read_bytes()
+            data = read_small(password_file, PASSWORD_FILE_LIMIT)
         except OSError as exc:
             raise SafeStorageUnavailable(f"{password_file}: cannot read ({exc.strerror})") from None
         return data.rstrip(b"\r\n")

@@ -17,8 +17,10 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
 from .errors import DatabaseNotFound, ProfileNotFound
+from .files import read_small
 
 DB_RELATIVE = ("User", "globalStorage", "state.vscdb")
+CODE_LOCK_LIMIT = 4096  # a PID; anything longer is not Cursor's
 APP_NAMES = ("Cursor", "Cursor Nightly")
 
 
@@ -298,7 +300,7 @@ def lock_pid(inst: Installation) -> int | None:
     if inst.code_lock is None:
         return None
     try:
-        text = Path(inst.code_lock).read_text(errors="replace").strip()
+        text = read_small(inst.code_lock, CODE_LOCK_LIMIT).decode("utf-8", "replace").strip()
         pid = int(text.split()[0]) if text else 0
     except (OSError, ValueError, IndexError):
         return None

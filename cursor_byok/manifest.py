@@ -2,8 +2,9 @@
 
 A manifest never holds a key. Each key field names a source instead:
 `env:VAR`, `file:PATH` (`~` expanded, relative to the manifest's folder),
-`cmd:COMMAND` (run without a shell in the manifest's folder, 30 s at most,
-stdout trimmed) or `prompt` (a hidden prompt; needs a terminal).
+`cmd:COMMAND` (run without a shell in the manifest's folder, 30 s and 64 KiB
+of output at most, stdout trimmed, a scrubbed environment) or `prompt` (a
+hidden prompt; needs a terminal).
 
     version = 1                      # required; this tool reads version 1
     description = "Team defaults"    # optional, ignored
@@ -15,20 +16,26 @@ stdout trimmed) or `prompt` (a hidden prompt; needs a terminal).
     [models]     add, remove, enable, disable (lists of names), select (surface = name)
 
 A provider with a key is switched on unless `enabled = false`. Parsing checks
-everything and runs nothing; `resolve_keys` then reads the sources.
+everything and runs nothing; `review` says what each source would do, still
+running and reading nothing (what `apply --dry-run` shows); `resolve_keys` then
+reads the sources: variables and files first, commands last, each command with
+an environment that holds none of the keys read so far.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import onboard
 from .errors import InputError
+from .files import read_small
 from .model import KEY_NAMES, PROVIDER_LAYOUT, SETTABLE_KEY_NAMES, Profile, Secret
 
 VERSION = 1
+MAX_MANIFEST = 1 << 20
 
 
 def _schema_kind(name: str) -> str:
@@ -179,7 +186,7 @@ def parse(text: str, path: Path) -> Manifest:
 def load(path: str | Path) -> Manifest:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small(path, MAX_MANIFEST).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"manifest {path}: not UTF-8 text") from None
     except OSError as exc:
@@ -187,23 +194,71 @@ def load(path: str | Path) -> Manifest:
     return parse(text, path)
 
 
+def _label(manifest: Manifest, fld: str) -> str:
+    provider, name = fld.split(".")
+    return f"manifest {manifest.path}: [{provider}].{name}"
+
+
+def parsed_sources(manifest: Manifest) -> list[tuple[str, str, str]]:
+    """(field, kind, argument) of every key source, in manifest order."""
+    return [(fld, *onboard.parse_source(spec, _label(manifest, fld))) for fld, spec in manifest.sources.items()]
+
+
+def commands(manifest: Manifest) -> list[tuple[str, str]]:
+    """(field, command) of every `cmd:` source: what a real apply runs."""
+    return [(fld, arg) for fld, kind, arg in parsed_sources(manifest) if kind == "cmd"]
+
+
+def review(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """What each source would do, without running or reading any: for `apply --dry-run`.
+
+    A variable is only checked for presence; its value is never read as a key.
+    """
+    env = os.environ if env is None else env
+    out = []
+    for fld, kind, arg in parsed_sources(manifest):
+        entry: dict[str, Any] = {"field": fld, "kind": kind, "source": arg}
+        if kind == "cmd":
+            entry["action"] = f"would run `{arg}`"
+        elif kind == "file":
+            entry["action"] = f"would read `{arg}`"
+        elif kind == "env":
+            entry["present"] = bool(env.get(arg))
+            entry["action"] = f"would use ${arg} ({'set' if entry['present'] else 'not set'})"
+        else:
+            entry["action"] = "would ask for it with a hidden prompt"
+        out.append(entry)
+    return out
+
+
 def resolve_keys(
     manifest: Manifest, *, prompt: onboard.Prompt | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, Secret]:
-    """Field -> Secret, reading every source (commands run here, before any plan)."""
+    """Field -> Secret, reading every source (commands run here, before any plan).
+
+    Variables, files and prompts are read first and commands last, so that no
+    command's environment holds a key read from any other source, nor any
+    variable the manifest names, nor anything CURSOR_BYOK_*.
+    """
+    env = os.environ if env is None else env
     base = manifest.path.parent.resolve()
-    out = {}
-    for fld, spec in manifest.sources.items():
+    sources = parsed_sources(manifest)
+    named = [arg for _, kind, arg in sources if kind == "env"]
+    held = [env[name] for name in named if env.get(name)]
+    out: dict[str, Secret] = {}
+    for fld, kind, _ in sorted(sources, key=lambda source: source[1] == "cmd"):
         provider, name = fld.split(".")
         out[fld] = onboard.read_source(
-            spec,
-            f"manifest {manifest.path}: [{provider}].{name}",
+            manifest.sources[fld],
+            _label(manifest, fld),
             prompt=prompt,
             base_dir=base,
             env=env,
             prompt_text=f"{onboard.LABELS[fld]} ([{provider}].{name})",
+            command_env=onboard.command_environment(env, held, named) if kind == "cmd" else None,
         )
-    return out
+        held.append(out[fld].reveal())
+    return {fld: out[fld] for fld in manifest.sources}
 
 
 def wanted(manifest: Manifest, keys: Mapping[str, Secret], profile: Profile) -> dict[str, Any]:
@@ -212,7 +267,10 @@ def wanted(manifest: Manifest, keys: Mapping[str, Secret], profile: Profile) -> 
     for provider in manifest.providers:
         provider_keys = {f: keys[f] for f in onboard.KEY_FIELDS_OF[provider] if f in keys}
         settings = manifest.settings.get(provider, {})
-        out.update(onboard.provider_fields(provider, provider_keys, settings, manifest.enabled.get(provider)))
+        enabled = manifest.enabled.get(provider)
+        if enabled is None and any(f in manifest.sources for f in onboard.KEY_FIELDS_OF[provider]):
+            enabled = True  # a provider given a key is switched on, in a dry run (keys not read) too
+        out.update(onboard.provider_fields(provider, provider_keys, settings, enabled))
     out.update(onboard.model_ops(profile, **{op: manifest.models.get(op, ()) for op in MODEL_LISTS}))
     out.update(onboard.select_fields(manifest.select))
     return out

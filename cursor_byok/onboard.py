@@ -2,6 +2,9 @@
 
 Nothing here writes. Keys are read from an environment variable, a file, a
 command's stdout, stdin or a hidden prompt, checked, and wrapped in Secret.
+Every source gives at most SOURCE_LIMIT bytes; a file source must be a regular
+file; a value shaped like another kind of credential is refused; commands run
+without a shell, with a scrubbed environment (`command_environment`).
 Wanted fields are built against the profile read for the plan, and
 `prepare_from` diffs them so the one write path (plan.apply) can run them.
 """
@@ -14,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InputError
-from .formats import NOT_SHOWN, looks_like_key, shown_env_name, shown_path
+from .files import FileTooLarge, NotRegularFile, read_small
+from .formats import NOT_SHOWN, looks_like_key, other_credential, shown_env_name, shown_path
 from .model import KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, SETTABLE_KEY_NAMES, Change, Plan, Profile, Secret
 
 Prompt = Callable[[str], str]
@@ -35,9 +39,13 @@ LABELS = {
 }
 SOURCE_KINDS = ("env", "file", "cmd")
 COMMAND_TIMEOUT = 30.0
+SOURCE_LIMIT = 64 << 10
+"""Most bytes a key source may give (file, command output, variable, stdin): a key is a few hundred."""
+TOOL_ENV_PREFIX = "CURSOR_BYOK_"
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BAD_KEY_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MODEL = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
@@ -47,7 +55,10 @@ _MODEL = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
 
 
 def clean_key(value: str, label: str) -> Secret:
-    """A key without its trailing newline; empty or inner whitespace is refused."""
+    """A key without its trailing newline; empty, inner whitespace or another kind of credential is refused."""
+    kind = other_credential(value)
+    if kind:
+        raise InputError(f"{label} looks like {kind}, not a provider API key; refused (give the provider's key)")
     value = value.rstrip("\r\n")
     if not value:
         raise InputError(f"{label} is empty; give the key itself")
@@ -128,6 +139,8 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
         )
     if "\x00" in arg:  # no path or command can hold one; open() and exec() would raise ValueError
         raise InputError(f"{label}: the {kind}: source holds a NUL character")
+    if _CONTROL.search(arg):  # it is shown before it runs: a terminal must not act on it
+        raise InputError(f"{label}: the {kind}: source holds a control character")
     if kind == "env" and not _ENV_NAME.fullmatch(arg):
         raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
     try:
@@ -149,18 +162,24 @@ def read_source(
     base_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
     prompt_text: str | None = None,
+    command_env: Mapping[str, str] | None = None,
 ) -> Secret:
-    """The key a source names, checked; nothing about the value appears in any error."""
+    """The key a source names, checked; nothing about the value appears in any error.
+
+    A command gets `command_env`, or this process's environment scrubbed by `command_environment`.
+    """
     kind, arg = parse_source(spec, label)
     env = os.environ if env is None else env
     if kind == "env":
         value = env.get(arg)
         if not value:
             raise InputError(f"{label}: {shown_env_name(arg)} is not set or empty")
+        if len(value.encode("utf-8", "surrogateescape")) > SOURCE_LIMIT:
+            raise InputError(f"{label}: {shown_env_name(arg)} holds more than 64 KiB; a key source gives one key")
     elif kind == "file":
         value = _read_key_file(arg, label, base_dir)
     elif kind == "cmd":
-        value = run_key_command(arg, label, cwd=base_dir).strip()
+        value = run_key_command(arg, label, cwd=base_dir, env=command_env).strip()
     else:
         if prompt is None:
             raise InputError(f"{label}: a hidden prompt needs a terminal on stdin; use env:VAR, file:PATH or cmd:")
@@ -175,36 +194,111 @@ def _read_key_file(path: str, label: str, base_dir: Path | None) -> str:
         raise InputError(f"{label}: cannot expand {shown_path(path.split('/', 1)[0])} to a home directory") from None
     if base_dir is not None and not target.is_absolute():
         target = base_dir / target
+    shown = shown_path(str(target))
     try:
-        return target.read_text(encoding="utf-8")
+        return read_small(target, SOURCE_LIMIT).decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{label}: {shown_path(str(target))} is not UTF-8 text") from None
+        raise InputError(f"{label}: {shown} is not UTF-8 text") from None
+    except FileTooLarge:
+        raise InputError(f"{label}: {shown} is larger than 64 KiB; a key file holds one key") from None
+    except NotRegularFile:
+        raise InputError(
+            f"{label}: {shown} is not a regular file (a folder, FIFO or device); "
+            "give a file that holds the key (pipes: --key-stdin or cmd:)"
+        ) from None
     except OSError as exc:
         raise InputError(f"{label}: cannot read {shown_path(str(target))} ({exc.strerror})") from None
 
 
-def run_key_command(command: str, label: str, *, cwd: Path | None = None, timeout: float = COMMAND_TIMEOUT) -> str:
-    """stdout of `command`, run without a shell; errors name the command, never its output."""
+def command_environment(env: Mapping[str, str], held: Iterable[str] = (), drop: Iterable[str] = ()) -> dict[str, str]:
+    """The environment a `cmd:` helper gets: `env` without what it has no business seeing.
+
+    Left out: every CURSOR_BYOK_* variable (the machine secret among them), the
+    variables named in `drop` (a manifest's env: sources), and every variable
+    whose value holds one of the `held` keys. Everything else passes: PATH,
+    HOME, and what password managers need (sessions, agent sockets, D-Bus).
+    """
+    keys = [k for k in held if len(k) >= 8]
+    dropped = {name.upper() for name in drop}
+    return {
+        name: value
+        for name, value in env.items()
+        if not name.upper().startswith(TOOL_ENV_PREFIX)
+        and name.upper() not in dropped
+        and not any(k in value for k in keys)
+    }
+
+
+def run_key_command(
+    command: str,
+    label: str,
+    *,
+    cwd: Path | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """stdout of `command` (at most SOURCE_LIMIT bytes), run without a shell; errors never show its output."""
     import shlex
     import subprocess
 
     args = shlex.split(command)
+    child_env = command_environment(os.environ) if env is None else dict(env)
     try:
-        done = subprocess.run(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, timeout=timeout
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env
         )
     except FileNotFoundError:
         raise InputError(f"{label}: command not found: {args[0]}") from None
-    except subprocess.TimeoutExpired:
-        raise InputError(f"{label}: `{command}` did not finish within {timeout:g} s") from None
     except OSError as exc:
         raise InputError(f"{label}: cannot run `{command}` ({exc.strerror})") from None
-    if done.returncode != 0:
-        raise InputError(f"{label}: `{command}` failed with exit status {done.returncode}; run it yourself to see why")
     try:
-        return done.stdout.decode("utf-8")
+        output, code = _bounded_output(proc, timeout)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{label}: `{command}` did not finish within {timeout:g} s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if output is None:
+        raise InputError(f"{label}: `{command}` printed more than 64 KiB; a key command prints one key")
+    if code != 0:
+        raise InputError(f"{label}: `{command}` failed with exit status {code}; run it yourself to see why")
+    try:
+        return output.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{label}: `{command}` printed something that is not UTF-8 text") from None
+
+
+def _bounded_output(proc, timeout: float) -> tuple[bytes | None, int | None]:
+    """(stdout, exit status) of a started process; (None, None) once it prints more than SOURCE_LIMIT bytes.
+
+    A thread reads, so the wait is bounded on every OS; raises TimeoutExpired when `timeout` passes.
+    """
+    import subprocess
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+
+    def pump() -> None:
+        total = 0
+        while total <= SOURCE_LIMIT:
+            chunk = proc.stdout.read1(1 << 16)
+            if not chunk:
+                return
+            chunks.append(chunk)
+            total += len(chunk)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    output = b"".join(chunks)
+    if len(output) > SOURCE_LIMIT:
+        return None, None
+    return output, proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
 
 
 # --- `set` key input -------------------------------------------------------------------
@@ -243,7 +337,10 @@ def set_key_specs(
 def read_set_keys(specs: Mapping[str, str], *, read_stdin: Callable[[], str], prompt: Prompt | None) -> dict:
     """Field -> Secret from the sources `set_key_specs` chose; stdin holds one line per stdin field."""
     from_stdin = [f for f, s in specs.items() if s == "stdin"]
-    lines = _stdin_lines(read_stdin(), len(from_stdin)) if from_stdin else []
+    text = read_stdin() if from_stdin else ""
+    if len(text) > SOURCE_LIMIT:
+        raise InputError("--key-stdin read more than 64 KiB; pipe only the key (Bedrock: two lines)")
+    lines = _stdin_lines(text, len(from_stdin)) if from_stdin else []
     out: dict[str, Secret] = {}
     for field, spec in specs.items():
         label = LABELS[field]

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from . import blobpatch
 from . import safestorage as ss
-from .errors import DecryptFailed, NotACursorDatabase, SafeStorageUnavailable
+from .errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
 from .model import (
     EXTRA_PREFIX,
     PLAINTEXT,
@@ -43,6 +43,33 @@ KEY_ROW_NAMES = {
     "bedrock.secret_key": "bedrockSecretKey",
 }
 KNOWN_SECRET_NAMES = frozenset(KEY_ROW_NAMES.values())
+
+# Cursor's own login, account and MCP rows: never a provider key. They are never
+# read as "extra" secrets, never exported, and a bundle that names one is refused.
+# Compared without regard to case, so `AccessToken` cannot slip past either.
+CURSOR_OWN_NAMES = frozenset(
+    name.lower()
+    for name in (
+        "accessToken",
+        "refreshToken",
+        "cachedEmail",
+        "cachedSignUpType",
+        "stripeMembershipType",
+        "stripeSubscriptionStatus",
+        "onboardingDate",
+        "mcpEncryptionKey",
+        "sessionToken",
+        "idToken",
+    )
+)
+CURSOR_OWN_PREFIXES = ("cached", "stripe", "mcp", "workos", "auth0", "onboarding")
+
+
+def is_cursor_own(name: str) -> bool:
+    """True when `name` (after `secret://cursorAuth/`) is one of Cursor's own account rows, not a provider key."""
+    lowered = name.lower()
+    return lowered in CURSOR_OWN_NAMES or lowered.startswith(CURSOR_OWN_PREFIXES)
+
 
 # Where each field sits in the settings blob.
 BLOB_PATHS: dict[str, tuple[str, ...]] = {
@@ -218,7 +245,7 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
         fields["bedrock.session_token"] = token
     for row in sorted(r for r in rows if r.startswith(SECRET_PREFIX)):
         name = row[len(SECRET_PREFIX) :]
-        if name not in KNOWN_SECRET_NAMES:
+        if name not in KNOWN_SECRET_NAMES and not is_cursor_own(name):
             found = reader.secret_row(row)
             if found is not None:
                 fields[EXTRA_PREFIX + name] = found
@@ -234,6 +261,10 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
 
 
 # --- writing ------------------------------------------------------------------------
+
+
+class CursorOwnRow(InputError):
+    """A write would touch one of Cursor's own login, account or MCP rows."""
 
 
 class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an unexpected error
@@ -297,6 +328,8 @@ class RowWriter:
         return {plain_row: value.reveal(), secret_row: None}, blob
 
     def _secret_only(self, name: str, value: Secret | None) -> dict:
+        if is_cursor_own(name):  # bundle.to_fields refuses these first; this guards every other caller
+            raise CursorOwnRow(f"{name!r} is one of Cursor's own login or account rows; cursor-byok never writes it")
         row = SECRET_PREFIX + name
         if value is None:
             return {row: None}

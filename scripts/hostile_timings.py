@@ -9,7 +9,9 @@ machine it runs on, through real subprocesses:
 1. every age testkit vector through `cursor-byok list --bundle`;
 2. the header check alone on every vector, in process;
 3. what the largest scrypt work factor the header check lets through costs
-   (time and peak memory of one wrong-passphrase attempt).
+   (time and peak memory of one wrong-passphrase attempt);
+4. how fast a header with too many stanzas is refused (in process and through
+   `list --bundle`), and what the largest header the check allows costs pyrage.
 """
 
 from __future__ import annotations
@@ -108,12 +110,81 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
     return float(out[0]), int(out[1])
 
 
+def _stanza(rng, args: bytes, body_size: int) -> bytes:
+    import base64
+
+    text = base64.b64encode(rng.randbytes(body_size)).rstrip(b"=")
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)] or [b""]
+    if len(lines[-1]) == 64:
+        lines.append(b"")
+    return b"-> " + args + b"\n" + b"\n".join(lines) + b"\n"
+
+
+def _with_stanzas(bundle: bytes, count: int, body_size: int, name: bytes = b"grease") -> bytes:
+    import random
+
+    rng = random.Random(count)
+    first = bundle.index(b"\n") + 1
+    return bundle[:first] + b"".join(_stanza(rng, name, body_size) for _ in range(count)) + bundle[first:]
+
+
+def stanza_bound_timings(folder: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    """(what, figure) rows: refusing oversized headers, and pyrage on the largest allowed one."""
+    import pyrage
+
+    from cursor_byok import agefile
+    from cursor_byok.errors import BundleError
+
+    secret, public = agefile.generate_identity()
+    bundle = agefile.encrypt(b"{}", recipients=[public])
+    rows = []
+    crafted = _with_stanzas(bundle, 1000, 32)
+    armored = (
+        b"-----BEGIN AGE ENCRYPTED FILE-----\n"
+        + b"\n".join(base64_lines(_with_stanzas(bundle, 200_000, 32)))
+        + b"\n-----END AGE ENCRYPTED FILE-----\n"
+    )
+    for label, data in (("1,000 stanzas (98 KB)", crafted), (f"armored, {len(armored) >> 20} MB", armored)):
+        start = time.perf_counter()
+        for _ in range(5):
+            try:
+                agefile.precheck(data)
+            except BundleError:
+                pass
+        rows.append((f"header check refuses {label}", f"{(time.perf_counter() - start) / 5 * 1000:.1f} ms"))
+    (folder / "many.age").write_bytes(crafted)
+    (folder / "id.key").write_text(secret + "\n")
+    seconds, code = cli_seconds(["list", "--bundle", str(folder / "many.age"), "-i", str(folder / "id.key")], env)
+    rows.append((f"`list --bundle` on 1,000 stanzas (exit {code})", f"{seconds:.2f} s"))
+    own = len(agefile.precheck(bundle).stanza_types)
+    for count, size in ((agefile.MAX_STANZAS - own, 150), (7, 1500)):
+        data = _with_stanzas(bundle, count, size)
+        header = agefile.precheck(data)  # allowed by the check
+        start = time.perf_counter()
+        try:
+            pyrage.decrypt(data, [pyrage.x25519.Identity.from_str(secret)])
+        except pyrage.DecryptError:
+            pass  # the inserted stanzas break the header MAC; the parsing cost is paid first
+        size_kib = data.index(b"\n---") / 1024
+        label = f"pyrage on an allowed header: {len(header.stanza_types)} stanzas, {size_kib:.1f} KiB"
+        rows.append((label, f"{time.perf_counter() - start:.2f} s"))
+    return rows
+
+
+def base64_lines(binary: bytes) -> list[bytes]:
+    import base64
+
+    text = base64.b64encode(binary)
+    return [text[i : i + 64] for i in range(0, len(text), 64)]
+
+
 def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURSOR_")}
     with tempfile.TemporaryDirectory() as tmp:
         env["CURSOR_BYOK_DATA_DIR"] = tmp
         baseline = statistics.median(cli_seconds(["--version"], env)[0] for _ in range(5))
         kit = testkit_through_cli(Path(tmp), env)
+        bounds = stanza_bound_timings(Path(tmp), env)
     micro = precheck_microseconds()
     print(
         f"Measured on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -127,6 +198,11 @@ def main() -> None:
         f"\nThe header check alone, per vector: median {statistics.median(micro):.0f} µs, "
         f"slowest {max(micro):.0f} µs.\n"
     )
+    print("| oversized headers | time |")
+    print("|---|---|")
+    for label, figure in bounds:
+        print(f"| {label} | {figure} |")
+    print()
     print("| scrypt work factor | one wrong-passphrase attempt | peak memory |")
     print("|---|---|---|")
     for factor in (18, 20, 22):

@@ -161,13 +161,15 @@ def test_on_conflict_keep_or_replace(policy, make_sample_dir, tmp_path, env):
     assert doc["providers"]["google"]["enabled"] is True  # the manifest switches on what it gives a key
 
 
-def test_dry_run_reads_sources_but_writes_nothing(make_sample_dir, tmp_path, env, keys):
+def test_dry_run_reads_no_source_and_writes_nothing(make_sample_dir, tmp_path, env, keys):
     sd = make_sample_dir("basic")
     path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
     before = disk_state(sd.db)
     result = apply(sd, tmp_path, path, "--dry-run", "--on-conflict", "replace", openai_key=keys["openai"])
     assert result.exit_code == 0, result.stderr
-    assert "openai.key" in result.stdout and "replace" in result.stdout
+    assert "openai.key: would use $TEAM_OPENAI_KEY (set)" in result.stdout
+    assert "azure.key: would read `~/.config/azure.key`" in result.stdout
+    assert "anthropic.key: would run `" in result.stdout and "replace" in result.stdout
     assert_secret_free(result, *keys.values())
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
