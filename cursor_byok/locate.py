@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
@@ -175,17 +174,8 @@ class UserProfile:
 def _read_json_file(path: Path, limit: int):
     """A small regular JSON file's content; None when it is missing, too big, not a file or not JSON."""
     try:
-        with open(path, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return None
-            data = fh.read(limit + 1)
-    except OSError:
-        return None
-    if len(data) > limit:
-        return None
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError):
+        return json.loads(read_small(path, limit).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
 
 
