@@ -8,6 +8,7 @@ the undo journal, runs one short transaction, then re-reads and verifies.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -43,12 +44,10 @@ def _same(old: Any, new: Any) -> bool:
 
 
 def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[str] = ()) -> tuple[str, ...]:
+    """Names of both lists in order, each once, without `drop`: set membership, so 10,000 models cost
+    no more per model than 10."""
     dropped = set(drop)
-    out: list[str] = []
-    for name in (*first, *second):
-        if name not in out and name not in dropped:
-            out.append(name)
-    return tuple(out)
+    return tuple(name for name in dict.fromkeys(itertools.chain(first, second)) if name not in dropped)
 
 
 def model_changes(current: Profile, wanted: Mapping[str, Any], policy: str, on_conflict: str) -> list[Change]:
@@ -81,10 +80,11 @@ def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: s
     cur_on = tuple(current.fields.get("models.enabled", ()))
     cur_off = tuple(current.fields.get("models.disabled", ()))
     new_on, new_off = lists.get("models.enabled", ()), lists.get("models.disabled", ())
-    flipped = sorted((set(new_on) & set(cur_off)) | (set(new_off) & set(cur_on)))
+    on_set, off_set = set(cur_on), set(cur_off)
+    flipped = sorted((set(new_on) & off_set) | (set(new_off) & on_set))
     gentle = {
-        "models.enabled": _ordered_union(cur_on, [m for m in new_on if m not in cur_off]),
-        "models.disabled": _ordered_union(cur_off, [m for m in new_off if m not in cur_on]),
+        "models.enabled": _ordered_union(cur_on, [m for m in new_on if m not in off_set]),
+        "models.disabled": _ordered_union(cur_off, [m for m in new_off if m not in on_set]),
     }
     full = {
         "models.enabled": _ordered_union(cur_on, new_on, drop=new_off),
