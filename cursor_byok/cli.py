@@ -790,6 +790,13 @@ class ScanProgress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
 
+    @staticmethod
+    def file_bytes(path: str, done: int, total: int) -> None:
+        """How far the raw scan of one big file (over 100 MiB) has come."""
+        end = "\n" if done >= total else ""
+        click.echo(f"\rscanning {os.path.basename(path)}: {done * 100 // max(total, 1)}% of {total // 2**20} MiB{end}",
+                   nl=False, err=True)  # fmt: skip
+
 
 @main.command()
 @json_option
@@ -808,7 +815,9 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
 
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
-        doc = audit_document(api_context(ctx), progress=progress)
+        doc = audit_document(
+            api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None
+        )
     finally:
         if progress is not None:
             progress.close()
