@@ -68,6 +68,10 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "settings-file-key": (WARNING, "remove the key from User/settings.json and revoke it if the file was shared"),
     "workspace-key": (WARNING, "remove the key from that workspace's settings and revoke it if it was shared"),
+    "journal-holds-key": (
+        INFO,
+        "once you no longer need to undo that write, delete the journal: cursor-byok undo --purge ID --yes",
+    ),
     "file-unreadable": (INFO, "check the file's permissions, or delete it if it is an old copy"),
     "read-note": (INFO, "open Cursor once so it rewrites its settings, then audit again"),
 }
@@ -193,6 +197,7 @@ class Surroundings:
     argv_json: str = "~/.cursor/argv.json"
     side_copies: tuple[SideCopy, ...] = ()
     scans: tuple[FileScan, ...] = ()
+    journals: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (journal id, rows whose old value is a key)
 
 
 def key_strings(data, *, first: bool = True, last: bool = True, end: int | None = None) -> list[tuple[str, str]]:
@@ -510,6 +515,19 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
     return out
 
 
+def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]]) -> list[Finding]:
+    return [
+        finding(
+            "journal-holds-key",
+            f"undo journal {jid}",
+            f"keeps the old value of {', '.join(rows)} so its write can be undone "
+            f"(delete it with `cursor-byok undo --purge {jid} --yes`)",
+        )
+        for jid, rows in journals
+        if rows
+    ]
+
+
 def _unique(found: Iterable[FoundKey]) -> list[FoundKey]:
     seen: set[tuple[str, str]] = set()
     out = []
@@ -542,6 +560,7 @@ def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Fi
         out += side_copy_findings(copy, current)
     for scan in around.scans:
         out += scan_findings(scan, profile)
+    out += journal_findings(around.journals)
     return sorted(out, key=lambda f: (-RANK[f.severity], f.code, f.subject))
 
 

@@ -441,6 +441,20 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         )
     else:
         click.echo("nothing to write: the database already matches")
+    removed_key_note(prep.plan, result.journal_id)
+
+
+def removed_key_note(plan, journal_id: str | None) -> None:
+    """Say on stderr that removed keys stay in the undo journal, and how to delete it."""
+    from .model import is_key_field
+
+    removed = [c.field for c in plan.effective if c.new is None and is_key_field(c.field)]
+    if journal_id and removed:
+        click.echo(
+            f"note: the removed key ({', '.join(removed)}) stays in undo journal {journal_id} so this can be "
+            f"undone; delete it with `cursor-byok undo --purge {journal_id} --yes` once you no longer need it",
+            err=True,
+        )
 
 
 @main.command("import")

@@ -160,7 +160,19 @@ def gather(
         argv_json=_home_relative(argv),
         side_copies=tuple(r for r in results if isinstance(r, SideCopy)),
         scans=tuple(r for r in results if isinstance(r, FileScan)),
+        journals=journals_with_keys(db),
     )
+
+
+def journals_with_keys(db: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(id, rows) of this database's undo journals that keep an old key value."""
+    from . import journal
+
+    try:
+        found = journal.entries(db=db)
+    except ByokError:  # a journal folder the tool refuses: undo and writes say so
+        return ()
+    return tuple((e.id, tuple(journal.key_rows(e))) for e in found if journal.key_rows(e))
 
 
 def _home_relative(path: Path) -> str:

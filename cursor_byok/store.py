@@ -42,6 +42,8 @@ class RowWrite:
 
     key: str
     value: str | bytes | None
+    # For the settings blob: the paths of the fields this write changes inside it (the undo journal keeps only those).
+    fields: tuple[tuple[str, ...], ...] = ()
 
 
 def _uri(path: Path, mode: str, immutable: bool = False) -> str:
