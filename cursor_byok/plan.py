@@ -358,7 +358,7 @@ def apply(
         writes,
         command=command,
         journal_dir=journal_dir,
-        check=lambda st: verify_fields(st, storage, wanted),
+        check=lambda st: verify_fields(st, storage, wanted, written=writes),
     )
     return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
 
@@ -399,11 +399,23 @@ def verify_rows(st, writes) -> None:
             raise VerifyFailed(f"row {w.key!r} did not read back as written; run `cursor-byok undo`")
 
 
-def verify_fields(st, storage, wanted: Mapping[str, Any]) -> None:
-    """Every wanted field decodes to the wanted value (keys decrypt with this machine's secret)."""
+def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
+    """Every wanted field decodes to the wanted value (keys decrypt with this machine's secret).
+
+    `written` are the row writes that verify_rows has just read back as
+    written: their values are taken as they are instead of being read again,
+    so a large settings blob is not held twice more.
+    """
     from .profile import ROW_KEYS, ROW_PREFIXES, read_profile
 
-    profile = read_profile(st.get_items(ROW_KEYS, ROW_PREFIXES), storage)
+    known = {w.key: w.value for w in written if w.value is not None}
+    rows = st.get_items([k for k in ROW_KEYS if k not in known], ROW_PREFIXES)
+    for w in written:
+        if w.value is None:
+            rows.pop(w.key, None)
+        else:
+            rows[w.key] = w.value
+    profile = read_profile(rows, storage)
     for field, value in wanted.items():
         if not _reads_back(profile.fields.get(field), value):
             raise VerifyFailed(f"{field} did not read back as written; run `cursor-byok undo`")
