@@ -387,7 +387,7 @@ def journal_documents(ctx: Context) -> list[dict]:
             "rows": list(e.keys),
             "damaged": e.version not in journal.READABLE_VERSIONS or e.damaged,
         }
-        for e in journal.entries(db=inst.db_path)
+        for e in journal.entries(db=inst.db_path, bodies=True)  # each file read once, in one go
     ]
 
 

@@ -303,18 +303,23 @@ def _split_name(path: Path) -> tuple[str, str | None]:
     return (head, tail) if head and _TAG.fullmatch(tail) else (stem, None)
 
 
-def _read_header(path: Path) -> Entry | None:
-    """The entry of a journal from its first line; a format-1 file is read whole. None when not a journal."""
+def _read_header(path: Path, whole: bool = False) -> Entry | None:
+    """The entry of a journal from its first line (with `whole`, its body too, from the same read);
+    a format-1 file is read whole. None when not a journal."""
     try:
         with open(path, "rb") as fh:
             first = fh.readline(HEADER_MAX)
+            rest = fh.read() if whole else None
             line = first.decode("utf-8").rstrip()
             if line.endswith(","):
                 doc = json.loads(line[:-1] + "}")
                 if doc.get("format") == FORMAT and doc.get("version") == VERSION:
                     keys = tuple(k for k in doc["keys"] if isinstance(k, str))
-                    return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, 2, None, len(first))
-            doc = json.loads(first + fh.read())
+                    entry = Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, 2, None, len(first))
+                    if rest is not None:
+                        entry._rows = _parse_body(rest)
+                    return entry
+            doc = json.loads(first + (rest if rest is not None else fh.read()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     return _whole(doc, path)
@@ -342,9 +347,15 @@ def _read_body(entry: Entry) -> tuple:
     try:
         with open(entry.path, "rb") as fh:
             fh.seek(entry._body_at)
-            doc = json.loads(b"{" + fh.read())
-        return tuple(doc["rows"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            return _parse_body(fh.read())
+    except OSError:
+        return ()
+
+
+def _parse_body(data: bytes) -> tuple:
+    try:
+        return tuple(json.loads(b"{" + data)["rows"])
+    except (ValueError, KeyError, TypeError, RecursionError):
         return ()
 
 
@@ -357,15 +368,16 @@ def _this_dbs_files(folder: Path, db: Path | None) -> Iterator[Path]:
             yield path
 
 
-def entries(folder: Path | None = None, db: Path | None = None) -> list[Entry]:
-    """Journals, newest first (headers only; bodies load when used); only those for `db` when given."""
+def entries(folder: Path | None = None, db: Path | None = None, *, bodies: bool = False) -> list[Entry]:
+    """Journals, newest first; only those for `db` when given. Only headers are read (bodies load
+    when used), unless `bodies` asks for every body, read in the same pass."""
     folder = _checked_dirs(folder)
     if not folder.is_dir():
         return []
     target = str(Path(db).resolve()) if db is not None else None
     found = []
     for path in _this_dbs_files(folder, db):
-        entry = _read_header(path)
+        entry = _read_header(path, bodies)
         if entry is not None and (target is None or entry.db == target):
             found.append(entry)
     return sorted(found, key=lambda e: e.id, reverse=True)

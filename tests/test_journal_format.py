@@ -179,7 +179,7 @@ def test_listing_reads_only_headers_and_only_this_databases_files(imported, monk
     other.write_text("not even json")
     opened = []
     real = journal._read_header
-    monkeypatch.setattr(journal, "_read_header", lambda p: opened.append(p.name) or real(p))
+    monkeypatch.setattr(journal, "_read_header", lambda p, *a: opened.append(p.name) or real(p, *a))
     found = journal.entries(db=target.db)
     assert opened == [path.name] and [e.id for e in found] == [path.name.split(".")[0] + "." + path.name.split(".")[1]]
     assert found[0]._rows is None  # the body is read only when used
