@@ -627,3 +627,31 @@ def test_a_current_key_copied_into_settings_json_is_named_by_its_field(make_samp
     doc = case.document()
     hits = [f for f in doc["findings"] if f["code"] == "settings-file-key"]
     assert len(hits) == 1 and "copy of the current openai.key" in hits[0]["message"]
+
+
+def test_a_workspace_database_is_read_one_row_at_a_time(make_sample_dir, tmp_path):
+    """Python memory while scanning a workspace stays near its largest value, not its whole table."""
+    import tracemalloc
+
+    case = case_workspace(make_sample_dir, tmp_path)
+    ws = case.udd / "User" / "workspaceStorage" / "big0001" / "state.vscdb"
+    ws.parent.mkdir(parents=True)
+    conn = sqlite3.connect(ws)
+    conn.execute("CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+    value = "x" * 400_000
+    conn.executemany("INSERT INTO ItemTable VALUES (?, ?)", [(f"memento/{i}", value) for i in range(60)])
+    key = make_key("google", random.Random(21))
+    conn.execute("INSERT INTO ItemTable VALUES (?, ?)", ("memento/last", f'{{"k":"{key}"}}'))
+    conn.commit()
+    conn.close()
+    from cursor_byok.api import Context
+    from cursor_byok.keyring import SafeStorageConfig
+
+    inst = Context(user_data_dir=str(case.udd), safe_storage=SafeStorageConfig("basic")).installation()
+    scan.scan_workspace(ws, inst)  # warm up imports
+    tracemalloc.start()
+    found = scan.scan_workspace(ws, inst)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [(k.vendor, k.where) for k in found.found] == [("google", "memento/last")]
+    assert peak < 4 * len(value)  # the table holds 24 MB
