@@ -385,9 +385,9 @@ def journal_documents(ctx: Context) -> list[dict]:
             "created": e.created,
             "command": e.command,
             "rows": list(e.keys),
-            "damaged": e.version not in journal.READABLE_VERSIONS or e.damaged,
+            "damaged": e.version not in journal.READABLE_VERSIONS or e.header_damaged,
         }
-        for e in journal.entries(db=inst.db_path, bodies=True)  # each file read once, in one go
+        for e in journal.entries(db=inst.db_path)
     ]
 
 

@@ -179,6 +179,11 @@ class Entry:
     def damaged(self) -> bool:
         return not self.rows or not all(map(_row_ok, self.rows))
 
+    @property
+    def header_damaged(self) -> bool:
+        """Damaged as far as the header tells (format 2: no rows named); older journals, read whole, in full."""
+        return not self.keys if self._rows is None else self.damaged
+
     def refusal(self) -> str | None:
         """Why this journal must not be used, or None: it restores only what the tool writes."""
         for row in self.rows:
@@ -308,18 +313,16 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
     a format-1 file is read whole. None when not a journal."""
     try:
         with open(path, "rb") as fh:
+            if whole:  # header and body in one read and one parse
+                return _whole(json.loads(fh.read()), path)
             first = fh.readline(HEADER_MAX)
-            rest = fh.read() if whole else None
             line = first.decode("utf-8").rstrip()
             if line.endswith(","):
                 doc = json.loads(line[:-1] + "}")
                 if doc.get("format") == FORMAT and doc.get("version") == VERSION:
                     keys = tuple(k for k in doc["keys"] if isinstance(k, str))
-                    entry = Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, 2, None, len(first))
-                    if rest is not None:
-                        entry._rows = _parse_body(rest)
-                    return entry
-            doc = json.loads(first + (rest if rest is not None else fh.read()))
+                    return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, 2, None, len(first))
+            doc = json.loads(first + fh.read())
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     return _whole(doc, path)
@@ -336,7 +339,10 @@ def _whole(doc: Any, path: Path) -> Entry | None:
         return Entry(jid, created, str(doc.get("db")), str(doc.get("command", "?")), (), path, number, ())
     try:
         rows = tuple(doc["rows"])
-        keys = tuple(r.get("key") for r in rows if isinstance(r, dict) and isinstance(r.get("key"), str))
+        keys = doc.get("keys") if version == VERSION and isinstance(doc.get("keys"), list) else None
+        if keys is None:
+            keys = [r.get("key") for r in rows if isinstance(r, dict)]
+        keys = tuple(k for k in keys if isinstance(k, str))
         return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, version, rows)
     except (KeyError, TypeError):
         return None
@@ -362,10 +368,12 @@ def _parse_body(data: bytes) -> tuple:
 def _this_dbs_files(folder: Path, db: Path | None) -> Iterator[Path]:
     """Journal files, newest first; for `db`, only its own and those without a tag (format 1)."""
     tag = db_tag(db) if db is not None else None
-    named = [(*_split_name(p), p) for p in folder.glob("*.json")]
-    for _jid, ftag, path in sorted(named, key=lambda t: t[0], reverse=True):
+    with os.scandir(folder) as listing:
+        names = [e.name for e in listing if e.name.endswith(".json") and not e.name.startswith(".")]
+    named = [(*_split_name(Path(n)), n) for n in names]
+    for _jid, ftag, name in sorted(named, key=lambda t: t[0], reverse=True):
         if tag is None or ftag in (tag, None):
-            yield path
+            yield folder / name
 
 
 def entries(folder: Path | None = None, db: Path | None = None, *, bodies: bool = False) -> list[Entry]:
