@@ -301,9 +301,9 @@ def _journal_row(write, old: Any) -> dict:
 # --- reading ----------------------------------------------------------------------------
 
 
-def _split_name(path: Path) -> tuple[str, str | None]:
+def _split_name(name: str) -> tuple[str, str | None]:
     """(id, database tag or None) from `<id>.<tag>.json` (format 2) or `<id>.json` (format 1)."""
-    stem = path.name[: -len(".json")]
+    stem = name[: -len(".json")]
     head, _, tail = stem.rpartition(".")
     return (head, tail) if head and _TAG.fullmatch(tail) else (stem, None)
 
@@ -334,7 +334,7 @@ def _whole(doc: Any, path: Path) -> Entry | None:
         return None
     version = doc.get("version")
     if version not in READABLE_VERSIONS:
-        jid, created = str(doc.get("id", _split_name(path)[0])), str(doc.get("created", "?"))
+        jid, created = str(doc.get("id", _split_name(path.name)[0])), str(doc.get("created", "?"))
         number = version if isinstance(version, int) else -1
         return Entry(jid, created, str(doc.get("db")), str(doc.get("command", "?")), (), path, number, ())
     try:
@@ -370,7 +370,7 @@ def _this_dbs_files(folder: Path, db: Path | None) -> Iterator[Path]:
     tag = db_tag(db) if db is not None else None
     with os.scandir(folder) as listing:
         names = [e.name for e in listing if e.name.endswith(".json") and not e.name.startswith(".")]
-    named = [(*_split_name(Path(n)), n) for n in names]
+    named = [(*_split_name(n), n) for n in names]
     for _jid, ftag, name in sorted(named, key=lambda t: t[0], reverse=True):
         if tag is None or ftag in (tag, None):
             yield folder / name
