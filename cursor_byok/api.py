@@ -7,7 +7,6 @@ keyring and profile, and returns plain data for render.py.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -355,58 +354,172 @@ def wait_for_cursor_exit(inst: locate.Installation, seconds: float, poll: float 
 
 
 def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
-    """Restore the rows of a journal (newest for this database by default).
+    """Restore the rows and settings fields of a journal (newest for this database by default).
 
     Without an ID, a journal whose rows all still hold their old values is
     passed over: its write never landed (the process was killed between the
     journal and the commit), so undoing it would change nothing and would hide
     the write before it.
     """
-    from . import journal
     from . import plan as planning
     from .errors import PlanConflict
 
     inst = undo_target(ctx)
     entry, rows = _journal_to_undo(inst, journal_id)
-    old_values = entry.old_values()
-    changed = [
-        r["key"]
-        for r in entry.rows
-        if journal.digest(rows.get(r["key"])) not in (r["new_sha256"], journal.digest(old_values[r["key"]]))
-    ]
+    changed = _changed_since(entry, rows)
     if changed and not force:
         raise PlanConflict(
-            f"{len(changed)} row(s) changed since {entry.id} was written ({changed[0]}); "
+            f"{len(changed)} change(s) since {entry.id} was written ({changed[0]}); "
             "pass --force to restore them anyway"
         )
     result = planning.apply_rows(inst, rows, _restoring_writes(entry, rows), command=f"undo {entry.id}")
     return entry, result
 
 
+def _changed_since(entry, rows: Mapping[str, Any]) -> list[str]:
+    """What changed since the journal's write, in words: rows, and fields inside the settings blob."""
+    from . import blobpatch
+    from .journal import digest
+    from .profile import BLOB_KEY, as_text
+
+    old_values = entry.old_values()
+    out = [
+        f"row {r['key']} changed since"
+        for r in entry.rows
+        if "fields" not in r and digest(rows.get(r["key"])) not in (r["new_sha256"], digest(old_values[r["key"]]))
+    ]
+    text = as_text(rows.get(BLOB_KEY))
+    for f in entry.blob_fields():
+        now = _raw_or_none(blobpatch, text, f["path"])
+        if digest(now) not in (f.get("new_sha256"), digest(f["old"])):
+            out.append(f"{_field_name(f['path'])} changed since, to {_shown_raw(f['path'], now)}")
+    return out
+
+
+def _raw_or_none(blobpatch, text: str | None, path) -> str | None:
+    try:
+        return blobpatch.raw_at(text, path) if text is not None else None
+    except blobpatch.PatchError:
+        return None
+
+
+def _field_name(path) -> str:
+    from .profile import BLOB_PATHS
+
+    names = {v: k for k, v in BLOB_PATHS.items()}
+    path = tuple(path)
+    if path in names:
+        return names[path]
+    return "models.selected." + path[2] if len(path) == 4 else ".".join(path)
+
+
+def _shown_raw(path, raw: str | None) -> str:
+    """A field's current JSON text for a message: keys never shown, URLs without query or user info."""
+    import json
+
+    from .audit import safe_url
+    from .profile import BLOB_KEY_FIELDS, BLOB_PATHS
+
+    if raw is None:
+        return "nothing (removed)"
+    if tuple(path) in {BLOB_PATHS[f] for f in BLOB_KEY_FIELDS}:
+        return "another key"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return "an unreadable value"
+    if isinstance(value, str) and "://" in value:
+        return safe_url(value)
+    shown = json.dumps(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
 def _restoring_writes(entry, rows: Mapping[str, Any]) -> list:
-    """The writes that put the journal's old values back, for rows that do not hold them now."""
+    """The writes that put the journal's old values back, for what does not hold them now."""
+    from .profile import BLOB_KEY, as_text
     from .store import RowWrite
 
     writes = [RowWrite(k, v) for k, v in entry.old_values().items()]  # byte for byte, BLOBs included
-    return [w for w in writes if rows.get(w.key) != w.value]
+    writes = [w for w in writes if rows.get(w.key) != w.value]
+    fields = entry.blob_fields()
+    text = as_text(rows.get(BLOB_KEY))
+    if fields and text is not None:
+        restored = _restore_fields(text, fields)
+        if restored != text:
+            writes.append(RowWrite(BLOB_KEY, restored, tuple(tuple(f["path"]) for f in fields)))
+    return writes
+
+
+def _restore_fields(text: str, fields: list[dict]) -> str:
+    """The blob with each journaled field back to its old JSON text, or removed where it was missing.
+
+    Removals go last-first and re-creations first-last, the reverse and the
+    order of the write, so when nothing else changed the text comes back byte
+    for byte. A member the write created around a field (`azureState`) goes
+    again only if it holds nothing but journaled fields.
+    """
+    from . import blobpatch
+
+    journaled = {tuple(f["path"]) for f in fields}
+    for f in reversed(fields):
+        if f["old"] is None:
+            text = blobpatch.delete_path(text, _created_member(text, f, journaled))
+    for f in fields:
+        if f["old"] is not None:
+            text = blobpatch.set_raw(text, f["path"], f["old"])
+    return text
+
+
+def _created_member(text: str, f: dict, journaled: set) -> tuple[str, ...]:
+    """The member to remove for a field that was missing: the outermost one the write created,
+    when nothing but journaled fields sits inside it; else the field itself."""
+    import json
+
+    from . import blobpatch
+
+    path = tuple(f["path"])
+    outer = path[: f.get("absent_from", len(path) - 1) + 1]
+    raw = blobpatch.raw_at(text, outer) if outer != path else None
+    if raw is None:
+        return path
+    try:
+        leaves = set(_leaf_paths(outer, json.loads(raw)))
+    except (ValueError, RecursionError):
+        return path
+    return outer if leaves <= journaled else path
+
+
+def _leaf_paths(prefix: tuple, value: Any):
+    if isinstance(value, dict) and value:
+        for name, inner in value.items():
+            yield from _leaf_paths((*prefix, name), inner)
+    else:
+        yield prefix
 
 
 def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
-    """(entry, its rows as stored now): the given journal, or the newest with something to restore."""
+    """(entry, the rows it touches as stored now): the given journal, or the newest with something to restore.
+
+    Headers are read first (one line per file, only this database's files);
+    bodies only of the journals looked at, newest first.
+    """
     from . import journal
+    from .errors import NothingToUndo
     from .store import Store
 
-    newest = journal.find(journal_id, db=inst.db_path)  # raises NothingToUndo / JournalDamaged
-    candidates = [newest] if journal_id else journal.entries(db=inst.db_path)
-    usable = list(itertools.takewhile(lambda e: not e.damaged, candidates))
+    found = journal.entries(db=inst.db_path)
+    if journal_id:
+        found = [e for e in found if e.id == journal_id or e.id.startswith(journal_id)][:1]
+    if not found:
+        what = f"journal {journal_id!r}" if journal_id else "journal for this database"
+        raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
+    journal.usable(found[0])  # the newest (or the chosen) must be sound before anything else
     with Store(inst.db_path) as st:
-        rows = st.get_items(sorted({r["key"] for e in usable for r in e.rows}))
-    for entry in usable:
-        if _restoring_writes(entry, rows):
+        rows = st.get_items(sorted({k for e in found for k in e.keys}))
+    for entry in found:
+        if _restoring_writes(journal.usable(entry), rows):  # a damaged one further back is not skipped either
             return entry, rows
-    if len(usable) < len(candidates):  # older journals sit behind a damaged one: do not skip it
-        journal.find(candidates[len(usable)].id, db=inst.db_path)
-    return newest, rows
+    return found[0], rows
 
 
 def undo_target(ctx: Context) -> locate.Installation:
@@ -425,8 +538,8 @@ def journal_documents(ctx: Context) -> list[dict]:
             "id": e.id,
             "created": e.created,
             "command": e.command,
-            "rows": [r.get("key") if isinstance(r, dict) else None for r in e.rows],
-            "damaged": e.damaged,
+            "rows": list(e.keys),
+            "damaged": e.version not in journal.READABLE_VERSIONS or e.header_damaged,
         }
         for e in journal.entries(db=inst.db_path)
     ]

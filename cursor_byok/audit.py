@@ -89,6 +89,10 @@ CODES: dict[str, tuple[str, str]] = {
         "this tool cannot read, export or check that key: after moving to a new machine, enter it again in "
         "Cursor Settings > Models",
     ),
+    "journal-holds-key": (
+        INFO,
+        "once you no longer need to undo that write, delete the journal: cursor-byok undo --purge ID --yes",
+    ),
     "file-unreadable": (INFO, "check the file's permissions, or delete it if it is an old copy"),
     "read-note": (INFO, "open Cursor once so it rewrites its settings, then audit again"),
 }
@@ -138,6 +142,13 @@ SCAN_PATTERN = re.compile(
 )
 OPENAI_MARK = "T3BlbkFJ"
 SCAN_OVERLAP = 512
+# Bytes that, right before a key shape, mean it is part of a longer word (the
+# pattern's negative look-behind), unless they end "key" or "Key".
+_GLUED = bytes(1 if chr(b) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-" else 0
+               for b in range(256))  # fmt: skip
+# The literal start of every shape in _SCAN (a shape added there needs its start here).
+SCAN_LITERALS = (b"sk-", b"AIza", b"AKIA", b"ASIA", b"ABSK", b"xai-", b"gsk_")
+_LITERAL_SEARCH = tuple(re.compile(re.escape(literal)) for literal in SCAN_LITERALS)
 
 
 @dataclass(frozen=True)
@@ -222,22 +233,45 @@ class Surroundings:
     side_copies: tuple[SideCopy, ...] = ()
     scans: tuple[FileScan, ...] = ()
     foreign_schema: tuple[str, ...] = ()  # schema objects of the database that Cursor does not make
+    journals: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (journal id, rows whose old value is a key)
 
 
-def key_strings(data: bytes, *, first: bool = True, last: bool = True) -> list[tuple[str, str]]:
-    """(vendor, value) of every provider-key-shaped string in `data`.
+def key_strings(data, *, first: bool = True, last: bool = True, end: int | None = None) -> list[tuple[str, str]]:
+    """(vendor, value) of every provider-key-shaped string in `data[:end]` (bytes or bytearray).
 
-    For a chunk of a longer file: `first=False` skips a match at offset 0 (the
-    previous chunk, which overlaps this one, saw it whole) and `last=False` one
-    that runs to the end (the next chunk sees it whole).
+    For a window of a longer file: `first=False` skips a match at offset 0 (the
+    previous window, which overlaps this one, saw it whole) and `last=False`
+    one that runs to the end (the next window sees it whole).
+
+    Every shape begins with one of SCAN_LITERALS, so the fast `find` locates
+    candidates and the full pattern runs only there: the pattern's leading
+    look-behind would otherwise be tried at every byte. Candidates are taken in
+    order and those inside an earlier match skipped, which finds exactly what
+    `SCAN_PATTERN.finditer` finds.
     """
+    end = len(data) if end is None else end
     out = []
-    for m in SCAN_PATTERN.finditer(data):
-        if (m.start() == 0 and not first) or (m.end() == len(data) and not last):
+    taken = 0  # end of the last match: finditer resumes there
+    for pos in _candidates(data, end):
+        if pos < taken or (pos and _GLUED[data[pos - 1]] and data[pos - 3 : pos] not in (b"key", b"Key")):
+            continue  # inside the last match, or fails the pattern's look-behind (checked cheaply here)
+        m = SCAN_PATTERN.match(data, pos, end)
+        if m is None:
+            continue
+        taken = m.end()
+        if (m.start() == 0 and not first) or (m.end() == end and not last):
             continue
         vendor = m.lastgroup or "unknown"
         out.append((vendor, _trim(vendor, m.group(0).decode("ascii"))))
     return out
+
+
+def _candidates(data, end: int) -> list[int]:
+    """Offsets in data[:end] where one of SCAN_LITERALS starts, in order."""
+    hits: list[int] = []
+    for literal in _LITERAL_SEARCH:  # a plain literal pattern searches like `find`, with less cost per hit
+        hits += [m.start() for m in literal.finditer(data, 0, end)]
+    return sorted(hits)
 
 
 def _trim(vendor: str, value: str) -> str:
@@ -553,6 +587,19 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
     return out
 
 
+def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]]) -> list[Finding]:
+    return [
+        finding(
+            "journal-holds-key",
+            f"undo journal {jid}",
+            f"keeps the old value of {', '.join(rows)} so its write can be undone "
+            f"(delete it with `cursor-byok undo --purge {jid} --yes`)",
+        )
+        for jid, rows in journals
+        if rows
+    ]
+
+
 def _unique(found: Iterable[FoundKey]) -> list[FoundKey]:
     seen: set[tuple[str, str]] = set()
     out = []
@@ -587,6 +634,7 @@ def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Fi
         out += side_copy_findings(copy, current)
     for scan in around.scans:
         out += scan_findings(scan, profile)
+    out += journal_findings(around.journals)
     return sorted(out, key=lambda f: (-RANK[f.severity], f.code, f.subject))
 
 

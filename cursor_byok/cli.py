@@ -552,6 +552,7 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
     else:
         kept = sum(1 for c in prep.plan.changes if c.action == "kept")
         click.echo(f"nothing to write: {f'{kept} kept value(s) differ' if kept else 'the database already matches'}")
+    removed_key_note(prep.plan, result.journal_id)
 
 
 def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
@@ -570,6 +571,19 @@ def undo_hint(prep, result) -> str:
     if result.profile_journal_id:
         hints.append(f"`cursor-byok undo --profile {prep.user_profile.location} {result.profile_journal_id}`")
     return " and ".join(hints)
+
+
+def removed_key_note(plan, journal_id: str | None) -> None:
+    """Say on stderr that removed keys stay in the undo journal, and how to delete it."""
+    from .model import is_key_field
+
+    removed = [c.field for c in plan.effective if c.new is None and is_key_field(c.field)]
+    if journal_id and removed:
+        click.echo(
+            f"note: the removed key ({', '.join(removed)}) stays in undo journal {journal_id} so this can be "
+            f"undone; delete it with `cursor-byok undo --purge {journal_id} --yes` once you no longer need it",
+            err=True,
+        )
 
 
 @main.command("import")
@@ -955,6 +969,13 @@ class ScanProgress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
 
+    @staticmethod
+    def file_bytes(path: str, done: int, total: int) -> None:
+        """How far the raw scan of one big file (over 100 MiB) has come."""
+        end = "\n" if done >= total else ""
+        click.echo(f"\rscanning {os.path.basename(path)}: {done * 100 // max(total, 1)}% of {total // 2**20} MiB{end}",
+                   nl=False, err=True)  # fmt: skip
+
 
 @main.command()
 @json_option
@@ -973,7 +994,9 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
 
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
-        doc = audit_document(api_context(ctx), progress=progress)
+        doc = audit_document(
+            api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None
+        )
     finally:
         if progress is not None:
             progress.close()

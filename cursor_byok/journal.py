@@ -1,10 +1,21 @@
-"""Undo journals: the old values of exactly the rows a write will change.
+"""Undo journals: the old values of exactly what a write will change.
 
 A journal is written (0600, fsynced, renamed into place) before the write
-transaction starts. It stores each row's old value and only a SHA-256 of the
-new one, so `undo` can tell whether someone changed the row since.
+transaction starts. For a key row it stores the row's old value; for the
+settings blob only the fields the write changes, each as the exact JSON text
+it had (or that it was missing). New values are kept only as SHA-256 digests,
+so `undo` can tell whether someone changed a row or a field since.
+
+Format 2 (this one) puts a one-line header (id, database, command, the rows
+touched) before the body, and the database's tag in the file name
+(`<id>.<tag>.json`), so listing reads only this database's files and only
+their first line. Format 1 journals (the whole old blob in the body) are still
+read when they hold key rows only; one that holds the settings blob is
+refused, since it would restore the whole blob, not just the BYOK fields.
+
 Journals live in the tool's own data dir (platformdirs), or
-$CURSOR_BYOK_DATA_DIR.
+$CURSOR_BYOK_DATA_DIR. On POSIX, a data or journal folder that another user
+owns, or that others may write to, is refused: its journals could be forged.
 """
 
 from __future__ import annotations
@@ -13,30 +24,50 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
+import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import InputError, NothingToUndo
 from .files import ensure_private_dir, remove_stale_temps, write_private
+from .profile import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES
 
 FORMAT = "cursor-byok-journal"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+HEADER_MAX = 64 * 1024  # a header line is far smaller; a longer first line is not a format-2 header
+_TAG = re.compile(r"[0-9a-f]{12}")
+
+# Rows a journal may restore: provider key rows, in plain or secret:// form, and
+# unknown providers' secret:// rows, but never Cursor's own login and account rows.
+KEY_ROW_PREFIXES = ("cursorAuth/", "secret://cursorAuth/")
+CURSOR_OWN_NAMES = frozenset(
+    {
+        "accessToken",
+        "refreshToken",
+        "cachedEmail",
+        "cachedSignUpType",
+        "stripeMembershipType",
+        "stripeSubscriptionStatus",
+        "onboardingDate",
+        "mcpEncryptionKey",
+    }
+)
 
 
-def data_dir() -> Path:
-    override = os.environ.get("CURSOR_BYOK_DATA_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_data_path("cursor-byok", appauthor=False))
+class JournalDamaged(InputError):
+    """An undo journal exists for this database but cannot be trusted."""
 
 
-def journal_dir(folder: Path | None = None) -> Path:
-    return Path(folder) if folder else data_dir() / "journals"
+class JournalRefused(InputError):
+    """An undo journal would restore something this tool never writes, or is of a format it cannot use."""
+
+
+# --- values -----------------------------------------------------------------------------
 
 
 def digest(value: Any) -> str | None:
@@ -58,27 +89,55 @@ def _decode(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One journal: which database, which command, and each row's old value."""
-
-    id: str
-    created: str
-    db: str
-    command: str
-    rows: tuple[dict, ...]  # {"key", "old", "new_sha256"}
-    path: Path
-
-    @property
-    def damaged(self) -> bool:
-        return not all(map(_row_ok, self.rows))
-
-    def old_values(self) -> dict[str, Any]:
-        return {r["key"]: _decode(r["old"]) for r in self.rows}
+# --- folders ----------------------------------------------------------------------------
 
 
-class JournalDamaged(InputError):
-    """An undo journal exists for this database but cannot be trusted."""
+def data_dir() -> Path:
+    override = os.environ.get("CURSOR_BYOK_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_path("cursor-byok", appauthor=False))
+
+
+def journal_dir(folder: Path | None = None) -> Path:
+    return Path(folder) if folder else data_dir() / "journals"
+
+
+def check_owned(folder: Path) -> None:
+    """Refuse a folder another user owns or others may write to (POSIX; on Windows the
+    profile folder's ACL protects it). A missing folder is fine: the tool creates it 0700."""
+    if not hasattr(os, "getuid"):
+        return
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return
+    if st.st_uid != os.getuid():
+        raise JournalRefused(
+            f"{folder}: belongs to another user, so its undo journals could be forged; "
+            "set CURSOR_BYOK_DATA_DIR to a folder of your own"
+        )
+    if stat.S_IMODE(st.st_mode) & 0o022:
+        raise JournalRefused(
+            f"{folder}: others may write to it, so its undo journals could be forged; "
+            f"check what is in it, then `chmod 700 {folder}`"
+        )
+
+
+def _checked_dirs(folder: Path | None) -> Path:
+    """The journal folder, after checking it and (for the default place) the data dir above it."""
+    target = journal_dir(folder)
+    if folder is None:
+        check_owned(data_dir())
+    check_owned(target)
+    return target
+
+
+def db_tag(db: Path) -> str:
+    """12 hex digits naming the database in journal file names."""
+    return hashlib.sha256(str(Path(db).resolve()).encode("utf-8")).hexdigest()[:12]
 
 
 def new_id() -> str:
@@ -92,78 +151,307 @@ def new_id() -> str:
     return f"{stamp}.{now // 1_000_000 % 1000:03d}Z-{secrets.token_hex(3)}"
 
 
-def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str, folder: Path | None = None) -> Entry:
-    """Write the journal for `writes` against the current `rows`."""
-    folder = ensure_private_dir(journal_dir(folder))
-    remove_stale_temps(folder)  # remains of a journal write that was killed before its rename
-    jid = new_id()
-    entry_rows = tuple({"key": w.key, "old": _encode(rows.get(w.key)), "new_sha256": digest(w.value)} for w in writes)
-    doc = {
-        "format": FORMAT,
-        "version": VERSION,
-        "id": jid,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "db": str(Path(db).resolve()),
-        "command": command,
-        "rows": list(entry_rows),
-    }
-    path = write_private(folder / f"{jid}.json", json.dumps(doc, indent=1).encode("utf-8"))
-    return Entry(jid, doc["created"], doc["db"], command, entry_rows, path)
+# --- entries ----------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One journal: its header, read first; the body (each row's old value) read when needed."""
+
+    id: str
+    created: str
+    db: str
+    command: str
+    keys: tuple[str, ...]
+    path: Path
+    version: int = VERSION
+    _rows: tuple | None = field(default=None, repr=False)
+    _body_at: int = 0  # where the body starts in the file (format 2)
+
+    @property
+    def rows(self) -> tuple:
+        """The body's rows: {"key", "old", "new_sha256"} or, for the settings blob, {"key", "fields", ...}."""
+        if self._rows is None:
+            self._rows = _read_body(self)
+        return self._rows
+
+    @property
+    def damaged(self) -> bool:
+        return not self.rows or not all(map(_row_ok, self.rows))
+
+    @property
+    def header_damaged(self) -> bool:
+        """Damaged as far as the header tells (format 2: no rows named); older journals, read whole, in full."""
+        return not self.keys if self._rows is None else self.damaged
+
+    def refusal(self) -> str | None:
+        """Why this journal must not be used, or None: it restores only what the tool writes."""
+        for row in self.rows:
+            key = row["key"]
+            if "fields" in row:
+                bad = [p for p in (f["path"] for f in row["fields"]) if not byok_blob_path(p)]
+                if key != BLOB_KEY or bad:
+                    what = ".".join(bad[0]) if bad else key
+                    return f"it would restore {what}, which is not a BYOK setting this tool writes"
+            elif key == BLOB_KEY and row["old"] is not None:
+                return (
+                    "it was written by an older cursor-byok (format 1) and restores the whole settings blob, "
+                    "while this version restores only the BYOK fields inside it"
+                )
+            elif key != BLOB_KEY and not byok_row(key):
+                return f"it would restore row {key!r}, which is not a provider key this tool writes"
+        return None
+
+    def old_values(self) -> dict[str, Any]:
+        """Old values of the plain rows (the settings blob is restored field by field)."""
+        return {r["key"]: _decode(r["old"]) for r in self.rows if "fields" not in r}
+
+    def blob_fields(self) -> list[dict]:
+        return [f for r in self.rows if "fields" in r for f in r["fields"]]
+
+
+def byok_row(key: str) -> bool:
+    """A provider key row (plain or secret://), not one of Cursor's own cursorAuth rows."""
+    for prefix in KEY_ROW_PREFIXES:
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            if prefix == "cursorAuth/":
+                return name in KEY_ROW_NAMES.values()
+            return bool(name) and name not in CURSOR_OWN_NAMES and "/" not in name
+    return False
+
+
+def byok_blob_path(path: Any) -> bool:
+    """A path inside the settings blob that holds BYOK data (the fields of profile.BLOB_PATHS, model selections)."""
+    if not isinstance(path, (list, tuple)) or not all(isinstance(p, str) for p in path):
+        return False
+    path = tuple(path)
+    if path in BLOB_PATHS.values():
+        return True
+    return len(path) == 4 and path[:2] == ("aiSettings", "modelConfig") and path[3] == "modelName"
 
 
 def _row_ok(row: Any) -> bool:
-    """A journal row as record() writes it: a key, an old value, the new value's digest."""
-    if not isinstance(row, dict) or not isinstance(row.get("key"), str) or "old" not in row:
+    """A journal row as record() writes it: a key, an old value (or changed fields), the new value's digest."""
+    if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+        return False
+    if "fields" in row:
+        return isinstance(row["fields"], list) and all(map(_field_ok, row["fields"]))
+    if "old" not in row:
         return False
     old, new = row["old"], row.get("new_sha256")
     old_ok = old is None or isinstance(old, str) or (isinstance(old, dict) and isinstance(old.get("base64"), str))
     return old_ok and (new is None or isinstance(new, str))
 
 
-def _load(path: Path) -> Entry | None:
+def _field_ok(f: Any) -> bool:
+    return (
+        isinstance(f, dict)
+        and isinstance(f.get("path"), list)
+        and all(isinstance(p, str) for p in f["path"])
+        and (f.get("old") is None or isinstance(f.get("old"), str))
+        and isinstance(f.get("absent_from", 0), int)
+        and (f.get("new_sha256") is None or isinstance(f.get("new_sha256"), str))
+    )
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str, folder: Path | None = None) -> Entry:
+    """Write the journal for `writes` against the current `rows`."""
+    folder = ensure_private_dir(_checked_dirs(folder))
+    remove_stale_temps(folder)  # remains of a journal write that was killed before its rename
+    jid = new_id()
+    body = tuple(_journal_row(w, rows.get(w.key)) for w in writes)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": jid,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "db": str(Path(db).resolve()),
+        "command": command,
+        "keys": [r["key"] for r in body],
+    }
+    text = json.dumps(header)[:-1] + ",\n" + '"rows": ' + json.dumps(list(body), indent=1) + "}\n"
+    path = write_private(folder / f"{jid}.{db_tag(db)}.json", text.encode("utf-8"))
+    return Entry(jid, header["created"], header["db"], command, tuple(header["keys"]), path, VERSION, body)
+
+
+def _journal_row(write, old: Any) -> dict:
+    """The old value of a plain row; for the settings blob, the old text of each field the write changes."""
+    paths = getattr(write, "fields", ())
+    if write.key != BLOB_KEY or not isinstance(old, str) or not isinstance(write.value, str) or not paths:
+        return {"key": write.key, "old": _encode(old), "new_sha256": digest(write.value)}
+    from . import blobpatch
+
+    fields = []
+    for path in dict.fromkeys(tuple(p) for p in paths):
+        span = blobpatch.locate(old, path)
+        entry: dict[str, Any] = {"path": list(path)}
+        if isinstance(span, tuple):
+            entry["old"] = old[span[0] : span[1]]
+        else:
+            entry["old"], entry["absent_from"] = None, span
+        entry["new_sha256"] = digest(blobpatch.raw_at(write.value, path))
+        fields.append(entry)
+    return {"key": write.key, "fields": fields, "old_sha256": digest(old), "new_sha256": digest(write.value)}
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _split_name(name: str) -> tuple[str, str | None]:
+    """(id, database tag or None) from `<id>.<tag>.json` (format 2) or `<id>.json` (format 1)."""
+    stem = name[: -len(".json")]
+    head, _, tail = stem.rpartition(".")
+    return (head, tail) if head and _TAG.fullmatch(tail) else (stem, None)
+
+
+def _read_header(path: Path, whole: bool = False) -> Entry | None:
+    """The entry of a journal from its first line (with `whole`, its body too, from the same read);
+    a format-1 file is read whole. None when not a journal."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format") != FORMAT:
-            return None
-        entry = Entry(doc["id"], doc["created"], doc["db"], doc["command"], tuple(doc["rows"]), path)
+        with open(path, "rb") as fh:
+            if whole:  # header and body in one read and one parse
+                return _whole(json.loads(fh.read()), path)
+            first = fh.readline(HEADER_MAX)
+            line = first.decode("utf-8").rstrip()
+            if line.endswith(","):
+                doc = json.loads(line[:-1] + "}")
+                if doc.get("format") == FORMAT and doc.get("version") == VERSION:
+                    keys = tuple(k for k in doc["keys"] if isinstance(k, str))
+                    return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, 2, None, len(first))
+            doc = json.loads(first + fh.read())
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
-    return entry
+    return _whole(doc, path)
 
 
-def entries(folder: Path | None = None, db: Path | None = None) -> list[Entry]:
-    """Journals, newest first; only those for `db` when given."""
-    folder = journal_dir(folder)
+def _whole(doc: Any, path: Path) -> Entry | None:
+    """An entry from a whole journal document (format 1, or a format-2 file rewritten on one line)."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return None
+    version = doc.get("version")
+    if version not in READABLE_VERSIONS:
+        jid, created = str(doc.get("id", _split_name(path.name)[0])), str(doc.get("created", "?"))
+        number = version if isinstance(version, int) else -1
+        return Entry(jid, created, str(doc.get("db")), str(doc.get("command", "?")), (), path, number, ())
+    try:
+        rows = tuple(doc["rows"])
+        keys = doc.get("keys") if version == VERSION and isinstance(doc.get("keys"), list) else None
+        if keys is None:
+            keys = [r.get("key") for r in rows if isinstance(r, dict)]
+        keys = tuple(k for k in keys if isinstance(k, str))
+        return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, version, rows)
+    except (KeyError, TypeError):
+        return None
+
+
+def _read_body(entry: Entry) -> tuple:
+    """The rows of a format-2 journal: the file from the end of its header on."""
+    try:
+        with open(entry.path, "rb") as fh:
+            fh.seek(entry._body_at)
+            return _parse_body(fh.read())
+    except OSError:
+        return ()
+
+
+def _parse_body(data: bytes) -> tuple:
+    try:
+        return tuple(json.loads(b"{" + data)["rows"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return ()
+
+
+def _this_dbs_files(folder: Path, db: Path | None) -> Iterator[Path]:
+    """Journal files, newest first; for `db`, only its own and those without a tag (format 1)."""
+    tag = db_tag(db) if db is not None else None
+    with os.scandir(folder) as listing:
+        names = [e.name for e in listing if e.name.endswith(".json") and not e.name.startswith(".")]
+    named = [(*_split_name(n), n) for n in names]
+    for _jid, ftag, name in sorted(named, key=lambda t: t[0], reverse=True):
+        if tag is None or ftag in (tag, None):
+            yield folder / name
+
+
+def entries(folder: Path | None = None, db: Path | None = None, *, bodies: bool = False) -> list[Entry]:
+    """Journals, newest first; only those for `db` when given. Only headers are read (bodies load
+    when used), unless `bodies` asks for every body, read in the same pass."""
+    folder = _checked_dirs(folder)
     if not folder.is_dir():
         return []
-    found = [e for e in map(_load, folder.glob("*.json")) if e is not None]
-    if db is not None:
-        target = str(Path(db).resolve())
-        found = [e for e in found if e.db == target]
+    target = str(Path(db).resolve()) if db is not None else None
+    found = []
+    for path in _this_dbs_files(folder, db):
+        entry = _read_header(path, bodies)
+        if entry is not None and (target is None or entry.db == target):
+            found.append(entry)
     return sorted(found, key=lambda e: e.id, reverse=True)
 
 
+def usable(entry: Entry) -> Entry:
+    """The entry, or a one-line refusal: damaged, of an unknown format, or restoring what the tool never writes."""
+    if entry.version not in READABLE_VERSIONS:
+        raise JournalRefused(
+            f"{entry.path}: an undo journal of format {entry.version}, which this cursor-byok cannot read; "
+            "use the cursor-byok that wrote it, or delete it with `cursor-byok undo --purge ID --yes`"
+        )
+    if entry.damaged:
+        raise JournalDamaged(
+            f"{entry.path}: this undo journal is damaged (a row lacks its key or old value); "
+            "move it aside and run undo again, or restore by hand"
+        )
+    why = entry.refusal()
+    if why:
+        raise JournalRefused(
+            f"{entry.path}: refused, {why}; restore by hand if you trust it, or delete it with "
+            f"`cursor-byok undo --purge {entry.id} --yes`"
+        )
+    return entry
+
+
 def find(journal_id: str | None, folder: Path | None = None, db: Path | None = None) -> Entry:
+    """The given journal (or the newest) for `db`, checked with usable()."""
     found = entries(folder, db)
     if journal_id:
         found = [e for e in found if e.id == journal_id or e.id.startswith(journal_id)]
     if not found:
         what = f"journal {journal_id!r}" if journal_id else "journal for this database"
         raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
-    if found[0].damaged:
-        raise JournalDamaged(
-            f"{found[0].path}: this undo journal is damaged (a row lacks its key or old value); "
-            "move it aside and run undo again, or restore by hand"
-        )
-    return found[0]
+    return usable(found[0])
+
+
+EMPTY_SECRET = '{"type":"Buffer","data":[]}'
+
+
+def key_rows(entry: Entry) -> list[str]:
+    """Rows and settings fields whose old value, kept in this journal, is a key (plain or encrypted)."""
+    from .profile import BLOB_KEY_FIELDS
+
+    key_paths = {BLOB_PATHS[f] for f in BLOB_KEY_FIELDS}
+    out = []
+    for row in entry.rows if not entry.damaged else ():
+        if "fields" in row:
+            out += [".".join(f["path"]) for f in row["fields"] if tuple(f["path"]) in key_paths
+                    and f["old"] not in (None, '""', "null", '"iam"')]  # fmt: skip
+        elif byok_row(row["key"]) and row["old"] not in (None, "", EMPTY_SECRET):
+            out.append(row["key"])
+    return out
 
 
 def last_written(db: Path, prefix: str, folder: Path | None = None) -> dict[str, Entry]:
-    """Rows under `prefix` whose last write by this tool (undo included) gave them a value: key -> that journal."""
+    """Rows under `prefix` whose last write by this tool (undo included) gave them a value: key -> that journal.
+
+    Headers decide which journals matter; only their bodies are read.
+    """
     last: dict[str, tuple[Entry, str | None]] = {}
     for entry in reversed(entries(folder, db)):  # oldest first
+        if not any(isinstance(k, str) and k.startswith(prefix) for k in entry.keys) or entry.damaged:
+            continue
         for row in entry.rows:
-            key = row.get("key") if isinstance(row, dict) else None
+            key = row.get("key")
             if isinstance(key, str) and key.startswith(prefix):
                 last[key] = (entry, row.get("new_sha256"))
     return {key: entry for key, (entry, new) in last.items() if new is not None}

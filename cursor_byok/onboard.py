@@ -88,12 +88,11 @@ def check_name(value: str, label: str) -> str:
 
 
 def check_models(names: Iterable[str], label: str) -> tuple[str, ...]:
-    out = []
+    out: dict[str, None] = {}  # ordered, with set membership
     for name in names:
         if not isinstance(name, str) or not _MODEL.fullmatch(name):
             raise InputError(f"{label}: {name!r} is not a model name (one word, no spaces)")
-        if name not in out:
-            out.append(name)
+        out[name] = None
     return tuple(out)
 
 
@@ -394,7 +393,8 @@ def unset_fields(provider: str, profile: Profile) -> dict[str, Any]:
 
 
 def _plus(items: tuple[str, ...], more: Iterable[str]) -> tuple[str, ...]:
-    return items + tuple(m for m in dict.fromkeys(more) if m not in items)
+    have = set(items)
+    return items + tuple(m for m in dict.fromkeys(more) if m not in have)
 
 
 def _minus(items: tuple[str, ...], less: Iterable[str]) -> tuple[str, ...]:
@@ -427,7 +427,8 @@ def model_ops(
 
 def model_notes(profile: Profile, remove: Iterable[str]) -> list[str]:
     added = model_lists(profile)["models.user_added"]
-    return [f"{name} is not a user-added model; nothing to remove" for name in remove if name not in added]
+    added_set = set(added)
+    return [f"{name} is not a user-added model; nothing to remove" for name in remove if name not in added_set]
 
 
 def select_fields(selections: Mapping[str, str]) -> dict[str, str]:

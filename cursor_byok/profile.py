@@ -293,7 +293,8 @@ class RowWriter:
             blob_changes.extend(blob)
         if blob_changes:
             out[BLOB_KEY] = self._patched_blob(blob_changes)
-        return [RowWrite(k, v) for k, v in out.items() if self._differs(k, v)]
+        paths = tuple(path for path, _value in blob_changes)
+        return [RowWrite(k, v, paths if k == BLOB_KEY else ()) for k, v in out.items() if self._differs(k, v)]
 
     def _differs(self, key: str, value: str | None) -> bool:
         if value is None:

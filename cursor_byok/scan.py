@@ -8,6 +8,7 @@ shapes. Nothing here judges what it finds: audit.py does.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,7 +19,9 @@ from .locate import Installation
 from .model import Secret
 
 Progress = Callable[[int, int], None]  # (done, total)
+FileProgress = Callable[[str, int, int], None]  # (path, bytes done, file size)
 CHUNK = 4 * 1024 * 1024
+PROGRESS_MIN_BYTES = 100 * 1024 * 1024  # files this large report their own progress
 SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
@@ -43,30 +46,49 @@ def workspace_dbs(user_data_dir: Path | None) -> list[Path]:
     return sorted(p for p in (user_data_dir / "User" / "workspaceStorage").glob("*/state.vscdb") if p.is_file())
 
 
-def read_chunks(path: Path) -> Iterator[tuple[bytes, bool, bool]]:
-    """(data, first, last): the file in chunks overlapping by SCAN_OVERLAP bytes,
-    so a key across a boundary is still seen whole in one of them."""
+def read_windows(path: Path, progress: FileProgress | None = None) -> Iterator[tuple[bytearray, int, bool, bool]]:
+    """(buffer, size, first, last): the window is buffer[:size]. The file in windows that
+    overlap by SCAN_OVERLAP bytes, so a key across a boundary is still seen whole in one.
+
+    Every window is read into one reused buffer (never the whole file, never
+    an mmap of it, whose pages would count as resident), so memory does not
+    grow with the file. A window is only valid until the next one is read.
+    """
+    buf = bytearray(CHUNK + SCAN_OVERLAP)
+    view = memoryview(buf)
     with open(path, "rb") as fh:
-        data, first = fh.read(CHUNK), True
-        while data:
-            block = fh.read(CHUNK)
-            yield data, first, not block
-            data, first = (data[-SCAN_OVERLAP:] + block if block else b""), False
+        total = os.fstat(fh.fileno()).st_size
+        report = progress if progress is not None and total > PROGRESS_MIN_BYTES else None
+        keep, first = 0, True
+        while True:
+            got = fh.readinto(view[keep:])
+            if not got:
+                return
+            size = keep + got
+            last = fh.tell() >= total
+            yield buf, size, first, last
+            if report is not None:
+                report(str(path), fh.tell(), total)
+            if last:
+                return
+            keep, first = min(SCAN_OVERLAP, size), False
+            buf[:keep] = buf[size - keep : size]  # the tail of this window starts the next one
 
 
-def found_in(data: bytes, where: str = "", *, first: bool = True, last: bool = True) -> list[FoundKey]:
-    return [FoundKey(vendor, Secret(value), where) for vendor, value in key_strings(data, first=first, last=last)]
+def found_in(data, where: str = "", *, first: bool = True, last: bool = True, end=None) -> list[FoundKey]:
+    pairs = key_strings(data, first=first, last=last, end=end)
+    return [FoundKey(vendor, Secret(value), where) for vendor, value in pairs]
 
 
-def scan_raw(path: Path) -> tuple[FoundKey, ...]:
+def scan_raw(path: Path, progress: FileProgress | None = None) -> tuple[FoundKey, ...]:
     found: dict[str, FoundKey] = {}
-    for chunk, first, last in read_chunks(path):
-        for key in found_in(chunk, first=first, last=last):
+    for buf, size, first, last in read_windows(path, progress):
+        for key in found_in(buf, first=first, last=last, end=size):
             found.setdefault(key.secret.fingerprint, key)
     return tuple(found.values())
 
 
-def read_side_copy(path: Path, inst: Installation, storage) -> SideCopy:
+def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileProgress | None = None) -> SideCopy:
     """A backup's profile; when SQLite cannot read it, the key shapes in its raw bytes."""
     from .profile import ROW_KEYS, ROW_PREFIXES, read_profile
     from .store import Store
@@ -77,7 +99,7 @@ def read_side_copy(path: Path, inst: Installation, storage) -> SideCopy:
             rows = st.get_items(ROW_KEYS, ROW_PREFIXES)
     except ByokError as exc:
         try:
-            found = scan_raw(path)
+            found = scan_raw(path, file_progress)
         except OSError as os_exc:
             return SideCopy(name, None, f"{exc}; {os_exc.strerror}")
         return SideCopy(name, None, _short_error(exc), found)
@@ -89,37 +111,39 @@ def _short_error(exc: Exception) -> str:
     return text.split(": ", 1)[1] if ": " in text else text
 
 
-def scan_file(path: Path, kind: str, inst: Installation) -> FileScan:
+def scan_file(path: Path, kind: str, inst: Installation, file_progress: FileProgress | None = None) -> FileScan:
     try:
-        return FileScan(display(path, inst), kind, scan_raw(path))
+        return FileScan(display(path, inst), kind, scan_raw(path, file_progress))
     except OSError as exc:
         return FileScan(display(path, inst), kind, error=f"cannot read ({exc.strerror})")
 
 
 def scan_workspace(path: Path, inst: Installation) -> FileScan:
     """Key shapes in a workspace database's ItemTable values (never cursorDiskKV)."""
-    from .store import Store
+    from .store import stream_item_values
 
     name = display(path, inst)
+    found: list[FoundKey] = []
     try:
-        with Store(path, snapshot=True) as st:
-            rows = st.items()
+        for row, data in stream_item_values(path):  # one row in memory at a time
+            found += found_in(data, row)
     except ByokError as exc:
         return FileScan(name, "workspace", error=_short_error(exc))
-    found: list[FoundKey] = []
-    for row, value in rows.items():
-        data = value.encode("utf-8", "replace") if isinstance(value, str) else bytes(value or b"")
-        found += found_in(data, row)
     return FileScan(name, "workspace", tuple(found))
 
 
-def gather(inst: Installation, storage, progress: Progress | None = None) -> Surroundings:
-    """Read every file the audit looks at; `progress(done, total)` after each one."""
+def gather(
+    inst: Installation, storage, progress: Progress | None = None, file_progress: FileProgress | None = None
+) -> Surroundings:
+    """Read every file the audit looks at; `progress(done, total)` after each one, and
+    `file_progress(path, bytes done, size)` while a raw scan reads a file over 100 MiB."""
     db = inst.db_path
-    jobs: list[Callable[[], object]] = [lambda p=p: read_side_copy(p, inst, storage) for p in side_copy_paths(db)]
+    jobs: list[Callable[[], object]] = [
+        lambda p=p: read_side_copy(p, inst, storage, file_progress) for p in side_copy_paths(db)
+    ]
     wal = Path(f"{db}-wal")
     if wal.is_file():
-        jobs.append(lambda: scan_file(wal, "wal", inst))
+        jobs.append(lambda: scan_file(wal, "wal", inst, file_progress))
     if inst.user_data_dir is not None:
         settings = inst.user_data_dir / "User" / "settings.json"
         if settings.is_file():
@@ -137,6 +161,7 @@ def gather(inst: Installation, storage, progress: Progress | None = None) -> Sur
         side_copies=tuple(r for r in results if isinstance(r, SideCopy)),
         scans=tuple(r for r in results if isinstance(r, FileScan)),
         foreign_schema=tuple(read_foreign_schema(db)),
+        journals=journals_with_keys(db),
     )
 
 
@@ -151,6 +176,17 @@ def read_foreign_schema(db: Path) -> list[str]:
         return []
 
 
+def journals_with_keys(db: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(id, rows) of this database's undo journals that keep an old key value."""
+    from . import journal
+
+    try:
+        found = journal.entries(db=db)
+    except ByokError:  # a journal folder the tool refuses: undo and writes say so
+        return ()
+    return tuple((e.id, tuple(journal.key_rows(e))) for e in found if journal.key_rows(e))
+
+
 def _home_relative(path: Path) -> str:
     try:
         return "~/" + str(path.relative_to(Path.home()))
@@ -158,7 +194,7 @@ def _home_relative(path: Path) -> str:
         return str(path)
 
 
-def audit_document(ctx, *, progress: Progress | None = None) -> dict:
+def audit_document(ctx, *, progress: Progress | None = None, file_progress: FileProgress | None = None) -> dict:
     """The `audit --json` document for the installation `ctx` (an api.Context) chooses."""
     from . import audit
     from .api import load_profile
@@ -166,5 +202,5 @@ def audit_document(ctx, *, progress: Progress | None = None) -> dict:
     inst = ctx.installation()
     storage = ctx.storage_for(inst)
     profile, _ = load_profile(inst, storage)
-    findings = audit.audit(profile, gather(inst, storage, progress))
+    findings = audit.audit(profile, gather(inst, storage, progress, file_progress))
     return audit.report_json(findings, db=str(inst.db_path))

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from .errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
@@ -52,6 +52,8 @@ class RowWrite:
 
     key: str
     value: str | bytes | None
+    # For the settings blob: the paths of the fields this write changes inside it (the undo journal keeps only those).
+    fields: tuple[tuple[str, ...], ...] = ()
 
 
 def _uri(path: Path, mode: str, immutable: bool = False) -> str:
@@ -340,3 +342,44 @@ class Store:
                 raise DatabaseBusy(
                     f"{self.path}: row {key!r} changed while planning; nothing was written, run the command again"
                 )
+
+
+def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
+    """(key, value bytes) of every ItemTable row of a small side database, one row at a time.
+
+    The audit reads every workspace database this way (there can be thousands).
+    This is the one read that uses the sqlite3 module without SQLAlchemy: an
+    engine and a schema reflection per file cost more than reading the file,
+    and `Store.items()` holds the whole table at once. Here one plain
+    read-only connection streams the rows, so memory is bounded by the
+    largest value. Opened like a snapshot (immutable when no -wal/-journal is
+    next to it), never written.
+    """
+    path = Path(path)
+    check_sqlite_header(path)
+    immutable = not has_sidecar(path)
+    try:
+        conn = sqlite3.connect(_uri(path, "ro", immutable), uri=True, timeout=READ_BUSY_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise _plain_error(path, exc) from None
+    conn.text_factory = bytes
+    try:
+        columns = {row[1] for row in conn.execute('PRAGMA table_info("ItemTable")')}
+        if not {b"key", b"value"} <= columns:
+            raise NotACursorDatabase(f"{path}: not a Cursor state database (missing ItemTable(key, value))")
+        for key, value in conn.execute("SELECT key, value FROM ItemTable"):
+            text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            yield text, value if isinstance(value, bytes) else str(value if value is not None else "").encode()
+    except sqlite3.Error as exc:
+        raise _plain_error(path, exc) from None
+    finally:
+        conn.close()
+
+
+def _plain_error(path: Path, exc: sqlite3.Error) -> Exception:
+    text = str(exc)
+    if _is_busy(exc):
+        return DatabaseBusy(f"{path}: database is locked by another process; quit Cursor and try again")
+    if "not a database" in text or "malformed" in text:
+        return NotACursorDatabase(f"{path}: damaged or not a SQLite database ({text})")
+    return DatabaseUnreadable(f"{path}: cannot open ({text}); check the path and permissions")

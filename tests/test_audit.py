@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 import sqlite3
+import string
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -345,7 +346,7 @@ EXPECTED_SEVERITY = {"missing-local": "info"}
 
 
 def test_every_code_has_a_crafted_case():
-    covered = {code for _builder, code, _subject in CASES.values()} | {"wal-key"}  # wal-key: its own test
+    covered = {code for _builder, code, _subject in CASES.values()} | {"wal-key", "journal-holds-key"}  # own tests
     assert covered == set(audit.CODES)
 
 
@@ -529,6 +530,101 @@ def test_key_across_a_chunk_boundary_is_found(tmp_path, monkeypatch):
     assert [(k.vendor, k.secret.reveal()) for k in found] == [("anthropic", key)]
 
 
+def _every_shape(rng: random.Random) -> list[tuple[str, str]]:
+    """(vendor, key) of every shape the scan looks for (tests-only made-up values)."""
+    alnum = string.ascii_letters + string.digits
+    pick = lambda chars, n: "".join(rng.choice(chars) for _ in range(n))  # noqa: E731
+    return [
+        ("openai", make_key("openai", rng)),
+        ("openai", "sk-" + pick(alnum, 20) + "T3BlbkFJ" + pick(alnum, 20)),
+        ("anthropic", make_key("anthropic", rng)),
+        ("google", make_key("google", rng)),
+        ("bedrock", make_key("aws_access", rng)),
+        ("bedrock", "ASIA" + pick(string.ascii_uppercase + "234567", 16)),
+        ("bedrock", "ABSK" + pick(alnum + "+/", 60) + "=="),
+        ("openrouter", make_key("openrouter", rng)),
+        ("xai", "xai-" + pick(alnum, 80)),
+        ("groq", "gsk_" + pick(alnum, 52)),
+    ]
+
+
+def _noise(rng: random.Random, size: int) -> bytes:
+    """Bytes like a SQLite page of chat text, with many near misses of the literal starts."""
+    words = [b"task-", b"disk-", b"sk-", b"AIza", b"AKIA", b"xai-", b"gsk_", b"Key", b"key", b"\x00", b"\x81",
+             b"ASIAN", b"ABSKY", b"risk-free", b"the", b" ", b"T3BlbkFJ", b"-", b"_", b"/"]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words)
+    return bytes(out[:size])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_key_strings_finds_exactly_what_the_full_pattern_finds(seed):
+    """The literal-first search gives the same matches as running the pattern at every byte."""
+    rng = random.Random(seed)
+    parts = []
+    for _vendor, key in _every_shape(rng):
+        parts += [_noise(rng, rng.randrange(0, 300)), rng.choice([b" ", b"Key", b"key", b"\x05", b""]), key.encode()]
+    data = b"".join(parts) + _noise(rng, 200)
+    matches = audit.SCAN_PATTERN.finditer(data)
+    reference = [(m.lastgroup, audit._trim(m.lastgroup, m.group(0).decode())) for m in matches]
+    assert audit.key_strings(data) == reference
+    assert len({v for v, _ in reference}) >= 5  # noise glued to a key can spoil a few shapes, as in real pages
+
+
+def test_every_scan_shape_starts_with_a_listed_literal():
+    for vendor, key in _every_shape(random.Random(3)):
+        assert key.encode().startswith(audit.SCAN_LITERALS), vendor
+
+
+@pytest.mark.parametrize("shape", range(10))
+def test_a_key_is_found_at_every_offset_around_a_window_boundary(tmp_path, monkeypatch, shape):
+    """Windows of 256 new bytes after 200 carried over: every key shape, at each offset near the first
+    two window ends (456 and 712)."""
+    monkeypatch.setattr(scan, "CHUNK", 256)
+    monkeypatch.setattr(scan, "SCAN_OVERLAP", 200)
+    vendor, key = _every_shape(random.Random(shape))[shape]
+    path = tmp_path / "copy"
+    for boundary in (456, 712):
+        for start in range(boundary - len(key) - 2, boundary + 3):
+            path.write_bytes(b"." * start + key.encode() + b"\x00" + b"z" * 900)
+            found = [(k.vendor, k.secret.reveal()) for k in scan.scan_raw(path)]
+            assert found == [(vendor, key)], (boundary, start)
+
+
+def test_windows_reuse_one_buffer_and_cover_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CHUNK", 100)
+    monkeypatch.setattr(scan, "SCAN_OVERLAP", 30)
+    path = tmp_path / "f"
+    data = bytes(range(256)) * 3
+    path.write_bytes(data)
+    buffers, seen = set(), []
+    for buf, size, first, last in scan.read_windows(path):
+        buffers.add(id(buf))
+        seen.append((bytes(buf[:size]), first, last))
+    assert len(buffers) == 1 and len(seen) > 3
+    assert [s[1] for s in seen] == [True] + [False] * (len(seen) - 1)
+    assert [s[2] for s in seen] == [False] * (len(seen) - 1) + [True]
+    rebuilt = seen[0][0]
+    for chunk, _, _ in seen[1:]:
+        assert chunk[:30] == rebuilt[-30:]  # each window starts with the tail of the one before
+        rebuilt += chunk[30:]
+    assert rebuilt == data
+
+
+def test_big_files_report_scan_progress(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CHUNK", 1000)
+    monkeypatch.setattr(scan, "PROGRESS_MIN_BYTES", 4000)
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.write_bytes(b"a" * 3000)
+    big.write_bytes(b"a" * 5000)
+    calls = []
+    scan.scan_raw(small, progress=lambda *a: calls.append(a))
+    assert calls == []
+    scan.scan_raw(big, progress=lambda *a: calls.append(a))
+    assert calls[-1] == (str(big), 5000, 5000) and len(calls) >= 5
+
+
 def test_key_strings_finds_each_vendor_and_ignores_look_alikes():
     rng = random.Random(11)
     keys = {v: make_key(k, rng) for v, k in [("openai", "openai"), ("anthropic", "anthropic"),
@@ -567,3 +663,31 @@ def test_a_current_key_copied_into_settings_json_is_named_by_its_field(make_samp
     doc = case.document()
     hits = [f for f in doc["findings"] if f["code"] == "settings-file-key"]
     assert len(hits) == 1 and "copy of the current openai.key" in hits[0]["message"]
+
+
+def test_a_workspace_database_is_read_one_row_at_a_time(make_sample_dir, tmp_path):
+    """Python memory while scanning a workspace stays near its largest value, not its whole table."""
+    import tracemalloc
+
+    case = case_workspace(make_sample_dir, tmp_path)
+    ws = case.udd / "User" / "workspaceStorage" / "big0001" / "state.vscdb"
+    ws.parent.mkdir(parents=True)
+    conn = sqlite3.connect(ws)
+    conn.execute("CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+    value = "x" * 400_000
+    conn.executemany("INSERT INTO ItemTable VALUES (?, ?)", [(f"memento/{i}", value) for i in range(60)])
+    key = make_key("google", random.Random(21))
+    conn.execute("INSERT INTO ItemTable VALUES (?, ?)", ("memento/last", f'{{"k":"{key}"}}'))
+    conn.commit()
+    conn.close()
+    from cursor_byok.api import Context
+    from cursor_byok.keyring import SafeStorageConfig
+
+    inst = Context(user_data_dir=str(case.udd), safe_storage=SafeStorageConfig("basic")).installation()
+    scan.scan_workspace(ws, inst)  # warm up imports
+    tracemalloc.start()
+    found = scan.scan_workspace(ws, inst)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [(k.vendor, k.where) for k in found.found] == [("google", "memento/last")]
+    assert peak < 4 * len(value)  # the table holds 24 MB

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
-METRICS = ("list-scaling", "list-overhead", "list-memory", "import-scaling", "lock-hold", "startup", "startup-imports")
+METRICS = ("list-scaling", "list-overhead", "list-memory", "import-scaling", "lock-hold", "startup", "startup-imports",
+           "raw-scan", "raw-scan-memory", "workspaces", "models", "journals-list", "journals-undo", "journals-memory",
+           "blob-memory", "passphrase-scrypt")  # fmt: skip
 
 
 @pytest.mark.slow
 def test_bench_quick_run_reports_every_metric(tmp_path):
     argv = [sys.executable, str(BENCH), "--quick", "--big-size", "20MB", "--small-size", "5MB"]
     argv += ["--runs", "2", "--warmup", "1", "--lock-imports", "3", "--work", str(tmp_path), "--json"]
+    argv += ["--scan-size", "9MB", "--workspaces", "20", "--models", "300", "--journals", "20", "--blob-size", "1MB"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     table = done.stderr.splitlines()

@@ -186,7 +186,7 @@ def make_lab(root: Path, generation: str) -> Lab:
     dst, plain_dst = _install(root, "dst", generation, canaries, rng)
     folders = {name: root / name for name in ("inputs", "out", "tmp", "home")}
     for folder in folders.values():
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)  # home: the autouse isolation made it already
     identity_text, recipient = agefile.generate_identity()
     identity = folders["inputs"] / "identity.txt"
     identity.write_text(identity_text + "\n")
@@ -560,7 +560,7 @@ def test_bundles_hold_no_plaintext_and_open_to_the_same_keys(lab):
 
 
 def test_a_whole_session_leaves_journals_with_only_what_was_plain_at_rest(lab):
-    """import, set, models add, undo in a row: journals hold the settings blob, hence Azure/Bedrock keys."""
+    """import, set, models add, undo in a row: journals hold the blob fields a write changed, and no other key."""
     journals: dict[str, set[str]] = {}
     steps = ["import", "set --key-env", "models add", "undo", "undo --list"]
     for step in steps:
@@ -575,12 +575,11 @@ def test_a_whole_session_leaves_journals_with_only_what_was_plain_at_rest(lab):
         journals.update(assert_no_leak(lab, watched, note=step))
     for path in (lab.root / rel for rel in journals):
         assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
-    # Documented in docs/safety.md: the settings blob is journaled whole, with the Azure and
-    # Bedrock keys Cursor 2.x keeps in it in plain text (dst's own, then src's once imported).
-    # Keys encrypted at rest never appear.
-    blob_keys = {
-        f"{who}:{f}" for who in ("src", "dst") for f in ("azure.key", "bedrock.access_key", "bedrock.secret_key")
-    }
+    # Documented in docs/safety.md: a journal keeps the old values of the settings fields a write
+    # changes, so the Azure and Bedrock keys Cursor 2.x keeps in plain text in the blob appear
+    # only where a write replaced them (dst's own, replaced by the import). src's keys, written
+    # by the import, are never an old value here; keys encrypted at rest never appear.
+    blob_keys = {f"dst:{f}" for f in ("azure.key", "bedrock.access_key", "bedrock.secret_key")}
     assert set().union(*journals.values()) == blob_keys
 
 
