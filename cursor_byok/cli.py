@@ -106,8 +106,8 @@ def emit_json(doc: Any) -> None:
 
 
 def api_context(ctx: click.Context):
-    from .api import Context
-    from .keyring import SafeStorageConfig
+    from .library import Context
+    from .safestorage.backends import SafeStorageConfig
 
     o = ctx.find_root().params
     return Context(
@@ -140,8 +140,8 @@ def is_terminal(stream) -> bool:
 
 def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | None) -> str | None:
     """A passphrase from a file or an environment variable; never from argv."""
+    from .checks.key_shapes import ENV_NAME, shown_env_name, shown_path
     from .files import read_small
-    from .formats import ENV_NAME, shown_env_name, shown_path
 
     if passphrase_file:
         try:
@@ -175,7 +175,7 @@ def only_option(f):
     )(f)
 
 
-PROFILE_META = "cursor_byok.profile"
+PROFILE_META = "cursor_byok.cursor.rows"
 
 
 def _remember_profile(ctx: click.Context, _param, value: str | None) -> None:
@@ -289,7 +289,7 @@ def main(**_options: Any) -> None:
 @click.pass_context
 def where(ctx: click.Context, as_json: bool) -> None:
     """Show each Cursor installation found and how its keys are protected."""
-    from .api import where_documents
+    from .library import where_documents
     from .render import where_text
 
     docs = where_documents(api_context(ctx))
@@ -317,7 +317,7 @@ def list_cmd(
     --profile NAME shows that profile's settings and models; --profile all
     shows every profile.
     """
-    from .api import bundle_list_document, list_all_profiles, list_document
+    from .library import bundle_list_document, list_all_profiles, list_document
     from .render import profile_text
 
     actx = api_context(ctx)
@@ -351,7 +351,7 @@ def export_passphrase(passphrase_file, passphrase_env) -> str:
 
 
 def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ...]) -> list[str]:
-    from .agefile import parse_recipients_file
+    from .bundle.age_envelope import parse_recipients_file
     from .files import read_small
 
     out = list(recipient)
@@ -397,8 +397,8 @@ def export(
     skip_undecryptable,
 ) -> None:
     """Write keys, provider settings and models to an encrypted age bundle."""
-    from .api import export_document, seal
     from .files import check_target, write_private
+    from .library import export_document, seal
 
     if (recipient or recipients_file) and (passphrase_file or passphrase_env):
         raise click.UsageError(
@@ -430,7 +430,7 @@ def export(
 
 def export_summary(where: str, doc: dict, notes: list[str], recipients: list[str]) -> None:
     """What the bundle really holds, on stderr; keys left out are said loudly."""
-    from .bundle import LEFT_OUT, written_counts
+    from .bundle.document import LEFT_OUT, written_counts
 
     keys, providers = written_counts(doc)
     models = "models" in doc["profile"]
@@ -462,8 +462,8 @@ def read_input_file(path: str) -> bytes:
 
 
 def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> dict:
-    from . import agefile
-    from .api import open_bundle
+    from .bundle import age_envelope as agefile
+    from .library import open_bundle
 
     data = read_input_file(path)
     header = agefile.precheck(data)
@@ -492,8 +492,8 @@ def ask_conflict(change) -> bool:
 
 def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str, extra: dict | None = None) -> None:
     """Render a plan, confirm, apply through the one write path, report; `extra` goes into the JSON document."""
-    from . import plan as planning
-    from .api import execute, plan_warnings, source_info
+    from .changes import plan as planning
+    from .library import execute, plan_warnings, source_info
     from .render import plan_json, plan_text
 
     check = bool(ctx.meta.get(CHECK))
@@ -621,9 +621,9 @@ def import_cmd(
     as_json,
 ) -> None:
     """Import a bundle into this Cursor, re-encrypting keys for this machine."""
-    from . import bundle
-    from . import plan as planning
-    from .api import prepare, wait_until_closed
+    from .bundle import document as bundle
+    from .changes import plan as planning
+    from .library import prepare, wait_until_closed
 
     doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
     wanted = planning.filter_fields(bundle.to_fields(doc), only)
@@ -658,7 +658,7 @@ def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
     Journals hold the old values of the rows each write changed, which may
     include keys; --purge deletes them once you no longer need to go back.
     """
-    from . import api
+    from . import library as api
     from .render import table
 
     actx = api_context(ctx)
@@ -687,7 +687,7 @@ def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
 
 
 def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
-    from . import api
+    from . import library as api
 
     docs = api.journal_documents(actx)
     if journal_id:
@@ -720,8 +720,8 @@ def run_write(
     ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, extra=None, **prepare_kw
 ) -> None:
     """Plan the fields `build(profile)` wants, warn about odd key shapes, then run_plan."""
-    from .api import wait_until_closed
-    from .onboard import prepare_from
+    from .changes.wanted import prepare_from
+    from .library import wait_until_closed
 
     wait_until_closed(api_context(ctx), wait)
     prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
@@ -732,7 +732,7 @@ def run_write(
 
 
 def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
-    from . import onboard
+    from .changes import wanted as onboard
 
     if no_key:
         if any(sources.values()):
@@ -768,7 +768,7 @@ def set_cmd(
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
     hidden prompt when stdin is a terminal. A stored different key is replaced.
     """
-    from . import onboard
+    from .changes import wanted as onboard
 
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
     if no_key and not settings and enabled is None:
@@ -794,7 +794,7 @@ def set_cmd(
 @click.pass_context
 def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
     """Remove a provider's key(s) and switch the provider off."""
-    from . import onboard
+    from .changes import wanted as onboard
 
     run_write(
         ctx,
@@ -817,7 +817,7 @@ def models() -> None:
 @click.pass_context
 def models_list(ctx, as_json) -> None:
     """Show user-added, enabled, disabled and selected models."""
-    from .onboard import models_document
+    from .changes.wanted import models_document
     from .render import table
 
     doc = models_document(api_context(ctx))
@@ -847,7 +847,7 @@ def model_list_command(op: str, summary: str) -> None:
     @write_options
     @click.pass_context
     def command(ctx, names, dry_run, wait, yes, as_json) -> None:
-        from . import onboard
+        from .changes import wanted as onboard
 
         names = onboard.check_models(names, f"models {op}")
         run_write(
@@ -873,7 +873,7 @@ for _op, _summary in MODEL_OPS.items():
 @click.pass_context
 def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
     """Select the model for a surface (composer, cmd-k, ...); its other settings stay."""
-    from . import onboard
+    from .changes import wanted as onboard
 
     surface = onboard.check_name(surface, "SURFACE")
     name = onboard.check_models([name], "NAME")[0]
@@ -901,7 +901,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, 
     key source would do. A real apply on a terminal lists the commands first
     and asks once before running them, unless --yes.
     """
-    from . import manifest as mf
+    from .changes import manifest as mf
 
     wanted_manifest = mf.load(manifest_file)
     api_context(ctx).installation()  # no Cursor found: say so before running any key command
@@ -989,8 +989,8 @@ class ScanProgress:
 @click.pass_context
 def audit(ctx, as_json: bool, fail_on: str) -> None:
     """Check stored keys, their protection, and old copies in files around the database."""
-    from .audit import document_reaches, report_text
-    from .scan import audit_document
+    from .checks.audit import document_reaches, report_text
+    from .checks.surroundings import audit_document
 
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
@@ -1027,7 +1027,7 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
     endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
     endpoint); each check says which host it went to.
     """
-    from . import doctor as doc_mod
+    from .checks import doctor as doc_mod
 
     doc = doc_mod.document(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
@@ -1045,7 +1045,7 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
 @click.option("--keep", is_flag=True, help="Keep the temporary folder to look around.")
 def demo(keep: bool) -> None:
     """Move keys between two sample Cursor installs (needs no Cursor)."""
-    from . import demo as demo_mod
+    from .samples import demo as demo_mod
 
     if not demo_mod.run(echo=click.echo, keep=keep):
         sys.exit(int(Exit.FAILURE))

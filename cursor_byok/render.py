@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .formats import check_format
+from .checks.key_shapes import check_format
+from .cursor.urls import shown as shown_url
 from .model import (
     EXTRA_PREFIX,
     KEY_NAMES,
@@ -21,7 +22,6 @@ from .model import (
     StoredKey,
     models_document,
 )
-from .urls import shown as shown_url
 
 
 def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
-from cursor_byok import api, sample  # noqa: E402
-from cursor_byok.keyring import SafeStorageConfig  # noqa: E402
-from cursor_byok.profile import BLOB_KEY  # noqa: E402
+from cursor_byok import library as api  # noqa: E402
+from cursor_byok.cursor.rows import BLOB_KEY  # noqa: E402
+from cursor_byok.safestorage.backends import SafeStorageConfig  # noqa: E402
+from cursor_byok.samples import installs as sample  # noqa: E402
 
 
 def build(folder: Path, size: int) -> tuple[Path, bytes]:

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import bench_samples as S
 
-from cursor_byok import agefile, bundle, journal, sample
+from cursor_byok.bundle import age_envelope as agefile
+from cursor_byok.bundle import document as bundle
+from cursor_byok.changes import journal
+from cursor_byok.samples import installs as sample
 
 MIB = 2**20
 

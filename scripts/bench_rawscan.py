@@ -28,7 +28,7 @@ def find_pass(path: str) -> dict:
 
 
 def scan_pass(path: str) -> dict:
-    from cursor_byok import scan
+    from cursor_byok.checks import surroundings as scan
 
     found = scan.scan_raw(Path(path))
     return {"bytes": Path(path).stat().st_size, "found": sorted(k.secret.fingerprint for k in found)}

@@ -1,6 +1,6 @@
 """Sample Cursor installs for the benchmarks, built once and cached under --work.
 
-Each sample is a whole user-data dir from `cursor_byok.sample` (storage
+Each sample is a whole user-data dir from `cursor_byok.samples.installs` (storage
 generation v11, a 250 KB settings blob, WAL mode) grown to a target file
 size with chat history in cursorDiskKV. A few MB of other ItemTable rows
 (workbench state and extension secrets) are added along the way, so the
@@ -17,7 +17,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from cursor_byok import bundle, sample
+from cursor_byok.bundle import document as bundle
+from cursor_byok.samples import installs as sample
 
 BUILDER_VERSION = 1
 BLOB_FILLER = 250_000
@@ -199,7 +200,7 @@ def bundle_document(rng: random.Random) -> dict:
 
 def write_bundles(folder: Path, count: int = 2, seed: int = 11) -> tuple[Path, list[Path]]:
     """(identity file, bundles) : `count` bundles with different keys, sealed to one x25519 identity."""
-    from cursor_byok import agefile
+    from cursor_byok.bundle import age_envelope as agefile
 
     folder.mkdir(parents=True, exist_ok=True)
     identity, recipient = agefile.generate_identity()

@@ -71,7 +71,7 @@ def testkit_through_cli(folder: Path, env: dict[str, str]) -> dict[str, list[flo
 
 
 def precheck_microseconds() -> list[float]:
-    from cursor_byok import agefile
+    from cursor_byok.bundle import age_envelope as agefile
     from cursor_byok.errors import BundleError
 
     out = []
@@ -95,7 +95,7 @@ from pathlib import Path
 import sys
 sys.path.insert(0, {str(REPO / "scripts")!r})
 from hostile_timings import load_vector
-from cursor_byok import agefile
+from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.errors import BundleError
 _, data = load_vector(Path({str(TESTKIT / "scrypt")!r}))
 data = data.replace(b" 10\\n", b" {work_factor}\\n", 1)
@@ -132,7 +132,7 @@ def stanza_bound_timings(folder: Path, env: dict[str, str]) -> list[tuple[str, s
     """(what, figure) rows: refusing oversized headers, and pyrage on the largest allowed one."""
     import pyrage
 
-    from cursor_byok import agefile
+    from cursor_byok.bundle import age_envelope as agefile
     from cursor_byok.errors import BundleError
 
     secret, public = agefile.generate_identity()

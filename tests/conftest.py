@@ -1,6 +1,6 @@
 """Shared fixtures: sample Cursor user-data dirs, a clean environment, tool checks.
 
-Sample dirs are real SQLite files laid out by `cursor_byok.sample` with
+Sample dirs are real SQLite files laid out by `cursor_byok.samples.installs` with
 made-up keys. The only stand-ins are at OS boundaries we cannot run here:
 the macOS Keychain and Windows DPAPI fetchers, replaced by functions that
 return the sample's known machine secret.
@@ -18,9 +18,16 @@ from typing import Callable
 import pytest
 from hypothesis import settings
 
-from cursor_byok import keyring
 from cursor_byok.errors import SafeStorageUnavailable
-from cursor_byok.sample import GENERATIONS, Sample, build_user_data_dir, default_settings, make_key, sample_keys
+from cursor_byok.safestorage import backends as keyring
+from cursor_byok.samples.installs import (
+    GENERATIONS,
+    Sample,
+    build_user_data_dir,
+    default_settings,
+    make_key,
+    sample_keys,
+)
 
 # No timed assertions: hypothesis must not fail an example for being slow.
 settings.register_profile("cursor-byok", deadline=None)

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from cursor_byok import api
-from cursor_byok.agefile import generate_identity
-from cursor_byok.keyring import SafeStorageConfig
-from cursor_byok.sample import Sample, build_user_data_dir, default_settings, make_key, sample_keys
+from cursor_byok import library as api
+from cursor_byok.bundle.age_envelope import generate_identity
+from cursor_byok.safestorage.backends import SafeStorageConfig
+from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
 
 CLI = (sys.executable, "-m", "cursor_byok")
 MACHINE_SECRET = b"crash-campaign-machine-pw"

@@ -21,7 +21,7 @@ from transfer import (
     stored_keys,
 )
 
-from cursor_byok.sample import default_settings
+from cursor_byok.samples.installs import default_settings
 
 
 @pytest.fixture(autouse=True)

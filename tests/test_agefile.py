@@ -1,4 +1,4 @@
-"""Tests for cursor_byok.agefile: the age testkit, round trips, the age tool, hostile input."""
+"""Tests for cursor_byok.bundle.age_envelope: the age testkit, round trips, the age tool, hostile input."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, x25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cursor_byok import agefile
+from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.errors import BundleAuthError, BundleError, InputError
 
 TESTKIT = Path(__file__).parent / "fixtures" / "age-testkit"

@@ -20,7 +20,7 @@ import pytest
 from conftest import require_tool
 from test_set_models import cli, disk_state, journal_count, listed, options, sha12
 
-from cursor_byok.sample import make_key
+from cursor_byok.samples.installs import make_key
 
 REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = REPO / "scripts" / "ansible" / "onboard.yml"

@@ -2,7 +2,7 @@
 --fail-on exit codes, the JSON shape, and no key value in any output.
 
 Each case is a real sample user-data dir (SQLite files built by
-cursor_byok.sample) plus the files Cursor leaves around it.
+cursor_byok.samples.installs) plus the files Cursor leaves around it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Callable
 import pytest
 from conftest import cli_runner as runner
 
-from cursor_byok import audit, scan
+from cursor_byok.checks import audit
+from cursor_byok.checks import surroundings as scan
 from cursor_byok.cli import Exit, main
+from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.model import VENDOR_PREFIXES
-from cursor_byok.profile import BLOB_KEY
-from cursor_byok.sample import create_db, default_settings, make_key, sample_keys
+from cursor_byok.samples.installs import create_db, default_settings, make_key, sample_keys
 
 FINDING_SHAPE = {"code", "severity", "subject", "message", "fix"}
 
@@ -510,8 +511,8 @@ def test_gather_reports_progress_per_file(make_sample_dir, tmp_path):
     case = case_workspace(make_sample_dir, tmp_path)
     (case.udd / "User" / "settings.json").write_text("{}")
     shutil.copyfile(db_of(case.udd), db_of(case.udd).with_name("state.vscdb.backup"))
-    from cursor_byok.api import Context
-    from cursor_byok.keyring import SafeStorageConfig
+    from cursor_byok.library import Context
+    from cursor_byok.safestorage.backends import SafeStorageConfig
 
     ctx = Context(user_data_dir=str(case.udd), safe_storage=SafeStorageConfig("basic"))
     inst = ctx.installation()
@@ -638,8 +639,8 @@ def test_key_strings_finds_each_vendor_and_ignores_look_alikes():
 
 def test_audit_module_is_pure():
     code = (
-        "import sys, cursor_byok.audit\n"
-        "io = ('sqlite3', 'sqlalchemy', 'urllib.request', 'click', 'cursor_byok.store')\n"
+        "import sys, cursor_byok.checks.audit\n"
+        "io = ('sqlite3', 'sqlalchemy', 'urllib.request', 'click', 'cursor_byok.cursor.store')\n"
         "bad = [m for m in io if m in sys.modules]\n"
         "print(bad)"
     )
@@ -680,8 +681,8 @@ def test_a_workspace_database_is_read_one_row_at_a_time(make_sample_dir, tmp_pat
     conn.execute("INSERT INTO ItemTable VALUES (?, ?)", ("memento/last", f'{{"k":"{key}"}}'))
     conn.commit()
     conn.close()
-    from cursor_byok.api import Context
-    from cursor_byok.keyring import SafeStorageConfig
+    from cursor_byok.library import Context
+    from cursor_byok.safestorage.backends import SafeStorageConfig
 
     inst = Context(user_data_dir=str(case.udd), safe_storage=SafeStorageConfig("basic")).installation()
     scan.scan_workspace(ws, inst)  # warm up imports

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cursor_byok import blobpatch
-from cursor_byok.blobpatch import PatchError, set_path
+from cursor_byok.cursor import blob_patch as blobpatch
+from cursor_byok.cursor.blob_patch import PatchError, set_path
 
 GAPS = st.sampled_from(["", " ", "\n", "  ", "\n\t", "\r\n  "])
 SCALARS = (

@@ -21,9 +21,9 @@ from chromium_cookie import HOST, StoredCookie, cookie_plaintext, cookie_server,
 from conftest import require_module, require_tool
 from secret_service import PrivateSecretService
 
-from cursor_byok import keyring
-from cursor_byok import safestorage as ss
 from cursor_byok.errors import DecryptFailed
+from cursor_byok.safestorage import backends as keyring
+from cursor_byok.safestorage import oscrypt as ss
 
 CHROMIUM_APP = "chromium"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import cli_runner as runner
 
-from cursor_byok import store
 from cursor_byok.cli import Exit, main
+from cursor_byok.cursor import store
 from cursor_byok.model import VENDOR_PREFIXES
-from cursor_byok.sample import create_db
+from cursor_byok.samples.installs import create_db
 
 PROVIDER_SHAPES = {
     "openai": {"configured", "enabled", "base_url", "key", "billing"},
@@ -340,7 +340,7 @@ def test_busy_database(tmp_path, clean_env, monkeypatch):
 
 
 def test_unexpected_error_is_one_line_without_traceback(make_sample_dir, clean_env, monkeypatch):
-    import cursor_byok.api as api
+    import cursor_byok.library as api
 
     sample = make_sample_dir("plaintext")
     key = sample.keys["openai.key"]

@@ -20,7 +20,7 @@ import crashkit as ck
 import pytest
 
 from cursor_byok.cli import Exit
-from cursor_byok.store import WRITE_BUSY_TIMEOUT_S, Store
+from cursor_byok.cursor.store import WRITE_BUSY_TIMEOUT_S, Store
 
 MODES = ("wal", "delete")
 STANDIN = Path(__file__).with_name("cursor_standin.py")

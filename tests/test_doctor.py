@@ -17,10 +17,10 @@ import pytest
 from conftest import cli_runner as runner
 from fakeprovider import ROUTES, FakeProvider
 
-from cursor_byok import doctor, provider_pages
+from cursor_byok.checks import doctor, provider_pages
 from cursor_byok.cli import Exit, main
 from cursor_byok.model import VENDOR_PREFIXES, Profile, Secret, StoredKey
-from cursor_byok.sample import default_settings, make_key, sample_keys
+from cursor_byok.samples.installs import default_settings, make_key, sample_keys
 
 CHECK_SHAPE = {"provider", "symptom", "verdict", "detail", "fix"}
 ONLINE_SHAPE = {"provider", "field", "status", "reason", "url", "host", "elapsed_ms", "slow", "rate_limit"}

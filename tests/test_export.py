@@ -30,7 +30,7 @@ from transfer import (
 )
 
 from cursor_byok.cli import Exit
-from cursor_byok.sample import default_settings
+from cursor_byok.samples.installs import default_settings
 
 PASSPHRASE = "correct horse battery staple"
 KEY_NAMES = {"key", "access_key", "secret_key", "session_token"}

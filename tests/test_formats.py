@@ -6,8 +6,16 @@ import random
 
 import pytest
 
-from cursor_byok.formats import OK, UNEXPECTED, UNKNOWN, check_format, known_vendor, looks_placeholder, looks_truncated
-from cursor_byok.sample import make_key
+from cursor_byok.checks.key_shapes import (
+    OK,
+    UNEXPECTED,
+    UNKNOWN,
+    check_format,
+    known_vendor,
+    looks_placeholder,
+    looks_truncated,
+)
+from cursor_byok.samples.installs import make_key
 
 KIND_OF_FIELD = {
     "openai.key": "openai",

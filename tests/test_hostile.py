@@ -29,15 +29,20 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from test_agefile import VECTOR_PATHS, load_vector
 
-from cursor_byok import agefile, api, blobpatch, bundle, manifest, onboard
-from cursor_byok import safestorage as ss
+from cursor_byok import library as api
+from cursor_byok.bundle import age_envelope as agefile
+from cursor_byok.bundle import document as bundle
+from cursor_byok.changes import manifest
+from cursor_byok.changes import wanted as onboard
+from cursor_byok.changes.plan import diff
 from cursor_byok.cli import Exit, main
+from cursor_byok.cursor import blob_patch as blobpatch
+from cursor_byok.cursor.rows import BLOB_KEY, BLOB_PATHS, RowWriter, read_profile
 from cursor_byok.errors import BundleAuthError, BundleError, InputError
 from cursor_byok.model import Secret
-from cursor_byok.plan import diff
-from cursor_byok.profile import BLOB_KEY, BLOB_PATHS, RowWriter, read_profile
 from cursor_byok.render import plan_text, profile_json, profile_text
-from cursor_byok.sample import Sample, build_user_data_dir, default_settings, sample_keys
+from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, sample_keys
 
 DOCUMENTED_EXITS = {int(code) for code in Exit}
 PASSPHRASE = "hostile-input passphrase 7"

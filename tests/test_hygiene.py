@@ -41,10 +41,10 @@ from typing import Callable, ContextManager
 import pytest
 from click.testing import CliRunner
 
-from cursor_byok import agefile
+from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main
-from cursor_byok.profile import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
-from cursor_byok.sample import Sample, build_user_data_dir, default_settings, make_key
+from cursor_byok.cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key
 
 LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 pytestmark = LINUX_ONLY

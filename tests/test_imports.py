@@ -40,8 +40,8 @@ sys.stderr.write("\\nLOADED " + __import__("json").dumps(loaded) + " EXIT " + st
 
 
 def core_modules() -> list[str]:
-    names = [m.name for m in pkgutil.iter_modules(cursor_byok.__path__)]
-    return sorted(f"cursor_byok.{n}" for n in names if n not in CLI_ONLY)
+    names = [m.name for m in pkgutil.walk_packages(cursor_byok.__path__, "cursor_byok.")]
+    return sorted(n for n in names if n.rsplit(".", 1)[-1] not in CLI_ONLY)
 
 
 def fresh_python(code: str) -> subprocess.CompletedProcess:
@@ -50,7 +50,7 @@ def fresh_python(code: str) -> subprocess.CompletedProcess:
 
 def test_core_modules_are_found():
     found = core_modules()
-    for name in ("api", "errors", "keyring", "locate", "model", "profile", "safestorage", "store"):
+    for name in ("library", "errors", "safestorage.backends", "cursor.paths", "model", "cursor.rows", "cursor.store"):
         assert f"cursor_byok.{name}" in found
     assert "cursor_byok.cli" not in found
 
@@ -95,7 +95,7 @@ def test_help_and_version_skip_heavy_imports(args):
 
 def test_the_report_sees_heavy_imports_when_a_command_runs(tmp_path):
     # The same harness on a real command must see SQLAlchemy, or the test above proves nothing.
-    from cursor_byok.sample import create_db
+    from cursor_byok.samples.installs import create_db
 
     db = tmp_path / "state.vscdb"
     create_db(db, {"cursorAuth/openAIKey": "sk-made-up-plain-value-000000000"})

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from transfer import assert_unchanged, dump, export, identity, import_, items, journals, make_target, options, run
 
-from cursor_byok import blobpatch, journal
+from cursor_byok.changes import journal
 from cursor_byok.cli import Exit
-from cursor_byok.profile import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.cursor import blob_patch as blobpatch
+from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 from conftest import WINDOWS_KEY, fake_dpapi_unprotect
 
-from cursor_byok import keyring
-from cursor_byok import safestorage as ss
 from cursor_byok.errors import DecryptFailed, SafeStorageUnavailable, UnknownCiphertext
-from cursor_byok.keyring import SafeStorage, SafeStorageConfig
+from cursor_byok.safestorage import backends as keyring
+from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 
 # --- which backend would Cursor use on Linux? -------------------------------------------
 

@@ -12,10 +12,10 @@ import pytest
 from conftest import require_module, require_tool
 from secret_service import PrivateSecretService, StartFailed
 
-from cursor_byok import keyring
-from cursor_byok import safestorage as ss
 from cursor_byok.errors import SafeStorageUnavailable
-from cursor_byok.keyring import SafeStorage, SafeStorageConfig
+from cursor_byok.safestorage import backends as keyring
+from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 
 pytestmark = pytest.mark.integration
 FAKE = Path(__file__).with_name("fake_kwallet.py")

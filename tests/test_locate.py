@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from cursor_byok import locate
+from cursor_byok.cursor import paths as locate
 from cursor_byok.errors import DatabaseNotFound
 
 DB_TAIL = ("User", "globalStorage", "state.vscdb")

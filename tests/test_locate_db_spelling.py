@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from conftest import cli_runner
 
-from cursor_byok import locate
 from cursor_byok.cli import Exit, main
+from cursor_byok.cursor import paths as locate
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from cursor_byok import plan
-from cursor_byok import safestorage as ss
+from cursor_byok.changes import plan
+from cursor_byok.cursor.rows import ROW_KEYS, ROW_PREFIXES, SECRET_PREFIX, read_profile
+from cursor_byok.cursor.store import Store
 from cursor_byok.errors import WrongMachineKey
-from cursor_byok.keyring import SafeStorage, SafeStorageConfig
 from cursor_byok.model import Secret
-from cursor_byok.profile import ROW_KEYS, ROW_PREFIXES, SECRET_PREFIX, read_profile
-from cursor_byok.sample import Sample, build_user_data_dir, item_rows, make_key
-from cursor_byok.store import Store
+from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
+from cursor_byok.samples.installs import Sample, build_user_data_dir, item_rows, make_key
 
 PASSWORD = b"keyring-password-1"
 

@@ -24,11 +24,11 @@ from test_set_models import (
     sha12,
 )
 
-from cursor_byok import manifest
+from cursor_byok.changes import manifest
+from cursor_byok.changes.wanted import run_key_command
 from cursor_byok.cli import Exit
 from cursor_byok.errors import InputError
-from cursor_byok.onboard import run_key_command
-from cursor_byok.sample import make_key
+from cursor_byok.samples.installs import make_key
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "onboard-example.sh"

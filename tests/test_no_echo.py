@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import cli_runner
 
+from cursor_byok.checks.key_shapes import NOT_SHOWN, shown_env_name, shown_path
 from cursor_byok.cli import Exit, main
-from cursor_byok.formats import NOT_SHOWN, shown_env_name, shown_path
-from cursor_byok.sample import make_key
+from cursor_byok.samples.installs import make_key
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cursor_byok import agefile
+from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit
 
 UMASKS = ["000", "022", "077"]

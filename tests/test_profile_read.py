@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from cursor_byok import safestorage as ss
-from cursor_byok.api import read_rows
-from cursor_byok.keyring import SafeStorage, SafeStorageConfig
+from cursor_byok.cursor.rows import BLOB_KEY, SECRET_PREFIX, read_profile
+from cursor_byok.library import read_rows
 from cursor_byok.model import PLAINTEXT, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
-from cursor_byok.profile import BLOB_KEY, SECRET_PREFIX, read_profile
-from cursor_byok.sample import Sample, create_db, default_settings, item_rows, make_key, sample_keys
+from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
+from cursor_byok.samples.installs import Sample, create_db, default_settings, item_rows, make_key, sample_keys
 
 ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")
 BLOB_FIELDS = ("azure.key", "bedrock.access_key", "bedrock.secret_key")

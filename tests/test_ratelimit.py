@@ -1,4 +1,4 @@
-"""Rate-limit facts read from providers' answers (cursor_byok.ratelimit), including hostile header values."""
+"""Rate-limit facts read from providers' answers (cursor_byok.checks.ratelimit), including hostile header values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cursor_byok import ratelimit
+from cursor_byok.checks import ratelimit
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

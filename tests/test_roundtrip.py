@@ -34,8 +34,8 @@ from transfer import (
     stored_keys,
 )
 
-from cursor_byok.profile import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
-from cursor_byok.sample import GENERATIONS, default_settings
+from cursor_byok.cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.samples.installs import GENERATIONS, default_settings
 
 ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")  # the keys with rows of their own in Cursor 2.x
 OLLAMA = "http://localhost:11434/v1"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cursor_byok import safestorage as ss
 from cursor_byok.errors import DecryptFailed, UnknownCiphertext
+from cursor_byok.safestorage import oscrypt as ss
 
 # --- known answers (cursor-storage.md section 4) -------------------------------------
 

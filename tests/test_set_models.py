@@ -15,8 +15,8 @@ from conftest import answer_prompt_on_a_terminal
 from conftest import cli_runner as runner
 
 from cursor_byok.cli import Exit, main
-from cursor_byok.profile import BLOB_KEY
-from cursor_byok.sample import make_key
+from cursor_byok.cursor.rows import BLOB_KEY
+from cursor_byok.samples.installs import make_key
 
 GENERATIONS = ("plaintext", "basic", "v11")
 STORAGE_LABEL = {"plaintext": "plaintext", "basic": "basic", "v11": "password"}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cursor_byok import store
+from cursor_byok.cursor import store
+from cursor_byok.cursor.rows import ROW_KEYS, ROW_PREFIXES
+from cursor_byok.cursor.store import RowWrite, Store
 from cursor_byok.errors import DatabaseBusy, DatabaseUnreadable, NotACursorDatabase
-from cursor_byok.profile import ROW_KEYS, ROW_PREFIXES
-from cursor_byok.sample import create_db
-from cursor_byok.store import RowWrite, Store
+from cursor_byok.samples.installs import create_db
 
 
 def sha256(path: Path) -> str:

@@ -11,8 +11,8 @@ import sqlite3
 
 import pytest
 
-from cursor_byok.sample import create_db
-from cursor_byok.store import RowWrite, Store
+from cursor_byok.cursor.store import RowWrite, Store
+from cursor_byok.samples.installs import create_db
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def hold_write_lock(db) -> sqlite3.Connection:
 
 
 def test_reads_on_a_writable_store_do_not_wait_for_the_write_lock(wal_db, monkeypatch):
-    monkeypatch.setattr("cursor_byok.store.WRITE_BUSY_TIMEOUT_S", 0.0)
+    monkeypatch.setattr("cursor_byok.cursor.store.WRITE_BUSY_TIMEOUT_S", 0.0)
     other = hold_write_lock(wal_db)
     try:
         with Store(wal_db, writable=True) as st:  # reflection reads the schema
@@ -43,7 +43,7 @@ def test_reads_on_a_writable_store_do_not_wait_for_the_write_lock(wal_db, monkey
 def test_write_still_takes_the_lock_up_front(wal_db, monkeypatch):
     from cursor_byok.errors import DatabaseBusy
 
-    monkeypatch.setattr("cursor_byok.store.WRITE_BUSY_TIMEOUT_S", 0.0)
+    monkeypatch.setattr("cursor_byok.cursor.store.WRITE_BUSY_TIMEOUT_S", 0.0)
     with Store(wal_db, writable=True) as st:
         other = hold_write_lock(wal_db)
         try:

@@ -21,10 +21,10 @@ import pytest
 from conftest import cli_runner
 from test_set_models import assert_refused, cli, disk_state, journal_count
 
-from cursor_byok import agefile
+from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main
 from cursor_byok.errors import BundleError
-from cursor_byok.sample import make_key
+from cursor_byok.samples.installs import make_key
 
 
 class Refuser:
@@ -156,7 +156,7 @@ OWN_ROWS = ["accessToken", "refreshToken", "cachedEmail", "mcpEncryptionKey", "c
 
 
 def _sealed_extras(tmp_path: Path, extras: dict[str, str]) -> tuple[Path, Path]:
-    from cursor_byok.bundle import FORMAT, encode
+    from cursor_byok.bundle.document import FORMAT, encode
 
     secret, public = agefile.generate_identity()
     doc = {"format": FORMAT, "version": 1, "profile": {"providers": {}, "extra_secrets": extras}}
@@ -185,8 +185,8 @@ def test_a_bundle_that_plants_a_cursor_row_is_refused(name, make_sample_dir, tmp
 
 
 def test_the_row_writer_refuses_a_cursor_row_whoever_asks():
+    from cursor_byok.cursor.rows import CursorOwnRow, RowWriter
     from cursor_byok.model import Secret
-    from cursor_byok.profile import CursorOwnRow, RowWriter
 
     writer = RowWriter(rows={}, key_form="secret", encrypt=lambda text: "sealed")
     with pytest.raises(CursorOwnRow, match="Cursor's own"):
@@ -339,7 +339,7 @@ def test_cursor_files_that_are_fifos_or_devices_never_block(case, hostile_files,
     assert disk_state(sd.db) != before
     assert run_capped(["--user-data-dir", sd.udd, "where", "--json"]).returncode == 0
     probe = (
-        "from pathlib import Path; from cursor_byok import keyring\n"
+        "from pathlib import Path; from cursor_byok.safestorage import backends as keyring\n"
         f"print(keyring.argv_password_store(Path({str(argv_json)!r})))\n"
         "try:\n"
         f"    keyring.dpapi_key_from_local_state(Path({str(sd.udd / 'Local State')!r}), lambda b: b)\n"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from transfer import assert_unchanged, identity, journals, list_json, options, run, snapshot
 
-from cursor_byok.api import seal
-from cursor_byok.bundle import FORMAT
+from cursor_byok.bundle.document import FORMAT
 from cursor_byok.cli import Exit
-from cursor_byok.profile import BLOB_KEY
-from cursor_byok.sample import default_settings, make_key
+from cursor_byok.cursor.rows import BLOB_KEY
+from cursor_byok.library import seal
+from cursor_byok.samples.installs import default_settings, make_key
 
 EVIL = "https://collector.example.net/v1"
 URL_KEY = make_key("openrouter", random.Random(5))
@@ -345,8 +345,8 @@ def test_any_schema_object_cursor_does_not_make_stops_writes(sql, make_sample_di
 
 
 def test_a_trigger_added_after_the_check_is_caught_inside_the_write_transaction(make_sample_dir):
+    from cursor_byok.cursor.store import RowWrite, Store
     from cursor_byok.errors import ForeignSchema
-    from cursor_byok.store import RowWrite, Store
 
     sd = make_sample_dir("basic")
     with Store(sd.db, writable=True) as st:

@@ -27,8 +27,8 @@ from transfer import (
 )
 
 from cursor_byok.cli import Exit
-from cursor_byok.profile import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
-from cursor_byok.sample import make_key
+from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.samples.installs import make_key
 
 
 @pytest.fixture(autouse=True)

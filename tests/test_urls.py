@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cursor_byok import urls
+from cursor_byok.changes.plan import ENDPOINT_FIELDS, diff
+from cursor_byok.cursor import urls
+from cursor_byok.cursor.store import foreign_objects
 from cursor_byok.errors import InputError, UnsafeURL
 from cursor_byok.model import Profile, StoredKey
 from cursor_byok.model import Secret as S
-from cursor_byok.plan import ENDPOINT_FIELDS, diff
-from cursor_byok.sample import make_key
-from cursor_byok.store import foreign_objects
+from cursor_byok.samples.installs import make_key
 
 KEY = make_key("openai", random.Random(11))
 

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 from conftest import cli_runner
 
-from cursor_byok import audit, crashpoint, files, locate, sample, winsec
+from cursor_byok import crashpoint, files, winsec
+from cursor_byok.checks import audit
+from cursor_byok.cursor import paths as locate
 from cursor_byok.errors import OutputRefused
+from cursor_byok.samples import installs as sample
 
 # --- no POSIX-only call on the write path ----------------------------------------------
 
@@ -329,7 +332,7 @@ def test_windows_advice_never_says_chmod(monkeypatch):
 def test_sample_protects_the_local_state_key_with_dpapi_on_windows(monkeypatch):
     import base64
 
-    from cursor_byok import keyring
+    from cursor_byok.safestorage import backends as keyring
 
     key = bytes(range(32))
     monkeypatch.setattr(keyring, "win_protect", lambda data: b"\x01\x00\x00\x00protected:" + data[::-1])

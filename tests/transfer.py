@@ -20,10 +20,10 @@ from conftest import cli_runner as runner
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from cursor_byok.agefile import generate_identity
+from cursor_byok.bundle.age_envelope import generate_identity
 from cursor_byok.cli import main
+from cursor_byok.cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.model import VENDOR_PREFIXES
-from cursor_byok.profile import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
 
 # Blob paths of the keys that Cursor 2.x keeps in the settings blob.
 BLOB_KEY_PATHS = {

@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from . import safestorage as ss
-from .files import write_private
-from .profile import SECRET_PREFIX
-from .sample import Sample, build_user_data_dir, default_settings, make_key, sample_keys
+from ..cursor.rows import SECRET_PREFIX
+from ..files import write_private
+from ..safestorage import oscrypt as ss
+from .installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
 
 WINDOWS = sys.platform == "win32"
 
@@ -58,7 +58,7 @@ def lay_out(root: Path) -> dict[str, Path]:
     paths = {"old": root / "old-laptop", "new": root / "new-laptop"}
     paths["old_secret"] = write_private(root / "old-laptop.secret", old_secret)
     paths["new_secret"] = write_private(root / "new-laptop.secret", new_secret)
-    from .agefile import generate_identity
+    from ..bundle.age_envelope import generate_identity
 
     identity, recipient = generate_identity()
     paths["identity"] = write_private(root / "new-laptop.agekey", (identity + "\n").encode())

@@ -12,9 +12,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from . import versions
-from .errors import CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
-from .model import (
+from ..cursor import versions
+from ..errors import CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
+from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,
     SELECTED_PREFIX,
@@ -153,7 +153,7 @@ def held_endpoint_keys(current: Profile, field: str) -> list[str]:
 
 def endpoint_target(field: str, value: Any) -> str:
     """Where a key goes with `field` set to `value`, in words: a host, a deployment or a region."""
-    from .urls import host_of
+    from ..cursor.urls import host_of
 
     if field.endswith(".base_url"):
         return host_of(value) if value else OFFICIAL_HOSTS.get(field, "no endpoint")
@@ -317,8 +317,8 @@ def _from_backend(storage) -> tuple[bytes, Any, str]:
 
 def _stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
     """The ciphertext prefixes of the non-empty secret:// rows stored."""
-    from . import safestorage as ss
-    from .profile import ANY_SECRET_PREFIX, as_text
+    from ..cursor.rows import ANY_SECRET_PREFIX, as_text
+    from ..safestorage import oscrypt as ss
 
     found = set()
     for key, value in rows.items():
@@ -336,8 +336,8 @@ def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, s
     """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
     from dataclasses import replace
 
-    from . import safestorage as ss
-    from .profile import ANY_SECRET_PREFIX, as_text
+    from ..cursor.rows import ANY_SECRET_PREFIX, as_text
+    from ..safestorage import oscrypt as ss
 
     proven: dict[bytes, tuple[Any, str]] = {}
     for key in sorted(rows):
@@ -364,7 +364,7 @@ def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key
     could not read them, so they are left out with a note instead of failing
     the whole import.
     """
-    from .profile import ANY_SECRET_PREFIX
+    from ..cursor.rows import ANY_SECRET_PREFIX
 
     extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
     form_read = versions.key_form_read(version)
@@ -449,8 +449,8 @@ def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any]
 
 def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
     """(row writes, warnings): every ciphertext is made here, before any lock."""
-    from . import safestorage as ss
-    from .profile import RowWriter
+    from ..cursor.rows import RowWriter
+    from ..safestorage import oscrypt as ss
 
     warnings: list[str] = []
     encrypt = None
@@ -470,7 +470,7 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
 
 
 def ensure_closed(inst, locate_mod=None) -> None:
-    from . import locate
+    from ..cursor import paths as locate
 
     running = (locate_mod or locate).cursor_running(inst)
     if running:
@@ -518,8 +518,8 @@ def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: 
     """Key rows into the default database, the settings blob into the profile's; then verify both."""
     from dataclasses import replace
 
-    from .profile import BLOB_KEY
-    from .store import Store
+    from ..cursor.rows import BLOB_KEY
+    from ..cursor.store import Store
 
     parts = (
         (inst, [w for w in writes if w.key != BLOB_KEY]),
@@ -545,9 +545,9 @@ def apply_rows(
     inst, rows: Mapping[str, Any], writes, *, command: str, journal_dir=None, check: Callable | None = None
 ) -> ApplyResult:
     """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo."""
+    from ..crashpoint import hit
+    from ..cursor.store import Store
     from . import journal
-    from .crashpoint import hit
-    from .store import Store
 
     if not writes:
         return ApplyResult(None, (), None)
@@ -586,7 +586,7 @@ def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
     written: their values are taken as they are instead of being read again,
     so a large settings blob is not held twice more.
     """
-    from .profile import ROW_KEYS, ROW_PREFIXES, read_profile
+    from ..cursor.rows import ROW_KEYS, ROW_PREFIXES, read_profile
 
     known = {w.key: w.value for w in written if w.value is not None}
     rows = st.get_items([k for k in ROW_KEYS if k not in known], ROW_PREFIXES)
@@ -600,8 +600,8 @@ def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
 
 def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
     """verify_fields over a default database's key rows and a profile database's settings blob."""
-    from .profile import BLOB_KEY, ROW_KEYS, ROW_PREFIXES, read_profile
-    from .store import Store
+    from ..cursor.rows import BLOB_KEY, ROW_KEYS, ROW_PREFIXES, read_profile
+    from ..cursor.store import Store
 
     with Store(db_path) as st:
         rows = st.get_items(ROW_KEYS, ROW_PREFIXES)

@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .errors import InputError
-from .files import FileTooLarge, NotRegularFile, read_small
-from .formats import NOT_SHOWN, looks_like_key, other_credential, shown_env_name, shown_path
-from .model import KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, SETTABLE_KEY_NAMES, Change, Plan, Profile, Secret
+from ..checks.key_shapes import NOT_SHOWN, looks_like_key, other_credential, shown_env_name, shown_path
+from ..errors import InputError
+from ..files import FileTooLarge, NotRegularFile, read_small
+from ..model import KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, SETTABLE_KEY_NAMES, Change, Plan, Profile, Secret
 
 Prompt = Callable[[str], str]
 
@@ -69,7 +69,7 @@ def clean_key(value: str, label: str) -> Secret:
 
 def check_url(value: str, label: str) -> str:
     """A base URL that is safe to send a key to (urls.check: https, no user info, ASCII host, no key in it)."""
-    from .urls import check
+    from ..cursor.urls import check
 
     return check(value, label)
 
@@ -440,7 +440,7 @@ def select_fields(selections: Mapping[str, str]) -> dict[str, str]:
 
 def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     """One line per new key whose shape does not match its provider (a hint, never an error)."""
-    from .formats import UNEXPECTED, check_format, known_vendor, looks_placeholder
+    from ..checks.key_shapes import UNEXPECTED, check_format, known_vendor, looks_placeholder
 
     base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
     out = []
@@ -492,7 +492,7 @@ def prepare_from(
     Model lists come in whole (already merged here), so they are diffed with
     models="replace" and the plan shows exactly the list change.
     """
-    from .api import prepare
+    from ..library import prepare
 
     prep = prepare(
         ctx,
@@ -509,9 +509,9 @@ def prepare_from(
 
 def models_document(ctx) -> dict:
     """The `models list --json` document; reads no key, so it asks no keyring."""
-    from .api import read_rows, source_info
-    from .profile import read_profile
-    from .render import models_json
+    from ..cursor.rows import read_profile
+    from ..library import read_rows, source_info
+    from ..render import models_json
 
     inst = ctx.installation()
     profile = read_profile(read_rows(inst.db_path))

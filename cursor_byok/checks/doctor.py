@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from . import __version__, formats, ratelimit
+from .. import __version__
+from ..errors import InputError
+from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
+from . import key_shapes as formats
+from . import ratelimit
 from .audit import PROVIDER_NAMES, TOGGLE_KEYS, azure_endpoint_issue, is_local, is_loopback, safe_url
-from .errors import InputError
-from .model import SELECTED_PREFIX, Profile, Secret, StoredKey
 from .provider_pages import billing, tier_page
 
 OK, LIKELY, NOTE = "ok", "likely", "note"
@@ -704,7 +706,7 @@ def has_problems(doc: dict) -> bool:
 
 
 def report_text(doc: dict) -> str:
-    from .render import table
+    from ..render import table
 
     rows = [[c["provider"], c["symptom"], c["verdict"], c["detail"]] for c in doc["checks"]]
     lines = [f"database: {doc['db']}", table(rows, ["provider", "symptom", "verdict", "detail"])]
@@ -747,7 +749,7 @@ def document(
     `provider_urls` (provider -> base URL) replaces the official OpenAI, Anthropic and Google URLs: it is
     for tests, which point it at a server on 127.0.0.1. The CLI never sets it, and no variable or file can.
     """
-    from .api import load_profile
+    from ..library import load_profile
 
     check_api_version(azure_api_version)
     inst = ctx.installation()
@@ -763,9 +765,9 @@ def document(
 
 def installation_checks(inst, profile: Profile, rows) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
-    from .api import cursor_facts, vanished_keys
+    from ..cursor.rows import KEY_ROW_NAMES, SECRET_PREFIX
+    from ..library import cursor_facts, vanished_keys
     from .audit import AZURE_UNSEEN, azure_key_unseen
-    from .profile import KEY_ROW_NAMES, SECRET_PREFIX
 
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in KEY_ROW_NAMES.items()}
     fix = "import or set the key again with the --safe-storage that Cursor uses"

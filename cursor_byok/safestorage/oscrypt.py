@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from .errors import DecryptFailed, UnknownCiphertext
+from ..errors import DecryptFailed, UnknownCiphertext
 
 SALT = b"saltysalt"
 CBC_IV = b" " * 16

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
-from .errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
+from ..errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
 
 TABLES = ("ItemTable", "cursorDiskKV")
 WRITE_BUSY_TIMEOUT_S = 2.0

@@ -12,9 +12,10 @@ import re
 import time
 from typing import Any, Iterable, Mapping
 
-from . import __version__
-from .errors import BundleError, BundleVersionError
-from .model import (
+from .. import __version__
+from ..cursor.urls import has_secret, shown
+from ..errors import BundleError, BundleVersionError
+from ..model import (
     BUNDLE,
     EXTRA_PREFIX,
     KEY_NAMES,
@@ -26,7 +27,6 @@ from .model import (
     StoredKey,
     models_document,
 )
-from .urls import has_secret, shown
 
 FORMAT = "cursor-byok-bundle"
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -207,7 +207,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from .profile import KNOWN_SECRET_NAMES, is_cursor_own
+    from ..cursor.rows import KNOWN_SECRET_NAMES, is_cursor_own
 
     for name, value in extras.items():
         if not _EXTRA_NAME.fullmatch(name) or name in KNOWN_SECRET_NAMES:
@@ -236,7 +236,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
 
 def to_profile(doc: dict) -> Profile:
     """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
-    from .profile import SECRET_PREFIX
+    from ..cursor.rows import SECRET_PREFIX
 
     fields = {}
     for field, value in to_fields(doc).items():

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from . import keyring, locate
-from .keyring import SafeStorage, SafeStorageConfig
+from .cursor import paths as locate
 from .model import Profile, is_key_field
+from .safestorage import backends as keyring
+from .safestorage.backends import SafeStorage, SafeStorageConfig
 
 
 @dataclass
@@ -41,8 +42,8 @@ class Context:
 
 def read_rows(db_path: Path) -> dict[str, Any]:
     """The BYOK rows of a database, read-only, in one short read transaction."""
-    from .profile import ROW_KEYS, ROW_PREFIXES
-    from .store import Store
+    from .cursor.rows import ROW_KEYS, ROW_PREFIXES
+    from .cursor.store import Store
 
     with Store(db_path) as st:
         return st.get_items(ROW_KEYS, ROW_PREFIXES)
@@ -50,7 +51,7 @@ def read_rows(db_path: Path) -> dict[str, Any]:
 
 def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:
     """The BYOK rows: key rows from the default database, the settings blob from a profile's when given."""
-    from .profile import BLOB_KEY
+    from .cursor.rows import BLOB_KEY
 
     rows = read_rows(db_path)
     if blob_db is not None:
@@ -63,7 +64,7 @@ def load_profile(
     inst: locate.Installation, storage: SafeStorage, blob_db: Path | None = None
 ) -> tuple[Profile, dict[str, Any]]:
     """The installation's Profile and the raw rows it came from (a profile's settings blob when given)."""
-    from .profile import read_profile
+    from .cursor.rows import read_profile
 
     rows = read_merged_rows(inst.db_path, blob_db)
     return read_profile(rows, storage), rows
@@ -75,15 +76,15 @@ def source_info(inst: locate.Installation) -> dict[str, Any]:
 
 def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
     """The version Cursor recorded and whether it makes state.vscdb.backup."""
-    from .versions import cursor_facts as facts
+    from .cursor.versions import cursor_facts as facts
 
     return facts(rows, Path(f"{inst.db_path}.backup").is_file())
 
 
 def vanished_keys(inst: locate.Installation, rows: Mapping[str, Any]) -> dict[str, str]:
     """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
-    from . import journal
-    from .profile import SECRET_PREFIX
+    from .changes import journal
+    from .cursor.rows import SECRET_PREFIX
 
     notes = {}
     for key, entry in sorted(journal.last_written(inst.db_path, SECRET_PREFIX).items()):
@@ -123,8 +124,8 @@ def list_all_profiles(ctx: Context, *, reveal: bool = False) -> dict:
 
 def with_billing(doc: dict) -> dict:
     """Each provider with a key gets `billing`: its usage and spending-limit pages (BYOK is billed by it)."""
+    from .checks.provider_pages import billing
     from .model import KEY_NAMES
-    from .provider_pages import billing
 
     for name, entry in doc["providers"].items():
         entry["billing"] = billing(name) if any(entry.get(k) for k in KEY_NAMES) else None
@@ -144,8 +145,8 @@ def where_documents(ctx: Context) -> list[dict]:
 
 
 def _where_one(ctx: Context, inst: locate.Installation) -> dict:
+    from .cursor.store import Store
     from .errors import ByokError
-    from .store import Store
 
     size = inst.db_path.stat().st_size if inst.db_path.is_file() else None
     mode = error = None
@@ -159,7 +160,7 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
     storage = ctx.storage_for(inst)
     facts = None
     if size is not None and error is None:
-        from .versions import FACT_ROWS
+        from .cursor.versions import FACT_ROWS
 
         with Store(inst.db_path) as st:
             facts = cursor_facts(inst, st.get_items(FACT_ROWS)).to_json()
@@ -199,7 +200,7 @@ def export_document(
     Keys that cannot be decrypted here are refused (KeysUndecryptable) unless
     skip_undecryptable: a bundle that silently lacks keys is how keys get lost.
     """
-    from . import bundle
+    from .bundle import document as bundle
     from .errors import KeysUndecryptable
 
     inst = ctx.installation()
@@ -215,21 +216,23 @@ def export_document(
 
 
 def seal(doc: dict, *, passphrase: str | None, recipients=(), armor: bool = False) -> bytes:
-    from . import agefile, bundle
+    from .bundle import age_envelope as agefile
+    from .bundle import document as bundle
 
     return agefile.encrypt(bundle.encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)
 
 
 def open_bundle(data: bytes, *, passphrases=(), identity_files=()) -> dict:
     """The checked document inside an age bundle."""
-    from . import agefile, bundle
+    from .bundle import age_envelope as agefile
+    from .bundle import document as bundle
 
     identities = [i for path in identity_files for i in agefile.load_identities(path)]
     return bundle.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities))
 
 
 def bundle_list_document(doc: dict, *, path: str, reveal: bool = False) -> dict:
-    from . import bundle
+    from .bundle import document as bundle
     from .render import profile_json
 
     source = {"bundle": path, "created": doc.get("created"), "source": doc.get("source"), "db": None}
@@ -269,7 +272,7 @@ def prepare(
     Every new base URL passes urls.check; `guard_endpoints` (off only for
     `set`) makes a change of where a held key is sent a conflict.
     """
-    from . import plan as planning
+    from .changes import plan as planning
 
     inst = ctx.installation()
     storage = ctx.storage_for(inst)
@@ -305,7 +308,8 @@ def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
     Base URLs pass urls.check; an Azure deployment must be a plain name and a
     Bedrock region look like one, whether they come from a bundle, a manifest or `set`.
     """
-    from . import onboard, urls
+    from .changes import wanted as onboard
+    from .cursor import urls
 
     checks = {name: urls.check for name in urls.URL_FIELDS}
     checks.update({"azure.deployment": onboard.check_name, "bedrock.region": onboard.check_region})
@@ -317,7 +321,7 @@ def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
 
 def plan_warnings(plan) -> list[str]:
     """Warnings about a plan's new values: base URLs Cursor's servers cannot reach."""
-    from . import urls
+    from .cursor import urls
 
     found = (urls.unreachable_warning(c.field, c.new) for c in plan.effective if c.field in urls.URL_FIELDS and c.new)
     return [w for w in found if w]
@@ -325,7 +329,7 @@ def plan_warnings(plan) -> list[str]:
 
 def execute(prep: Prepared, *, command: str):
     """Apply a prepared plan through the one write path."""
-    from . import plan as planning
+    from .changes import plan as planning
 
     return planning.apply(
         prep.inst,
@@ -361,7 +365,7 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
     journal and the commit), so undoing it would change nothing and would hide
     the write before it.
     """
-    from . import plan as planning
+    from .changes import plan as planning
     from .errors import PlanConflict
 
     inst = undo_target(ctx)
@@ -378,9 +382,9 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
 
 def _changed_since(entry, rows: Mapping[str, Any]) -> list[str]:
     """What changed since the journal's write, in words: rows, and fields inside the settings blob."""
-    from . import blobpatch
-    from .journal import digest
-    from .profile import BLOB_KEY, as_text
+    from .changes.journal import digest
+    from .cursor import blob_patch as blobpatch
+    from .cursor.rows import BLOB_KEY, as_text
 
     old_values = entry.old_values()
     out = [
@@ -404,7 +408,7 @@ def _raw_or_none(blobpatch, text: str | None, path) -> str | None:
 
 
 def _field_name(path) -> str:
-    from .profile import BLOB_PATHS
+    from .cursor.rows import BLOB_PATHS
 
     names = {v: k for k, v in BLOB_PATHS.items()}
     path = tuple(path)
@@ -417,8 +421,8 @@ def _shown_raw(path, raw: str | None) -> str:
     """A field's current JSON text for a message: keys never shown, URLs without query or user info."""
     import json
 
-    from .audit import safe_url
-    from .profile import BLOB_KEY_FIELDS, BLOB_PATHS
+    from .checks.audit import safe_url
+    from .cursor.rows import BLOB_KEY_FIELDS, BLOB_PATHS
 
     if raw is None:
         return "nothing (removed)"
@@ -436,8 +440,8 @@ def _shown_raw(path, raw: str | None) -> str:
 
 def _restoring_writes(entry, rows: Mapping[str, Any]) -> list:
     """The writes that put the journal's old values back, for what does not hold them now."""
-    from .profile import BLOB_KEY, as_text
-    from .store import RowWrite
+    from .cursor.rows import BLOB_KEY, as_text
+    from .cursor.store import RowWrite
 
     writes = [RowWrite(k, v) for k, v in entry.old_values().items()]  # byte for byte, BLOBs included
     writes = [w for w in writes if rows.get(w.key) != w.value]
@@ -458,7 +462,7 @@ def _restore_fields(text: str, fields: list[dict]) -> str:
     for byte. A member the write created around a field (`azureState`) goes
     again only if it holds nothing but journaled fields.
     """
-    from . import blobpatch
+    from .cursor import blob_patch as blobpatch
 
     journaled = {tuple(f["path"]) for f in fields}
     for f in reversed(fields):
@@ -475,7 +479,7 @@ def _created_member(text: str, f: dict, journaled: set) -> tuple[str, ...]:
     when nothing but journaled fields sits inside it; else the field itself."""
     import json
 
-    from . import blobpatch
+    from .cursor import blob_patch as blobpatch
 
     path = tuple(f["path"])
     outer = path[: f.get("absent_from", len(path) - 1) + 1]
@@ -503,9 +507,9 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
     Headers are read first (one line per file, only this database's files);
     bodies only of the journals looked at, newest first.
     """
-    from . import journal
+    from .changes import journal
+    from .cursor.store import Store
     from .errors import NothingToUndo
-    from .store import Store
 
     found = journal.entries(db=inst.db_path)
     if journal_id:
@@ -530,7 +534,7 @@ def undo_target(ctx: Context) -> locate.Installation:
 
 
 def journal_documents(ctx: Context) -> list[dict]:
-    from . import journal
+    from .changes import journal
 
     inst = undo_target(ctx)
     return [
@@ -547,7 +551,7 @@ def journal_documents(ctx: Context) -> list[dict]:
 
 def purge_journals(ctx: Context, ids) -> list[str]:
     """Delete these journals of the chosen installation; returns the ids deleted."""
-    from . import journal
+    from .changes import journal
 
     inst = undo_target(ctx)
     wanted = set(ids)

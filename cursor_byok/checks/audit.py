@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
 
-from . import formats, urls
-from .model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
+from ..cursor import urls
+from ..model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
+from . import key_shapes as formats
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 SEVERITIES = (INFO, WARNING, ERROR)
@@ -657,7 +658,7 @@ def report_json(findings: list[Finding], *, db: str) -> dict:
 
 def report_text(doc: dict) -> str:
     """The human form of an `audit --json` document: a table, what to do, a count."""
-    from .render import table
+    from ..render import table
 
     lines = [f"database: {doc['db']}"]
     if not doc["findings"]:

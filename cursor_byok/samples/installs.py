@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import safestorage as ss
-from .profile import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from ..cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from ..safestorage import oscrypt as ss
 
 B64URL = string.ascii_letters + string.digits + "-_"
 GENERATIONS = ("plaintext", "basic", "v11", "macos", "windows")
@@ -251,7 +251,7 @@ def dpapi_encrypted_key(secret: bytes, platform: str | None = None) -> str:
     import sys
 
     if (platform or sys.platform) == "win32":
-        from .keyring import win_protect
+        from ..safestorage.backends import win_protect
 
         protected = win_protect(secret)
     else:

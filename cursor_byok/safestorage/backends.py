@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import safestorage as ss
-from .errors import SafeStorageUnavailable, UnknownCiphertext
-from .files import read_small
+from ..errors import SafeStorageUnavailable, UnknownCiphertext
+from ..files import read_small
+from . import oscrypt as ss
 
 CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic", "dpapi", "password")
 PASSWORD_ENV = "CURSOR_BYOK_SAFE_STORAGE_PASSWORD"

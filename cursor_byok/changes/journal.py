@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from .errors import InputError, NothingToUndo
-from .files import ensure_private_dir, remove_stale_temps, write_private
-from .profile import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES
+from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES
+from ..errors import InputError, NothingToUndo
+from ..files import ensure_private_dir, remove_stale_temps, write_private
 
 FORMAT = "cursor-byok-journal"
 VERSION = 2
@@ -283,7 +283,7 @@ def _journal_row(write, old: Any) -> dict:
     paths = getattr(write, "fields", ())
     if write.key != BLOB_KEY or not isinstance(old, str) or not isinstance(write.value, str) or not paths:
         return {"key": write.key, "old": _encode(old), "new_sha256": digest(write.value)}
-    from . import blobpatch
+    from ..cursor import blob_patch as blobpatch
 
     fields = []
     for path in dict.fromkeys(tuple(p) for p in paths):
@@ -428,7 +428,7 @@ EMPTY_SECRET = '{"type":"Buffer","data":[]}'
 
 def key_rows(entry: Entry) -> list[str]:
     """Rows and settings fields whose old value, kept in this journal, is a key (plain or encrypted)."""
-    from .profile import BLOB_KEY_FIELDS
+    from ..cursor.rows import BLOB_KEY_FIELDS
 
     key_paths = {BLOB_PATHS[f] for f in BLOB_KEY_FIELDS}
     out = []

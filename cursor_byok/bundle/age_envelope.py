@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyrage
 
-from .errors import BundleAuthError, BundleError, InputError
+from ..errors import BundleAuthError, BundleError, InputError
 
 MAX_WORK_FACTOR = 22
 """Highest scrypt work factor (log2 N) a bundle may ask for: each step doubles CPU time and memory (23 needs 8 GiB)."""
@@ -423,7 +423,7 @@ def parse_recipients_file(text: str, source: str) -> list[str]:
 
 
 def _read_identity_file(path: str) -> bytes:
-    from .files import FileTooLarge, read_small
+    from ..files import FileTooLarge, read_small
 
     try:
         return read_small(path, MAX_IDENTITY_FILE)

@@ -15,9 +15,9 @@ import ipaddress
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .errors import UnsafeURL
-from .formats import looks_like_key
-from .model import mask
+from ..checks.key_shapes import looks_like_key
+from ..errors import UnsafeURL
+from ..model import mask
 
 URL_FIELDS = ("openai.base_url", "azure.base_url")
 MAX_URL_LENGTH = 2048

@@ -11,10 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from . import blobpatch
-from . import safestorage as ss
-from .errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
-from .model import (
+from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
+from ..model import (
     EXTRA_PREFIX,
     PLAINTEXT,
     SELECTED_PREFIX,
@@ -24,6 +22,8 @@ from .model import (
     Secret,
     StoredKey,
 )
+from ..safestorage import oscrypt as ss
+from . import blob_patch as blobpatch
 from .store import RowWrite
 from .versions import FACT_ROWS, recorded_version
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import onboard
-from .errors import InputError
-from .files import read_small
-from .model import KEY_NAMES, PROVIDER_LAYOUT, SETTABLE_KEY_NAMES, Profile, Secret
+from ..errors import InputError
+from ..files import read_small
+from ..model import KEY_NAMES, PROVIDER_LAYOUT, SETTABLE_KEY_NAMES, Profile, Secret
+from . import wanted as onboard
 
 VERSION = 1
 MAX_MANIFEST = 1 << 20

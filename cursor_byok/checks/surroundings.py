@@ -3,7 +3,7 @@
 Backups and set-aside copies are opened as SQLite snapshots (no -wal/-shm left
 behind) and decoded like the database itself; the -wal file, User/settings.json
 and the ItemTable values of workspace databases are searched for provider-key
-shapes. Nothing here judges what it finds: audit.py does.
+shapes. Nothing here judges what it finds: checks/audit.py does.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import keyring
+from ..cursor.paths import Installation
+from ..errors import ByokError
+from ..model import Secret
+from ..safestorage import backends as keyring
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
-from .errors import ByokError
-from .locate import Installation
-from .model import Secret
 
 Progress = Callable[[int, int], None]  # (done, total)
 FileProgress = Callable[[str, int, int], None]  # (path, bytes done, file size)
@@ -90,8 +90,8 @@ def scan_raw(path: Path, progress: FileProgress | None = None) -> tuple[FoundKey
 
 def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileProgress | None = None) -> SideCopy:
     """A backup's profile; when SQLite cannot read it, the key shapes in its raw bytes."""
-    from .profile import ROW_KEYS, ROW_PREFIXES, read_profile
-    from .store import Store
+    from ..cursor.rows import ROW_KEYS, ROW_PREFIXES, read_profile
+    from ..cursor.store import Store
 
     name = display(path, inst)
     try:
@@ -120,7 +120,7 @@ def scan_file(path: Path, kind: str, inst: Installation, file_progress: FileProg
 
 def scan_workspace(path: Path, inst: Installation) -> FileScan:
     """Key shapes in a workspace database's ItemTable values (never cursorDiskKV)."""
-    from .store import stream_item_values
+    from ..cursor.store import stream_item_values
 
     name = display(path, inst)
     found: list[FoundKey] = []
@@ -167,7 +167,7 @@ def gather(
 
 def read_foreign_schema(db: Path) -> list[str]:
     """The schema objects of the database that Cursor does not make (nothing when it cannot be read)."""
-    from .store import Store
+    from ..cursor.store import Store
 
     try:
         with Store(db) as st:
@@ -178,7 +178,7 @@ def read_foreign_schema(db: Path) -> list[str]:
 
 def journals_with_keys(db: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(id, rows) of this database's undo journals that keep an old key value."""
-    from . import journal
+    from ..changes import journal
 
     try:
         found = journal.entries(db=db)
@@ -196,8 +196,8 @@ def _home_relative(path: Path) -> str:
 
 def audit_document(ctx, *, progress: Progress | None = None, file_progress: FileProgress | None = None) -> dict:
     """The `audit --json` document for the installation `ctx` (an api.Context) chooses."""
+    from ..library import load_profile
     from . import audit
-    from .api import load_profile
 
     inst = ctx.installation()
     storage = ctx.storage_for(inst)

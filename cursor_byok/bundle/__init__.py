@@ -1,0 +1,1 @@
+"""Bundles: the versioned JSON document (document) inside an age envelope (age_envelope)."""
