@@ -191,10 +191,12 @@ def clean_env(tmp_path: Path, monkeypatch) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def isolated(clean_env, tmp_path, monkeypatch) -> None:
+def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
     """Every test, by default: its own HOME, no CURSOR_*, VSCODE_*, XDG_*, D-Bus or desktop
-    variables, and undo journals in a data dir of its own (never the user's)."""
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(tmp_path / "byok-data"))
+    variables, and undo journals in a data dir of its own (never the user's). Returns that dir."""
+    path = tmp_path / "byok-data"
+    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
+    return path
 
 
 def cli_runner():

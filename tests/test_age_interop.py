@@ -24,13 +24,6 @@ from transfer import (
 from cursor_byok.samples.installs import default_settings
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 @pytest.fixture
 def age() -> str:
     return require_tool("age")

@@ -31,14 +31,6 @@ KEY_ROWS = {"openai.key": "openAIKey", "anthropic.key": "claudeKey", "google.key
 PASSWORD = "keyring-password-of-the-new-laptop"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    """Journals in a folder of this test's own."""
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 @pytest.fixture
 def layout(tmp_path):
     """Factory: a private copy of tests/fixtures/<name> (the committed files stay as they are)."""

@@ -36,13 +36,6 @@ PASSPHRASE = "correct horse battery staple"
 KEY_NAMES = {"key", "access_key", "secret_key", "session_token"}
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 @pytest.fixture
 def source(make_sample_dir):
     return make_sample_dir("macos", settings=default_settings("http://localhost:1234/v1"))

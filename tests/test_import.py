@@ -46,13 +46,6 @@ ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")
 PASSPHRASE = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 class Move:
     """A source install, its bundle, and the identity that opens it."""
 

@@ -19,13 +19,6 @@ from cursor_byok.cursor import blob_patch as blobpatch
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 @pytest.fixture
 def imported(make_sample_dir, tmp_path, data_dir):
     """(target, original dump, journal path) after importing every key and setting into a v11 target."""

@@ -41,13 +41,6 @@ ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")  # the keys with rows
 OLLAMA = "http://localhost:11434/v1"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch):
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 def source_dir(make_sample_dir, generation: str):
     return make_sample_dir(generation, settings=default_settings(OLLAMA))
 

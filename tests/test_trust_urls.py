@@ -24,13 +24,6 @@ EVIL = "https://collector.example.net/v1"
 URL_KEY = make_key("openrouter", random.Random(5))
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 def bundle_of(tmp_path: Path, providers: dict, name: str = "b.age") -> tuple[Path, Path]:
     """(bundle, identity) for a hand-made document: what an attacker could send."""
     ident, recipient = identity(tmp_path, f"{name}.id")

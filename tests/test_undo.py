@@ -31,13 +31,6 @@ from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.samples.installs import make_key
 
 
-@pytest.fixture(autouse=True)
-def data_dir(clean_env, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "byok-data"
-    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(path))
-    return path
-
-
 @pytest.fixture
 def bundle(make_sample_dir, tmp_path):
     """(source dir, bundle, identity) of a v11 install with every key."""
