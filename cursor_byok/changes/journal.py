@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES
+from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES, is_cursor_own
 from ..errors import InputError, NothingToUndo
 from ..files import ensure_private_dir, remove_stale_temps, write_private
 
@@ -43,20 +43,9 @@ HEADER_MAX = 64 * 1024  # a header line is far smaller; a longer first line is n
 _TAG = re.compile(r"[0-9a-f]{12}")
 
 # Rows a journal may restore: provider key rows, in plain or secret:// form, and
-# unknown providers' secret:// rows, but never Cursor's own login and account rows.
+# unknown providers' secret:// rows, but never Cursor's own login and account rows
+# (cursor.rows.is_cursor_own is the one list of those).
 KEY_ROW_PREFIXES = ("cursorAuth/", "secret://cursorAuth/")
-CURSOR_OWN_NAMES = frozenset(
-    {
-        "accessToken",
-        "refreshToken",
-        "cachedEmail",
-        "cachedSignUpType",
-        "stripeMembershipType",
-        "stripeSubscriptionStatus",
-        "onboardingDate",
-        "mcpEncryptionKey",
-    }
-)
 
 
 class JournalDamaged(InputError):
@@ -217,7 +206,7 @@ def byok_row(key: str) -> bool:
             name = key[len(prefix) :]
             if prefix == "cursorAuth/":
                 return name in KEY_ROW_NAMES.values()
-            return bool(name) and name not in CURSOR_OWN_NAMES and "/" not in name
+            return bool(name) and not is_cursor_own(name) and "/" not in name
     return False
 
 

@@ -295,8 +295,8 @@ def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], b
     return key
 
 
-def win_unprotect(data: bytes) -> bytes:  # pragma: no cover - Windows only
-    """CryptUnprotectData, CurrentUser scope, no entropy."""
+def _dpapi(call: str, data: bytes, failure: str) -> bytes:  # pragma: no cover - Windows only
+    """CryptProtectData or CryptUnprotectData, CurrentUser scope, no entropy; the output freed with LocalFree."""
     import ctypes
     from ctypes import wintypes
 
@@ -306,37 +306,25 @@ def win_unprotect(data: bytes) -> bytes:  # pragma: no cover - Windows only
     buf = ctypes.create_string_buffer(data, len(data))
     blob_in = Blob(len(data), ctypes.cast(buf, ctypes.POINTER(ctypes.c_char)))
     blob_out = Blob()
-    ok = ctypes.windll.crypt32.CryptUnprotectData(
-        ctypes.byref(blob_in), None, None, None, None, 0, ctypes.byref(blob_out)
-    )
+    ok = getattr(ctypes.windll.crypt32, call)(ctypes.byref(blob_in), None, None, None, None, 0, ctypes.byref(blob_out))
     if not ok:
-        raise SafeStorageUnavailable("DPAPI could not unprotect the key: run as the Windows user who runs Cursor")
+        raise SafeStorageUnavailable(failure)
     try:
         return ctypes.string_at(blob_out.pbData, blob_out.cbData)
     finally:
         ctypes.windll.kernel32.LocalFree(blob_out.pbData)
+
+
+def win_unprotect(data: bytes) -> bytes:  # pragma: no cover - Windows only
+    """CryptUnprotectData: the `Local State` key as Cursor reads it."""
+    return _dpapi(
+        "CryptUnprotectData", data, "DPAPI could not unprotect the key: run as the Windows user who runs Cursor"
+    )
 
 
 def win_protect(data: bytes) -> bytes:  # pragma: no cover - Windows only
-    """CryptProtectData, CurrentUser scope, no entropy: what Chromium does to its `Local State` key."""
-    import ctypes
-    from ctypes import wintypes
-
-    class Blob(ctypes.Structure):
-        _fields_ = [("cbData", wintypes.DWORD), ("pbData", ctypes.POINTER(ctypes.c_char))]
-
-    buf = ctypes.create_string_buffer(data, len(data))
-    blob_in = Blob(len(data), ctypes.cast(buf, ctypes.POINTER(ctypes.c_char)))
-    blob_out = Blob()
-    ok = ctypes.windll.crypt32.CryptProtectData(
-        ctypes.byref(blob_in), None, None, None, None, 0, ctypes.byref(blob_out)
-    )
-    if not ok:
-        raise SafeStorageUnavailable("DPAPI could not protect the key")
-    try:
-        return ctypes.string_at(blob_out.pbData, blob_out.cbData)
-    finally:
-        ctypes.windll.kernel32.LocalFree(blob_out.pbData)
+    """CryptProtectData, what Chromium does to its `Local State` key."""
+    return _dpapi("CryptProtectData", data, "DPAPI could not protect the key")
 
 
 def read_password_input(password_file: str | None, env: Mapping[str, str]) -> bytes:
