@@ -247,6 +247,7 @@ def prepare(
     models: str = "union",
     key_storage: str = "auto",
     notes: Iterable[str] | Callable[[Profile], Iterable[str]] = (),
+    source_protection: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Read the installation once and diff it against `wanted`.
 
@@ -265,9 +266,11 @@ def prepare(
     wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form, profile.cursor_version)
     the_plan = planning.diff(profile, wanted, on_conflict=on_conflict, models=models, notes=(*notes, *dropped))
     writing = planning.wanted_values(the_plan)
+    planning.refuse_unhonoured_secret(rows, writing, key_storage)
     protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):
         protection.insert(0, planning.key_form_note(profile, key_storage, key_form))
+    protection += planning.weaker_protection_notes(profile, rows, writing, key_form, source_protection or {})
     the_plan = replace(the_plan, notes=(*the_plan.notes, *protection, *profile.notes))
     others = () if ctx.profile is not None else tuple(p.name for p in locate.profiles(inst))
     return Prepared(

@@ -536,6 +536,7 @@ def import_cmd(
         on_conflict="fail" if policy == "ask" else policy,
         models="keep" if no_models else models_policy,
         key_storage=key_storage,
+        source_protection=bundle.source_protection(doc),
     )
     prep.ask = policy == "ask"
     run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}")

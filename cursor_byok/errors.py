@@ -80,3 +80,7 @@ class NothingToUndo(ByokError):
 
 class ProfileNotFound(InputError):
     """No Cursor profile has that name or location."""
+
+
+class KeyStorageRefused(InputError):
+    """--key-storage secret cannot be honoured: this Cursor keeps some keys only in its plain settings blob."""

@@ -240,6 +240,28 @@ class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an
     """The settings blob is malformed, so provider settings cannot be changed safely."""
 
 
+ENCRYPTED = "encrypted"  # a secret:// row (any backend), in the protection labels below
+
+
+def protection_of(stored: StoredKey) -> str | None:
+    """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
+    if stored.storage in (PLAINTEXT, SETTINGS_JSON):
+        return stored.storage
+    return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
+
+
+def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> str:
+    """Where RowWriter puts a new value of a key field: encrypted, plaintext or settings-json."""
+    if field.startswith(EXTRA_PREFIX):
+        return ENCRYPTED
+    name = KEY_ROW_NAMES.get(field)
+    if name is None or (
+        field in BLOB_KEY_FIELDS and SECRET_PREFIX + name not in rows and PLAIN_PREFIX + name not in rows
+    ):
+        return SETTINGS_JSON
+    return ENCRYPTED if key_form == "secret" else PLAINTEXT
+
+
 @dataclass
 class RowWriter:
     """Turns wanted field values into the row writes that store them.
