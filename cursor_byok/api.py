@@ -138,10 +138,17 @@ def where_documents(ctx: Context) -> list[dict]:
     if not found:
         from .errors import DatabaseNotFound
 
-        raise DatabaseNotFound(
-            "no Cursor installation found; pass --user-data-dir DIR or --db FILE (or set CURSOR_STATE_DB)"
+        searched = locate.candidate_installations(
+            db=ctx.db, user_data_dir=ctx.user_data_dir, env=ctx.env, platform=ctx.platform
         )
-    return [_where_one(ctx, inst) for inst in found]
+        raise DatabaseNotFound(
+            f"no Cursor installation found (searched: {'; '.join(str(c.db_path) for c in searched)}); "
+            "pass --user-data-dir DIR or --db FILE (or set CURSOR_STATE_DB)"
+        )
+    docs = [_where_one(ctx, inst) for inst in found]
+    for n, doc in enumerate(docs):
+        doc["used"] = n == 0  # the one every other command works on
+    return docs
 
 
 def _where_one(ctx: Context, inst: locate.Installation) -> dict:
@@ -398,3 +405,27 @@ def purge_journals(ctx: Context, ids) -> list[str]:
             entry.path.unlink(missing_ok=True)
             removed.append(entry.id)
     return removed
+
+
+# --- get: one key for scripts --------------------------------------------------------------
+
+GET_FIELDS = {"bedrock": ("access_key", "secret_key")}
+
+
+def get_key(ctx: Context, provider: str, field_name: str | None = None) -> str:
+    """The plain value of one stored key: exit 18 when none is stored, 7 when it cannot be decrypted here."""
+    from .errors import InputError, KeyNotStored, SafeStorageUnavailable
+    from .model import PROVIDER_LAYOUT, StoredKey
+
+    choices = GET_FIELDS.get(provider, ("key",))
+    name = field_name or choices[0]
+    if name not in choices:
+        raise InputError(f"--field {name} does not apply to {provider}; use {' or '.join(choices)}")
+    inst = ctx.installation()
+    profile, _rows = load_profile(inst, ctx.storage_for(inst))
+    stored = profile.fields.get(PROVIDER_LAYOUT[provider][name])
+    if not isinstance(stored, StoredKey):
+        raise KeyNotStored(f"no {provider} {name.replace('_', ' ')} is stored in {inst.db_path}")
+    if stored.secret is None:
+        raise SafeStorageUnavailable(f"the {provider} key cannot be decrypted here ({stored.reason})")
+    return stored.secret.reveal()

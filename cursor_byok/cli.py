@@ -38,6 +38,8 @@ class Exit(enum.IntEnum):
     OUTPUT_REFUSED = 14
     INPUT = 15
     NOTHING_TO_UNDO = 16
+    NO_KEY = 18
+    DECLINED = 19
     INTERRUPTED = 130
 
 
@@ -57,6 +59,8 @@ EXIT_CODES: tuple[tuple[type[E.ByokError], Exit], ...] = (
     (E.OutputRefused, Exit.OUTPUT_REFUSED),
     (E.InputError, Exit.INPUT),
     (E.NothingToUndo, Exit.NOTHING_TO_UNDO),
+    (E.KeyNotStored, Exit.NO_KEY),
+    (E.Declined, Exit.DECLINED),
 )
 
 
@@ -67,22 +71,42 @@ def exit_code_for(exc: E.ByokError) -> Exit:
     return Exit.FAILURE
 
 
+JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
+
+
 def fail(message: str, code: Exit) -> NoReturn:
     click.echo(f"cursor-byok: error: {message}", err=True)
+    state = _json_state()
+    if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
+        click.echo(json.dumps({"error": {"code": int(code), "message": message}}, indent=2, ensure_ascii=False))
     sys.exit(int(code))
 
 
+def _json_state() -> dict:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.setdefault(JSON_META, {}) if ctx is not None else {}
+
+
 class ByokGroup(click.Group):
-    """Turns domain errors into one line on stderr and a documented exit code."""
+    """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is None:
+            protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", ())
+            rest = [*protected, *ctx.args]
+            ctx.meta[JSON_META] = {"wanted": "--json" in rest}
         try:
             return super().invoke(ctx)
         except E.ByokError as exc:
             fail(str(exc) or type(exc).__doc__ or type(exc).__name__, exit_code_for(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; nothing more was written", Exit.INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("", err=True)  # off the prompt's line
+            fail("interrupted; nothing written", Exit.INTERRUPTED)
+        except click.ClickException as exc:
+            if not _json_state().get("wanted"):
+                raise
+            fail(exc.format_message(), Exit(exc.exit_code) if exc.exit_code in iter(Exit) else Exit.USAGE)
+        except (click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:  # unexpected: loud, but no traceback unless asked
             if os.environ.get("CURSOR_BYOK_DEBUG"):
@@ -95,6 +119,7 @@ class ByokGroup(click.Group):
 
 def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    _json_state()["emitted"] = True
 
 
 def api_context(ctx: click.Context):
@@ -118,6 +143,45 @@ def api_context(ctx: click.Context):
 
 PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
 MIN_PASSPHRASE = 10
+
+
+PROVIDER_ALIASES = {"claude": "anthropic", "gemini": "google", "aws": "bedrock", "azure-openai": "azure"}
+
+
+class ProviderName(click.ParamType):
+    """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos."""
+
+    name = "provider"
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def get_metavar(self, param, ctx=None) -> str:  # click 8.1 passes only param
+        return "{" + "|".join(self.choices) + "}"
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(c) for c in self.choices if c.startswith(incomplete.lower())]
+
+    def convert(self, value, param, ctx):
+        import difflib
+
+        name = str(value).strip().lower()
+        name = PROVIDER_ALIASES.get(name, name)
+        if name in self.choices:
+            return name
+        known = [*self.choices, *(a for a, p in PROVIDER_ALIASES.items() if p in self.choices)]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {PROVIDER_ALIASES.get(close[0], close[0])!r}?" if close else ""
+        self.fail(f"unknown provider {value!r}{hint} (choose from {', '.join(self.choices)})", param, ctx)
+
+
+def split_only(ctx, param, values) -> tuple[str, ...]:
+    """--only a,b as well as --only a --only b, each name checked like a provider argument."""
+    kind = ProviderName(PROVIDER_CHOICES)
+    names = [n for v in values for n in str(v).split(",") if n.strip()]
+    return tuple(dict.fromkeys(kind.convert(n, param, ctx) for n in names))
 
 
 def is_terminal(stream) -> bool:
@@ -159,8 +223,10 @@ def only_option(f):
     return click.option(
         "--only",
         multiple=True,
-        type=click.Choice(PROVIDER_CHOICES),
-        help="Limit to these providers; extra: unknown providers' keys; models: model lists (repeatable).",
+        metavar="PROVIDER[,PROVIDER...]",
+        callback=split_only,
+        help="Limit to these providers; extra: unknown providers' keys; models: model lists "
+        "(repeatable, or comma-separated: --only openai,anthropic).",
     )(f)
 
 
@@ -302,6 +368,33 @@ def list_cmd(
     for one in doc.get("documents", [doc]):
         click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
         click.echo(profile_text(one))
+
+
+@main.command("get")
+@click.argument("provider", type=ProviderName(("openai", "anthropic", "google", "azure", "bedrock")))
+@click.option(
+    "--field", type=click.Choice(("access_key", "secret_key")), help="bedrock: which key (default: access_key)."
+)
+@json_option
+@click.pass_context
+def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool) -> None:
+    """Print one stored key on stdout, for scripts (like `gh auth token`).
+
+    \b
+    Exits 18 when no key is stored, 7 when it cannot be decrypted here.
+    Examples:
+      export OPENAI_API_KEY="$(cursor-byok get openai)"
+      cursor-byok get claude --json
+      cursor-byok get bedrock --field secret_key
+    """
+    from .api import get_key
+
+    value = get_key(api_context(ctx), provider, field)
+    if as_json:
+        emit_json({"provider": provider, "field": field or ("access_key" if provider == "bedrock" else "key"),
+                   "value": value})
+    else:
+        click.echo(value)
 
 
 # --- export ----------------------------------------------------------------------------
@@ -645,7 +738,7 @@ def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
 
 
 @main.command("set")
-@click.argument("provider", type=click.Choice(WRITE_PROVIDERS))
+@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
 @click.option("--key-env", metavar="VAR", help="Read the key (Bedrock: access key ID) from environment variable VAR.")
 @click.option("--key-file", metavar="FILE", help="Read the key from FILE; a trailing newline is dropped.")
 @click.option("--key-stdin", is_flag=True, help="Read the key from stdin (Bedrock: access key ID, then secret key).")
@@ -687,7 +780,7 @@ def set_cmd(
 
 
 @main.command()
-@click.argument("provider", type=click.Choice(WRITE_PROVIDERS))
+@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
 @write_options
 @click.pass_context
 def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
@@ -841,10 +934,10 @@ class ScanProgress:
 @json_option
 @click.option(
     "--fail-on",
-    type=click.Choice(("info", "warning", "error")),
+    type=click.Choice(("info", "warning", "error", "none")),
     default="error",
     show_default=True,
-    help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe.",
+    help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe (none: never).",
 )
 @click.pass_context
 def audit(ctx, as_json: bool, fail_on: str) -> None:
@@ -862,7 +955,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
         emit_json(doc)
     else:
         click.echo(report_text(doc))
-    if document_reaches(doc, fail_on):
+    if fail_on != "none" and document_reaches(doc, fail_on):
         sys.exit(int(Exit.FINDINGS))
 
 

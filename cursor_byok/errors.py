@@ -84,3 +84,11 @@ class ProfileNotFound(InputError):
 
 class KeyStorageRefused(InputError):
     """--key-storage secret cannot be honoured: this Cursor keeps some keys only in its plain settings blob."""
+
+
+class KeyNotStored(ByokError):
+    """No key is stored for that provider."""
+
+
+class Declined(ByokError):
+    """The user answered no to a confirmation, so nothing was written."""

@@ -170,6 +170,8 @@ def where_text(docs: list[dict]) -> str:
             ),
             ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
         ]
+        if len(docs) > 1:
+            lines.insert(0, ("used by commands", "yes (the first found)" if d.get("used") else "no: pass --user-data-dir"))
         blocks.append(table(lines))
     return "\n\n".join(blocks)
 

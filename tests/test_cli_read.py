@@ -280,7 +280,8 @@ def test_where_keeps_a_bad_file_and_says_why(tmp_path, clean_env):
 
 def assert_one_line_error(result, code: Exit) -> None:
     assert result.exit_code == int(code), (result.stdout, result.stderr)
-    assert result.stdout == ""
+    if result.stdout:  # with --json the failure is also a JSON document on stdout
+        assert json.loads(result.stdout) == {"error": {"code": int(code), "message": result.stderr[20:].rstrip("\n")}}
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("cursor-byok: error: ")

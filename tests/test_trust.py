@@ -72,3 +72,81 @@ def test_key_storage_secret_refuses_keys_kept_only_in_the_blob(moved, make_sampl
     ok = import_(target, bundle, ident, "--yes", "--key-storage", "secret", "--only", "openai")
     assert ok.exit_code == 0, ok.stderr
     assert PLAIN_PREFIX + KEY_ROW_NAMES["openai.key"] not in items(target.db)
+
+
+# --- scripting -----------------------------------------------------------------------------
+
+
+def test_get_prints_one_key_and_nothing_else(make_sample_dir):
+    sd = make_sample_dir("v11")
+    result = run(*options(sd), "get", "openai")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == sd.keys["openai.key"] + "\n"
+    assert run(*options(sd), "get", "Claude").stdout.strip() == sd.keys["anthropic.key"]  # alias, any case
+    bedrock = run(*options(sd), "get", "aws", "--field", "secret_key")
+    assert bedrock.stdout.strip() == sd.keys["bedrock.secret_key"]
+    doc = json.loads(run(*options(sd), "get", "gemini", "--json").stdout)
+    assert doc == {"provider": "google", "field": "key", "value": sd.keys["google.key"]}
+
+
+def test_get_exit_codes_no_key_and_undecryptable(make_sample_dir):
+    empty = make_target(make_sample_dir, "v11")
+    result = run(*options(empty), "get", "openai")
+    assert result.exit_code == int(Exit.NO_KEY) == 18
+    assert result.stdout == "" and "no openai key is stored" in result.stderr
+    result = run(*options(empty), "get", "openai", "--json")
+    assert json.loads(result.stdout) == {"error": {"code": 18, "message": result.stderr.split("error: ", 1)[1].strip()}}
+    sd = make_sample_dir("v11")
+    wrong = sd.udd.parent / "wrong.secret"
+    wrong.write_text("not-this-machine-password\n")
+    opts = ["--user-data-dir", sd.udd, "--safe-storage", "password", "--safe-storage-password-file", wrong,
+            "--safe-storage-scheme", "linux"]
+    result = run(*opts, "get", "openai")
+    assert result.exit_code == int(Exit.SAFE_STORAGE) and result.stdout == ""
+    assert sd.keys["openai.key"] not in result.stderr
+
+
+def test_json_failures_print_an_error_document_and_results_keep_theirs(make_sample_dir, tmp_path):
+    missing = run("--db", tmp_path / "nope" / "state.vscdb", "list", "--json")
+    assert missing.exit_code == int(Exit.NOT_FOUND)
+    assert json.loads(missing.stdout)["error"]["code"] == int(Exit.NOT_FOUND)
+    usage = run("--db", tmp_path / "x", "get", "azure", "--field", "nope", "--json")
+    assert usage.exit_code == 2 and json.loads(usage.stdout)["error"]["code"] == 2
+    sd = make_sample_dir("v11")
+    plain = run("--db", tmp_path / "nope" / "state.vscdb", "list")
+    assert plain.stdout == ""  # without --json, stdout stays empty
+    audit = run(*options(sd), "audit", "--json", "--fail-on", "info")
+    assert "findings" in json.loads(audit.stdout) and "error" not in json.loads(audit.stdout)
+
+
+def test_audit_fail_on_none_never_fails(make_sample_dir):
+    sd = make_sample_dir("plaintext")  # plain key rows: findings
+    assert run(*options(sd), "audit", "--fail-on", "info").exit_code == int(Exit.FINDINGS)
+    assert run(*options(sd), "audit", "--fail-on", "none").exit_code == 0
+
+
+def test_where_lists_the_paths_searched_and_marks_the_one_used(make_sample_dir, clean_env):
+    result = run("where")
+    assert result.exit_code == int(Exit.NOT_FOUND)
+    assert "searched: " in result.stderr and ".config/Cursor/User/globalStorage/state.vscdb" in result.stderr
+    config = Path(clean_env["HOME"]) / ".config"
+    config.mkdir()
+    make_sample_dir("basic").udd.rename(config / "Cursor")
+    make_sample_dir("basic").udd.rename(config / "Cursor Nightly")
+    found = json.loads(run("where", "--json").stdout)["installations"]
+    assert [i["used"] for i in found] == [True, False]
+    assert "used by commands  yes" in run("where").stdout
+
+
+def test_shell_completion_script_and_completions(clean_env):
+    import os
+    import subprocess
+    import sys
+
+    code = "from cursor_byok.cli import main; main(prog_name='cursor-byok')"
+    env = {**os.environ, "_CURSOR_BYOK_COMPLETE": "bash_source"}
+    script = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert script.returncode == 0 and "_cursor_byok_completion" in script.stdout
+    env = {**os.environ, "_CURSOR_BYOK_COMPLETE": "bash_complete", "COMP_WORDS": "cursor-byok ge", "COMP_CWORD": "1"}
+    words = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "plain,get" in words.stdout.splitlines()
