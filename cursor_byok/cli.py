@@ -253,7 +253,7 @@ def write_options(f):
     """--dry-run, --wait, --yes, --json and --profile, as `import` has them."""
     f = profile_option(f)
     f = json_option(f)
-    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
+    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")(f)
     f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
     return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
 
@@ -508,6 +508,19 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
     return open_bundle(data, passphrases=passphrases, identity_files=identity)
 
 
+def confirm_write(question: str, *, yes: bool) -> None:
+    """The one confirmation rule for writes: --yes skips it; a terminal asks; otherwise refuse (exit 15).
+
+    Declining raises Declined (exit 19); Ctrl-C at the prompt is click.Abort (exit 130).
+    """
+    if yes:
+        return
+    if not is_terminal(sys.stdin):
+        raise E.ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
+    if not click.confirm(question, default=False, err=True):
+        raise E.Declined("declined; nothing written")
+
+
 def ask_conflict(change) -> bool:
     from .render import _short
 
@@ -550,9 +563,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
             f"{len(prep.plan.conflicts)} field(s) already hold different values; nothing was written. "
             "Rerun with --on-conflict replace or keep"
         )
-    if prep.plan.effective and not yes and is_terminal(sys.stdin) and not as_json:
-        if not click.confirm(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", err=True):
-            raise click.Abort()
+    if prep.plan.effective:
+        confirm_write(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", yes=yes)
     result = execute(prep, command=command)
     doc.update(
         applied=bool(result.rows),
@@ -643,7 +655,7 @@ def import_cmd(
 @click.option("--list", "list_only", is_flag=True, help="List the undo journals for this database.")
 @click.option("--force", is_flag=True, help="Restore even rows that changed since.")
 @click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
-@click.option("--yes", "-y", is_flag=True, help="With --purge: do not ask for confirmation.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @json_option
 @profile_option
 @click.pass_context
@@ -671,6 +683,8 @@ def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
                 else "no undo journals for this database"
             )
         return
+    if api.journal_documents(actx):  # none: api.undo says there is nothing to undo (exit 16)
+        confirm_write(f"Restore the rows {journal_id or 'the newest write'} changed?", yes=yes)
     entry, result = api.undo(actx, journal_id, force=force)
     if as_json:
         emit_json({"undone": entry.id, "journal": result.journal_id, "rows_written": len(result.rows)})
@@ -687,11 +701,8 @@ def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) ->
     docs = api.journal_documents(actx)
     if journal_id:
         docs = [d for d in docs if d["id"].startswith(journal_id)]
-    if docs and not yes:
-        if not is_terminal(sys.stdin):
-            raise E.InputError("--purge deletes undo journals: pass --yes to confirm without a terminal")
-        if not click.confirm(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", err=True):
-            raise click.Abort()
+    if docs:
+        confirm_write(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", yes=yes)
     removed = api.purge_journals(actx, [d["id"] for d in docs])
     if as_json:
         emit_json({"purged": removed})

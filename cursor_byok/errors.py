@@ -92,3 +92,7 @@ class KeyNotStored(ByokError):
 
 class Declined(ByokError):
     """The user answered no to a confirmation, so nothing was written."""
+
+
+class ConfirmationNeeded(InputError):
+    """A write needs confirming and no terminal can confirm it: --yes is needed."""

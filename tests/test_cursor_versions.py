@@ -445,7 +445,7 @@ def test_undo_of_a_profile_write_restores_that_profile(layout, data_dir, clean_e
     result = run("--user-data-dir", udd, "models", "add", "x-model", "--profile", "Fullstack", "--yes")
     assert result.exit_code == 0, result.stderr
     assert snapshot(profile_db) != before
-    undone = run("--user-data-dir", udd, "undo", "--profile", "Fullstack")
+    undone = run("--user-data-dir", udd, "undo", "--yes", "--profile", "Fullstack")
     assert undone.exit_code == 0, undone.stderr
     assert snapshot(profile_db)[1] == before[1]
 

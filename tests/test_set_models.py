@@ -365,7 +365,7 @@ def test_unset_can_be_undone(make_sample_dir, tmp_path, env):
     sd = make_sample_dir("v11")
     before = listed(sd, tmp_path)["providers"]["anthropic"]
     assert cli(sd, tmp_path, "unset", "anthropic", "--yes").exit_code == 0
-    assert cli(sd, tmp_path, "undo").exit_code == 0
+    assert cli(sd, tmp_path, "undo", "--yes").exit_code == 0
     assert listed(sd, tmp_path)["providers"]["anthropic"] == before
 
 

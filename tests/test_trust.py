@@ -150,3 +150,98 @@ def test_shell_completion_script_and_completions(clean_env):
     env = {**os.environ, "_CURSOR_BYOK_COMPLETE": "bash_complete", "COMP_WORDS": "cursor-byok ge", "COMP_CWORD": "1"}
     words = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert "plain,get" in words.stdout.splitlines()
+
+
+# --- one rule for confirmations --------------------------------------------------------------
+
+
+def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Run argv on a pty; for each (wait for, then type) step, wait for the text and type the bytes."""
+    import os
+    import pty
+
+    from conftest import read_pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, dict(os.environ))
+    shown = b""
+    try:
+        for until, typed in steps:
+            shown += read_pty(fd, until=until)
+            os.write(fd, typed)
+        shown += read_pty(fd)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown
+
+
+def cli_argv(sd, *args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "cursor_byok", *map(str, options(sd)), *args]
+
+
+WRITES = [
+    ("unset", "anthropic"),
+    ("models", "add", "my-model"),
+    ("models", "select", "composer", "gpt-4.1"),
+    ("set", "openai", "--disable", "--no-key"),
+]
+
+
+@pytest.mark.parametrize("args", WRITES, ids=lambda a: " ".join(a))
+def test_every_write_needs_yes_without_a_terminal(make_sample_dir, args, data_dir):
+    sd = make_sample_dir("v11")
+    before = snapshot(sd.db)
+    for extra in ((), ("--json",)):
+        result = run(*options(sd), *args, *extra)
+        assert result.exit_code == int(Exit.INPUT), (result.stdout, result.stderr)
+        assert "pass --yes" in result.stderr
+        assert_unchanged(sd.db, before)
+    assert journals(data_dir) == []
+    assert run(*options(sd), *args, "--dry-run").exit_code == 0  # a dry run writes nothing: no --yes needed
+    assert run(*options(sd), *args, "--yes").exit_code == 0
+
+
+def test_declining_on_a_terminal_writes_nothing_and_exits_19(make_sample_dir, data_dir):
+    sd = make_sample_dir("v11")
+    before = snapshot(sd.db)
+    code, shown = pty_session(cli_argv(sd, "unset", "anthropic", "--json"), [(b"[y/N]", b"n\r")])
+    assert code == int(Exit.DECLINED) == 19, shown
+    assert b"declined; nothing written" in shown
+    assert_unchanged(sd.db, before)
+    assert journals(data_dir) == []
+
+
+def test_yes_on_a_terminal_writes(make_sample_dir):
+    sd = make_sample_dir("v11")
+    code, shown = pty_session(cli_argv(sd, "models", "add", "my-model"), [(b"[y/N]", b"y\r")])
+    assert code == 0, shown
+    assert b"applied:" in shown
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(make_sample_dir, data_dir):
+    sd = make_sample_dir("v11")
+    before = snapshot(sd.db)
+    code, shown = pty_session(cli_argv(sd, "unset", "anthropic"), [(b"[y/N]", b"\x03")])
+    assert code == int(Exit.INTERRUPTED) == 130, shown
+    assert b"interrupted; nothing written" in shown and b"Traceback" not in shown
+    assert_unchanged(sd.db, before)
+    code, shown = pty_session(cli_argv(sd, "set", "google"), [(b"key", b"\x03")])  # the hidden key prompt
+    assert code == 130 and b"interrupted; nothing written" in shown, shown
+    assert_unchanged(sd.db, before)
+    assert journals(data_dir) == []
+
+
+def test_undo_asks_too(make_sample_dir, data_dir):
+    sd = make_sample_dir("v11")
+    assert run(*options(sd), "unset", "anthropic", "--yes").exit_code == 0
+    after = snapshot(sd.db)
+    refused = run(*options(sd), "undo")
+    assert refused.exit_code == int(Exit.INPUT) and "pass --yes" in refused.stderr
+    code, shown = pty_session(cli_argv(sd, "undo"), [(b"[y/N]", b"n\r")])
+    assert code == 19, shown
+    assert_unchanged(sd.db, after)
+    assert run(*options(sd), "undo", "--yes").exit_code == 0
