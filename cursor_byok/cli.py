@@ -258,6 +258,15 @@ def write_options(f):
     return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
 
 
+def force_option(f):
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Do it even if it looks like a mistake (another provider's key, a provider on with no key, "
+        "an unknown surface).",
+    )(f)
+
+
 def key_storage_option(f):
     return click.option(
         "--key-storage",
@@ -278,7 +287,7 @@ def conflict_option(f):
 
 def conflict_policy(on_conflict: str | None, as_json: bool) -> str:
     """The --on-conflict policy, defaulting to ask on a terminal and fail otherwise."""
-    return on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
+    return on_conflict or ("ask" if is_terminal(sys.stdin) else "fail")  # --json changes only the output
 
 
 def json_option(f):
@@ -722,13 +731,19 @@ def hidden_prompt():
     return lambda label: click.prompt(label, hide_input=True, err=True)
 
 
-def run_write(ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, **prepare_kw) -> None:
-    """Plan the fields `build(profile)` wants, warn about odd key shapes, then run_plan."""
+def run_write(
+    ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, force: bool = False, **prepare_kw
+) -> None:
+    """Plan the fields `build(profile)` wants, refuse likely mistakes (unless --force), warn about odd key shapes,
+    then run_plan."""
     from .api import wait_until_closed
-    from .onboard import prepare_from
+    from .onboard import mistakes, prepare_from
 
     wait_until_closed(api_context(ctx), wait)
     prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
+    found = [] if force else mistakes(prep.wanted, prep.profile)
+    if found:
+        raise E.MistakeRefused(f"{'; '.join(found)}. Nothing was written; pass --force to do it anyway")
     prep.ask = ask
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
@@ -760,16 +775,25 @@ def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
 @click.option("--deployment", metavar="NAME", help="azure: deployment name.")
 @click.option("--region", metavar="REGION", help="bedrock: AWS region, e.g. us-east-1.")
 @click.option("--enable/--disable", "enabled", default=None, help="Switch the provider on or off (a new key: on).")
+@force_option
 @key_storage_option
 @write_options
 @click.pass_context
 def set_cmd(
-    ctx, provider, no_key, base_url, deployment, region, enabled, key_storage, dry_run, wait, yes, as_json, **sources
+    ctx, provider, no_key, base_url, deployment, region, enabled, force, key_storage, dry_run, wait, yes, as_json,
+    **sources,
 ) -> None:
     """Store a provider's key and settings; the key never comes from an argument.
 
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
     hidden prompt when stdin is a terminal. A stored different key is replaced.
+    Another provider's key, or --enable with no key stored, is refused unless --force.
+
+    \b
+    Examples:
+      cursor-byok set anthropic                       # hidden prompt
+      cursor-byok set openai --key-env OPENAI_API_KEY --yes
+      cursor-byok set openai --no-key --disable
     """
     from . import onboard
 
@@ -783,6 +807,7 @@ def set_cmd(
         lambda _profile: onboard.provider_fields(provider, keys, settings, enabled),
         command=f"set {provider}",
         key_storage=key_storage,
+        force=force,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
@@ -871,10 +896,19 @@ for _op, _summary in MODEL_OPS.items():
 @models.command("select")
 @click.argument("surface")
 @click.argument("name")
+@force_option
 @write_options
 @click.pass_context
-def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
-    """Select the model for a surface (composer, cmd-k, ...); its other settings stay."""
+def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> None:
+    """Select the model for a surface; its other settings stay.
+
+    \b
+    Surfaces: cmd-k, composer, background-composer, composer-ensemble,
+    plan-execution, spec, deep-search, quick-agent (others need --force).
+    Examples:
+      cursor-byok models select composer claude-sonnet-4
+      cursor-byok models select cmd-k gpt-4.1 --dry-run
+    """
     from . import onboard
 
     surface = onboard.check_name(surface, "SURFACE")
@@ -883,6 +917,7 @@ def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
         ctx,
         lambda _profile: onboard.select_fields({surface: name}),
         command=f"models select {surface} {name}",
+        force=force,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
@@ -893,10 +928,11 @@ def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
 @main.command("apply")
 @click.argument("manifest_file", metavar="MANIFEST")
 @conflict_option
+@force_option
 @key_storage_option
 @write_options
 @click.pass_context
-def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, as_json) -> None:
+def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait, yes, as_json) -> None:
     """Apply a team manifest (TOML): providers, settings, models and where each key comes from."""
     from . import manifest as mf
 
@@ -913,6 +949,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, 
         selections=held,
         key_storage=key_storage,
         notes=lambda profile: mf.notes(wanted_manifest, profile),
+        force=force,
         ask=policy == "ask",
         dry_run=dry_run,
         yes=yes,

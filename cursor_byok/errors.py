@@ -96,3 +96,7 @@ class Declined(ByokError):
 
 class ConfirmationNeeded(InputError):
     """A write needs confirming and no terminal can confirm it: --yes is needed."""
+
+
+class MistakeRefused(InputError):
+    """The write looks like a mistake (another provider's key, a provider on with no key, an unknown surface)."""

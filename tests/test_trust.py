@@ -159,6 +159,7 @@ def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]]) -> tuple[int,
     """Run argv on a pty; for each (wait for, then type) step, wait for the text and type the bytes."""
     import os
     import pty
+    import time
 
     from conftest import read_pty
 
@@ -169,6 +170,7 @@ def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]]) -> tuple[int,
     try:
         for until, typed in steps:
             shown += read_pty(fd, until=until)
+            time.sleep(0.3)  # let the child reach its read before typing
             os.write(fd, typed)
         shown += read_pty(fd)
     finally:
@@ -245,3 +247,67 @@ def test_undo_asks_too(make_sample_dir, data_dir):
     assert code == 19, shown
     assert_unchanged(sd.db, after)
     assert run(*options(sd), "undo", "--yes").exit_code == 0
+
+
+# --- mistakes refused ---------------------------------------------------------------------
+
+
+def test_another_providers_key_is_refused_unless_forced(make_sample_dir, data_dir):
+    import random
+
+    from cursor_byok.sample import make_key
+
+    sd = make_sample_dir("v11")
+    before = snapshot(sd.db)
+    anthropic_key = make_key("anthropic", random.Random(5))
+    env = {"K": anthropic_key}
+    from conftest import cli_runner
+
+    from cursor_byok.cli import main
+
+    def go(*extra):
+        return cli_runner().invoke(main, [*map(str, options(sd)), "set", "google", "--key-env", "K", "--yes", *extra],
+                                   env=env)
+
+    refused = go()
+    assert refused.exit_code == int(Exit.INPUT), refused.stderr
+    assert "looks like an anthropic key, not a google one" in refused.stderr and "--force" in refused.stderr
+    assert anthropic_key not in refused.stderr + refused.stdout
+    assert_unchanged(sd.db, before)
+    assert go("--force").exit_code == 0
+
+
+def test_switching_on_a_provider_with_no_key_is_refused(make_sample_dir):
+    sd = make_target(make_sample_dir, "v11")  # no keys
+    before = snapshot(sd.db)
+    refused = run(*options(sd), "set", "Anthropic", "--no-key", "--enable", "--yes")
+    assert refused.exit_code == int(Exit.INPUT) and "switched on with no key stored" in refused.stderr
+    assert_unchanged(sd.db, before)
+    assert run(*options(sd), "set", "anthropic", "--no-key", "--enable", "--yes", "--force").exit_code == 0
+
+
+def test_unknown_surface_refused_and_listed(make_sample_dir, tmp_path):
+    sd = make_sample_dir("v11")
+    before = snapshot(sd.db)
+    refused = run(*options(sd), "models", "select", "composr", "gpt-4.1", "--yes")
+    assert refused.exit_code == int(Exit.INPUT) and "unknown surface 'composr'" in refused.stderr
+    assert "deep-search" in refused.stderr
+    assert_unchanged(sd.db, before)
+    assert "quick-agent" in run("models", "select", "--help").stdout
+    manifest = tmp_path / "team.toml"
+    manifest.write_text('version = 1\n[models]\nselect = { "my-surface" = "gpt-4.1" }\n')
+    refused = run(*options(sd), "apply", manifest, "--yes")
+    assert refused.exit_code == int(Exit.INPUT) and "unknown surface 'my-surface'" in refused.stderr
+    assert_unchanged(sd.db, before)
+    assert run(*options(sd), "apply", manifest, "--yes", "--force").exit_code == 0
+
+
+def test_provider_names_aliases_typos_and_comma_only(moved, make_sample_dir):
+    source, bundle, ident = moved
+    typo = run(*options(source), "get", "antropic")
+    assert typo.exit_code == 2 and "did you mean 'anthropic'" in typo.stderr
+    target = make_target(make_sample_dir, "v11")
+    result = import_(target, bundle, ident, "--dry-run", "--json", "--only", "OpenAI,claude", "--only", "gemini")
+    assert result.exit_code == 0, result.stderr
+    fields = {c["field"].split(".")[0] for c in json.loads(result.stdout)["plan"]["changes"]}
+    assert fields == {"openai", "anthropic", "google"}
