@@ -126,7 +126,7 @@ def api_context(ctx: click.Context):
     from .api import Context
     from .keyring import SafeStorageConfig
 
-    o = ctx.find_root().params
+    o = {**ctx.find_root().params, **ctx.meta.get(GLOBALS_META, {})}  # given after the command: that one wins
     return Context(
         profile=ctx.meta.get(PROFILE_META),
         db=o.get("db"),
@@ -1048,6 +1048,45 @@ def demo(keep: bool) -> None:
 
     if not demo_mod.run(echo=click.echo, keep=keep):
         sys.exit(int(Exit.FAILURE))
+
+
+# --- global options after the command too ----------------------------------------------------
+
+GLOBALS_META = "cursor_byok.globals"
+
+
+def _remember_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.meta.setdefault(GLOBALS_META, {})[param.name] = value
+
+
+def _global_copies() -> list[click.Option]:
+    """The group's database and safe-storage options, for use after a command (no env: the group reads it)."""
+    out = []
+    for opt in main.params:
+        if isinstance(opt, click.Option) and opt.name in GLOBAL_NAMES:
+            out.append(
+                click.Option(
+                    opt.opts, type=opt.type, metavar=opt.metavar, expose_value=False, callback=_remember_global,
+                    help=f"{opt.help} Also accepted before the command; given here, it wins.",
+                )
+            )
+    return out
+
+
+GLOBAL_NAMES = ("db", "user_data_dir", "safe_storage", "safe_storage_password_file", "safe_storage_scheme")
+
+
+def add_global_options(group: click.Group) -> None:
+    """Every command but demo accepts --db, --user-data-dir and --safe-storage* after its name (like gh)."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            add_global_options(command)
+        elif name != "demo":
+            command.params.extend(_global_copies())
+
+
+add_global_options(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

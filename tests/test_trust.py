@@ -311,3 +311,24 @@ def test_provider_names_aliases_typos_and_comma_only(moved, make_sample_dir):
     assert result.exit_code == 0, result.stderr
     fields = {c["field"].split(".")[0] for c in json.loads(result.stdout)["plan"]["changes"]}
     assert fields == {"openai", "anthropic", "google"}
+
+
+# --- global options anywhere --------------------------------------------------------------
+
+
+def test_global_options_after_the_command(make_sample_dir, tmp_path):
+    from conftest import cli_runner
+
+    from cursor_byok.cli import main
+
+    sd = make_sample_dir("v11")
+    after = run("list", "--json", *options(sd))
+    assert after.exit_code == 0, after.stderr
+    assert json.loads(after.stdout)["providers"]["openai"]["key"]["storage"] == "password"
+    assert run("get", "openai", "--db", sd.db, *options(sd)[2:]).stdout.strip() == sd.keys["openai.key"]
+    # given in both places, the one after the command wins
+    both = run("--user-data-dir", tmp_path / "elsewhere", "--safe-storage", "basic", "get", "openai", *options(sd))
+    assert both.exit_code == 0, both.stderr
+    for command in (["list"], ["get"], ["import"], ["models", "select"], ["undo"], ["audit"], ["where"]):
+        shown = cli_runner().invoke(main, [*command, "--help"]).stdout
+        assert all(opt in shown for opt in ("--db", "--user-data-dir", "--safe-storage-scheme")), command
