@@ -151,6 +151,24 @@ def where_documents(ctx: Context) -> list[dict]:
     return docs
 
 
+ROW_BACKENDS = {
+    ("linux", "v10"): "basic",
+    ("linux", "v11"): "a keyring: secret-service or kwallet",
+    ("macos", "v10"): "keychain",
+    ("windows", "v10"): "dpapi",
+}
+
+
+def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
+    """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
+    from .plan import _stored_prefixes
+
+    return {
+        p.decode(errors="replace"): ROW_BACKENDS.get((scheme, p.decode(errors="replace")), "unknown")
+        for p in sorted(_stored_prefixes(rows))
+    }
+
+
 def _where_one(ctx: Context, inst: locate.Installation) -> dict:
     from .errors import ByokError
     from .store import Store
@@ -166,11 +184,14 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
     running = locate.cursor_running(inst)
     storage = ctx.storage_for(inst)
     facts = None
+    rows_need: dict[str, str] = {}
     if size is not None and error is None:
+        from .profile import ANY_SECRET_PREFIX
         from .versions import FACT_ROWS
 
         with Store(inst.db_path) as st:
             facts = cursor_facts(inst, st.get_items(FACT_ROWS)).to_json()
+            rows_need = backends_needed(st.get_items((), (ANY_SECRET_PREFIX,)), storage.scheme)
     doc = {
         **source_info(inst),
         "source": inst.source,
@@ -186,6 +207,7 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
             "chosen_by": storage.backend_reason,
         },
         "cursor": facts or {"version": None, "backups": None},
+        "rows_need": rows_need,
         "profiles": [
             {"name": locate.DEFAULT_PROFILE, "location": None, "db": str(inst.db_path)},
             *(p.to_json() for p in locate.profiles(inst)),

@@ -373,10 +373,20 @@ def list_cmd(
         doc = list_document(actx, reveal=reveal)
     if as_json:
         emit_json(doc)
-        return
-    for one in doc.get("documents", [doc]):
+    for one in () if as_json else doc.get("documents", [doc]):
         click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
         click.echo(profile_text(one))
+    if not bundle_file and any(undecryptable_keys(one) for one in doc.get("documents", [doc])):
+        sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
+
+
+def undecryptable_keys(doc: dict) -> list[str]:
+    """The keys of a `list` document that cannot be decrypted here."""
+    from .model import KEY_NAMES
+
+    out = [f"{p}.{k}" for p, entry in doc["providers"].items() for k in KEY_NAMES
+           if isinstance(entry.get(k), dict) and entry[k].get("fingerprint") is None]
+    return out + [e["name"] for e in doc.get("extra_secrets", []) if e["key"].get("fingerprint") is None]
 
 
 @main.command("get")

@@ -224,9 +224,11 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
                 fields[EXTRA_PREFIX + name] = found
     bedrock = doc.get("bedrockState") if isinstance(doc.get("bedrockState"), dict) else {}
     iam = bedrock.get("accessKey") == IAM and bedrock.get("secretKey") == IAM
+    unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():
         if isinstance(key, StoredKey) and key.secret is None:
-            notes.append(f"{key.row}: cannot decrypt ({key.reason})")
+            unreadable.setdefault(key.reason or "unknown reason", []).append(key.row)
+    notes += [f"{', '.join(rows_)}: cannot decrypt ({reason})" for reason, rows_ in unreadable.items()]
     key_form = "secret" if any(r.startswith(SECRET_PREFIX) for r in rows) else "plaintext"
     return Profile(
         fields=fields, notes=tuple(notes), bedrock_iam=iam, key_form=key_form, cursor_version=recorded_version(rows)

@@ -94,7 +94,7 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
     if not doc:
         return "-", "", ""
     if doc.get("fingerprint") is None:
-        return "(cannot decrypt)", "", f"undecryptable: {doc.get('reason')}"
+        return "(cannot decrypt)", "", "undecryptable (see the note below)"
     shown = doc.get("value") or doc["masked"]
     note = doc["storage"] + ("" if doc["format"] == "ok" else f", format {doc['format']}")
     return shown, doc["fingerprint"], note
@@ -169,6 +169,7 @@ def where_text(docs: list[dict]) -> str:
                 f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): {d['safe_storage']['status']}",
             ),
             ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
+            ("stored rows need", ", ".join(f"{p} ({b})" for p, b in d.get("rows_need", {}).items()) or "-"),
         ]
         if len(docs) > 1:
             lines.insert(0, ("used by commands", "yes (the first found)" if d.get("used") else "no: pass --user-data-dir"))

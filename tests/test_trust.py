@@ -332,3 +332,21 @@ def test_global_options_after_the_command(make_sample_dir, tmp_path):
     for command in (["list"], ["get"], ["import"], ["models", "select"], ["undo"], ["audit"], ["where"]):
         shown = cli_runner().invoke(main, [*command, "--help"]).stdout
         assert all(opt in shown for opt in ("--db", "--user-data-dir", "--safe-storage-scheme")), command
+
+
+# --- where and list agree; list exits 7 ------------------------------------------------------
+
+
+def test_list_gives_the_reason_once_and_exits_7_where_names_the_backend_rows_need(make_sample_dir):
+    sd = make_sample_dir("v11")
+    opts = ["--user-data-dir", sd.udd, "--safe-storage", "basic"]  # not the backend the v11 rows need
+    result = run(*opts, "list")
+    assert result.exit_code == int(Exit.SAFE_STORAGE) == 7
+    assert result.stdout.count("cannot decrypt (") == 1  # one note, naming every row
+    assert "secret://cursorAuth/openAIKey, secret://cursorAuth/claudeKey" in result.stdout
+    doc = run(*opts, "list", "--json")
+    assert doc.exit_code == 7 and "providers" in json.loads(doc.stdout)  # still the normal document
+    where = json.loads(run(*opts, "where", "--json").stdout)["installations"][0]
+    assert where["rows_need"] == {"v11": "a keyring: secret-service or kwallet"}
+    assert "stored rows need  v11" in run(*opts, "where").stdout
+    assert run(*options(sd), "list").exit_code == 0
