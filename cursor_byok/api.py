@@ -249,7 +249,26 @@ def bundle_list_document(doc: dict, *, path: str, reveal: bool = False) -> dict:
     from .render import profile_json
 
     source = {"bundle": path, "created": doc.get("created"), "source": doc.get("source"), "db": None}
-    return profile_json(bundle.to_profile(doc), source=source, reveal=reveal)
+    return only_what_the_bundle_holds(profile_json(bundle.to_profile(doc), source=source, reveal=reveal), doc)
+
+
+def only_what_the_bundle_holds(listed: dict, doc: dict) -> dict:
+    """Absent is not empty: providers, fields, model lists and extra keys the bundle does not hold are left out,
+    not shown as false or []."""
+    held = doc["profile"].get("providers", {})
+    listed["providers"] = {
+        name: {k: v for k, v in entry.items() if k in held[name] or (k == "configured")}
+        for name, entry in listed["providers"].items()
+        if name in held
+    }
+    if "extra_secrets" not in doc["profile"]:
+        listed.pop("extra_secrets")
+    models = doc["profile"].get("models")
+    if not isinstance(models, dict):
+        listed.pop("models")
+    else:
+        listed["models"] = {k: v for k, v in listed["models"].items() if k in models}
+    return listed
 
 
 @dataclass

@@ -103,6 +103,10 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
 def profile_text(doc: dict) -> str:
     """The human form of a `list --json` document."""
     rows = []
+    in_bundle = "bundle" in doc  # a bundle: what it does not hold is "not in bundle", not off or empty
+    for name in PROVIDER_LAYOUT if in_bundle else ():
+        if name not in doc["providers"]:
+            rows.append([name, "", "not in bundle", "", "", ""])
     for name, p in doc["providers"].items():
         settings = [f"{k}={v}" for k, v in p.items() if k in ("base_url", "deployment", "region") and v]
         if p.get("iam_role"):
@@ -111,29 +115,21 @@ def profile_text(doc: dict) -> str:
         for i, (kname, kdoc) in enumerate(keys):
             shown, fp, note = _key_cell(kdoc)
             label = name if i == 0 else ""
-            on = ("on" if p["enabled"] else "off") if i == 0 else ""
+            on = ({True: "on", False: "off"}.get(p.get("enabled"), "-")) if i == 0 else ""
             if kname != "key":
                 shown = f"{kname}: {shown}"
             rows.append([label, on, shown, fp, note, " ".join(settings) if i == 0 else ""])
             if name == "bedrock" and kname == "secret_key":
                 break
-    for extra in doc["extra_secrets"]:
+    for extra in doc.get("extra_secrets", []):
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
     out = [table(rows, ["provider", "on", "key", "fingerprint", "storage", "settings"])]
-    m = doc["models"]
+    m = doc.get("models")
     out.append("")
-    out.append("models")
-    out.append(
-        table(
-            [
-                ["user added", ", ".join(m["user_added"]) or "-"],
-                ["enabled", ", ".join(m["enabled"]) or "-"],
-                ["disabled", ", ".join(m["disabled"]) or "-"],
-                ["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"],
-            ]
-        )
-    )
+    out.append("models" if m is not None else "models: not in bundle")
+    if m is not None:
+        out.append(table(_model_rows(m)))
     for note in doc.get("notes", []):
         out.append(f"note: {note}")
     if "cursor" in doc:
@@ -141,6 +137,18 @@ def profile_text(doc: dict) -> str:
     if len(doc.get("profiles", ())) > 1:
         out.append(f"profile: {doc['profile']} (profiles: {', '.join(doc['profiles'])})")
     return "\n".join(out)
+
+
+def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
+    """Model list rows; a list the document does not hold (a bundle's) reads "not in bundle"."""
+    rows = [
+        [label, ", ".join(m[key]) or "-" if key in m else "not in bundle"]
+        for label, key in (("user added", "user_added"), ("enabled", "enabled"), ("disabled", "disabled"))
+    ]
+    selected = m.get("selected")
+    rows.append(["selected", ", ".join(f"{s}={n}" for s, n in selected.items()) or "-" if selected is not None
+                 else "not in bundle"])
+    return rows
 
 
 def cursor_facts_text(facts: Mapping[str, Any]) -> str:

@@ -350,3 +350,24 @@ def test_list_gives_the_reason_once_and_exits_7_where_names_the_backend_rows_nee
     assert where["rows_need"] == {"v11": "a keyring: secret-service or kwallet"}
     assert "stored rows need  v11" in run(*opts, "where").stdout
     assert run(*options(sd), "list").exit_code == 0
+
+
+# --- absent is not empty ------------------------------------------------------------------
+
+
+def test_list_bundle_marks_what_the_bundle_does_not_hold(make_sample_dir, tmp_path):
+    source = make_sample_dir("v11")
+    ident, recipient = identity(tmp_path)
+    bundle = export(source, tmp_path / "openai.age", recipient, "--only", "openai")
+    text = run("list", "--bundle", bundle, "-i", ident)
+    assert text.exit_code == 0, text.stderr
+    assert [line.split()[:3] for line in text.stdout.splitlines() if "not in bundle" in line and "anthropic" in line] \
+        == [["anthropic", "not", "in"]]
+    assert "models: not in bundle" in text.stdout
+    doc = json.loads(run("list", "--bundle", bundle, "-i", ident, "--json").stdout)
+    assert list(doc["providers"]) == ["openai"]
+    assert "models" not in doc and "extra_secrets" not in doc
+    full = json.loads(run("list", "--bundle", export(source, tmp_path / "all.age", recipient), "-i", ident,
+                          "--json").stdout)
+    assert set(full["providers"]) == {"openai", "anthropic", "google", "azure", "bedrock"}
+    assert full["models"]["user_added"] and "extra_secrets" in full
