@@ -236,11 +236,11 @@ def seal(doc: dict, *, passphrase: str | None, recipients=(), armor: bool = Fals
     return agefile.encrypt(bundle.encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)
 
 
-def open_bundle(data: bytes, *, passphrases=(), identity_files=()) -> dict:
-    """The checked document inside an age bundle."""
+def open_bundle(data: bytes, *, passphrases=(), identity_files=(), ask=None) -> dict:
+    """The checked document inside an age bundle; `ask(label)` unlocks passphrase-protected SSH identities."""
     from . import agefile, bundle
 
-    identities = [i for path in identity_files for i in agefile.load_identities(path)]
+    identities = [i for path in identity_files for i in agefile.load_identities(path, ask)]
     return bundle.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities))
 
 

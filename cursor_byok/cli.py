@@ -128,6 +128,7 @@ def api_context(ctx: click.Context):
 
     o = {**ctx.find_root().params, **ctx.meta.get(GLOBALS_META, {})}  # given after the command: that one wins
     return Context(
+        env=machine_secret_env(ctx, o),
         profile=ctx.meta.get(PROFILE_META),
         db=o.get("db"),
         user_data_dir=o.get("user_data_dir"),
@@ -137,6 +138,20 @@ def api_context(ctx: click.Context):
             password_file=o.get("safe_storage_password_file"),
         ),
     )
+
+
+def machine_secret_env(ctx: click.Context, o: dict):
+    """os.environ, plus the machine secret asked for (hidden, once) when --safe-storage password has no file
+    or variable and a terminal is there."""
+    from .keyring import PASSWORD_ENV
+
+    if o.get("safe_storage") != "password" or o.get("safe_storage_password_file") or os.environ.get(PASSWORD_ENV):
+        return os.environ
+    if "cursor_byok.machine_secret" not in ctx.meta:
+        ask = hidden_prompt()
+        ctx.meta["cursor_byok.machine_secret"] = ask("Machine secret for --safe-storage password") if ask else None
+    secret = ctx.meta["cursor_byok.machine_secret"]
+    return {**os.environ, PASSWORD_ENV: secret} if secret else os.environ
 
 
 # --- shared options -----------------------------------------------------------------
@@ -419,12 +434,29 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
 # --- export ----------------------------------------------------------------------------
 
 
+PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
+TRIES = 3
+
+
+def new_passphrase_prompt() -> str:
+    """A new passphrase on a terminal: its length checked on the first entry, then typed again to confirm."""
+    for _ in range(TRIES):
+        value = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
+        if len(value) < MIN_PASSPHRASE:
+            click.echo(f"too short: use at least {MIN_PASSPHRASE} characters", err=True)
+            continue
+        if click.prompt(f"{PASSPHRASE_PROMPT} (again)", hide_input=True, err=True) == value:
+            return value
+        click.echo("the two entries differ; try again", err=True)
+    raise E.InputError(f"no passphrase after {TRIES} tries; nothing written")
+
+
 def export_passphrase(passphrase_file, passphrase_env) -> str:
     value = read_passphrase_option(passphrase_file, passphrase_env)
     if value is None:
         if not is_terminal(sys.stdin):
             raise E.InputError("no passphrase: pass --passphrase-file F, --passphrase-env VAR, or -r RECIPIENT")
-        value = click.prompt("Passphrase for the bundle", hide_input=True, confirmation_prompt=True, err=True)
+        value = new_passphrase_prompt()
     if len(value) < MIN_PASSPHRASE:
         raise E.InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or -r RECIPIENT")
     return value
@@ -512,19 +544,33 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
 
     data = read_input_file(path)
     header = agefile.precheck(data)
-    passphrases = []
+    ask = hidden_prompt() if path != "-" else None
     if header.passphrase_only:
         value = read_passphrase_option(passphrase_file, passphrase_env)
         if value is None:
-            if not is_terminal(sys.stdin) or path == "-":
+            if ask is None:
                 raise E.BundleAuthError(
                     "this bundle needs its passphrase: pass --passphrase-file F or --passphrase-env VAR"
                 )
-            value = click.prompt("Bundle passphrase", hide_input=True, err=True)
-        passphrases.append(value)
-    elif not identity:
+            return open_with_tries(data, ask)
+        return open_bundle(data, passphrases=[value])
+    if not identity:
         raise E.BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
-    return open_bundle(data, passphrases=passphrases, identity_files=identity)
+    return open_bundle(data, identity_files=identity, ask=ask)
+
+
+def open_with_tries(data: bytes, ask) -> dict:
+    """On a terminal, a wrong bundle passphrase gets TRIES tries."""
+    from .api import open_bundle
+
+    for attempt in range(1, TRIES + 1):
+        try:
+            return open_bundle(data, passphrases=[ask(PASSPHRASE_PROMPT)])
+        except E.BundleAuthError:
+            if attempt == TRIES:
+                raise
+            click.echo(f"wrong passphrase; {TRIES - attempt} tries left", err=True)
+    raise AssertionError("unreachable")
 
 
 def confirm_write(question: str, *, yes: bool) -> None:

@@ -166,17 +166,37 @@ def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]]) -> tuple[int,
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(argv[0], argv, dict(os.environ))
-    shown = b""
+    shown, seen = b"", 0  # seen: how far the steps have matched
     try:
         for until, typed in steps:
-            shown += read_pty(fd, until=until)
-            time.sleep(0.3)  # let the child reach its read before typing
-            os.write(fd, typed)
+            while until not in shown[seen:]:
+                more = read_some(fd)
+                if more is None:
+                    raise AssertionError(f"the child ended before {until!r}: {shown!r}")
+                shown += more
+            seen = shown.index(until, seen) + len(until)
+            if typed:
+                time.sleep(0.3)  # let the child reach its read before typing
+                os.write(fd, typed)
         shown += read_pty(fd)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
     return os.waitstatus_to_exitcode(status), shown
+
+
+def read_some(fd: int) -> bytes | None:
+    """One chunk from the pty (None when the child closed it), waiting at most 60 s."""
+    import os
+    import select
+
+    ready, _, _ = select.select([fd], [], [], 60)
+    if not ready:
+        raise AssertionError("no output from the child for 60 s")
+    try:
+        return os.read(fd, 4096) or None
+    except OSError:
+        return None
 
 
 def cli_argv(sd, *args: str) -> list[str]:
@@ -371,3 +391,64 @@ def test_list_bundle_marks_what_the_bundle_does_not_hold(make_sample_dir, tmp_pa
                           "--json").stdout)
     assert set(full["providers"]) == {"openai", "anthropic", "google", "azure", "bedrock"}
     assert full["models"]["user_added"] and "extra_secrets" in full
+
+
+# --- prompts on a terminal ----------------------------------------------------------------
+
+
+def test_export_checks_the_length_first_and_import_gives_three_tries(make_sample_dir, tmp_path):
+    sd = make_sample_dir("v11")
+    bundle = tmp_path / "p.age"
+    code, shown = pty_session(
+        cli_argv(sd, "export", "-o", bundle),
+        [(b"Bundle passphrase: ", b"short\r"), (b"too short", b""), (b"Bundle passphrase: ", b"long enough pass\r"),
+         (b"(again): ", b"long enough pass\r")],
+    )
+    assert code == 0, shown
+    assert shown.count(b"(again)") == 1  # the short one was never asked twice
+    target = make_target(make_sample_dir, "v11")
+    code, shown = pty_session(
+        cli_argv(target, "import", bundle, "--dry-run"),
+        [(b"Bundle passphrase: ", b"wrong one 1\r"), (b"2 tries left", b""), (b"Bundle passphrase: ", b"wrong 2\r"),
+         (b"1 tries left", b""), (b"Bundle passphrase: ", b"long enough pass\r")],
+    )
+    assert code == 0, shown
+    assert b"openai.key" in shown
+    code, shown = pty_session(
+        cli_argv(target, "import", bundle, "--dry-run"),
+        [(b"Bundle passphrase: ", b"w1\r"), (b"left", b""), (b"Bundle passphrase: ", b"w2\r"), (b"left", b""),
+         (b"Bundle passphrase: ", b"w3\r")],
+    )
+    assert code == int(Exit.BUNDLE_AUTH), shown
+
+
+def test_a_passphrase_protected_ssh_key_is_asked_for(make_sample_dir, tmp_path):
+    import shutil
+    import subprocess
+
+    if not shutil.which("ssh-keygen"):
+        pytest.skip("ssh-keygen missing")
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "ssh key pass", "-f", key], check=True)
+    sd = make_sample_dir("v11")
+    bundle = tmp_path / "ssh.age"
+    assert run(*options(sd), "export", "-o", bundle, "-r", (tmp_path / "id_ed25519.pub").read_text().strip()) \
+        .exit_code == 0
+    code, shown = pty_session(cli_argv(sd, "list", "--bundle", bundle, "-i", key),
+                              [(b"Passphrase for the SSH key", b"ssh key pass\r")])
+    assert code == 0, shown
+    assert b"openai" in shown
+    refused = run("list", "--bundle", bundle, "-i", key)  # no terminal: a clear refusal
+    assert refused.exit_code == int(Exit.INPUT) and "passphrase-protected" in refused.stderr
+
+
+def test_safe_storage_password_is_asked_for_on_a_terminal(make_sample_dir):
+    import sys
+
+    sd = make_sample_dir("v11")
+    argv = [sys.executable, "-m", "cursor_byok", "--user-data-dir", str(sd.udd), "--safe-storage", "password",
+            "--safe-storage-scheme", "linux", "get", "openai"]
+    code, shown = pty_session(argv, [(b"Machine secret", sd.sample.secret + b"\r")])
+    assert code == 0, shown
+    assert sd.keys["openai.key"].encode() in shown
+    assert sd.sample.secret not in shown.split(b"Machine secret", 1)[1].split(b"\n", 1)[0]  # hidden
