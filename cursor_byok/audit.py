@@ -467,6 +467,7 @@ def side_copy_findings(copy: SideCopy, current: dict[str, Secret]) -> list[Findi
         found = [(f"{k.vendor} key", k.secret) for k in copy.found]
     else:
         found = [(field, s) for field, s in sorted(_readable(copy.profile).items())]
+        found += [(k.vendor, k.secret) for k in copy.found]  # plain rows a secret:// row hides
         hidden = [k.row for k in copy.profile.keys().values() if k.secret is None]
         if hidden:
             out.append(finding("file-unreadable", copy.path, f"{len(hidden)} key(s) in it cannot be decrypted here"))

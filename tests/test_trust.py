@@ -452,3 +452,28 @@ def test_safe_storage_password_is_asked_for_on_a_terminal(make_sample_dir):
     assert code == 0, shown
     assert sd.keys["openai.key"].encode() in shown
     assert sd.sample.secret not in shown.split(b"Machine secret", 1)[1].split(b"\n", 1)[0]  # hidden
+
+
+# --- audit gap ------------------------------------------------------------------------------
+
+
+def test_audit_sees_an_old_plain_key_behind_a_secret_row_in_the_backup(make_sample_dir):
+    import random
+    import shutil
+    import sqlite3
+
+    from cursor_byok.sample import make_key
+
+    sd = make_sample_dir("v11")
+    backup = sd.db.with_name(sd.db.name + ".backup")
+    shutil.copy(sd.db, backup)
+    old_key = make_key("openai", random.Random(404))
+    conn = sqlite3.connect(backup)
+    conn.execute("INSERT INTO ItemTable VALUES (?, ?)", ("cursorAuth/openAIKey", old_key))
+    conn.commit()
+    conn.close()
+    result = run(*options(sd), "audit", "--json", "--fail-on", "none")
+    assert result.exit_code == 0, result.stderr
+    old = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "backup-old-key"]
+    assert len(old) == 1 and "openai.key (plain row cursorAuth/openAIKey)" in old[0]["message"]
+    assert old_key not in result.stdout
