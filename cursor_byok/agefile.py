@@ -412,7 +412,9 @@ def _unlock_ssh_key(data: bytes, source: str, ask) -> bytes:
         raise InputError(f"{source}: wrong passphrase for this SSH private key") from None
     except Exception as exc:  # an unsupported format or cipher, or no bcrypt (the OpenSSH key derivation)
         why = "the bcrypt package is missing: pip install bcrypt" if "bcrypt" in str(exc) else "unsupported key"
-        raise InputError(f"{source}: this SSH private key cannot be unlocked here ({why}); decrypt a copy first") from None
+        raise InputError(
+            f"{source}: this SSH private key cannot be unlocked here ({why}); decrypt a copy first"
+        ) from None
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     )

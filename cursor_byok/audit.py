@@ -308,7 +308,8 @@ def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Fin
         return []
     own, vendor = provider_of(field), formats.known_vendor(value)
     if vendor and vendor != own:
-        return [finding("key-wrong-slot", field, f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one")]
+        message = f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one"
+        return [finding("key-wrong-slot", field, message)]
     message = f"{shown} does not match the {_name(own)} key format"
     if field == "openai.key" and any(p.fullmatch(value) for p in formats.COMPATIBLE):
         message += "; it looks like a key of an OpenAI-compatible service, which needs the OpenAI base URL override"

@@ -117,6 +117,38 @@ class ByokGroup(click.Group):
             )
 
 
+def show_status(text: str | None) -> None:
+    """Write (or, with None, erase) a single status line on stderr; only when stderr is a terminal."""
+    if is_terminal(sys.stderr):
+        sys.stderr.write("\r\033[K" + (text or ""))
+        sys.stderr.flush()
+
+
+class status:
+    """`with status("deriving key…"):` shows the line while the block runs, then erases it (no scrollback)."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def __enter__(self) -> None:
+        if self.text:
+            show_status(self.text)
+
+    def __exit__(self, *exc) -> None:
+        if self.text:
+            show_status(None)
+
+
+def wait_with_status(actx, seconds: float | None) -> None:
+    """--wait: give Cursor time to exit, saying so on one erased status line."""
+    from .api import wait_until_closed
+    from .locate import cursor_running
+
+    running = cursor_running(actx.installation()) if seconds else None
+    with status(f"waiting for Cursor (pid {running.pid}) to exit…" if running else None):
+        wait_until_closed(actx, seconds)
+
+
 def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     _json_state()["emitted"] = True
@@ -503,7 +535,8 @@ def export(
     recipients = gather_recipients(recipient, recipients_file)
     passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
     doc, notes = export_document(api_context(ctx), only=only, keys=not no_keys, models=not no_models)
-    data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
+    with status("deriving key…" if passphrase else None):
+        data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
     if to_pipe:
         try:
             sys.stdout.buffer.write(data)
@@ -553,7 +586,8 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
                     "this bundle needs its passphrase: pass --passphrase-file F or --passphrase-env VAR"
                 )
             return open_with_tries(data, ask)
-        return open_bundle(data, passphrases=[value])
+        with status("deriving key…"):
+            return open_bundle(data, passphrases=[value])
     if not identity:
         raise E.BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
     return open_bundle(data, identity_files=identity, ask=ask)
@@ -565,7 +599,9 @@ def open_with_tries(data: bytes, ask) -> dict:
 
     for attempt in range(1, TRIES + 1):
         try:
-            return open_bundle(data, passphrases=[ask(PASSPHRASE_PROMPT)])
+            value = ask(PASSPHRASE_PROMPT)
+            with status("deriving key…"):
+                return open_bundle(data, passphrases=[value])
         except E.BundleAuthError:
             if attempt == TRIES:
                 raise
@@ -694,12 +730,12 @@ def import_cmd(
     """Import a bundle into this Cursor, re-encrypting keys for this machine."""
     from . import bundle
     from . import plan as planning
-    from .api import prepare, wait_until_closed
+    from .api import prepare
 
     doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
     wanted = planning.filter_fields(bundle.to_fields(doc), only)
     policy = conflict_policy(on_conflict, as_json)
-    wait_until_closed(api_context(ctx), wait)
+    wait_with_status(api_context(ctx), wait)
     prep = prepare(
         api_context(ctx),
         wanted,
@@ -792,10 +828,9 @@ def run_write(
 ) -> None:
     """Plan the fields `build(profile)` wants, refuse likely mistakes (unless --force), warn about odd key shapes,
     then run_plan."""
-    from .api import wait_until_closed
     from .onboard import mistakes, prepare_from
 
-    wait_until_closed(api_context(ctx), wait)
+    wait_with_status(api_context(ctx), wait)
     prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
     found = [] if force else mistakes(prep.wanted, prep.profile)
     if found:
@@ -1018,20 +1053,13 @@ def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait
 
 
 class ScanProgress:
-    """A progress bar on stderr for the audit's file scan, shown only on a terminal."""
-
-    def __init__(self) -> None:
-        self.bar = None
+    """One status line on stderr for the audit's file scan, shown only on a terminal and erased at the end."""
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label="scanning files", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
+        show_status(f"scanning files {done}/{total}…")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+        show_status(None)
 
 
 @main.command()

@@ -385,7 +385,8 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
     out = []
     for field, value in wanted.items():
-        if isinstance(value, Secret) and field in LABELS and check_format(field, value.reveal(), base_url) == UNEXPECTED:
+        text = value.reveal() if isinstance(value, Secret) else ""
+        if isinstance(value, Secret) and field in LABELS and check_format(field, text, base_url) == UNEXPECTED:
             vendor, own = known_vendor(value.reveal()), field.split(".")[0]
             if vendor and vendor != own:
                 out.append(f"{field}: {value.masked} looks like {_a(vendor)} {vendor} key, not {_a(own)} {own} one")

@@ -180,7 +180,8 @@ def where_text(docs: list[dict]) -> str:
             ("stored rows need", ", ".join(f"{p} ({b})" for p, b in d.get("rows_need", {}).items()) or "-"),
         ]
         if len(docs) > 1:
-            lines.insert(0, ("used by commands", "yes (the first found)" if d.get("used") else "no: pass --user-data-dir"))
+            used = "yes (the first found)" if d.get("used") else "no: pass --user-data-dir"
+            lines.insert(0, ("used by commands", used))
         blocks.append(table(lines))
     return "\n\n".join(blocks)
 

@@ -477,3 +477,19 @@ def test_audit_sees_an_old_plain_key_behind_a_secret_row_in_the_backup(make_samp
     old = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "backup-old-key"]
     assert len(old) == 1 and "openai.key (plain row cursorAuth/openAIKey)" in old[0]["message"]
     assert old_key not in result.stdout
+
+
+# --- feedback -------------------------------------------------------------------------------
+
+
+def test_one_status_line_while_scrypt_runs_then_erased(make_sample_dir, tmp_path):
+    sd = make_sample_dir("v11")
+    secret = tmp_path / "pass.txt"
+    secret.write_text("a long enough passphrase\n")
+    code, shown = pty_session(cli_argv(sd, "export", "-o", tmp_path / "s.age", "--passphrase-file", secret), [])
+    assert code == 0, shown
+    assert b"deriving key\xe2\x80\xa6" in shown
+    after = shown.split(b"deriving key\xe2\x80\xa6", 1)[1]
+    assert after.startswith(b"\r\x1b[K")  # erased: nothing left in the scrollback
+    piped = run(*options(sd), "export", "-o", tmp_path / "t.age", "--passphrase-file", secret)
+    assert "deriving" not in piped.stderr  # not a terminal: no status line
