@@ -378,7 +378,17 @@ def main(**_options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def where(ctx: click.Context, as_json: bool) -> None:
-    """Show each Cursor installation found and how its keys are protected."""
+    """Show each Cursor installation found and how its keys are protected.
+
+    With several, "used by commands" marks the one the other commands use;
+    with none, the paths searched are listed (exit 3).
+
+    \b
+    Examples:
+      cursor-byok where
+      cursor-byok where --json
+      cursor-byok where --user-data-dir ~/old-cursor
+    """
     from .api import where_documents
     from .render import where_text
 
@@ -405,7 +415,15 @@ def list_cmd(
     """Show the stored provider keys, settings and models.
 
     --profile NAME shows that profile's settings and models; --profile all
-    shows every profile.
+    shows every profile. Exits 7 (after printing) when keys cannot be
+    decrypted here. With --bundle, what the bundle does not hold reads
+    "not in bundle" (absent in --json).
+
+    \b
+    Examples:
+      cursor-byok list
+      cursor-byok list --json --db ./state.vscdb
+      cursor-byok list --bundle keys.age -i ~/.ssh/id_ed25519
     """
     from .api import bundle_list_document, list_all_profiles, list_document
     from .render import profile_text
@@ -727,7 +745,18 @@ def import_cmd(
     passphrase_env,
     as_json,
 ) -> None:
-    """Import a bundle into this Cursor, re-encrypting keys for this machine."""
+    """Import a bundle into this Cursor, re-encrypting keys for this machine.
+
+    The plan marks keys that would be stored LESS PROTECTED than at the
+    source; --key-storage secret fails (exit 15) when it cannot be honoured.
+    A terminal asks before writing; without one, pass --yes.
+
+    \b
+    Examples:
+      cursor-byok import keys.age --dry-run
+      cursor-byok import keys.age -i ~/.ssh/id_ed25519
+      cursor-byok import keys.age --passphrase-env BUNDLE_PASS --only openai,claude --yes
+    """
     from . import bundle
     from . import plan as planning
     from .api import prepare
@@ -765,6 +794,13 @@ def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
 
     Journals hold the old values of the rows each write changed, which may
     include keys; --purge deletes them once you no longer need to go back.
+    A terminal asks first; without one, pass --yes.
+
+    \b
+    Examples:
+      cursor-byok undo --list
+      cursor-byok undo --yes
+      cursor-byok undo --purge
     """
     from . import api
     from .render import table
@@ -911,7 +947,14 @@ def set_cmd(
 @write_options
 @click.pass_context
 def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
-    """Remove a provider's key(s) and switch the provider off."""
+    """Remove a provider's key(s) and switch the provider off.
+
+    \b
+    Examples:
+      cursor-byok unset azure
+      cursor-byok unset claude --dry-run
+      cursor-byok unset openai --yes --json
+    """
     from . import onboard
 
     run_write(
@@ -1024,7 +1067,17 @@ def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> Non
 @write_options
 @click.pass_context
 def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait, yes, as_json) -> None:
-    """Apply a team manifest (TOML): providers, settings, models and where each key comes from."""
+    """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
+
+    Another provider's key, a provider on with no key and an unknown model
+    surface are refused unless --force.
+
+    \b
+    Examples:
+      cursor-byok apply team.toml --dry-run
+      cursor-byok apply team.toml
+      cursor-byok apply team.toml --yes --json --on-conflict keep
+    """
     from . import manifest as mf
 
     wanted_manifest = mf.load(manifest_file)
@@ -1073,7 +1126,14 @@ class ScanProgress:
 )
 @click.pass_context
 def audit(ctx, as_json: bool, fail_on: str) -> None:
-    """Check stored keys, their protection, and old copies in files around the database."""
+    """Check stored keys, their protection, and old copies in files around the database.
+
+    \b
+    Examples:
+      cursor-byok audit
+      cursor-byok audit --fail-on warning --json > audit.json
+      cursor-byok audit --fail-on none
+    """
     from .audit import document_reaches, report_text
     from .scan import audit_document
 
