@@ -493,3 +493,19 @@ def test_one_status_line_while_scrypt_runs_then_erased(make_sample_dir, tmp_path
     assert after.startswith(b"\r\x1b[K")  # erased: nothing left in the scrollback
     piped = run(*options(sd), "export", "-o", tmp_path / "t.age", "--passphrase-file", secret)
     assert "deriving" not in piped.stderr  # not a terminal: no status line
+
+
+def test_grammar_an_anthropic_key(make_sample_dir):
+    import random
+
+    from conftest import cli_runner
+
+    from cursor_byok.cli import main
+    from cursor_byok.sample import make_key
+
+    sd = make_sample_dir("v11")
+    args = [*map(str, options(sd)), "set", "google", "--key-env", "K", "--yes", "--force"]
+    assert cli_runner().invoke(main, args, env={"K": make_key("anthropic", random.Random(9))}).exit_code == 0
+    audit = run(*options(sd), "audit", "--fail-on", "none").stdout
+    doctor = run(*options(sd), "doctor").stdout
+    assert "an Anthropic key" in audit and "a Anthropic" not in audit + doctor
