@@ -149,6 +149,36 @@ def wait_with_status(actx, seconds: float | None) -> None:
         wait_until_closed(actx, seconds)
 
 
+LINE_COLOURS = (  # (line start, colour): plan markers, audit severities, notes that matter
+    ("+ ", "green"),
+    ("~ ", "yellow"),
+    ("- ", "red"),
+    ("! ", "red"),
+    ("error ", "red"),
+    ("warning ", "yellow"),
+    ("info ", "cyan"),
+    ("note: ", None),
+)
+
+
+def use_colour(stream=None) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return is_terminal(stream or sys.stdout) and not os.environ.get("NO_COLOR")
+
+
+def coloured(text: str) -> str:
+    """Plan markers and severities in colour, line by line, when use_colour() says so."""
+    if not use_colour():
+        return text
+    out = []
+    for line in text.split("\n"):
+        colour = next((c for start, c in LINE_COLOURS if line.startswith(start)), None)
+        if line.startswith("note: ") and "LESS PROTECTED" in line:
+            colour = "yellow"
+        out.append(click.style(line, fg=colour, bold=True if line.startswith("! ") else None) if colour else line)
+    return "\n".join(out)
+
+
 def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     _json_state()["emitted"] = True
@@ -664,7 +694,7 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         "warnings": [],
     }
     if not as_json:
-        click.echo(plan_text(prep.plan))
+        click.echo(coloured(plan_text(prep.plan)))
     if prep.other_profiles:
         click.echo(
             f"note: writing the default profile's settings; other profiles ({', '.join(prep.other_profiles)}) "
@@ -1146,7 +1176,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     if as_json:
         emit_json(doc)
     else:
-        click.echo(report_text(doc))
+        click.echo(coloured(report_text(doc)))
     if fail_on != "none" and document_reaches(doc, fail_on):
         sys.exit(int(Exit.FINDINGS))
 

@@ -509,3 +509,17 @@ def test_grammar_an_anthropic_key(make_sample_dir):
     audit = run(*options(sd), "audit", "--fail-on", "none").stdout
     doctor = run(*options(sd), "doctor").stdout
     assert "an Anthropic key" in audit and "a Anthropic" not in audit + doctor
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(make_sample_dir, monkeypatch):
+    import os
+
+    sd = make_sample_dir("v11")
+    code, shown = pty_session(cli_argv(sd, "models", "add", "my-model", "--dry-run"), [])
+    assert code == 0 and b"\x1b[33m~  models.user_added" in shown, shown
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, shown = pty_session(cli_argv(sd, "models", "add", "my-model", "--dry-run"), [])
+    assert code == 0 and b"\x1b[3" not in shown, shown
+    assert os.environ["NO_COLOR"] == "1"
+    piped = run(*options(sd), "models", "add", "my-model", "--dry-run")
+    assert "\x1b[" not in piped.stdout
