@@ -186,7 +186,7 @@ def make_lab(root: Path, generation: str) -> Lab:
     dst, plain_dst = _install(root, "dst", generation, canaries, rng)
     folders = {name: root / name for name in ("inputs", "out", "tmp", "home")}
     for folder in folders.values():
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)  # the autouse fixture already made home
     identity_text, recipient = agefile.generate_identity()
     identity = folders["inputs"] / "identity.txt"
     identity.write_text(identity_text + "\n")
