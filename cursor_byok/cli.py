@@ -91,6 +91,7 @@ class ByokGroup(click.Group):
     """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        fit_tables_to_terminal()
         if ctx.parent is None:
             protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", ())
             rest = [*protected, *ctx.args]
@@ -115,6 +116,15 @@ class ByokGroup(click.Group):
                 f"internal error ({type(exc).__name__}); rerun with CURSOR_BYOK_DEBUG=1 and report it",
                 Exit.FAILURE,
             )
+
+
+def fit_tables_to_terminal() -> None:
+    """On a terminal, tables wrap their last column to its width, with a hanging indent."""
+    import shutil
+
+    from . import render
+
+    render.TERMINAL_WIDTH = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
 
 
 def show_status(text: str | None) -> None:

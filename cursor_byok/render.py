@@ -87,7 +87,30 @@ def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) ->
         return ""
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    if TERMINAL_WIDTH and len(widths) > 1 and max(map(len, lines)) > TERMINAL_WIDTH:
+        return _wrapped(rows, widths, TERMINAL_WIDTH)
     return "\n".join(lines)
+
+
+TERMINAL_WIDTH: int | None = None  # set by the CLI when stdout is a terminal: tables then fit it
+
+
+def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
+    """The table with its last column wrapped to fit `width`, continuation lines indented under that column."""
+    import textwrap
+
+    lead = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    room = max(width - lead, 20)
+    out = []
+    for r in rows:
+        head = "  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1]))
+        last = r[-1] if len(r) == len(widths) else ""
+        if len(r) < len(widths):
+            head = "  ".join(c.ljust(widths[i]) for i, c in enumerate(r))
+        parts = textwrap.wrap(last, room, break_on_hyphens=False, break_long_words=False) or [""]
+        out.append(f"{head}  {parts[0]}".rstrip() if len(r) == len(widths) else head.rstrip())
+        out += [" " * lead + p for p in parts[1:]]
+    return "\n".join(out)
 
 
 def _key_cell(doc: dict | None) -> tuple[str, str, str]:

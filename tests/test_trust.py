@@ -523,3 +523,16 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(make_sample_dir, monk
     assert os.environ["NO_COLOR"] == "1"
     piped = run(*options(sd), "models", "add", "my-model", "--dry-run")
     assert "\x1b[" not in piped.stdout
+
+
+def test_tables_fit_the_terminal_with_a_hanging_indent(monkeypatch):
+    from cursor_byok import render
+
+    rows = [["error", "key-plaintext", "openai.key", "the key is stored in plain text in a legacy row " * 2]]
+    monkeypatch.setattr(render, "TERMINAL_WIDTH", 60)
+    lines = render.table(rows, ["severity", "code", "subject", "finding"]).splitlines()
+    column = lines[0].index("finding")
+    assert all(len(line) <= 60 for line in lines) and len(lines) > 3
+    assert all(line[:column].strip() == "" and line[column] != " " for line in lines[2:])
+    monkeypatch.setattr(render, "TERMINAL_WIDTH", None)
+    assert len(render.table(rows).splitlines()) == 1  # not a terminal: one line per row
