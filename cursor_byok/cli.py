@@ -39,6 +39,8 @@ class Exit(enum.IntEnum):
     INPUT = 15
     NOTHING_TO_UNDO = 16
     PENDING = 17
+    NO_KEY = 18
+    DECLINED = 19
     INTERRUPTED = 130
 
 
@@ -59,6 +61,8 @@ EXIT_CODES: tuple[tuple[type[E.ByokError], Exit], ...] = (
     (E.InputError, Exit.INPUT),
     (E.NothingToUndo, Exit.NOTHING_TO_UNDO),
     (E.ChangesPending, Exit.PENDING),
+    (E.KeyNotStored, Exit.NO_KEY),
+    (E.Declined, Exit.DECLINED),
 )
 
 
@@ -69,13 +73,24 @@ def exit_code_for(exc: E.ByokError) -> Exit:
     return Exit.FAILURE
 
 
+JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
+
+
 def fail(message: str, code: Exit) -> NoReturn:
     click.echo(f"cursor-byok: error: {message}", err=True)
+    state = _json_state()
+    if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
+        click.echo(json.dumps({"error": {"code": int(code), "message": message}}, indent=2, ensure_ascii=False))
     sys.exit(int(code))
 
 
+def _json_state() -> dict:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.setdefault(JSON_META, {}) if ctx is not None else {}
+
+
 class ByokGroup(click.Group):
-    """Turns domain errors into one line on stderr and a documented exit code."""
+    """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         from .console import setup_streams
@@ -84,13 +99,23 @@ class ByokGroup(click.Group):
         return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
+        fit_tables_to_terminal()
+        if ctx.parent is None:
+            protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", ())
+            rest = [*protected, *ctx.args]
+            ctx.meta[JSON_META] = {"wanted": "--json" in rest}
         try:
             return super().invoke(ctx)
         except E.ByokError as exc:
             fail(str(exc) or type(exc).__doc__ or type(exc).__name__, exit_code_for(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; nothing more was written", Exit.INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("", err=True)  # off the prompt's line
+            fail("interrupted; nothing written", Exit.INTERRUPTED)
+        except click.ClickException as exc:
+            if not _json_state().get("wanted"):
+                raise
+            fail(exc.format_message(), Exit(exc.exit_code) if exc.exit_code in iter(Exit) else Exit.USAGE)
+        except (click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:  # unexpected: loud, but no traceback unless asked
             if os.environ.get("CURSOR_BYOK_DEBUG"):
@@ -101,16 +126,89 @@ class ByokGroup(click.Group):
             )
 
 
+def fit_tables_to_terminal() -> None:
+    """On a terminal, tables wrap their last column to its width, with a hanging indent."""
+    import shutil
+
+    from . import render
+
+    render.TERMINAL_WIDTH = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
+
+
+def show_status(text: str | None) -> None:
+    """Write (or, with None, erase) a single status line on stderr; only when stderr is a terminal."""
+    if is_terminal(sys.stderr):
+        sys.stderr.write("\r\033[K" + (text or ""))
+        sys.stderr.flush()
+
+
+class status:
+    """`with status("deriving key…"):` shows the line while the block runs, then erases it (no scrollback)."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def __enter__(self) -> None:
+        if self.text:
+            show_status(self.text)
+
+    def __exit__(self, *exc) -> None:
+        if self.text:
+            show_status(None)
+
+
+def wait_with_status(actx, seconds: float | None) -> None:
+    """--wait: give Cursor time to exit, saying so on one erased status line."""
+    from .cursor.paths import cursor_running
+    from .library import wait_until_closed
+
+    running = cursor_running(actx.installation()) if seconds else None
+    with status(f"waiting for Cursor (pid {running.pid}) to exit…" if running else None):
+        wait_until_closed(actx, seconds)
+
+
+LINE_COLOURS = (  # (line start, colour): plan markers, audit severities, notes that matter
+    ("+ ", "green"),
+    ("~ ", "yellow"),
+    ("- ", "red"),
+    ("! ", "red"),
+    ("error ", "red"),
+    ("warning ", "yellow"),
+    ("info ", "cyan"),
+    ("note: ", None),
+)
+
+
+def use_colour(stream=None) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return is_terminal(stream or sys.stdout) and not os.environ.get("NO_COLOR")
+
+
+def coloured(text: str) -> str:
+    """Plan markers and severities in colour, line by line, when use_colour() says so."""
+    if not use_colour():
+        return text
+    out = []
+    for line in text.split("\n"):
+        colour = next((c for start, c in LINE_COLOURS if line.startswith(start)), None)
+        if line.startswith("note: ") and "LESS PROTECTED" in line:
+            colour = "yellow"
+        out.append(click.style(line, fg=colour, bold=True if line.startswith("! ") else None) if colour else line)
+    return "\n".join(out)
+
+
 def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    _json_state()["emitted"] = True
 
 
 def api_context(ctx: click.Context):
     from .library import Context
     from .safestorage.backends import SafeStorageConfig
 
-    o = ctx.find_root().params
+    o = {**ctx.find_root().params, **ctx.meta.get(GLOBALS_META, {})}  # given after the command: that one wins
     return Context(
+        env=machine_secret_env(ctx, o),
         profile=ctx.meta.get(PROFILE_META),
         db=o.get("db"),
         user_data_dir=o.get("user_data_dir"),
@@ -122,6 +220,20 @@ def api_context(ctx: click.Context):
     )
 
 
+def machine_secret_env(ctx: click.Context, o: dict):
+    """os.environ, plus the machine secret asked for (hidden, once) when --safe-storage password has no file
+    or variable and a terminal is there."""
+    from .safestorage.backends import PASSWORD_ENV
+
+    if o.get("safe_storage") != "password" or o.get("safe_storage_password_file") or os.environ.get(PASSWORD_ENV):
+        return os.environ
+    if "cursor_byok.machine_secret" not in ctx.meta:
+        ask = hidden_prompt()
+        ctx.meta["cursor_byok.machine_secret"] = ask("Machine secret for --safe-storage password") if ask else None
+    secret = ctx.meta["cursor_byok.machine_secret"]
+    return {**os.environ, PASSWORD_ENV: secret} if secret else os.environ
+
+
 # --- shared options -----------------------------------------------------------------
 
 PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
@@ -129,6 +241,45 @@ MIN_PASSPHRASE = 10
 SMALL_INPUT_LIMIT = 64 << 10  # passphrase files
 RECIPIENTS_FILE_LIMIT = 1 << 20
 MAX_BUNDLE = 64 << 20  # a bundle holds a few KiB; this only stops a runaway read
+
+
+PROVIDER_ALIASES = {"claude": "anthropic", "gemini": "google", "aws": "bedrock", "azure-openai": "azure"}
+
+
+class ProviderName(click.ParamType):
+    """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos."""
+
+    name = "provider"
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def get_metavar(self, param, ctx=None) -> str:  # click 8.1 passes only param
+        return "{" + "|".join(self.choices) + "}"
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(c) for c in self.choices if c.startswith(incomplete.lower())]
+
+    def convert(self, value, param, ctx):
+        import difflib
+
+        name = str(value).strip().lower()
+        name = PROVIDER_ALIASES.get(name, name)
+        if name in self.choices:
+            return name
+        known = [*self.choices, *(a for a, p in PROVIDER_ALIASES.items() if p in self.choices)]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {PROVIDER_ALIASES.get(close[0], close[0])!r}?" if close else ""
+        self.fail(f"unknown provider {value!r}{hint} (choose from {', '.join(self.choices)})", param, ctx)
+
+
+def split_only(ctx, param, values) -> tuple[str, ...]:
+    """--only a,b as well as --only a --only b, each name checked like a provider argument."""
+    kind = ProviderName(PROVIDER_CHOICES)
+    names = [n for v in values for n in str(v).split(",") if n.strip()]
+    return tuple(dict.fromkeys(kind.convert(n, param, ctx) for n in names))
 
 
 def is_terminal(stream) -> bool:
@@ -170,8 +321,10 @@ def only_option(f):
     return click.option(
         "--only",
         multiple=True,
-        type=click.Choice(PROVIDER_CHOICES),
-        help="Limit to these providers; extra: unknown providers' keys; models: model lists (repeatable).",
+        metavar="PROVIDER[,PROVIDER...]",
+        callback=split_only,
+        help="Limit to these providers; extra: unknown providers' keys; models: model lists "
+        "(repeatable, or comma-separated: --only openai,anthropic).",
     )(f)
 
 
@@ -219,9 +372,18 @@ def write_options(f):
     f = profile_option(f)
     f = check_option(f)
     f = json_option(f)
-    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
+    f = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")(f)
     f = click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")(f)
     return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
+
+
+def force_option(f):
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Do it even if it looks like a mistake (another provider's key, a provider on with no key, "
+        "an unknown surface).",
+    )(f)
 
 
 def key_storage_option(f):
@@ -244,7 +406,7 @@ def conflict_option(f):
 
 def conflict_policy(on_conflict: str | None, as_json: bool) -> str:
     """The --on-conflict policy, defaulting to ask on a terminal and fail otherwise."""
-    return on_conflict or ("ask" if is_terminal(sys.stdin) and not as_json else "fail")
+    return on_conflict or ("ask" if is_terminal(sys.stdin) else "fail")  # --json changes only the output
 
 
 def json_option(f):
@@ -288,7 +450,17 @@ def main(**_options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def where(ctx: click.Context, as_json: bool) -> None:
-    """Show each Cursor installation found and how its keys are protected."""
+    """Show each Cursor installation found and how its keys are protected.
+
+    With several, "used by commands" marks the one the other commands use;
+    with none, the paths searched are listed (exit 3).
+
+    \b
+    Examples:
+      cursor-byok where
+      cursor-byok where --json
+      cursor-byok where --user-data-dir ~/old-cursor
+    """
     from .library import where_documents
     from .render import where_text
 
@@ -315,7 +487,15 @@ def list_cmd(
     """Show the stored provider keys, settings and models.
 
     --profile NAME shows that profile's settings and models; --profile all
-    shows every profile.
+    shows every profile. Exits 7 (after printing) when keys cannot be
+    decrypted here. With --bundle, what the bundle does not hold reads
+    "not in bundle" (absent in --json).
+
+    \b
+    Examples:
+      cursor-byok list
+      cursor-byok list --json --db ./state.vscdb
+      cursor-byok list --bundle keys.age -i ~/.ssh/id_ed25519
     """
     from .library import bundle_list_document, list_all_profiles, list_document
     from .render import profile_text
@@ -330,13 +510,67 @@ def list_cmd(
         doc = list_document(actx, reveal=reveal)
     if as_json:
         emit_json(doc)
-        return
-    for one in doc.get("documents", [doc]):
+    for one in () if as_json else doc.get("documents", [doc]):
         click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
         click.echo(profile_text(one))
+    if not bundle_file and any(undecryptable_keys(one) for one in doc.get("documents", [doc])):
+        sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
+
+
+def undecryptable_keys(doc: dict) -> list[str]:
+    """The keys of a `list` document that cannot be decrypted here."""
+    from .model import KEY_NAMES
+
+    out = [f"{p}.{k}" for p, entry in doc["providers"].items() for k in KEY_NAMES
+           if isinstance(entry.get(k), dict) and entry[k].get("fingerprint") is None]
+    return out + [e["name"] for e in doc.get("extra_secrets", []) if e["key"].get("fingerprint") is None]
+
+
+@main.command("get")
+@click.argument("provider", type=ProviderName(("openai", "anthropic", "google", "azure", "bedrock")))
+@click.option(
+    "--field", type=click.Choice(("access_key", "secret_key")), help="bedrock: which key (default: access_key)."
+)
+@json_option
+@click.pass_context
+def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool) -> None:
+    """Print one stored key on stdout, for scripts (like `gh auth token`).
+
+    \b
+    Exits 18 when no key is stored, 7 when it cannot be decrypted here.
+    Examples:
+      export OPENAI_API_KEY="$(cursor-byok get openai)"
+      cursor-byok get claude --json
+      cursor-byok get bedrock --field secret_key
+    """
+    from .library import get_key
+
+    value = get_key(api_context(ctx), provider, field)
+    if as_json:
+        emit_json({"provider": provider, "field": field or ("access_key" if provider == "bedrock" else "key"),
+                   "value": value})
+    else:
+        click.echo(value)
 
 
 # --- export ----------------------------------------------------------------------------
+
+
+PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
+TRIES = 3
+
+
+def new_passphrase_prompt() -> str:
+    """A new passphrase on a terminal: its length checked on the first entry, then typed again to confirm."""
+    for _ in range(TRIES):
+        value = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
+        if len(value) < MIN_PASSPHRASE:
+            click.echo(f"too short: use at least {MIN_PASSPHRASE} characters", err=True)
+            continue
+        if click.prompt(f"{PASSPHRASE_PROMPT} (again)", hide_input=True, err=True) == value:
+            return value
+        click.echo("the two entries differ; try again", err=True)
+    raise E.InputError(f"no passphrase after {TRIES} tries; nothing written")
 
 
 def export_passphrase(passphrase_file, passphrase_env) -> str:
@@ -344,7 +578,7 @@ def export_passphrase(passphrase_file, passphrase_env) -> str:
     if value is None:
         if not is_terminal(sys.stdin):
             raise E.InputError("no passphrase: pass --passphrase-file F, --passphrase-env VAR, or -r RECIPIENT")
-        value = click.prompt("Passphrase for the bundle", hide_input=True, confirmation_prompt=True, err=True)
+        value = new_passphrase_prompt()
     if len(value) < MIN_PASSPHRASE:
         raise E.InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or -r RECIPIENT")
     return value
@@ -414,7 +648,8 @@ def export(
         api_context(ctx), only=only, keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable
     )
     passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
-    data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
+    with status("deriving key…" if passphrase else None):
+        data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
     if to_pipe:
         try:
             sys.stdout.buffer.write(data)
@@ -467,19 +702,49 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
 
     data = read_input_file(path)
     header = agefile.precheck(data)
-    passphrases = []
+    ask = hidden_prompt() if path != "-" else None
     if header.passphrase_only:
         value = read_passphrase_option(passphrase_file, passphrase_env)
         if value is None:
-            if not is_terminal(sys.stdin) or path == "-":
+            if ask is None:
                 raise E.BundleAuthError(
                     "this bundle needs its passphrase: pass --passphrase-file F or --passphrase-env VAR"
                 )
-            value = click.prompt("Bundle passphrase", hide_input=True, err=True)
-        passphrases.append(value)
-    elif not identity:
+            return open_with_tries(data, ask)
+        with status("deriving key…"):
+            return open_bundle(data, passphrases=[value])
+    if not identity:
         raise E.BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
-    return open_bundle(data, passphrases=passphrases, identity_files=identity)
+    return open_bundle(data, identity_files=identity, ask=ask)
+
+
+def open_with_tries(data: bytes, ask) -> dict:
+    """On a terminal, a wrong bundle passphrase gets TRIES tries."""
+    from .library import open_bundle
+
+    for attempt in range(1, TRIES + 1):
+        try:
+            value = ask(PASSPHRASE_PROMPT)
+            with status("deriving key…"):
+                return open_bundle(data, passphrases=[value])
+        except E.BundleAuthError:
+            if attempt == TRIES:
+                raise
+            click.echo(f"wrong passphrase; {TRIES - attempt} tries left", err=True)
+    raise AssertionError("unreachable")
+
+
+def confirm_write(question: str, *, yes: bool) -> None:
+    """The one confirmation rule for writes: --yes skips it; a terminal asks; otherwise refuse (exit 15).
+
+    Declining raises Declined (exit 19); Ctrl-C at the prompt is click.Abort (exit 130).
+    """
+    if yes:
+        return
+    if not is_terminal(sys.stdin):
+        raise E.ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
+    if not click.confirm(question, default=False, err=True):
+        raise E.Declined("declined; nothing written")
 
 
 def ask_conflict(change) -> bool:
@@ -510,7 +775,7 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         **(extra or {}),
     }
     if not as_json:
-        click.echo(plan_text(prep.plan))
+        click.echo(coloured(plan_text(prep.plan)))
     if prep.other_profiles:
         click.echo(
             f"note: writing the default profile's settings; other profiles ({', '.join(prep.other_profiles)}) "
@@ -529,9 +794,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
             f"{len(prep.plan.conflicts)} field(s) already hold different values; nothing was written. "
             "Rerun with --on-conflict replace or keep"
         )
-    if prep.plan.effective and not yes and is_terminal(sys.stdin) and not as_json:
-        if not click.confirm(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", err=True):
-            raise click.Abort()
+    if prep.plan.effective:
+        confirm_write(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", yes=yes)
     result = execute(prep, command=command)
     doc.update(
         applied=bool(result.rows),
@@ -620,21 +884,33 @@ def import_cmd(
     passphrase_env,
     as_json,
 ) -> None:
-    """Import a bundle into this Cursor, re-encrypting keys for this machine."""
+    """Import a bundle into this Cursor, re-encrypting keys for this machine.
+
+    The plan marks keys that would be stored LESS PROTECTED than at the
+    source; --key-storage secret fails (exit 15) when it cannot be honoured.
+    A terminal asks before writing; without one, pass --yes.
+
+    \b
+    Examples:
+      cursor-byok import keys.age --dry-run
+      cursor-byok import keys.age -i ~/.ssh/id_ed25519
+      cursor-byok import keys.age --passphrase-env BUNDLE_PASS --only openai,claude --yes
+    """
     from .bundle import document as bundle
     from .changes import plan as planning
-    from .library import prepare, wait_until_closed
+    from .library import prepare
 
     doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
     wanted = planning.filter_fields(bundle.to_fields(doc), only)
     policy = conflict_policy(on_conflict, as_json)
-    wait_until_closed(api_context(ctx), wait)
+    wait_with_status(api_context(ctx), wait)
     prep = prepare(
         api_context(ctx),
         wanted,
         on_conflict="fail" if policy == "ask" else policy,
         models="keep" if no_models else models_policy,
         key_storage=key_storage,
+        source_protection=bundle.source_protection(doc),
     )
     prep.ask = policy == "ask"
     run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}")
@@ -648,7 +924,7 @@ def import_cmd(
 @click.option("--list", "list_only", is_flag=True, help="List the undo journals for this database.")
 @click.option("--force", is_flag=True, help="Restore even rows that changed since.")
 @click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
-@click.option("--yes", "-y", is_flag=True, help="With --purge: do not ask for confirmation.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @json_option
 @profile_option
 @click.pass_context
@@ -657,6 +933,13 @@ def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
 
     Journals hold the old values of the rows each write changed, which may
     include keys; --purge deletes them once you no longer need to go back.
+    A terminal asks first; without one, pass --yes.
+
+    \b
+    Examples:
+      cursor-byok undo --list
+      cursor-byok undo --yes
+      cursor-byok undo --purge
     """
     from . import library as api
     from .render import table
@@ -676,6 +959,8 @@ def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
                 else "no undo journals for this database"
             )
         return
+    if api.journal_documents(actx):  # none: api.undo says there is nothing to undo (exit 16)
+        confirm_write(f"Restore the rows {journal_id or 'the newest write'} changed?", yes=yes)
     entry, result = api.undo(actx, journal_id, force=force)
     if as_json:
         emit_json({"undone": entry.id, "journal": result.journal_id, "rows_written": len(result.rows)})
@@ -692,11 +977,8 @@ def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) ->
     docs = api.journal_documents(actx)
     if journal_id:
         docs = [d for d in docs if d["id"].startswith(journal_id)]
-    if docs and not yes:
-        if not is_terminal(sys.stdin):
-            raise E.InputError("--purge deletes undo journals: pass --yes to confirm without a terminal")
-        if not click.confirm(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", err=True):
-            raise click.Abort()
+    if docs:
+        confirm_write(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", yes=yes)
     removed = api.purge_journals(actx, [d["id"] for d in docs])
     if as_json:
         emit_json({"purged": removed})
@@ -717,14 +999,28 @@ def hidden_prompt():
 
 
 def run_write(
-    ctx, build, *, command: str, dry_run, yes, as_json, wait, ask: bool = False, extra=None, **prepare_kw
+    ctx,
+    build,
+    *,
+    command: str,
+    dry_run,
+    yes,
+    as_json,
+    wait,
+    ask: bool = False,
+    force: bool = False,
+    extra=None,
+    **prepare_kw,
 ) -> None:
-    """Plan the fields `build(profile)` wants, warn about odd key shapes, then run_plan."""
-    from .changes.wanted import prepare_from
-    from .library import wait_until_closed
+    """Plan the fields `build(profile)` wants, refuse likely mistakes (unless --force), warn about odd key shapes,
+    then run_plan."""
+    from .changes.wanted import mistakes, prepare_from
 
-    wait_until_closed(api_context(ctx), wait)
+    wait_with_status(api_context(ctx), wait)
     prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
+    found = [] if force else mistakes(prep.wanted, prep.profile)
+    if found:
+        raise E.MistakeRefused(f"{'; '.join(found)}. Nothing was written; pass --force to do it anyway")
     prep.ask = ask
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
@@ -746,7 +1042,7 @@ def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
 
 
 @main.command("set")
-@click.argument("provider", type=click.Choice(WRITE_PROVIDERS))
+@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
 @click.option("--key-env", metavar="VAR", help="Read the key (Bedrock: access key ID) from environment variable VAR.")
 @click.option("--key-file", metavar="FILE", help="Read the key from FILE; a trailing newline is dropped.")
 @click.option("--key-stdin", is_flag=True, help="Read the key from stdin (Bedrock: access key ID, then secret key).")
@@ -757,16 +1053,25 @@ def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
 @click.option("--deployment", metavar="NAME", help="azure: deployment name.")
 @click.option("--region", metavar="REGION", help="bedrock: AWS region, e.g. us-east-1.")
 @click.option("--enable/--disable", "enabled", default=None, help="Switch the provider on or off (a new key: on).")
+@force_option
 @key_storage_option
 @write_options
 @click.pass_context
 def set_cmd(
-    ctx, provider, no_key, base_url, deployment, region, enabled, key_storage, dry_run, wait, yes, as_json, **sources
+    ctx, provider, no_key, base_url, deployment, region, enabled, force, key_storage, dry_run, wait, yes, as_json,
+    **sources,
 ) -> None:
     """Store a provider's key and settings; the key never comes from an argument.
 
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
     hidden prompt when stdin is a terminal. A stored different key is replaced.
+    Another provider's key, or --enable with no key stored, is refused unless --force.
+
+    \b
+    Examples:
+      cursor-byok set anthropic                       # hidden prompt
+      cursor-byok set openai --key-env OPENAI_API_KEY --yes
+      cursor-byok set openai --no-key --disable
     """
     from .changes import wanted as onboard
 
@@ -781,6 +1086,7 @@ def set_cmd(
         command=f"set {provider}",
         key_storage=key_storage,
         guard_endpoints=False,  # the user's own request, not input from elsewhere
+        force=force,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
@@ -789,11 +1095,18 @@ def set_cmd(
 
 
 @main.command()
-@click.argument("provider", type=click.Choice(WRITE_PROVIDERS))
+@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
 @write_options
 @click.pass_context
 def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
-    """Remove a provider's key(s) and switch the provider off."""
+    """Remove a provider's key(s) and switch the provider off.
+
+    \b
+    Examples:
+      cursor-byok unset azure
+      cursor-byok unset claude --dry-run
+      cursor-byok unset openai --yes --json
+    """
     from .changes import wanted as onboard
 
     run_write(
@@ -869,10 +1182,19 @@ for _op, _summary in MODEL_OPS.items():
 @models.command("select")
 @click.argument("surface")
 @click.argument("name")
+@force_option
 @write_options
 @click.pass_context
-def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
-    """Select the model for a surface (composer, cmd-k, ...); its other settings stay."""
+def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> None:
+    """Select the model for a surface; its other settings stay.
+
+    \b
+    Surfaces: cmd-k, composer, background-composer, composer-ensemble,
+    plan-execution, spec, deep-search, quick-agent (others need --force).
+    Examples:
+      cursor-byok models select composer claude-sonnet-4
+      cursor-byok models select cmd-k gpt-4.1 --dry-run
+    """
     from .changes import wanted as onboard
 
     surface = onboard.check_name(surface, "SURFACE")
@@ -881,6 +1203,7 @@ def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
         ctx,
         lambda _profile: onboard.select_fields({surface: name}),
         command=f"models select {surface} {name}",
+        force=force,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
@@ -891,15 +1214,24 @@ def models_select(ctx, surface, name, dry_run, wait, yes, as_json) -> None:
 @main.command("apply")
 @click.argument("manifest_file", metavar="MANIFEST")
 @conflict_option
+@force_option
 @key_storage_option
 @write_options
 @click.pass_context
-def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, as_json) -> None:
+def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait, yes, as_json) -> None:
     """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
 
     --dry-run runs no command and reads no file or variable: it says what each
     key source would do. A real apply on a terminal lists the commands first
-    and asks once before running them, unless --yes.
+    and asks once before running them, unless --yes. Another provider's key, a
+    provider on with no key and an unknown model surface are refused unless
+    --force.
+
+    \b
+    Examples:
+      cursor-byok apply team.toml --dry-run
+      cursor-byok apply team.toml
+      cursor-byok apply team.toml --yes --json --on-conflict keep
     """
     from .changes import manifest as mf
 
@@ -923,6 +1255,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, key_storage, dry_run, wait, yes, 
         selections=held,
         key_storage=key_storage,
         notes=lambda profile: mf.notes(wanted_manifest, profile),
+        force=force,
         ask=policy == "ask",
         extra=extra,
         dry_run=dry_run,
@@ -947,27 +1280,20 @@ def confirm_commands(commands: list[tuple[str, str]], yes: bool) -> None:
     for field, command in commands:
         click.echo(f"  {field}: {command}", err=True)
     if not click.confirm(f"Run {'it' if len(commands) == 1 else f'these {len(commands)} commands'}?", err=True):
-        raise click.Abort()
+        raise E.Declined("declined; no command was run and nothing written")
 
 
 # --- audit / doctor ----------------------------------------------------------------------
 
 
 class ScanProgress:
-    """A progress bar on stderr for the audit's file scan, shown only on a terminal."""
-
-    def __init__(self) -> None:
-        self.bar = None
+    """One status line on stderr for the audit's file scan, shown only on a terminal and erased at the end."""
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label="scanning files", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
+        show_status(f"scanning files {done}/{total}…")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+        show_status(None)
 
     @staticmethod
     def file_bytes(path: str, done: int, total: int) -> None:
@@ -981,14 +1307,21 @@ class ScanProgress:
 @json_option
 @click.option(
     "--fail-on",
-    type=click.Choice(("info", "warning", "error")),
+    type=click.Choice(("info", "warning", "error", "none")),
     default="error",
     show_default=True,
-    help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe.",
+    help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe (none: never).",
 )
 @click.pass_context
 def audit(ctx, as_json: bool, fail_on: str) -> None:
-    """Check stored keys, their protection, and old copies in files around the database."""
+    """Check stored keys, their protection, and old copies in files around the database.
+
+    \b
+    Examples:
+      cursor-byok audit
+      cursor-byok audit --fail-on warning --json > audit.json
+      cursor-byok audit --fail-on none
+    """
     from .checks.audit import document_reaches, report_text
     from .checks.surroundings import audit_document
 
@@ -1003,8 +1336,8 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     if as_json:
         emit_json(doc)
     else:
-        click.echo(report_text(doc))
-    if document_reaches(doc, fail_on):
+        click.echo(coloured(report_text(doc)))
+    if fail_on != "none" and document_reaches(doc, fail_on):
         sys.exit(int(Exit.FINDINGS))
 
 
@@ -1049,6 +1382,45 @@ def demo(keep: bool) -> None:
 
     if not demo_mod.run(echo=click.echo, keep=keep):
         sys.exit(int(Exit.FAILURE))
+
+
+# --- global options after the command too ----------------------------------------------------
+
+GLOBALS_META = "cursor_byok.globals"
+
+
+def _remember_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.meta.setdefault(GLOBALS_META, {})[param.name] = value
+
+
+def _global_copies() -> list[click.Option]:
+    """The group's database and safe-storage options, for use after a command (no env: the group reads it)."""
+    out = []
+    for opt in main.params:
+        if isinstance(opt, click.Option) and opt.name in GLOBAL_NAMES:
+            out.append(
+                click.Option(
+                    opt.opts, type=opt.type, metavar=opt.metavar, expose_value=False, callback=_remember_global,
+                    help=f"{opt.help} Also accepted before the command; given here, it wins.",
+                )
+            )
+    return out
+
+
+GLOBAL_NAMES = ("db", "user_data_dir", "safe_storage", "safe_storage_password_file", "safe_storage_scheme")
+
+
+def add_global_options(group: click.Group) -> None:
+    """Every command but demo accepts --db, --user-data-dir and --safe-storage* after its name (like gh)."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            add_global_options(command)
+        elif name != "demo":
+            command.params.extend(_global_copies())
+
+
+add_global_options(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -96,3 +96,23 @@ class ForeignSchema(NotACursorDatabase):
 
 class ChangesPending(ByokError):
     """--check found changes or conflicts that a run would write or stop at; nothing was written."""
+
+
+class KeyStorageRefused(InputError):
+    """--key-storage secret cannot be honoured: this Cursor keeps some keys only in its plain settings blob."""
+
+
+class KeyNotStored(ByokError):
+    """No key is stored for that provider."""
+
+
+class Declined(ByokError):
+    """The user answered no to a confirmation, so nothing was written."""
+
+
+class ConfirmationNeeded(InputError):
+    """A write needs confirming and no terminal can confirm it: --yes is needed."""
+
+
+class MistakeRefused(InputError):
+    """The write looks like a mistake (another provider's key, a provider on with no key, an unknown surface)."""

@@ -138,10 +138,35 @@ def where_documents(ctx: Context) -> list[dict]:
     if not found:
         from .errors import DatabaseNotFound
 
-        raise DatabaseNotFound(
-            "no Cursor installation found; pass --user-data-dir DIR or --db FILE (or set CURSOR_STATE_DB)"
+        searched = locate.candidate_installations(
+            db=ctx.db, user_data_dir=ctx.user_data_dir, env=ctx.env, platform=ctx.platform
         )
-    return [_where_one(ctx, inst) for inst in found]
+        raise DatabaseNotFound(
+            f"no Cursor installation found (searched: {'; '.join(str(c.db_path) for c in searched)}); "
+            "pass --user-data-dir DIR or --db FILE (or set CURSOR_STATE_DB)"
+        )
+    docs = [_where_one(ctx, inst) for inst in found]
+    for n, doc in enumerate(docs):
+        doc["used"] = n == 0  # the one every other command works on
+    return docs
+
+
+ROW_BACKENDS = {
+    ("linux", "v10"): "basic",
+    ("linux", "v11"): "a keyring: secret-service or kwallet",
+    ("macos", "v10"): "keychain",
+    ("windows", "v10"): "dpapi",
+}
+
+
+def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
+    """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
+    from .changes.plan import _stored_prefixes
+
+    return {
+        p.decode(errors="replace"): ROW_BACKENDS.get((scheme, p.decode(errors="replace")), "unknown")
+        for p in sorted(_stored_prefixes(rows))
+    }
 
 
 def _where_one(ctx: Context, inst: locate.Installation) -> dict:
@@ -159,11 +184,14 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
     running = locate.cursor_running(inst)
     storage = ctx.storage_for(inst)
     facts = None
+    rows_need: dict[str, str] = {}
     if size is not None and error is None:
+        from .cursor.rows import ANY_SECRET_PREFIX
         from .cursor.versions import FACT_ROWS
 
         with Store(inst.db_path) as st:
             facts = cursor_facts(inst, st.get_items(FACT_ROWS)).to_json()
+            rows_need = backends_needed(st.get_items((), (ANY_SECRET_PREFIX,)), storage.scheme)
     doc = {
         **source_info(inst),
         "source": inst.source,
@@ -179,6 +207,7 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
             "chosen_by": storage.backend_reason,
         },
         "cursor": facts or {"version": None, "backups": None},
+        "rows_need": rows_need,
         "profiles": [
             {"name": locate.DEFAULT_PROFILE, "location": None, "db": str(inst.db_path)},
             *(p.to_json() for p in locate.profiles(inst)),
@@ -222,12 +251,12 @@ def seal(doc: dict, *, passphrase: str | None, recipients=(), armor: bool = Fals
     return agefile.encrypt(bundle.encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)
 
 
-def open_bundle(data: bytes, *, passphrases=(), identity_files=()) -> dict:
-    """The checked document inside an age bundle."""
+def open_bundle(data: bytes, *, passphrases=(), identity_files=(), ask=None) -> dict:
+    """The checked document inside an age bundle; `ask(label)` unlocks passphrase-protected SSH identities."""
     from .bundle import age_envelope as agefile
     from .bundle import document as bundle
 
-    identities = [i for path in identity_files for i in agefile.load_identities(path)]
+    identities = [i for path in identity_files for i in agefile.load_identities(path, ask)]
     return bundle.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities))
 
 
@@ -236,7 +265,26 @@ def bundle_list_document(doc: dict, *, path: str, reveal: bool = False) -> dict:
     from .render import profile_json
 
     source = {"bundle": path, "created": doc.get("created"), "source": doc.get("source"), "db": None}
-    return profile_json(bundle.to_profile(doc), source=source, reveal=reveal)
+    return only_what_the_bundle_holds(profile_json(bundle.to_profile(doc), source=source, reveal=reveal), doc)
+
+
+def only_what_the_bundle_holds(listed: dict, doc: dict) -> dict:
+    """Absent is not empty: providers, fields, model lists and extra keys the bundle does not hold are left out,
+    not shown as false or []."""
+    held = doc["profile"].get("providers", {})
+    listed["providers"] = {
+        name: {k: v for k, v in entry.items() if k in held[name] or (k == "configured")}
+        for name, entry in listed["providers"].items()
+        if name in held
+    }
+    if "extra_secrets" not in doc["profile"]:
+        listed.pop("extra_secrets")
+    models = doc["profile"].get("models")
+    if not isinstance(models, dict):
+        listed.pop("models")
+    else:
+        listed["models"] = {k: v for k, v in listed["models"].items() if k in models}
+    return listed
 
 
 @dataclass
@@ -264,6 +312,7 @@ def prepare(
     key_storage: str = "auto",
     notes: Iterable[str] | Callable[[Profile], Iterable[str]] = (),
     guard_endpoints: bool = True,
+    source_protection: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Read the installation once and diff it against `wanted`.
 
@@ -292,9 +341,11 @@ def prepare(
         guard_endpoints=guard_endpoints,
     )
     writing = planning.wanted_values(the_plan)
+    planning.refuse_unhonoured_secret(rows, writing, key_storage)
     protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):
         protection.insert(0, planning.key_form_note(profile, key_storage, key_form))
+    protection += planning.weaker_protection_notes(profile, rows, writing, key_form, source_protection or {})
     the_plan = replace(the_plan, notes=(*the_plan.notes, *protection, *profile.notes))
     others = () if ctx.profile is not None else tuple(p.name for p in locate.profiles(inst))
     return Prepared(
@@ -561,3 +612,27 @@ def purge_journals(ctx: Context, ids) -> list[str]:
             entry.path.unlink(missing_ok=True)
             removed.append(entry.id)
     return removed
+
+
+# --- get: one key for scripts --------------------------------------------------------------
+
+GET_FIELDS = {"bedrock": ("access_key", "secret_key")}
+
+
+def get_key(ctx: Context, provider: str, field_name: str | None = None) -> str:
+    """The plain value of one stored key: exit 18 when none is stored, 7 when it cannot be decrypted here."""
+    from .errors import InputError, KeyNotStored, SafeStorageUnavailable
+    from .model import PROVIDER_LAYOUT, StoredKey
+
+    choices = GET_FIELDS.get(provider, ("key",))
+    name = field_name or choices[0]
+    if name not in choices:
+        raise InputError(f"--field {name} does not apply to {provider}; use {' or '.join(choices)}")
+    inst = ctx.installation()
+    profile, _rows = load_profile(inst, ctx.storage_for(inst))
+    stored = profile.fields.get(PROVIDER_LAYOUT[provider][name])
+    if not isinstance(stored, StoredKey):
+        raise KeyNotStored(f"no {provider} {name.replace('_', ' ')} is stored in {inst.db_path}")
+    if stored.secret is None:
+        raise SafeStorageUnavailable(f"the {provider} key cannot be decrypted here ({stored.reason})")
+    return stored.secret.reveal()

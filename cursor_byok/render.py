@@ -99,14 +99,37 @@ def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) ->
         return ""
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    if TERMINAL_WIDTH and len(widths) > 1 and max(map(len, lines)) > TERMINAL_WIDTH:
+        return _wrapped(rows, widths, TERMINAL_WIDTH)
     return "\n".join(lines)
+
+
+TERMINAL_WIDTH: int | None = None  # set by the CLI when stdout is a terminal: tables then fit it
+
+
+def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
+    """The table with its last column wrapped to fit `width`, continuation lines indented under that column."""
+    import textwrap
+
+    lead = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    room = max(width - lead, 20)
+    out = []
+    for r in rows:
+        head = "  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1]))
+        last = r[-1] if len(r) == len(widths) else ""
+        if len(r) < len(widths):
+            head = "  ".join(c.ljust(widths[i]) for i, c in enumerate(r))
+        parts = textwrap.wrap(last, room, break_on_hyphens=False, break_long_words=False) or [""]
+        out.append(f"{head}  {parts[0]}".rstrip() if len(r) == len(widths) else head.rstrip())
+        out += [" " * lead + p for p in parts[1:]]
+    return "\n".join(out)
 
 
 def _key_cell(doc: dict | None) -> tuple[str, str, str]:
     if not doc:
         return "-", "", ""
     if doc.get("fingerprint") is None:
-        return "(cannot decrypt)", "", f"undecryptable: {doc.get('reason')}"
+        return "(cannot decrypt)", "", "undecryptable (see the note below)"
     shown = doc.get("value") or doc["masked"]
     note = doc["storage"] + ("" if doc["format"] == "ok" else f", format {doc['format']}")
     return shown, doc["fingerprint"], note
@@ -115,6 +138,10 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
 def profile_text(doc: dict) -> str:
     """The human form of a `list --json` document."""
     rows = []
+    in_bundle = "bundle" in doc  # a bundle: what it does not hold is "not in bundle", not off or empty
+    for name in PROVIDER_LAYOUT if in_bundle else ():
+        if name not in doc["providers"]:
+            rows.append([name, "", "not in bundle", "", "", ""])
     for name, p in doc["providers"].items():
         settings = [f"{k}={v}" for k, v in p.items() if k in ("base_url", "deployment", "region") and v]
         if p.get("iam_role"):
@@ -123,29 +150,21 @@ def profile_text(doc: dict) -> str:
         for i, (kname, kdoc) in enumerate(keys):
             shown, fp, note = _key_cell(kdoc)
             label = name if i == 0 else ""
-            on = ("on" if p["enabled"] else "off") if i == 0 else ""
+            on = ({True: "on", False: "off"}.get(p.get("enabled"), "-")) if i == 0 else ""
             if kname != "key":
                 shown = f"{kname}: {shown}"
             rows.append([label, on, shown, fp, note, " ".join(settings) if i == 0 else ""])
             if name == "bedrock" and kname == "secret_key":
                 break
-    for extra in doc["extra_secrets"]:
+    for extra in doc.get("extra_secrets", []):
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
     out = [table(rows, ["provider", "on", "key", "fingerprint", "storage", "settings"])]
-    m = doc["models"]
+    m = doc.get("models")
     out.append("")
-    out.append("models")
-    out.append(
-        table(
-            [
-                ["user added", ", ".join(m["user_added"]) or "-"],
-                ["enabled", ", ".join(m["enabled"]) or "-"],
-                ["disabled", ", ".join(m["disabled"]) or "-"],
-                ["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"],
-            ]
-        )
-    )
+    out.append("models" if m is not None else "models: not in bundle")
+    if m is not None:
+        out.append(table(_model_rows(m)))
     for note in doc.get("notes", []):
         out.append(f"note: {note}")
     if "cursor" in doc:
@@ -153,6 +172,18 @@ def profile_text(doc: dict) -> str:
     if len(doc.get("profiles", ())) > 1:
         out.append(f"profile: {doc['profile']} (profiles: {', '.join(doc['profiles'])})")
     return "\n".join(out)
+
+
+def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
+    """Model list rows; a list the document does not hold (a bundle's) reads "not in bundle"."""
+    rows = [
+        [label, ", ".join(m[key]) or "-" if key in m else "not in bundle"]
+        for label, key in (("user added", "user_added"), ("enabled", "enabled"), ("disabled", "disabled"))
+    ]
+    selected = m.get("selected")
+    rows.append(["selected", ", ".join(f"{s}={n}" for s, n in selected.items()) or "-" if selected is not None
+                 else "not in bundle"])
+    return rows
 
 
 def cursor_facts_text(facts: Mapping[str, Any]) -> str:
@@ -181,7 +212,11 @@ def where_text(docs: list[dict]) -> str:
                 f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): {d['safe_storage']['status']}",
             ),
             ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
+            ("stored rows need", ", ".join(f"{p} ({b})" for p, b in d.get("rows_need", {}).items()) or "-"),
         ]
+        if len(docs) > 1:
+            used = "yes (the first found)" if d.get("used") else "no: pass --user-data-dir"
+            lines.insert(0, ("used by commands", used))
         blocks.append(table(lines))
     return "\n\n".join(blocks)
 

@@ -269,7 +269,7 @@ def check_import_undo(shared: Path, target: Path) -> None:
     got, _ = decrypt_install(target) if ok else ({}, {})
     check("import --safe-storage dpapi of a Linux bundle", ok, why)
     check("imported keys decrypt with CryptUnprotectData + AES-256-GCM", got == want, "keys differ (not shown)")
-    res = cli(*group, "undo")
+    res = cli(*group, "undo", "--yes")
     ok, why = clean_run(res)
     check("undo restores the exact rows", ok and item_rows(db) == before, why)
 

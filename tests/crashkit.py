@@ -71,7 +71,7 @@ class World:
         return [*self.group_args(), "import", bundle, "-i", identity, "--yes", "--on-conflict", "replace"]
 
     def undo_args(self) -> list[str]:
-        return [*self.group_args(), "undo"]
+        return [*self.group_args(), "undo", "--yes"]
 
     def journals(self) -> list[Path]:
         return sorted(self.journal_dir.glob("*.json")) if self.journal_dir.is_dir() else []

@@ -120,7 +120,9 @@ def test_every_read_command_works_on_every_version(layout, name, command, clean_
     udd = layout(name)
     before = snapshot(udd / "User/globalStorage/state.vscdb")
     result = run("--user-data-dir", udd, "--safe-storage", "basic", *command)
-    assert result.exit_code in (0, int(Exit.FINDINGS)), (result.stdout, result.stderr)
+    # 13: findings; 7: `list` with keys this basic backend cannot decrypt (the document still prints)
+    assert result.exit_code in (0, int(Exit.FINDINGS), int(Exit.SAFE_STORAGE)), (result.stdout, result.stderr)
+    assert result.stdout
     assert "Traceback" not in result.stderr and "error:" not in result.stderr
     assert snapshot(udd / "User/globalStorage/state.vscdb") == before
 
@@ -436,7 +438,7 @@ def test_undo_of_a_profile_write_restores_that_profile(layout, data_dir, clean_e
     result = run("--user-data-dir", udd, "models", "add", "x-model", "--profile", "Fullstack", "--yes")
     assert result.exit_code == 0, result.stderr
     assert snapshot(profile_db) != before
-    undone = run("--user-data-dir", udd, "undo", "--profile", "Fullstack")
+    undone = run("--user-data-dir", udd, "undo", "--yes", "--profile", "Fullstack")
     assert undone.exit_code == 0, undone.stderr
     assert snapshot(profile_db)[1] == before[1]
 

@@ -722,6 +722,7 @@ def _big_blob(db: Path) -> None:
 OPENAI_ROW = "secret://cursorAuth/openAIKey"
 CLAUDE_ROW = "secret://cursorAuth/claudeKey"
 OK, NOT_CURSOR = int(Exit.OK), int(Exit.NOT_A_CURSOR_DB)
+LISTED_UNDECRYPTABLE = int(Exit.SAFE_STORAGE)  # `list` prints its document and exits 7 for keys it cannot read
 
 # name -> (damage, exit of list, of import --dry-run, of import). `import` may write only
 # where its expected exit is 0; everywhere else the database must not change.
@@ -767,13 +768,15 @@ DAMAGE = {
     ),
     "key-invalid-utf8": (
         lambda db: _set_rows(db, {OPENAI_ROW: b"\xff\xfe", "cursorAuth/googleKey": b"AIza\xff"}),
-        OK,
+        LISTED_UNDECRYPTABLE,
         OK,
         OK,
     ),
-    "blob-null-key-int": (lambda db: _set_rows(db, {BLOB_KEY: None, OPENAI_ROW: 12345}), OK, OK, NOT_CURSOR),
+    "blob-null-key-int": (
+        lambda db: _set_rows(db, {BLOB_KEY: None, OPENAI_ROW: 12345}), LISTED_UNDECRYPTABLE, OK, NOT_CURSOR
+    ),
     "blob-nested-too-deep": (lambda db: _set_rows(db, {BLOB_KEY: '{"a":' + DEEP + "}"}), OK, OK, NOT_CURSOR),
-    "key-nested-too-deep": (lambda db: _set_rows(db, {OPENAI_ROW: DEEP}), OK, OK, OK),
+    "key-nested-too-deep": (lambda db: _set_rows(db, {OPENAI_ROW: DEEP}), LISTED_UNDECRYPTABLE, OK, OK),
     "blob-6MB": (_big_blob, OK, OK, OK),
 }
 
@@ -797,8 +800,8 @@ def test_damaged_database_through_the_cli(case, make_sample_dir, tmp_path, world
         before = db_state(db)
         result = invoke([*group, *args], data_dir)
         assert "Traceback" not in result.stdout + result.stderr
-        if expected == OK:
-            assert result.exit_code == 0, result.stderr
+        if expected in (OK, LISTED_UNDECRYPTABLE):  # list exits 7 for keys it cannot read, with its document
+            assert result.exit_code == expected, result.stderr
             for line in result.stderr.splitlines():
                 assert line.startswith(("note: ", "warning: ", "applied: ")), line
             if args[0] == "list":

@@ -565,7 +565,7 @@ def test_a_whole_session_leaves_journals_with_only_what_was_plain_at_rest(lab):
     steps = ["import", "set --key-env", "models add", "undo", "undo --list"]
     for step in steps:
         if step.startswith("undo"):
-            args = [*lab.group("dst"), "undo", *(["--list"] if step == "undo --list" else [])]
+            args = [*lab.group("dst"), "undo", "--yes", *(["--list"] if step == "undo --list" else [])]
             watched = run_watched(args, lab.env(), b"", lab.root)
             assert watched.returncode == 0, watched.stderr
         else:
@@ -675,7 +675,7 @@ def test_an_unexpected_error_with_debug_on_shows_a_traceback_without_keys(lab):
     journal.write_text(json.dumps(doc))
     for debug in ("", "1"):
         env = lab.env({"CURSOR_BYOK_DEBUG": debug} if debug else {})
-        watched = run_watched([*lab.group("dst"), "undo"], env, b"", lab.root)
+        watched = run_watched([*lab.group("dst"), "undo", "--yes"], env, b"", lab.root)
         if watched.returncode == int(Exit.FAILURE):  # unexpected: a traceback only when asked for
             assert (b"Traceback" in watched.stderr) == bool(debug), watched.stderr
         else:  # (if the journal reader learns to refuse such rows, it becomes a documented error)

@@ -33,7 +33,7 @@ def imported(make_sample_dir, tmp_path, data_dir):
 
 
 def undo(target, *args: str):
-    return run(*options(target), "undo", *args)
+    return run(*options(target), "undo", "--yes", *args)
 
 
 def set_blob(db: Path, text: str) -> None:

@@ -83,7 +83,7 @@ def test_bundle_journals_and_data_dirs_are_private(umask, setup):
         cwd=s["tmp"],
     )
     assert imported.returncode == 0, imported.stderr
-    undone = run_cli([*group, "undo"], umask=umask, env=s["env"], cwd=s["tmp"])
+    undone = run_cli([*group, "undo", "--yes"], umask=umask, env=s["env"], cwd=s["tmp"])
     assert undone.returncode == 0, undone.stderr
     # The data dir and its missing parent were created by the tool: state, cursor-byok,
     # journals, and the journals of the import and of the undo.

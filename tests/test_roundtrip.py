@@ -208,7 +208,7 @@ def test_round_trip_in_real_processes_through_a_pipe(make_sample_dir, tmp_path, 
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.startswith(b"age-encryption.org/v1\n")
     imported = subprocess.run(
-        [sys.executable, "-m", "cursor_byok", *options(target), "import", "-", "-i", str(ident), "--json"],
+        [sys.executable, "-m", "cursor_byok", *options(target), "import", "-", "-i", str(ident), "--json", "--yes"],
         input=exported.stdout,
         capture_output=True,
         env=env,

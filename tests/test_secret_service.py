@@ -33,9 +33,10 @@ def cursor_byok(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cursor_byok", *args], capture_output=True, text=True, env=env)
 
 
-def list_json(env: dict, udd, *options: str) -> dict:
+def list_json(env: dict, udd, *options: str, code: int = 0) -> dict:
+    """`list --json`; code 7 when keys cannot be decrypted (the document still prints)."""
     proc = cursor_byok(env, "--user-data-dir", str(udd), *options, "list", "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == code, proc.stderr
     return json.loads(proc.stdout)
 
 
@@ -101,7 +102,7 @@ def test_where_reports_whether_the_item_is_present(keyring_service, make_sample_
 
 def test_no_item_leaves_keys_undecryptable_with_a_reason(keyring_service, make_sample_dir):
     sample = make_sample_dir("v11")
-    doc = list_json(keyring_service.env, sample.udd, "--safe-storage", "secret-service")
+    doc = list_json(keyring_service.env, sample.udd, "--safe-storage", "secret-service", code=7)
     key = doc["providers"]["openai"]["key"]
     assert key["storage"] == "undecryptable"
     assert "no Cursor password in the Secret Service" in key["reason"]
@@ -111,7 +112,7 @@ def test_no_item_leaves_keys_undecryptable_with_a_reason(keyring_service, make_s
 def test_another_machines_password_does_not_decrypt(keyring_service, make_sample_dir):
     sample = make_sample_dir("v11")
     keyring_service.store_password(b"this-is-another-machine")
-    doc = list_json(keyring_service.env, sample.udd, "--safe-storage", "secret-service")
+    doc = list_json(keyring_service.env, sample.udd, "--safe-storage", "secret-service", code=7)
     for provider, slot in ROW_SLOTS.values():
         assert doc["providers"][provider][slot]["storage"] == "undecryptable"
     assert any("cannot decrypt" in note for note in doc["notes"])
@@ -122,7 +123,7 @@ def test_unreachable_secret_service_is_reported(make_sample_dir, clean_env, tmp_
     sample = make_sample_dir("v11")
     env = {**clean_env, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-bus"}
     assert where_status(env, sample.udd).startswith("unreachable")
-    doc = list_json(env, sample.udd, "--safe-storage", "secret-service")
+    doc = list_json(env, sample.udd, "--safe-storage", "secret-service", code=7)
     assert "Secret Service unreachable" in doc["providers"]["google"]["key"]["reason"]
 
 

@@ -218,10 +218,10 @@ def test_set_openai_base_url_and_clearing_it(make_sample_dir, tmp_path, env):
     assert listed(sd, tmp_path)["providers"]["openai"]["base_url"] is None
 
 
-def test_set_warns_about_a_key_of_another_provider_but_stores_it(make_sample_dir, tmp_path, env):
+def test_set_with_force_warns_about_a_key_of_another_provider_but_stores_it(make_sample_dir, tmp_path, env):
     sd = make_sample_dir("basic")
     anthropic = make_key("anthropic", random.Random(107))
-    result = cli(sd, tmp_path, "set", "openai", "--key-env", "K", "--yes", env={"K": anthropic})
+    result = cli(sd, tmp_path, "set", "openai", "--key-env", "K", "--yes", "--force", env={"K": anthropic})
     assert result.exit_code == 0, result.stderr
     assert "warning: openai.key:" in result.stderr and "looks like an anthropic key" in result.stderr
     assert_secret_free(result, anthropic)
@@ -365,7 +365,7 @@ def test_unset_can_be_undone(make_sample_dir, tmp_path, env):
     sd = make_sample_dir("v11")
     before = listed(sd, tmp_path)["providers"]["anthropic"]
     assert cli(sd, tmp_path, "unset", "anthropic", "--yes").exit_code == 0
-    assert cli(sd, tmp_path, "undo").exit_code == 0
+    assert cli(sd, tmp_path, "undo", "--yes").exit_code == 0
     assert listed(sd, tmp_path)["providers"]["anthropic"] == before
 
 
@@ -433,7 +433,7 @@ def test_models_plan_shows_exactly_the_list_change(make_sample_dir, tmp_path, en
 def test_models_select_keeps_the_surface_settings(make_sample_dir, tmp_path, env):
     sd = make_sample_dir("v11")
     assert cli(sd, tmp_path, "models", "select", "composer", "gpt-4.1", "--yes").exit_code == 0
-    assert cli(sd, tmp_path, "models", "select", "background-agent", "o3", "--yes").exit_code == 0
+    assert cli(sd, tmp_path, "models", "select", "background-agent", "o3", "--yes", "--force").exit_code == 0
     config = blob(sd.db)["aiSettings"]["modelConfig"]
     assert config["composer"] == {"modelName": "gpt-4.1", "maxMode": False}
     assert config["background-agent"] == {"modelName": "o3"}

@@ -400,9 +400,10 @@ def test_apply_dry_run_runs_no_command_and_reads_no_file(make_sample_dir, tmp_pa
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
-def on_a_terminal(argv: list[str], until: bytes, answer: str) -> tuple[int | None, bytes]:
-    """Run argv on a pty; when `until` shows up, type `answer`. (exit code, all it showed); a child still
-    waiting for input after 30 s is killed (exit None), so a question never asked is a failure, not a hang."""
+def on_a_terminal(argv: list[str], until: bytes, answer: str, then: bytes | None = None) -> tuple[int | None, bytes]:
+    """Run argv on a pty; when `until` shows up, type `answer` (and again when `then` shows up after it).
+    (exit code, all it showed); a child still waiting for input after 30 s is killed (exit None), so a
+    question never asked is a failure, not a hang."""
     import pty
     import select
     import signal
@@ -411,12 +412,13 @@ def on_a_terminal(argv: list[str], until: bytes, answer: str) -> tuple[int | Non
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(argv[0], argv, dict(os.environ))
-    shown, answered, deadline = b"", False, time.monotonic() + 30
+    shown, deadline = b"", time.monotonic() + 30
+    prompts = [until] + ([then] if then else [])
     try:
         while time.monotonic() < deadline:
-            if not answered and until in shown:
+            if prompts and prompts[0] in shown:
                 os.write(fd, answer.encode() + b"\r")
-                answered = True
+                prompts.pop(0)
             ready, _, _ = select.select([fd], [], [], 0.2)
             if ready:
                 try:
@@ -446,12 +448,12 @@ def test_a_real_apply_on_a_terminal_shows_the_commands_and_asks_once(make_sample
     argv = [PY, "-m", "cursor_byok", *options(sd, tmp_path), "apply", str(path), "--on-conflict", "replace"]
     before = disk_state(sd.db)
     code, shown = on_a_terminal(argv, until=b"Run it?", answer="n")
-    assert code == 1 and not marker.exists(), shown
+    assert code == 19 and not marker.exists(), shown  # declined: nothing run, nothing written
     assert b"This manifest runs these commands to read keys:" in shown and b"anthropic.key: " + PY.encode() in shown
     assert shown.count(b"Run it?") == 1
     assert disk_state(sd.db) == before
-    code, shown = on_a_terminal([*argv, "--json"], until=b"Run it?", answer="y")  # --json: no plan question
-    assert code == 0 and marker.exists(), shown
+    code, shown = on_a_terminal([*argv, "--json"], until=b"Run it?", answer="y", then=b"change(s) to")
+    assert code == 0 and marker.exists(), shown  # on a terminal the plan is confirmed too, --json or not
     assert shown.count(b"Run it?") == 1 and disk_state(sd.db) != before
     marker.unlink()
     result = cli(sd, tmp_path, "apply", str(path), "--yes", "--on-conflict", "replace")  # --yes: no question

@@ -50,7 +50,7 @@ def imported(target, bundle, *args: str) -> str:
 
 
 def undo(target, *args: str):
-    return run(*options(target), "undo", *args)
+    return run(*options(target), "undo", "--yes", *args)
 
 
 def set_row(db: Path, key: str, value: str) -> None:
@@ -230,7 +230,7 @@ def test_a_damaged_journal_is_a_documented_error_not_a_crash(make_sample_dir, tm
     doc["rows"] = [{k: v for k, v in r.items() if k != "key"} for r in doc["rows"]]
     path.write_text(json.dumps(doc))
     before = snapshot(target.db)
-    result = run(*options(target), "undo")
+    result = run(*options(target), "undo", "--yes")
     assert result.exit_code == int(Exit.INPUT), result.stderr
     assert "damaged" in result.stderr and "Traceback" not in result.stderr
     assert_unchanged(target.db, before)
@@ -249,8 +249,8 @@ def test_purge_deletes_only_this_databases_journals(make_sample_dir, tmp_path, d
     assert refused.exit_code == int(Exit.INPUT) and len(journals(data_dir)) == 2
     done = run(*options(mine), "undo", "--purge", "--yes", "--json")
     assert done.exit_code == 0 and len(json.loads(done.stdout)["purged"]) == 1
-    assert run(*options(mine), "undo").exit_code == int(Exit.NOTHING_TO_UNDO)
-    assert run(*options(other), "undo").exit_code == 0
+    assert run(*options(mine), "undo", "--yes").exit_code == int(Exit.NOTHING_TO_UNDO)
+    assert run(*options(other), "undo", "--yes").exit_code == 0
 
 
 def test_undo_puts_a_blob_row_back_byte_for_byte(make_sample_dir, tmp_path, data_dir):
@@ -266,5 +266,5 @@ def test_undo_puts_a_blob_row_back_byte_for_byte(make_sample_dir, tmp_path, data
     bundle = export(make_sample_dir("macos"), tmp_path / "k.age", recipient)
     assert import_(target, bundle, ident, "--yes", "--on-conflict", "replace").exit_code == 0
     assert dump(target.db) != before
-    assert run(*options(target), "undo").exit_code == 0
+    assert run(*options(target), "undo", "--yes").exit_code == 0
     assert dump(target.db) == before

@@ -453,12 +453,32 @@ def _ssh_key_is_encrypted(data: bytes) -> bool:
     return _PEM_ENCRYPTED.search(data) is not None
 
 
-def _ssh_identity(data: bytes, source: str):
-    if _ssh_key_is_encrypted(data):
+def _unlock_ssh_key(data: bytes, source: str, ask) -> bytes:
+    """The key decrypted in memory with the passphrase `ask(label)` returns (as age asks for it)."""
+    from cryptography.hazmat.primitives import serialization
+
+    if ask is None:
         raise InputError(
-            f"{source}: this SSH private key is passphrase-protected; decrypt a copy first "
-            "(ssh-keygen -p -N '' -f COPY) or use a passphrase bundle"
+            f"{source}: this SSH private key is passphrase-protected and no terminal can ask for its passphrase; "
+            "run on a terminal, decrypt a copy first (ssh-keygen -p -N '' -f COPY), or use a passphrase bundle"
         )
+    try:
+        key = serialization.load_ssh_private_key(data, ask(f"Passphrase for the SSH key {source}").encode())
+    except ValueError:
+        raise InputError(f"{source}: wrong passphrase for this SSH private key") from None
+    except Exception as exc:  # an unsupported format or cipher, or no bcrypt (the OpenSSH key derivation)
+        why = "the bcrypt package is missing: pip install bcrypt" if "bcrypt" in str(exc) else "unsupported key"
+        raise InputError(
+            f"{source}: this SSH private key cannot be unlocked here ({why}); decrypt a copy first"
+        ) from None
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+
+
+def _ssh_identity(data: bytes, source: str, ask=None):
+    if _ssh_key_is_encrypted(data):
+        data = _unlock_ssh_key(data, source, ask)
     try:
         return pyrage.ssh.Identity.from_buffer(data)
     except pyrage.IdentityError as exc:
@@ -499,7 +519,7 @@ def _age_identities(text: str, source: str) -> list:
     return identities
 
 
-def parse_identities(data: bytes | str, source: str) -> list:
+def parse_identities(data: bytes | str, source: str, ask=None) -> list:
     """Parse an age identity file or an unencrypted OpenSSH private key into pyrage identities."""
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -507,7 +527,7 @@ def parse_identities(data: bytes | str, source: str) -> list:
     if head.startswith(_VERSION_PREFIX) or head.startswith(_ARMOR_BEGIN):
         raise InputError(f"{source}: this identity file is itself age-encrypted; decrypt it with age first")
     if head.startswith(b"-----BEGIN"):
-        return [_ssh_identity(data, source)]
+        return [_ssh_identity(data, source, ask)]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -515,9 +535,10 @@ def parse_identities(data: bytes | str, source: str) -> list:
     return _age_identities(text, source)
 
 
-def load_identities(path: str) -> list:
-    """Read an age identity file or an unencrypted OpenSSH private key (ed25519 or RSA)."""
-    return parse_identities(_read_identity_file(path), path)
+def load_identities(path: str, ask=None) -> list:
+    """Read an age identity file or an OpenSSH private key (ed25519 or RSA); `ask(label)` gives the passphrase
+    of a protected SSH key (None: refuse it)."""
+    return parse_identities(_read_identity_file(path), path, ask)
 
 
 def generate_identity() -> tuple[str, str]:

@@ -77,7 +77,12 @@ def to_document(
         "format": FORMAT,
         "version": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "source": {"tool": f"cursor-byok {__version__}", "os": _platform.system().lower(), **(source or {})},
+        "source": {
+            "tool": f"cursor-byok {__version__}",
+            "os": _platform.system().lower(),
+            "key_protection": key_protection(profile, providers),
+            **(source or {}),
+        },
         "profile": {"providers": providers},
     }
     if keys and (not only or "extra" in only):
@@ -118,6 +123,28 @@ def written_counts(doc: dict) -> tuple[int, int]:
         keys += len(held)
         providers += bool(held or any(v for k, v in entry.items() if k not in KEY_NAMES and k != "enabled"))
     return keys, providers
+
+
+def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str, str]:
+    """Field -> how the source kept each exported key (encrypted, plaintext, settings-json), for import's notes."""
+    from ..cursor.rows import protection_of
+
+    out = {}
+    for provider, entry in providers.items():
+        for name in entry:
+            field = PROVIDER_LAYOUT[provider][name]
+            stored = profile.fields.get(field)
+            if name in KEY_NAMES and isinstance(stored, StoredKey) and protection_of(stored):
+                out[field] = protection_of(stored)
+    return out
+
+
+def source_protection(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The bundle's record of how its keys were kept at the source; {} for older bundles."""
+    found = doc.get("source", {}).get("key_protection") if isinstance(doc.get("source"), dict) else None
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and v in ("encrypted", "plaintext", "settings-json")}
 
 
 def encode(doc: dict) -> bytes:

@@ -629,3 +629,54 @@ def _reads_back(got: Any, value: Any) -> bool:
 
 
 __all__ = ["diff", "resolve", "apply", "filter_fields", "ApplyResult", "SafeStorageUnavailable"]
+
+
+# --- protection: never store a key less protected without saying so ---------------------------
+
+_RANK = {"encrypted": 2, "plaintext": 1, "settings-json": 1}
+_SHOWN = {
+    "encrypted": "encrypted (secret://)",
+    "plaintext": "in a plain cursorAuth row",
+    "settings-json": "in plain text in the settings blob",
+}
+
+
+def weaker_protection_notes(
+    profile: Profile, rows: Mapping[str, Any], writing: Mapping[str, Any], key_form: str, source: Mapping[str, str]
+) -> list[str]:
+    """One note per key that lands less protected than at the source (the bundle's machine) or than now."""
+    from ..cursor.rows import key_destination, protection_of
+
+    notes = []
+    for field, value in writing.items():
+        if value is None or not is_key_field(field):
+            continue
+        dest = key_destination(rows, field, key_form)
+        stored = profile.fields.get(field)
+        before = [("at the source", source.get(field))]
+        if isinstance(stored, StoredKey):
+            before.append(("as stored here now", protection_of(stored)))
+        for where, was in before:
+            if was in _RANK and _RANK[was] > _RANK[dest]:
+                notes.append(f"{field}: LESS PROTECTED than {where}: was {_SHOWN[was]}, will be stored {_SHOWN[dest]}")
+                break
+    return notes
+
+
+def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any], mode: str) -> None:
+    """--key-storage secret fails, before anything is written, for keys this Cursor keeps only in its blob."""
+    from ..cursor.rows import SETTINGS_JSON, key_destination
+    from ..errors import KeyStorageRefused
+
+    if mode != "secret":
+        return
+    blob_only = [
+        f for f, v in writing.items() if v is not None and is_key_field(f) and key_destination(rows, f, "secret")
+        == SETTINGS_JSON
+    ]
+    if blob_only:
+        raise KeyStorageRefused(
+            f"--key-storage secret cannot be honoured for {', '.join(blob_only)}: this Cursor keeps "
+            f"{'that key' if len(blob_only) == 1 else 'those keys'} only in plain text in its settings blob. "
+            "Nothing was written; leave them out with --only, or drop --key-storage secret"
+        )

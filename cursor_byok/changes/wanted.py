@@ -457,6 +457,43 @@ def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     return out
 
 
+SURFACES = (
+    "cmd-k",
+    "composer",
+    "background-composer",
+    "composer-ensemble",
+    "plan-execution",
+    "spec",
+    "deep-search",
+    "quick-agent",
+)
+
+
+def mistakes(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
+    """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
+    with no key, a model surface Cursor does not have."""
+    from ..checks.key_shapes import UNEXPECTED, check_format, known_vendor
+    from ..model import PROVIDER_LAYOUT, StoredKey
+
+    base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
+    out = []
+    for field, value in wanted.items():
+        text = value.reveal() if isinstance(value, Secret) else ""
+        if isinstance(value, Secret) and field in LABELS and check_format(field, text, base_url) == UNEXPECTED:
+            vendor, own = known_vendor(value.reveal()), field.split(".")[0]
+            if vendor and vendor != own:
+                out.append(f"{field}: {value.masked} looks like {_a(vendor)} {vendor} key, not {_a(own)} {own} one")
+        elif field.startswith(SELECTED_PREFIX) and field[len(SELECTED_PREFIX) :] not in SURFACES:
+            out.append(f"models select: unknown surface {field[len(SELECTED_PREFIX):]!r} ({', '.join(SURFACES)})")
+    for provider, layout in PROVIDER_LAYOUT.items():
+        if wanted.get(layout["enabled"]) is not True or (provider == "bedrock" and profile.bedrock_iam):
+            continue
+        keys = [f for n, f in layout.items() if n in ("key", "access_key")]
+        if not any(isinstance(wanted.get(f, profile.get(f)), (Secret, StoredKey)) for f in keys):
+            out.append(f"{provider}: switched on with no key stored, so every request would fail")
+    return out
+
+
 def _a(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 

@@ -291,6 +291,11 @@ def _name(provider: str) -> str:
     return PROVIDER_NAMES.get(provider, provider)
 
 
+def _article(name: str) -> str:
+    """'an Anthropic', 'a Google': the article that fits the name."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _shown(secret: Secret) -> str:
     return f"{secret.masked} (fingerprint {secret.fingerprint})"
 
@@ -369,7 +374,8 @@ def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Fin
         return []
     own, vendor = provider_of(field), formats.known_vendor(value)
     if vendor and vendor != own:
-        return [finding("key-wrong-slot", field, f"{shown} looks like a {_name(vendor)} key, not a {_name(own)} one")]
+        message = f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one"
+        return [finding("key-wrong-slot", field, message)]
     message = f"{shown} does not match the {_name(own)} key format"
     if field == "openai.key" and any(p.fullmatch(value) for p in formats.COMPATIBLE):
         message += "; it looks like a key of an OpenAI-compatible service, which needs the OpenAI base URL override"
@@ -548,6 +554,7 @@ def side_copy_findings(copy: SideCopy, current: dict[str, Secret]) -> list[Findi
         found = [(f"{k.vendor} key", k.secret) for k in copy.found]
     else:
         found = [(field, s) for field, s in sorted(_readable(copy.profile).items())]
+        found += [(k.vendor, k.secret) for k in copy.found]  # plain rows a secret:// row hides
         hidden = [k.row for k in copy.profile.keys().values() if k.secret is None]
         if hidden:
             out.append(finding("file-unreadable", copy.path, f"{len(hidden)} key(s) in it cannot be decrypted here"))

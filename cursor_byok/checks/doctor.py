@@ -60,6 +60,11 @@ class Check:
     fix: str = ""
 
 
+
+def _article(name: str) -> str:
+    """'an Anthropic', 'a Google'."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
 def _name(provider: str) -> str:
     return PROVIDER_NAMES.get(provider, provider)
 
@@ -129,7 +134,7 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
     if vendor and vendor != own:
         return (
             LIKELY,
-            f"{field} holds a {_name(vendor)} key ({key.secret.masked}); {_name(own)} rejects it",
+            f"{field} holds {_article(_name(vendor))} key ({key.secret.masked}); {_name(own)} rejects it",
             f"move it to the {_name(vendor)} slot and paste the {_name(own)} key here",
         )
     return LIKELY, f"{field} ({key.secret.masked}) does not match the {_name(own)} format", "paste the key again"
@@ -186,7 +191,7 @@ def check_403(profile: Profile, provider: str) -> Check | None:
         LIKELY,
         f"{', '.join(models)} enabled but there is no active {_name(provider)} key; "
         f"the {', '.join(_name(p) for p in others)} key cannot serve them",
-        f"add a {_name(provider)} key and switch it on, or disable those models",
+        f"add {_article(_name(provider))} key and switch it on, or disable those models",
     )
 
 

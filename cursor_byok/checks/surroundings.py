@@ -103,7 +103,23 @@ def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileP
         except OSError as os_exc:
             return SideCopy(name, None, f"{exc}; {os_exc.strerror}")
         return SideCopy(name, None, _short_error(exc), found)
-    return SideCopy(name, read_profile(rows, storage))
+    return SideCopy(name, read_profile(rows, storage), found=shadowed_plain_keys(rows))
+
+
+def shadowed_plain_keys(rows) -> tuple:
+    """Plain cursorAuth/* key rows that a secret:// row for the same provider hides from read_profile:
+    old keys left behind in a copy, which the audit must still see."""
+    from ..cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX, as_text, plain_value
+    from ..model import Secret
+    from .audit import FoundKey
+
+    out = []
+    for field, name in KEY_ROW_NAMES.items():
+        if SECRET_PREFIX + name in rows and PLAIN_PREFIX + name in rows:
+            value = plain_value(as_text(rows[PLAIN_PREFIX + name]) or "")
+            if value:
+                out.append(FoundKey(f"{field} (plain row {PLAIN_PREFIX + name})", Secret(value)))
+    return tuple(out)
 
 
 def _short_error(exc: Exception) -> str:

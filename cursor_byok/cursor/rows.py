@@ -251,9 +251,11 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
                 fields[EXTRA_PREFIX + name] = found
     bedrock = doc.get("bedrockState") if isinstance(doc.get("bedrockState"), dict) else {}
     iam = bedrock.get("accessKey") == IAM and bedrock.get("secretKey") == IAM
+    unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():
         if isinstance(key, StoredKey) and key.secret is None:
-            notes.append(f"{key.row}: cannot decrypt ({key.reason})")
+            unreadable.setdefault(key.reason or "unknown reason", []).append(key.row)
+    notes += [f"{', '.join(rows_)}: cannot decrypt ({reason})" for reason, rows_ in unreadable.items()]
     key_form = "secret" if any(r.startswith(SECRET_PREFIX) for r in rows) else "plaintext"
     return Profile(
         fields=fields, notes=tuple(notes), bedrock_iam=iam, key_form=key_form, cursor_version=recorded_version(rows)
@@ -269,6 +271,28 @@ class CursorOwnRow(InputError):
 
 class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an unexpected error
     """The settings blob is malformed, so provider settings cannot be changed safely."""
+
+
+ENCRYPTED = "encrypted"  # a secret:// row (any backend), in the protection labels below
+
+
+def protection_of(stored: StoredKey) -> str | None:
+    """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
+    if stored.storage in (PLAINTEXT, SETTINGS_JSON):
+        return stored.storage
+    return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
+
+
+def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> str:
+    """Where RowWriter puts a new value of a key field: encrypted, plaintext or settings-json."""
+    if field.startswith(EXTRA_PREFIX):
+        return ENCRYPTED
+    name = KEY_ROW_NAMES.get(field)
+    if name is None or (
+        field in BLOB_KEY_FIELDS and SECRET_PREFIX + name not in rows and PLAIN_PREFIX + name not in rows
+    ):
+        return SETTINGS_JSON
+    return ENCRYPTED if key_form == "secret" else PLAINTEXT
 
 
 @dataclass
