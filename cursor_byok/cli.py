@@ -1127,6 +1127,7 @@ def models() -> None:
 
 @models.command("list")
 @json_option
+@profile_option
 @click.pass_context
 def models_list(ctx, as_json) -> None:
     """Show user-added, enabled, disabled and selected models."""

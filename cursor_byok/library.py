@@ -70,6 +70,14 @@ def load_profile(
     return read_profile(rows, storage), rows
 
 
+def load_chosen(ctx: Context):
+    """(installation, chosen profile or None, Profile, rows): the keys, and the chosen profile's settings blob."""
+    inst = ctx.installation()
+    chosen = ctx.selected_profile(inst)
+    profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
+    return inst, chosen, profile, rows
+
+
 def source_info(inst: locate.Installation) -> dict[str, Any]:
     return {"db": str(inst.db_path), "user_data_dir": str(inst.user_data_dir) if inst.user_data_dir else None}
 
@@ -103,9 +111,7 @@ def list_document(ctx: Context, *, reveal: bool = False) -> dict:
     """The `list --json` document for the chosen installation and profile."""
     from .render import profile_json
 
-    inst = ctx.installation()
-    chosen = ctx.selected_profile(inst)
-    profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
+    inst, chosen, profile, rows = load_chosen(ctx)
     doc = profile_json(profile, source=source_info(inst), reveal=reveal)
     doc["notes"] += vanished_keys(inst, rows).values()
     doc["cursor"] = cursor_facts(inst, rows).to_json()
@@ -232,8 +238,7 @@ def export_document(
     from .bundle import document as bundle
     from .errors import KeysUndecryptable
 
-    inst = ctx.installation()
-    profile, _ = load_profile(inst, ctx.storage_for(inst))
+    _inst, _chosen, profile, _rows = load_chosen(ctx)
     missing = bundle.undecryptable(profile, only=only, keys=keys)
     if missing and not skip_undecryptable:
         raise KeysUndecryptable(
@@ -323,10 +328,8 @@ def prepare(
     """
     from .changes import plan as planning
 
-    inst = ctx.installation()
+    inst, chosen, profile, rows = load_chosen(ctx)
     storage = ctx.storage_for(inst)
-    chosen = ctx.selected_profile(inst)
-    profile, rows = load_profile(inst, storage, chosen.db if chosen else None)
     wanted = dict(wanted(profile) if callable(wanted) else wanted)
     notes = tuple(notes(profile) if callable(notes) else notes)
     check_new_endpoints(wanted, profile)

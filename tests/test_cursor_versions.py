@@ -401,11 +401,26 @@ def test_list_profile_all_shows_each_profile(layout, clean_env):
     assert text.count("database: ") == 3 and "deepseek-coder-v2" in text
 
 
-def test_an_unknown_profile_is_refused(layout, clean_env):
+def test_an_unknown_profile_is_refused(layout, data_dir, clean_env):
     udd = layout("cursor-profiles")
+    dbs = sorted(udd.rglob("state.vscdb"))
+    before = [snapshot(db) for db in dbs]
     result = run("--user-data-dir", udd, "models", "add", "x-model", "--profile", "Nope", "--yes")
     assert result.exit_code == int(Exit.INPUT)
     assert "no profile 'Nope'" in result.stderr and "Fullstack" in result.stderr
+    assert [snapshot(db) for db in dbs] == before and journals(data_dir) == []
+
+
+def test_export_and_models_list_read_the_chosen_profile(layout, tmp_path, clean_env):
+    udd = layout("cursor-profiles")
+    listed = json.loads(run("--user-data-dir", udd, "models", "list", "--profile", "Fullstack", "--json").stdout)
+    assert listed["models"]["user_added"] == ["deepseek-coder-v2"]
+    ident, recipient = identity(tmp_path)
+    bundle = tmp_path / "fullstack.age"
+    assert run("--user-data-dir", udd, "export", "-o", bundle, "-r", recipient, "--profile", "Fullstack").exit_code == 0
+    doc = json.loads(run("list", "--bundle", bundle, "-i", ident, "--json").stdout)
+    assert doc["models"]["user_added"] == ["deepseek-coder-v2"]
+    assert doc["providers"]["openai"]["key"]["fingerprint"]  # keys come from the default database
 
 
 def test_a_profile_write_changes_that_profiles_blob_and_keys_go_to_the_default_database(

@@ -547,9 +547,10 @@ def prepare_from(
 def models_document(ctx) -> dict:
     """The `models list --json` document; reads no key, so it asks no keyring."""
     from ..cursor.rows import read_profile
-    from ..library import read_rows, source_info
+    from ..library import read_merged_rows, source_info
     from ..render import models_json
 
     inst = ctx.installation()
-    profile = read_profile(read_rows(inst.db_path))
+    chosen = ctx.selected_profile(inst)
+    profile = read_profile(read_merged_rows(inst.db_path, chosen.db if chosen else None))
     return {**source_info(inst), "models": models_json(profile)}
