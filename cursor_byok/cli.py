@@ -830,10 +830,19 @@ def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
 
 
 def undo_hint(prep, result) -> str:
-    """The undo command(s) for a write: a profile's settings blob is journaled apart from the key rows."""
-    hints = [f"`cursor-byok undo {result.journal_id}`"] if result.journal_id else []
+    """The undo command(s) for a write, ready to paste: the database as chosen for the write (when it was not
+    the default one), and a profile's settings blob, which is journaled apart from the key rows."""
+    import shlex
+
+    inst = prep.inst
+    where = ""
+    if inst.source != "default":
+        option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)
+        where = f" {option[0]} {shlex.quote(str(option[1]))}"
+    hints = [f"`cursor-byok{where} undo {result.journal_id}`"] if result.journal_id else []
     if result.profile_journal_id:
-        hints.append(f"`cursor-byok undo --profile {prep.user_profile.location} {result.profile_journal_id}`")
+        location = shlex.quote(prep.user_profile.location)
+        hints.append(f"`cursor-byok{where} undo --profile {location} {result.profile_journal_id}`")
     return " and ".join(hints)
 
 

@@ -442,7 +442,7 @@ def test_a_profile_write_changes_that_profiles_blob_and_keys_go_to_the_default_d
     profile_blob = json.loads(items(profile_db)[BLOB_KEY])
     assert "llama-3.1-70b" in profile_blob["aiSettings"]["userAddedModels"]
     assert snapshot(other_db) == other
-    assert "cursor-byok undo --profile 39b0872a" in result.stdout
+    assert f"cursor-byok --user-data-dir {udd} undo --profile 39b0872a" in result.stdout
     assert len(journals(data_dir)) == 2
 
 
@@ -492,3 +492,19 @@ def test_azure_on_with_no_key_anywhere_is_reported_as_unseen(tmp_path, clean_env
     doctor = json.loads(run("--user-data-dir", udd, "doctor", "--json").stdout)
     assert any("cannot see it" in c["detail"] for c in doctor["checks"] if c["provider"] == "azure")
     assert not [k for k in items(db) if "azure" in k.lower() and k != BLOB_KEY]  # no row name invented
+
+
+def test_the_undo_hint_works_when_pasted(layout, clean_env):
+    """The hint names the database the write went to, so pasting it undoes that write and no other."""
+    import shlex
+
+    udd = layout("cursor-profiles")
+    db = udd / "User/globalStorage/state.vscdb"
+    before = snapshot(db)
+    result = run("--user-data-dir", udd, "models", "add", "pasted-model", "--yes")
+    assert result.exit_code == 0, result.stderr
+    hint = result.stdout.split("undo with `", 1)[1].split("`", 1)[0]
+    argv = shlex.split(hint)
+    assert argv[0] == "cursor-byok"
+    assert run(*argv[1:], "--yes").exit_code == 0
+    assert snapshot(db)[1] == before[1]
