@@ -19,23 +19,13 @@ from pathlib import Path
 import pyrage
 import pytest
 from conftest import cli_runner
+from test_agefile import Refuser
 from test_set_models import assert_refused, cli, disk_state, journal_count
 
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main
 from cursor_byok.errors import BundleError
 from cursor_byok.samples.installs import make_key
-
-
-class Refuser:
-    """Stands in for pyrage's decrypt functions: counts calls and fails the test's expectations if reached."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        raise AssertionError("pyrage was reached")
 
 
 @pytest.fixture
