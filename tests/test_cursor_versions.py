@@ -166,8 +166,10 @@ def test_list_and_where_report_version_and_backups(layout, name, clean_env):
         ({"update/lastKnownVersion": "2.1.9"}, False, ("2.1.9", True)),
         ({}, True, (None, True)),
         ({"cursorupdate.lastUpdatedAndShown.version": '{"version":"1.4.2"}'}, False, ("1.4.2", True)),
-        ({"releaseNotes/lastVersion": '"0.16.1"', "update/lastKnownVersion": "0.17.0"}, False, ("0.17.0", True)),
+        ({"releaseNotes/lastVersion": '"0.16.1"', "update/lastKnownVersion": "0.17.0"}, False, ("0.16.1", True)),
         ({"releaseNotes/lastVersion": "garbage; DROP TABLE"}, False, (None, None)),
+        ({"releaseNotes/lastVersion": "3.8.0-nightly.1", versions.BACKUP_SWITCH_ROW: "true"}, False, ("3.8.0", False)),
+        ({"releaseNotes/lastVersion": "v3.7.42"}, False, ("3.7.42", None)),
     ],
 )
 def test_cursor_facts_from_rows(rows, backup, expected):
@@ -508,3 +510,12 @@ def test_the_undo_hint_works_when_pasted(layout, clean_env):
     assert argv[0] == "cursor-byok"
     assert run(*argv[1:], "--yes").exit_code == 0
     assert snapshot(db)[1] == before[1]
+
+
+def test_plaintext_asked_for_on_a_cursor_that_reads_secret_rows_is_flagged_in_the_plan(layout, bundle, clean_env):
+    path, ident, _ = bundle
+    udd = layout("cursor-3.7")
+    args = ("import", path, "-i", ident, "--only", "openai", "--key-storage", "plaintext", "--dry-run")
+    result = run("--user-data-dir", udd, *args)
+    assert result.exit_code == 0, result.stderr
+    assert "WARNING: Cursor 3.7.42 does not read this form, so it will not use these keys" in result.stdout

@@ -295,7 +295,8 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     if _stored_prefixes(rows):  # rows Cursor wrote, none of which proves the secret: wrong secret or backend
         raise WrongMachineKey(
             "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
-            "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage, or use "
+            "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage (`cursor-byok where` "
+            "shows the backend and why it was chosen). Only a Cursor 2.1 or older reads plain rows: for it, "
             "--key-storage plaintext"
         )
     return _from_backend(storage)
@@ -409,7 +410,11 @@ def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
     else:
         why = "no Cursor version recorded; following the rows stored"
     form = "encrypted secret://cursorAuth rows" if key_form == "secret" else "plain cursorAuth rows"
-    return f"keys are written as {form} ({why})"
+    note = f"keys are written as {form} ({why})"
+    read = versions.key_form_read(version)
+    if mode != "auto" and read != versions.UNSURE and read != key_form:
+        note += f"; WARNING: Cursor {version} does not read this form, so it will not use these keys"
+    return note
 
 
 def _needs_encryption(wanted: Mapping[str, Any], key_form: str) -> bool:

@@ -52,7 +52,7 @@ def parse_version(value: Any) -> str | None:
         if isinstance(doc, dict):
             doc = doc.get("version")
         text = doc if isinstance(doc, str) else ""
-    m = _VERSION.fullmatch(text.strip())
+    m = _VERSION.match(text.strip().lstrip("vV"))  # "3.8.0-nightly.1", "v3.7.42": the leading x.y.z counts
     return m.group(0) if m else None
 
 
@@ -61,9 +61,9 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 
 def recorded_version(rows: Mapping[str, Any]) -> str | None:
-    """The newest version any of Cursor's version rows records; None when none does."""
-    found = [v for v in (parse_version(rows.get(r)) for r in VERSION_ROWS) if v]
-    return max(found, key=version_tuple) if found else None
+    """The version the most direct of Cursor's version rows records (after a downgrade the newest
+    row may be stale); None when none does."""
+    return next((v for v in (parse_version(rows.get(r)) for r in VERSION_ROWS) if v), None)
 
 
 def key_form_read(version: str | None) -> str:
