@@ -830,19 +830,12 @@ def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
 
 
 def undo_hint(prep, result) -> str:
-    """The undo command(s) for a write, ready to paste: the database as chosen for the write (when it was not
-    the default one), and a profile's settings blob, which is journaled apart from the key rows."""
-    import shlex
+    """The undo command(s) for a write, ready to paste; a profile's settings blob is journaled apart from the keys."""
+    from .changes.plan import undo_command
 
-    inst = prep.inst
-    where = ""
-    if inst.source != "default":
-        option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)
-        where = f" {option[0]} {shlex.quote(str(option[1]))}"
-    hints = [f"`cursor-byok{where} undo {result.journal_id}`"] if result.journal_id else []
+    hints = [undo_command(prep.inst, result.journal_id)] if result.journal_id else []
     if result.profile_journal_id:
-        location = shlex.quote(prep.user_profile.location)
-        hints.append(f"`cursor-byok{where} undo --profile {location} {result.profile_journal_id}`")
+        hints.append(undo_command(prep.inst, result.profile_journal_id, prep.user_profile.location))
     return " and ".join(hints)
 
 

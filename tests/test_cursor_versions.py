@@ -519,3 +519,34 @@ def test_plaintext_asked_for_on_a_cursor_that_reads_secret_rows_is_flagged_in_th
     result = run("--user-data-dir", udd, *args)
     assert result.exit_code == 0, result.stderr
     assert "WARNING: Cursor 3.7.42 does not read this form, so it will not use these keys" in result.stdout
+
+
+def test_a_profile_write_that_fails_half_way_says_what_was_written_and_how_to_undo_it(
+    layout, bundle, monkeypatch, clean_env
+):
+    import shlex
+
+    from cursor_byok.cursor import store
+    from cursor_byok.errors import DatabaseBusy
+
+    path, ident, _ = bundle
+    udd = layout("cursor-profiles")
+    default_db = udd / "User/globalStorage/state.vscdb"
+    profile_db = udd / "User/profiles/39b0872a/globalStorage/state.vscdb"
+    before = snapshot(default_db)
+    real_write = store.Store.write
+
+    def failing_write(self, writes, *args, **kwargs):
+        if self.path.resolve() == profile_db.resolve():
+            raise DatabaseBusy(f"{self.path}: database is locked by another process")
+        return real_write(self, writes, *args, **kwargs)
+
+    monkeypatch.setattr(store.Store, "write", failing_write)
+    args = ("--only", "openai", "--on-conflict", "replace", "--yes", "--profile", "Fullstack")
+    result = run("--user-data-dir", udd, "import", path, "-i", ident, *args)
+    assert result.exit_code == int(Exit.VERIFY_FAILED), result.stderr
+    assert "the key rows were written but the profile's settings were not" in result.stderr
+    monkeypatch.setattr(store.Store, "write", real_write)
+    hint = result.stderr.split("undo them with `", 1)[1].split("`", 1)[0]
+    assert run(*shlex.split(hint)[1:], "--yes").exit_code == 0
+    assert snapshot(default_db)[1] == before[1]

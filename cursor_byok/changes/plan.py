@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from ..cursor import versions
-from ..errors import CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
+from ..errors import ByokError, CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
 from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,
@@ -535,15 +535,43 @@ def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: 
             ensure_closed(target)
             with Store(target.db_path) as st:
                 st.check_writable()
-    keys, blob = (apply_rows(target, rows, part, command=command, journal_dir=journal_dir) for target, part in parts)
+    (inst, key_writes), (profile_inst, blob_writes) = parts
+    keys = apply_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir)
+    undo_keys = f"undo them with {undo_command(inst, keys.journal_id)}" if keys.journal_id else ""
+    try:
+        blob = apply_rows(profile_inst, rows, blob_writes, command=command, journal_dir=journal_dir)
+    except ByokError as exc:
+        if not keys.journal_id:
+            raise
+        raise VerifyFailed(
+            f"the key rows were written but the profile's settings were not ({exc}); {undo_keys}"
+        ) from None
     if writes:
-        verify_merged(inst.db_path, blob_db, storage, wanted)
+        try:
+            verify_merged(inst.db_path, blob_db, storage, wanted)
+        except VerifyFailed as exc:
+            location = profile_inst.db_path.parent.parent.name
+            undo_blob = undo_command(inst, blob.journal_id, location) if blob.journal_id else ""
+            raise VerifyFailed(f"{exc}; {' and '.join(x for x in (undo_keys, undo_blob) if x)}") from None
     return ApplyResult(
         keys.journal_id,
         (*keys.rows, *blob.rows),
         blob.quick_check or keys.quick_check,
         profile_journal_id=blob.journal_id,
     )
+
+
+def undo_command(inst, journal_id: str, profile_location: str | None = None) -> str:
+    """`cursor-byok [--user-data-dir D | --db F] undo [--profile P] ID`, ready to paste: it names the database
+    the write went to, so it undoes that write and no other."""
+    import shlex
+
+    where = ""
+    if inst.source != "default":
+        option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)
+        where = f" {option[0]} {shlex.quote(str(option[1]))}"
+    profile = f" --profile {shlex.quote(profile_location)}" if profile_location else ""
+    return f"`cursor-byok{where} undo{profile} {journal_id}`"
 
 
 def apply_rows(
@@ -567,12 +595,15 @@ def apply_rows(
             entry.path.unlink(missing_ok=True)  # rolled back: there is nothing to undo
             raise
         hit("verify")  # committed; a crash from here on leaves the new rows and their journal
-        verify_rows(st, writes)
-        if check is not None:
-            check(st)
+        try:
+            verify_rows(st, writes)
+            if check is not None:
+                check(st)
+        except VerifyFailed as exc:
+            raise VerifyFailed(f"{exc}; undo the write with {undo_command(inst, entry.id)}") from None
         quick = st.quick_check()
     if quick != "ok":
-        raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; run `cursor-byok undo`")
+        raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo_command(inst, entry.id)}")
     return ApplyResult(entry.id, tuple(w.key for w in writes), quick)
 
 
@@ -581,7 +612,7 @@ def verify_rows(st, writes) -> None:
     after = st.get_items([w.key for w in writes])
     for w in writes:
         if after.get(w.key) != w.value:
-            raise VerifyFailed(f"row {w.key!r} did not read back as written; run `cursor-byok undo`")
+            raise VerifyFailed(f"row {w.key!r} did not read back as written")
 
 
 def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
@@ -618,7 +649,7 @@ def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
 def _check_fields(profile: Profile, wanted: Mapping[str, Any]) -> None:
     for field, value in wanted.items():
         if not _reads_back(profile.fields.get(field), value):
-            raise VerifyFailed(f"{field} did not read back as written; run `cursor-byok undo`")
+            raise VerifyFailed(f"{field} did not read back as written")
 
 
 def _reads_back(got: Any, value: Any) -> bool:
