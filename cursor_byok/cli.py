@@ -1276,9 +1276,15 @@ def show_sources(review: list[dict], as_json: bool) -> None:
 
 
 def confirm_commands(commands: list[tuple[str, str]], yes: bool) -> None:
-    """On a terminal, list the commands a manifest runs and ask once; --yes or no terminal: go ahead."""
-    if not commands or yes or not is_terminal(sys.stdin):
+    """On a terminal, list the commands a manifest runs and ask once; --yes: go ahead; neither: refuse
+    before any command runs (the same rule as for writes)."""
+    if not commands or yes:
         return
+    if not is_terminal(sys.stdin):
+        raise E.ConfirmationNeeded(
+            f"this manifest runs {len(commands)} command(s) to read keys and no terminal can confirm them: "
+            "review them with --dry-run, then pass --yes"
+        )
     click.echo("This manifest runs these commands to read keys:", err=True)
     for field, command in commands:
         click.echo(f"  {field}: {command}", err=True)

@@ -569,3 +569,15 @@ def test_a_control_character_in_a_command_is_refused_before_it_is_shown(make_sam
     result = cli(sd, tmp_path, "apply", str(path), "--dry-run")
     assert_refused(result, sd, before, env)
     assert "control character" in result.stderr and "\x1b" not in result.stdout + result.stderr
+
+
+def test_manifest_commands_never_run_without_a_terminal_or_yes(make_sample_dir, tmp_path):
+    sd = make_sample_dir("basic")
+    marker = tmp_path / "ran"
+    path = tmp_path / "m.toml"
+    path.write_text(f'version = 1\n[anthropic]\nkey = "{marker_command(marker, "team-anthropic-key-0001")}"\n')
+    before = disk_state(sd.db)
+    result = cli(sd, tmp_path, "apply", str(path), "--on-conflict", "replace")
+    assert result.exit_code == int(Exit.INPUT), result.stderr
+    assert "no terminal can confirm them" in result.stderr and not marker.exists()
+    assert disk_state(sd.db) == before
