@@ -93,14 +93,20 @@ def vanished_keys(inst: locate.Installation, rows: Mapping[str, Any]) -> dict[st
     """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
     from .changes import journal
     from .cursor.rows import SECRET_PREFIX
+    from .errors import ByokError
 
     notes = {}
-    for key, entry in sorted(journal.last_written(inst.db_path, SECRET_PREFIX).items()):
+    try:
+        written = journal.last_written(inst.db_path, SECRET_PREFIX)
+    except ByokError:  # a journal folder the tool refuses: undo and writes say so; a read goes on
+        return {}
+    for key, entry in sorted(written.items()):
         if key not in rows:
             notes[key] = (
                 f"{key}, written by cursor-byok on {entry.created} ({entry.command}), is gone: Cursor deletes a "
-                "secret:// row it cannot decrypt, so it was most likely encrypted with a secret this Cursor does "
-                "not use (or the key was removed in Cursor's settings). Check the backend `cursor-byok where` "
+                "secret:// row it cannot decrypt, so unless you removed it since (in Cursor's settings, or with "
+                "a write whose journal you purged), it was most likely encrypted with a secret this Cursor does "
+                "not use. Check the backend `cursor-byok where` "
                 "reports against the one Cursor uses (argv.json password-store, desktop), then import or set the "
                 "key again with the matching --safe-storage"
             )

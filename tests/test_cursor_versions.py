@@ -550,3 +550,19 @@ def test_a_profile_write_that_fails_half_way_says_what_was_written_and_how_to_un
     hint = result.stderr.split("undo them with `", 1)[1].split("`", 1)[0]
     assert run(*shlex.split(hint)[1:], "--yes").exit_code == 0
     assert snapshot(default_db)[1] == before[1]
+
+
+def test_a_journal_with_a_number_for_its_id_does_not_stop_list(layout, bundle, data_dir, tmp_path, clean_env):
+    path, ident, _ = bundle
+    udd = layout("cursor-3.7")
+    secret = ["--safe-storage", "password", "--safe-storage-password-file", password_file(tmp_path)]
+    for only in ("openai", "anthropic"):  # two journals, so they must sort
+        assert run("--user-data-dir", udd, *secret, "import", path, "-i", ident, "--yes", "--only", only).exit_code == 0
+    journal_file = journals(data_dir)[0]
+    lines = journal_file.read_text().split("\n")
+    header = json.loads(lines[0].rstrip(",") + "}")
+    lines[0] = lines[0].replace(json.dumps(header["id"]), "5", 1)
+    journal_file.write_text("\n".join(lines))
+    listed = run("--user-data-dir", udd, *secret, "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert "Traceback" not in listed.stderr and "internal error" not in listed.stderr

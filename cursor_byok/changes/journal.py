@@ -310,11 +310,16 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
                 doc = json.loads(line[:-1] + "}")
                 if doc.get("format") == FORMAT and doc.get("version") == VERSION:
                     keys = tuple(k for k in doc["keys"] if isinstance(k, str))
-                    return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, 2, None, len(first))
+                    return Entry(*_texts(doc), keys, path, 2, None, len(first))
             doc = json.loads(first + fh.read())
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     return _whole(doc, path)
+
+
+def _texts(doc: dict) -> tuple[str, str, str, str]:
+    """id, created, db and command as text, whatever a damaged or hand-edited file holds (they sort and print)."""
+    return tuple(str(doc[k]) for k in ("id", "created", "db", "command"))  # type: ignore[return-value]
 
 
 def _whole(doc: Any, path: Path) -> Entry | None:
@@ -332,7 +337,7 @@ def _whole(doc: Any, path: Path) -> Entry | None:
         if keys is None:
             keys = [r.get("key") for r in rows if isinstance(r, dict)]
         keys = tuple(k for k in keys if isinstance(k, str))
-        return Entry(doc["id"], doc["created"], doc["db"], doc["command"], keys, path, version, rows)
+        return Entry(*_texts(doc), keys, path, version, rows)
     except (KeyError, TypeError):
         return None
 
