@@ -129,7 +129,7 @@ def list_document(ctx: Context, *, reveal: bool = False) -> dict:
 def list_all_profiles(ctx: Context, *, reveal: bool = False) -> dict:
     """`list --profile all`: one document per profile (keys are shared: they live in the default database)."""
     inst = ctx.installation()
-    names = [locate.DEFAULT_PROFILE, *(p.location for p in locate.profiles(inst))]
+    names = [locate.DEFAULT_PROFILE, *(p.location for p in locate.profiles(inst) if p.db.is_file())]
     docs = [list_document(replace(ctx, profile=name), reveal=reveal) for name in names]
     return {**source_info(inst), "profiles": docs[0]["profiles"], "documents": docs}
 
@@ -349,7 +349,9 @@ def prepare(
         notes=(*notes, *dropped),
         guard_endpoints=guard_endpoints,
     )
-    writing = planning.wanted_values(the_plan)
+    # What a run may write: the planned writes, and conflicts a prompt may turn into replacements; the
+    # protection notes and the --key-storage refusal cover both, before anything is asked.
+    writing = {**planning.wanted_values(the_plan), **{c.field: c.new for c in the_plan.conflicts}}
     planning.refuse_unhonoured_secret(rows, writing, key_storage)
     protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):

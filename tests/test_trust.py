@@ -74,6 +74,23 @@ def test_key_storage_secret_refuses_keys_kept_only_in_the_blob(moved, make_sampl
     assert PLAIN_PREFIX + KEY_ROW_NAMES["openai.key"] not in items(target.db)
 
 
+def test_key_storage_secret_is_refused_before_a_conflict_could_be_replaced_at_the_prompt(
+    moved, make_sample_dir, data_dir
+):
+    """A stored, different Azure key is a conflict; replacing it at the prompt would write it in plain
+    text, so --key-storage secret is refused before anything is asked."""
+    from cursor_byok.samples.installs import make_key
+
+    source, bundle, ident = moved
+    target = make_target(make_sample_dir, "v11", extras={}, keys={"azure.key": make_key("azure")})
+    before = snapshot(target.db)
+    result = import_(target, bundle, ident, "--key-storage", "secret", "--only", "azure")
+    assert result.exit_code == int(Exit.INPUT), (result.stdout, result.stderr)
+    assert "--key-storage secret cannot be honoured for azure.key" in result.stderr
+    assert_unchanged(target.db, before)
+    assert journals(data_dir) == []
+
+
 # --- scripting -----------------------------------------------------------------------------
 
 
