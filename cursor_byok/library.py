@@ -173,37 +173,34 @@ ROW_BACKENDS = {
 
 def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
     """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
-    from .changes.plan import _stored_prefixes
+    from .changes.plan import stored_prefixes
 
     return {
         p.decode(errors="replace"): ROW_BACKENDS.get((scheme, p.decode(errors="replace")), "unknown")
-        for p in sorted(_stored_prefixes(rows))
+        for p in sorted(stored_prefixes(rows))
     }
 
 
 def _where_one(ctx: Context, inst: locate.Installation) -> dict:
+    from .cursor.rows import ANY_SECRET_PREFIX
     from .cursor.store import Store
+    from .cursor.versions import FACT_ROWS
     from .errors import ByokError
 
     size = inst.db_path.stat().st_size if inst.db_path.is_file() else None
-    mode = error = None
+    storage = ctx.storage_for(inst)
+    mode = error = facts = None
+    rows_need: dict[str, str] = {}
     if size is not None:
-        try:
+        try:  # one open: the journal mode, Cursor's facts and the secret:// rows in one read
             with Store(inst.db_path) as st:
                 mode = st.journal_mode()
+                rows = st.get_items(FACT_ROWS, (ANY_SECRET_PREFIX,))
+            facts = cursor_facts(inst, rows).to_json()
+            rows_need = backends_needed(rows, storage.scheme)
         except ByokError as exc:
             error = str(exc)
     running = locate.cursor_running(inst)
-    storage = ctx.storage_for(inst)
-    facts = None
-    rows_need: dict[str, str] = {}
-    if size is not None and error is None:
-        from .cursor.rows import ANY_SECRET_PREFIX
-        from .cursor.versions import FACT_ROWS
-
-        with Store(inst.db_path) as st:
-            facts = cursor_facts(inst, st.get_items(FACT_ROWS)).to_json()
-            rows_need = backends_needed(st.get_items((), (ANY_SECRET_PREFIX,)), storage.scheme)
     doc = {
         **source_info(inst),
         "source": inst.source,

@@ -292,7 +292,7 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     for prefix in (required,) if required else (b"v11", b"v10"):
         if prefix in proven:
             return prefix, *proven[prefix]
-    if _stored_prefixes(rows):  # rows Cursor wrote, none of which proves the secret: wrong secret or backend
+    if stored_prefixes(rows):  # rows Cursor wrote, none of which proves the secret: wrong secret or backend
         raise WrongMachineKey(
             "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
             "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage (`cursor-byok where` "
@@ -316,7 +316,7 @@ def _from_backend(storage) -> tuple[bytes, Any, str]:
     return prefix, codec, label
 
 
-def _stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
+def stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
     """The ciphertext prefixes of the non-empty secret:// rows stored."""
     from ..cursor.rows import ANY_SECRET_PREFIX, as_text
     from ..safestorage import oscrypt as ss
