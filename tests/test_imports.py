@@ -41,7 +41,7 @@ sys.stderr.write("\\nLOADED " + __import__("json").dumps(loaded) + " EXIT " + st
 
 def core_modules() -> list[str]:
     names = [m.name for m in pkgutil.walk_packages(cursor_byok.__path__, "cursor_byok.")]
-    return sorted(n for n in names if n.rsplit(".", 1)[-1] not in CLI_ONLY)
+    return sorted(n for n in names if n.split(".")[1] not in CLI_ONLY)
 
 
 def fresh_python(code: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,80 @@
+"""Commands that check: audit, doctor."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .exits import Exit
+from .group import main
+from .options import api_context, json_option
+from .output import ScanProgress, coloured, emit_json, is_terminal
+
+
+@main.command()
+@json_option
+@click.option(
+    "--fail-on",
+    type=click.Choice(("info", "warning", "error", "none")),
+    default="error",
+    show_default=True,
+    help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe (none: never).",
+)
+@click.pass_context
+def audit(ctx, as_json: bool, fail_on: str) -> None:
+    """Check stored keys, their protection, and old copies in files around the database.
+
+    \b
+    Examples:
+      cursor-byok audit
+      cursor-byok audit --fail-on warning --json > audit.json
+      cursor-byok audit --fail-on none
+    """
+    from ..checks.audit import document_reaches, report_text
+    from ..checks.surroundings import audit_document
+
+    progress = ScanProgress() if is_terminal(sys.stderr) else None
+    try:
+        doc = audit_document(
+            api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(coloured(report_text(doc)))
+    if fail_on != "none" and document_reaches(doc, fail_on):
+        sys.exit(int(Exit.FINDINGS))
+
+
+@main.command()
+@click.option("--online", is_flag=True, help="Also ask each provider whether its key is accepted (free calls).")
+@click.option(
+    "--azure-api-version",
+    default="2024-10-21",
+    show_default=True,
+    help="API version for the online Azure checks; doctor says when the endpoint refuses it.",
+)
+@json_option
+@click.pass_context
+def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
+    """Explain likely causes of Cursor's BYOK errors (401, 403, 429, missing models, Azure, slow responses).
+
+    Exits 13 when a likely cause, an invalid key, a rate limit or a refused
+    Azure setting is found. --online sends each key, in a header, only for a
+    provider that is switched on, and only to its provider's free model-list
+    endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
+    endpoint); each check says which host it went to.
+    """
+    from ..checks import doctor as doc_mod
+
+    doc = doc_mod.document(api_context(ctx), online=online, azure_api_version=azure_api_version)
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(doc_mod.report_text(doc))
+    if doc_mod.has_problems(doc):
+        sys.exit(int(Exit.FINDINGS))

@@ -1,0 +1,272 @@
+"""Commands that change keys, settings and models here: set, unset, models, apply."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import errors as E
+from .group import main
+from .options import (
+    ProviderName,
+    api_context,
+    conflict_option,
+    conflict_policy,
+    force_option,
+    json_option,
+    key_storage_option,
+    profile_option,
+    write_options,
+)
+from .output import emit_json, is_terminal
+from .prompts import confirm_commands, hidden_prompt
+from .writes import run_write
+
+WRITE_PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
+
+
+def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
+    from ..changes import wanted as onboard
+
+    if no_key:
+        if any(sources.values()):
+            raise E.InputError("--no-key takes no key source; drop one or the other")
+        return {}
+    specs = onboard.set_key_specs(provider, **sources)
+    if "stdin" in specs.values() and is_terminal(sys.stdin):
+        raise E.InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
+    read_stdin = lambda: sys.stdin.read(onboard.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
+    return onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
+
+
+@main.command("set")
+@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
+@click.option("--key-env", metavar="VAR", help="Read the key (Bedrock: access key ID) from environment variable VAR.")
+@click.option("--key-file", metavar="FILE", help="Read the key from FILE; a trailing newline is dropped.")
+@click.option("--key-stdin", is_flag=True, help="Read the key from stdin (Bedrock: access key ID, then secret key).")
+@click.option("--secret-key-env", metavar="VAR", help="Bedrock: read the secret access key from VAR.")
+@click.option("--secret-key-file", metavar="FILE", help="Bedrock: read the secret access key from FILE.")
+@click.option("--no-key", is_flag=True, help="Change only settings and keep the stored key.")
+@click.option("--base-url", metavar="URL", help="openai: OpenAI-compatible server ('' clears it); azure: endpoint.")
+@click.option("--deployment", metavar="NAME", help="azure: deployment name.")
+@click.option("--region", metavar="REGION", help="bedrock: AWS region, e.g. us-east-1.")
+@click.option("--enable/--disable", "enabled", default=None, help="Switch the provider on or off (a new key: on).")
+@force_option
+@key_storage_option
+@write_options
+@click.pass_context
+def set_cmd(
+    ctx, provider, no_key, base_url, deployment, region, enabled, force, key_storage, dry_run, wait, yes, as_json,
+    **sources,
+) -> None:
+    """Store a provider's key and settings; the key never comes from an argument.
+
+    The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
+    hidden prompt when stdin is a terminal. A stored different key is replaced.
+    Another provider's key, or --enable with no key stored, is refused unless --force.
+
+    \b
+    Examples:
+      cursor-byok set anthropic                       # hidden prompt
+      cursor-byok set openai --key-env OPENAI_API_KEY --yes
+      cursor-byok set openai --no-key --disable
+    """
+    from ..changes import wanted as onboard
+
+    settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
+    if no_key and not settings and enabled is None:
+        raise E.InputError("nothing to set: give --base-url, --deployment, --region, --enable or --disable")
+    api_context(ctx).installation()  # no Cursor found: say so before asking for a key
+    keys = read_keys_for_set(provider, no_key, sources)
+    run_write(
+        ctx,
+        lambda _profile: onboard.provider_fields(provider, keys, settings, enabled),
+        command=f"set {provider}",
+        key_storage=key_storage,
+        guard_endpoints=False,  # the user's own request, not input from elsewhere
+        force=force,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+@main.command()
+@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
+@write_options
+@click.pass_context
+def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
+    """Remove a provider's key(s) and switch the provider off.
+
+    \b
+    Examples:
+      cursor-byok unset azure
+      cursor-byok unset claude --dry-run
+      cursor-byok unset openai --yes --json
+    """
+    from ..changes import wanted as onboard
+
+    run_write(
+        ctx,
+        lambda profile: onboard.unset_fields(provider, profile),
+        command=f"unset {provider}",
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+@main.group()
+def models() -> None:
+    """Show and change custom models, on/off lists and per-surface selections."""
+
+
+@models.command("list")
+@json_option
+@profile_option
+@click.pass_context
+def models_list(ctx, as_json) -> None:
+    """Show user-added, enabled, disabled and selected models."""
+    from ..changes.wanted import models_document
+    from ..render import table
+
+    doc = models_document(api_context(ctx))
+    if as_json:
+        emit_json(doc)
+        return
+    m = doc["models"]
+    rows = [
+        [name, ", ".join(m[key]) or "-"]
+        for name, key in (("user added", "user_added"), ("enabled", "enabled"), ("disabled", "disabled"))
+    ]
+    rows.append(["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"])
+    click.echo(table(rows))
+
+
+MODEL_OPS = {
+    "add": "Add custom models (and switch them on).",
+    "remove": "Remove custom models (from user-added and enabled).",
+    "enable": "Switch models on.",
+    "disable": "Switch models off.",
+}
+
+
+def model_list_command(op: str, summary: str) -> None:
+    @models.command(op, help=summary)
+    @click.argument("names", nargs=-1, required=True, metavar="NAME...")
+    @write_options
+    @click.pass_context
+    def command(ctx, names, dry_run, wait, yes, as_json) -> None:
+        from ..changes import wanted as onboard
+
+        names = onboard.check_models(names, f"models {op}")
+        run_write(
+            ctx,
+            lambda profile: onboard.model_ops(profile, **{op: names}),
+            command=f"models {op} {' '.join(names)}",
+            notes=(lambda profile: onboard.model_notes(profile, names)) if op == "remove" else None,
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+            wait=wait,
+        )
+
+
+for _op, _summary in MODEL_OPS.items():
+    model_list_command(_op, _summary)
+
+
+@models.command("select")
+@click.argument("surface")
+@click.argument("name")
+@force_option
+@write_options
+@click.pass_context
+def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> None:
+    """Select the model for a surface; its other settings stay.
+
+    \b
+    Surfaces: cmd-k, composer, background-composer, composer-ensemble,
+    plan-execution, spec, deep-search, quick-agent (others need --force).
+    Examples:
+      cursor-byok models select composer claude-sonnet-4
+      cursor-byok models select cmd-k gpt-4.1 --dry-run
+    """
+    from ..changes import wanted as onboard
+
+    surface = onboard.check_name(surface, "SURFACE")
+    name = onboard.check_models([name], "NAME")[0]
+    run_write(
+        ctx,
+        lambda _profile: onboard.select_fields({surface: name}),
+        command=f"models select {surface} {name}",
+        force=force,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+@main.command("apply")
+@click.argument("manifest_file", metavar="MANIFEST")
+@conflict_option
+@force_option
+@key_storage_option
+@write_options
+@click.pass_context
+def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait, yes, as_json) -> None:
+    """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
+
+    --dry-run runs no command and reads no file or variable: it says what each
+    key source would do. A real apply on a terminal lists the commands first
+    and asks once before running them, unless --yes. Another provider's key, a
+    provider on with no key and an unknown model surface are refused unless
+    --force.
+
+    \b
+    Examples:
+      cursor-byok apply team.toml --dry-run
+      cursor-byok apply team.toml
+      cursor-byok apply team.toml --yes --json --on-conflict keep
+    """
+    from ..changes import manifest as mf
+
+    wanted_manifest = mf.load(manifest_file)
+    api_context(ctx).installation()  # no Cursor found: say so before running any key command
+    extra = None
+    if dry_run:
+        extra = {"sources": mf.review(wanted_manifest)}
+        show_sources(extra["sources"], as_json)
+        keys = {}
+    else:
+        confirm_commands(mf.commands(wanted_manifest), yes)
+        keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
+    policy = conflict_policy(on_conflict, as_json)
+    held = "fail" if policy == "ask" else policy
+    run_write(
+        ctx,
+        lambda profile: mf.wanted(wanted_manifest, keys, profile),
+        command=f"apply {manifest_file}",
+        on_conflict=held,
+        selections=held,
+        key_storage=key_storage,
+        notes=lambda profile: mf.notes(wanted_manifest, profile),
+        force=force,
+        ask=policy == "ask",
+        extra=extra,
+        dry_run=dry_run,
+        yes=yes,
+        as_json=as_json,
+        wait=wait,
+    )
+
+
+def show_sources(review: list[dict], as_json: bool) -> None:
+    if review and not as_json:
+        click.echo("key sources (a dry run reads none of them; keys are left out of the plan):")
+        for entry in review:
+            click.echo(f"  {entry['field']}: {entry['action']}")

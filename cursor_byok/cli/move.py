@@ -1,0 +1,238 @@
+"""Commands that move keys: export, import, undo."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import errors as E
+from .bundle_io import export_passphrase, gather_recipients, load_bundle_cli
+from .group import main
+from .options import (
+    api_context,
+    conflict_option,
+    conflict_policy,
+    json_option,
+    key_storage_option,
+    only_option,
+    passphrase_options,
+    profile_option,
+    wait_with_status,
+    write_options,
+)
+from .output import emit_json, is_terminal, status
+from .prompts import confirm_write
+from .writes import run_plan
+
+
+@main.command()
+@click.option("-o", "--output", required=True, metavar="FILE", help="Bundle file to write ('-' for a pipe).")
+@click.option("--armor", "-a", is_flag=True, help="Write ASCII-armored (PEM-like) text.")
+@only_option
+@click.option("--no-models", is_flag=True, help="Leave model lists and selections out.")
+@click.option("--no-keys", is_flag=True, help="Leave every key out: a shareable bundle of settings and models.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.option("-r", "--recipient", multiple=True, metavar="KEY", help="Encrypt to an age or SSH public key.")
+@click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")
+@passphrase_options
+@profile_option
+@click.option(
+    "--skip-undecryptable",
+    is_flag=True,
+    help="Export the rest when some keys cannot be decrypted here (a partial bundle).",
+)
+@click.pass_context
+def export(
+    ctx,
+    output,
+    armor,
+    only,
+    no_models,
+    no_keys,
+    force,
+    recipient,
+    recipients_file,
+    passphrase_file,
+    passphrase_env,
+    skip_undecryptable,
+) -> None:
+    """Write keys, provider settings and models to an encrypted age bundle."""
+    from ..files import check_target, write_private
+    from ..library import export_document, seal
+
+    if (recipient or recipients_file) and (passphrase_file or passphrase_env):
+        raise click.UsageError(
+            "-r/-R and --passphrase-file/--passphrase-env exclude each other: encrypt to recipients or to a passphrase"
+        )
+    to_pipe = output == "-"
+    if to_pipe and is_terminal(sys.stdout):
+        raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
+    if not to_pipe:
+        check_target(__import__("pathlib").Path(output), overwrite=force)
+    recipients = gather_recipients(recipient, recipients_file)
+    doc, notes = export_document(
+        api_context(ctx), only=only, keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable
+    )
+    passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
+    with status("deriving key…" if passphrase else None):
+        data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
+    if to_pipe:
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except OSError as exc:  # a full disk behind the redirect, a reader that went away
+            raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
+    else:
+        write_private(__import__("pathlib").Path(output), data, overwrite=force)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    export_summary("stdout" if to_pipe else output, doc, notes, recipients)
+
+
+def export_summary(where: str, doc: dict, notes: list[str], recipients: list[str]) -> None:
+    """What the bundle really holds, on stderr; keys left out are said loudly."""
+    from ..bundle.document import LEFT_OUT, written_counts
+
+    keys, providers = written_counts(doc)
+    models = "models" in doc["profile"]
+    left_out = sum(1 for n in notes if LEFT_OUT in n)
+    click.echo(
+        f"wrote {where}: {keys} key(s), {providers} provider(s){', models' if models else ''}; encrypted to "
+        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}"
+        + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else ""),
+        err=True,
+    )
+
+
+@main.command("import")
+@click.argument("bundle_file", metavar="FILE")
+@only_option
+@conflict_option
+@click.option(
+    "--models",
+    "models_policy",
+    type=click.Choice(("union", "replace", "keep")),
+    default="union",
+    show_default=True,
+    help="How bundle model lists combine with the stored ones.",
+)
+@click.option("--no-models", is_flag=True, help="Import no model lists (same as --models keep).")
+@key_storage_option
+@click.option("-i", "--identity", multiple=True, metavar="FILE", help="age identity or SSH private key file.")
+@passphrase_options
+@write_options
+@click.pass_context
+def import_cmd(
+    ctx,
+    bundle_file,
+    dry_run,
+    only,
+    on_conflict,
+    models_policy,
+    no_models,
+    key_storage,
+    wait,
+    yes,
+    identity,
+    passphrase_file,
+    passphrase_env,
+    as_json,
+) -> None:
+    """Import a bundle into this Cursor, re-encrypting keys for this machine.
+
+    The plan marks keys that would be stored LESS PROTECTED than at the
+    source; --key-storage secret fails (exit 15) when it cannot be honoured.
+    A terminal asks before writing; without one, pass --yes.
+
+    \b
+    Examples:
+      cursor-byok import keys.age --dry-run
+      cursor-byok import keys.age -i ~/.ssh/id_ed25519
+      cursor-byok import keys.age --passphrase-env BUNDLE_PASS --only openai,claude --yes
+    """
+    from ..bundle import document as bundle
+    from ..changes import plan as planning
+    from ..library import prepare
+
+    doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
+    wanted = planning.filter_fields(bundle.to_fields(doc), only)
+    policy = conflict_policy(on_conflict, as_json)
+    wait_with_status(api_context(ctx), wait)
+    prep = prepare(
+        api_context(ctx),
+        wanted,
+        on_conflict="fail" if policy == "ask" else policy,
+        models="keep" if no_models else models_policy,
+        key_storage=key_storage,
+        source_protection=bundle.source_protection(doc),
+    )
+    prep.ask = policy == "ask"
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}")
+
+
+@main.command()
+@click.argument("journal_id", required=False, metavar="[ID]")
+@click.option("--list", "list_only", is_flag=True, help="List the undo journals for this database.")
+@click.option("--force", is_flag=True, help="Restore even rows that changed since.")
+@click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@json_option
+@profile_option
+@click.pass_context
+def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
+    """Restore the rows a write changed (newest journal by default).
+
+    Journals hold the old values of the rows each write changed, which may
+    include keys; --purge deletes them once you no longer need to go back.
+    A terminal asks first; without one, pass --yes.
+
+    \b
+    Examples:
+      cursor-byok undo --list
+      cursor-byok undo --yes
+      cursor-byok undo --purge
+    """
+    from .. import library as api
+    from ..render import table
+
+    actx = api_context(ctx)
+    if purge:
+        purge_journals(actx, journal_id, yes=yes, as_json=as_json)
+        return
+    if list_only:
+        docs = api.journal_documents(actx)
+        if as_json:
+            emit_json({"journals": docs})
+        else:
+            click.echo(
+                table([[d["id"], d["command"], len(d["rows"])] for d in docs], ["id", "command", "rows"])
+                if docs
+                else "no undo journals for this database"
+            )
+        return
+    if api.journal_documents(actx):  # none: api.undo says there is nothing to undo (exit 16)
+        confirm_write(f"Restore the rows {journal_id or 'the newest write'} changed?", yes=yes)
+    entry, result = api.undo(actx, journal_id, force=force)
+    if as_json:
+        emit_json({"undone": entry.id, "journal": result.journal_id, "rows_written": len(result.rows)})
+    else:
+        click.echo(
+            f"restored {len(result.rows)} row(s) from {entry.id}"
+            + (f"; undo this with `cursor-byok undo {result.journal_id}`" if result.journal_id else "")
+        )
+
+
+def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
+    from .. import library as api
+
+    docs = api.journal_documents(actx)
+    if journal_id:
+        docs = [d for d in docs if d["id"].startswith(journal_id)]
+    if docs:
+        confirm_write(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", yes=yes)
+    removed = api.purge_journals(actx, [d["id"] for d in docs])
+    if as_json:
+        emit_json({"purged": removed})
+    else:
+        click.echo(f"deleted {len(removed)} undo journal(s)")

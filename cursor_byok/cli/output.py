@@ -1,0 +1,117 @@
+"""What the command line prints: JSON documents, errors, colour and erasable status lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from .exits import Exit
+
+JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
+
+
+def fail(message: str, code: Exit) -> NoReturn:
+    click.echo(f"cursor-byok: error: {message}", err=True)
+    state = _json_state()
+    if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
+        click.echo(json.dumps({"error": {"code": int(code), "message": message}}, indent=2, ensure_ascii=False))
+    sys.exit(int(code))
+
+
+def _json_state() -> dict:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.setdefault(JSON_META, {}) if ctx is not None else {}
+
+
+def fit_tables_to_terminal() -> None:
+    """On a terminal, tables wrap their last column to its width, with a hanging indent."""
+    import shutil
+
+    from .. import render
+
+    render.TERMINAL_WIDTH = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
+
+
+def show_status(text: str | None) -> None:
+    """Write (or, with None, erase) a single status line on stderr; only when stderr is a terminal."""
+    if is_terminal(sys.stderr):
+        sys.stderr.write("\r\033[K" + (text or ""))
+        sys.stderr.flush()
+
+
+class status:
+    """`with status("deriving key…"):` shows the line while the block runs, then erases it (no scrollback)."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def __enter__(self) -> None:
+        if self.text:
+            show_status(self.text)
+
+    def __exit__(self, *exc) -> None:
+        if self.text:
+            show_status(None)
+
+
+LINE_COLOURS = (  # (line start, colour): plan markers, audit severities, notes that matter
+    ("+ ", "green"),
+    ("~ ", "yellow"),
+    ("- ", "red"),
+    ("! ", "red"),
+    ("error ", "red"),
+    ("warning ", "yellow"),
+    ("info ", "cyan"),
+    ("note: ", None),
+)
+
+
+def use_colour(stream=None) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return is_terminal(stream or sys.stdout) and not os.environ.get("NO_COLOR")
+
+
+def coloured(text: str) -> str:
+    """Plan markers and severities in colour, line by line, when use_colour() says so."""
+    if not use_colour():
+        return text
+    out = []
+    for line in text.split("\n"):
+        colour = next((c for start, c in LINE_COLOURS if line.startswith(start)), None)
+        if line.startswith("note: ") and "LESS PROTECTED" in line:
+            colour = "yellow"
+        out.append(click.style(line, fg=colour, bold=True if line.startswith("! ") else None) if colour else line)
+    return "\n".join(out)
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    _json_state()["emitted"] = True
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ScanProgress:
+    """One status line on stderr for the audit's file scan, shown only on a terminal and erased at the end."""
+
+    def __call__(self, done: int, total: int) -> None:
+        show_status(f"scanning files {done}/{total}…")
+
+    def close(self) -> None:
+        show_status(None)
+
+    @staticmethod
+    def file_bytes(path: str, done: int, total: int) -> None:
+        """How far the raw scan of one big file (over 100 MiB) has come."""
+        end = "\n" if done >= total else ""
+        click.echo(f"\rscanning {os.path.basename(path)}: {done * 100 // max(total, 1)}% of {total // 2**20} MiB{end}",
+                   nl=False, err=True)  # fmt: skip
