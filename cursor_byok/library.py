@@ -173,7 +173,7 @@ ROW_BACKENDS = {
 
 def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
     """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
-    from .changes.plan import stored_prefixes
+    from .changes.write import stored_prefixes
 
     return {
         p.decode(errors="replace"): ROW_BACKENDS.get((scheme, p.decode(errors="replace")), "unknown")
@@ -329,7 +329,8 @@ def prepare(
     Every new base URL passes urls.check; `guard_endpoints` (off only for
     `set`) makes a change of where a held key is sent a conflict.
     """
-    from .changes import plan as planning
+    from .changes import diff as planning
+    from .changes import write as writer
 
     inst, chosen, profile, rows = load_chosen(ctx)
     storage = ctx.storage_for(inst)
@@ -350,7 +351,7 @@ def prepare(
     # protection notes and the --key-storage refusal cover both, before anything is asked.
     writing = {**planning.wanted_values(the_plan), **{c.field: c.new for c in the_plan.conflicts}}
     planning.refuse_unhonoured_secret(rows, writing, key_storage)
-    protection = planning.encryption_notes(rows, storage, writing, key_form) if writing else []
+    protection = writer.encryption_notes(rows, storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):
         protection.insert(0, planning.key_form_note(profile, key_storage, key_form))
     protection += planning.weaker_protection_notes(profile, rows, writing, key_form, source_protection or {})
@@ -388,9 +389,9 @@ def plan_warnings(plan) -> list[str]:
 
 def execute(prep: Prepared, *, command: str):
     """Apply a prepared plan through the one write path."""
-    from .changes import plan as planning
+    from .changes import write as writer
 
-    return planning.apply(
+    return writer.apply(
         prep.inst,
         prep.storage,
         prep.plan,
@@ -424,7 +425,7 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
     journal and the commit), so undoing it would change nothing and would hide
     the write before it.
     """
-    from .changes import plan as planning
+    from .changes import write as writer
     from .errors import PlanConflict
 
     inst = undo_target(ctx)
@@ -435,7 +436,7 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
             f"{len(changed)} change(s) since {entry.id} was written ({changed[0]}); "
             "pass --force to restore them anyway"
         )
-    result = planning.apply_rows(inst, rows, _restoring_writes(entry, rows), command=f"undo {entry.id}")
+    result = writer.apply_rows(inst, rows, _restoring_writes(entry, rows), command=f"undo {entry.id}")
     return entry, result
 
 

@@ -9,7 +9,7 @@ import pytest
 from test_set_models import assert_secret_free, cli, disk_state, journal_count, listed, sha12
 from transfer import identity
 
-from cursor_byok.changes.plan import diff
+from cursor_byok.changes.diff import diff
 from cursor_byok.cli import Exit
 from cursor_byok.model import Profile
 from cursor_byok.samples.installs import make_key

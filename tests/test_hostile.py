@@ -34,7 +34,7 @@ from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.bundle import document as bundle
 from cursor_byok.changes import manifest
 from cursor_byok.changes import wanted as onboard
-from cursor_byok.changes.plan import diff
+from cursor_byok.changes.diff import diff
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor import blob_patch as blobpatch
 from cursor_byok.cursor.rows import BLOB_KEY, BLOB_PATHS, RowWriter, read_profile

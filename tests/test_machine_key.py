@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cursor_byok.changes import plan
+from cursor_byok.changes import write as plan
 from cursor_byok.cursor.rows import ROW_KEYS, ROW_PREFIXES, SECRET_PREFIX, read_profile
 from cursor_byok.cursor.store import Store
 from cursor_byok.errors import WrongMachineKey

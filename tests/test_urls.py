@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cursor_byok.changes.plan import ENDPOINT_FIELDS, diff
+from cursor_byok.changes.diff import ENDPOINT_FIELDS, diff
 from cursor_byok.cursor import urls
 from cursor_byok.cursor.store import foreign_objects
 from cursor_byok.errors import InputError, UnsafeURL

@@ -152,7 +152,7 @@ def import_cmd(
       cursor-byok import keys.age --passphrase-env BUNDLE_PASS --only openai,claude --yes
     """
     from ..bundle import document as bundle
-    from ..changes import plan as planning
+    from ..changes import diff as planning
     from ..library import prepare
 
     doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)

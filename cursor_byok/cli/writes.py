@@ -14,7 +14,7 @@ from .prompts import ask_conflict, confirm_write
 
 def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str, extra: dict | None = None) -> None:
     """Render a plan, confirm, apply through the one write path, report; `extra` goes into the JSON document."""
-    from ..changes import plan as planning
+    from ..changes import diff as planning
     from ..library import execute, plan_warnings, source_info
     from ..render import plan_json, plan_text
 
@@ -88,7 +88,7 @@ def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
 
 def undo_hint(prep, result) -> str:
     """The undo command(s) for a write, ready to paste; a profile's settings blob is journaled apart from the keys."""
-    from ..changes.plan import undo_command
+    from ..changes.write import undo_command
 
     hints = [undo_command(prep.inst, result.journal_id)] if result.journal_id else []
     if result.profile_journal_id:

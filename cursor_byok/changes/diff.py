@@ -1,0 +1,367 @@
+"""Plans: the pure diff between what is stored and what is wanted. Reads and writes nothing.
+
+`diff()` compares a Profile with wanted field values and returns a Plan;
+`resolve()` settles its conflicts; the key form and protection notes say how
+keys would be stored. `changes.write` carries a Plan out.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterable, Mapping
+
+from ..cursor import versions
+from ..model import (
+    EXTRA_PREFIX,
+    MODEL_LIST_FIELDS,
+    SELECTED_PREFIX,
+    Change,
+    Plan,
+    Profile,
+    Secret,
+    StoredKey,
+    is_key_field,
+    provider_of,
+)
+
+KEY_STORAGE = ("auto", "secret", "plaintext")
+
+# Where each provider's key is sent: changing one of these fields sends the keys listed to another place,
+# so for input from elsewhere (import, apply) it is a conflict whenever this machine holds one of those keys.
+ENDPOINT_FIELDS: dict[str, tuple[str, ...]] = {
+    "openai.base_url": ("openai.key",),
+    "azure.base_url": ("azure.key",),
+    "azure.deployment": ("azure.key",),
+    "bedrock.region": ("bedrock.access_key", "bedrock.secret_key", "bedrock.session_token"),
+}
+PROVIDER_TITLES = {"openai": "OpenAI", "azure": "Azure OpenAI", "bedrock": "AWS Bedrock"}
+OFFICIAL_HOSTS = {"openai.base_url": "api.openai.com"}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == "" or value == ()
+
+
+def _same(old: Any, new: Any) -> bool:
+    if old is None and new == ():
+        return True  # an empty list where Cursor wrote none: nothing to add
+    if isinstance(old, StoredKey):
+        return old.secret is not None and isinstance(new, Secret) and old.secret == new
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        return tuple(old) == tuple(new)
+    return old == new
+
+
+def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[str] = ()) -> tuple[str, ...]:
+    """Names of both lists in order, each once, without `drop`: set membership, so 10,000 models cost
+    no more per model than 10."""
+    dropped = set(drop)
+    return tuple(name for name in dict.fromkeys(itertools.chain(first, second)) if name not in dropped)
+
+
+def model_changes(current: Profile, wanted: Mapping[str, Any], policy: str, on_conflict: str) -> list[Change]:
+    """Changes of the model fields under the --models policy.
+
+    replace: the wanted lists and selections as they are. union: models are
+    added, never dropped; where the user already chose (a model switched the
+    other way, a different per-surface selection) the user's choice stays,
+    unless --on-conflict replace says the wanted values win.
+    """
+    if policy == "keep":
+        return []
+    lists = {f: tuple(wanted[f]) for f in MODEL_LIST_FIELDS if f in wanted}
+    selected = {f: v for f, v in wanted.items() if f.startswith(SELECTED_PREFIX)}
+    if policy == "replace":
+        return [_change(current, f, v, "replace") for f, v in {**lists, **selected}.items()]
+    changes = []
+    if "models.user_added" in lists:
+        added = _ordered_union(current.fields.get("models.user_added", ()), lists["models.user_added"])
+        changes.append(_change(current, "models.user_added", added, "replace"))
+    if "models.enabled" in lists or "models.disabled" in lists:
+        changes += _switch_changes(current, lists, on_conflict)
+    choice = "replace" if on_conflict == "replace" else "keep"
+    changes += [_change(current, f, v, choice) for f, v in selected.items()]
+    return changes
+
+
+def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: str) -> list[Change]:
+    """models.enabled / models.disabled under union: additions; flips only with --on-conflict replace."""
+    cur_on = tuple(current.fields.get("models.enabled", ()))
+    cur_off = tuple(current.fields.get("models.disabled", ()))
+    new_on, new_off = lists.get("models.enabled", ()), lists.get("models.disabled", ())
+    on_set, off_set = set(cur_on), set(cur_off)
+    flipped = sorted((set(new_on) & off_set) | (set(new_off) & on_set))
+    gentle = {
+        "models.enabled": _ordered_union(cur_on, [m for m in new_on if m not in off_set]),
+        "models.disabled": _ordered_union(cur_off, [m for m in new_off if m not in on_set]),
+    }
+    full = {
+        "models.enabled": _ordered_union(cur_on, new_on, drop=new_off),
+        "models.disabled": _ordered_union(cur_off, new_off, drop=new_on),
+    }
+    target = full if on_conflict == "replace" else gentle
+    changes = [_change(current, f, v, "replace") for f, v in target.items()]
+    if flipped and on_conflict != "replace":
+        note = f"kept your on/off choice for {', '.join(flipped)}"
+        refused = {"models.enabled": set(new_on) & set(cur_off), "models.disabled": set(new_off) & set(cur_on)}
+        changes = [_kept_switch(c, note, bool(refused[c.field])) for c in changes]
+    return changes
+
+
+def _kept_switch(c: Change, note: str, refused_here: bool) -> Change:
+    """A list the user's on/off choice left as it is reports that choice as kept drift."""
+    action = "kept" if refused_here and c.action == "unchanged" else c.action
+    return Change(c.field, action, c.old, c.new, c.note or note)
+
+
+def diff(
+    current: Profile,
+    wanted: Mapping[str, Any],
+    *,
+    on_conflict: str = "fail",
+    models: str = "union",
+    notes: Iterable[str] = (),
+    guard_endpoints: bool = True,
+) -> Plan:
+    """Per field: add, replace, remove, unchanged, kept or conflict.
+
+    `wanted` maps field names to new values (Secret for keys, None to remove).
+    A different non-empty value already stored is a conflict unless the policy
+    says keep (the change is then "kept": drift left in place) or replace;
+    model fields follow the --models policy (model_changes).
+    With `guard_endpoints` (input from elsewhere), any change of where a held
+    key is sent (ENDPOINT_FIELDS) is a conflict too, even where none was set;
+    `set`, the user's own explicit request, passes False.
+    """
+    plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
+    changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
+    changes += model_changes(current, {f: v for f, v in wanted.items() if f.startswith("models.")}, models, on_conflict)
+    if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
+        changes = [_iam_guard(c, on_conflict) for c in changes]
+    if guard_endpoints:
+        changes = [_endpoint_guard(current, c, on_conflict) for c in changes]
+    return Plan(tuple(changes), tuple(notes))
+
+
+def held_endpoint_keys(current: Profile, field: str) -> list[str]:
+    """The keys this machine holds that `field` (an endpoint) decides the destination of."""
+    return [f for f in ENDPOINT_FIELDS.get(field, ()) if isinstance(current.fields.get(f), StoredKey)]
+
+
+def endpoint_target(field: str, value: Any) -> str:
+    """Where a key goes with `field` set to `value`, in words: a host, a deployment or a region."""
+    from ..cursor.urls import host_of
+
+    if field.endswith(".base_url"):
+        return host_of(value) if value else OFFICIAL_HOSTS.get(field, "no endpoint")
+    what = field.split(".", 1)[1]
+    return f"{what} {value}" if value else f"no {what}"
+
+
+def _endpoint_guard(current: Profile, c: Change, on_conflict: str) -> Change:
+    """A change of where a held key is sent is never a plain add: it follows the conflict policy."""
+    if c.action not in ("add", "replace", "remove", "conflict") or not held_endpoint_keys(current, c.field):
+        return c
+    title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+    note = f"this machine's {title} key would go to {endpoint_target(c.field, c.new)}"
+    if on_conflict == "replace":
+        return Change(c.field, c.action, c.old, c.new, note)
+    if on_conflict == "keep":
+        return Change(c.field, "unchanged", c.old, c.new, "kept the stored endpoint")
+    return Change(c.field, "conflict", c.old, c.new, note)
+
+
+def endpoint_messages(plan: Plan) -> list[str]:
+    """One line per applied change of where a provider's key is sent, naming the new host."""
+    out = []
+    for c in plan.effective:
+        if c.field in ENDPOINT_FIELDS:
+            title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+            out.append(f"{c.field}: the {title} key is now sent to {endpoint_target(c.field, c.new)}")
+    return out
+
+
+def _iam_guard(c: Change, on_conflict: str) -> Change:
+    """Keys never silently replace a team IAM role."""
+    if c.field in ("bedrock.access_key", "bedrock.secret_key") and c.action == "add":
+        note = "Bedrock uses a team IAM role here"
+        if on_conflict == "replace":
+            return Change(c.field, "replace", "iam", c.new, note)
+        if on_conflict == "keep":
+            return Change(c.field, "kept", "iam", c.new, note + "; kept")
+        return Change(c.field, "conflict", "iam", c.new, note)
+    return c
+
+
+def _change(current: Profile, field: str, new: Any, on_conflict: str) -> Change:
+    old = current.fields.get(field)
+    if _same(old, new):
+        return Change(field, "unchanged", old, new)
+    if old is None or (not isinstance(old, StoredKey) and _empty(old)):
+        return Change(field, "add", old, new)
+    if new is None:  # clearing a stored value is a change like any other
+        new_action = {"replace": "remove", "keep": "kept"}.get(on_conflict, "conflict")
+        return Change(field, new_action, old, None, "kept the stored value" if on_conflict == "keep" else None)
+    note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
+    if on_conflict == "replace":
+        return Change(field, "replace", old, new, note)
+    if on_conflict == "keep":
+        return Change(field, "kept", old, new, "kept the stored value")
+    return Change(field, "conflict", old, new, note)
+
+
+def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
+    """Turn each conflict into replace (decide -> True) or kept."""
+    out = []
+    for c in plan.changes:
+        if c.action == "conflict":
+            replace = decide(c)
+            out.append(
+                Change(
+                    c.field,
+                    "replace" if replace else "kept",
+                    c.old,
+                    c.new,
+                    None if replace else "kept the stored value",
+                )
+            )
+        else:
+            out.append(c)
+    return Plan(tuple(out), plan.notes)
+
+
+def filter_fields(
+    wanted: Mapping[str, Any], only: Iterable[str] = (), *, keys: bool = True, models: bool = True
+) -> dict[str, Any]:
+    """Wanted fields limited to some providers (`extra` and `models` count as providers)."""
+    only = set(only)
+    out = {}
+    for f, v in wanted.items():
+        group = provider_of(f)
+        if only and group not in only:
+            continue
+        if not keys and is_key_field(f):
+            continue
+        if not models and group == "models":
+            continue
+        out[f] = v
+    return out
+
+
+def choose_key_form(profile: Profile, mode: str) -> str:
+    """How new keys are stored: the form this Cursor's version reads; the rows' evidence when it is unsure."""
+    if mode not in KEY_STORAGE:
+        raise ValueError(mode)
+    if mode != "auto":
+        return mode
+    form_read = versions.key_form_read(profile.cursor_version)
+    if form_read != versions.UNSURE:
+        return form_read
+    if profile.cursor_version is not None and profile.key_form == "plaintext" and not _has_plain_key(profile):
+        return "secret"  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
+    return profile.key_form
+
+
+def _has_plain_key(profile: Profile) -> bool:
+    return any(isinstance(v, StoredKey) and v.storage == "plaintext" for v in profile.fields.values())
+
+
+def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
+    """One line for the plan: which form keys take, and why."""
+    version = profile.cursor_version
+    if mode != "auto":
+        why = f"--key-storage {mode}"
+    elif versions.key_form_read(version) != versions.UNSURE:
+        why = f"Cursor {version} reads them"
+    elif version:
+        why = f"Cursor {version} is between the known forms; following the rows stored"
+    else:
+        why = "no Cursor version recorded; following the rows stored"
+    form = "encrypted secret://cursorAuth rows" if key_form == "secret" else "plain cursorAuth rows"
+    note = f"keys are written as {form} ({why})"
+    read = versions.key_form_read(version)
+    if mode != "auto" and read != versions.UNSURE and read != key_form:
+        note += f"; WARNING: Cursor {version} does not read this form, so it will not use these keys"
+    return note
+
+
+__all__ = ["diff", "resolve", "filter_fields"]
+
+
+# --- protection: never store a key less protected without saying so ---------------------------
+
+_RANK = {"encrypted": 2, "plaintext": 1, "settings-json": 1}
+_SHOWN = {
+    "encrypted": "encrypted (secret://)",
+    "plaintext": "in a plain cursorAuth row",
+    "settings-json": "in plain text in the settings blob",
+}
+
+
+def weaker_protection_notes(
+    profile: Profile, rows: Mapping[str, Any], writing: Mapping[str, Any], key_form: str, source: Mapping[str, str]
+) -> list[str]:
+    """One note per key that lands less protected than at the source (the bundle's machine) or than now."""
+    from ..cursor.rows import key_destination, protection_of
+
+    notes = []
+    for field, value in writing.items():
+        if value is None or not is_key_field(field):
+            continue
+        dest = key_destination(rows, field, key_form)
+        stored = profile.fields.get(field)
+        before = [("at the source", source.get(field))]
+        if isinstance(stored, StoredKey):
+            before.append(("as stored here now", protection_of(stored)))
+        for where, was in before:
+            if was in _RANK and _RANK[was] > _RANK[dest]:
+                notes.append(f"{field}: LESS PROTECTED than {where}: was {_SHOWN[was]}, will be stored {_SHOWN[dest]}")
+                break
+    return notes
+
+
+def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any], mode: str) -> None:
+    """--key-storage secret fails, before anything is written, for keys this Cursor keeps only in its blob."""
+    from ..cursor.rows import SETTINGS_JSON, key_destination
+    from ..errors import KeyStorageRefused
+
+    if mode != "secret":
+        return
+    blob_only = [
+        f for f, v in writing.items() if v is not None and is_key_field(f) and key_destination(rows, f, "secret")
+        == SETTINGS_JSON
+    ]
+    if blob_only:
+        raise KeyStorageRefused(
+            f"--key-storage secret cannot be honoured for {', '.join(blob_only)}: this Cursor keeps "
+            f"{'that key' if len(blob_only) == 1 else 'those keys'} only in plain text in its settings blob. "
+            "Nothing was written; leave them out with --only, or drop --key-storage secret"
+        )
+
+
+def wanted_values(plan: Plan) -> dict[str, Any]:
+    """Field -> new value for the changes that write."""
+    return {c.field: c.new for c in plan.effective}
+
+
+def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str, version: str | None = None):
+    """(wanted, notes) without unknown-provider keys when this Cursor reads no secret:// rows.
+
+    Such keys exist only as encrypted rows. A Cursor whose version reads only
+    plain rows, or (version unknown) one that keeps no secret:// row at all,
+    could not read them, so they are left out with a note instead of failing
+    the whole import.
+    """
+    from ..cursor.rows import ANY_SECRET_PREFIX
+
+    extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
+    form_read = versions.key_form_read(version)
+    if form_read == versions.PLAIN:
+        homeless = True
+    else:
+        homeless = form_read == versions.UNSURE and not any(k.startswith(ANY_SECRET_PREFIX) for k in rows)
+    if not extras or key_form != "plaintext" or not homeless:
+        return dict(wanted), []
+    why = f"Cursor {version} reads no secret:// rows" if version else "this Cursor keeps no encrypted secret:// rows"
+    notes = [f"{f}: left out, {why} to hold it" for f in extras]
+    return {f: v for f, v in wanted.items() if f not in extras}, notes
