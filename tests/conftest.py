@@ -20,6 +20,7 @@ from hypothesis import settings
 
 from cursor_byok.errors import SafeStorageUnavailable
 from cursor_byok.safestorage import backends as keyring
+from cursor_byok.safestorage import dpapi
 from cursor_byok.samples.installs import (
     GENERATIONS,
     Sample,
@@ -111,7 +112,7 @@ class SampleDir:
                 env=env,
                 platform="win32",
                 local_state=local_state,
-                fetchers={"dpapi": lambda: keyring.dpapi_key_from_local_state(local_state, fake_dpapi_unprotect)},
+                fetchers={"dpapi": lambda: dpapi.dpapi_key_from_local_state(local_state, fake_dpapi_unprotect)},
                 **kw,
             )
         return keyring.SafeStorage(keyring.SafeStorageConfig("basic"), env=env, platform="linux", **kw)

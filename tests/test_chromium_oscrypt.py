@@ -22,8 +22,8 @@ from conftest import require_module, require_tool
 from secret_service import PrivateSecretService
 
 from cursor_byok.errors import DecryptFailed
-from cursor_byok.safestorage import backends as keyring
 from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.safestorage import secret_service
 
 CHROMIUM_APP = "chromium"
 
@@ -93,7 +93,7 @@ def chromium_password(service: PrivateSecretService) -> tuple[str, bytes]:
     import secretstorage
 
     with closing(service.connect()) as conn:
-        for schema in keyring.LIBSECRET_SCHEMAS:
+        for schema in secret_service.LIBSECRET_SCHEMAS:
             items = list(secretstorage.search_items(conn, {"xdg:schema": schema, "application": CHROMIUM_APP}))
             if items:
                 assert len(items) == 1, f"{len(items)} chromium items under {schema}"
@@ -111,7 +111,7 @@ def test_chromium_libsecret_store_writes_v11_that_the_keyring_codec_decodes(chro
         canary, cookie = chromium_cookie(chromium, tmp_path, "gnome-libsecret", service.env)
         schema, password = chromium_password(service)
 
-    assert schema in keyring.LIBSECRET_SCHEMAS
+    assert schema in secret_service.LIBSECRET_SCHEMAS
     assert password, "chromium stored an empty password"
     assert ss.prefix_of(cookie.encrypted_value) == "v11"
     check_decrypted(cookie, ss.linux_keyring_codec(password).decrypt_bytes(cookie.encrypted_value), canary)

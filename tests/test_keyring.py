@@ -11,8 +11,10 @@ from types import SimpleNamespace
 import pytest
 from conftest import WINDOWS_KEY, fake_dpapi_unprotect
 
+from cursor_byok.cursor import argv_json
 from cursor_byok.errors import DecryptFailed, SafeStorageUnavailable, UnknownCiphertext
 from cursor_byok.safestorage import backends as keyring
+from cursor_byok.safestorage import dpapi, keychain, linux_choice, password
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 
@@ -40,8 +42,9 @@ ARGV_JSON = """// This configuration file allows you to pass permanent command l
 def test_argv_json_password_store_wins_over_the_desktop(tmp_path, store, expected):
     argv = tmp_path / "argv.json"
     argv.write_text(ARGV_JSON % store)
-    assert keyring.argv_password_store(argv) == store
-    assert keyring.linux_backend({"XDG_CURRENT_DESKTOP": "KDE" if expected != "kwallet" else "GNOME"}, argv) == expected
+    assert argv_json.argv_password_store(argv) == store
+    desktop = {"XDG_CURRENT_DESKTOP": "KDE" if expected != "kwallet" else "GNOME"}
+    assert linux_choice.linux_backend(desktop, argv) == expected
 
 
 @pytest.mark.parametrize(
@@ -55,32 +58,32 @@ def test_argv_json_password_store_wins_over_the_desktop(tmp_path, store, expecte
 )
 def test_desktop_picks_the_backend(tmp_path, desktop, expected):
     env = {"XDG_CURRENT_DESKTOP": desktop} if desktop else {}
-    assert keyring.linux_backend(env, tmp_path / "missing-argv.json") == expected
+    assert linux_choice.linux_backend(env, tmp_path / "missing-argv.json") == expected
 
 
 def test_an_unknown_password_store_leaves_the_choice_to_the_desktop(tmp_path):
     argv = tmp_path / "argv.json"
     argv.write_text(ARGV_JSON % "not-a-store")
-    assert keyring.linux_backend({"XDG_CURRENT_DESKTOP": "KDE"}, argv) == "kwallet"
-    assert keyring.linux_backend({}, argv) == "basic"
+    assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "KDE"}, argv) == "kwallet"
+    assert linux_choice.linux_backend({}, argv) == "basic"
 
 
 def test_the_reason_for_the_backend_is_kept_for_messages(tmp_path):
-    backend, why = keyring.linux_backend_choice({"XDG_CURRENT_DESKTOP": "ubuntu:GNOME"}, tmp_path / "none.json")
+    backend, why = linux_choice.linux_backend_choice({"XDG_CURRENT_DESKTOP": "ubuntu:GNOME"}, tmp_path / "none.json")
     assert (backend, why) == ("secret-service", "XDG_CURRENT_DESKTOP=ubuntu:GNOME")
-    assert keyring.linux_backend_choice({}, None) == ("basic", "no desktop session (XDG_CURRENT_DESKTOP unset)")
+    assert linux_choice.linux_backend_choice({}, None) == ("basic", "no desktop session (XDG_CURRENT_DESKTOP unset)")
 
 
 def test_desktop_session_is_a_fallback_hint():
-    assert keyring.linux_backend({"DESKTOP_SESSION": "plasma-kde"}, None) == "kwallet"
+    assert linux_choice.linux_backend({"DESKTOP_SESSION": "plasma-kde"}, None) == "kwallet"
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"password-store": 5}', ""])
 def test_unusable_argv_json_is_ignored(tmp_path, text):
     argv = tmp_path / "argv.json"
     argv.write_text(text)
-    assert keyring.argv_password_store(argv) is None
-    assert keyring.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "secret-service"
+    assert argv_json.argv_password_store(argv) is None
+    assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "secret-service"
 
 
 def test_auto_reads_argv_json_from_home(tmp_path):
@@ -119,7 +122,7 @@ class FakeSecurity:
 
 def test_keychain_returns_the_password_as_stored():
     fake = FakeSecurity(0, b"Qm9ndXNQYXNzd29yZDEyMw==\n")
-    assert keyring.fetch_keychain(run=fake) == b"Qm9ndXNQYXNzd29yZDEyMw=="
+    assert keychain.fetch_keychain(run=fake) == b"Qm9ndXNQYXNzd29yZDEyMw=="
     assert fake.calls == [["security", "find-generic-password", "-s", "Cursor Safe Storage", "-a", "Cursor Key", "-w"]]
 
 
@@ -137,20 +140,20 @@ class ScriptedSecurity(FakeSecurity):
 
 def test_keychain_falls_back_to_the_service_alone_when_the_account_is_not_found():
     fake = ScriptedSecurity((44, b""), (0, b"old-electron-item\n"))
-    assert keyring.fetch_keychain(run=fake) == b"old-electron-item"
+    assert keychain.fetch_keychain(run=fake) == b"old-electron-item"
     assert [c[3:-1] for c in fake.calls] == [["Cursor Safe Storage", "-a", "Cursor Key"], ["Cursor Safe Storage"]]
 
 
 def test_keychain_asks_once_when_the_user_denies():
     fake = ScriptedSecurity((128, b""), (0, b"never-asked"))
     with pytest.raises(SafeStorageUnavailable, match="exit 128"):
-        keyring.fetch_keychain(run=fake)
+        keychain.fetch_keychain(run=fake)
     assert len(fake.calls) == 1
 
 
 def test_keychain_denied_or_missing():
     with pytest.raises(SafeStorageUnavailable, match="exit 44"):
-        keyring.fetch_keychain(run=FakeSecurity(44))
+        keychain.fetch_keychain(run=FakeSecurity(44))
 
 
 def test_keychain_tool_missing():
@@ -158,7 +161,7 @@ def test_keychain_tool_missing():
         raise FileNotFoundError(2, "No such file or directory", "security")
 
     with pytest.raises(SafeStorageUnavailable, match="security"):
-        keyring.fetch_keychain(run=missing)
+        keychain.fetch_keychain(run=missing)
 
 
 def test_keychain_timeout():
@@ -166,20 +169,20 @@ def test_keychain_timeout():
         raise subprocess.TimeoutExpired(cmd, kw.get("timeout"))
 
     with pytest.raises(SafeStorageUnavailable):
-        keyring.fetch_keychain(run=slow)
+        keychain.fetch_keychain(run=slow)
 
 
 def test_keychain_probe_never_asks_for_the_secret():
     fake = FakeSecurity(0)
-    assert keyring.probe_keychain(run=fake) == "reachable, item present"
+    assert keychain.probe_keychain(run=fake) == "reachable, item present"
     assert "-w" not in fake.calls[0]
-    assert keyring.probe_keychain(run=FakeSecurity(44)) == "reachable, no Cursor item"
+    assert keychain.probe_keychain(run=FakeSecurity(44)) == "reachable, no Cursor item"
 
 
 def test_macos_rows_decode_with_the_keychain_password():
     password = b"Y2hyb21lLXNhbXBsZS1wdw=="  # 24 ASCII characters, used as is
     blob = ss.macos_codec(password).encrypt("sk-proj-macos")
-    storage = SafeStorage(env={}, platform="darwin", fetchers={"keychain": lambda: keyring.fetch_keychain(
+    storage = SafeStorage(env={}, platform="darwin", fetchers={"keychain": lambda: keychain.fetch_keychain(
         run=FakeSecurity(0, password + b"\n"))})
     assert storage.decrypt(blob) == ("sk-proj-macos", "keychain")
 
@@ -202,20 +205,20 @@ def test_dpapi_key_is_unprotected_without_its_prefix(tmp_path):
         return fake_dpapi_unprotect(data)
 
     path = local_state(tmp_path, b"DPAPI" + b"fake:" + WINDOWS_KEY)
-    assert keyring.dpapi_key_from_local_state(path, unprotect) == WINDOWS_KEY
+    assert dpapi.dpapi_key_from_local_state(path, unprotect) == WINDOWS_KEY
     assert seen == [b"fake:" + WINDOWS_KEY]
 
 
 def test_dpapi_key_from_a_sample_dir(make_sample_dir):
     sample = make_sample_dir("windows")
-    key = keyring.dpapi_key_from_local_state(sample.udd / "Local State", fake_dpapi_unprotect)
+    key = dpapi.dpapi_key_from_local_state(sample.udd / "Local State", fake_dpapi_unprotect)
     assert key == sample.sample.secret == WINDOWS_KEY
 
 
 def test_key_without_dpapi_prefix_is_unknown(tmp_path):
     path = local_state(tmp_path, b"APPB" + bytes(60))
     with pytest.raises(UnknownCiphertext, match="DPAPI"):
-        keyring.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
+        dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
 
 
 @pytest.mark.parametrize("content", ["{}", "not json", '{"os_crypt": {}}', '{"os_crypt": {"encrypted_key": "@@@"}}'])
@@ -223,18 +226,18 @@ def test_local_state_without_a_key(tmp_path, content):
     path = tmp_path / "Local State"
     path.write_text(content)
     with pytest.raises(SafeStorageUnavailable, match="encrypted_key"):
-        keyring.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
+        dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
 
 
 def test_missing_local_state(tmp_path):
     with pytest.raises(SafeStorageUnavailable, match="missing"):
-        keyring.dpapi_key_from_local_state(tmp_path / "Local State", fake_dpapi_unprotect)
+        dpapi.dpapi_key_from_local_state(tmp_path / "Local State", fake_dpapi_unprotect)
 
 
 def test_dpapi_key_of_the_wrong_length(tmp_path):
     path = local_state(tmp_path, b"DPAPI" + b"fake:" + bytes(16))
     with pytest.raises(SafeStorageUnavailable, match="16-byte"):
-        keyring.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
+        dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
 
 
 def test_dpapi_is_refused_off_windows(make_sample_dir):
@@ -252,18 +255,18 @@ def test_dpapi_is_refused_off_windows(make_sample_dir):
 def test_password_from_a_file_drops_the_line_end(tmp_path):
     pw = tmp_path / "pw"
     pw.write_bytes(b"machine pass\r\n")
-    assert keyring.read_password_input(str(pw), {keyring.PASSWORD_ENV: "ignored"}) == b"machine pass"
+    assert password.read_password_input(str(pw), {password.PASSWORD_ENV: "ignored"}) == b"machine pass"
 
 
 def test_password_from_the_environment():
-    assert keyring.read_password_input(None, {keyring.PASSWORD_ENV: "from-env"}) == b"from-env"
+    assert password.read_password_input(None, {password.PASSWORD_ENV: "from-env"}) == b"from-env"
 
 
 def test_password_missing(tmp_path):
-    with pytest.raises(SafeStorageUnavailable, match=keyring.PASSWORD_ENV):
-        keyring.read_password_input(None, {})
+    with pytest.raises(SafeStorageUnavailable, match=password.PASSWORD_ENV):
+        password.read_password_input(None, {})
     with pytest.raises(SafeStorageUnavailable, match="cannot read"):
-        keyring.read_password_input(str(tmp_path / "absent"), {})
+        password.read_password_input(str(tmp_path / "absent"), {})
 
 
 def test_password_backend_decodes_each_scheme(tmp_path):
@@ -276,8 +279,8 @@ def test_password_backend_decodes_each_scheme(tmp_path):
 
 
 def test_windows_scheme_takes_a_hex_key(tmp_path):
-    assert keyring.windows_key_from_hex(WINDOWS_KEY.hex().encode() + b"\n") == WINDOWS_KEY
-    env = {keyring.PASSWORD_ENV: WINDOWS_KEY.hex()}
+    assert password.windows_key_from_hex(WINDOWS_KEY.hex().encode() + b"\n") == WINDOWS_KEY
+    env = {password.PASSWORD_ENV: WINDOWS_KEY.hex()}
     storage = SafeStorage(SafeStorageConfig("password", scheme="windows"), env=env)
     blob = ss.GcmCodec(WINDOWS_KEY).encrypt("sk-ant-win")
     assert storage.decrypt(blob) == ("sk-ant-win", "password")
@@ -286,7 +289,7 @@ def test_windows_scheme_takes_a_hex_key(tmp_path):
 @pytest.mark.parametrize("secret", [b"not-hex", b"abcd", WINDOWS_KEY.hex().encode() + b"00", "é".encode()])
 def test_windows_scheme_rejects_anything_but_64_hex(secret):
     with pytest.raises(SafeStorageUnavailable, match="64 hex"):
-        keyring.windows_key_from_hex(secret)
+        password.windows_key_from_hex(secret)
 
 
 def test_unknown_choice_and_scheme_are_refused():
@@ -404,7 +407,7 @@ def test_probe_reports_without_fetching(tmp_path):
     assert keyring.probe(basic).startswith("available")
     pw = SafeStorage(SafeStorageConfig("password"), env={}, fetchers={"password": fetch})
     assert keyring.probe(pw).startswith("missing")
-    given = SafeStorage(SafeStorageConfig("password"), env={keyring.PASSWORD_ENV: "x"}, fetchers={"password": fetch})
+    given = SafeStorage(SafeStorageConfig("password"), env={password.PASSWORD_ENV: "x"}, fetchers={"password": fetch})
     assert keyring.probe(given) == "given"
     dpapi = SafeStorage(env={}, platform="win32", local_state=tmp_path / "Local State")
     assert keyring.probe(dpapi).startswith("unreachable")
@@ -425,5 +428,5 @@ def test_argv_json_is_read_like_vscode_reads_it(tmp_path, text):
     # VS Code parses argv.json as JSON with comments and trailing commas.
     argv = tmp_path / "argv.json"
     argv.write_text(text)
-    assert keyring.argv_password_store(argv) == "basic"
-    assert keyring.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "basic"
+    assert argv_json.argv_password_store(argv) == "basic"
+    assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "basic"

@@ -13,7 +13,7 @@ from conftest import require_module, require_tool
 from secret_service import PrivateSecretService, StartFailed
 
 from cursor_byok.errors import SafeStorageUnavailable
-from cursor_byok.safestorage import backends as keyring
+from cursor_byok.safestorage import kwallet as kwallet_mod
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 
@@ -69,7 +69,7 @@ def kwallet(tmp_path, clean_env, monkeypatch):
 def test_the_chromium_entry_is_read_first(kwallet, service):
     fake = kwallet(service=service, entries={
         "Chromium Keys/Chromium Safe Storage": PASSWORD, "Cursor Keys/Cursor Safe Storage": "async-api-only"})
-    assert keyring.fetch_kwallet() == PASSWORD.encode()
+    assert kwallet_mod.fetch_kwallet() == PASSWORD.encode()
     calls = fake.calls()
     assert [c["method"] for c in calls] == ["networkWallet", "open", "readPassword", "close"]
     assert calls[2]["args"][1:3] == ["Chromium Keys", "Chromium Safe Storage"]
@@ -77,7 +77,7 @@ def test_the_chromium_entry_is_read_first(kwallet, service):
 
 def test_the_cursor_entry_is_the_fallback(kwallet):
     fake = kwallet(entries={"Cursor Keys/Cursor Safe Storage": PASSWORD})
-    assert keyring.fetch_kwallet() == PASSWORD.encode()
+    assert kwallet_mod.fetch_kwallet() == PASSWORD.encode()
     reads = [c["args"][1:3] for c in fake.calls() if c["method"] == "readPassword"]
     assert reads == [["Chromium Keys", "Chromium Safe Storage"], ["Cursor Keys", "Cursor Safe Storage"]]
 
@@ -85,40 +85,40 @@ def test_the_cursor_entry_is_the_fallback(kwallet):
 def test_no_entry_says_what_to_do(kwallet):
     fake = kwallet(entries={})
     with pytest.raises(SafeStorageUnavailable, match="no Cursor password in KWallet"):
-        keyring.fetch_kwallet()
+        kwallet_mod.fetch_kwallet()
     assert [c["method"] for c in fake.calls()][-1] == "close"  # the handle is given back
 
 
 def test_a_refused_open_is_reported(kwallet):
     kwallet(refuse_open=True)
     with pytest.raises(SafeStorageUnavailable, match="refused to open the wallet"):
-        keyring.fetch_kwallet()
+        kwallet_mod.fetch_kwallet()
 
 
 @pytest.mark.parametrize("method", ["networkWallet", "open", "readPassword"])
 def test_a_hung_kwalletd_times_out_instead_of_hanging(kwallet, monkeypatch, method):
-    monkeypatch.setattr(keyring, "KWALLET_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(keyring, "KWALLET_OPEN_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(kwallet_mod, "KWALLET_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(kwallet_mod, "KWALLET_OPEN_TIMEOUT_S", 0.5)
     kwallet(hang=method, entries={"Chromium Keys/Chromium Safe Storage": PASSWORD})
     started = time.monotonic()
     with pytest.raises(SafeStorageUnavailable, match=f"did not answer {method}"):
-        keyring.fetch_kwallet()
+        kwallet_mod.fetch_kwallet()
     assert time.monotonic() - started < 30  # bounded, not the hour the stand-in sleeps
 
 
 def test_probe_reports_a_kwalletd_that_answers(kwallet):
     kwallet(service="org.kde.kwalletd5")
-    assert keyring.probe_kwallet() == "reachable (org.kde.kwalletd5)"
+    assert kwallet_mod.probe_kwallet() == "reachable (org.kde.kwalletd5)"
 
 
 def test_probe_does_not_hang_on_a_hung_kwalletd(kwallet):
     kwallet(hang="networkWallet")
-    assert keyring.probe_kwallet() == "unreachable (org.kde.kwalletd6 does not answer)"
+    assert kwallet_mod.probe_kwallet() == "unreachable (org.kde.kwalletd6 does not answer)"
 
 
 def test_probe_without_kwalletd(kwallet):
     fake = kwallet(service="org.example.not-kwallet")
-    assert keyring.probe_kwallet() == "unreachable (no kwalletd on the session bus)"
+    assert kwallet_mod.probe_kwallet() == "unreachable (no kwalletd on the session bus)"
     assert fake.calls() == []
 
 

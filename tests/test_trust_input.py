@@ -329,11 +329,14 @@ def test_cursor_files_that_are_fifos_or_devices_never_block(case, hostile_files,
     assert disk_state(sd.db) != before
     assert run_capped(["--user-data-dir", sd.udd, "where", "--json"]).returncode == 0
     probe = (
-        "from pathlib import Path; from cursor_byok.safestorage import backends as keyring\n"
-        f"print(keyring.argv_password_store(Path({str(argv_json)!r})))\n"
+        "from pathlib import Path\n"
+        "from cursor_byok.cursor.argv_json import argv_password_store\n"
+        "from cursor_byok.errors import SafeStorageUnavailable\n"
+        "from cursor_byok.safestorage.dpapi import dpapi_key_from_local_state\n"
+        f"print(argv_password_store(Path({str(argv_json)!r})))\n"
         "try:\n"
-        f"    keyring.dpapi_key_from_local_state(Path({str(sd.udd / 'Local State')!r}), lambda b: b)\n"
-        "except keyring.SafeStorageUnavailable as exc:\n"
+        f"    dpapi_key_from_local_state(Path({str(sd.udd / 'Local State')!r}), lambda b: b)\n"
+        "except SafeStorageUnavailable as exc:\n"
         "    print(exc)\n"
     )
     done = subprocess.run(

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..cursor import argv_json
 from ..cursor.paths import Installation
 from ..errors import ByokError
 from ..model import Secret
-from ..safestorage import backends as keyring
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -172,7 +172,7 @@ def gather(
             progress(done, len(jobs))
     argv = storage.argv_json
     return Surroundings(
-        password_store=keyring.argv_password_store(argv),
+        password_store=argv_json.argv_password_store(argv),
         argv_json=_home_relative(argv),
         side_copies=tuple(r for r in results if isinstance(r, SideCopy)),
         scans=tuple(r for r in results if isinstance(r, FileScan)),

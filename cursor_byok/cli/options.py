@@ -45,7 +45,7 @@ def api_context(ctx: click.Context):
 def machine_secret_env(ctx: click.Context, o: dict):
     """os.environ, plus the machine secret asked for (hidden, once) when --safe-storage password has no file
     or variable and a terminal is there."""
-    from ..safestorage.backends import PASSWORD_ENV
+    from ..safestorage.password import PASSWORD_ENV
 
     if o.get("safe_storage") != "password" or o.get("safe_storage_password_file") or os.environ.get(PASSWORD_ENV):
         return os.environ

@@ -251,7 +251,7 @@ def dpapi_encrypted_key(secret: bytes, platform: str | None = None) -> str:
     import sys
 
     if (platform or sys.platform) == "win32":
-        from ..safestorage.backends import win_protect
+        from ..safestorage.dpapi import win_protect
 
         protected = win_protect(secret)
     else:
