@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
 
@@ -194,18 +194,27 @@ class Profile:
         return {n: v for n, v in self.fields.items() if is_key_field(n)}
 
 
+# A plan's verdict on one field. "kept": a different value is stored and the conflict policy kept it
+# (drift that is reported, not written); "conflict": the policy was "fail", so nothing is written.
+Action = Literal["add", "replace", "remove", "unchanged", "conflict", "kept"]
+WRITING_ACTIONS: tuple[Action, ...] = ("add", "replace", "remove")
+# What happens when a different value is already stored (changes.diff.settle decides, in one place).
+ConflictPolicy = Literal["fail", "keep", "replace"]
+# How model lists from elsewhere combine with the stored ones.
+ModelsPolicy = Literal["union", "replace", "keep"]
+# How new keys are written: encrypted secret:// rows, legacy plain rows, or as this Cursor reads them.
+KeyStorage = Literal["auto", "secret", "plaintext"]
+
+
 @dataclass(frozen=True)
 class Change:
-    """One field of a plan: what is there, what is wanted, and the verdict.
+    """One field of a plan: what is there, what is wanted, and the verdict (an Action).
 
-    action is one of "add", "replace", "remove", "unchanged", "conflict", or
-    "kept": a different value is stored and the conflict policy kept it (drift
-    that is reported, not written).
     Values are Secret for keys, so a plan can be printed safely.
     """
 
     field: str
-    action: str
+    action: Action
     old: Any = None
     new: Any = None
     note: str | None = None
@@ -220,7 +229,7 @@ class Plan:
 
     @property
     def effective(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.changes if c.action in ("add", "replace", "remove"))
+        return tuple(c for c in self.changes if c.action in WRITING_ACTIONS)
 
     @property
     def conflicts(self) -> tuple[Change, ...]:

@@ -145,7 +145,7 @@ def held(**fields) -> Profile:
     return Profile(fields={"openai.key": StoredKey(S(KEY), "plaintext", "cursorAuth/openAIKey"), **fields})
 
 
-@pytest.mark.parametrize("policy, action", [("fail", "conflict"), ("replace", "add"), ("keep", "unchanged")])
+@pytest.mark.parametrize("policy, action", [("fail", "conflict"), ("replace", "add"), ("keep", "kept")])
 def test_setting_an_endpoint_where_a_key_is_held_follows_the_conflict_policy(policy, action):
     change = diff(held(), {"openai.base_url": "https://gw.example.com/v1"}, on_conflict=policy).changes[0]
     assert change.action == action

@@ -8,14 +8,19 @@ keys would be stored. `changes.write` carries a Plan out.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Mapping, get_args
 
 from ..cursor import versions
 from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,
     SELECTED_PREFIX,
+    Action,
     Change,
+    ConflictPolicy,
+    KeyStorage,
+    ModelsPolicy,
     Plan,
     Profile,
     Secret,
@@ -24,7 +29,7 @@ from ..model import (
     provider_of,
 )
 
-KEY_STORAGE = ("auto", "secret", "plaintext")
+KEY_STORAGE: tuple[KeyStorage, ...] = get_args(KeyStorage)
 
 # Where each provider's key is sent: changing one of these fields sends the keys listed to another place,
 # so for input from elsewhere (import, apply) it is a conflict whenever this machine holds one of those keys.
@@ -59,7 +64,9 @@ def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[s
     return tuple(name for name in dict.fromkeys(itertools.chain(first, second)) if name not in dropped)
 
 
-def model_changes(current: Profile, wanted: Mapping[str, Any], policy: str, on_conflict: str) -> list[Change]:
+def model_changes(
+    current: Profile, wanted: Mapping[str, Any], policy: ModelsPolicy, on_conflict: ConflictPolicy
+) -> list[Change]:
     """Changes of the model fields under the --models policy.
 
     replace: the wanted lists and selections as they are. union: models are
@@ -79,12 +86,12 @@ def model_changes(current: Profile, wanted: Mapping[str, Any], policy: str, on_c
         changes.append(_change(current, "models.user_added", added, "replace"))
     if "models.enabled" in lists or "models.disabled" in lists:
         changes += _switch_changes(current, lists, on_conflict)
-    choice = "replace" if on_conflict == "replace" else "keep"
+    choice: ConflictPolicy = "replace" if on_conflict == "replace" else "keep"
     changes += [_change(current, f, v, choice) for f, v in selected.items()]
     return changes
 
 
-def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: str) -> list[Change]:
+def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: ConflictPolicy) -> list[Change]:
     """models.enabled / models.disabled under union: additions; flips only with --on-conflict replace."""
     cur_on = tuple(current.fields.get("models.enabled", ()))
     cur_off = tuple(current.fields.get("models.disabled", ()))
@@ -110,7 +117,7 @@ def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: s
 
 def _kept_switch(c: Change, note: str, refused_here: bool) -> Change:
     """A list the user's on/off choice left as it is reports that choice as kept drift."""
-    action = "kept" if refused_here and c.action == "unchanged" else c.action
+    action: Action = "kept" if refused_here and c.action == "unchanged" else c.action
     return Change(c.field, action, c.old, c.new, c.note or note)
 
 
@@ -118,8 +125,8 @@ def diff(
     current: Profile,
     wanted: Mapping[str, Any],
     *,
-    on_conflict: str = "fail",
-    models: str = "union",
+    on_conflict: ConflictPolicy = "fail",
+    models: ModelsPolicy = "union",
     notes: Iterable[str] = (),
     guard_endpoints: bool = True,
 ) -> Plan:
@@ -158,17 +165,14 @@ def endpoint_target(field: str, value: Any) -> str:
     return f"{what} {value}" if value else f"no {what}"
 
 
-def _endpoint_guard(current: Profile, c: Change, on_conflict: str) -> Change:
+def _endpoint_guard(current: Profile, c: Change, on_conflict: ConflictPolicy) -> Change:
     """A change of where a held key is sent is never a plain add: it follows the conflict policy."""
     if c.action not in ("add", "replace", "remove", "conflict") or not held_endpoint_keys(current, c.field):
         return c
     title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
     note = f"this machine's {title} key would go to {endpoint_target(c.field, c.new)}"
-    if on_conflict == "replace":
-        return Change(c.field, c.action, c.old, c.new, note)
-    if on_conflict == "keep":
-        return Change(c.field, "unchanged", c.old, c.new, "kept the stored endpoint")
-    return Change(c.field, "conflict", c.old, c.new, note)
+    won: Action = "replace" if c.action == "conflict" else c.action
+    return settle(c, on_conflict, note, won=won, kept_note=f"kept the stored endpoint; otherwise {note}")
 
 
 def endpoint_messages(plan: Plan) -> list[str]:
@@ -181,53 +185,51 @@ def endpoint_messages(plan: Plan) -> list[str]:
     return out
 
 
-def _iam_guard(c: Change, on_conflict: str) -> Change:
+def _iam_guard(c: Change, on_conflict: ConflictPolicy) -> Change:
     """Keys never silently replace a team IAM role."""
     if c.field in ("bedrock.access_key", "bedrock.secret_key") and c.action == "add":
         note = "Bedrock uses a team IAM role here"
-        if on_conflict == "replace":
-            return Change(c.field, "replace", "iam", c.new, note)
-        if on_conflict == "keep":
-            return Change(c.field, "kept", "iam", c.new, note + "; kept")
-        return Change(c.field, "conflict", "iam", c.new, note)
+        return settle(replace(c, old="iam"), on_conflict, note, kept_note=note + "; kept")
     return c
 
 
-def _change(current: Profile, field: str, new: Any, on_conflict: str) -> Change:
+def settle(
+    c: Change,
+    policy: ConflictPolicy,
+    note: str | None = None,
+    *,
+    won: Action = "replace",
+    kept_note: str = "kept the stored value",
+) -> Change:
+    """The one place a conflict policy decides: `c` would overwrite (or clear) something already there.
+
+    replace: the change goes ahead as `won` (replace, remove or add); keep: it is
+    reported as kept drift and not written; fail: it is a conflict, and a run
+    that still holds one writes nothing.
+    """
+    if policy == "replace":
+        return Change(c.field, won, c.old, c.new, note)
+    if policy == "keep":
+        return Change(c.field, "kept", c.old, c.new, kept_note)
+    return Change(c.field, "conflict", c.old, c.new, note)
+
+
+def _change(current: Profile, field: str, new: Any, on_conflict: ConflictPolicy) -> Change:
     old = current.fields.get(field)
     if _same(old, new):
         return Change(field, "unchanged", old, new)
     if old is None or (not isinstance(old, StoredKey) and _empty(old)):
         return Change(field, "add", old, new)
     if new is None:  # clearing a stored value is a change like any other
-        new_action = {"replace": "remove", "keep": "kept"}.get(on_conflict, "conflict")
-        return Change(field, new_action, old, None, "kept the stored value" if on_conflict == "keep" else None)
+        return settle(Change(field, "conflict", old, None), on_conflict, won="remove")
     note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
-    if on_conflict == "replace":
-        return Change(field, "replace", old, new, note)
-    if on_conflict == "keep":
-        return Change(field, "kept", old, new, "kept the stored value")
-    return Change(field, "conflict", old, new, note)
+    return settle(Change(field, "conflict", old, new), on_conflict, note)
 
 
 def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
-    """Turn each conflict into replace (decide -> True) or kept."""
-    out = []
-    for c in plan.changes:
-        if c.action == "conflict":
-            replace = decide(c)
-            out.append(
-                Change(
-                    c.field,
-                    "replace" if replace else "kept",
-                    c.old,
-                    c.new,
-                    None if replace else "kept the stored value",
-                )
-            )
-        else:
-            out.append(c)
-    return Plan(tuple(out), plan.notes)
+    """Settle each conflict by asking: decide(change) -> True replaces, False keeps."""
+    changes = (settle(c, "replace" if decide(c) else "keep") if c.action == "conflict" else c for c in plan.changes)
+    return Plan(tuple(changes), plan.notes)
 
 
 def filter_fields(

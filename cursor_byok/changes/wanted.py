@@ -19,7 +19,16 @@ from typing import Any, Callable, Iterable, Mapping
 from ..checks.key_shapes import NOT_SHOWN, looks_like_key, other_credential, shown_env_name, shown_path
 from ..errors import InputError
 from ..files import FileTooLarge, NotRegularFile, read_small
-from ..model import KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, SETTABLE_KEY_NAMES, Change, Plan, Profile, Secret
+from ..model import (
+    KEY_NAMES,
+    PROVIDER_LAYOUT,
+    SELECTED_PREFIX,
+    SETTABLE_KEY_NAMES,
+    ConflictPolicy,
+    Plan,
+    Profile,
+    Secret,
+)
 
 Prompt = Callable[[str], str]
 
@@ -498,20 +507,15 @@ def _a(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def hold_selections(plan: Plan, policy: str) -> Plan:
+def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:
     """Apply a conflict policy to model selections that would replace the user's choice."""
     if policy == "replace":
         return plan
-    out = []
-    for c in plan.changes:
-        if c.field.startswith(SELECTED_PREFIX) and c.action == "replace":
-            c = (
-                Change(c.field, "kept", c.old, c.new, "kept the stored value")
-                if policy == "keep"
-                else Change(c.field, "conflict", c.old, c.new, c.note)
-            )
-        out.append(c)
-    return Plan(tuple(out), plan.notes)
+    from .diff import settle
+
+    held = (settle(c, policy, c.note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
+            for c in plan.changes)  # fmt: skip
+    return Plan(tuple(held), plan.notes)
 
 
 def prepare_from(
