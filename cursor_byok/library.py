@@ -11,12 +11,16 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, get_args
 
 from .cursor import paths as locate
-from .model import Profile, is_key_field
+from .model import Change, ConflictPolicy, KeyStorage, ModelsPolicy, Plan, Profile, is_key_field
 from .safestorage import backends as keyring
 from .safestorage.backends import SafeStorage, SafeStorageConfig
+
+if TYPE_CHECKING:
+    from .changes.manifest import Manifest
+    from .changes.write import ApplyResult
 
 
 @dataclass
@@ -115,9 +119,19 @@ def vanished_keys(inst: locate.Installation, rows: Mapping[str, Any]) -> dict[st
 
 def list_document(ctx: Context, *, reveal: bool = False) -> dict:
     """The `list --json` document for the chosen installation and profile."""
+    return listed(*load_chosen(ctx), reveal=reveal)
+
+
+def listed(
+    inst: locate.Installation,
+    chosen: locate.UserProfile | None,
+    profile: Profile,
+    rows: Mapping[str, Any],
+    *,
+    reveal: bool = False,
+) -> dict:
     from .render import profile_json
 
-    inst, chosen, profile, rows = load_chosen(ctx)
     doc = profile_json(profile, source=source_info(inst), reveal=reveal)
     doc["notes"] += vanished_keys(inst, rows).values()
     doc["cursor"] = cursor_facts(inst, rows).to_json()
@@ -259,7 +273,7 @@ def seal(doc: dict, *, passphrase: str | None, recipients=(), armor: bool = Fals
     return agefile.encrypt(bundle.encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)
 
 
-def open_bundle(data: bytes, *, passphrases=(), identity_files=(), ask=None) -> dict:
+def open_bundle_document(data: bytes, *, passphrases=(), identity_files=(), ask=None) -> dict:
     """The checked document inside an age bundle; `ask(label)` unlocks passphrase-protected SSH identities."""
     from .bundle import age_envelope as agefile
     from .bundle import document as bundle
@@ -303,7 +317,7 @@ class Prepared:
     storage: SafeStorage
     profile: Profile
     rows: dict[str, Any]
-    plan: Any
+    plan: Plan
     key_form: str
     wanted: Mapping[str, Any] = field(default_factory=dict)
     ask: bool = False  # resolve conflicts by asking (a terminal is there)
@@ -315,9 +329,9 @@ def prepare(
     ctx: Context,
     wanted: Mapping[str, Any] | Callable[[Profile], Mapping[str, Any]],
     *,
-    on_conflict: str = "fail",
-    models: str = "union",
-    key_storage: str = "auto",
+    on_conflict: ConflictPolicy = "fail",
+    models: ModelsPolicy = "union",
+    key_storage: KeyStorage = "auto",
     notes: Iterable[str] | Callable[[Profile], Iterable[str]] = (),
     guard_endpoints: bool = True,
     source_protection: Mapping[str, str] | None = None,
@@ -334,14 +348,14 @@ def prepare(
 
     inst, chosen, profile, rows = load_chosen(ctx)
     storage = ctx.storage_for(inst)
-    wanted = dict(wanted(profile) if callable(wanted) else wanted)
+    asked = dict(wanted(profile) if callable(wanted) else wanted)
     notes = tuple(notes(profile) if callable(notes) else notes)
-    check_new_endpoints(wanted, profile)
+    check_new_endpoints(asked, profile)
     key_form = planning.choose_key_form(profile, key_storage)
-    wanted, dropped = planning.drop_homeless_extras(rows, wanted, key_form, profile.cursor_version)
+    fields, dropped = planning.drop_homeless_extras(rows, asked, key_form, profile.cursor_version)
     the_plan = planning.diff(
         profile,
-        wanted,
+        fields,
         on_conflict=on_conflict,
         models=models,
         notes=(*notes, *dropped),
@@ -358,7 +372,7 @@ def prepare(
     the_plan = replace(the_plan, notes=(*the_plan.notes, *protection, *profile.notes))
     others = () if ctx.profile is not None else tuple(p.name for p in locate.profiles(inst))
     return Prepared(
-        inst, storage, profile, rows, the_plan, key_form, wanted, user_profile=chosen, other_profiles=others
+        inst, storage, profile, rows, the_plan, key_form, fields, user_profile=chosen, other_profiles=others
     )
 
 
@@ -371,7 +385,7 @@ def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
     from .changes import wanted as onboard
     from .cursor import urls
 
-    checks = {name: urls.check for name in urls.URL_FIELDS}
+    checks: dict[str, Callable[[str, str], str]] = {name: urls.check for name in urls.URL_FIELDS}
     checks.update({"azure.deployment": onboard.check_name, "bedrock.region": onboard.check_region})
     for name, check in checks.items():
         value = wanted.get(name)
@@ -387,7 +401,7 @@ def plan_warnings(plan) -> list[str]:
     return [w for w in found if w]
 
 
-def execute(prep: Prepared, *, command: str):
+def execute(prep: Prepared, *, command: str) -> ApplyResult:
     """Apply a prepared plan through the one write path."""
     from .changes import write as writer
 
@@ -645,3 +659,435 @@ def get_key(ctx: Context, provider: str, field_name: str | None = None) -> str:
     if stored.secret is None:
         raise SafeStorageUnavailable(f"the {provider} key cannot be decrypted here ({stored.reason})")
     return stored.secret.reveal()
+
+
+# --- the public API: one function per command, re-exported by `import cursor_byok` ---------------
+#
+# Each takes a Context (None: Cursor found as the CLI finds it, safe storage chosen per OS) and returns
+# an object: typed attributes for Python callers, `to_json()` for the document `--json` prints. Writes
+# come in two steps, as on the command line: plan_*() reads and plans; apply() writes. set_key(),
+# models() and apply_manifest() do both, unless dry_run.
+
+
+@dataclass(frozen=True)
+class Result:
+    """A command's outcome. `to_json()` is the document the command prints with --json."""
+
+    document: dict[str, Any] = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.document
+
+
+@dataclass(frozen=True)
+class Found(Result):
+    """One Cursor installation (`where`)."""
+
+    db: Path = Path()
+    used: bool = False  # the one the other commands work on
+    backend: str = ""  # the safe-storage backend chosen for it
+
+
+@dataclass(frozen=True)
+class Listing(Result):
+    """The keys, settings and models stored (`list`). Keys print masked; Secret.reveal() gives one."""
+
+    db: Path | None = None
+    profile: Profile | None = None  # None for `list --profile all` (see document["documents"])
+    undecryptable: tuple[str, ...] = ()  # key fields that cannot be decrypted here
+
+
+@dataclass(frozen=True)
+class Bundle(Result):
+    """An opened, checked bundle. Its document holds keys in clear: keep it in memory only."""
+
+    profile: Profile = field(default_factory=lambda: Profile(fields={}), repr=False)
+
+    def listing(self, *, path: str = "", reveal: bool = False) -> Listing:
+        """What it holds, as `list --bundle` shows it: what it does not hold is absent."""
+        return Listing(bundle_list_document(self.document, path=path, reveal=reveal), profile=self.profile)
+
+
+@dataclass(frozen=True)
+class ExportedBundle(Result):
+    """An encrypted bundle (`export`): `data` is what goes to the file. The document holds keys in clear."""
+
+    data: bytes = field(default=b"", repr=False)
+    keys: int = 0  # keys written
+    providers: int = 0
+    left_out: tuple[str, ...] = ()  # notes on keys left out (only with skip_undecryptable)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Written(Result):
+    """A write command's plan and, unless it was a dry run, what the one write path did."""
+
+    prepared: Prepared | None = field(default=None, repr=False)
+    applied: ApplyResult | None = None
+
+
+@dataclass(frozen=True)
+class Report(Result):
+    """An `audit` or `doctor` report; `problems` is true when the command would exit 13."""
+
+    problems: bool = False
+    findings: tuple[dict[str, Any], ...] = ()
+
+
+def _ctx(ctx: Context | None) -> Context:
+    return ctx if ctx is not None else Context()
+
+
+def where(ctx: Context | None = None) -> list[Found]:
+    """Every Cursor installation found, the one other commands use first. Raises DatabaseNotFound."""
+    docs = where_documents(_ctx(ctx))
+    return [Found(d, db=Path(d["db"]), used=d["used"], backend=d["safe_storage"]["backend"]) for d in docs]
+
+
+def read(ctx: Context | None = None, *, reveal: bool = False) -> Listing:
+    """The stored keys, settings and models of the chosen profile (`Context.profile`; "all": every profile)."""
+    ctx = _ctx(ctx)
+    if ctx.profile == "all":
+        doc = list_all_profiles(ctx, reveal=reveal)
+        lost = tuple(k for one in doc["documents"] for k in undecryptable_keys(one))
+        return Listing(doc, db=Path(doc["db"]), undecryptable=lost)
+    inst, chosen, profile, rows = load_chosen(ctx)
+    doc = listed(inst, chosen, profile, rows, reveal=reveal)
+    return Listing(doc, db=inst.db_path, profile=profile, undecryptable=tuple(undecryptable_keys(doc)))
+
+
+def undecryptable_keys(doc: Mapping[str, Any]) -> list[str]:
+    """The keys of a `list` document that cannot be decrypted here."""
+    from .model import KEY_NAMES
+
+    out = [f"{p}.{k}" for p, entry in doc["providers"].items() for k in KEY_NAMES
+           if isinstance(entry.get(k), dict) and entry[k].get("fingerprint") is None]  # fmt: skip
+    return out + [e["name"] for e in doc.get("extra_secrets", []) if e["key"].get("fingerprint") is None]
+
+
+def export_bundle(
+    ctx: Context | None = None,
+    *,
+    passphrase: str | Callable[[], str] | None = None,
+    recipients: Iterable[str] = (),
+    only: Iterable[str] = (),
+    keys: bool = True,
+    models: bool = True,
+    skip_undecryptable: bool = False,
+    armor: bool = False,
+) -> ExportedBundle:
+    """Keys, settings and models, encrypted to a passphrase or to age/SSH recipients (exactly one of them).
+
+    Raises KeysUndecryptable when a key cannot be decrypted here, unless skip_undecryptable. The
+    passphrase may be a function, called only once the document is ready (so nobody is asked for a
+    passphrase that could not be used).
+    """
+    from .bundle.document import LEFT_OUT, written_counts
+    from .errors import InputError
+
+    recipients = list(recipients)
+    if bool(recipients) == bool(passphrase):
+        raise InputError("encrypt to a passphrase or to recipients: give exactly one")
+    doc, notes = export_document(_ctx(ctx), only=only, keys=keys, models=models, skip_undecryptable=skip_undecryptable)
+    phrase = passphrase() if callable(passphrase) else passphrase
+    data = seal(doc, passphrase=phrase, recipients=recipients, armor=armor)
+    n_keys, n_providers = written_counts(doc)
+    left_out = tuple(n for n in notes if LEFT_OUT in n)
+    return ExportedBundle(doc, data=data, keys=n_keys, providers=n_providers, left_out=left_out, notes=tuple(notes))
+
+
+def open_bundle(
+    data: bytes,
+    *,
+    passphrases: Iterable[str] = (),
+    identity_files: Iterable[str] = (),
+    ask: Callable[[str], str] | None = None,
+) -> Bundle:
+    """Decrypt and check a bundle (hostile input: BundleError / BundleAuthError, never anything else)."""
+    from .bundle import document as bundle
+
+    doc = open_bundle_document(data, passphrases=passphrases, identity_files=identity_files, ask=ask)
+    return Bundle(doc, profile=bundle.to_profile(doc))
+
+
+def plan_import(
+    ctx: Context | None,
+    opened: Bundle,
+    *,
+    only: Iterable[str] = (),
+    on_conflict: ConflictPolicy = "fail",
+    models: ModelsPolicy = "union",
+    key_storage: KeyStorage = "auto",
+) -> Prepared:
+    """Plan importing a bundle here; nothing is written. apply() carries the plan out."""
+    from .bundle import document as bundle
+    from .changes.diff import filter_fields
+
+    wanted = filter_fields(bundle.to_fields(opened.document), only)
+    return prepare(
+        _ctx(ctx),
+        wanted,
+        on_conflict=on_conflict,
+        models=models,
+        key_storage=key_storage,
+        source_protection=bundle.source_protection(opened.document),
+    )
+
+
+def resolve_conflicts(prepared: Prepared, decide: Callable[[Change], bool]) -> Prepared:
+    """Settle each conflict of a plan: decide(change) -> True replaces the stored value, False keeps it."""
+    from .changes.diff import resolve
+
+    return replace(prepared, plan=resolve(prepared.plan, decide))
+
+
+def apply(prepared: Prepared, *, command: str = "python") -> ApplyResult:
+    """Write a plan through the one write path: journal first, one transaction, verified after.
+
+    Raises PlanConflict (nothing written) while the plan holds conflicts; `command`
+    is recorded in the undo journal.
+    """
+    from .errors import PlanConflict
+
+    if prepared.plan.conflicts:
+        raise PlanConflict(
+            f"{len(prepared.plan.conflicts)} field(s) already hold different values; nothing was written. "
+            "Rerun with --on-conflict replace or keep"
+        )
+    return execute(prepared, command=command)
+
+
+def _written(prepared: Prepared, *, dry_run: bool, command: str) -> Written:
+    from .render import plan_json
+
+    applied = None if dry_run else apply(prepared, command=command)
+    doc = {**source_info(prepared.inst), "dry_run": dry_run, "plan": plan_json(prepared.plan),
+           "applied": bool(applied and applied.rows), "journal": applied.journal_id if applied else None}  # fmt: skip
+    return Written(doc, prepared=prepared, applied=applied)
+
+
+def plan_write(
+    ctx: Context | None,
+    build: Callable[[Profile], Mapping[str, Any]],
+    *,
+    force: bool = False,
+    on_conflict: ConflictPolicy = "replace",
+    selections: ConflictPolicy = "replace",
+    key_storage: KeyStorage = "auto",
+    notes: Callable[[Profile], Iterable[str]] | None = None,
+    guard_endpoints: bool = True,
+    supplied: Iterable[str] = (),
+) -> tuple[Prepared, list[str]]:
+    """(plan, warnings about key shapes) for fields `build(stored profile)` wants; likely mistakes (another
+    provider's key, a provider on with no key) raise MistakeRefused unless force. `supplied`: key fields
+    whose sources were not read (a dry run), which are not missing."""
+    from .changes.wanted import mistakes, prepare_from
+    from .errors import MistakeRefused
+
+    prep, warnings = prepare_from(
+        _ctx(ctx), build, on_conflict=on_conflict, key_storage=key_storage, selections=selections, notes=notes,
+        guard_endpoints=guard_endpoints,
+    )  # fmt: skip
+    found = [] if force else mistakes(prep.wanted, prep.profile, set(supplied))
+    if found:
+        raise MistakeRefused(f"{'; '.join(found)}. Nothing was written; pass --force to do it anyway")
+    return prep, warnings
+
+
+def plan_set_key(
+    ctx: Context | None,
+    provider: str,
+    keys: Mapping[str, Any],
+    *,
+    settings: Mapping[str, Any] | None = None,
+    enabled: bool | None = None,
+    key_storage: KeyStorage = "auto",
+    force: bool = False,
+) -> tuple[Prepared, list[str]]:
+    """Plan storing a provider's key(s) (field -> Secret, e.g. "openai.key", "bedrock.secret_key") and settings."""
+    from .changes import wanted as onboard
+
+    return plan_write(
+        ctx, lambda _p: onboard.provider_fields(provider, dict(keys), dict(settings or {}), enabled),
+        key_storage=key_storage, guard_endpoints=False, force=force,
+    )  # fmt: skip
+
+
+def set_key(
+    ctx: Context | None,
+    provider: str,
+    key: str | None = None,
+    *,
+    secret_key: str | None = None,
+    base_url: str | None = None,
+    deployment: str | None = None,
+    region: str | None = None,
+    enabled: bool | None = None,
+    key_storage: KeyStorage = "auto",
+    force: bool = False,
+    dry_run: bool = False,
+) -> Written:
+    """Store a provider's key and settings, as `cursor-byok set` does (Bedrock: key is the access key ID)."""
+    from .changes import wanted as onboard
+
+    keys: dict[str, Any] = {}
+    if key is not None:
+        name = "access_key" if provider == "bedrock" else "key"
+        keys[f"{provider}.{name}"] = onboard.clean_key(key, f"{provider} key")
+    if secret_key is not None:
+        keys[f"{provider}.secret_key"] = onboard.clean_key(secret_key, f"{provider} secret key")
+    settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
+    prepared, _warnings = plan_set_key(
+        ctx, provider, keys, settings=settings, enabled=enabled, key_storage=key_storage, force=force
+    )
+    return _written(prepared, dry_run=dry_run, command=f"set {provider}")
+
+
+def plan_unset(ctx: Context | None, provider: str) -> Prepared:
+    """Plan removing a provider's key(s) and switching it off."""
+    from .changes import wanted as onboard
+
+    return plan_write(ctx, lambda profile: onboard.unset_fields(provider, profile))[0]
+
+
+def unset_key(ctx: Context | None, provider: str, *, dry_run: bool = False) -> Written:
+    """Remove a provider's key(s) and switch it off, as `cursor-byok unset` does."""
+    return _written(plan_unset(ctx, provider), dry_run=dry_run, command=f"unset {provider}")
+
+
+ModelOp = Literal["add", "remove", "enable", "disable"]
+FailOn = Literal["info", "warning", "error", "none"]  # audit: the least severe finding that counts as a problem
+
+
+def plan_models(
+    ctx: Context | None,
+    op: str | None = None,
+    names: Iterable[str] = (),
+    *,
+    select: Mapping[str, str] | None = None,
+    force: bool = False,
+) -> Prepared:
+    """Plan a model-list change (add, remove, enable, disable names) or per-surface selections."""
+    from .changes import wanted as onboard
+
+    if op is not None and op not in get_args(ModelOp):
+        raise ValueError(f"unknown model-list operation {op!r}")
+    chosen = onboard.check_models(names, f"models {op}") if op else ()
+    if select:
+        return plan_write(ctx, lambda _p: onboard.select_fields(dict(select)), force=force)[0]
+    if op is None:
+        raise ValueError("plan_models needs an op and names, or select")
+    notes = (lambda profile: onboard.model_notes(profile, chosen)) if op == "remove" else None
+    return plan_write(ctx, lambda profile: onboard.model_ops(profile, **{op: chosen}), notes=notes, force=force)[0]
+
+
+def models(
+    ctx: Context | None = None,
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    enable: Iterable[str] = (),
+    disable: Iterable[str] = (),
+    select: Mapping[str, str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Written:
+    """Change model lists and selections as the `models` subcommands do: one write per kind of change
+    asked for, in the order add, remove, enable, disable, select; returns the last. models_listing() reads."""
+    from .errors import InputError
+
+    ops: list[tuple[ModelOp, tuple[str, ...]]] = [
+        ("add", tuple(add)), ("remove", tuple(remove)), ("enable", tuple(enable)), ("disable", tuple(disable))
+    ]  # fmt: skip
+    asked = [(op, names) for op, names in ops if names]
+    if not asked and not select:
+        raise InputError("models: nothing to change; give add, remove, enable, disable or select")
+    written: Written | None = None
+    for op, names in asked:
+        written = _written(plan_models(ctx, op, names), dry_run=dry_run, command=f"models {op} {' '.join(names)}")
+    if select:
+        prepared = plan_models(ctx, select=select, force=force)
+        written = _written(prepared, dry_run=dry_run, command="models select " + " ".join(select.values()))
+    assert written is not None
+    return written
+
+
+def models_listing(ctx: Context | None = None) -> Result:
+    """The model lists and per-surface selections (`models list`); reads no key, so asks no keyring."""
+    from .changes.wanted import models_document
+
+    return Result(models_document(_ctx(ctx)))
+
+
+def plan_manifest(
+    ctx: Context | None,
+    manifest: Manifest,
+    keys: Mapping[str, Any],
+    *,
+    on_conflict: ConflictPolicy = "fail",
+    key_storage: KeyStorage = "auto",
+    force: bool = False,
+) -> tuple[Prepared, list[str]]:
+    """Plan a team manifest with its keys already read (changes.manifest.resolve_keys reads them)."""
+    from .changes import manifest as mf
+
+    return plan_write(
+        ctx, lambda profile: mf.wanted(manifest, keys, profile), on_conflict=on_conflict, selections=on_conflict,
+        key_storage=key_storage, notes=lambda profile: mf.notes(manifest, profile), force=force,
+        supplied=set(manifest.sources) - set(keys),
+    )  # fmt: skip
+
+
+def apply_manifest(
+    ctx: Context | None,
+    path: str | Path,
+    *,
+    on_conflict: ConflictPolicy = "fail",
+    key_storage: KeyStorage = "auto",
+    force: bool = False,
+    dry_run: bool = False,
+) -> Written:
+    """Apply a team manifest (TOML). A dry run reads no key source and runs no command; a real run reads
+    every source the manifest names (`cmd:` sources run, with a scrubbed environment)."""
+    from .changes import manifest as mf
+
+    loaded = mf.load(path)
+    keys = {} if dry_run else mf.resolve_keys(loaded, prompt=None)
+    prepared, _warnings = plan_manifest(
+        ctx, loaded, keys, on_conflict=on_conflict, key_storage=key_storage, force=force
+    )
+    return _written(prepared, dry_run=dry_run, command=f"apply {path}")
+
+
+def audit(
+    ctx: Context | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    file_progress: Callable[[str, int, int], None] | None = None,
+    fail_on: FailOn = "error",
+) -> Report:
+    """Stored keys, their protection, and old copies in files around the database."""
+    from .checks.audit import document_reaches
+    from .checks.surroundings import audit_document
+
+    doc = audit_document(_ctx(ctx), progress=progress, file_progress=file_progress)
+    problems = fail_on != "none" and document_reaches(doc, fail_on)
+    return Report(doc, problems=problems, findings=tuple(doc.get("findings", ())))
+
+
+def doctor(
+    ctx: Context | None = None,
+    *,
+    online: bool = False,
+    azure_api_version: str | None = None,
+    provider_urls: Mapping[str, str] | None = None,
+) -> Report:
+    """Likely causes of Cursor's BYOK errors. online: ask each switched-on provider whether its key is
+    accepted (free calls, each key only to its own provider's host); provider_urls is for tests."""
+    from .checks import doctor as checks
+
+    extra: dict[str, Any] = {"provider_urls": provider_urls} if provider_urls is not None else {}
+    version = checks.AZURE_API_VERSION if azure_api_version is None else azure_api_version
+    doc = checks.document(_ctx(ctx), online=online, azure_api_version=version, **extra)
+    return Report(doc, problems=checks.has_problems(doc), findings=tuple(doc.get("checks", ())))

@@ -350,7 +350,7 @@ def test_unexpected_error_is_one_line_without_traceback(make_sample_dir, clean_e
     def broken(*a, **kw):
         raise ValueError(f"boom {key}")
 
-    monkeypatch.setattr(api, "list_document", broken)
+    monkeypatch.setattr(api, "listed", broken)
     result = run("--db", str(sample.db), "list")
     assert_one_line_error(result, Exit.FAILURE)
     assert "ValueError" in result.stderr and key not in result.stderr

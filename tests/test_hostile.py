@@ -145,7 +145,7 @@ def world(tmp_path_factory) -> World:
     x25519 = _export(root, source, data_dir, "x25519.age", "-r", public, "--only", "openai", "--no-models")
     armored = _export(root, source, data_dir, "armored.age", "-r", public, "--armor", "--only", "openai", "--no-models")
     phrase = _export(root, source, data_dir, "phrase.age", "--passphrase-file", str(passphrase_file), "--no-models")
-    document = api.open_bundle(x25519, identity_files=[str(identity)])
+    document = api.open_bundle(x25519, identity_files=[str(identity)]).document
     return World(root, data_dir, source, target, identity, passphrase_file, x25519, armored, phrase, document)
 
 
@@ -239,8 +239,8 @@ def assert_refused_by_open_bundle(data: bytes, **keys) -> BundleError:
 
 def test_the_unchanged_bundles_open(world):
     ident = {"identity_files": [str(world.identity)]}
-    assert api.open_bundle(world.armored, **ident) == world.document
-    phrase_doc = api.open_bundle(world.passphrase, passphrases=[PASSPHRASE])
+    assert api.open_bundle(world.armored, **ident).document == world.document
+    phrase_doc = api.open_bundle(world.passphrase, passphrases=[PASSPHRASE]).document
     assert phrase_doc["profile"]["providers"]["openai"] == world.document["profile"]["providers"]["openai"]
     assert world.document["profile"]["providers"]["openai"]["key"].startswith("sk-proj-")
 
@@ -259,7 +259,7 @@ def test_every_bit_flip_of_an_armored_bundle_is_refused_or_only_touches_outer_wh
     harmless = 0
     for _, changed in bit_flips(world.armored, 0, len(world.armored)):
         try:
-            opened = api.open_bundle(changed, **ident)
+            opened = api.open_bundle(changed, **ident).document
         except BundleError:
             continue
         # The armor may be surrounded by whitespace; flipping the final newline into

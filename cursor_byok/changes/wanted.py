@@ -478,9 +478,10 @@ SURFACES = (
 )
 
 
-def mistakes(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
+def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str] = ()) -> list[str]:
     """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
-    with no key, a model surface Cursor does not have."""
+    with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
+    manifest's dry run reads none, yet its keys are not missing)."""
     from ..checks.key_shapes import UNEXPECTED, check_format, known_vendor
     from ..model import PROVIDER_LAYOUT, StoredKey
 
@@ -498,7 +499,7 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
         if wanted.get(layout["enabled"]) is not True or (provider == "bedrock" and profile.bedrock_iam):
             continue
         keys = [f for n, f in layout.items() if n in ("key", "access_key")]
-        if not any(isinstance(wanted.get(f, profile.get(f)), (Secret, StoredKey)) for f in keys):
+        if not any(isinstance(wanted.get(f, profile.get(f)), (Secret, StoredKey)) or f in supplied for f in keys):
             out.append(f"{provider}: switched on with no key stored, so every request would fail")
     return out
 

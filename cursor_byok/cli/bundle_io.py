@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from .. import errors as E
+
+if TYPE_CHECKING:
+    from ..library import Bundle
 from .options import read_passphrase_option
 from .output import is_terminal, status
 from .prompts import MIN_PASSPHRASE, hidden_prompt, new_passphrase_prompt, open_with_tries
@@ -45,7 +49,7 @@ def read_input_file(path: str) -> bytes:
     return data
 
 
-def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> dict:
+def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> Bundle:
     from ..bundle import age_envelope as agefile
     from ..library import open_bundle
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from .exits import Exit
+
+if TYPE_CHECKING:
+    from ..library import FailOn
 from .group import main
 from .options import api_context, json_option
 from .output import ScanProgress, coloured, emit_json, is_terminal
@@ -31,22 +35,23 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
       cursor-byok audit --fail-on warning --json > audit.json
       cursor-byok audit --fail-on none
     """
-    from ..checks.audit import document_reaches, report_text
-    from ..checks.surroundings import audit_document
+    from .. import library
+    from ..checks.audit import report_text
 
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
-        doc = audit_document(
-            api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None
-        )
+        report = library.audit(
+            api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None,
+            fail_on=cast("FailOn", fail_on),
+        )  # fmt: skip
     finally:
         if progress is not None:
             progress.close()
     if as_json:
-        emit_json(doc)
+        emit_json(report.to_json())
     else:
-        click.echo(coloured(report_text(doc)))
-    if fail_on != "none" and document_reaches(doc, fail_on):
+        click.echo(coloured(report_text(report.to_json())))
+    if report.problems:
         sys.exit(int(Exit.FINDINGS))
 
 
@@ -69,12 +74,13 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
     endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
     endpoint); each check says which host it went to.
     """
-    from ..checks import doctor as doc_mod
+    from .. import library
+    from ..checks.doctor import report_text
 
-    doc = doc_mod.document(api_context(ctx), online=online, azure_api_version=azure_api_version)
+    report = library.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
-        emit_json(doc)
+        emit_json(report.to_json())
     else:
-        click.echo(doc_mod.report_text(doc))
-    if doc_mod.has_problems(doc):
+        click.echo(report_text(report.to_json()))
+    if report.problems:
         sys.exit(int(Exit.FINDINGS))

@@ -14,6 +14,7 @@ from .options import (
     conflict_option,
     conflict_policy,
     force_option,
+    held_policy,
     json_option,
     key_storage_option,
     profile_option,
@@ -72,6 +73,7 @@ def set_cmd(
       cursor-byok set openai --key-env OPENAI_API_KEY --yes
       cursor-byok set openai --no-key --disable
     """
+    from .. import library
     from ..changes import wanted as onboard
 
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
@@ -81,11 +83,10 @@ def set_cmd(
     keys = read_keys_for_set(provider, no_key, sources)
     run_write(
         ctx,
-        lambda _profile: onboard.provider_fields(provider, keys, settings, enabled),
+        lambda actx: library.plan_set_key(
+            actx, provider, keys, settings=settings, enabled=enabled, key_storage=key_storage, force=force
+        ),
         command=f"set {provider}",
-        key_storage=key_storage,
-        guard_endpoints=False,  # the user's own request, not input from elsewhere
-        force=force,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
@@ -106,11 +107,10 @@ def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
       cursor-byok unset claude --dry-run
       cursor-byok unset openai --yes --json
     """
-    from ..changes import wanted as onboard
-
+    from .. import library
     run_write(
         ctx,
-        lambda profile: onboard.unset_fields(provider, profile),
+        lambda actx: (library.plan_unset(actx, provider), []),
         command=f"unset {provider}",
         dry_run=dry_run,
         yes=yes,
@@ -160,14 +160,14 @@ def model_list_command(op: str, summary: str) -> None:
     @write_options
     @click.pass_context
     def command(ctx, names, dry_run, wait, yes, as_json) -> None:
+        from .. import library
         from ..changes import wanted as onboard
 
         names = onboard.check_models(names, f"models {op}")
         run_write(
             ctx,
-            lambda profile: onboard.model_ops(profile, **{op: names}),
+            lambda actx: (library.plan_models(actx, op, names), []),
             command=f"models {op} {' '.join(names)}",
-            notes=(lambda profile: onboard.model_notes(profile, names)) if op == "remove" else None,
             dry_run=dry_run,
             yes=yes,
             as_json=as_json,
@@ -195,15 +195,15 @@ def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> Non
       cursor-byok models select composer claude-sonnet-4
       cursor-byok models select cmd-k gpt-4.1 --dry-run
     """
+    from .. import library
     from ..changes import wanted as onboard
 
     surface = onboard.check_name(surface, "SURFACE")
     name = onboard.check_models([name], "NAME")[0]
     run_write(
         ctx,
-        lambda _profile: onboard.select_fields({surface: name}),
+        lambda actx: (library.plan_models(actx, select={surface: name}, force=force), []),
         command=f"models select {surface} {name}",
-        force=force,
         dry_run=dry_run,
         yes=yes,
         as_json=as_json,
@@ -233,6 +233,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait
       cursor-byok apply team.toml
       cursor-byok apply team.toml --yes --json --on-conflict keep
     """
+    from .. import library
     from ..changes import manifest as mf
 
     wanted_manifest = mf.load(manifest_file)
@@ -246,16 +247,13 @@ def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait
         confirm_commands(mf.commands(wanted_manifest), yes)
         keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
     policy = conflict_policy(on_conflict, as_json)
-    held = "fail" if policy == "ask" else policy
+    held = held_policy(policy)
     run_write(
         ctx,
-        lambda profile: mf.wanted(wanted_manifest, keys, profile),
+        lambda actx: library.plan_manifest(
+            actx, wanted_manifest, keys, on_conflict=held, key_storage=key_storage, force=force
+        ),
         command=f"apply {manifest_file}",
-        on_conflict=held,
-        selections=held,
-        key_storage=key_storage,
-        notes=lambda profile: mf.notes(wanted_manifest, profile),
-        force=force,
         ask=policy == "ask",
         extra=extra,
         dry_run=dry_run,

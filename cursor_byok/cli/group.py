@@ -26,7 +26,7 @@ class ByokGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         fit_tables_to_terminal()
         if ctx.parent is None:
-            protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", ())
+            protected: list[str] = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", [])
             rest = [*protected, *ctx.args]
             ctx.meta[JSON_META] = {"wanted": "--json" in rest}
         try:
@@ -39,7 +39,8 @@ class ByokGroup(click.Group):
         except click.ClickException as exc:
             if not _json_state().get("wanted"):
                 raise
-            fail(exc.format_message(), Exit(exc.exit_code) if exc.exit_code in iter(Exit) else Exit.USAGE)
+            known = exc.exit_code in {int(code) for code in Exit}
+            fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:  # unexpected: loud, but no traceback unless asked

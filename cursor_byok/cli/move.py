@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import errors as E
+
+if TYPE_CHECKING:
+    from ..library import ExportedBundle
 from .bundle_io import export_passphrase, gather_recipients, load_bundle_cli
 from .group import main
 from .options import (
     api_context,
     conflict_option,
     conflict_policy,
+    held_policy,
     json_option,
     key_storage_option,
     only_option,
@@ -21,7 +26,7 @@ from .options import (
     wait_with_status,
     write_options,
 )
-from .output import emit_json, is_terminal, status
+from .output import emit_json, is_terminal, show_status
 from .prompts import confirm_write
 from .writes import run_plan
 
@@ -58,8 +63,8 @@ def export(
     skip_undecryptable,
 ) -> None:
     """Write keys, provider settings and models to an encrypted age bundle."""
+    from .. import library
     from ..files import check_target, write_private
-    from ..library import export_document, seal
 
     if (recipient or recipients_file) and (passphrase_file or passphrase_env):
         raise click.UsageError(
@@ -71,12 +76,20 @@ def export(
     if not to_pipe:
         check_target(__import__("pathlib").Path(output), overwrite=force)
     recipients = gather_recipients(recipient, recipients_file)
-    doc, notes = export_document(
-        api_context(ctx), only=only, keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable
-    )
-    passphrase = None if recipients else export_passphrase(passphrase_file, passphrase_env)
-    with status("deriving key…" if passphrase else None):
-        data = seal(doc, passphrase=passphrase, recipients=recipients, armor=armor)
+
+    def passphrase() -> str:  # asked only once the keys are known to be readable
+        value = export_passphrase(passphrase_file, passphrase_env)
+        show_status("deriving key…")
+        return value
+
+    try:
+        exported = library.export_bundle(
+            api_context(ctx), passphrase=None if recipients else passphrase, recipients=recipients, only=only,
+            keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable, armor=armor,
+        )  # fmt: skip
+    finally:
+        show_status(None)
+    data = exported.data
     if to_pipe:
         try:
             sys.stdout.buffer.write(data)
@@ -85,20 +98,18 @@ def export(
             raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
     else:
         write_private(__import__("pathlib").Path(output), data, overwrite=force)
-    for note in notes:
+    for note in exported.notes:
         click.echo(f"note: {note}", err=True)
-    export_summary("stdout" if to_pipe else output, doc, notes, recipients)
+    export_summary("stdout" if to_pipe else output, exported, recipients)
 
 
-def export_summary(where: str, doc: dict, notes: list[str], recipients: list[str]) -> None:
+def export_summary(where: str, exported: ExportedBundle, recipients: list[str]) -> None:
     """What the bundle really holds, on stderr; keys left out are said loudly."""
-    from ..bundle.document import LEFT_OUT, written_counts
-
-    keys, providers = written_counts(doc)
-    models = "models" in doc["profile"]
-    left_out = sum(1 for n in notes if LEFT_OUT in n)
+    models = "models" in exported.document["profile"]
+    left_out = len(exported.left_out)
     click.echo(
-        f"wrote {where}: {keys} key(s), {providers} provider(s){', models' if models else ''}; encrypted to "
+        f"wrote {where}: {exported.keys} key(s), {exported.providers} provider(s){', models' if models else ''}; "
+        "encrypted to "
         f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}"
         + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else ""),
         err=True,
@@ -151,24 +162,21 @@ def import_cmd(
       cursor-byok import keys.age -i ~/.ssh/id_ed25519
       cursor-byok import keys.age --passphrase-env BUNDLE_PASS --only openai,claude --yes
     """
-    from ..bundle import document as bundle
-    from ..changes import diff as planning
-    from ..library import prepare
+    from .. import library
 
-    doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
-    wanted = planning.filter_fields(bundle.to_fields(doc), only)
+    opened = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
     policy = conflict_policy(on_conflict, as_json)
-    wait_with_status(api_context(ctx), wait)
-    prep = prepare(
-        api_context(ctx),
-        wanted,
-        on_conflict="fail" if policy == "ask" else policy,
+    actx = api_context(ctx)
+    wait_with_status(actx, wait)
+    prep = library.plan_import(
+        actx,
+        opened,
+        only=only,
+        on_conflict=held_policy(policy),
         models="keep" if no_models else models_policy,
         key_storage=key_storage,
-        source_protection=bundle.source_protection(doc),
     )
-    prep.ask = policy == "ask"
-    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}")
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}", ask=policy == "ask")
 
 
 @main.command()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
 from .. import errors as E
+
+if TYPE_CHECKING:
+    from ..model import ConflictPolicy
+
 from .exits import Exit
 from .output import is_terminal, status
 from .prompts import hidden_prompt
+
+AskOr = Literal["ask", "fail", "keep", "replace"]  # --on-conflict: ask settles conflicts on the terminal
 
 
 def wait_with_status(actx, seconds: float | None) -> None:
@@ -116,10 +122,10 @@ def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | No
             raise E.InputError(f"{shown_path(passphrase_file)}: the passphrase file is empty")
         return value
     if passphrase_env:
-        value = os.environ.get(passphrase_env) if ENV_NAME.fullmatch(passphrase_env) else None
-        if not value:
+        from_env = os.environ.get(passphrase_env) if ENV_NAME.fullmatch(passphrase_env) else None
+        if not from_env:
             raise E.InputError(f"--passphrase-env: {shown_env_name(passphrase_env)} is not set or empty")
-        return value
+        return from_env
     return None
 
 
@@ -216,9 +222,15 @@ def conflict_option(f):
     )(f)
 
 
-def conflict_policy(on_conflict: str | None, as_json: bool) -> str:
-    """The --on-conflict policy, defaulting to ask on a terminal and fail otherwise."""
-    return on_conflict or ("ask" if is_terminal(sys.stdin) else "fail")  # --json changes only the output
+def conflict_policy(on_conflict: str | None, as_json: bool) -> AskOr:
+    """The --on-conflict policy (click has checked the choice), defaulting to ask on a terminal and fail
+    otherwise; --json changes only the output."""
+    return cast("AskOr", on_conflict or ("ask" if is_terminal(sys.stdin) else "fail"))
+
+
+def held_policy(policy: AskOr) -> ConflictPolicy:
+    """The library's policy while planning: conflicts the user is to be asked about stay conflicts."""
+    return "fail" if policy == "ask" else policy
 
 
 def json_option(f):

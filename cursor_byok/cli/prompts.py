@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import errors as E
+
+if TYPE_CHECKING:
+    from ..library import Bundle
 from .output import is_terminal, status
 
 MIN_PASSPHRASE = 10
@@ -31,7 +35,7 @@ def new_passphrase_prompt() -> str:
     raise E.InputError(f"no passphrase after {TRIES} tries; nothing written")
 
 
-def open_with_tries(data: bytes, ask) -> dict:
+def open_with_tries(data: bytes, ask) -> Bundle:
     """On a terminal, a wrong bundle passphrase gets TRIES tries."""
     from ..library import open_bundle
 

@@ -28,10 +28,10 @@ def where(ctx: click.Context, as_json: bool) -> None:
       cursor-byok where --json
       cursor-byok where --user-data-dir ~/old-cursor
     """
-    from ..library import where_documents
+    from .. import library
     from ..render import where_text
 
-    docs = where_documents(api_context(ctx))
+    docs = [found.to_json() for found in library.where(api_context(ctx))]
     if as_json:
         emit_json({"installations": docs})
     else:
@@ -64,33 +64,22 @@ def list_cmd(
       cursor-byok list --json --db ./state.vscdb
       cursor-byok list --bundle keys.age -i ~/.ssh/id_ed25519
     """
-    from ..library import bundle_list_document, list_all_profiles, list_document
+    from .. import library
     from ..render import profile_text
 
-    actx = api_context(ctx)
     if bundle_file:
-        doc = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
-        doc = bundle_list_document(doc, path=bundle_file, reveal=reveal)
-    elif actx.profile == "all":
-        doc = list_all_profiles(actx, reveal=reveal)
+        opened = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
+        listing = opened.listing(path=bundle_file, reveal=reveal)
     else:
-        doc = list_document(actx, reveal=reveal)
+        listing = library.read(api_context(ctx), reveal=reveal)
+    doc = listing.to_json()
     if as_json:
         emit_json(doc)
     for one in () if as_json else doc.get("documents", [doc]):
         click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
         click.echo(profile_text(one))
-    if not bundle_file and any(undecryptable_keys(one) for one in doc.get("documents", [doc])):
+    if not bundle_file and listing.undecryptable:
         sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
-
-
-def undecryptable_keys(doc: dict) -> list[str]:
-    """The keys of a `list` document that cannot be decrypted here."""
-    from ..model import KEY_NAMES
-
-    out = [f"{p}.{k}" for p, entry in doc["providers"].items() for k in KEY_NAMES
-           if isinstance(entry.get(k), dict) and entry[k].get("fingerprint") is None]
-    return out + [e["name"] for e in doc.get("extra_secrets", []) if e["key"].get("fingerprint") is None]
 
 
 @main.command("get")

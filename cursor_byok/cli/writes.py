@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Callable
 
 import click
 
 from .. import errors as E
+
+if TYPE_CHECKING:
+    from ..library import Context, Prepared
 from .options import CHECK, api_context, wait_with_status
 from .output import coloured, emit_json, is_terminal
 from .prompts import ask_conflict, confirm_write
 
 
-def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str, extra: dict | None = None) -> None:
-    """Render a plan, confirm, apply through the one write path, report; `extra` goes into the JSON document."""
+def run_plan(
+    ctx: click.Context,
+    prep: Prepared,
+    *,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    command: str,
+    ask: bool = False,
+    extra: dict | None = None,
+) -> None:
+    """Render a plan, confirm, apply through the one write path, report; `extra` goes into the JSON document.
+
+    ask: settle conflicts by asking on the terminal (--on-conflict ask)."""
+    from .. import library
     from ..changes import diff as planning
-    from ..library import execute, plan_warnings, source_info
     from ..render import plan_json, plan_text
 
     check = bool(ctx.meta.get(CHECK))
-    if prep.plan.conflicts and not (dry_run or check) and is_terminal(sys.stdin) and prep.ask:
-        prep.plan = planning.resolve(prep.plan, ask_conflict)
+    if prep.plan.conflicts and not (dry_run or check) and is_terminal(sys.stdin) and ask:
+        prep = library.resolve_conflicts(prep, ask_conflict)
     doc = {
-        **source_info(prep.inst),
+        **library.source_info(prep.inst),
         "dry_run": dry_run or check,
         "check": check,
         "plan": plan_json(prep.plan),
@@ -39,7 +55,7 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
             "keep their own: pass --profile NAME for one of them",
             err=True,
         )
-    for line in plan_warnings(prep.plan):
+    for line in library.plan_warnings(prep.plan):
         click.echo(f"warning: {line}", err=True)
     if dry_run or check:
         finish_preview(prep.plan, doc, check=check, as_json=as_json)
@@ -52,8 +68,8 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
             "Rerun with --on-conflict replace or keep"
         )
     if prep.plan.effective:
-        confirm_write(f"Apply {len(prep.plan.effective)} change(s) to {prep.inst.db_path}?", yes=yes)
-    result = execute(prep, command=command)
+        confirm_write(f"Apply {len(prep.plan.effective)} change(s) to {written_where(prep)}?", yes=yes)
+    result = library.apply(prep, command=command)
     doc.update(
         applied=bool(result.rows),
         journal=result.journal_id,
@@ -74,6 +90,13 @@ def run_plan(ctx, prep, *, dry_run: bool, yes: bool, as_json: bool, command: str
         kept = sum(1 for c in prep.plan.changes if c.action == "kept")
         click.echo(f"nothing to write: {f'{kept} kept value(s) differ' if kept else 'the database already matches'}")
     removed_key_note(prep.plan, result.journal_id)
+
+
+def written_where(prep: Prepared) -> str:
+    """The database(s) a write changes, for its confirmation: a profile's settings live in its own."""
+    if prep.user_profile is None:
+        return str(prep.inst.db_path)
+    return f"{prep.inst.db_path} and profile {prep.user_profile.name}'s {prep.user_profile.db}"
 
 
 def finish_preview(plan, doc: dict, *, check: bool, as_json: bool) -> None:
@@ -110,29 +133,21 @@ def removed_key_note(plan, journal_id: str | None) -> None:
 
 
 def run_write(
-    ctx,
-    build,
+    ctx: click.Context,
+    plan: Callable[[Context], tuple[Prepared, list[str]]],
     *,
     command: str,
-    dry_run,
-    yes,
-    as_json,
-    wait,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    wait: float | None,
     ask: bool = False,
-    force: bool = False,
-    extra=None,
-    **prepare_kw,
+    extra: dict | None = None,
 ) -> None:
-    """Plan the fields `build(profile)` wants, refuse likely mistakes (unless --force), warn about odd key shapes,
-    then run_plan."""
-    from ..changes.wanted import mistakes, prepare_from
-
-    wait_with_status(api_context(ctx), wait)
-    prep, warnings = prepare_from(api_context(ctx), build, **prepare_kw)
-    found = [] if force else mistakes(prep.wanted, prep.profile)
-    if found:
-        raise E.MistakeRefused(f"{'; '.join(found)}. Nothing was written; pass --force to do it anyway")
-    prep.ask = ask
+    """Wait for Cursor if asked, plan with a library plan_* function, show its key-shape warnings, run_plan."""
+    actx = api_context(ctx)
+    wait_with_status(actx, wait)
+    prep, warnings = plan(actx)
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
-    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command, extra=extra)
+    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=command, ask=ask, extra=extra)
