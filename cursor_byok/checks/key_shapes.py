@@ -9,20 +9,20 @@ OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 _B64URL = r"[A-Za-z0-9_-]"
 PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
     "openai.key": (
-        re.compile(rf"sk-(proj|svcacct|admin)-{_B64URL}*T3BlbkFJ{_B64URL}*"),
+        re.compile(rf"sk-(proj|svcacct|admin)-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}"),
         re.compile(r"sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"),
     ),
     "anthropic.key": (re.compile(rf"sk-ant-api03-{_B64URL}{{93}}AA"),),
     "google.key": (re.compile(rf"AIza{_B64URL}{{35}}"),),
     "azure.key": (re.compile(r"[0-9a-fA-F]{32}"), re.compile(r"[A-Za-z0-9]{84}")),
-    "bedrock.access_key": (re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}"), re.compile(r"ABSK[A-Za-z0-9+/=]{20,}")),
+    "bedrock.access_key": (re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}"), re.compile(r"ABSK[A-Za-z0-9+/=]{40,}")),
     "bedrock.secret_key": (re.compile(r"[A-Za-z0-9/+]{40}"),),
 }
 # Other vendors' keys that are fine in the OpenAI slot when a base URL is set.
 COMPATIBLE = (
     re.compile(r"sk-or-v1-[0-9a-f]{64}"),
-    re.compile(r"xai-[A-Za-z0-9]{20,}"),
-    re.compile(r"gsk_[A-Za-z0-9]{20,}"),
+    re.compile(r"xai-[A-Za-z0-9]{40,}"),
+    re.compile(r"gsk_[A-Za-z0-9]{40,}"),
     re.compile(r"sk-[A-Za-z0-9]{20,}"),
 )
 PLACEHOLDER = re.compile(
