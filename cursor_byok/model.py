@@ -7,6 +7,8 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+from .key_table import mask_prefixes
+
 PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
 
 # Storage labels, as shown in `list --json` under "storage".
@@ -15,22 +17,8 @@ SETTINGS_JSON = "settings-json"
 UNDECRYPTABLE = "undecryptable"
 BUNDLE = "bundle"
 
-# Vendor prefixes shown in a masked key, longest first.
-VENDOR_PREFIXES = (
-    "sk-ant-api03-",
-    "sk-svcacct-",
-    "sk-or-v1-",
-    "sk-admin-",
-    "sk-proj-",
-    "sk-ant-",
-    "xai-",
-    "gsk_",
-    "AIza",
-    "AKIA",
-    "ASIA",
-    "ABSK",
-    "sk-",
-)
+# Vendor prefixes shown in a masked key, longest first (from the one table of key shapes).
+VENDOR_PREFIXES = mask_prefixes()
 
 
 def fingerprint(value: str) -> str:

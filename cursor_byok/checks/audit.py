@@ -18,6 +18,7 @@ from typing import Iterable
 from urllib.parse import urlsplit
 
 from ..cursor import urls
+from ..key_table import scan_alternatives, scan_literals
 from ..model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
 from . import key_shapes as formats
 
@@ -126,16 +127,10 @@ AZURE_OTHER_HOSTS = (".cognitiveservices.azure.com", ".services.ai.azure.com")
 # + "sk-...") and right before the next cell's binary header, which can be any
 # byte. So a match may start after a non-key character or after "key"/"Key", and
 # fixed-length shapes take no lookahead; variable-length ones keep one.
-_SCAN = {
-    "openai": rb"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}?T3BlbkFJ[A-Za-z0-9_-]{20,}"
-    rb"|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
-    "anthropic": rb"sk-ant-api03-[A-Za-z0-9_-]{93}AA",
-    "google": rb"AIza[A-Za-z0-9_-]{35}",
-    "bedrock": rb"(?:AKIA|ASIA)[A-Z2-7]{16}|ABSK[A-Za-z0-9+/=]{40,}(?![A-Za-z0-9+/=])",
-    "openrouter": rb"sk-or-v1-[0-9a-f]{64}",
-    "xai": rb"xai-[A-Za-z0-9]{40,}(?![A-Za-z0-9])",
-    "groq": rb"gsk_[A-Za-z0-9]{40,}(?![A-Za-z0-9])",
-}
+#
+# The shapes come from the one table (cursor_byok/key_table.py): its distinct shapes,
+# grouped by vendor, each variable-length one with the end guard the table gives it.
+_SCAN = {vendor: alternatives.encode("ascii") for vendor, alternatives in scan_alternatives().items()}
 SCAN_PATTERN = re.compile(
     rb"(?:(?<![A-Za-z0-9_+/-])|(?<=[Kk]ey))(?:"
     + b"|".join(rb"(?P<%s>%s)" % (k.encode(), v) for k, v in _SCAN.items())
@@ -147,8 +142,8 @@ SCAN_OVERLAP = 512
 # pattern's negative look-behind), unless they end "key" or "Key".
 _GLUED = bytes(1 if chr(b) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-" else 0
                for b in range(256))  # fmt: skip
-# The literal start of every shape in _SCAN (a shape added there needs its start here).
-SCAN_LITERALS = (b"sk-", b"AIza", b"AKIA", b"ASIA", b"ABSK", b"xai-", b"gsk_")
+# The literal starts of the shapes in _SCAN, from the same table.
+SCAN_LITERALS = tuple(literal.encode("ascii") for literal in scan_literals())
 _LITERAL_SEARCH = tuple(re.compile(re.escape(literal)) for literal in SCAN_LITERALS)
 
 

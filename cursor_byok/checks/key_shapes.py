@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import re
 
+from ..key_table import SHAPES, fields
+
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 
-_B64URL = r"[A-Za-z0-9_-]"
+# Built from the one table of key shapes (cursor_byok/key_table.py).
+_COMPILED = tuple((shape, re.compile(shape.regex)) for shape in SHAPES)
 PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
-    "openai.key": (
-        re.compile(rf"sk-(proj|svcacct|admin)-{_B64URL}*T3BlbkFJ{_B64URL}*"),
-        re.compile(r"sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"),
-    ),
-    "anthropic.key": (re.compile(rf"sk-ant-api03-{_B64URL}{{93}}AA"),),
-    "google.key": (re.compile(rf"AIza{_B64URL}{{35}}"),),
-    "azure.key": (re.compile(r"[0-9a-fA-F]{32}"), re.compile(r"[A-Za-z0-9]{84}")),
-    "bedrock.access_key": (re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}"), re.compile(r"ABSK[A-Za-z0-9+/=]{20,}")),
-    "bedrock.secret_key": (re.compile(r"[A-Za-z0-9/+]{40}"),),
+    field: tuple(p for shape, p in _COMPILED if shape.field == field) for field in fields()
 }
 # Other vendors' keys that are fine in the OpenAI slot when a base URL is set.
-COMPATIBLE = (
-    re.compile(r"sk-or-v1-[0-9a-f]{64}"),
-    re.compile(r"xai-[A-Za-z0-9]{20,}"),
-    re.compile(r"gsk_[A-Za-z0-9]{20,}"),
-    re.compile(r"sk-[A-Za-z0-9]{20,}"),
-)
+COMPATIBLE = tuple(p for shape, p in _COMPILED if shape.field is None)
 PLACEHOLDER = re.compile(
     r"(your|my|insert|paste|replace|change)[-_ ]?(api[-_ ]?)?key|xxxx|\.\.\.|<.*>"
     r"|^(test|dummy|placeholder|todo|none|null|undefined|changeme)$",
@@ -62,11 +52,9 @@ def looks_truncated(field: str, value: str) -> bool:
 
 def known_vendor(value: str) -> str | None:
     """Which provider a key's shape points at, if any (for 'wrong slot' hints)."""
-    for field, patterns in PATTERNS.items():
-        if field in ("azure.key", "bedrock.secret_key"):
-            continue  # too generic to name a vendor
-        if any(p.fullmatch(value) for p in patterns):
-            return field.split(".")[0]
+    for shape, pattern in _COMPILED:
+        if shape.field and shape.distinct and pattern.fullmatch(value):
+            return shape.vendor  # Azure keys and AWS secret keys are too generic to name a vendor
     return None
 
 

@@ -1,0 +1,86 @@
+"""The one table of provider key shapes, and the views derived from it. Pure, imports nothing of ours.
+
+Three things read it: `checks.key_shapes` (does a field's value look like its
+provider's key), `model.mask` (which vendor prefix a masked key keeps) and
+`checks.audit` (which key shapes to look for in raw bytes). A shape added or
+changed here changes all three at once; tests/test_key_table.py holds a
+made-up example of every shape and checks that the three views agree on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_B64URL = "[A-Za-z0-9_-]"
+_ALNUM = "[A-Za-z0-9]"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One kind of key: who issues it, where it belongs, what it looks like."""
+
+    name: str
+    vendor: str  # who issues it; for a provider field, the field's provider
+    field: str | None  # the provider field it belongs in; None: another vendor's key, fine in the OpenAI slot
+    regex: str  # the whole key (matched with fullmatch; the byte scan adds its own borders)
+    prefix: str  # its literal start, kept in a masked key; "" when it has none
+    distinct: bool = True  # specific enough to name its vendor and to search raw bytes for
+    ends: str = ""  # byte scan: a character class that may not follow the match (variable-length shapes)
+
+
+SHAPES: tuple[Shape, ...] = (
+    Shape("openai-project", "openai", "openai.key", rf"sk-proj-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-proj-"),
+    Shape("openai-service-account", "openai", "openai.key",
+          rf"sk-svcacct-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-svcacct-"),
+    Shape("openai-admin", "openai", "openai.key", rf"sk-admin-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-admin-"),
+    Shape("openai-legacy", "openai", "openai.key", rf"sk-{_ALNUM}{{20}}T3BlbkFJ{_ALNUM}{{20}}", "sk-"),
+    Shape("anthropic", "anthropic", "anthropic.key", rf"sk-ant-api03-{_B64URL}{{93}}AA", "sk-ant-api03-"),
+    Shape("google", "google", "google.key", rf"AIza{_B64URL}{{35}}", "AIza"),
+    Shape("azure-hex", "azure", "azure.key", r"[0-9a-fA-F]{32}", "", distinct=False),
+    Shape("azure-84", "azure", "azure.key", rf"{_ALNUM}{{84}}", "", distinct=False),
+    Shape("aws-access-key", "bedrock", "bedrock.access_key", r"AKIA[A-Z2-7]{16}", "AKIA"),
+    Shape("aws-temporary-key", "bedrock", "bedrock.access_key", r"ASIA[A-Z2-7]{16}", "ASIA"),
+    # A long-term Bedrock API key is "ABSK" + base64("BedrockAPIKey-<id>-at-<account>:<secret>"): the fixed
+    # parts alone take 44 base64 characters, so 40 is a floor no real key goes under.
+    Shape("bedrock-api-key", "bedrock", "bedrock.access_key", r"ABSK[A-Za-z0-9+/=]{40,}", "ABSK",
+          ends="A-Za-z0-9+/="),
+    Shape("aws-secret-key", "bedrock", "bedrock.secret_key", r"[A-Za-z0-9/+]{40}", "", distinct=False),
+    Shape("openrouter", "openrouter", None, r"sk-or-v1-[0-9a-f]{64}", "sk-or-v1-"),
+    Shape("xai", "xai", None, rf"xai-{_ALNUM}{{40,}}", "xai-", ends="A-Za-z0-9"),
+    Shape("groq", "groq", None, rf"gsk_{_ALNUM}{{40,}}", "gsk_", ends="A-Za-z0-9"),
+    Shape("sk-other", "other", None, rf"sk-{_ALNUM}{{20,}}", "sk-", distinct=False),
+)  # fmt: skip
+
+# Prefixes of key kinds whose exact shape is not checked (Anthropic admin keys, OAuth
+# tokens...): a masked key still keeps them, so it still names its vendor.
+FAMILY_PREFIXES = ("sk-ant-",)
+
+
+def fields() -> tuple[str, ...]:
+    """The provider fields that have shapes, in table order."""
+    return tuple(dict.fromkeys(s.field for s in SHAPES if s.field))
+
+
+def mask_prefixes() -> tuple[str, ...]:
+    """Every literal start a masked key may keep, longest first (the first that fits wins)."""
+    found = {s.prefix for s in SHAPES if s.prefix} | set(FAMILY_PREFIXES)
+    return tuple(sorted(found, key=lambda p: (-len(p), p)))
+
+
+def scan_alternatives() -> dict[str, str]:
+    """vendor -> the alternation of its distinct shapes, each with its end guard, for the byte scan."""
+    out: dict[str, list[str]] = {}
+    for s in SHAPES:
+        if s.distinct:
+            out.setdefault(s.vendor, []).append(s.regex + (f"(?![{s.ends}])" if s.ends else ""))
+    return {vendor: "|".join(parts) for vendor, parts in out.items()}
+
+
+def scan_literals() -> tuple[str, ...]:
+    """The fewest literal starts that begin every distinct shape (a shorter start covers longer ones)."""
+    starts = sorted(dict.fromkeys(s.prefix for s in SHAPES if s.distinct), key=len)
+    kept: list[str] = []
+    for start in starts:
+        if not start.startswith(tuple(kept)):
+            kept.append(start)
+    return tuple(kept)
