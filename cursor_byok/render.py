@@ -109,8 +109,6 @@ TERMINAL_WIDTH: int | None = None  # set by the CLI when stdout is a terminal: t
 
 def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
     """The table with its last column wrapped to fit `width`, continuation lines indented under that column."""
-    import textwrap
-
     lead = sum(widths[:-1]) + 2 * (len(widths) - 1)
     room = max(width - lead, 20)
     out = []
@@ -119,10 +117,20 @@ def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
         last = r[-1] if len(r) == len(widths) else ""
         if len(r) < len(widths):
             head = "  ".join(c.ljust(widths[i]) for i, c in enumerate(r))
-        parts = textwrap.wrap(last, room, break_on_hyphens=False, break_long_words=False) or [""]
+        parts = _wrap(last, room)
         out.append(f"{head}  {parts[0]}".rstrip() if len(r) == len(widths) else head.rstrip())
         out += [" " * lead + p for p in parts[1:]]
     return "\n".join(out)
+
+
+def _wrap(text: str, room: int) -> list[str]:
+    """`text` in lines of at most `room` characters; a `quoted command` is never split, so it pastes whole."""
+    import re
+    import textwrap
+
+    glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
+    lines = textwrap.wrap(glued, room, break_on_hyphens=False, break_long_words=False) or [""]
+    return [line.replace("\0", " ") for line in lines]
 
 
 def _key_cell(doc: dict | None) -> tuple[str, str, str]:
