@@ -138,7 +138,7 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
         return "-", "", ""
     if doc.get("fingerprint") is None:
         return "(cannot decrypt)", "", "undecryptable (see the note below)"
-    shown = doc.get("value") or doc["masked"]
+    shown = doc["masked"]  # a revealed value is printed whole below the table (revealed_keys)
     note = doc["storage"] + ("" if doc["format"] == "ok" else f", format {doc['format']}")
     return shown, doc["fingerprint"], note
 
@@ -168,6 +168,7 @@ def profile_text(doc: dict) -> str:
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
     out = [table(rows, ["provider", "on", "key", "fingerprint", "storage", "settings"])]
+    out += revealed_keys(doc)
     m = doc.get("models")
     out.append("")
     out.append("models" if m is not None else "models: not in bundle")
@@ -180,6 +181,19 @@ def profile_text(doc: dict) -> str:
     if len(doc.get("profiles", ())) > 1:
         out.append(f"profile: {doc['profile']} (profiles: {', '.join(doc['profiles'])})")
     return "\n".join(out)
+
+
+def revealed_keys(doc: dict) -> list[str]:
+    """`list --reveal`: each key value alone on its line, under a line naming it, so it copies whole at any width."""
+    found = [
+        (f"{name}.{kname}", p[kname])
+        for name, p in doc["providers"].items()
+        for kname in KEY_NAMES
+        if isinstance(p.get(kname), dict)
+    ]
+    found += [(extra["name"].rsplit("/", 1)[-1], extra["key"]) for extra in doc.get("extra_secrets", [])]
+    lines = [f"{label} ({key['fingerprint']}):\n{key['value']}" for label, key in found if key.get("value")]
+    return ["", "keys (revealed, each on its own line):", *lines] if lines else []
 
 
 def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
