@@ -133,3 +133,20 @@ def test_narrow_terminal_wraps_with_a_hanging_indent_and_keeps_commands_whole(ma
     for line in table:  # only a URL or a command, which are never split, may stick out
         rest = re.sub(r"`[^`]*`", "`", line[column:])
         assert len(line) <= 72 or " " not in rest.strip(), line
+
+
+def test_merged_row_takes_the_worst_verdict_and_every_finding():
+    from cursor_byok.checks.doctor import AZURE_REFUSED, LIKELY, NOTE, OK, S401, TAB, Check, in_order
+
+    rows = in_order(
+        [
+            Check("general", TAB, NOTE, "tab"),
+            Check("azure", AZURE_REFUSED, NOTE, "endpoint note", "fix one"),
+            Check("azure", AZURE_REFUSED, OK, "fine part"),
+            Check("azure", AZURE_REFUSED, LIKELY, "no deployment", "fix two"),
+            Check("openai", S401, OK, "format ok"),
+        ]
+    )
+    assert [(c.provider, c.symptom) for c in rows] == [("openai", S401), ("azure", AZURE_REFUSED), ("general", TAB)]
+    azure = rows[1]
+    assert (azure.verdict, azure.detail, azure.fix) == (LIKELY, "endpoint note; no deployment", "fix one; fix two")

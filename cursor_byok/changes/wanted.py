@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..checks.key_shapes import NOT_SHOWN, looks_like_key, other_credential, shown_env_name, shown_path
+from ..checks.key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..errors import InputError
 from ..files import FileTooLarge, NotRegularFile, read_small
 from ..model import KEY_NAMES, PROVIDER_LAYOUT, SELECTED_PREFIX, SETTABLE_KEY_NAMES, Change, Plan, Profile, Secret
@@ -495,7 +495,8 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
 
 
 def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
+    """The article alone: 'an' for 'anthropic', 'a' for 'google'."""
+    return article(word).split(" ", 1)[0]
 
 
 def hold_selections(plan: Plan, policy: str) -> Plan:

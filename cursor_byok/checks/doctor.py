@@ -61,9 +61,7 @@ class Check:
 
 
 
-def _article(name: str) -> str:
-    """'an Anthropic', 'a Google'."""
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+_article = formats.article
 
 def command(*words: str) -> str:
     """A command of this tool, quoted as the "what to do" column names it."""
@@ -874,4 +872,4 @@ def _merged(group: list[Check]) -> Check:
     kept = [c for c in group if c.verdict != OK] or group
     detail = "; ".join(dict.fromkeys(c.detail for c in kept))
     fix = "; ".join(dict.fromkeys(c.fix for c in kept if c.fix))
-    return replace(kept[0], detail=detail, fix=fix)
+    return replace(kept[0], verdict=worst, detail=detail, fix=fix)

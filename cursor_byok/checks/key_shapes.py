@@ -6,6 +6,18 @@ import re
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 
+_SAID_LETTER_BY_LETTER = re.compile(r"[A-Za-z][A-Z]")  # xAI, AWS, SSH, URL, PEM
+_LETTERS_SAID_WITH_A_VOWEL = set("AEFHILMNORSX")  # ay, ee, ef, aitch, eye, el, em, en, oh, ar, es, ex
+
+
+def article(name: str) -> str:
+    """The name with the article that fits how it is said: 'an Anthropic', 'a Google', 'an xAI', 'a URL'."""
+    if _SAID_LETTER_BY_LETTER.match(name):
+        vowel = name[0].upper() in _LETTERS_SAID_WITH_A_VOWEL
+    else:
+        vowel = name[:1].lower() in "aeiou" and not name.lower().startswith(("uni", "use", "usa"))
+    return f"{'an' if vowel else 'a'} {name}"
+
 _B64URL = r"[A-Za-z0-9_-]"
 PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
     "openai.key": (
