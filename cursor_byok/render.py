@@ -109,8 +109,6 @@ TERMINAL_WIDTH: int | None = None  # set by the CLI when stdout is a terminal: t
 
 def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
     """The table with its last column wrapped to fit `width`, continuation lines indented under that column."""
-    import textwrap
-
     lead = sum(widths[:-1]) + 2 * (len(widths) - 1)
     room = max(width - lead, 20)
     out = []
@@ -119,10 +117,20 @@ def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
         last = r[-1] if len(r) == len(widths) else ""
         if len(r) < len(widths):
             head = "  ".join(c.ljust(widths[i]) for i, c in enumerate(r))
-        parts = textwrap.wrap(last, room, break_on_hyphens=False, break_long_words=False) or [""]
+        parts = _wrap(last, room)
         out.append(f"{head}  {parts[0]}".rstrip() if len(r) == len(widths) else head.rstrip())
         out += [" " * lead + p for p in parts[1:]]
     return "\n".join(out)
+
+
+def _wrap(text: str, room: int) -> list[str]:
+    """`text` in lines of at most `room` characters; a `quoted command` is never split, so it pastes whole."""
+    import re
+    import textwrap
+
+    glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
+    lines = textwrap.wrap(glued, room, break_on_hyphens=False, break_long_words=False) or [""]
+    return [line.replace("\0", " ") for line in lines]
 
 
 def _key_cell(doc: dict | None) -> tuple[str, str, str]:
@@ -130,7 +138,7 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
         return "-", "", ""
     if doc.get("fingerprint") is None:
         return "(cannot decrypt)", "", "undecryptable (see the note below)"
-    shown = doc.get("value") or doc["masked"]
+    shown = doc["masked"]  # a revealed value is printed whole below the table (revealed_keys)
     note = doc["storage"] + ("" if doc["format"] == "ok" else f", format {doc['format']}")
     return shown, doc["fingerprint"], note
 
@@ -160,6 +168,7 @@ def profile_text(doc: dict) -> str:
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
     out = [table(rows, ["provider", "on", "key", "fingerprint", "storage", "settings"])]
+    out += revealed_keys(doc)
     m = doc.get("models")
     out.append("")
     out.append("models" if m is not None else "models: not in bundle")
@@ -172,6 +181,19 @@ def profile_text(doc: dict) -> str:
     if len(doc.get("profiles", ())) > 1:
         out.append(f"profile: {doc['profile']} (profiles: {', '.join(doc['profiles'])})")
     return "\n".join(out)
+
+
+def revealed_keys(doc: dict) -> list[str]:
+    """`list --reveal`: each key value alone on its line, under a line naming it, so it copies whole at any width."""
+    found = [
+        (f"{name}.{kname}", p[kname])
+        for name, p in doc["providers"].items()
+        for kname in KEY_NAMES
+        if isinstance(p.get(kname), dict)
+    ]
+    found += [(extra["name"].rsplit("/", 1)[-1], extra["key"]) for extra in doc.get("extra_secrets", [])]
+    lines = [f"{label} ({key['fingerprint']}):\n{key['value']}" for label, key in found if key.get("value")]
+    return ["", "keys (revealed, each on its own line):", *lines] if lines else []
 
 
 def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..checks.key_shapes import NOT_SHOWN, looks_like_key, other_credential, shown_env_name, shown_path
+from ..checks.key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..errors import InputError
 from ..files import FileTooLarge, NotRegularFile, read_small
 from ..model import (
@@ -505,7 +505,8 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
 
 
 def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
+    """The article alone: 'an' for 'anthropic', 'a' for 'google'."""
+    return article(word).split(" ", 1)[0]
 
 
 def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:

@@ -286,9 +286,7 @@ def _name(provider: str) -> str:
     return PROVIDER_NAMES.get(provider, provider)
 
 
-def _article(name: str) -> str:
-    """'an Anthropic', 'a Google': the article that fits the name."""
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+_article = formats.article
 
 
 def _shown(secret: Secret) -> str:

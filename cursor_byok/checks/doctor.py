@@ -61,9 +61,24 @@ class Check:
 
 
 
-def _article(name: str) -> str:
-    """'an Anthropic', 'a Google'."""
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+_article = formats.article
+
+def command(*words: str) -> str:
+    """A command of this tool, quoted as the "what to do" column names it."""
+    import shlex
+
+    return "`cursor-byok " + " ".join(w if w.isupper() else shlex.quote(w) for w in words) + "`"
+
+
+def set_key(provider: str) -> str:
+    """The command that stores a provider's key (a hidden prompt) and switches the provider on."""
+    return command("set", provider)
+
+
+AZURE_ENDPOINT_FIX = "set the endpoint: " + command(
+    "set", "azure", "--no-key", "--base-url", "https://RESOURCE.openai.azure.com"
+)
+
 
 def _name(provider: str) -> str:
     return PROVIDER_NAMES.get(provider, provider)
@@ -111,23 +126,29 @@ def check_401(profile: Profile, provider: str) -> Check | None:
             S401,
             NOTE,
             f"the key goes to {safe_url(base_url)}, so only that server can tell whether it is valid",
-            "check the key with that service, or run doctor --online",
+            f"check the key with that service, or run {command('doctor', '--online')}",
         )
     return Check(
         provider,
         S401,
         OK,
         f"the key has the {_name(provider)} format",
-        "if Cursor still says 401, the key was revoked or belongs to another account: run doctor --online",
+        "if Cursor still says 401, the key was revoked or belongs to another account: "
+        f"run {command('doctor', '--online')}",
     )
 
 
 def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str, str, str] | None:
     if key.secret is None:
-        return NOTE, f"cannot check {field}: {key.reason}", "choose the right --safe-storage"
+        return (
+            NOTE,
+            f"cannot check {field}: {key.reason}",
+            f"run {command('where')}: pass the --safe-storage its 'stored rows need' line names",
+        )
     value, own = key.secret.reveal(), field.split(".")[0]
     if formats.looks_placeholder(value) or formats.looks_truncated(field, value):
-        return LIKELY, f"{field} ({key.secret.masked}) is a placeholder or cut short", "paste the full key again"
+        fix = f"{set_key(own)} and paste the full key"
+        return LIKELY, f"{field} ({key.secret.masked}) is a placeholder or cut short", fix
     if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
         return None
     vendor = formats.known_vendor(value)
@@ -135,9 +156,11 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
         return (
             LIKELY,
             f"{field} holds {_article(_name(vendor))} key ({key.secret.masked}); {_name(own)} rejects it",
-            f"move it to the {_name(vendor)} slot and paste the {_name(own)} key here",
+            f"move it to the {_name(vendor)} slot ({set_key(vendor)}), "
+            f"then paste the {_name(own)} key with {set_key(own)}",
         )
-    return LIKELY, f"{field} ({key.secret.masked}) does not match the {_name(own)} format", "paste the key again"
+    fix = f"{set_key(own)} and paste it again"
+    return LIKELY, f"{field} ({key.secret.masked}) does not match the {_name(own)} format", fix
 
 
 # --- 403 -------------------------------------------------------------------------------
@@ -191,7 +214,8 @@ def check_403(profile: Profile, provider: str) -> Check | None:
         LIKELY,
         f"{', '.join(models)} enabled but there is no active {_name(provider)} key; "
         f"the {', '.join(_name(p) for p in others)} key cannot serve them",
-        f"add {_article(_name(provider))} key and switch it on, or disable those models",
+        f"add {_article(_name(provider))} key with {set_key(provider)} (it switches the provider on), "
+        f"or {command('models', 'disable', *models)}",
     )
 
 
@@ -203,12 +227,14 @@ def check_not_shown(profile: Profile, provider: str) -> Check:
     present = [f for f in fields if _key(profile, f)]
     if present and not profile.get(toggle):
         detail = f"a key is saved but {toggle} is off: its models run on Cursor's plan, or do not appear"
-        return Check(provider, NOT_SHOWN, NOTE, detail, "switch the provider on to use the key")
+        fix = f"switch it on to use the key: {command('set', provider, '--no-key', '--enable')}"
+        return Check(provider, NOT_SHOWN, NOTE, detail, fix)
     if profile.get(toggle) and len(present) < len(fields) and not (provider == "bedrock" and profile.bedrock_iam):
         base = profile.get("openai.base_url")
         if provider == "openai" and base and is_local(urlsplit(base).hostname):
             return Check(provider, NOT_SHOWN, NOTE, f"no key saved; fine if {safe_url(base)} needs none")
-        return Check(provider, NOT_SHOWN, LIKELY, "switched on but no key is saved", "enter and verify the key again")
+        fix = f"{set_key(provider)}, or switch it off: {command('set', provider, '--no-key', '--disable')}"
+        return Check(provider, NOT_SHOWN, LIKELY, "switched on but no key is saved", fix)
     return Check(provider, NOT_SHOWN, OK, "key saved and switched on")
 
 
@@ -217,9 +243,10 @@ def model_checks(profile: Profile) -> list[Check]:
     out = []
     disabled = set(profile.get("models.disabled", ()))
     selected = [v for k, v in sorted(profile.fields.items()) if k.startswith(SELECTED_PREFIX)]
-    for name in dict.fromkeys([*profile.get("models.user_added", ()), *selected]):
-        if name in disabled:
-            out.append(Check("models", NOT_SHOWN, LIKELY, f"{name} is in the disabled list", "switch it on"))
+    off = [n for n in dict.fromkeys([*profile.get("models.user_added", ()), *selected]) if n in disabled]
+    if off:
+        detail = f"{', '.join(off)} {'is' if len(off) == 1 else 'are'} in the disabled list"
+        out.append(Check("models", NOT_SHOWN, LIKELY, detail, command("models", "enable", *off)))
     custom = [m for m in profile.get("models.user_added", ()) if model_family(m) is None and m not in disabled]
     if custom and not key_active(profile, "openai") and not profile.get("openai.base_url"):
         out.append(
@@ -228,7 +255,8 @@ def model_checks(profile: Profile) -> list[Check]:
                 NOT_SHOWN,
                 LIKELY,
                 f"custom models ({', '.join(custom)}) need the OpenAI key or base URL switched on",
-                "switch on the OpenAI key, with a base URL for non-OpenAI servers",
+                f"switch on the OpenAI key, with the server's base URL if it is not OpenAI: "
+                f"{command('set', 'openai', '--base-url', 'URL')}",
             )
         )
     return out
@@ -240,7 +268,7 @@ def model_checks(profile: Profile) -> list[Check]:
 def check_azure(profile: Profile) -> Check:
     endpoint, deployment = profile.get("azure.base_url"), profile.get("azure.deployment")
     if not endpoint:
-        return Check("azure", AZURE_REFUSED, LIKELY, "no endpoint is set", "set https://<resource>.openai.azure.com")
+        return Check("azure", AZURE_REFUSED, LIKELY, "no endpoint is set", AZURE_ENDPOINT_FIX)
     issue = azure_endpoint_issue(endpoint)
     if issue and issue[0] == "azure-endpoint-shape":
         return Check(
@@ -248,10 +276,12 @@ def check_azure(profile: Profile) -> Check:
             AZURE_REFUSED,
             LIKELY,
             f"{safe_url(endpoint)} {issue[1]}",
-            "use https://<resource>.openai.azure.com",
+            AZURE_ENDPOINT_FIX,
         )
     if not deployment:
-        return Check("azure", AZURE_REFUSED, LIKELY, "no deployment name is set", "copy it from Azure > Deployments")
+        fix = "copy the name from Azure > your resource > Deployments: "
+        fix += command("set", "azure", "--no-key", "--deployment", "NAME")
+        return Check("azure", AZURE_REFUSED, LIKELY, "no deployment name is set", fix)
     if issue:
         return Check("azure", AZURE_REFUSED, NOTE, f"{safe_url(endpoint)} {issue[1]}")
     return Check(
@@ -259,7 +289,8 @@ def check_azure(profile: Profile) -> Check:
         AZURE_REFUSED,
         OK,
         f"endpoint {safe_url(endpoint)}, deployment {deployment}; Cursor stores no API version, so whether the "
-        f"endpoint accepts {AZURE_API_VERSION} is checked only by doctor --online (--azure-api-version)",
+        f"endpoint accepts {AZURE_API_VERSION} is checked only by {command('doctor', '--online')} "
+        "(--azure-api-version)",
     )
 
 
@@ -276,7 +307,7 @@ def check_429(profile: Profile, provider: str) -> Check | None:
         NOTE,
         f"BYOK requests count against your {_name(provider)} account's rate limits, set by its plan or tier, "
         "not by Cursor",
-        f"limits, and how to raise them: {tier_page(provider)}; doctor --online reads the current ones",
+        f"limits, and how to raise them: {tier_page(provider)}; {command('doctor', '--online')} reads the current ones",
     )
 
 
@@ -286,7 +317,8 @@ def slow_note() -> Check:
         SLOW,
         NOTE,
         "with BYOK, speed comes from the provider (its load, your tier there, the model chosen), not from "
-        "Cursor's plan; doctor --online times each provider's answer",
+        "Cursor's plan",
+        f"{command('doctor', '--online')} times each provider's answer",
     )
 
 
@@ -301,7 +333,8 @@ def base_url_notes(profile: Profile) -> list[Check]:
             NOTE,
             f"{safe_url(base)} is on this machine or network; users report that Cursor's servers make BYOK "
             "requests, so they cannot reach it",
-            "expose the server through an https tunnel and use that URL",
+            "expose the server through an https tunnel and use that URL: "
+            + command("set", "openai", "--no-key", "--base-url", "URL"),
         )
     ]
 
@@ -710,14 +743,20 @@ def has_problems(doc: dict) -> bool:
     return any(doc["summary"].values())
 
 
+def check_rows(checks: list[dict]) -> list[list[str]]:
+    """One table row per check; a check that needs action has its "what to do" on the line below its detail."""
+    rows = []
+    for c in checks:
+        rows.append([c["provider"], c["symptom"], c["verdict"], c["detail"]])
+        if c["verdict"] != OK and c["fix"]:
+            rows.append(["", "", "", f"what to do: {c['fix']}"])
+    return rows
+
+
 def report_text(doc: dict) -> str:
     from ..render import table
 
-    rows = [[c["provider"], c["symptom"], c["verdict"], c["detail"]] for c in doc["checks"]]
-    lines = [f"database: {doc['db']}", table(rows, ["provider", "symptom", "verdict", "detail"])]
-    fixes = [[c["provider"], c["symptom"], c["fix"]] for c in doc["checks"] if c["verdict"] != OK and c["fix"]]
-    if fixes:
-        lines += ["", "what to do", table(fixes)]
+    lines = [f"database: {doc['db']}", table(check_rows(doc["checks"]), ["provider", "symptom", "verdict", "detail"])]
     if doc["costs"]:
         checked = doc["costs"][0]["checked"]
         lines += ["", f"costs: BYOK is billed by each provider directly, not by Cursor (pages checked {checked})"]
@@ -764,7 +803,7 @@ def document(
         verifications = verify_keys(
             profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
         )
-    checks = [*offline_checks(profile), *installation_checks(inst, profile, rows)]
+    checks = in_order([*offline_checks(profile), *installation_checks(inst, profile, rows)])
     return report_json(checks, verifications, db=str(inst.db_path), cost_pages=costs(profile))
 
 
@@ -775,18 +814,18 @@ def installation_checks(inst, profile: Profile, rows) -> list[Check]:
     from .audit import AZURE_UNSEEN, azure_key_unseen
 
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in KEY_ROW_NAMES.items()}
-    fix = "import or set the key again with the --safe-storage that Cursor uses"
     out = [
-        Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, fix)
+        Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, _gone_fix(providers.get(row)))
         for row, note in vanished_keys(inst, rows).items()
     ]
     if azure_key_unseen(profile):
-        out.append(Check("azure", AZURE_REFUSED, NOTE, AZURE_UNSEEN, "re-enter it in Cursor after a move"))
+        fix = "after a move, enter the key again in Cursor Settings > Models > Azure OpenAI"
+        out.append(Check("azure", AZURE_REFUSED, NOTE, AZURE_UNSEEN, fix))
     if cursor_facts(inst, rows).backups is False:
         out.append(
             Check(
                 "general",
-                "undo",
+                UNDO,
                 NOTE,
                 "Cursor keeps no state.vscdb.backup here (backups are off from 3.7 on): cursor-byok's undo "
                 "journal is the only way back from a bad write",
@@ -794,3 +833,43 @@ def installation_checks(inst, profile: Profile, rows) -> list[Check]:
             )
         )
     return out
+
+
+def _gone_fix(provider: str | None) -> str:
+    again = f"store it again with {set_key(provider)}" if provider else "store it again"
+    return f"{again} (or import the bundle again), with the --safe-storage that Cursor uses"
+
+
+# --- one row per provider and symptom, in a fixed order ------------------------------------------
+
+UNDO = "undo"
+PROVIDER_ORDER = ("openai", "anthropic", "google", "azure", "bedrock", "models", "general")
+SYMPTOM_ORDER = (S401, S403, S429, NOT_SHOWN, AZURE_REFUSED, KEY_GONE, SLOW, TAB, UNDO)
+_WORST_FIRST = (LIKELY, NOTE, OK)
+
+
+def in_order(checks: list[Check]) -> list[Check]:
+    """One check per (provider, symptom): providers in PROVIDER_ORDER, then symptoms in the error table's order.
+
+    Two findings for the same provider and symptom (an Azure endpoint note and an unseen Azure key, say)
+    become one row: the worst verdict, with the details and fixes of every check that is not ok.
+    """
+    groups: dict[tuple[str, str], list[Check]] = {}
+    for check in checks:
+        groups.setdefault((check.provider, check.symptom), []).append(check)
+    return sorted((_merged(group) for group in groups.values()), key=_place)
+
+
+def _place(check: Check) -> tuple[int, int]:
+    def rank(order: tuple[str, ...], value: str) -> int:
+        return order.index(value) if value in order else len(order)
+
+    return rank(PROVIDER_ORDER, check.provider), rank(SYMPTOM_ORDER, check.symptom)
+
+
+def _merged(group: list[Check]) -> Check:
+    worst = min((c.verdict for c in group), key=lambda v: _WORST_FIRST.index(v) if v in _WORST_FIRST else 0)
+    kept = [c for c in group if c.verdict != OK] or group
+    detail = "; ".join(dict.fromkeys(c.detail for c in kept))
+    fix = "; ".join(dict.fromkeys(c.fix for c in kept if c.fix))
+    return replace(kept[0], verdict=worst, detail=detail, fix=fix)

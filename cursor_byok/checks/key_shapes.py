@@ -10,6 +10,19 @@ OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 
 # Built from the one table of key shapes (cursor_byok/key_table.py).
 _COMPILED = tuple((shape, re.compile(shape.regex)) for shape in SHAPES)
+
+_SAID_LETTER_BY_LETTER = re.compile(r"[A-Za-z][A-Z]")  # xAI, AWS, SSH, URL, PEM
+_LETTERS_SAID_WITH_A_VOWEL = set("AEFHILMNORSX")  # ay, ee, ef, aitch, eye, el, em, en, oh, ar, es, ex
+
+
+def article(name: str) -> str:
+    """The name with the article that fits how it is said: 'an Anthropic', 'a Google', 'an xAI', 'a URL'."""
+    if _SAID_LETTER_BY_LETTER.match(name):
+        vowel = name[0].upper() in _LETTERS_SAID_WITH_A_VOWEL
+    else:
+        vowel = name[:1].lower() in "aeiou" and not name.lower().startswith(("uni", "use", "usa"))
+    return f"{'an' if vowel else 'a'} {name}"
+
 PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
     field: tuple(p for shape, p in _COMPILED if shape.field == field) for field in fields()
 }

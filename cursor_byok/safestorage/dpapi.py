@@ -32,7 +32,7 @@ def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], b
         )
     key = unprotect(blob[len(DPAPI_PREFIX) :])
     if len(key) != 32:
-        raise SafeStorageUnavailable(f"{local_state}: DPAPI gave a {len(key)}-byte key, expected 32")
+        raise SafeStorageUnavailable(f"{local_state}: DPAPI gave a key of {len(key)} bytes, expected 32")
     return key
 
 
