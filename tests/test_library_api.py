@@ -159,3 +159,24 @@ def test_import_cursor_byok_is_cheap_and_lists_its_api():
     assert missing == [] and heavy == [] and read_callable and not click_after
     with pytest.raises(AttributeError):
         byok.no_such_function  # noqa: B018
+
+
+def every_command(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield (*prefix, name), command
+            yield from every_command(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+@pytest.mark.parametrize("path", [" ".join(p) for p, _ in every_command(main)])
+def test_every_command_help_shows_two_or_three_examples(path):
+    done = cli_runner().invoke(main, [*path.split(), "--help"], terminal_width=120)
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Examples:")
+    examples = [line for line in lines[start + 1 :] if line.strip().startswith("cursor-byok ")]
+    assert 2 <= len(examples) <= 3, examples

@@ -73,6 +73,12 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
     provider that is switched on, and only to its provider's free model-list
     endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
     endpoint); each check says which host it went to.
+
+    \b
+    Examples:
+      cursor-byok doctor
+      cursor-byok doctor --online
+      cursor-byok doctor --online --azure-api-version 2025-01-01-preview --json
     """
     from .. import library
     from ..checks.doctor import report_text

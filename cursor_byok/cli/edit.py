@@ -121,7 +121,14 @@ def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
 
 @main.group()
 def models() -> None:
-    """Show and change custom models, on/off lists and per-surface selections."""
+    """Show and change custom models, on/off lists and per-surface selections.
+
+    \b
+    Examples:
+      cursor-byok models list
+      cursor-byok models add llama-3.1-70b qwen2.5-coder:32b
+      cursor-byok models select composer claude-sonnet-4
+    """
 
 
 @models.command("list")
@@ -129,7 +136,14 @@ def models() -> None:
 @profile_option
 @click.pass_context
 def models_list(ctx, as_json) -> None:
-    """Show user-added, enabled, disabled and selected models."""
+    """Show user-added, enabled, disabled and selected models.
+
+    \b
+    Examples:
+      cursor-byok models list
+      cursor-byok models list --json | jq .models.enabled
+      cursor-byok models list --profile Fullstack
+    """
     from ..changes.wanted import models_document
     from ..render import table
 
@@ -147,10 +161,14 @@ def models_list(ctx, as_json) -> None:
 
 
 MODEL_OPS = {
-    "add": "Add custom models (and switch them on).",
-    "remove": "Remove custom models (from user-added and enabled).",
-    "enable": "Switch models on.",
-    "disable": "Switch models off.",
+    "add": "Add custom models (and switch them on).\n\n\b\nExamples:\n  cursor-byok models add llama-3.1-70b\n"
+    "  cursor-byok models add qwen2.5-coder:32b deepseek-coder-v2 --dry-run\n",
+    "remove": "Remove custom models (from user-added and enabled).\n\n\b\nExamples:\n"
+    "  cursor-byok models remove llama-3.1-70b\n  cursor-byok models remove qwen2.5-coder:32b --dry-run\n",
+    "enable": "Switch models on.\n\n\b\nExamples:\n  cursor-byok models enable gpt-4.1-nano\n"
+    "  cursor-byok models enable claude-sonnet-4 gemini-2.5-pro --yes\n",
+    "disable": "Switch models off.\n\n\b\nExamples:\n  cursor-byok models disable gpt-4.1-nano\n"
+    "  cursor-byok models disable gpt-4o --check\n",
 }
 
 

@@ -62,7 +62,18 @@ def export(
     passphrase_env,
     skip_undecryptable,
 ) -> None:
-    """Write keys, provider settings and models to an encrypted age bundle."""
+    """Write keys, provider settings and models to an encrypted age bundle.
+
+    Refuses (exit 7) when a key cannot be decrypted here, before asking for a
+    passphrase; --skip-undecryptable writes the rest and says how many were
+    LEFT OUT.
+
+    \b
+    Examples:
+      cursor-byok export -o keys.age -r age1...       # to the new machine's age or SSH key
+      cursor-byok export -o keys.age --passphrase-env BUNDLE_PASS --only openai,anthropic,models
+      cursor-byok export -o settings.age --no-keys --armor -R team.pub
+    """
     from .. import library
     from ..files import check_target, write_private
 
