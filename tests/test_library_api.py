@@ -180,3 +180,20 @@ def test_every_command_help_shows_two_or_three_examples(path):
     start = next(i for i, line in enumerate(lines) if line.strip() == "Examples:")
     examples = [line for line in lines[start + 1 :] if line.strip().startswith("cursor-byok ")]
     assert 2 <= len(examples) <= 3, examples
+
+
+def test_the_readme_python_example_runs(make_sample_dir, tmp_path, capsys):
+    """The README's Python API block, run as written, on two sample installs instead of real ones."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    source, target = make_sample_dir("v11"), make_target(make_sample_dir, "v11")
+    code = block.replace('byok.Context(user_data_dir="/mnt/old-home/.config/Cursor")', "SOURCE")
+    code = code.replace("byok.Context()", "TARGET")
+    assert code.count("SOURCE") == 1 and code.count("TARGET") == 2
+    space = {"SOURCE": ctx_for(source, tmp_path, "src"), "TARGET": ctx_for(target, tmp_path, "dst")}
+    exec(compile(code, "README.md", "exec"), space)
+    printed = capsys.readouterr().out
+    assert "('openai.key', 'add')" in printed and source.keys["openai.key"] not in printed
+    assert space["result"].journal_id and revealed(byok.read(space["TARGET"])) == {}  # undone at the end
