@@ -251,7 +251,7 @@ def hostile_files(tmp_path) -> dict[str, Path]:
 
 
 def test_read_small_refuses_what_is_not_a_small_regular_file(hostile_files, tmp_path):
-    from cursor_byok.files import FileTooLarge, NotRegularFile, read_small
+    from cursor_byok.private_files import FileTooLarge, NotRegularFile, read_small
 
     for name in ("fifo", "dev-zero", "zero-link", "dir"):
         with pytest.raises(NotRegularFile):

@@ -423,7 +423,7 @@ def parse_recipients_file(text: str, source: str) -> list[str]:
 
 
 def _read_identity_file(path: str) -> bytes:
-    from ..files import FileTooLarge, read_small
+    from ..private_files import FileTooLarge, read_small
 
     try:
         return read_small(path, MAX_IDENTITY_FILE)

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES, is_cursor_own
 from ..errors import InputError, NothingToUndo
-from ..files import ensure_private_dir, remove_stale_temps, write_private
+from ..private_files import ensure_private_dir, remove_stale_temps, write_private
 
 FORMAT = "cursor-byok-journal"
 VERSION = 2

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputError
-from ..files import read_small
 from ..model import KEY_NAMES, PROVIDER_LAYOUT, SETTABLE_KEY_NAMES, Profile, Secret
+from ..private_files import read_small
 from . import wanted as onboard
 
 VERSION = 1

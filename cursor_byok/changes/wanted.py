@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..checks.key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..errors import InputError
-from ..files import FileTooLarge, NotRegularFile, read_small
 from ..model import (
     KEY_NAMES,
     PROVIDER_LAYOUT,
@@ -29,6 +28,7 @@ from ..model import (
     Profile,
     Secret,
 )
+from ..private_files import FileTooLarge, NotRegularFile, read_small
 
 Prompt = Callable[[str], str]
 

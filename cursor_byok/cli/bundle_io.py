@@ -21,7 +21,7 @@ MAX_BUNDLE = 64 << 20  # a bundle holds a few KiB; this only stops a runaway rea
 
 def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ...]) -> list[str]:
     from ..bundle.age_envelope import parse_recipients_file
-    from ..files import read_small
+    from ..private_files import read_small
 
     out = list(recipient)
     for path in recipients_file:

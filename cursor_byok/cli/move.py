@@ -75,7 +75,7 @@ def export(
       cursor-byok export -o settings.age --no-keys --armor -R team.pub
     """
     from .. import library
-    from ..files import check_target, write_private
+    from ..private_files import check_target, write_private
 
     if (recipient or recipients_file) and (passphrase_file or passphrase_env):
         raise click.UsageError(

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from ..files import read_small
+from ..private_files import read_small
 
 ARGV_JSON_LIMIT = 1 << 20
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
 from ..errors import DatabaseNotFound, ProfileNotFound
-from ..files import read_small
+from ..private_files import read_small
 
 DB_RELATIVE = ("User", "globalStorage", "state.vscdb")
 CODE_LOCK_LIMIT = 4096  # a PID; anything longer is not Cursor's

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SafeStorageUnavailable, UnknownCiphertext
-from ..files import read_small
+from ..private_files import read_small
 
 DPAPI_PREFIX = b"DPAPI"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..errors import SafeStorageUnavailable
-from ..files import read_small
+from ..private_files import read_small
 
 PASSWORD_ENV = "CURSOR_BYOK_SAFE_STORAGE_PASSWORD"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..cursor.rows import SECRET_PREFIX
-from ..files import write_private
+from ..private_files import write_private
 from ..safestorage import oscrypt as ss
 from .installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
 
