@@ -42,6 +42,7 @@ class Secret:
     """A key value whose repr and str never show it; `reveal()` does."""
 
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):

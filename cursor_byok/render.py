@@ -92,15 +92,15 @@ def models_json(profile: Profile) -> dict:
 
 def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
     """A plain left-aligned table with two spaces between columns."""
-    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [["" if c is None else str(c) for c in r] for r in rows]
     if header is not None:
-        rows.insert(0, list(header))
-    if not rows:
+        cells.insert(0, list(header))
+    if not cells:
         return ""
-    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
-    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(map(len, cells)))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in cells]
     if TERMINAL_WIDTH and len(widths) > 1 and max(map(len, lines)) > TERMINAL_WIDTH:
-        return _wrapped(rows, widths, TERMINAL_WIDTH)
+        return _wrapped(cells, widths, TERMINAL_WIDTH)
     return "\n".join(lines)
 
 
@@ -211,7 +211,7 @@ def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
 def cursor_facts_text(facts: Mapping[str, Any]) -> str:
     """"3.7.42, backups off": the version Cursor recorded and whether it makes state.vscdb.backup."""
     version = facts.get("version") or "version not recorded"
-    backups = {True: "makes state.vscdb.backup", False: "backups off (no state.vscdb.backup)"}
+    backups: dict[bool | None, str] = {True: "makes state.vscdb.backup", False: "backups off (no state.vscdb.backup)"}
     return f"{version}, {backups.get(facts.get('backups'), 'backups unknown')}"
 
 
@@ -243,7 +243,7 @@ def where_text(docs: list[dict]) -> str:
     return "\n\n".join(blocks)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

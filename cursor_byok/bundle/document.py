@@ -129,13 +129,13 @@ def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str,
     """Field -> how the source kept each exported key (encrypted, plaintext, settings-json), for import's notes."""
     from ..cursor.rows import protection_of
 
-    out = {}
+    out: dict[str, str] = {}
     for provider, entry in providers.items():
         for name in entry:
             field = PROVIDER_LAYOUT[provider][name]
             stored = profile.fields.get(field)
-            if name in KEY_NAMES and isinstance(stored, StoredKey) and protection_of(stored):
-                out[field] = protection_of(stored)
+            if name in KEY_NAMES and isinstance(stored, StoredKey) and (how := protection_of(stored)):
+                out[field] = how
     return out
 
 

@@ -253,18 +253,21 @@ def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str,
     remove_stale_temps(folder)  # remains of a journal write that was killed before its rename
     jid = new_id()
     body = tuple(_journal_row(w, rows.get(w.key)) for w in writes)
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    resolved = str(Path(db).resolve())
+    keys: list[str] = [r["key"] for r in body]
     header = {
         "format": FORMAT,
         "version": VERSION,
         "id": jid,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "db": str(Path(db).resolve()),
+        "created": created,
+        "db": resolved,
         "command": command,
-        "keys": [r["key"] for r in body],
+        "keys": keys,
     }
     text = json.dumps(header)[:-1] + ",\n" + '"rows": ' + json.dumps(list(body), indent=1) + "}\n"
     path = write_private(folder / f"{jid}.{db_tag(db)}.json", text.encode("utf-8"))
-    return Entry(jid, header["created"], header["db"], command, tuple(header["keys"]), path, VERSION, body)
+    return Entry(jid, created, resolved, command, tuple(keys), path, VERSION, body)
 
 
 def _journal_row(write, old: Any) -> dict:

@@ -25,8 +25,10 @@ an environment that holds none of the keys read so far.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Mapping
 
 from ..errors import InputError
@@ -160,15 +162,17 @@ class _Checker:
             self.fail(f"[models].{a}", f"and [models].{b} both name {', '.join(sorted(both))}; pick one")
 
 
-def _toml():
-    try:
+def _toml() -> ModuleType:
+    """The TOML reader: the standard library's from Python 3.11, else the tomli backport."""
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise InputError("reading manifests needs Python 3.11, or `pip install tomli`") from None
-    return tomllib
+
+        return tomllib
+    try:
+        import tomli
+    except ImportError:
+        raise InputError("reading manifests needs Python 3.11, or `pip install tomli`") from None
+    return tomli
 
 
 def parse(text: str, path: Path) -> Manifest:

@@ -336,9 +336,9 @@ def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
     from ..cursor.store import Store
 
     with Store(db_path) as st:
-        rows = st.get_items(ROW_KEYS, ROW_PREFIXES)
+        rows: dict[str, str | bytes | None] = dict(st.get_items(ROW_KEYS, ROW_PREFIXES))
     with Store(blob_db) as st:
-        rows[BLOB_KEY] = st.get_items([BLOB_KEY]).get(BLOB_KEY)
+        rows[BLOB_KEY] = st.get_items([BLOB_KEY]).get(BLOB_KEY)  # None: the profile has no settings blob yet
     _check_fields(read_profile(rows, storage), wanted)
 
 

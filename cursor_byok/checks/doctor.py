@@ -112,12 +112,12 @@ def key_active(profile: Profile, provider: str) -> bool:
 
 
 def check_401(profile: Profile, provider: str) -> Check | None:
-    fields = [f for f in TOGGLE_KEYS[provider][1] if _key(profile, f)]
-    if not fields:
+    keys = {f: key for f in TOGGLE_KEYS[provider][1] if (key := _key(profile, f)) is not None}
+    if not keys:
         return None
     base_url = profile.get("openai.base_url") if provider == "openai" else None
-    for field in fields:
-        problem = _key_problem(field, _key(profile, field), base_url)
+    for field, key in keys.items():
+        problem = _key_problem(field, key, base_url)
         if problem:
             return Check(provider, S401, problem[0], problem[1], problem[2])
     if base_url:

@@ -9,6 +9,7 @@ shapes. Nothing here judges what it finds: checks/audit.py does.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -155,7 +156,7 @@ def gather(
     `file_progress(path, bytes done, size)` while a raw scan reads a file over 100 MiB."""
     db = inst.db_path
     jobs: list[Callable[[], object]] = [
-        lambda p=p: read_side_copy(p, inst, storage, file_progress) for p in side_copy_paths(db)
+        partial(read_side_copy, p, inst, storage, file_progress) for p in side_copy_paths(db)
     ]
     wal = Path(f"{db}-wal")
     if wal.is_file():
@@ -164,7 +165,7 @@ def gather(
         settings = inst.user_data_dir / "User" / "settings.json"
         if settings.is_file():
             jobs.append(lambda: scan_file(settings, "user-settings", inst))
-    jobs += [lambda p=p: scan_workspace(p, inst) for p in workspace_dbs(inst.user_data_dir)]
+    jobs += [partial(scan_workspace, p, inst) for p in workspace_dbs(inst.user_data_dir)]
     results = []
     for done, job in enumerate(jobs, 1):
         results.append(job())

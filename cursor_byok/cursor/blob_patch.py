@@ -10,7 +10,6 @@ where JavaScript would put a new key.
 from __future__ import annotations
 
 import json
-from json.decoder import scanstring
 from typing import Any, Sequence
 
 _DECODER = json.JSONDecoder()
@@ -43,7 +42,7 @@ def members(text: str, start: int) -> tuple[list[tuple[str, int, int]], int]:
     while True:
         _expect(text, i, '"')
         try:
-            name, j = scanstring(text, i + 1, True)
+            name, j = _DECODER.raw_decode(text, i)  # text[i] is '"': the member name, then the offset after it
             j = _skip_ws(text, j)
             _expect(text, j, ":")
             j = _skip_ws(text, j + 1)

@@ -200,7 +200,8 @@ def profiles(inst: Installation) -> list[UserProfile]:
         if not isinstance(entry, dict) or not _safe_location(entry.get("location")):
             continue
         location = entry["location"]
-        name = entry.get("name") if isinstance(entry.get("name"), str) else location
+        given = entry.get("name")
+        name = given if isinstance(given, str) else location
         db = Path(inst.user_data_dir) / "User" / "profiles" / location / "globalStorage" / "state.vscdb"
         out.append(UserProfile(name, location, db))
     return out

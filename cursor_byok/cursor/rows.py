@@ -249,7 +249,8 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
             found = reader.secret_row(row)
             if found is not None:
                 fields[EXTRA_PREFIX + name] = found
-    bedrock = doc.get("bedrockState") if isinstance(doc.get("bedrockState"), dict) else {}
+    given = doc.get("bedrockState")
+    bedrock = given if isinstance(given, dict) else {}
     iam = bedrock.get("accessKey") == IAM and bedrock.get("secretKey") == IAM
     unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():

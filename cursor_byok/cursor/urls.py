@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import overload
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..checks.key_shapes import looks_like_key
@@ -95,7 +96,7 @@ def secret_parts(url: str) -> list[str]:
 
 
 def has_secret(url: str | None) -> bool:
-    return bool(url) and bool(secret_parts(url))
+    return bool(url and secret_parts(url))
 
 
 def _masked_query(query: str) -> str:
@@ -112,8 +113,16 @@ def _masked_query(query: str) -> str:
     return "&".join(pairs)
 
 
-def shown(url: str) -> str:
-    """`url` for output: each key-shaped part replaced by its masked form (prefix and last 4 at most)."""
+@overload
+def shown(url: str) -> str: ...
+@overload
+def shown(url: None) -> None: ...
+
+
+def shown(url: str | None) -> str | None:
+    """`url` for output: each key-shaped part replaced by its masked form (prefix and last 4 at most).
+
+    None (no URL) is returned as it is."""
     if not isinstance(url, str) or not secret_parts(url):
         return url
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +39,8 @@ def dpapi_key_from_local_state(local_state: Path, unprotect: Callable[[bytes], b
 
 def _dpapi(call: str, data: bytes, failure: str) -> bytes:  # pragma: no cover - Windows only
     """CryptProtectData or CryptUnprotectData, CurrentUser scope, no entropy; the output freed with LocalFree."""
+    if sys.platform != "win32":  # also tells the type checker that ctypes.windll exists below
+        raise SafeStorageUnavailable("DPAPI works only on Windows")
     import ctypes
     from ctypes import wintypes
 
