@@ -9,7 +9,9 @@ made-up example of every shape and checks that the three views agree on it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _B64URL = "[A-Za-z0-9_-]"
 _ALNUM = "[A-Za-z0-9]"
@@ -84,3 +86,21 @@ def scan_literals() -> tuple[str, ...]:
         if not start.startswith(tuple(kept)):
             kept.append(start)
     return tuple(kept)
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> tuple[tuple[Shape, re.Pattern[str]], ...]:
+    return tuple((shape, re.compile(shape.regex)) for shape in SHAPES)
+
+
+def known_vendor(value: str) -> str | None:
+    """Which provider a key's shape points at, if any (for 'wrong slot' hints)."""
+    for shape, pattern in _compiled():
+        if shape.field and shape.distinct and pattern.fullmatch(value):
+            return shape.vendor  # Azure keys and AWS secret keys are too generic to name a vendor
+    return None
+
+
+def looks_like_key(text: str) -> bool:
+    """True when `text` has the shape of a provider key (OpenAI, Anthropic, Google, AWS, OpenRouter...)."""
+    return known_vendor(text) is not None or any(p.fullmatch(text) for s, p in _compiled() if s.field is None)

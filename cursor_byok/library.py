@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, get_args
 
+from .changes.journal import vanished_keys as _vanished
 from .cursor import paths as locate
+from .cursor.reading import cursor_facts, load_profile, read_merged_rows, source_info
 from .model import Change, ConflictPolicy, KeyStorage, ModelsPolicy, Plan, Profile, is_key_field
 from .safestorage import backends as keyring
 from .safestorage.backends import SafeStorage, SafeStorageConfig
@@ -44,77 +46,12 @@ class Context:
         return SafeStorage(self.safe_storage, local_state=inst.local_state, env=self.env, platform=self.platform)
 
 
-def read_rows(db_path: Path) -> dict[str, Any]:
-    """The BYOK rows of a database, read-only, in one short read transaction."""
-    from .cursor.rows import ROW_KEYS, ROW_PREFIXES
-    from .cursor.store import Store
-
-    with Store(db_path) as st:
-        return st.get_items(ROW_KEYS, ROW_PREFIXES)
-
-
-def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:
-    """The BYOK rows: key rows from the default database, the settings blob from a profile's when given."""
-    from .cursor.rows import BLOB_KEY
-
-    rows = read_rows(db_path)
-    if blob_db is not None:
-        rows.pop(BLOB_KEY, None)
-        rows.update({k: v for k, v in read_rows(blob_db).items() if k == BLOB_KEY})
-    return rows
-
-
-def load_profile(
-    inst: locate.Installation, storage: SafeStorage, blob_db: Path | None = None
-) -> tuple[Profile, dict[str, Any]]:
-    """The installation's Profile and the raw rows it came from (a profile's settings blob when given)."""
-    from .cursor.rows import read_profile
-
-    rows = read_merged_rows(inst.db_path, blob_db)
-    return read_profile(rows, storage), rows
-
-
 def load_chosen(ctx: Context):
     """(installation, chosen profile or None, Profile, rows): the keys, and the chosen profile's settings blob."""
     inst = ctx.installation()
     chosen = ctx.selected_profile(inst)
     profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
     return inst, chosen, profile, rows
-
-
-def source_info(inst: locate.Installation) -> dict[str, Any]:
-    return {"db": str(inst.db_path), "user_data_dir": str(inst.user_data_dir) if inst.user_data_dir else None}
-
-
-def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
-    """The version Cursor recorded and whether it makes state.vscdb.backup."""
-    from .cursor.versions import cursor_facts as facts
-
-    return facts(rows, Path(f"{inst.db_path}.backup").is_file())
-
-
-def vanished_keys(inst: locate.Installation, rows: Mapping[str, Any]) -> dict[str, str]:
-    """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
-    from .changes import journal
-    from .cursor.rows import SECRET_PREFIX
-    from .errors import ByokError
-
-    notes = {}
-    try:
-        written = journal.last_written(inst.db_path, SECRET_PREFIX)
-    except ByokError:  # a journal folder the tool refuses: undo and writes say so; a read goes on
-        return {}
-    for key, entry in sorted(written.items()):
-        if key not in rows:
-            notes[key] = (
-                f"{key}, written by cursor-byok on {entry.created} ({entry.command}), is gone: Cursor deletes a "
-                "secret:// row it cannot decrypt, so unless you removed it since (in Cursor's settings, or with "
-                "a write whose journal you purged), it was most likely encrypted with a secret this Cursor does "
-                "not use. Check the backend `cursor-byok where` "
-                "reports against the one Cursor uses (argv.json password-store, desktop), then import or set the "
-                "key again with the matching --safe-storage"
-            )
-    return notes
 
 
 def list_document(ctx: Context, *, reveal: bool = False) -> dict:
@@ -133,7 +70,7 @@ def listed(
     from .render import profile_json
 
     doc = profile_json(profile, source=source_info(inst), reveal=reveal)
-    doc["notes"] += vanished_keys(inst, rows).values()
+    doc["notes"] += _vanished(inst.db_path, rows).values()
     doc["cursor"] = cursor_facts(inst, rows).to_json()
     doc["profile"] = chosen.name if chosen else locate.DEFAULT_PROFILE
     doc["profiles"] = [locate.DEFAULT_PROFILE, *(p.name for p in locate.profiles(inst))]
@@ -882,17 +819,20 @@ def plan_write(
     """(plan, warnings about key shapes) for fields `build(stored profile)` wants; likely mistakes (another
     provider's key, a provider on with no key) raise MistakeRefused unless force. `supplied`: key fields
     whose sources were not read (a dry run), which are not missing."""
-    from .changes.wanted import mistakes, prepare_from
+    from .changes.wanted import format_warnings, hold_selections, mistakes
     from .errors import MistakeRefused
 
-    prep, warnings = prepare_from(
-        _ctx(ctx), build, on_conflict=on_conflict, key_storage=key_storage, selections=selections, notes=notes,
+    # Model lists come in whole (already merged by `build`), so they are diffed with models="replace"
+    # and the plan shows exactly the list change; selections follow their own policy.
+    prep = prepare(
+        _ctx(ctx), build, on_conflict=on_conflict, models="replace", key_storage=key_storage, notes=notes or (),
         guard_endpoints=guard_endpoints,
     )  # fmt: skip
+    prep = replace(prep, plan=hold_selections(prep.plan, selections))
     found = [] if force else mistakes(prep.wanted, prep.profile, set(supplied))
     if found:
         raise MistakeRefused(f"{'; '.join(found)}. Nothing was written; pass --force to do it anyway")
-    return prep, warnings
+    return prep, format_warnings(prep.wanted, prep.profile)
 
 
 def plan_set_key(
@@ -1015,9 +955,14 @@ def models(
 
 def models_listing(ctx: Context | None = None) -> Result:
     """The model lists and per-surface selections (`models list`); reads no key, so asks no keyring."""
-    from .changes.wanted import models_document
+    from .cursor.rows import read_profile
+    from .render import models_json
 
-    return Result(models_document(_ctx(ctx)))
+    ctx = _ctx(ctx)
+    inst = ctx.installation()
+    chosen = ctx.selected_profile(inst)
+    profile = read_profile(read_merged_rows(inst.db_path, chosen.db if chosen else None))
+    return Result({**source_info(inst), "models": models_json(profile)})
 
 
 def plan_manifest(

@@ -112,7 +112,7 @@ def remove_stale_temps(folder: Path, name: str | None = None) -> list[Path]:
     removed, and only those for `name` when given (a folder that is not ours
     may hold other programs' dot files).
     """
-    from .cursor.paths import pid_alive
+    from .processes import pid_alive
 
     removed = []
     pattern = f".{glob.escape(name)}.*{TEMP_SUFFIX}" if name else f".*{TEMP_SUFFIX}"

@@ -102,3 +102,46 @@ def test_the_report_sees_heavy_imports_when_a_command_runs(tmp_path):
     _, loaded, code = run_cli_and_report("--db", str(db), "list", "--json")
     assert code == 0
     assert "sqlalchemy" in loaded
+
+
+# docs/architecture.md: cli → library → (changes, checks, bundle, render) → (cursor, safestorage) → bottom.
+LAYERS = {
+    "cli": 0,
+    "library": 1,
+    "changes": 2, "checks": 2, "bundle": 2, "render": 2, "samples": 2,
+    "cursor": 3, "safestorage": 3,
+    "model": 4, "key_table": 4, "private_files": 4, "winsec": 4, "crashpoint": 4, "console": 4,
+    "errors": 5,
+}  # fmt: skip
+
+
+def imported_parts(path) -> set[str]:
+    """The top-level parts of cursor_byok that a module imports (relative imports resolved)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(cursor_byok.__file__).parent
+    package = list(path.relative_to(root).parent.parts)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+        target = [*base, *(node.module.split(".") if node.module else [])]
+        names = [target[0]] if target else [a.name for a in node.names]
+        found.update(n for n in names if n in LAYERS)
+    return found
+
+
+def test_imports_go_one_way():
+    from pathlib import Path
+
+    root = Path(cursor_byok.__file__).parent
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "__init__.py" and path.parent == root or path.name == "__main__.py":
+            continue  # the façade and the entry point sit above everything
+        rel = path.relative_to(root)
+        own = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        upward += [f"{rel} imports {part}" for part in imported_parts(path) if LAYERS[part] < LAYERS[own]]
+    assert upward == []

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import cli_runner
 
-from cursor_byok import crashpoint, files, winsec
+from cursor_byok import crashpoint, processes, winsec
+from cursor_byok import private_files as files
 from cursor_byok.checks import audit
 from cursor_byok.cursor import paths as locate
 from cursor_byok.errors import OutputRefused
@@ -240,7 +241,7 @@ class FakeKernel32:
 )
 def test_windows_pid_alive(procs, error, alive):
     k = FakeKernel32(procs, error)
-    assert locate._win_pid_alive(42, api=(k, lambda: k.error)) is alive
+    assert processes._win_pid_alive(42, api=(k, lambda: k.error)) is alive
     assert k.closed == ([0x100 + 42] if procs else [])
 
 
@@ -251,7 +252,7 @@ def test_code_lock_and_process_scan_on_windows(tmp_path, monkeypatch):
     inst = locate.Installation(udd / "User" / "globalStorage" / "state.vscdb", udd, "--user-data-dir")
     k = FakeKernel32({4242: 259})
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(locate, "_kernel32", lambda: (k, lambda: 87))
+    monkeypatch.setattr(processes, "_kernel32", lambda: (k, lambda: 87))
     monkeypatch.setattr(locate, "_linux_processes", lambda proc: pytest.fail("scanned a /proc folder on Windows"))
     monkeypatch.setattr(locate, "_ps_processes", lambda: [])
     assert locate.cursor_running(inst, proc="/proc") == locate.Running(4242, "code.lock")

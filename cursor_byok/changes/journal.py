@@ -452,3 +452,26 @@ def last_written(db: Path, prefix: str, folder: Path | None = None) -> dict[str,
             if isinstance(key, str) and key.startswith(prefix):
                 last[key] = (entry, row.get("new_sha256"))
     return {key: entry for key, (entry, new) in last.items() if new is not None}
+
+
+def vanished_keys(db: Path, rows: Mapping[str, Any]) -> dict[str, str]:
+    """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
+    from ..cursor.rows import SECRET_PREFIX
+    from ..errors import ByokError
+
+    notes = {}
+    try:
+        written = last_written(db, SECRET_PREFIX)
+    except ByokError:  # a journal folder the tool refuses: undo and writes say so; a read goes on
+        return {}
+    for key, entry in sorted(written.items()):
+        if key not in rows:
+            notes[key] = (
+                f"{key}, written by cursor-byok on {entry.created} ({entry.command}), is gone: Cursor deletes a "
+                "secret:// row it cannot decrypt, so unless you removed it since (in Cursor's settings, or with "
+                "a write whose journal you purged), it was most likely encrypted with a secret this Cursor does "
+                "not use. Check the backend `cursor-byok where` "
+                "reports against the one Cursor uses (argv.json password-store, desktop), then import or set the "
+                "key again with the matching --safe-storage"
+            )
+    return notes

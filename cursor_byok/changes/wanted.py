@@ -5,8 +5,8 @@ command's stdout, stdin or a hidden prompt, checked, and wrapped in Secret.
 Every source gives at most SOURCE_LIMIT bytes; a file source must be a regular
 file; a value shaped like another kind of credential is refused; commands run
 without a shell, with a scrubbed environment (`command_environment`).
-Wanted fields are built against the profile read for the plan, and
-`prepare_from` diffs them so the one write path (plan.apply) can run them.
+Wanted fields are built against the profile read for the plan;
+`library.plan_write` diffs them, and `changes.write` carries the plan out.
 """
 
 from __future__ import annotations
@@ -518,45 +518,3 @@ def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:
     held = (settle(c, policy, c.note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
             for c in plan.changes)  # fmt: skip
     return Plan(tuple(held), plan.notes)
-
-
-def prepare_from(
-    ctx,
-    build: Callable[[Profile], Mapping[str, Any]],
-    *,
-    on_conflict: str = "replace",
-    key_storage: str = "auto",
-    selections: str = "replace",
-    notes: Callable[[Profile], Iterable[str]] | None = None,
-    guard_endpoints: bool = True,
-):
-    """(Prepared, warnings): api.prepare with wanted fields built from what is stored.
-
-    Model lists come in whole (already merged here), so they are diffed with
-    models="replace" and the plan shows exactly the list change.
-    """
-    from ..library import prepare
-
-    prep = prepare(
-        ctx,
-        build,
-        on_conflict=on_conflict,
-        models="replace",
-        key_storage=key_storage,
-        notes=notes or (),
-        guard_endpoints=guard_endpoints,
-    )
-    prep.plan = hold_selections(prep.plan, selections)
-    return prep, format_warnings(prep.wanted, prep.profile)
-
-
-def models_document(ctx) -> dict:
-    """The `models list --json` document; reads no key, so it asks no keyring."""
-    from ..cursor.rows import read_profile
-    from ..library import read_merged_rows, source_info
-    from ..render import models_json
-
-    inst = ctx.installation()
-    chosen = ctx.selected_profile(inst)
-    profile = read_profile(read_merged_rows(inst.db_path, chosen.db if chosen else None))
-    return {**source_info(inst), "models": models_json(profile)}

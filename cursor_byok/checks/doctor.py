@@ -793,7 +793,7 @@ def document(
     `provider_urls` (provider -> base URL) replaces the official OpenAI, Anthropic and Google URLs: it is
     for tests, which point it at a server on 127.0.0.1. The CLI never sets it, and no variable or file can.
     """
-    from ..library import load_profile
+    from ..cursor.reading import load_profile
 
     check_api_version(azure_api_version)
     inst = ctx.installation()
@@ -809,14 +809,15 @@ def document(
 
 def installation_checks(inst, profile: Profile, rows) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
+    from ..changes.journal import vanished_keys
+    from ..cursor.reading import cursor_facts
     from ..cursor.rows import KEY_ROW_NAMES, SECRET_PREFIX
-    from ..library import cursor_facts, vanished_keys
     from .audit import AZURE_UNSEEN, azure_key_unseen
 
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in KEY_ROW_NAMES.items()}
     out = [
         Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, _gone_fix(providers.get(row)))
-        for row, note in vanished_keys(inst, rows).items()
+        for row, note in vanished_keys(inst.db_path, rows).items()
     ]
     if azure_key_unseen(profile):
         fix = "after a move, enter the key again in Cursor Settings > Models > Azure OpenAI"

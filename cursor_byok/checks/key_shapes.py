@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from ..key_table import SHAPES, fields
+from ..key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
+from ..key_table import looks_like_key as looks_like_key
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 
@@ -61,19 +63,6 @@ def looks_truncated(field: str, value: str) -> bool:
     starts = {"openai.key": "sk-", "anthropic.key": "sk-ant-", "google.key": "AIza"}
     prefix = starts.get(field)
     return bool(prefix and value.startswith(prefix) and check_format(field, value) != OK and len(value) < 40)
-
-
-def known_vendor(value: str) -> str | None:
-    """Which provider a key's shape points at, if any (for 'wrong slot' hints)."""
-    for shape, pattern in _COMPILED:
-        if shape.field and shape.distinct and pattern.fullmatch(value):
-            return shape.vendor  # Azure keys and AWS secret keys are too generic to name a vendor
-    return None
-
-
-def looks_like_key(text: str) -> bool:
-    """True when `text` has the shape of a provider key (OpenAI, Anthropic, Google, AWS, OpenRouter...)."""
-    return known_vendor(text) is not None or any(p.fullmatch(text) for p in COMPATIBLE)
 
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")

@@ -213,7 +213,7 @@ def _home_relative(path: Path) -> str:
 
 def audit_document(ctx, *, progress: Progress | None = None, file_progress: FileProgress | None = None) -> dict:
     """The `audit --json` document for the installation `ctx` (an api.Context) chooses."""
-    from ..library import load_profile
+    from ..cursor.reading import load_profile
     from . import audit
 
     inst = ctx.installation()

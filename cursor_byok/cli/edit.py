@@ -144,10 +144,10 @@ def models_list(ctx, as_json) -> None:
       cursor-byok models list --json | jq .models.enabled
       cursor-byok models list --profile Fullstack
     """
-    from ..changes.wanted import models_document
+    from .. import library
     from ..render import table
 
-    doc = models_document(api_context(ctx))
+    doc = library.models_listing(api_context(ctx)).to_json()
     if as_json:
         emit_json(doc)
         return

@@ -17,6 +17,7 @@ from typing import Mapping
 
 from ..errors import DatabaseNotFound, ProfileNotFound
 from ..private_files import read_small
+from ..processes import pid_alive
 
 DB_RELATIVE = ("User", "globalStorage", "state.vscdb")
 CODE_LOCK_LIMIT = 4096  # a PID; anything longer is not Cursor's
@@ -230,60 +231,6 @@ class Running:
     pid: int
     how: str
     name: str = ""
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if sys.platform.startswith("win"):  # pragma: no cover - Windows only
-        return _win_pid_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
-STILL_ACTIVE = 259
-ERROR_ACCESS_DENIED = 5
-
-
-def _kernel32():  # pragma: no cover - Windows only
-    import ctypes
-    from ctypes import wintypes
-
-    k = ctypes.WinDLL("kernel32", use_last_error=True)
-    k.OpenProcess.restype = wintypes.HANDLE
-    k.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
-    k.GetExitCodeProcess.restype = wintypes.BOOL
-    k.GetExitCodeProcess.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD)]
-    k.CloseHandle.argtypes = [wintypes.HANDLE]
-    return k, ctypes.get_last_error
-
-
-def _win_pid_alive(pid: int, api=None) -> bool:
-    """OpenProcess + GetExitCodeProcess: no /proc and no signals on Windows.
-
-    A process we may not open (another user's, an elevated one) exists all the
-    same; a process that ended but is still held open reports an exit code.
-    """
-    import ctypes
-    from ctypes import wintypes
-
-    kernel32, last_error = api or _kernel32()
-    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
-    if not handle:
-        return last_error() == ERROR_ACCESS_DENIED
-    try:
-        code = wintypes.DWORD()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True  # it is there; what it is doing we cannot tell
-        return code.value == STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
 
 
 def lock_pid(inst: Installation) -> int | None:

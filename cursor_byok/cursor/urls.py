@@ -16,8 +16,8 @@ import re
 from typing import overload
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ..checks.key_shapes import looks_like_key
 from ..errors import UnsafeURL
+from ..key_table import looks_like_key
 from ..model import mask
 
 URL_FIELDS = ("openai.base_url", "azure.base_url")

@@ -1,0 +1,51 @@
+"""Reading an installation's BYOK rows into a Profile, read-only, and the facts about it that every command shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..model import Profile
+from ..safestorage.backends import SafeStorage
+from . import paths as locate
+
+
+def read_rows(db_path: Path) -> dict[str, Any]:
+    """The BYOK rows of a database, read-only, in one short read transaction."""
+    from .rows import ROW_KEYS, ROW_PREFIXES
+    from .store import Store
+
+    with Store(db_path) as st:
+        return st.get_items(ROW_KEYS, ROW_PREFIXES)
+
+
+def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:
+    """The BYOK rows: key rows from the default database, the settings blob from a profile's when given."""
+    from .rows import BLOB_KEY
+
+    rows = read_rows(db_path)
+    if blob_db is not None:
+        rows.pop(BLOB_KEY, None)
+        rows.update({k: v for k, v in read_rows(blob_db).items() if k == BLOB_KEY})
+    return rows
+
+
+def load_profile(
+    inst: locate.Installation, storage: SafeStorage, blob_db: Path | None = None
+) -> tuple[Profile, dict[str, Any]]:
+    """The installation's Profile and the raw rows it came from (a profile's settings blob when given)."""
+    from .rows import read_profile
+
+    rows = read_merged_rows(inst.db_path, blob_db)
+    return read_profile(rows, storage), rows
+
+
+def source_info(inst: locate.Installation) -> dict[str, Any]:
+    return {"db": str(inst.db_path), "user_data_dir": str(inst.user_data_dir) if inst.user_data_dir else None}
+
+
+def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
+    """The version Cursor recorded and whether it makes state.vscdb.backup."""
+    from .versions import cursor_facts as facts
+
+    return facts(rows, Path(f"{inst.db_path}.backup").is_file())
