@@ -94,6 +94,17 @@ def test_auto_reads_argv_json_from_home(tmp_path):
     assert storage.required_prefix() == b"v10"
 
 
+def test_an_unknown_password_store_does_not_decide_the_prefix(tmp_path):
+    """Chromium ignores a password-store it does not know and goes by the desktop: a guess, not evidence."""
+    (tmp_path / ".cursor").mkdir()
+    (tmp_path / ".cursor" / "argv.json").write_text(ARGV_JSON % "gnome-foo")
+    storage = SafeStorage(env={"HOME": str(tmp_path), "XDG_CURRENT_DESKTOP": "GNOME"}, platform="linux")
+    assert storage.backend == "secret-service" and storage.required_prefix() is None
+    (tmp_path / ".cursor" / "argv.json").write_text(ARGV_JSON % "KWallet6")
+    named = SafeStorage(env={"HOME": str(tmp_path), "XDG_CURRENT_DESKTOP": "GNOME"}, platform="linux")
+    assert named.backend == "kwallet" and named.required_prefix() == b"v11"
+
+
 def test_a_backend_guessed_from_the_desktop_does_not_decide_the_prefix(tmp_path):
     assert SafeStorage(env={"HOME": str(tmp_path)}, platform="linux").required_prefix() is None
     explicit = SafeStorage(SafeStorageConfig("secret-service"), env={"HOME": str(tmp_path)}, platform="linux")
@@ -236,7 +247,7 @@ def test_missing_local_state(tmp_path):
 
 def test_dpapi_key_of_the_wrong_length(tmp_path):
     path = local_state(tmp_path, b"DPAPI" + b"fake:" + bytes(16))
-    with pytest.raises(SafeStorageUnavailable, match="16-byte"):
+    with pytest.raises(SafeStorageUnavailable, match="a key of 16 bytes"):
         dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
 
 

@@ -199,7 +199,9 @@ class SafeStorage:
         """
         if self.scheme != "linux":
             return b"v10"
-        explicit = self.config.choice != "auto" or argv_json.argv_password_store(self.argv_json) is not None
+        store = argv_json.argv_password_store(self.argv_json) if self.argv_json else None
+        # A password-store Chromium does not know is ignored (the desktop decides), so it is no evidence either.
+        explicit = self.config.choice != "auto" or (store or "").lower() in linux_choice.PASSWORD_STORES
         if not explicit or self.backend == "password":
             return None
         return b"v10" if self.backend == "basic" else b"v11"
