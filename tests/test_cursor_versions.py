@@ -479,6 +479,23 @@ def test_storage_json_cannot_point_outside_the_profiles_folder(layout, clean_env
     assert "Evil" not in listed["profiles"]
 
 
+
+def test_an_ambiguous_profile_choice_is_refused(layout, data_dir, clean_env):
+    """A profile of the user's named "default", or a name that is another profile's location: the tool
+    asks which one instead of guessing."""
+    udd = layout("cursor-profiles")
+    storage = udd / "User/globalStorage/storage.json"
+    doc = json.loads(storage.read_text())
+    doc["userDataProfiles"] += [{"location": "7d1e00aa", "name": "default"}, {"location": "c0ffee01", "name": "-5e2c91d0"}]
+    storage.write_text(json.dumps(doc))
+    dbs = sorted(udd.rglob("state.vscdb"))
+    before = [snapshot(db) for db in dbs]
+    for chosen, said in (("default", "ambiguous"), ("-5e2c91d0", "matches several profiles")):
+        result = run("--user-data-dir", udd, "models", "add", "x-model", "--profile", chosen, "--yes")
+        assert result.exit_code == int(Exit.INPUT) and said in result.stderr, result.stderr
+    assert [snapshot(db) for db in dbs] == before and journals(data_dir) == []
+    assert run("--user-data-dir", udd, "list", "--profile", "Data", "--json").exit_code == 0
+
 # --- Azure key a newer Cursor keeps elsewhere ----------------------------------------------------
 
 

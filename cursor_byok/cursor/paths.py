@@ -210,13 +210,24 @@ def profiles(inst: Installation) -> list[UserProfile]:
 
 def select_profile(inst: Installation, wanted: str | None) -> UserProfile | None:
     """The profile named (by name or location, any letter case); None for the default profile."""
-    if wanted is None or wanted.lower() == DEFAULT_PROFILE.lower():
+    if wanted is None:
         return None
     found = profiles(inst)
+    if wanted.lower() == DEFAULT_PROFILE.lower():
+        clash = [p for p in found if p.name.lower() == wanted.lower()]
+        if clash:
+            raise ProfileNotFound(
+                f"--profile {wanted!r} is ambiguous: a profile of yours is named {clash[0].name!r} too; leave "
+                f"--profile out for Cursor's default profile, or pass --profile {clash[0].location} for yours"
+            )
+        return None
     for match in (lambda p: p.name == wanted or p.location == wanted, lambda p: p.name.lower() == wanted.lower()):
         hits = [p for p in found if match(p)]
         if len(hits) == 1:
             return hits[0]
+        if len(hits) > 1:
+            shown = "; ".join(f"{p.name!r} (location {p.location})" for p in hits)
+            raise ProfileNotFound(f"--profile {wanted!r} matches several profiles: {shown}; pass a location")
     names = ", ".join([DEFAULT_PROFILE, *(p.name for p in found)])
     raise ProfileNotFound(f"no profile {wanted!r} in {inst.user_data_dir or inst.db_path}; profiles: {names}")
 
