@@ -239,18 +239,45 @@ def read_pty(fd: int, until: bytes | None = None) -> bytes:
     return out
 
 
-def answer_prompt_on_a_terminal(argv: list[str], until: bytes, answer: str) -> tuple[int, bytes]:
-    """Run argv with a pty as its terminal, type `answer` at the prompt; (exit code, all it showed)."""
+def on_a_terminal(
+    argv: list[str], answers: list[tuple[bytes, str]], timeout: float = 60.0
+) -> tuple[int | None, bytes]:
+    """Run argv with a pty as its controlling terminal; type each answer once its prompt shows up (any
+    letter case) after the previous answer. (exit code, all it showed); a child still running after
+    `timeout` is killed and gives exit None, so a question never asked fails instead of hanging."""
     import pty
+    import select
+    import signal
+    import time
 
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session whose controlling terminal is the pty
         os.execve(argv[0], argv, dict(os.environ))
+    shown, since, pending = b"", 0, list(answers)
+    deadline = time.monotonic() + timeout
     try:
-        shown = read_pty(fd, until=until)
-        os.write(fd, answer.encode() + b"\r")
-        shown += read_pty(fd)
+        while time.monotonic() < deadline:
+            if pending and pending[0][0].lower() in shown[since:].lower():
+                os.write(fd, pending.pop(0)[1].encode() + b"\r")
+                since = len(shown)
+            if not select.select([fd], [], [], 0.2)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None, shown
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), shown
     finally:
-        _, status = os.waitpid(pid, 0)
         os.close(fd)
-    return os.waitstatus_to_exitcode(status), shown
+
+
+def answer_prompt_on_a_terminal(argv: list[str], until: bytes, answer: str) -> tuple[int | None, bytes]:
+    """on_a_terminal with one prompt to answer."""
+    return on_a_terminal(argv, [(until, answer)])

@@ -5,13 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import pty
 import re
-import select
 import shutil
-import signal
 import subprocess
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -530,33 +526,13 @@ def test_ssh_ed25519_interop_both_ways(tmp_path):
 
 
 def run_on_terminal(argv: list[str], answers: list[str], hang_guard: float = 120.0) -> int:
-    """Run argv with a pseudo-terminal as its controlling terminal, typing one answer per passphrase prompt.
+    """Run argv on a pseudo-terminal, typing one answer per passphrase prompt (age reads them from /dev/tty)."""
+    from conftest import on_a_terminal
 
-    age reads passphrases from /dev/tty only. hang_guard only stops a stuck child; it asserts nothing.
-    """
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: becomes the command
-        os.execv(argv[0], argv)
-    seen, pending, stop_at = b"", list(answers), time.monotonic() + hang_guard
-    try:
-        while time.monotonic() < stop_at:
-            if not select.select([fd], [], [], 0.5)[0]:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if pending and seen.lower().count(b"passphrase") > len(answers) - len(pending):
-                os.write(fd, pending.pop(0).encode() + b"\n")
-        else:
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail(f"{argv[0]} did not finish; terminal output: {seen[-200:]!r}")
-    finally:
-        os.close(fd)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    code, seen = on_a_terminal(argv, [(b"passphrase", answer) for answer in answers], timeout=hang_guard)
+    if code is None:
+        pytest.fail(f"{argv[0]} did not finish; terminal output: {seen[-200:]!r}")
+    return code
 
 
 @pytest.mark.integration

@@ -486,7 +486,10 @@ def test_an_ambiguous_profile_choice_is_refused(layout, data_dir, clean_env):
     udd = layout("cursor-profiles")
     storage = udd / "User/globalStorage/storage.json"
     doc = json.loads(storage.read_text())
-    doc["userDataProfiles"] += [{"location": "7d1e00aa", "name": "default"}, {"location": "c0ffee01", "name": "-5e2c91d0"}]
+    doc["userDataProfiles"] += [
+        {"location": "7d1e00aa", "name": "default"},
+        {"location": "c0ffee01", "name": "-5e2c91d0"},
+    ]
     storage.write_text(json.dumps(doc))
     dbs = sorted(udd.rglob("state.vscdb"))
     before = [snapshot(db) for db in dbs]

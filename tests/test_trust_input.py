@@ -394,41 +394,10 @@ def test_apply_dry_run_runs_no_command_and_reads_no_file(make_sample_dir, tmp_pa
 
 
 def on_a_terminal(argv: list[str], until: bytes, answer: str, then: bytes | None = None) -> tuple[int | None, bytes]:
-    """Run argv on a pty; when `until` shows up, type `answer` (and again when `then` shows up after it).
-    (exit code, all it showed); a child still waiting for input after 30 s is killed (exit None), so a
-    question never asked is a failure, not a hang."""
-    import pty
-    import select
-    import signal
-    import time
+    """Answer `until` (and `then`, after it) with the same answer, on a terminal."""
+    from conftest import on_a_terminal as drive
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(argv[0], argv, dict(os.environ))
-    shown, deadline = b"", time.monotonic() + 30
-    prompts = [until] + ([then] if then else [])
-    try:
-        while time.monotonic() < deadline:
-            if prompts and prompts[0] in shown:
-                os.write(fd, answer.encode() + b"\r")
-                prompts.pop(0)
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return None, shown
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status), shown
-    finally:
-        os.close(fd)
+    return drive(argv, [(until, answer), *([(then, answer)] if then else [])], timeout=30)
 
 
 def test_a_real_apply_on_a_terminal_shows_the_commands_and_asks_once(make_sample_dir, tmp_path, env):
