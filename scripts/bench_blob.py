@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from cursor_byok import library as api  # noqa: E402
+from cursor_byok.cursor.reading import read_rows  # noqa: E402
 from cursor_byok.cursor.rows import BLOB_KEY  # noqa: E402
 from cursor_byok.safestorage.backends import SafeStorageConfig  # noqa: E402
 from cursor_byok.samples import installs as sample  # noqa: E402
@@ -52,7 +53,7 @@ def measure(folder: Path, secret: bytes, url: str) -> dict:
         user_data_dir=str(folder),
         safe_storage=SafeStorageConfig("password", scheme="linux", password_file=str(password)),
     )
-    blob_size = len(api.read_rows(ctx.installation().db_path)[BLOB_KEY].encode())
+    blob_size = len(read_rows(ctx.installation().db_path)[BLOB_KEY].encode())
     wanted = {"openai.base_url": url, "openai.enabled": True}
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
