@@ -458,16 +458,20 @@ class UndoPlan:
     entry: Any  # the journal restored
     rows: dict[str, Any]
     writes: list
-    restores: list[dict]  # {"field", "now", "restored"}, keys masked
+    restores: list[dict]  # {"field", "now", "restored"} (model lists: "added", "removed" too), keys masked
     conflicts: list[str]
-    redo: bool = False
+    redoes: Any = None  # for redo: the write that comes back (the journal the restored undo undid)
+
+    @property
+    def redo(self) -> bool:
+        return self.redoes is not None
 
     def to_json(self) -> dict:
         return {
             "undone": self.entry.id,
             "command": self.entry.command,
             "redo": self.redo,
-            "redoes": self.entry.undone_id if self.redo else None,
+            "redoes": {"id": self.redoes.id, "command": self.redoes.command} if self.redo else None,
             "restores": self.restores,
             "conflicts": self.conflicts,
         }
@@ -476,10 +480,10 @@ class UndoPlan:
 def undo_plan(ctx: Context, journal_id: str | None = None, *, redo: bool = False) -> UndoPlan:
     """The plan of `undo [ID]` (or of `redo`), written nowhere."""
     inst = undo_target(ctx)
-    entry, rows = _journal_to_redo(inst) if redo else _journal_to_undo(inst, journal_id)
+    entry, rows, redoes = _journal_to_redo(inst) if redo else (*_journal_to_undo(inst, journal_id), None)
     writes = _restoring_writes(entry, rows)
     restores = _restores_in_words(entry, rows, writes)
-    return UndoPlan(inst, entry, rows, writes, restores, _changed_since(entry, rows), redo)
+    return UndoPlan(inst, entry, rows, writes, restores, _changed_since(entry, rows), redoes)
 
 
 def apply_undo(plan: UndoPlan, *, force: bool = False):
@@ -492,9 +496,7 @@ def apply_undo(plan: UndoPlan, *, force: bool = False):
             f"{len(plan.conflicts)} change(s) since {plan.entry.id} was written ({plan.conflicts[0]}); "
             "pass --force to restore them anyway"
         )
-    return writer.apply_rows(
-        plan.inst, plan.rows, plan.writes, command=f"undo {plan.entry.id}", undoes=plan.entry.id
-    )
+    return writer.apply_rows(plan.inst, plan.rows, plan.writes, command=f"undo {plan.entry.id}", undoes=plan.entry.id)
 
 
 def _changed_since(entry, rows: Mapping[str, Any]) -> list[str]:
@@ -532,8 +534,22 @@ def _restores_in_words(entry, rows: Mapping[str, Any], writes) -> list[dict]:
         now = _raw_or_none(blobpatch, text, f["path"])
         if now != f["old"]:
             shown = (_field_value_words(f["path"], now), _field_value_words(f["path"], f["old"]))
-            out.append({"field": _field_name(f["path"]), "now": shown[0], "restored": shown[1]})
+            out.append({"field": _field_name(f["path"]), "now": shown[0], "restored": shown[1],
+                        **_list_delta(now, f["old"])})  # fmt: skip
     return out
+
+
+def _list_delta(now: str | None, restored: str | None) -> dict:
+    """For a model list: the names the restore adds and removes ({} for any other field)."""
+    import json
+
+    try:
+        lists = [json.loads(raw) if raw is not None else [] for raw in (now, restored)]
+    except ValueError:
+        return {}
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in lists):
+        return {}
+    return {"added": [m for m in lists[1] if m not in lists[0]], "removed": [m for m in lists[0] if m not in lists[1]]}
 
 
 def _row_words(key: str) -> str:
@@ -580,6 +596,8 @@ def _field_value_words(path, raw: str | None) -> str:
         return "an unreadable value"
     if tuple(path) in {BLOB_PATHS[f] for f in BLOB_KEY_FIELDS} and isinstance(value, str) and value != "iam":
         return mask(value) if value else "(empty)"
+    if value is None:
+        return "(unset)"
     if isinstance(value, str):
         return (safe_url(value) if "://" in value else value) or '""'
     shown = json.dumps(value, ensure_ascii=False)
@@ -721,7 +739,8 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
 
 
 def _journal_to_redo(inst: locate.Installation):
-    """(the newest undo in effect, the rows): restoring that undo's journal re-applies the write it undid."""
+    """(the newest undo in effect, the rows, the write it undid): restoring that undo's journal re-applies
+    the write."""
     from .changes import journal
     from .errors import NothingToUndo
 
@@ -735,7 +754,7 @@ def _journal_to_redo(inst: locate.Installation):
         )
     if entry is None:
         raise NothingToUndo("nothing to redo: no undone write for this database; `cursor-byok undo --list` lists them")
-    return journal.usable(entry), rows
+    return journal.usable(entry), rows, next(e for e in found if e.id == entry.undone_id)
 
 
 def _journaled_rows(inst: locate.Installation, found) -> dict[str, Any]:

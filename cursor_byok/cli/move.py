@@ -256,20 +256,30 @@ def run_undo_plan(actx, plan, *, dry_run: bool, force: bool, yes: bool, as_json:
     if as_json:
         emit_json(doc)
         return
-    hint = f"; undo this with {undo_command(plan.inst, result.journal_id, actx.profile)}" if result.journal_id else ""
-    verb = f"re-applied {plan.entry.undone_id}:" if plan.redo else "restored"
+    again = "undo it again with" if plan.redo else "redo it with"
+    hint = f"; {again} {undo_command(plan.inst, result.journal_id, actx.profile)}" if result.journal_id else ""
+    verb = f"re-applied {plan.redoes.id}:" if plan.redo else "restored"
     click.echo(f"{verb} {len(result.rows)} row(s) from {plan.entry.id}{hint}")
 
 
 def undo_plan_text(plan) -> str:
     """The plan in words: which journal, then each field as `name: now → restored` (keys masked)."""
-    what = "redo: re-apply" if plan.redo else "undo: restore"
-    lines = [f"{what} {plan.entry.id} ({plan.entry.command})"]
-    lines += [f"~ {r['field']}: {r['now']} → {r['restored']}" for r in plan.restores]
+    if plan.redo:
+        lines = [f"redo: re-apply {plan.redoes.id} ({plan.redoes.command}), undone by {plan.entry.id}"]
+    else:
+        lines = [f"undo: restore {plan.entry.id} ({plan.entry.command})"]
+    lines += [f"~ {r['field']}: {restored_words(r)}" for r in plan.restores]
     lines += [f"! {c}" for c in plan.conflicts]
     if not plan.restores:
         lines.append("nothing to restore: every row and field already holds its old value")
     return "\n".join(lines)
+
+
+def restored_words(row: dict) -> str:
+    """`now → restored`, or for a model list the names it adds and removes: `+ m, - n`."""
+    if "added" in row:
+        return ", ".join([*(f"+ {m}" for m in row["added"]), *(f"- {m}" for m in row["removed"])])
+    return f"{row['now']} → {row['restored']}"
 
 
 def list_journals(actx, *, as_json: bool) -> None:
