@@ -187,3 +187,18 @@ def test_where_names_the_journal_folder(history, data_dir):
         "files": f"*.{journal.db_tag(sd.db)}.json",
         "count": 3,
     }
+
+
+def test_on_a_terminal_the_plan_comes_before_the_question(history):
+    import sys
+
+    from conftest import answer_prompt_on_a_terminal
+
+    sd, states = history
+    argv = [sys.executable, "-m", "cursor_byok", *map(str, options(sd)), "undo"]
+    code, shown = answer_prompt_on_a_terminal(argv, b"[y/N]", "y")
+    assert code == 0, shown
+    text = shown.decode("utf-8", "replace")
+    assert text.index("anthropic.enabled: false → true") < text.index("Restore 2 value(s)") < text.index("[y/N]")
+    assert "restored 2 row(s)" in text
+    assert dump(sd.db) == states[2]
