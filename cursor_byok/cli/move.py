@@ -1,4 +1,4 @@
-"""Commands that move keys: export, import, undo."""
+"""Commands that move keys: export, import, undo, redo."""
 
 from __future__ import annotations
 
