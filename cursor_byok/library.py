@@ -168,6 +168,7 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
         },
         "cursor": facts or {"version": None, "backups": None},
         "rows_need": rows_need,
+        "undo_journals": undo_journal_place(inst.db_path),
         "profiles": [
             {"name": locate.DEFAULT_PROFILE, "location": None, "db": str(inst.db_path)},
             *(p.to_json() for p in locate.profiles(inst)),
@@ -176,6 +177,19 @@ def _where_one(ctx: Context, inst: locate.Installation) -> dict:
     if error:
         doc["error"] = error
     return doc
+
+
+def undo_journal_place(db: Path) -> dict:
+    """Where this database's undo journals live: the tool's journal folder, files `<id>.<tag>.json`."""
+    from .changes import journal
+    from .errors import ByokError
+
+    folder = journal.journal_dir()
+    try:
+        count: int | None = len(journal.entries(db=db))
+    except (ByokError, OSError):  # a folder refused (another user's, writable by others) is still named
+        count = None
+    return {"folder": str(folder), "files": f"*.{journal.db_tag(db)}.json", "count": count}
 
 
 # --- export / import / undo ------------------------------------------------------------
@@ -369,26 +383,71 @@ def wait_for_cursor_exit(inst: locate.Installation, seconds: float, poll: float 
 
 
 def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
-    """Restore the rows and settings fields of a journal (newest for this database by default).
+    """Restore the rows and settings fields of a journal: the given one, or the newest write not undone yet,
+    so each `undo` goes one step further back (changes/history.py). Returns (the journal restored, the result).
 
-    Without an ID, a journal whose rows all still hold their old values is
-    passed over: its write never landed (the process was killed between the
-    journal and the commit), so undoing it would change nothing and would hide
-    the write before it.
+    Without an ID, a write whose rows all still hold their old values is
+    passed over: it never landed (the process was killed between the journal
+    and the commit), so undoing it would change nothing and would hide the
+    write before it.
     """
+    plan = undo_plan(ctx, journal_id)
+    return plan.entry, apply_undo(plan, force=force)
+
+
+def redo(ctx: Context, *, force: bool = False):
+    """Re-apply the write the newest undo restored, by undoing that undo's journal."""
+    plan = undo_plan(ctx, redo=True)
+    return plan.entry, apply_undo(plan, force=force)
+
+
+@dataclass
+class UndoPlan:
+    """What an undo (or redo) would write: the journal it restores, each field in words, conflicts in words."""
+
+    inst: locate.Installation
+    entry: Any  # the journal restored
+    rows: dict[str, Any]
+    writes: list
+    restores: list[dict]  # {"field", "now", "restored"} (model lists: "added", "removed" too), keys masked
+    conflicts: list[str]
+    redoes: Any = None  # for redo: the write that comes back (the journal the restored undo undid)
+
+    @property
+    def redo(self) -> bool:
+        return self.redoes is not None
+
+    def to_json(self) -> dict:
+        return {
+            "undone": self.entry.id,
+            "command": self.entry.command,
+            "redo": self.redo,
+            "redoes": {"id": self.redoes.id, "command": self.redoes.command} if self.redo else None,
+            "restores": self.restores,
+            "conflicts": self.conflicts,
+        }
+
+
+def undo_plan(ctx: Context, journal_id: str | None = None, *, redo: bool = False) -> UndoPlan:
+    """The plan of `undo [ID]` (or of `redo`), written nowhere."""
+    inst = undo_target(ctx)
+    entry, rows, redoes = _journal_to_redo(inst) if redo else (*_journal_to_undo(inst, journal_id), None)
+    writes = _restoring_writes(entry, rows)
+    restores = _restores_in_words(entry, rows, writes)
+    return UndoPlan(inst, entry, rows, writes, restores, _changed_since(entry, rows), redoes)
+
+
+def apply_undo(plan: UndoPlan, *, force: bool = False):
+    """Write an undo plan through the one write path; its journal names the journal it restores."""
     from .changes import write as writer
     from .errors import PlanConflict
 
-    inst = undo_target(ctx)
-    entry, rows = _journal_to_undo(inst, journal_id)
-    changed = _changed_since(entry, rows)
-    if changed and not force:
+    if plan.conflicts and not force:
         raise PlanConflict(
-            f"{len(changed)} change(s) since {entry.id} was written ({changed[0]}); "
+            f"{len(plan.conflicts)} change(s) since {plan.entry.id} was written ({plan.conflicts[0]}); "
             "pass --force to restore them anyway"
         )
-    result = writer.apply_rows(inst, rows, _restoring_writes(entry, rows), command=f"undo {entry.id}")
-    return entry, result
+    return writer.apply_rows(plan.inst, plan.rows, plan.writes, command=f"undo {plan.entry.id}", undoes=plan.entry.id)
 
 
 def _changed_since(entry, rows: Mapping[str, Any]) -> list[str]:
@@ -399,7 +458,7 @@ def _changed_since(entry, rows: Mapping[str, Any]) -> list[str]:
 
     old_values = entry.old_values()
     out = [
-        f"row {r['key']} changed since"
+        f"{_row_words(r['key'])} changed since"
         for r in entry.rows
         if "fields" not in r and digest(rows.get(r["key"])) not in (r["new_sha256"], digest(old_values[r["key"]]))
     ]
@@ -409,6 +468,91 @@ def _changed_since(entry, rows: Mapping[str, Any]) -> list[str]:
         if digest(now) not in (f.get("new_sha256"), digest(f["old"])):
             out.append(f"{_field_name(f['path'])} changed since, to {_shown_raw(f['path'], now)}")
     return out
+
+
+def _restores_in_words(entry, rows: Mapping[str, Any], writes) -> list[dict]:
+    """Each row and settings field an undo would put back: its name, what it holds now, what it gets."""
+    from .cursor import blob_patch as blobpatch
+    from .cursor.rows import BLOB_KEY, as_text
+
+    out = [
+        {"field": _row_words(w.key), "now": _row_value_words(rows.get(w.key)), "restored": _row_value_words(w.value)}
+        for w in writes
+        if w.key != BLOB_KEY
+    ]
+    text = as_text(rows.get(BLOB_KEY))
+    for f in entry.blob_fields() if text is not None else ():
+        now = _raw_or_none(blobpatch, text, f["path"])
+        if now != f["old"]:
+            shown = (_field_value_words(f["path"], now), _field_value_words(f["path"], f["old"]))
+            out.append({"field": _field_name(f["path"]), "now": shown[0], "restored": shown[1],
+                        **_list_delta(now, f["old"])})  # fmt: skip
+    return out
+
+
+def _list_delta(now: str | None, restored: str | None) -> dict:
+    """For a model list: the names the restore adds and removes ({} for any other field)."""
+    import json
+
+    try:
+        lists = [json.loads(raw) if raw is not None else [] for raw in (now, restored)]
+    except ValueError:
+        return {}
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in lists):
+        return {}
+    return {"added": [m for m in lists[1] if m not in lists[0]], "removed": [m for m in lists[0] if m not in lists[1]]}
+
+
+def _row_words(key: str) -> str:
+    """A key row in words: `anthropic.key (encrypted row)`, `openai.key (plain row)`, `extra.deepseekKey (...)`."""
+    from .cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+
+    fields = {row: name for name, row in KEY_ROW_NAMES.items()}
+    for prefix, form in ((SECRET_PREFIX, "encrypted row"), (PLAIN_PREFIX, "plain row")):
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            return f"{fields.get(name, 'extra.' + name)} ({form})"
+    return f"row {key}"
+
+
+def _row_value_words(value: Any) -> str:
+    """A key row's value for a plan: never the key itself."""
+    from .changes.journal import EMPTY_SECRET
+    from .cursor.rows import as_text
+    from .model import mask
+
+    if value is None:
+        return "(unset)"
+    text = as_text(value)
+    if text is None:
+        return "a binary value"
+    if text.startswith('{"type":"Buffer"'):
+        return "(empty)" if text == EMPTY_SECRET else "an encrypted key"
+    return mask(text) if text else "(empty)"
+
+
+def _field_value_words(path, raw: str | None) -> str:
+    """A settings field's JSON text for a plan: keys masked, URLs without query or user info."""
+    import json
+
+    from .checks.audit import safe_url
+    from .cursor.rows import BLOB_KEY_FIELDS, BLOB_PATHS
+    from .model import mask
+
+    if raw is None:
+        return "(unset)"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return "an unreadable value"
+    if tuple(path) in {BLOB_PATHS[f] for f in BLOB_KEY_FIELDS} and isinstance(value, str) and value != "iam":
+        return mask(value) if value else "(empty)"
+    if value is None:
+        return "(unset)"
+    if isinstance(value, str):
+        return (safe_url(value) if "://" in value else value) or '""'
+    shown = json.dumps(value, ensure_ascii=False)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _raw_or_none(blobpatch, text: str | None, path) -> str | None:
@@ -513,13 +657,14 @@ def _leaf_paths(prefix: tuple, value: Any):
 
 
 def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
-    """(entry, the rows it touches as stored now): the given journal, or the newest with something to restore.
+    """(entry, the rows it touches as stored now): the given journal, or the newest write not undone yet
+    that has something to restore.
 
     Headers are read first (one line per file, only this database's files);
-    bodies only of the journals looked at, newest first.
+    bodies only of the journals looked at, and of the undos (to tell whether
+    they landed).
     """
     from .changes import journal
-    from .cursor.store import Store
     from .errors import NothingToUndo
 
     found = journal.entries(db=inst.db_path)
@@ -529,12 +674,62 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
         what = f"journal {journal_id!r}" if journal_id else "journal for this database"
         raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
     journal.usable(found[0])  # the newest (or the chosen) must be sound before anything else
-    with Store(inst.db_path) as st:
-        rows = st.get_items(sorted({k for e in found for k in e.keys}))
-    for entry in found:
+    rows = _journaled_rows(inst, found)
+    if journal_id:
+        return found[0], rows
+    candidates = _history(found, rows).undo_candidates()
+    if not candidates:
+        raise NothingToUndo(
+            f"nothing left to undo: all {len(found)} journal(s) of this database are undone or undos; "
+            "`cursor-byok redo` re-applies the newest undone write, `cursor-byok undo --list` lists them"
+        )
+    for entry in candidates:
         if _restoring_writes(journal.usable(entry), rows):  # a damaged one further back is not skipped either
             return entry, rows
-    return found[0], rows
+    return candidates[0], rows
+
+
+def _journal_to_redo(inst: locate.Installation):
+    """(the newest undo in effect, the rows, the write it undid): restoring that undo's journal re-applies
+    the write."""
+    from .changes import journal
+    from .errors import NothingToUndo
+
+    found = journal.entries(db=inst.db_path)
+    rows = _journaled_rows(inst, found) if found else {}
+    entry, later = _history(found, rows).redo_candidate()
+    if later is not None:
+        raise NothingToUndo(
+            f"nothing to redo: {later.id} ({later.command}) was written after the last undo; "
+            "`cursor-byok undo --list` lists the journals, and `cursor-byok undo ID` restores any of them"
+        )
+    if entry is None:
+        raise NothingToUndo("nothing to redo: no undone write for this database; `cursor-byok undo --list` lists them")
+    return journal.usable(entry), rows, next(e for e in found if e.id == entry.undone_id)
+
+
+def _journaled_rows(inst: locate.Installation, found) -> dict[str, Any]:
+    from .cursor.store import Store
+
+    with Store(inst.db_path) as st:
+        return st.get_items(sorted({k for e in found for k in e.keys}))
+
+
+def _history(found, rows: Mapping[str, Any], *, lenient: bool = False):
+    """Which of these journals are undone. An undo counts only if it landed (its rows do not all still hold
+    what it recorded as old); `lenient` (for listing) takes a damaged one as not landed instead of refusing."""
+    from .changes import journal
+    from .changes.history import History
+
+    def landed(entry) -> bool:
+        try:
+            return bool(_restoring_writes(journal.usable(entry), rows))
+        except journal.InputError:
+            if not lenient:
+                raise
+            return False
+
+    return History(found, landed)
 
 
 def undo_target(ctx: Context) -> locate.Installation:
@@ -545,9 +740,19 @@ def undo_target(ctx: Context) -> locate.Installation:
 
 
 def journal_documents(ctx: Context) -> list[dict]:
+    """This database's journals, newest first, each with its kind and whether it was undone (or redone)."""
     from .changes import journal
+    from .errors import ByokError
 
     inst = undo_target(ctx)
+    found = journal.entries(db=inst.db_path)
+    try:
+        rows = _journaled_rows(inst, found) if found else {}
+        history = _history(found, rows, lenient=True)
+    except ByokError:  # the database cannot be read: every undo is taken as landed
+        from .changes.history import History
+
+        history = History(found, lambda e: True)
     return [
         {
             "id": e.id,
@@ -555,8 +760,10 @@ def journal_documents(ctx: Context) -> list[dict]:
             "command": e.command,
             "rows": list(e.keys),
             "damaged": e.version not in journal.READABLE_VERSIONS or e.header_damaged,
+            **history.status(e),
+            "undone": e.id in history.undone_by,
         }
-        for e in journal.entries(db=inst.db_path)
+        for e in found
     ]
 
 

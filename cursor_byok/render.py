@@ -235,12 +235,20 @@ def where_text(docs: list[dict]) -> str:
             ),
             ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
             ("stored rows need", ", ".join(f"{p} ({b})" for p, b in d.get("rows_need", {}).items()) or "-"),
+            ("undo journals", _journals_text(d.get("undo_journals"))),
         ]
         if len(docs) > 1:
             used = "yes (the first found)" if d.get("used") else "no: pass --user-data-dir"
             lines.insert(0, ("used by commands", used))
         blocks.append(table(lines))
     return "\n\n".join(blocks)
+
+
+def _journals_text(place: dict | None) -> str:
+    if not place:
+        return "-"
+    count = "" if place["count"] is None else f" ({place['count']} for this database)"
+    return f"{place['folder']}{count}"
 
 
 def _size(n: float) -> str:

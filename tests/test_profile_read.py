@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from cursor_byok.cursor.rows import BLOB_KEY, SECRET_PREFIX, read_profile
 from cursor_byok.cursor.reading import read_rows
+from cursor_byok.cursor.rows import BLOB_KEY, SECRET_PREFIX, read_profile
 from cursor_byok.model import PLAINTEXT, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig

@@ -366,7 +366,7 @@ def test_global_options_after_the_command(make_sample_dir, tmp_path):
     # given in both places, the one after the command wins
     both = run("--user-data-dir", tmp_path / "elsewhere", "--safe-storage", "basic", "get", "openai", *options(sd))
     assert both.exit_code == 0, both.stderr
-    for command in (["list"], ["get"], ["import"], ["models", "select"], ["undo"], ["audit"], ["where"]):
+    for command in (["list"], ["get"], ["import"], ["models", "select"], ["undo"], ["redo"], ["audit"], ["where"]):
         shown = cli_runner().invoke(main, [*command, "--help"]).stdout
         assert all(opt in shown for opt in ("--db", "--user-data-dir", "--safe-storage-scheme")), command
 

@@ -88,7 +88,7 @@ def test_undo_restores_every_touched_row(case, bundle, make_sample_dir, data_dir
         assert dump(target.db)["ItemTable"][key] == ("text", extra_rows[key])
 
 
-def test_undo_of_an_undo_redoes_the_import(bundle, make_sample_dir):
+def test_undo_of_an_undo_by_its_id_redoes_the_import(bundle, make_sample_dir):
     target = make_target(make_sample_dir, "v11")
     journal_id = imported(target, bundle)
     after_import = dump(target.db)
@@ -97,10 +97,23 @@ def test_undo_of_an_undo_redoes_the_import(bundle, make_sample_dir):
     doc = json.loads(first.stdout)
     assert doc["rows_written"] > 0 and doc["journal"]
     assert doc["undone"] == journal_id
-    again = undo(target)  # the newest journal is now the undo's own
+    again = undo(target, doc["journal"])  # undo of the undo's own journal, named by its id
     assert again.exit_code == 0, again.stderr
     assert f"from {doc['journal']}" in again.stdout
     assert dump(target.db) == after_import
+
+
+def test_undo_does_not_flip_flop_when_nothing_is_left(bundle, make_sample_dir):
+    target = make_target(make_sample_dir, "v11")
+    original = dump(target.db)
+    imported(target, bundle)
+    assert undo(target).exit_code == 0
+    assert dump(target.db) == original
+    before = snapshot(target.db)
+    again = undo(target)  # the import is undone; the undo is not undone in turn
+    assert again.exit_code == int(Exit.NOTHING_TO_UNDO), again.stderr
+    assert "nothing left to undo" in again.stderr and "redo" in again.stderr
+    assert_unchanged(target.db, before)
 
 
 def test_undo_list(bundle, make_sample_dir, data_dir):
@@ -148,7 +161,7 @@ def test_undo_refuses_rows_changed_since_unless_forced(bundle, make_sample_dir, 
     changed = snapshot(target.db)
     result = undo(target)
     assert result.exit_code == int(Exit.CONFLICT)
-    assert "claudeKey" in result.stderr and "--force" in result.stderr
+    assert "anthropic.key (encrypted row) changed since" in result.stderr and "--force" in result.stderr
     assert_unchanged(target.db, changed)
     assert len(journals(data_dir)) == 1
     result = undo(target, "--force")

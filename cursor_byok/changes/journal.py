@@ -9,9 +9,12 @@ so `undo` can tell whether someone changed a row or a field since.
 Format 2 (this one) puts a one-line header (id, database, command, the rows
 touched) before the body, and the database's tag in the file name
 (`<id>.<tag>.json`), so listing reads only this database's files and only
-their first line. Format 1 journals (the whole old blob in the body) are still
-read when they hold key rows only; one that holds the settings blob is
-refused, since it would restore the whole blob, not just the BYOK fields.
+their first line. An undo's header also names the journal it restored
+(`"undoes": ID`; older undos are known by their command, `undo ID`), so a
+write that an undo restored is known as undone (changes/history.py). Format 1
+journals (the whole old blob in the body) are still read when they hold key
+rows only; one that holds the settings blob is refused, since it would
+restore the whole blob, not just the BYOK fields.
 
 Journals live in the tool's own data dir (platformdirs), or
 $CURSOR_BYOK_DATA_DIR. On POSIX, a data or journal folder that another user
@@ -41,6 +44,7 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 HEADER_MAX = 64 * 1024  # a header line is far smaller; a longer first line is not a format-2 header
 _TAG = re.compile(r"[0-9a-f]{12}")
+_ID = re.compile(r"[0-9]{8}T[0-9]{6}(\.[0-9]{3})?Z-[0-9a-f]+")
 
 # Rows a journal may restore: provider key rows, in plain or secret:// form, and
 # unknown providers' secret:// rows, but never Cursor's own login and account rows
@@ -156,6 +160,16 @@ class Entry:
     version: int = VERSION
     _rows: tuple | None = field(default=None, repr=False)
     _body_at: int = 0  # where the body starts in the file (format 2)
+    undoes: str | None = None  # the journal an undo restored (header field "undoes")
+
+    @property
+    def undone_id(self) -> str | None:
+        """The id of the journal this one undid: the header says it; an undo written before the header
+        had that field is known by its command, `undo ID`."""
+        if self.undoes:
+            return self.undoes
+        words = self.command.split(" ")
+        return words[1] if len(words) == 2 and words[0] == "undo" and _ID.fullmatch(words[1]) else None
 
     @property
     def rows(self) -> tuple:
@@ -247,8 +261,16 @@ def _field_ok(f: Any) -> bool:
 # --- writing ----------------------------------------------------------------------------
 
 
-def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str, folder: Path | None = None) -> Entry:
-    """Write the journal for `writes` against the current `rows`."""
+def record(
+    db: Path,
+    rows: Mapping[str, Any],
+    writes: Iterable,
+    *,
+    command: str,
+    folder: Path | None = None,
+    undoes: str | None = None,
+) -> Entry:
+    """Write the journal for `writes` against the current `rows`; an undo names the journal it restores (`undoes`)."""
     folder = ensure_private_dir(_checked_dirs(folder))
     remove_stale_temps(folder)  # remains of a journal write that was killed before its rename
     jid = new_id()
@@ -264,10 +286,11 @@ def record(db: Path, rows: Mapping[str, Any], writes: Iterable, *, command: str,
         "db": resolved,
         "command": command,
         "keys": keys,
+        **({"undoes": undoes} if undoes else {}),
     }
     text = json.dumps(header)[:-1] + ",\n" + '"rows": ' + json.dumps(list(body), indent=1) + "}\n"
     path = write_private(folder / f"{jid}.{db_tag(db)}.json", text.encode("utf-8"))
-    return Entry(jid, created, resolved, command, tuple(keys), path, VERSION, body)
+    return Entry(jid, created, resolved, command, tuple(keys), path, VERSION, body, 0, undoes)
 
 
 def _journal_row(write, old: Any) -> dict:
@@ -313,7 +336,7 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
                 doc = json.loads(line[:-1] + "}")
                 if doc.get("format") == FORMAT and doc.get("version") == VERSION:
                     keys = tuple(k for k in doc["keys"] if isinstance(k, str))
-                    return Entry(*_texts(doc), keys, path, 2, None, len(first))
+                    return Entry(*_texts(doc), keys, path, 2, None, len(first), _undoes(doc))
             doc = json.loads(first + fh.read())
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
@@ -340,9 +363,14 @@ def _whole(doc: Any, path: Path) -> Entry | None:
         if keys is None:
             keys = [r.get("key") for r in rows if isinstance(r, dict)]
         keys = tuple(k for k in keys if isinstance(k, str))
-        return Entry(*_texts(doc), keys, path, version, rows)
+        return Entry(*_texts(doc), keys, path, version, rows, 0, _undoes(doc))
     except (KeyError, TypeError):
         return None
+
+
+def _undoes(doc: dict) -> str | None:
+    value = doc.get("undoes")
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
 def _read_body(entry: Entry) -> tuple:

@@ -271,9 +271,17 @@ def undo_command(inst, journal_id: str, profile_location: str | None = None) -> 
 
 
 def apply_rows(
-    inst, rows: Mapping[str, Any], writes, *, command: str, journal_dir=None, check: Callable | None = None
+    inst,
+    rows: Mapping[str, Any],
+    writes,
+    *,
+    command: str,
+    journal_dir=None,
+    check: Callable | None = None,
+    undoes: str | None = None,
 ) -> ApplyResult:
-    """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo."""
+    """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo (an undo's
+    journal names the journal it restores: `undoes`)."""
     from ..crashpoint import hit
     from ..cursor.store import Store
     from . import journal
@@ -283,7 +291,7 @@ def apply_rows(
     ensure_closed(inst)
     with Store(inst.db_path) as st:
         st.check_writable()  # before the journal: a refused database keeps no trace of the attempt
-    entry = journal.record(inst.db_path, rows, writes, command=command, folder=journal_dir)
+    entry = journal.record(inst.db_path, rows, writes, command=command, folder=journal_dir, undoes=undoes)
     with Store(inst.db_path, writable=True) as st:
         try:
             st.write(writes, expect={w.key: rows.get(w.key) for w in writes}, on_step=hit)

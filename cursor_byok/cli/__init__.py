@@ -1,7 +1,7 @@
 """The command line, the only user of click. Each command lives in the module its family names:
 
     where, list, get ............ read.py
-    export, import, undo ........ move.py
+    export, import, undo, redo .. move.py
     set, unset, models, apply ... edit.py
     audit, doctor ............... check.py
     demo ........................ demo.py

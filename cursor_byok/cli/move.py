@@ -1,4 +1,4 @@
-"""Commands that move keys: export, import, undo."""
+"""Commands that move keys: export, import, undo, redo."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .options import (
     wait_with_status,
     write_options,
 )
-from .output import emit_json, is_terminal, show_status
+from .output import coloured, emit_json, is_terminal, show_status
 from .prompts import confirm_write
 from .writes import run_plan
 
@@ -192,54 +192,132 @@ def import_cmd(
 
 @main.command()
 @click.argument("journal_id", required=False, metavar="[ID]")
-@click.option("--list", "list_only", is_flag=True, help="List the undo journals for this database.")
+@click.option("--list", "list_only", is_flag=True, help="List this database's journals: which writes are undone.")
+@click.option("--dry-run", is_flag=True, help="Show what would be restored, write nothing.")
 @click.option("--force", is_flag=True, help="Restore even rows that changed since.")
 @click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @json_option
 @profile_option
 @click.pass_context
-def undo(ctx, journal_id, list_only, force, purge, yes, as_json) -> None:
-    """Restore the rows a write changed (newest journal by default).
+def undo(ctx, journal_id, list_only, dry_run, force, purge, yes, as_json) -> None:
+    """Restore what the newest write not yet undone changed; each undo goes one step further back.
 
-    Journals hold the old values of the rows each write changed, which may
-    include keys; --purge deletes them once you no longer need to go back.
-    A terminal asks first; without one, pass --yes.
+    Run it twice to go back two writes. `cursor-byok redo` re-applies the
+    write the last undo restored. With ID, restore that journal (an undo's
+    own ID too: that is a redo). The plan is shown first; a terminal asks,
+    without one pass --yes. Journals hold the old values of the rows each
+    write changed, which may include keys; --purge deletes them once you no
+    longer need to go back (`cursor-byok where` shows their folder).
 
     \b
     Examples:
       cursor-byok undo --list
+      cursor-byok undo --dry-run
       cursor-byok undo --yes
-      cursor-byok undo --purge
     """
     from .. import library as api
-    from ..render import table
 
     actx = api_context(ctx)
     if purge:
         purge_journals(actx, journal_id, yes=yes, as_json=as_json)
-        return
-    if list_only:
-        docs = api.journal_documents(actx)
-        if as_json:
-            emit_json({"journals": docs})
-        else:
-            click.echo(
-                table([[d["id"], d["command"], len(d["rows"])] for d in docs], ["id", "command", "rows"])
-                if docs
-                else "no undo journals for this database"
-            )
-        return
-    if api.journal_documents(actx):  # none: api.undo says there is nothing to undo (exit 16)
-        confirm_write(f"Restore the rows {journal_id or 'the newest write'} changed?", yes=yes)
-    entry, result = api.undo(actx, journal_id, force=force)
-    if as_json:
-        emit_json({"undone": entry.id, "journal": result.journal_id, "rows_written": len(result.rows)})
+    elif list_only:
+        list_journals(actx, as_json=as_json)
     else:
-        click.echo(
-            f"restored {len(result.rows)} row(s) from {entry.id}"
-            + (f"; undo this with `cursor-byok undo {result.journal_id}`" if result.journal_id else "")
-        )
+        plan = api.undo_plan(actx, journal_id)
+        run_undo_plan(actx, plan, dry_run=dry_run, force=force, yes=yes, as_json=as_json)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be re-applied, write nothing.")
+@click.option("--force", is_flag=True, help="Re-apply even rows that changed since the undo.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@json_option
+@profile_option
+@click.pass_context
+def redo(ctx, dry_run, force, yes, as_json) -> None:
+    """Re-apply the write the newest undo restored (undo of that undo's journal).
+
+    Redo steps forward again through the writes undone, newest undo first; a
+    new write since the last undo ends what can be redone (as in an editor),
+    though `cursor-byok undo ID` still restores any journal by its id.
+
+    \b
+    Examples:
+      cursor-byok redo --dry-run
+      cursor-byok redo --yes
+    """
+    from .. import library as api
+
+    plan = api.undo_plan(api_context(ctx), redo=True)
+    run_undo_plan(api_context(ctx), plan, dry_run=dry_run, force=force, yes=yes, as_json=as_json)
+
+
+def run_undo_plan(actx, plan, *, dry_run: bool, force: bool, yes: bool, as_json: bool) -> None:
+    """Show an undo's plan, then (unless --dry-run) confirm, write it and report, as every write does."""
+    from .. import library as api
+    from ..changes.write import undo_command
+
+    doc = {**plan.to_json(), "dry_run": dry_run, "applied": False, "journal": None, "rows_written": 0}
+    if not as_json:
+        click.echo(coloured(undo_plan_text(plan)))
+    if dry_run:
+        if as_json:
+            emit_json(doc)
+        click.echo("dry run: nothing written", err=as_json)
+        return
+    if plan.writes and not (plan.conflicts and not force):
+        confirm_write(f"{'Re-apply' if plan.redo else 'Restore'} {len(plan.restores)} value(s) in {plan.inst.db_path}?",
+                      yes=yes)  # fmt: skip
+    result = api.apply_undo(plan, force=force)
+    doc.update(applied=bool(result.rows), journal=result.journal_id, rows_written=len(result.rows))
+    if as_json:
+        emit_json(doc)
+        return
+    again = "undo it again with" if plan.redo else "redo it with"
+    hint = f"; {again} {undo_command(plan.inst, result.journal_id, actx.profile)}" if result.journal_id else ""
+    verb = f"re-applied {plan.redoes.id}:" if plan.redo else "restored"
+    click.echo(f"{verb} {len(result.rows)} row(s) from {plan.entry.id}{hint}")
+
+
+def undo_plan_text(plan) -> str:
+    """The plan in words: which journal, then each field as `name: now → restored` (keys masked)."""
+    if plan.redo:
+        lines = [f"redo: re-apply {plan.redoes.id} ({plan.redoes.command}), undone by {plan.entry.id}"]
+    else:
+        lines = [f"undo: restore {plan.entry.id} ({plan.entry.command})"]
+    lines += [f"~ {r['field']}: {restored_words(r)}" for r in plan.restores]
+    lines += [f"! {c}" for c in plan.conflicts]
+    if not plan.restores:
+        lines.append("nothing to restore: every row and field already holds its old value")
+    return "\n".join(lines)
+
+
+def restored_words(row: dict) -> str:
+    """`now → restored`, or for a model list the names it adds and removes: `+ m, - n`."""
+    if "added" in row:
+        return ", ".join([*(f"+ {m}" for m in row["added"]), *(f"- {m}" for m in row["removed"])])
+    return f"{row['now']} → {row['restored']}"
+
+
+def list_journals(actx, *, as_json: bool) -> None:
+    from .. import library as api
+    from ..render import table
+
+    docs = api.journal_documents(actx)
+    if as_json:
+        emit_json({"journals": docs})
+        return
+    rows = [[d["id"], d["command"], len(d["rows"]), journal_state(d)] for d in docs]
+    click.echo(table(rows, ["id", "command", "rows", "state"]) if docs else "no undo journals for this database")
+
+
+def journal_state(doc: dict) -> str:
+    """A journal's line in `undo --list`: undone (by which undo), redone, or in effect."""
+    if doc["kind"] == "write":
+        return f"undone by {doc['undone_by']}" if doc["undone_by"] else "in effect"
+    state = f"{doc['kind']} of {doc['undoes']}"
+    return f"{state}, undone by {doc['undone_by']}" if doc["undone_by"] else state
 
 
 def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
