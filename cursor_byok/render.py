@@ -348,3 +348,57 @@ def _old_new(c: Change) -> str:
         added, removed = delta
         return ", ".join([*(f"+ {m}" for m in added), *(f"- {m}" for m in removed)]) or _short(c.new)
     return _short(c.new) if c.action == "add" else f"{_short(c.old)} -> {_short(c.new)}"
+
+
+def doctor_rows(checks: list[dict]) -> list[list[str]]:
+    """One table row per check; a check that needs action has its "what to do" on the line below its detail."""
+    from .checks.doctor import OK as DOCTOR_OK
+
+    rows = []
+    for c in checks:
+        rows.append([c["provider"], c["symptom"], c["verdict"], c["detail"]])
+        if c["verdict"] != DOCTOR_OK and c["fix"]:
+            rows.append(["", "", "", f"what to do: {c['fix']}"])
+    return rows
+
+
+def doctor_text(doc: dict) -> str:
+    """The human form of a `doctor --json` document."""
+    lines = [f"database: {doc['db']}", table(doctor_rows(doc["checks"]), ["provider", "symptom", "verdict", "detail"])]
+    if doc["costs"]:
+        checked = doc["costs"][0]["checked"]
+        lines += ["", f"costs: BYOK is billed by each provider directly, not by Cursor (pages checked {checked})"]
+        lines.append(
+            table(
+                [[c["provider"], c["usage"], c["spending_limit"]] for c in doc["costs"]],
+                ["provider", "usage", "spending limit"],
+            )
+        )
+    if doc["online"] is not None:
+        online = [[v["provider"], v["field"], v["host"] or "-", v["status"], v["reason"]] for v in doc["online"]]
+        header = ["provider", "key", "sent to", "status", "reason"]
+        lines += ["", "online", table(online, header) if online else "no keys"]
+    s = doc["summary"]
+    lines += [
+        "",
+        f"({s['likely']} likely cause(s), {s['invalid']} invalid key(s), {s['rate_limited']} rate-limited, "
+        f"{s['refused']} refused setting(s))",
+    ]
+    return "\n".join(lines)
+
+
+def audit_text(doc: dict) -> str:
+    """The human form of an `audit --json` document: a table, what to do, a count."""
+    lines = [f"database: {doc['db']}"]
+    if not doc["findings"]:
+        return "\n".join([*lines, "no findings"])
+    rows = [[f["severity"], f["code"], f["subject"], f["message"]] for f in doc["findings"]]
+    lines.append(table(rows, ["severity", "code", "subject", "finding"]))
+    lines.append("")
+    lines.append("what to do")
+    fixes = {f["code"]: f["fix"] for f in doc["findings"]}
+    lines.append(table([[code, fix] for code, fix in fixes.items()]))
+    counts = ", ".join(f"{s}: {n}" for s, n in doc["summary"].items() if n)
+    lines.append("")
+    lines.append(f"({counts})")
+    return "\n".join(lines)

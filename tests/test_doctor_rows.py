@@ -118,9 +118,9 @@ def test_narrow_terminal_wraps_with_a_hanging_indent_and_keeps_commands_whole(ma
     doc = json.loads(
         run_doctor(make_sample_dir, tmp_path, "--json", settings=troubled_settings(), keys=troubled_keys()).stdout
     )
-    wide = doctor.report_text(doc)
+    wide = render.doctor_text(doc)
     monkeypatch.setattr(render, "TERMINAL_WIDTH", 72)
-    text = doctor.report_text(doc)
+    text = render.doctor_text(doc)
     assert check_rows(text) == check_rows(wide)
     commands = set(re.findall(r"`cursor-byok [^`]*`", wide))
     assert len(commands) >= 5

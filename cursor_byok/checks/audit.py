@@ -654,22 +654,3 @@ def document_reaches(doc: dict, fail_on: str) -> bool:
 def report_json(findings: list[Finding], *, db: str) -> dict:
     """The `audit --json` document."""
     return {"db": db, "findings": [f.to_json() for f in findings], "summary": summary(findings)}
-
-
-def report_text(doc: dict) -> str:
-    """The human form of an `audit --json` document: a table, what to do, a count."""
-    from ..render import table
-
-    lines = [f"database: {doc['db']}"]
-    if not doc["findings"]:
-        return "\n".join([*lines, "no findings"])
-    rows = [[f["severity"], f["code"], f["subject"], f["message"]] for f in doc["findings"]]
-    lines.append(table(rows, ["severity", "code", "subject", "finding"]))
-    lines.append("")
-    lines.append("what to do")
-    fixes = {f["code"]: f["fix"] for f in doc["findings"]}
-    lines.append(table([[code, fix] for code, fix in fixes.items()]))
-    counts = ", ".join(f"{s}: {n}" for s, n in doc["summary"].items() if n)
-    lines.append("")
-    lines.append(f"({counts})")
-    return "\n".join(lines)

@@ -743,42 +743,6 @@ def has_problems(doc: dict) -> bool:
     return any(doc["summary"].values())
 
 
-def check_rows(checks: list[dict]) -> list[list[str]]:
-    """One table row per check; a check that needs action has its "what to do" on the line below its detail."""
-    rows = []
-    for c in checks:
-        rows.append([c["provider"], c["symptom"], c["verdict"], c["detail"]])
-        if c["verdict"] != OK and c["fix"]:
-            rows.append(["", "", "", f"what to do: {c['fix']}"])
-    return rows
-
-
-def report_text(doc: dict) -> str:
-    from ..render import table
-
-    lines = [f"database: {doc['db']}", table(check_rows(doc["checks"]), ["provider", "symptom", "verdict", "detail"])]
-    if doc["costs"]:
-        checked = doc["costs"][0]["checked"]
-        lines += ["", f"costs: BYOK is billed by each provider directly, not by Cursor (pages checked {checked})"]
-        lines.append(
-            table(
-                [[c["provider"], c["usage"], c["spending_limit"]] for c in doc["costs"]],
-                ["provider", "usage", "spending limit"],
-            )
-        )
-    if doc["online"] is not None:
-        online = [[v["provider"], v["field"], v["host"] or "-", v["status"], v["reason"]] for v in doc["online"]]
-        header = ["provider", "key", "sent to", "status", "reason"]
-        lines += ["", "online", table(online, header) if online else "no keys"]
-    s = doc["summary"]
-    lines += [
-        "",
-        f"({s['likely']} likely cause(s), {s['invalid']} invalid key(s), {s['rate_limited']} rate-limited, "
-        f"{s['refused']} refused setting(s))",
-    ]
-    return "\n".join(lines)
-
-
 def document(
     ctx,
     *,

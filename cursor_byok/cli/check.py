@@ -36,7 +36,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
       cursor-byok audit --fail-on none
     """
     from .. import library
-    from ..checks.audit import report_text
+    from ..render import audit_text
 
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
@@ -50,7 +50,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(coloured(report_text(report.to_json())))
+        click.echo(coloured(audit_text(report.to_json())))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
 
@@ -81,12 +81,12 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
       cursor-byok doctor --online --azure-api-version 2025-01-01-preview --json
     """
     from .. import library
-    from ..checks.doctor import report_text
+    from ..render import doctor_text
 
     report = library.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(report_text(report.to_json()))
+        click.echo(doctor_text(report.to_json()))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
