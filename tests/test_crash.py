@@ -2,7 +2,7 @@
 
 Two campaigns, each on a WAL and on a rollback-journal (DELETE) database:
 
-* the walk: CURSOR_BYOK_CRASH_AT=N kills the real CLI at its Nth write point
+* the walk: a crash point armed at N (tests/crash_runner.py) kills the real CLI at its Nth write point
   (directory creation, file write, fsync, rename, directory fsync, each SQL
   statement, the commit, the read-back after it), for N = 1, 2, 3, ... until
   a run completes;

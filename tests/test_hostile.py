@@ -53,8 +53,6 @@ ENV_TO_CLEAR = (
     "CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE",
     "CURSOR_BYOK_SAFE_STORAGE_SCHEME",
     "CURSOR_BYOK_DEBUG",
-    "CURSOR_BYOK_CRASH_AT",
-    "CURSOR_BYOK_CRASH_LOG",
 )
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
