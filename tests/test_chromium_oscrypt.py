@@ -25,6 +25,8 @@ from cursor_byok.errors import DecryptFailed
 from cursor_byok.safestorage import backends as keyring
 from cursor_byok.safestorage import oscrypt as ss
 
+pytestmark = pytest.mark.slow  # a real headless Chromium
+
 CHROMIUM_APP = "chromium"
 
 

@@ -48,7 +48,7 @@ from cursor_byok.cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key
 
 LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-pytestmark = LINUX_ONLY
+pytestmark = [LINUX_ONLY, pytest.mark.slow]  # a campaign: about 55 real CLI processes watched through /proc
 
 DB_FILE_NAMES = ("state.vscdb", "state.vscdb-wal", "state.vscdb-shm", "state.vscdb-journal", "state.vscdb.backup")
 PASSPHRASE = "canary-scan passphrase 42"
