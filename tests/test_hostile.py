@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pyrage
@@ -107,8 +108,13 @@ class World:
     passphrase_file: Path
     x25519: bytes
     armored: bytes
-    passphrase: bytes
     document: dict
+
+    @cached_property
+    def passphrase(self) -> bytes:
+        """A passphrase bundle, made on first use: scrypt takes about a second, and the fast loop needs none."""
+        args = ("--passphrase-file", str(self.passphrase_file), "--no-models")
+        return _export(self.root, self.source_db, self.data_dir, "phrase.age", *args)
 
 
 def _sample_db(root: Path, name: str, seed: int) -> Path:
@@ -142,9 +148,8 @@ def world(tmp_path_factory) -> World:
     passphrase_file.write_text(PASSPHRASE + "\n")
     x25519 = _export(root, source, data_dir, "x25519.age", "-r", public, "--only", "openai", "--no-models")
     armored = _export(root, source, data_dir, "armored.age", "-r", public, "--armor", "--only", "openai", "--no-models")
-    phrase = _export(root, source, data_dir, "phrase.age", "--passphrase-file", str(passphrase_file), "--no-models")
     document = api.open_bundle(x25519, identity_files=[str(identity)])
-    return World(root, data_dir, source, target, identity, passphrase_file, x25519, armored, phrase, document)
+    return World(root, data_dir, source, target, identity, passphrase_file, x25519, armored, document)
 
 
 def header_end(binary: bytes) -> int:
