@@ -8,7 +8,9 @@ Run by scripts/windows-lane in three phases sharing one folder:
 
 Every check prints PASS or FAIL; a phase exits 1 when any of its checks failed.
 Only the command line (`python -m cursor_byok`) is used, never the package's
-modules: the Cursor installs, DPAPI and AES-GCM are done here with ctypes,
+modules (but for the crash-point check, which arms a point from inside the
+process and then calls the command line's `main`, as the Linux crash tests
+do): the Cursor installs, DPAPI and AES-GCM are done here with ctypes,
 sqlite3 and cryptography directly, as Cursor would, so a wrong key or a wrong
 encryption in the tool cannot hide behind the same wrong code in the check.
 All keys are made up here, in each provider's format.
@@ -318,6 +320,37 @@ def check_code_lock(target: Path) -> None:
     lock.unlink()
 
 
+_ARMED_CLI = """
+import sys
+from cursor_byok import crashpoint
+from cursor_byok.cli import main
+crashpoint.arm(at=1, log=sys.argv[1])
+main(args=sys.argv[2:], prog_name="python -m cursor_byok")
+"""
+
+
+def check_crash_points(target: Path, shared: Path) -> None:
+    """Armed from inside the process, a crash point ends a write at once (exit 137); the environment cannot arm one."""
+    db = target / "User" / "globalStorage" / "state.vscdb"
+    group = ["--user-data-dir", str(target), "--safe-storage", "dpapi"]
+    log = shared / "crash-points.log"
+    before = item_rows(db)
+    res = subprocess.run(
+        [sys.executable, "-c", _ARMED_CLI, str(log), *group, "models", "add", "crashed-model", "--yes"],
+        input=b"",
+        capture_output=True,
+        timeout=600,
+    )
+    logged = log.read_text(encoding="utf-8").split() if log.exists() else []
+    killed = res.returncode == 137 and logged[:1] == ["1"] and item_rows(db) == before
+    check("an armed crash point ends the write at once with exit 137", killed, f"exit {res.returncode}: {said(res)}")
+    env = {"CURSOR_BYOK_CRASH_AT": "1", "CURSOR_BYOK_CRASH_LOG": str(shared / "env-points.log")}
+    res = cli(*group, "models", "add", "env-model", "--yes", env=env)
+    ok, why = clean_run(res)
+    wrote = item_rows(db) != before and not (shared / "env-points.log").exists()
+    check("CURSOR_BYOK_CRASH_AT in the environment does not stop a write", ok and wrote, why)
+
+
 def check_demo() -> None:
     res = cli("demo")
     ok, why = clean_run(res)
@@ -345,6 +378,7 @@ def windows(shared: Path) -> None:
     check_import_undo(shared, target)
     check_writes(target)
     check_code_lock(target)
+    check_crash_points(target, shared)
     check_demo()
 
 

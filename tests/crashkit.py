@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import crash_runner
+
 from cursor_byok import library as api
 from cursor_byok.bundle.age_envelope import generate_identity
 from cursor_byok.safestorage.backends import SafeStorageConfig
@@ -166,15 +168,12 @@ def run_cli(
     crash_log: Path | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess:
-    env = dict(world.env)
-    if crash_at is not None:
-        env["CURSOR_BYOK_CRASH_AT"] = str(crash_at)
-    if crash_log is not None:
-        env["CURSOR_BYOK_CRASH_LOG"] = str(crash_log)
+    armed = crash_at is not None or crash_log is not None
+    cli = [*(crash_runner.command(crash_at, crash_log) if armed else CLI), *args]
     for _ in range(FOREIGN_CURSOR_RETRIES):
         if crash_log is not None:
             crash_log.unlink(missing_ok=True)
-        done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cli, env=dict(world.env), capture_output=True, text=True, timeout=timeout)
         if not refused_for_a_foreign_cursor(done.returncode, done.stderr):
             return done
         time.sleep(0.5)
@@ -182,10 +181,8 @@ def run_cli(
 
 
 def start_cli(world: World, args: Iterable[str], *, crash_log: Path | None = None) -> subprocess.Popen:
-    env = dict(world.env)
-    if crash_log is not None:
-        env["CURSOR_BYOK_CRASH_LOG"] = str(crash_log)
-    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = [*crash_runner.command(None, crash_log), *args] if crash_log is not None else [*CLI, *args]
+    return subprocess.Popen(cli, env=dict(world.env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def crash_points(log: Path) -> list[str]:
@@ -308,8 +305,6 @@ def journal_rows(path: Path) -> list[str]:
 # --- the command line in this process (for recovery steps and long series) -------------
 
 _UNSET = (
-    "CURSOR_BYOK_CRASH_AT",
-    "CURSOR_BYOK_CRASH_LOG",
     "CURSOR_STATE_DB",
     "CURSOR_USER_DATA_DIR",
     "VSCODE_PORTABLE",

@@ -125,7 +125,11 @@ class FakeProvider:
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # server_close() then waits for every handler: a delayed answer whose client gave up
+        # fails inside its own test, not with a traceback on a later test's stderr
+        self.server.daemon_threads = False
+        # shutdown() waits for the serve loop's next poll: 0.05 s instead of the default 0.5 s per test
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def root(self) -> str:

@@ -72,6 +72,7 @@ def plain_document(age: str, age_key, source, tmp_path: Path) -> Path:
     return doc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("armor", [False, True])
 def test_a_document_encrypted_by_age_imports(armor, age, age_key, source, make_sample_dir, tmp_path):
     doc = plain_document(age, age_key, source, tmp_path)
@@ -91,6 +92,7 @@ def test_a_document_encrypted_by_age_imports(armor, age, age_key, source, make_s
     assert stored_keys(target) == {**expected_values(source), "extra.deepseekKey": TARGET_EXTRA["deepseekKey"]}
 
 
+@pytest.mark.slow
 def test_age_recipients_file_and_a_second_identity(age, age_key, source, make_sample_dir, tmp_path):
     """`age -R` with two recipients; cursor-byok opens it with the second identity file (CliRunner)."""
     keygen = require_tool("age-keygen")

@@ -628,6 +628,7 @@ def test_every_header_bit_flip_is_refused(small_bundle):
         assert_refused(changed, identities=identities)
 
 
+@pytest.mark.slow
 def test_every_header_bit_flip_of_a_passphrase_file_is_refused():
     data = SCRYPT_VECTOR.data
     assert agefile.decrypt(data, passphrases=SCRYPT_VECTOR.passphrases)  # the unflipped file opens

@@ -578,7 +578,7 @@ def test_every_scan_shape_starts_with_a_listed_literal():
         assert key.encode().startswith(audit.SCAN_LITERALS), vendor
 
 
-@pytest.mark.parametrize("shape", range(10))
+@pytest.mark.parametrize("shape", [pytest.param(i, marks=() if i < 3 else pytest.mark.slow) for i in range(10)])
 def test_a_key_is_found_at_every_offset_around_a_window_boundary(tmp_path, monkeypatch, shape):
     """Windows of 256 new bytes after 200 carried over: every key shape, at each offset near the first
     two window ends (456 and 712)."""

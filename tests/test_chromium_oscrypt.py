@@ -25,6 +25,8 @@ from cursor_byok.errors import DecryptFailed
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage import secret_service
 
+pytestmark = pytest.mark.slow  # a real headless Chromium
+
 CHROMIUM_APP = "chromium"
 
 

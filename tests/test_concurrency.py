@@ -22,6 +22,8 @@ import pytest
 from cursor_byok.cli import Exit
 from cursor_byok.cursor.store import WRITE_BUSY_TIMEOUT_S, Store
 
+pytestmark = pytest.mark.slow  # real lock holders and busy timeouts of seconds
+
 MODES = ("wal", "delete")
 STANDIN = Path(__file__).with_name("cursor_standin.py")
 STANDIN_KEY = "workbench.view.standin.state"  # a row no import touches

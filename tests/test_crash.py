@@ -2,7 +2,7 @@
 
 Two campaigns, each on a WAL and on a rollback-journal (DELETE) database:
 
-* the walk: CURSOR_BYOK_CRASH_AT=N kills the real CLI at its Nth write point
+* the walk: a crash point armed at N (tests/crash_runner.py) kills the real CLI at its Nth write point
   (directory creation, file write, fsync, rename, directory fsync, each SQL
   statement, the commit, the read-back after it), for N = 1, 2, 3, ... until
   a run completes;
@@ -78,6 +78,7 @@ def walk(request, walks) -> Walkthrough:
     return walks[request.param]
 
 
+@pytest.mark.slow
 def test_the_sample_write_touches_several_rows_in_one_transaction(walk):
     rows = {key for _table, key in walk.targets}
     assert len(rows) >= 4, rows  # several keys and the settings blob: partial writes would show
@@ -107,6 +108,7 @@ def crash_walk(walk: Walkthrough, args, saved, old, new, recover) -> list[tuple[
     raise AssertionError("the walk never completed")
 
 
+@pytest.mark.slow
 def test_import_killed_at_every_write_point(walk, capsys):
     w = walk.world
 
@@ -131,6 +133,7 @@ def test_import_killed_at_every_write_point(walk, capsys):
         print(f"\n[crash walk] import, {'WAL' if w.wal else 'DELETE'}: {len(seen)} points: {names}")
 
 
+@pytest.mark.slow
 def test_undo_killed_at_every_write_point(walk, capsys):
     w = walk.world
 
@@ -151,6 +154,7 @@ def test_undo_killed_at_every_write_point(walk, capsys):
         print(f"\n[crash walk] undo, {'WAL' if w.wal else 'DELETE'}: {len(seen)} points: {names}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_a_write_killed_mid_transaction_by_another_process_is_rolled_back_not_refused(mode, tmp_path):
     """A hot rollback journal (DELETE mode) must be rolled back by the next open, as Cursor would.
@@ -173,6 +177,7 @@ def test_a_write_killed_mid_transaction_by_another_process_is_rolled_back_not_re
     assert ck.dump(w.db) == pre
 
 
+@pytest.mark.slow
 def test_undo_after_two_writes_in_the_same_second_undoes_the_newer(walk):
     w = walk.world
     ck.restore_state(w, walk.saved_pre)

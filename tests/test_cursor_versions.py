@@ -310,6 +310,7 @@ def test_a_2_2_database_with_no_key_rows_gets_secret_rows(tmp_path, bundle, clea
     assert "encrypted secret://cursorAuth rows (Cursor 2.2.3 is between the known forms" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_into_3_7_through_a_real_gnome_keyring(layout, bundle, tmp_path, clean_env):
     for tool in ("dbus-daemon", "gnome-keyring-daemon"):

@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 KEY_SHAPES = [
     re.compile(r"sk-proj-[A-Za-z0-9_-]{20,}"),
     re.compile(r"sk-ant-api03-[A-Za-z0-9_-]{20,}"),
@@ -29,6 +31,7 @@ def test_demo_moves_every_key_and_prints_none(tmp_path):
     assert not list(tmp_path.glob("cursor-byok-demo-*"))
 
 
+@pytest.mark.slow
 def test_demo_keep_leaves_private_files(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
     res = subprocess.run(

@@ -304,6 +304,7 @@ def test_armor_writes_text(source, age_key, tmp_path):
 # --- passphrases and recipients -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_passphrase_from_a_file(source, tmp_path):
     secret_file = tmp_path / "pass.txt"
     secret_file.write_text(PASSPHRASE + "\n")
@@ -315,6 +316,7 @@ def test_passphrase_from_a_file(source, tmp_path):
     assert doc["profile"]["providers"]["openai"]["key"] == source.keys["openai.key"]
 
 
+@pytest.mark.slow
 def test_passphrase_from_the_environment(source, tmp_path, monkeypatch):
     monkeypatch.setenv("MY_BUNDLE_PASS", PASSPHRASE)
     out = tmp_path / "keys.age"

@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pyrage
@@ -53,8 +54,6 @@ ENV_TO_CLEAR = (
     "CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE",
     "CURSOR_BYOK_SAFE_STORAGE_SCHEME",
     "CURSOR_BYOK_DEBUG",
-    "CURSOR_BYOK_CRASH_AT",
-    "CURSOR_BYOK_CRASH_LOG",
 )
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -109,8 +108,13 @@ class World:
     passphrase_file: Path
     x25519: bytes
     armored: bytes
-    passphrase: bytes
     document: dict
+
+    @cached_property
+    def passphrase(self) -> bytes:
+        """A passphrase bundle, made on first use: scrypt takes about a second, and the fast loop needs none."""
+        args = ("--passphrase-file", str(self.passphrase_file), "--no-models")
+        return _export(self.root, self.source_db, self.data_dir, "phrase.age", *args)
 
 
 def _sample_db(root: Path, name: str, seed: int) -> Path:
@@ -144,9 +148,8 @@ def world(tmp_path_factory) -> World:
     passphrase_file.write_text(PASSPHRASE + "\n")
     x25519 = _export(root, source, data_dir, "x25519.age", "-r", public, "--only", "openai", "--no-models")
     armored = _export(root, source, data_dir, "armored.age", "-r", public, "--armor", "--only", "openai", "--no-models")
-    phrase = _export(root, source, data_dir, "phrase.age", "--passphrase-file", str(passphrase_file), "--no-models")
     document = api.open_bundle(x25519, identity_files=[str(identity)]).document
-    return World(root, data_dir, source, target, identity, passphrase_file, x25519, armored, phrase, document)
+    return World(root, data_dir, source, target, identity, passphrase_file, x25519, armored, document)
 
 
 def header_end(binary: bytes) -> int:
@@ -237,6 +240,7 @@ def assert_refused_by_open_bundle(data: bytes, **keys) -> BundleError:
     pytest.fail("a damaged bundle was accepted")
 
 
+@pytest.mark.slow
 def test_the_unchanged_bundles_open(world):
     ident = {"identity_files": [str(world.identity)]}
     assert api.open_bundle(world.armored, **ident).document == world.document
@@ -245,6 +249,7 @@ def test_the_unchanged_bundles_open(world):
     assert world.document["profile"]["providers"]["openai"]["key"].startswith("sk-proj-")
 
 
+@pytest.mark.slow
 def test_every_bit_flip_of_an_x25519_bundle_is_refused(world):
     ident = {"identity_files": [str(world.identity)]}
     kinds = {BundleError: 0, BundleAuthError: 0}
@@ -254,6 +259,7 @@ def test_every_bit_flip_of_an_x25519_bundle_is_refused(world):
     assert kinds[BundleAuthError] > 0  # flips in the recipient stanza: no identity matches any more
 
 
+@pytest.mark.slow
 def test_every_bit_flip_of_an_armored_bundle_is_refused_or_only_touches_outer_whitespace(world):
     ident = {"identity_files": [str(world.identity)]}
     harmless = 0
@@ -292,6 +298,7 @@ def _one_per_line(reached: list[tuple[int, bytes]], data: bytes) -> list[bytes]:
     return [changed for _, changed in picked.values()]
 
 
+@pytest.mark.slow
 def test_passphrase_bundle_header_flips_are_refused_and_most_before_scrypt(world, pyrage_calls):
     """All header flips; scrypt (about a second each) runs only for one flip per header line."""
     data = world.passphrase
@@ -316,6 +323,7 @@ def test_passphrase_bundle_header_flips_are_refused_and_most_before_scrypt(world
     assert pyrage_calls["scrypt"].calls == len(sample)
 
 
+@pytest.mark.slow
 def test_passphrase_bundle_body_damage_is_refused(world):
     data, keys = world.passphrase, {"passphrases": [PASSPHRASE]}
     start = header_end(data)
@@ -327,6 +335,7 @@ def test_passphrase_bundle_body_damage_is_refused(world):
         assert_refused_by_open_bundle(changed, **keys)
 
 
+@pytest.mark.slow
 def test_damaged_bundles_through_the_real_cli(world, tmp_path):
     x = world.x25519
     end = header_end(x)
@@ -389,6 +398,7 @@ def test_buffer_json_decoder_only_raises_value_error_on_any_text(text):
 BUFFER_ITEMS = st.integers(-3, 300) | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=3) | st.none()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     st.dictionaries(st.sampled_from(["type", "data", "extra"]), JSON_VALUES, max_size=3)
@@ -510,6 +520,7 @@ def blob_texts(draw):
     return "{" + ",".join(parts) + gap + "}"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(blob_texts(), st.fixed_dictionaries({}, optional=WANTED_FIELDS))
 def test_row_writer_keeps_every_foreign_top_level_member_byte_identical(text, wanted):
@@ -567,6 +578,7 @@ NEAR_DOCUMENTS = st.fixed_dictionaries(
 EMPTY_TARGET = read_profile({BLOB_KEY: json.dumps(default_settings())})
 
 
+@pytest.mark.slow
 @FUZZ
 @given(JSON_VALUES | NEAR_DOCUMENTS)
 @example({"format": bundle.FORMAT, "version": 1, "profile": {"models": {"selected": {"a\x1b[2J": "m"}}}})
@@ -648,6 +660,7 @@ def manifest_texts(draw):
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(manifest_texts() | st.text(max_size=200))
 @example('version = 1\n[openai]\nkey = "file:a\\u0000b"\n')
@@ -826,6 +839,7 @@ def test_damaged_database_notes_say_what_was_read(make_sample_dir, tmp_path):
     assert doc["providers"]["anthropic"]["key"]["masked"].startswith("sk-ant-api03-")  # the rest still reads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["truncated-half", "blob-invalid-utf8"])
 def test_damaged_database_in_a_real_process(case, make_sample_dir, tmp_path, world):
     damage, *_ = DAMAGE[case]

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager
 
+import crash_runner
 import pytest
 from click.testing import CliRunner
 
@@ -47,7 +48,7 @@ from cursor_byok.cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key
 
 LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-pytestmark = LINUX_ONLY
+pytestmark = [LINUX_ONLY, pytest.mark.slow]  # a campaign: about 55 real CLI processes watched through /proc
 
 DB_FILE_NAMES = ("state.vscdb", "state.vscdb-wal", "state.vscdb-shm", "state.vscdb-journal", "state.vscdb.backup")
 PASSPHRASE = "canary-scan passphrase 42"
@@ -244,10 +245,10 @@ def _session_cmdlines(session: int) -> dict[int, bytes]:
     return found
 
 
-def run_watched(args: list[str], env: dict[str, str], stdin: bytes, cwd: Path) -> Watched:
-    """Run the CLI in its own session; poll /proc for the command lines of the session's processes."""
+def run_watched(args: list[str], env: dict[str, str], stdin: bytes, cwd: Path, cli: list[str] | None = None) -> Watched:
+    """Run the CLI (or `cli`: the crash bootstrap) in its own session; poll /proc for its processes' command lines."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cursor_byok", *args],
+        [*(cli or [sys.executable, "-m", "cursor_byok"]), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -605,8 +606,8 @@ def _crash_point(lab: Lab, args: list[str], point: str) -> int:
         probe_args = [a.replace(str(lab.root), str(probe)) for a in args]
         env = {k: v.replace(str(lab.root), str(probe)) for k, v in lab.env().items()}
         subprocess.run(
-            [sys.executable, "-m", "cursor_byok", *probe_args],
-            env={**env, "CURSOR_BYOK_CRASH_LOG": str(log)},
+            [*crash_runner.command(None, log), *probe_args],
+            env=env,
             capture_output=True,
             timeout=120,
             check=True,
@@ -623,13 +624,13 @@ def _crash_point(lab: Lab, args: list[str], point: str) -> int:
     ids=["import-journal-written", "import-before-commit", "export-bundle-written"],
 )
 def test_a_killed_run_leaves_no_plaintext_behind(command, point, lab):
-    """SIGKILL (CURSOR_BYOK_CRASH_AT) mid-write: leftovers are temp files; none holds a decrypted key."""
+    """SIGKILL (an armed crash point) mid-write: leftovers are temp files; none holds a decrypted key."""
     if command == "import":
         args = _import(lab, "--yes", "--on-conflict", "replace")
     else:
         args = [*lab.group("src"), "export", "-o", str(lab.out / "k.age"), "-r", lab.recipient]
     at = _crash_point(lab, args, point)
-    watched = run_watched(args, lab.env({"CURSOR_BYOK_CRASH_AT": str(at)}), b"", lab.root)
+    watched = run_watched(args, lab.env(), b"", lab.root, cli=crash_runner.command(at, None))
     assert watched.returncode == -9
     leftovers = [p for p in lab.root.rglob("*.tmp")] + list((lab.data / "journals").glob("*.json"))
     assert leftovers, "the kill should have left the written file behind"

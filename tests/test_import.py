@@ -392,6 +392,7 @@ def test_malformed_documents_are_refused(doc, move, make_sample_dir, tmp_path, d
     assert_refused(import_(target, path, move.ident, "--yes"), Exit.BUNDLE, target.db, before, data_dir)
 
 
+@pytest.mark.slow
 def test_wrong_passphrase_and_missing_passphrase(make_sample_dir, tmp_path, monkeypatch, data_dir):
     source = make_sample_dir("basic")
     monkeypatch.setenv("BUNDLE_PASS", PASSPHRASE)

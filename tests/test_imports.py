@@ -55,6 +55,7 @@ def test_core_modules_are_found():
     assert "cursor_byok.cli" not in found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", core_modules())
 def test_core_module_does_not_import_click(module):
     proc = fresh_python(REPORT_MODULES.format(body=f"import {module}", watched=("click",)))

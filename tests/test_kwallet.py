@@ -95,6 +95,7 @@ def test_a_refused_open_is_reported(kwallet):
         kwallet_mod.fetch_kwallet()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["networkWallet", "open", "readPassword"])
 def test_a_hung_kwalletd_times_out_instead_of_hanging(kwallet, monkeypatch, method):
     monkeypatch.setattr(kwallet_mod, "KWALLET_TIMEOUT_S", 0.5)
@@ -111,6 +112,7 @@ def test_probe_reports_a_kwalletd_that_answers(kwallet):
     assert kwallet_mod.probe_kwallet() == "reachable (org.kde.kwalletd5)"
 
 
+@pytest.mark.slow
 def test_probe_does_not_hang_on_a_hung_kwalletd(kwallet):
     kwallet(hang="networkWallet")
     assert kwallet_mod.probe_kwallet() == "unreachable (org.kde.kwalletd6 does not answer)"

@@ -340,6 +340,7 @@ def test_onboard_script_applies_once_then_finds_nothing_to_do(make_sample_dir, t
     assert disk_state(sd.db) == before
 
 
+@pytest.mark.slow
 def test_onboard_script_keeps_developer_keys_by_default(make_sample_dir, tmp_path, env, keys):
     sd = make_sample_dir("basic")
     path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
@@ -353,6 +354,7 @@ def test_onboard_script_keeps_developer_keys_by_default(make_sample_dir, tmp_pat
     assert not any(k in log for k in keys.values())
 
 
+@pytest.mark.slow
 def test_onboard_script_check_reports_drift_and_writes_nothing(make_sample_dir, tmp_path, env, keys):
     sd = make_sample_dir("basic")
     path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
@@ -363,6 +365,7 @@ def test_onboard_script_check_reports_drift_and_writes_nothing(make_sample_dir, 
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "situation, code, expected",
     [

@@ -62,6 +62,7 @@ def setup(make_sample_dir, tmp_path, clean_env):
     return {"src": src, "dst": dst, "identity": identity, "recipient": public, "out": out, "env": env, "tmp": tmp_path}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("umask", UMASKS)
 def test_bundle_journals_and_data_dirs_are_private(umask, setup):
     s = setup
@@ -90,6 +91,7 @@ def test_bundle_journals_and_data_dirs_are_private(umask, setup):
     assert assert_private(s["tmp"] / "state") == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("umask", UMASKS)
 def test_demo_files_are_private(umask, tmp_path, clean_env):
     env = {**clean_env, "TMPDIR": str(tmp_path)}
@@ -120,6 +122,7 @@ def test_force_replaces_a_world_readable_file_with_a_new_private_one(setup):
     assert "X25519" in agefile.precheck(target.read_bytes()).stanza_types
 
 
+@pytest.mark.slow
 def test_force_over_a_hard_link_leaves_the_other_name_untouched(setup):
     s = setup
     victim = s["tmp"] / "victim.txt"
@@ -132,6 +135,7 @@ def test_force_over_a_hard_link_leaves_the_other_name_untouched(setup):
     assert victim.stat().st_nlink == 1 and target.stat().st_ino != victim.stat().st_ino
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
 @pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
 def test_a_symlink_at_the_target_is_refused_and_its_target_untouched(dangling, force, setup):
@@ -180,6 +184,7 @@ def _import_args(s) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_symlinked_journal_folder_is_refused_before_anything_is_written(setup):
     s = setup
     elsewhere = s["tmp"] / "elsewhere"
@@ -194,6 +199,7 @@ def test_a_symlinked_journal_folder_is_refused_before_anything_is_written(setup)
     assert s["dst"].db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_loose_journal_folder_is_tightened(setup):
     s = setup
     journals = Path(s["env"]["CURSOR_BYOK_DATA_DIR"]) / "journals"

@@ -15,7 +15,7 @@ import pytest
 from conftest import require_module, require_tool
 from secret_service import PrivateSecretService
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a real gnome-keyring daemon on its own D-Bus
 
 ROW_SLOTS = {"openai.key": ("openai", "key"), "anthropic.key": ("anthropic", "key"), "google.key": ("google", "key")}
 

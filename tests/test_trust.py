@@ -261,6 +261,7 @@ def test_yes_on_a_terminal_writes(make_sample_dir):
     assert b"applied:" in shown
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(make_sample_dir, data_dir):
     sd = make_sample_dir("v11")
     before = snapshot(sd.db)
@@ -413,6 +414,7 @@ def test_list_bundle_marks_what_the_bundle_does_not_hold(make_sample_dir, tmp_pa
 # --- prompts on a terminal ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_export_checks_the_length_first_and_import_gives_three_tries(make_sample_dir, tmp_path):
     sd = make_sample_dir("v11")
     bundle = tmp_path / "p.age"
@@ -439,6 +441,7 @@ def test_export_checks_the_length_first_and_import_gives_three_tries(make_sample
     assert code == int(Exit.BUNDLE_AUTH), shown
 
 
+@pytest.mark.slow
 def test_a_passphrase_protected_ssh_key_is_asked_for(make_sample_dir, tmp_path):
     import shutil
     import subprocess
@@ -459,6 +462,7 @@ def test_a_passphrase_protected_ssh_key_is_asked_for(make_sample_dir, tmp_path):
     assert refused.exit_code == int(Exit.INPUT) and "passphrase-protected" in refused.stderr
 
 
+@pytest.mark.slow
 def test_safe_storage_password_is_asked_for_on_a_terminal(make_sample_dir):
     import sys
 
@@ -499,6 +503,7 @@ def test_audit_sees_an_old_plain_key_behind_a_secret_row_in_the_backup(make_samp
 # --- feedback -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_status_line_while_scrypt_runs_then_erased(make_sample_dir, tmp_path):
     sd = make_sample_dir("v11")
     secret = tmp_path / "pass.txt"
@@ -528,6 +533,7 @@ def test_grammar_an_anthropic_key(make_sample_dir):
     assert "an Anthropic key" in audit and "a Anthropic" not in audit + doctor
 
 
+@pytest.mark.slow
 def test_colour_only_on_a_terminal_and_never_with_no_color(make_sample_dir, monkeypatch):
     import os
 

@@ -295,6 +295,7 @@ def test_manifest_file_source_is_bounded_and_never_blocks(case, hostile_files, m
     assert disk_state(sd.db) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["fifo", "dev-zero", "zero-link"])
 def test_manifest_passphrase_identity_and_recipients_files_never_block(case, hostile_files, tmp_path, env):
     hostile = hostile_files[case]
@@ -313,6 +314,7 @@ def test_manifest_passphrase_identity_and_recipients_files_never_block(case, hos
     assert not (tmp_path / "never.age").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["fifo", "dev-zero"])
 def test_cursor_files_that_are_fifos_or_devices_never_block(case, hostile_files, make_sample_dir, tmp_path, env):
     sd = make_sample_dir("basic")

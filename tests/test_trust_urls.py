@@ -115,6 +115,7 @@ def test_a_manifest_that_sets_a_base_url_needs_on_conflict_replace(make_sample_d
     assert blob(target.db)["openAIBaseUrl"] == EVIL and "collector.example.net" in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["keep", "replace"])
 def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy, make_sample_dir, tmp_path):
     import os

@@ -264,18 +264,18 @@ def test_code_lock_and_process_scan_on_windows(tmp_path, monkeypatch):
 
 
 def test_crash_point_without_sigkill_ends_the_process_at_once(tmp_path):
+    log = tmp_path / "points.log"
     code = (
-        "import signal\n"
+        "import signal, sys\n"
         "del signal.SIGKILL\n"  # as on Windows
         "from cursor_byok import crashpoint\n"
+        "crashpoint.arm(at=1, log=sys.argv[1])\n"
         "try:\n"
         "    crashpoint.hit('first')\n"
         "finally:\n"
         "    print('cleanup ran')\n"
     )
-    log = tmp_path / "points.log"
-    env = {**os.environ, "CURSOR_BYOK_CRASH_AT": "1", "CURSOR_BYOK_CRASH_LOG": str(log)}
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60)
     assert run.returncode == crashpoint.CRASH_EXIT == 137
     assert run.stdout == "" and log.read_text() == "1 first\n"
 
