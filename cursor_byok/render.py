@@ -203,13 +203,17 @@ def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
         for label, key in (("user added", "user_added"), ("enabled", "enabled"), ("disabled", "disabled"))
     ]
     selected = m.get("selected")
-    rows.append(["selected", ", ".join(f"{s}={n}" for s, n in selected.items()) or "-" if selected is not None
-                 else "not in bundle"])
+    rows.append(
+        [
+            "selected",
+            ", ".join(f"{s}={n}" for s, n in selected.items()) or "-" if selected is not None else "not in bundle",
+        ]
+    )
     return rows
 
 
 def cursor_facts_text(facts: Mapping[str, Any]) -> str:
-    """"3.7.42, backups off": the version Cursor recorded and whether it makes state.vscdb.backup."""
+    """ "3.7.42, backups off": the version Cursor recorded and whether it makes state.vscdb.backup."""
     version = facts.get("version") or "version not recorded"
     backups: dict[bool | None, str] = {True: "makes state.vscdb.backup", False: "backups off (no state.vscdb.backup)"}
     return f"{version}, {backups.get(facts.get('backups'), 'backups unknown')}"

@@ -132,20 +132,33 @@ def _end_marked(marker: bytes) -> None:
             pass
 
 
-def run_chromium(chromium: str, url: str, user_data_dir: Path, password_store: str, env: dict[str, str],
-                 log: Path) -> int:
+def run_chromium(
+    chromium: str, url: str, user_data_dir: Path, password_store: str, env: dict[str, str], log: Path
+) -> int:
     """Load `url` once in a fresh profile and wait for chromium to exit; returns its exit code.
 
     Its output goes to `log`. On a timeout, and always afterwards, every
     process this run started is ended (see the module docstring).
     """
-    cmd = [chromium, *CHROMIUM_FLAGS, f"--password-store={password_store}", f"--user-data-dir={user_data_dir}",
-           "--dump-dom", url]
+    cmd = [
+        chromium,
+        *CHROMIUM_FLAGS,
+        f"--password-store={password_store}",
+        f"--user-data-dir={user_data_dir}",
+        "--dump-dom",
+        url,
+    ]
     token = secrets.token_hex(16)
     marker = f"{RUN_MARKER_ENV}={token}".encode()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env={**env, RUN_MARKER_ENV: token}, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            cmd,
+            env={**env, RUN_MARKER_ENV: token},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
         try:
             return proc.wait(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -239,9 +239,7 @@ def read_pty(fd: int, until: bytes | None = None) -> bytes:
     return out
 
 
-def on_a_terminal(
-    argv: list[str], answers: list[tuple[bytes, str]], timeout: float = 60.0
-) -> tuple[int | None, bytes]:
+def on_a_terminal(argv: list[str], answers: list[tuple[bytes, str]], timeout: float = 60.0) -> tuple[int | None, bytes]:
     """Run argv with a pty as its controlling terminal; type each answer once its prompt shows up (any
     letter case) after the previous answer. (exit code, all it showed); a child still running after
     `timeout` is killed and gives exit None, so a question never asked fails instead of hanging."""

@@ -66,8 +66,13 @@ class PrivateSecretService:
         (self.home / "data").mkdir(parents=True, exist_ok=True)
         self.runtime.chmod(0o700)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "XDG_", "GNOME_KEYRING"))}
-        self.env = {**base, "HOME": str(self.home), "XDG_DATA_HOME": str(self.home / "data"),
-                    "XDG_CONFIG_HOME": str(self.home / "config"), "XDG_RUNTIME_DIR": str(self.runtime)}
+        self.env = {
+            **base,
+            "HOME": str(self.home),
+            "XDG_DATA_HOME": str(self.home / "data"),
+            "XDG_CONFIG_HOME": str(self.home / "config"),
+            "XDG_RUNTIME_DIR": str(self.runtime),
+        }
         self.address = self._start_bus()
         self.env["DBUS_SESSION_BUS_ADDRESS"] = self.address
         self._start_keyring()
@@ -77,8 +82,10 @@ class PrivateSecretService:
     def _start_bus(self) -> str:
         config = self.runtime / "bus.conf"
         config.write_text(BUS_CONFIG.format(socket_dir=self.runtime))
-        bus = self._spawn(["dbus-daemon", "--config-file", str(config), "--nofork", "--nopidfile",
-                           "--print-address=1"], stdout=subprocess.PIPE)
+        bus = self._spawn(
+            ["dbus-daemon", "--config-file", str(config), "--nofork", "--nopidfile", "--print-address=1"],
+            stdout=subprocess.PIPE,
+        )
         address = bus.stdout.readline().decode().strip()
         if not address:
             raise StartFailed(f"dbus-daemon printed no address (exit {bus.poll()})")
@@ -87,8 +94,11 @@ class PrivateSecretService:
     def _start_keyring(self) -> None:
         # --unlock reads the login keyring password on stdin (and creates the
         # keyring with it the first time); --foreground keeps it our child.
-        proc = self._spawn(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        proc = self._spawn(
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
         proc.stdin.write(KEYRING_PASSWORD)
         proc.stdin.close()
 
@@ -154,9 +164,19 @@ class PrivateSecretService:
     def store_with_secret_tool(self, secret: bytes, application: str) -> None:
         """Store an item through libsecret's own command line client."""
         subprocess.run(
-            ["secret-tool", "store", f"--label={application} Safe Storage", "xdg:schema", SCHEMA,
-             "application", application],
-            input=secret, env=self.env, check=True, capture_output=True,
+            [
+                "secret-tool",
+                "store",
+                f"--label={application} Safe Storage",
+                "xdg:schema",
+                SCHEMA,
+                "application",
+                application,
+            ],
+            input=secret,
+            env=self.env,
+            check=True,
+            capture_output=True,
         )
 
     # -- stop --------------------------------------------------------------------------

@@ -31,8 +31,6 @@ from cursor_byok.samples.installs import create_db, default_settings, make_key, 
 FINDING_SHAPE = {"code", "severity", "subject", "message", "fix"}
 
 
-
-
 @pytest.fixture(autouse=True)
 def env(clean_env, tmp_path, monkeypatch):
     monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(tmp_path / "data"))
@@ -211,13 +209,13 @@ def case_azure_unseen(mk, tmp):
 
 
 def case_base_url(mk, tmp):
-    return make_case(mk, tmp, settings=clean_settings(openAIBaseUrl="https://openrouter.ai/api/v1"),
-                     azure_bedrock_rows=True)
+    return make_case(
+        mk, tmp, settings=clean_settings(openAIBaseUrl="https://openrouter.ai/api/v1"), azure_bedrock_rows=True
+    )
 
 
 def case_base_url_http(mk, tmp):
-    return make_case(mk, tmp, settings=clean_settings(openAIBaseUrl="http://10.1.2.3:8000/v1"),
-                     azure_bedrock_rows=True)
+    return make_case(mk, tmp, settings=clean_settings(openAIBaseUrl="http://10.1.2.3:8000/v1"), azure_bedrock_rows=True)
 
 
 def case_duplicate(mk, tmp):
@@ -333,7 +331,9 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "backup-current": (case_backup_current, "backup-current-key", "User/globalStorage/state.vscdb.backup"),
     "corrupted": (case_corrupted, "backup-old-key", "User/globalStorage/state.vscdb.corrupted.1712345678901"),
     "corrupted-unreadable": (
-        case_corrupted, "file-unreadable", "User/globalStorage/state.vscdb.corrupted.1712345678901"
+        case_corrupted,
+        "file-unreadable",
+        "User/globalStorage/state.vscdb.corrupted.1712345678901",
     ),
     "settings-file": (case_settings_file, "settings-file-key", "User/settings.json"),
     "workspace": (case_workspace, "workspace-key", f"{WS}/4f1c2e9a0b/state.vscdb#memento/webviewView.chat"),
@@ -551,8 +551,28 @@ def _every_shape(rng: random.Random) -> list[tuple[str, str]]:
 
 def _noise(rng: random.Random, size: int) -> bytes:
     """Bytes like a SQLite page of chat text, with many near misses of the literal starts."""
-    words = [b"task-", b"disk-", b"sk-", b"AIza", b"AKIA", b"xai-", b"gsk_", b"Key", b"key", b"\x00", b"\x81",
-             b"ASIAN", b"ABSKY", b"risk-free", b"the", b" ", b"T3BlbkFJ", b"-", b"_", b"/"]
+    words = [
+        b"task-",
+        b"disk-",
+        b"sk-",
+        b"AIza",
+        b"AKIA",
+        b"xai-",
+        b"gsk_",
+        b"Key",
+        b"key",
+        b"\x00",
+        b"\x81",
+        b"ASIAN",
+        b"ABSKY",
+        b"risk-free",
+        b"the",
+        b" ",
+        b"T3BlbkFJ",
+        b"-",
+        b"_",
+        b"/",
+    ]
     out = bytearray()
     while len(out) < size:
         out += rng.choice(words)
@@ -628,9 +648,16 @@ def test_big_files_report_scan_progress(tmp_path, monkeypatch):
 
 def test_key_strings_finds_each_vendor_and_ignores_look_alikes():
     rng = random.Random(11)
-    keys = {v: make_key(k, rng) for v, k in [("openai", "openai"), ("anthropic", "anthropic"),
-                                              ("google", "google"), ("bedrock", "aws_access"),
-                                              ("openrouter", "openrouter")]}
+    keys = {
+        v: make_key(k, rng)
+        for v, k in [
+            ("openai", "openai"),
+            ("anthropic", "anthropic"),
+            ("google", "google"),
+            ("bedrock", "aws_access"),
+            ("openrouter", "openrouter"),
+        ]
+    }
     data = " ".join(f'"{v}"' for v in keys.values()).encode()
     assert audit.key_strings(data) == list(keys.items())
     decoys = b"AIza-too-short sk-proj-noMagicHere xAKIAABCDEFGHIJKLMNOP " + b"A" * 30 + b"AIza" + b"b" * 35

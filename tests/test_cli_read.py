@@ -39,8 +39,6 @@ JSON_SLOTS = {
 }
 
 
-
-
 def run(*args: str):
     return runner().invoke(main, list(args), catch_exceptions=False)
 
@@ -188,8 +186,18 @@ def test_wrong_password_is_undecryptable(make_sample_dir, clean_env, tmp_path):
     sample = make_sample_dir("macos")
     pw = tmp_path / "pw"
     pw.write_text("not the keychain password")
-    result = run("--user-data-dir", str(sample.udd), "--safe-storage", "password", "--safe-storage-password-file",
-                 str(pw), "--safe-storage-scheme", "macos", "list", "--json")
+    result = run(
+        "--user-data-dir",
+        str(sample.udd),
+        "--safe-storage",
+        "password",
+        "--safe-storage-password-file",
+        str(pw),
+        "--safe-storage-scheme",
+        "macos",
+        "list",
+        "--json",
+    )
     assert result.exit_code == int(Exit.SAFE_STORAGE)
     assert json.loads(result.stdout)["providers"]["google"]["key"]["storage"] == "undecryptable"
 
@@ -331,8 +339,9 @@ def test_busy_database(tmp_path, clean_env, monkeypatch):
     db = tmp_path / "state.vscdb"
     create_db(db, {"a": "1"}, wal=False)
     monkeypatch.setattr(store, "READ_BUSY_TIMEOUT_S", 0.05)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert_one_line_error(run("--db", str(db), "list"), Exit.DB_BUSY)
@@ -367,8 +376,13 @@ def test_usage_error_keeps_click_code(clean_env):
 def test_list_in_a_real_process(make_sample_dir, clean_env, tmp_path):
     sample = make_sample_dir("macos")
     opts = sample.password_options(tmp_path / "pw")
-    proc = subprocess.run([sys.executable, "-m", "cursor_byok", "--db", str(sample.db), *opts, "list", "--json"],
-                          capture_output=True, text=True, env=clean_env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cursor_byok", "--db", str(sample.db), *opts, "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["user_data_dir"] == str(sample.udd)
@@ -386,4 +400,3 @@ def test_console_script_reports_errors_with_exit_codes(tmp_path, clean_env):
     proc = subprocess.run([str(script), "--db", str(bogus), "list"], capture_output=True, text=True, env=clean_env)
     assert proc.returncode == int(Exit.NOT_A_CURSOR_DB)
     assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-

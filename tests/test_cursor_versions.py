@@ -179,8 +179,16 @@ def test_cursor_facts_from_rows(rows, backup, expected):
 
 @pytest.mark.parametrize(
     "version, form",
-    [("0.16.1", "plaintext"), ("0.42.5", "plaintext"), ("2.1.50", "plaintext"), ("2.2.3", "unsure"),
-     ("2.3.0", "secret"), ("2.4.31", "secret"), ("3.7.42", "secret"), (None, "unsure")],
+    [
+        ("0.16.1", "plaintext"),
+        ("0.42.5", "plaintext"),
+        ("2.1.50", "plaintext"),
+        ("2.2.3", "unsure"),
+        ("2.3.0", "secret"),
+        ("2.4.31", "secret"),
+        ("3.7.42", "secret"),
+        (None, "unsure"),
+    ],
 )
 def test_key_form_read_by_version(version, form):
     assert versions.key_form_read(version) == form
@@ -435,8 +443,23 @@ def test_a_profile_write_changes_that_profiles_blob_and_keys_go_to_the_default_d
     profile_db = udd / "User/profiles/39b0872a/globalStorage/state.vscdb"
     other_db = udd / "User/profiles/-5e2c91d0/globalStorage/state.vscdb"
     default_blob, other = items(default_db)[BLOB_KEY], snapshot(other_db)
-    result = run("--user-data-dir", udd, "import", path, "-i", ident, "--yes", "--profile", "Fullstack",
-                 "--only", "openai", "--only", "models", "--on-conflict", "replace")
+    result = run(
+        "--user-data-dir",
+        udd,
+        "import",
+        path,
+        "-i",
+        ident,
+        "--yes",
+        "--profile",
+        "Fullstack",
+        "--only",
+        "openai",
+        "--only",
+        "models",
+        "--on-conflict",
+        "replace",
+    )
     assert result.exit_code == 0, result.stderr
     assert "note: writing the default profile" not in result.stderr
     assert items(default_db)[PLAIN_PREFIX + "openAIKey"] == source.keys["openai.key"]
@@ -480,7 +503,6 @@ def test_storage_json_cannot_point_outside_the_profiles_folder(layout, clean_env
     assert "Evil" not in listed["profiles"]
 
 
-
 def test_an_ambiguous_profile_choice_is_refused(layout, data_dir, clean_env):
     """A profile of the user's named "default", or a name that is another profile's location: the tool
     asks which one instead of guessing."""
@@ -500,13 +522,15 @@ def test_an_ambiguous_profile_choice_is_refused(layout, data_dir, clean_env):
     assert [snapshot(db) for db in dbs] == before and journals(data_dir) == []
     assert run("--user-data-dir", udd, "list", "--profile", "Data", "--json").exit_code == 0
 
+
 # --- Azure key a newer Cursor keeps elsewhere ----------------------------------------------------
 
 
 def test_azure_on_with_no_key_anywhere_is_reported_as_unseen(tmp_path, clean_env):
     sample = REAL_LAYOUTS["cursor-3.7"]()
-    sample.settings = {"azureState": {"useAzure": True, "baseUrl": "https://contoso.openai.azure.com",
-                                      "deployment": "gpt-4o"}}
+    sample.settings = {
+        "azureState": {"useAzure": True, "baseUrl": "https://contoso.openai.azure.com", "deployment": "gpt-4o"}
+    }
     udd = tmp_path / "udd"
     db = build_user_data_dir(udd, sample)
     assert not any("azure" in k.lower() for k in item_rows(sample) if k != BLOB_KEY)

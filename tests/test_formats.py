@@ -83,8 +83,9 @@ def test_fields_without_a_pattern_are_unknown(field):
     assert check_format(field, "whatever-value") == UNKNOWN
 
 
-@pytest.mark.parametrize("value", ["your-api-key", "sk-xxxxxxxx", "<KEY>", "test", "PASTE_KEY_HERE", "aaaaaaaa",
-                                   "sk-...", "changeme"])
+@pytest.mark.parametrize(
+    "value", ["your-api-key", "sk-xxxxxxxx", "<KEY>", "test", "PASTE_KEY_HERE", "aaaaaaaa", "sk-...", "changeme"]
+)
 def test_placeholders(value):
     assert looks_placeholder(value)
 
@@ -103,8 +104,17 @@ def test_truncated():
     assert not looks_truncated("azure.key", "abc")
 
 
-@pytest.mark.parametrize("kind,vendor", [("openai", "openai"), ("anthropic", "anthropic"), ("google", "google"),
-                                          ("aws_access", "bedrock"), ("azure", None), ("aws_secret", None),
-                                          ("openrouter", None)])
+@pytest.mark.parametrize(
+    "kind,vendor",
+    [
+        ("openai", "openai"),
+        ("anthropic", "anthropic"),
+        ("google", "google"),
+        ("aws_access", "bedrock"),
+        ("azure", None),
+        ("aws_secret", None),
+        ("openrouter", None),
+    ],
+)
 def test_known_vendor(kind, vendor):
     assert known_vendor(make_key(kind, random.Random(6))) == vendor

@@ -786,7 +786,10 @@ DAMAGE = {
         OK,
     ),
     "blob-null-key-int": (
-        lambda db: _set_rows(db, {BLOB_KEY: None, OPENAI_ROW: 12345}), LISTED_UNDECRYPTABLE, OK, NOT_CURSOR
+        lambda db: _set_rows(db, {BLOB_KEY: None, OPENAI_ROW: 12345}),
+        LISTED_UNDECRYPTABLE,
+        OK,
+        NOT_CURSOR,
     ),
     "blob-nested-too-deep": (lambda db: _set_rows(db, {BLOB_KEY: '{"a":' + DEEP + "}"}), OK, OK, NOT_CURSOR),
     "key-nested-too-deep": (lambda db: _set_rows(db, {OPENAI_ROW: DEEP}), LISTED_UNDECRYPTABLE, OK, OK),

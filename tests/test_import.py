@@ -123,8 +123,20 @@ def test_key_storage_secret_without_any_secret_row_takes_the_given_password(move
     secret = target.udd.parent / "given.secret"
     secret.write_text("some-keyring-password\n")
     keyring = ["--safe-storage", "password", "--safe-storage-scheme", "linux", "--safe-storage-password-file", secret]
-    result = run("--user-data-dir", target.udd, *keyring, "import", move.bundle, "-i", move.ident,
-                 "--yes", "--key-storage", "secret", "--only", "openai")
+    result = run(
+        "--user-data-dir",
+        target.udd,
+        *keyring,
+        "import",
+        move.bundle,
+        "-i",
+        move.ident,
+        "--yes",
+        "--key-storage",
+        "secret",
+        "--only",
+        "openai",
+    )
     assert result.exit_code == 0, result.stderr
     assert "encrypted with the password backend's secret (v11)" in result.stdout
     rows = items(target.db)
@@ -586,8 +598,10 @@ def test_crafted_bundles_are_refused_before_any_plan(profile, make_sample_dir, t
     bundle = tmp_path / "crafted.age"
     bundle.write_bytes(agefile.encrypt(json.dumps(doc).encode(), recipients=[recipient]))  # escapes kept as \\u
     before = snapshot(target.db)
-    for args in (["import", bundle, "-i", ident, "--yes", "--on-conflict", "replace"], ["list", "--bundle", bundle,
-                                                                                         "-i", ident]):
+    for args in (
+        ["import", bundle, "-i", ident, "--yes", "--on-conflict", "replace"],
+        ["list", "--bundle", bundle, "-i", ident],
+    ):
         result = run(*options(target), *args)
         assert result.exit_code == int(Exit.BUNDLE), result.stderr
         assert "Traceback" not in result.stderr
@@ -624,8 +638,11 @@ def test_clearing_a_stored_value_is_a_conflict_unless_replace(make_sample_dir, t
 def test_empty_model_lists_add_nothing_cursor_never_wrote(make_sample_dir, tmp_path):
     target = make_target(make_sample_dir, "v11", settings={"useOpenAIKey": False})
     ident, recipient = identity(tmp_path)
-    doc = {"format": FORMAT, "version": 1,
-           "profile": {"models": {"user_added": [], "enabled": [], "disabled": [], "selected": {}}}}
+    doc = {
+        "format": FORMAT,
+        "version": 1,
+        "profile": {"models": {"user_added": [], "enabled": [], "disabled": [], "selected": {}}},
+    }
     bundle = tmp_path / "empty.age"
     bundle.write_bytes(seal(doc, passphrase=None, recipients=[recipient]))
     before = snapshot(target.db)

@@ -36,8 +36,15 @@ ARGV_JSON = """// This configuration file allows you to pass permanent command l
 
 @pytest.mark.parametrize(
     "store,expected",
-    [("basic", "basic"), ("gnome-libsecret", "secret-service"), ("gnome", "secret-service"),
-     ("gnome-keyring", "secret-service"), ("kwallet", "kwallet"), ("kwallet5", "kwallet"), ("kwallet6", "kwallet")],
+    [
+        ("basic", "basic"),
+        ("gnome-libsecret", "secret-service"),
+        ("gnome", "secret-service"),
+        ("gnome-keyring", "secret-service"),
+        ("kwallet", "kwallet"),
+        ("kwallet5", "kwallet"),
+        ("kwallet6", "kwallet"),
+    ],
 )
 def test_argv_json_password_store_wins_over_the_desktop(tmp_path, store, expected):
     argv = tmp_path / "argv.json"
@@ -49,12 +56,28 @@ def test_argv_json_password_store_wins_over_the_desktop(tmp_path, store, expecte
 
 @pytest.mark.parametrize(
     "desktop,expected",
-    [("GNOME", "secret-service"), ("ubuntu:GNOME", "secret-service"), ("XFCE", "secret-service"),
-     ("KDE", "kwallet"), ("sway", "basic"), ("i3", "basic"), ("Hyprland", "basic"), ("", "basic"),
-     ("X-Cinnamon", "secret-service"), ("Deepin", "secret-service"), ("Pantheon", "secret-service"),
-     ("UKUI", "secret-service"), ("Unity", "secret-service"), ("COSMIC", "secret-service"),
-     ("pop:COSMIC", "secret-service"), ("kde", "kwallet"), ("LXQt", "basic"), ("niri", "basic"),
-     ("Budgie:GNOME", "secret-service"), ("LXQt:GNOME", "basic")],
+    [
+        ("GNOME", "secret-service"),
+        ("ubuntu:GNOME", "secret-service"),
+        ("XFCE", "secret-service"),
+        ("KDE", "kwallet"),
+        ("sway", "basic"),
+        ("i3", "basic"),
+        ("Hyprland", "basic"),
+        ("", "basic"),
+        ("X-Cinnamon", "secret-service"),
+        ("Deepin", "secret-service"),
+        ("Pantheon", "secret-service"),
+        ("UKUI", "secret-service"),
+        ("Unity", "secret-service"),
+        ("COSMIC", "secret-service"),
+        ("pop:COSMIC", "secret-service"),
+        ("kde", "kwallet"),
+        ("LXQt", "basic"),
+        ("niri", "basic"),
+        ("Budgie:GNOME", "secret-service"),
+        ("LXQt:GNOME", "basic"),
+    ],
 )
 def test_desktop_picks_the_backend(tmp_path, desktop, expected):
     env = {"XDG_CURRENT_DESKTOP": desktop} if desktop else {}
@@ -193,8 +216,11 @@ def test_keychain_probe_never_asks_for_the_secret():
 def test_macos_rows_decode_with_the_keychain_password():
     password = b"Y2hyb21lLXNhbXBsZS1wdw=="  # 24 ASCII characters, used as is
     blob = ss.macos_codec(password).encrypt("sk-proj-macos")
-    storage = SafeStorage(env={}, platform="darwin", fetchers={"keychain": lambda: keychain.fetch_keychain(
-        run=FakeSecurity(0, password + b"\n"))})
+    storage = SafeStorage(
+        env={},
+        platform="darwin",
+        fetchers={"keychain": lambda: keychain.fetch_keychain(run=FakeSecurity(0, password + b"\n"))},
+    )
     assert storage.decrypt(blob) == ("sk-proj-macos", "keychain")
 
 
@@ -253,8 +279,12 @@ def test_dpapi_key_of_the_wrong_length(tmp_path):
 
 def test_dpapi_is_refused_off_windows(make_sample_dir):
     sample = make_sample_dir("windows")
-    storage = SafeStorage(env={}, platform="linux", local_state=sample.udd / "Local State",
-                          config=SafeStorageConfig("dpapi", scheme="windows"))
+    storage = SafeStorage(
+        env={},
+        platform="linux",
+        local_state=sample.udd / "Local State",
+        config=SafeStorageConfig("dpapi", scheme="windows"),
+    )
     blob = ss.GcmCodec(WINDOWS_KEY).encrypt("x")
     with pytest.raises(SafeStorageUnavailable, match="only on Windows"):
         storage.decrypt(blob)
@@ -283,8 +313,10 @@ def test_password_missing(tmp_path):
 def test_password_backend_decodes_each_scheme(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("shared-secret\n")
-    for scheme, codec in (("linux", ss.linux_keyring_codec(b"shared-secret")),
-                          ("macos", ss.macos_codec(b"shared-secret"))):
+    for scheme, codec in (
+        ("linux", ss.linux_keyring_codec(b"shared-secret")),
+        ("macos", ss.macos_codec(b"shared-secret")),
+    ):
         storage = SafeStorage(SafeStorageConfig("password", scheme=scheme, password_file=str(pw)), env={})
         assert storage.decrypt(codec.encrypt("k-" + scheme)) == ("k-" + scheme, "password")
 
@@ -332,8 +364,9 @@ class CountingFetcher:
 
 def test_secret_is_fetched_once_per_run():
     fetch = CountingFetcher(b"keyring-pw")
-    storage = SafeStorage(SafeStorageConfig("secret-service"), env={}, platform="linux",
-                          fetchers={"secret-service": fetch})
+    storage = SafeStorage(
+        SafeStorageConfig("secret-service"), env={}, platform="linux", fetchers={"secret-service": fetch}
+    )
     codec = ss.linux_keyring_codec(b"keyring-pw")
     for i in range(5):
         assert storage.decrypt(codec.encrypt(f"key-{i}")) == (f"key-{i}", "secret-service")
@@ -342,8 +375,9 @@ def test_secret_is_fetched_once_per_run():
 
 def test_a_failed_fetch_is_not_retried_per_row():
     fetch = CountingFetcher(SafeStorageUnavailable("locked"))
-    storage = SafeStorage(SafeStorageConfig("secret-service"), env={}, platform="linux",
-                          fetchers={"secret-service": fetch})
+    storage = SafeStorage(
+        SafeStorageConfig("secret-service"), env={}, platform="linux", fetchers={"secret-service": fetch}
+    )
     blob = ss.linux_keyring_codec(b"pw").encrypt("x")
     for _ in range(3):
         with pytest.raises(SafeStorageUnavailable, match="locked"):
@@ -353,8 +387,9 @@ def test_a_failed_fetch_is_not_retried_per_row():
 
 def test_v10_on_linux_needs_no_keyring_at_all():
     fetch = CountingFetcher(b"never")
-    storage = SafeStorage(SafeStorageConfig("secret-service"), env={}, platform="linux",
-                          fetchers={"secret-service": fetch})
+    storage = SafeStorage(
+        SafeStorageConfig("secret-service"), env={}, platform="linux", fetchers={"secret-service": fetch}
+    )
     assert storage.decrypt(ss.linux_basic_codec().encrypt("basic-key")) == ("basic-key", "basic")
     assert fetch.calls == 0
 
@@ -362,8 +397,11 @@ def test_v10_on_linux_needs_no_keyring_at_all():
 def test_auto_tries_kwallet_when_the_secret_service_fails():
     ss_fetch = CountingFetcher(SafeStorageUnavailable("no secret service"))
     kw_fetch = CountingFetcher(b"kwallet-pw")
-    storage = SafeStorage(env={"XDG_CURRENT_DESKTOP": "GNOME"}, platform="linux",
-                          fetchers={"secret-service": ss_fetch, "kwallet": kw_fetch})
+    storage = SafeStorage(
+        env={"XDG_CURRENT_DESKTOP": "GNOME"},
+        platform="linux",
+        fetchers={"secret-service": ss_fetch, "kwallet": kw_fetch},
+    )
     blob = ss.linux_keyring_codec(b"kwallet-pw").encrypt("found-in-kwallet")
     assert storage.decrypt(blob) == ("found-in-kwallet", "kwallet")
     assert (ss_fetch.calls, kw_fetch.calls) == (1, 1)
@@ -371,8 +409,11 @@ def test_auto_tries_kwallet_when_the_secret_service_fails():
 
 def test_auto_on_a_basic_desktop_still_tries_keyrings_for_v11():
     fetch = CountingFetcher(b"pw")
-    storage = SafeStorage(env={"XDG_CURRENT_DESKTOP": "sway"}, platform="linux", fetchers={"secret-service": fetch,
-                          "kwallet": CountingFetcher(SafeStorageUnavailable("no kwallet"))})
+    storage = SafeStorage(
+        env={"XDG_CURRENT_DESKTOP": "sway"},
+        platform="linux",
+        fetchers={"secret-service": fetch, "kwallet": CountingFetcher(SafeStorageUnavailable("no kwallet"))},
+    )
     assert storage.backend == "basic"
     assert storage.decrypt(ss.linux_keyring_codec(b"pw").encrypt("v")) == ("v", "secret-service")
 
@@ -384,8 +425,9 @@ def test_explicit_basic_refuses_v11():
 
 
 def test_wrong_machine_secret_is_a_decrypt_failure():
-    storage = SafeStorage(SafeStorageConfig("secret-service"), env={}, platform="linux",
-                          fetchers={"secret-service": lambda: b"wrong"})
+    storage = SafeStorage(
+        SafeStorageConfig("secret-service"), env={}, platform="linux", fetchers={"secret-service": lambda: b"wrong"}
+    )
     with pytest.raises(DecryptFailed):
         storage.decrypt(ss.linux_keyring_codec(b"right").encrypt("sk-proj-value-long-enough"))
 

@@ -67,8 +67,10 @@ def kwallet(tmp_path, clean_env, monkeypatch):
 
 @pytest.mark.parametrize("service", ["org.kde.kwalletd6", "org.kde.kwalletd5"])
 def test_the_chromium_entry_is_read_first(kwallet, service):
-    fake = kwallet(service=service, entries={
-        "Chromium Keys/Chromium Safe Storage": PASSWORD, "Cursor Keys/Cursor Safe Storage": "async-api-only"})
+    fake = kwallet(
+        service=service,
+        entries={"Chromium Keys/Chromium Safe Storage": PASSWORD, "Cursor Keys/Cursor Safe Storage": "async-api-only"},
+    )
     assert kwallet_mod.fetch_kwallet() == PASSWORD.encode()
     calls = fake.calls()
     assert [c["method"] for c in calls] == ["networkWallet", "open", "readPassword", "close"]

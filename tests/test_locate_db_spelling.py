@@ -45,7 +45,8 @@ def test_write_through_a_relative_db_path_is_refused_while_cursor_runs(live_inst
     monkeypatch.chdir(live_install.db.parent)
     before = live_install.db.read_bytes()
     runner = cli_runner()
-    result = runner.invoke(main, ["--db", "state.vscdb", "set", "openai", "--no-key", "--base-url",
-                                  "http://localhost:11434/v1", "--yes"])
+    result = runner.invoke(
+        main, ["--db", "state.vscdb", "set", "openai", "--no-key", "--base-url", "http://localhost:11434/v1", "--yes"]
+    )
     assert result.exit_code == int(Exit.CURSOR_RUNNING), result.stderr
     assert live_install.db.read_bytes() == before

@@ -174,7 +174,6 @@ def test_dry_run_reads_no_source_and_writes_nothing(make_sample_dir, tmp_path, e
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
-
 def test_dry_run_on_a_machine_without_the_key_yet_is_not_a_mistake(make_sample_dir, tmp_path, env):
     """A dry run reads no source, so the keys it would write are unknown, not missing: on a new machine
     the plan is shown (exit 0) instead of "switched on with no key stored"."""
@@ -188,6 +187,7 @@ def test_dry_run_on_a_machine_without_the_key_yet_is_not_a_mistake(make_sample_d
     assert disk_state(sd.db) == before
     refused = cli(sd, tmp_path, "apply", str(path), "--yes", env={})  # a real run: the variable is not set
     assert refused.exit_code == int(Exit.INPUT) and disk_state(sd.db) == before
+
 
 def test_the_example_manifest_is_valid():
     m = manifest.load(EXAMPLE)

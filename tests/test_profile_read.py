@@ -68,8 +68,9 @@ def test_unknown_secret_rows_are_kept_as_extras(make_sample_dir):
 def test_other_secret_rows_are_not_provider_keys(any_generation_dir):
     # secret://mcpEncryptionKey and login rows are in every sample; they must not show up.
     profile = read(any_generation_dir)
-    assert all(f.split(".")[0] in ("openai", "anthropic", "google", "azure", "bedrock", "extra")
-               for f in profile.keys())
+    assert all(
+        f.split(".")[0] in ("openai", "anthropic", "google", "azure", "bedrock", "extra") for f in profile.keys()
+    )
     assert not any("mcp" in f or "accessToken" in f for f in profile.fields)
 
 
@@ -77,8 +78,11 @@ def test_other_secret_rows_are_not_provider_keys(any_generation_dir):
 def test_azure_and_bedrock_keys_in_rows(make_sample_dir, generation):
     sample = make_sample_dir(generation, azure_bedrock_rows=True)
     profile = read(sample)
-    for field, row in (("azure.key", "azureApiKey"), ("bedrock.access_key", "bedrockAccessKey"),
-                       ("bedrock.secret_key", "bedrockSecretKey")):
+    for field, row in (
+        ("azure.key", "azureApiKey"),
+        ("bedrock.access_key", "bedrockAccessKey"),
+        ("bedrock.secret_key", "bedrockSecretKey"),
+    ):
         assert profile.get(field).secret.reveal() == sample.keys[field]
         assert profile.get(field) == StoredKey(profile.get(field).secret, sample.expected_label, SECRET_PREFIX + row)
 
@@ -88,7 +92,10 @@ def test_settings_models_and_selection(any_generation_dir):
     assert (f["openai.enabled"], f["anthropic.enabled"], f["google.enabled"]) == (True, True, False)
     assert "openai.base_url" not in f  # null in the blob
     assert (f["azure.enabled"], f["azure.base_url"], f["azure.deployment"]) == (
-        True, "https://contoso-ai.openai.azure.com", "gpt-4o-prod")
+        True,
+        "https://contoso-ai.openai.azure.com",
+        "gpt-4o-prod",
+    )
     assert (f["bedrock.enabled"], f["bedrock.region"]) == (False, "us-east-1")
     assert f["models.user_added"] == ("llama-3.1-70b", "qwen2.5-coder:32b")
     assert f["models.enabled"] == ("llama-3.1-70b", "claude-sonnet-4")
@@ -152,8 +159,12 @@ def test_v20_row_is_undecryptable_while_others_show(tmp_path, make_sample_dir):
 
 def test_wrong_machine_secret_is_undecryptable(make_sample_dir):
     sample = make_sample_dir("v11")
-    wrong = SafeStorage(SafeStorageConfig("secret-service"), env={}, platform="linux",
-                        fetchers={"secret-service": lambda: b"another machine"})
+    wrong = SafeStorage(
+        SafeStorageConfig("secret-service"),
+        env={},
+        platform="linux",
+        fetchers={"secret-service": lambda: b"another machine"},
+    )
     profile = read(sample, wrong)
     for field in ROW_FIELDS:
         assert profile.get(field).storage == UNDECRYPTABLE
@@ -224,19 +235,36 @@ def test_wrong_types_in_the_blob_are_noted(tmp_path):
         "useClaudeKey": True,
         "azureState": {"useAzure": 1, "baseUrl": ["x"], "deployment": "dep"},
         "bedrockState": "not an object",
-        "aiSettings": {"userAddedModels": "llama", "modelOverrideEnabled": [1, "a"], "modelOverrideDisabled": [],
-                       "modelConfig": {"composer": {"modelName": 7}, "chat": "x", "cmd-k": {"modelName": "gpt-4o"}}},
+        "aiSettings": {
+            "userAddedModels": "llama",
+            "modelOverrideEnabled": [1, "a"],
+            "modelOverrideDisabled": [],
+            "modelConfig": {"composer": {"modelName": 7}, "chat": "x", "cmd-k": {"modelName": "gpt-4o"}},
+        },
     }
     rows = {BLOB_KEY: json.dumps(settings)}
     profile = profile_from_rows(tmp_path, rows)
     f = profile.fields
     assert f["anthropic.enabled"] is True and f["azure.deployment"] == "dep"
     assert f["models.disabled"] == () and f["models.selected.cmd-k"] == "gpt-4o"
-    for bad in ("openai.enabled", "openai.base_url", "azure.enabled", "azure.base_url", "models.user_added",
-                "models.enabled", "models.selected.composer"):
+    for bad in (
+        "openai.enabled",
+        "openai.base_url",
+        "azure.enabled",
+        "azure.base_url",
+        "models.user_added",
+        "models.enabled",
+        "models.selected.composer",
+    ):
         assert bad not in f
-    for noted in ("openai.enabled", "openai.base_url", "azure.enabled", "azure.base_url", "models.user_added",
-                  "models.enabled"):
+    for noted in (
+        "openai.enabled",
+        "openai.base_url",
+        "azure.enabled",
+        "azure.base_url",
+        "models.user_added",
+        "models.enabled",
+    ):
         assert any(n.startswith(noted + ":") for n in profile.notes), noted
 
 

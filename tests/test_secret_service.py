@@ -71,8 +71,16 @@ def test_list_decodes_v11_rows_through_the_keyring(keyring_service, make_sample_
 def test_reveal_gives_the_original_values(keyring_service, make_sample_dir):
     sample = make_sample_dir("v11", seed=11)
     keyring_service.store_password(sample.sample.secret)
-    proc = cursor_byok(keyring_service.env, "--user-data-dir", str(sample.udd), "--safe-storage", "secret-service",
-                       "list", "--json", "--reveal")
+    proc = cursor_byok(
+        keyring_service.env,
+        "--user-data-dir",
+        str(sample.udd),
+        "--safe-storage",
+        "secret-service",
+        "list",
+        "--json",
+        "--reveal",
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     for field, (provider, slot) in ROW_SLOTS.items():

@@ -30,8 +30,6 @@ def env(clean_env, tmp_path, monkeypatch) -> Path:
     return data
 
 
-
-
 def options(sd, tmp_path: Path) -> list[str]:
     """Group options that decode this sample: basic for plaintext/basic, the password backend for v11."""
     opts = ["--user-data-dir", str(sd.udd)]

@@ -103,8 +103,11 @@ def test_prefix_lookup_is_a_range_and_exact(tmp_path):
     create_db(db, {k: k.upper() for k in keys})
     with Store(db) as st:
         got = st.get_items(["cursorAuth/b", "missing"], ["secret://"])
-    assert got == {"secret://a": "SECRET://A", "secret://cursorAuth/z": "SECRET://CURSORAUTH/Z",
-                   "cursorAuth/b": "CURSORAUTH/B"}
+    assert got == {
+        "secret://a": "SECRET://A",
+        "secret://cursorAuth/z": "SECRET://CURSORAUTH/Z",
+        "cursorAuth/b": "CURSORAUTH/B",
+    }
 
 
 def test_prefix_upper_bound():
@@ -228,8 +231,9 @@ def exclusive_lock():
     procs = []
 
     def hold(db: Path) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         procs.append(proc)
         assert proc.stdout.readline().strip() == "locked"
         return proc

@@ -116,8 +116,16 @@ def test_get_exit_codes_no_key_and_undecryptable(make_sample_dir):
     sd = make_sample_dir("v11")
     wrong = sd.udd.parent / "wrong.secret"
     wrong.write_text("not-this-machine-password\n")
-    opts = ["--user-data-dir", sd.udd, "--safe-storage", "password", "--safe-storage-password-file", wrong,
-            "--safe-storage-scheme", "linux"]
+    opts = [
+        "--user-data-dir",
+        sd.udd,
+        "--safe-storage",
+        "password",
+        "--safe-storage-password-file",
+        wrong,
+        "--safe-storage-scheme",
+        "linux",
+    ]
     result = run(*opts, "get", "openai")
     assert result.exit_code == int(Exit.SAFE_STORAGE) and result.stdout == ""
     assert sd.keys["openai.key"] not in result.stderr
@@ -304,8 +312,9 @@ def test_another_providers_key_is_refused_unless_forced(make_sample_dir, data_di
     from cursor_byok.cli import main
 
     def go(*extra):
-        return cli_runner().invoke(main, [*map(str, options(sd)), "set", "google", "--key-env", "K", "--yes", *extra],
-                                   env=env)
+        return cli_runner().invoke(
+            main, [*map(str, options(sd)), "set", "google", "--key-env", "K", "--yes", *extra], env=env
+        )
 
     refused = go()
     assert refused.exit_code == int(Exit.INPUT), refused.stderr
@@ -399,14 +408,16 @@ def test_list_bundle_marks_what_the_bundle_does_not_hold(make_sample_dir, tmp_pa
     bundle = export(source, tmp_path / "openai.age", recipient, "--only", "openai")
     text = run("list", "--bundle", bundle, "-i", ident)
     assert text.exit_code == 0, text.stderr
-    assert [line.split()[:3] for line in text.stdout.splitlines() if "not in bundle" in line and "anthropic" in line] \
-        == [["anthropic", "not", "in"]]
+    assert [
+        line.split()[:3] for line in text.stdout.splitlines() if "not in bundle" in line and "anthropic" in line
+    ] == [["anthropic", "not", "in"]]
     assert "models: not in bundle" in text.stdout
     doc = json.loads(run("list", "--bundle", bundle, "-i", ident, "--json").stdout)
     assert list(doc["providers"]) == ["openai"]
     assert "models" not in doc and "extra_secrets" not in doc
-    full = json.loads(run("list", "--bundle", export(source, tmp_path / "all.age", recipient), "-i", ident,
-                          "--json").stdout)
+    full = json.loads(
+        run("list", "--bundle", export(source, tmp_path / "all.age", recipient), "-i", ident, "--json").stdout
+    )
     assert set(full["providers"]) == {"openai", "anthropic", "google", "azure", "bedrock"}
     assert full["models"]["user_added"] and "extra_secrets" in full
 
@@ -420,23 +431,37 @@ def test_export_checks_the_length_first_and_import_gives_three_tries(make_sample
     bundle = tmp_path / "p.age"
     code, shown = pty_session(
         cli_argv(sd, "export", "-o", bundle),
-        [(b"Bundle passphrase: ", b"short\r"), (b"too short", b""), (b"Bundle passphrase: ", b"long enough pass\r"),
-         (b"(again): ", b"long enough pass\r")],
+        [
+            (b"Bundle passphrase: ", b"short\r"),
+            (b"too short", b""),
+            (b"Bundle passphrase: ", b"long enough pass\r"),
+            (b"(again): ", b"long enough pass\r"),
+        ],
     )
     assert code == 0, shown
     assert shown.count(b"(again)") == 1  # the short one was never asked twice
     target = make_target(make_sample_dir, "v11")
     code, shown = pty_session(
         cli_argv(target, "import", bundle, "--dry-run"),
-        [(b"Bundle passphrase: ", b"wrong one 1\r"), (b"2 tries left", b""), (b"Bundle passphrase: ", b"wrong 2\r"),
-         (b"1 tries left", b""), (b"Bundle passphrase: ", b"long enough pass\r")],
+        [
+            (b"Bundle passphrase: ", b"wrong one 1\r"),
+            (b"2 tries left", b""),
+            (b"Bundle passphrase: ", b"wrong 2\r"),
+            (b"1 tries left", b""),
+            (b"Bundle passphrase: ", b"long enough pass\r"),
+        ],
     )
     assert code == 0, shown
     assert b"openai.key" in shown
     code, shown = pty_session(
         cli_argv(target, "import", bundle, "--dry-run"),
-        [(b"Bundle passphrase: ", b"w1\r"), (b"left", b""), (b"Bundle passphrase: ", b"w2\r"), (b"left", b""),
-         (b"Bundle passphrase: ", b"w3\r")],
+        [
+            (b"Bundle passphrase: ", b"w1\r"),
+            (b"left", b""),
+            (b"Bundle passphrase: ", b"w2\r"),
+            (b"left", b""),
+            (b"Bundle passphrase: ", b"w3\r"),
+        ],
     )
     assert code == int(Exit.BUNDLE_AUTH), shown
 
@@ -452,10 +477,13 @@ def test_a_passphrase_protected_ssh_key_is_asked_for(make_sample_dir, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "ssh key pass", "-f", key], check=True)
     sd = make_sample_dir("v11")
     bundle = tmp_path / "ssh.age"
-    assert run(*options(sd), "export", "-o", bundle, "-r", (tmp_path / "id_ed25519.pub").read_text().strip()) \
-        .exit_code == 0
-    code, shown = pty_session(cli_argv(sd, "list", "--bundle", bundle, "-i", key),
-                              [(b"Passphrase for the SSH key", b"ssh key pass\r")])
+    assert (
+        run(*options(sd), "export", "-o", bundle, "-r", (tmp_path / "id_ed25519.pub").read_text().strip()).exit_code
+        == 0
+    )
+    code, shown = pty_session(
+        cli_argv(sd, "list", "--bundle", bundle, "-i", key), [(b"Passphrase for the SSH key", b"ssh key pass\r")]
+    )
     assert code == 0, shown
     assert b"openai" in shown
     refused = run("list", "--bundle", bundle, "-i", key)  # no terminal: a clear refusal
@@ -467,8 +495,19 @@ def test_safe_storage_password_is_asked_for_on_a_terminal(make_sample_dir):
     import sys
 
     sd = make_sample_dir("v11")
-    argv = [sys.executable, "-m", "cursor_byok", "--user-data-dir", str(sd.udd), "--safe-storage", "password",
-            "--safe-storage-scheme", "linux", "get", "openai"]
+    argv = [
+        sys.executable,
+        "-m",
+        "cursor_byok",
+        "--user-data-dir",
+        str(sd.udd),
+        "--safe-storage",
+        "password",
+        "--safe-storage-scheme",
+        "linux",
+        "get",
+        "openai",
+    ]
     code, shown = pty_session(argv, [(b"Machine secret", sd.sample.secret + b"\r")])
     assert code == 0, shown
     assert sd.keys["openai.key"].encode() in shown

@@ -62,8 +62,6 @@ def make_target(make_sample_dir, generation: str, **kw):
 # --- running the CLI ----------------------------------------------------------------------
 
 
-
-
 def run(*args: str, input: bytes | str | None = None):
     return runner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 

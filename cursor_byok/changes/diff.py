@@ -330,8 +330,9 @@ def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any]
     if mode != "secret":
         return
     blob_only = [
-        f for f, v in writing.items() if v is not None and is_key_field(f) and key_destination(rows, f, "secret")
-        == SETTINGS_JSON
+        f
+        for f, v in writing.items()
+        if v is not None and is_key_field(f) and key_destination(rows, f, "secret") == SETTINGS_JSON
     ]
     if blob_only:
         raise KeyStorageRefused(

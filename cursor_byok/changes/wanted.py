@@ -494,7 +494,7 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
             if vendor and vendor != own:
                 out.append(f"{field}: {value.masked} looks like {_a(vendor)} {vendor} key, not {_a(own)} {own} one")
         elif field.startswith(SELECTED_PREFIX) and field[len(SELECTED_PREFIX) :] not in SURFACES:
-            out.append(f"models select: unknown surface {field[len(SELECTED_PREFIX):]!r} ({', '.join(SURFACES)})")
+            out.append(f"models select: unknown surface {field[len(SELECTED_PREFIX) :]!r} ({', '.join(SURFACES)})")
     for provider, layout in PROVIDER_LAYOUT.items():
         if wanted.get(layout["enabled"]) is not True or (provider == "bedrock" and profile.bedrock_iam):
             continue

@@ -210,9 +210,7 @@ def apply(
         result = apply_rows(inst, rows, writes, command=command, journal_dir=journal_dir, check=check)
         return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
     result = _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, command=command, journal_dir=journal_dir)
-    return ApplyResult(
-        result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id
-    )
+    return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id)
 
 
 def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir) -> ApplyResult:

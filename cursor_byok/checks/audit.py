@@ -56,7 +56,10 @@ CODES: dict[str, tuple[str, str]] = {
     "azure-endpoint-missing": (ERROR, "set the Azure base URL to https://<resource>.openai.azure.com"),
     "azure-deployment-missing": (ERROR, "set the Azure deployment name (Azure portal > your resource > Deployments)"),
     "azure-endpoint-shape": (WARNING, "use the resource endpoint only: https://<resource>.openai.azure.com"),
-    "azure-endpoint-nonstandard": (INFO, "fine if requests work; the usual form is https://<resource>.openai.azure.com"),
+    "azure-endpoint-nonstandard": (
+        INFO,
+        "fine if requests work; the usual form is https://<resource>.openai.azure.com",
+    ),
     "openai-base-url": (INFO, "clear the override if you did not set it: it also redirects the OpenAI key"),
     "openai-base-url-http": (WARNING, "use https: over plain http the OpenAI key crosses the network readable"),
     "key-in-url": (

@@ -60,8 +60,8 @@ class Check:
     fix: str = ""
 
 
-
 _article = formats.article
+
 
 def command(*words: str) -> str:
     """A command of this tool, quoted as the "what to do" column names it."""

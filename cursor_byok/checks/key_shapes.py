@@ -25,6 +25,7 @@ def article(name: str) -> str:
         vowel = name[:1].lower() in "aeiou" and not name.lower().startswith(("uni", "use", "usa"))
     return f"{'an' if vowel else 'a'} {name}"
 
+
 PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
     field: tuple(p for shape, p in _COMPILED if shape.field == field) for field in fields()
 }

@@ -58,7 +58,19 @@ def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
 @write_options
 @click.pass_context
 def set_cmd(
-    ctx, provider, no_key, base_url, deployment, region, enabled, force, key_storage, dry_run, wait, yes, as_json,
+    ctx,
+    provider,
+    no_key,
+    base_url,
+    deployment,
+    region,
+    enabled,
+    force,
+    key_storage,
+    dry_run,
+    wait,
+    yes,
+    as_json,
     **sources,
 ) -> None:
     """Store a provider's key and settings; the key never comes from an argument.
@@ -108,6 +120,7 @@ def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
       cursor-byok unset openai --yes --json
     """
     from .. import library
+
     run_write(
         ctx,
         lambda actx: (library.plan_unset(actx, provider), []),

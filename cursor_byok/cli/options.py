@@ -255,7 +255,11 @@ def _global_copies(root: click.Group) -> list[click.Option]:
         if isinstance(opt, click.Option) and opt.name in GLOBAL_NAMES:
             out.append(
                 click.Option(
-                    opt.opts, type=opt.type, metavar=opt.metavar, expose_value=False, callback=_remember_global,
+                    opt.opts,
+                    type=opt.type,
+                    metavar=opt.metavar,
+                    expose_value=False,
+                    callback=_remember_global,
                     help=f"{opt.help} Also accepted before the command; given here, it wins.",
                 )
             )

@@ -103,7 +103,8 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
 
     value = get_key(api_context(ctx), provider, field)
     if as_json:
-        emit_json({"provider": provider, "field": field or ("access_key" if provider == "bedrock" else "key"),
-                   "value": value})
+        emit_json(
+            {"provider": provider, "field": field or ("access_key" if provider == "bedrock" else "key"), "value": value}
+        )
     else:
         click.echo(value)

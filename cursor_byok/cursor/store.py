@@ -107,6 +107,7 @@ def restore_advice(path: Path) -> str:
         return f"quit Cursor and restore it from {backup.name}, or point --db elsewhere"
     return "point --db elsewhere (there is no state.vscdb.backup to restore from)"
 
+
 def foreign_objects(rows: Iterable[tuple]) -> list[str]:
     """Descriptions of the sqlite_master rows (type, name, tbl_name) that Cursor does not make."""
     out = []

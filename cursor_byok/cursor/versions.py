@@ -39,7 +39,7 @@ def _text(value: Any) -> str | None:
 
 
 def parse_version(value: Any) -> str | None:
-    """"3.7.42" from a version row: plain text, a JSON string, or a JSON object with a version."""
+    """ "3.7.42" from a version row: plain text, a JSON string, or a JSON object with a version."""
     text = _text(value)
     if not text:
         return None

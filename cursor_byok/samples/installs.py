@@ -264,9 +264,7 @@ def build_user_data_dir(root: Path, sample: Sample) -> Path:
     udd = Path(root)
     db = udd / "User" / "globalStorage" / "state.vscdb"
     rows = item_rows(sample)
-    create_db(
-        db, rows, wal=sample.wal, disk_kv_bytes=sample.disk_kv_bytes, seed=sample.seed, disk_kv=sample.disk_kv
-    )
+    create_db(db, rows, wal=sample.wal, disk_kv_bytes=sample.disk_kv_bytes, seed=sample.seed, disk_kv=sample.disk_kv)
     if sample.options_json:
         (db.parent / "state.vscdb.options.json").write_text(json.dumps({"useWAL": sample.wal}, indent=4))
     if sample.backups:
