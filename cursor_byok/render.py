@@ -147,14 +147,20 @@ def profile_text(doc: dict) -> str:
     """The human form of a `list --json` document."""
     rows = []
     in_bundle = "bundle" in doc  # a bundle: what it does not hold is "not in bundle", not off or empty
-    for name in PROVIDER_LAYOUT if in_bundle else ():
+    names = [*PROVIDER_LAYOUT, *(n for n in doc["providers"] if n not in PROVIDER_LAYOUT)]
+    for name in names:
         if name not in doc["providers"]:
-            rows.append([name, "", "not in bundle", "", "", ""])
-    for name, p in doc["providers"].items():
+            if in_bundle:
+                rows.append([name, "", "not in bundle", "", "", ""])
+            continue
+        p = doc["providers"][name]
         settings = [f"{k}={v}" for k, v in p.items() if k in ("base_url", "deployment", "region") and v]
         if p.get("iam_role"):
             settings.append("IAM role")
         keys = [(k, p[k]) for k in KEY_NAMES if k in p]
+        if not keys:  # a bundle with this provider's settings and no key (--no-keys, or none was stored)
+            on = {True: "on", False: "off"}.get(p.get("enabled"), "-")
+            rows.append([name, on, "no key in bundle" if in_bundle else "-", "", "", " ".join(settings)])
         for i, (kname, kdoc) in enumerate(keys):
             shown, fp, note = _key_cell(kdoc)
             label = name if i == 0 else ""
