@@ -422,6 +422,20 @@ def test_list_bundle_marks_what_the_bundle_does_not_hold(make_sample_dir, tmp_pa
     assert full["models"]["user_added"] and "extra_secrets" in full
 
 
+def test_list_bundle_shows_providers_it_holds_without_a_key(make_sample_dir, tmp_path):
+    """A settings-only bundle (--no-keys) still lists each provider it holds, in provider order."""
+    source = make_sample_dir("v11")
+    ident, recipient = identity(tmp_path)
+    bundle = export(source, tmp_path / "settings.age", recipient, "--no-keys", "--only", "openai,azure")
+    text = run("list", "--bundle", bundle, "-i", ident)
+    assert text.exit_code == 0, text.stderr
+    firsts = [line.split()[:1] for line in text.stdout.splitlines()[1:7]]
+    assert firsts == [["provider"], ["openai"], ["anthropic"], ["google"], ["azure"], ["bedrock"]]
+    azure = next(line for line in text.stdout.splitlines() if line.startswith("azure"))
+    assert "no key in bundle" in azure and "deployment=" in azure
+    assert "not in bundle" in next(line for line in text.stdout.splitlines() if line.startswith("google"))
+
+
 # --- prompts on a terminal ----------------------------------------------------------------
 
 
