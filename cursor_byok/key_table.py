@@ -104,3 +104,9 @@ def known_vendor(value: str) -> str | None:
 def looks_like_key(text: str) -> bool:
     """True when `text` has the shape of a provider key (OpenAI, Anthropic, Google, AWS, OpenRouter...)."""
     return known_vendor(text) is not None or any(p.fullmatch(text) for s, p in _compiled() if s.field is None)
+
+
+def has_a_key_shape(text: str) -> bool:
+    """True when `text` has the shape of any key in the table, generic ones included (a 32-hex Azure key,
+    a 40-character AWS secret): for values that must never be keys, such as names and regions."""
+    return any(p.fullmatch(text) for _, p in _compiled())

@@ -83,7 +83,17 @@ def check_url(value: str, label: str) -> str:
     return check(value, label)
 
 
+def not_a_key(value: str, label: str) -> None:
+    """A name, region or model is stored in the clear and printed in plans: a key given there by mistake is
+    refused, and the message does not repeat it."""
+    from ..key_table import has_a_key_shape
+
+    if has_a_key_shape(value) or other_credential(value):
+        raise InputError(f"{label}: the value looks like an API key, which never goes here; {NOT_SHOWN}")
+
+
 def check_region(value: str, label: str) -> str:
+    not_a_key(value, label)
     if not _REGION.fullmatch(value):
         raise InputError(f"{label} must be an AWS region like us-east-1, got {value!r}")
     return value
@@ -91,6 +101,7 @@ def check_region(value: str, label: str) -> str:
 
 def check_name(value: str, label: str) -> str:
     """A deployment or surface name: letters, digits, '.', '_' and '-'."""
+    not_a_key(value, label)
     if not _NAME.fullmatch(value):
         raise InputError(f"{label} must be letters, digits, '.', '_' or '-', got {value!r}")
     return value
@@ -99,6 +110,8 @@ def check_name(value: str, label: str) -> str:
 def check_models(names: Iterable[str], label: str) -> tuple[str, ...]:
     out: dict[str, None] = {}  # ordered, with set membership
     for name in names:
+        if isinstance(name, str):
+            not_a_key(name, label)
         if not isinstance(name, str) or not _MODEL.fullmatch(name):
             raise InputError(f"{label}: {name!r} is not a model name (one word, no spaces)")
         out[name] = None
