@@ -4,12 +4,13 @@ The library does what each command does, without click::
 
     import cursor_byok as byok
 
-    ctx = byok.Context(user_data_dir="~/.config/Cursor")  # or byok.Context(): found as the CLI finds it
-    listing = byok.read(ctx)                               # keys print masked; .reveal() shows one
-    bundle = byok.export_bundle(ctx, passphrase="correct horse battery")
+    old = byok.Context(user_data_dir="~/old-laptop/.config/Cursor")  # byok.Context(): as the CLI finds it
+    listing = byok.read(old)                       # keys print masked; key.secret.reveal() shows one
+    bundle = byok.export_bundle(old, passphrase="correct horse battery")
     opened = byok.open_bundle(bundle.data, passphrases=["correct horse battery"])
-    plan = byok.plan_import(byok.Context(db="new/state.vscdb"), opened, on_conflict="keep")
-    result = byok.apply(plan)                              # journaled: byok.undo(ctx) restores it
+    here = byok.Context()
+    plan = byok.plan_import(here, opened, on_conflict="keep")   # reads, writes nothing
+    result = byok.apply(plan)                      # journaled: byok.undo(here) takes it back
 
 Each function returns an object with typed attributes and `to_json()`, the
 document the command prints with --json. Errors are `cursor_byok.errors.ByokError`

@@ -21,6 +21,7 @@ from .safestorage import backends as keyring
 from .safestorage.backends import SafeStorage, SafeStorageConfig
 
 if TYPE_CHECKING:
+    from .changes.journal import Entry
     from .changes.manifest import Manifest
     from .changes.write import ApplyResult
 
@@ -35,6 +36,10 @@ class Context:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     platform: str = sys.platform
     profile: str | None = None  # a profile's name or location; None: the default profile
+
+    def __post_init__(self) -> None:  # "~/..." as a shell would expand it
+        self.db = os.path.expanduser(self.db) if self.db else self.db
+        self.user_data_dir = os.path.expanduser(self.user_data_dir) if self.user_data_dir else self.user_data_dir
 
     def installation(self) -> locate.Installation:
         return locate.resolve(db=self.db, user_data_dir=self.user_data_dir, env=self.env, platform=self.platform)
@@ -267,11 +272,10 @@ class Prepared:
     inst: locate.Installation
     storage: SafeStorage
     profile: Profile
-    rows: dict[str, Any]
+    rows: dict[str, Any] = field(repr=False)  # raw rows: the settings blob may hold keys in clear
     plan: Plan
     key_form: str
     wanted: Mapping[str, Any] = field(default_factory=dict)
-    ask: bool = False  # resolve conflicts by asking (a terminal is there)
     user_profile: locate.UserProfile | None = None  # whose settings blob is written; None: the default one
     other_profiles: tuple[str, ...] = ()  # names of profiles a write without --profile leaves alone
 
@@ -297,6 +301,9 @@ def prepare(
     from .changes import diff as planning
     from .changes import write as writer
 
+    _one_of(on_conflict, ConflictPolicy, "on_conflict")
+    _one_of(models, ModelsPolicy, "models")
+    _one_of(key_storage, KeyStorage, "key_storage")
     inst, chosen, profile, rows = load_chosen(ctx)
     storage = ctx.storage_for(inst)
     asked = dict(wanted(profile) if callable(wanted) else wanted)
@@ -382,7 +389,9 @@ def wait_for_cursor_exit(inst: locate.Installation, seconds: float, poll: float 
         time.sleep(poll)
 
 
-def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
+def undo(
+    ctx: Context | None = None, journal_id: str | None = None, *, force: bool = False
+) -> tuple[Entry, ApplyResult]:
     """Restore the rows and settings fields of a journal: the given one, or the newest write not undone yet,
     so each `undo` goes one step further back (changes/history.py). Returns (the journal restored, the result).
 
@@ -391,13 +400,13 @@ def undo(ctx: Context, journal_id: str | None = None, *, force: bool = False):
     and the commit), so undoing it would change nothing and would hide the
     write before it.
     """
-    plan = undo_plan(ctx, journal_id)
+    plan = undo_plan(_ctx(ctx), journal_id)
     return plan.entry, apply_undo(plan, force=force)
 
 
-def redo(ctx: Context, *, force: bool = False):
+def redo(ctx: Context | None = None, *, force: bool = False) -> tuple[Entry, ApplyResult]:
     """Re-apply the write the newest undo restored, by undoing that undo's journal."""
-    plan = undo_plan(ctx, redo=True)
+    plan = undo_plan(_ctx(ctx), redo=True)
     return plan.entry, apply_undo(plan, force=force)
 
 
@@ -406,12 +415,12 @@ class UndoPlan:
     """What an undo (or redo) would write: the journal it restores, each field in words, conflicts in words."""
 
     inst: locate.Installation
-    entry: Any  # the journal restored
-    rows: dict[str, Any]
-    writes: list
-    restores: list[dict]  # {"field", "now", "restored"} (model lists: "added", "removed" too), keys masked
-    conflicts: list[str]
-    redoes: Any = None  # for redo: the write that comes back (the journal the restored undo undid)
+    entry: Entry  # the journal restored
+    rows: dict[str, Any] = field(repr=False)  # raw rows: the settings blob may hold keys in clear
+    writes: list = field(repr=False)  # the values to write back, keys among them
+    restores: list[dict] = field(default_factory=list)  # {"field", "now", "restored"} (model lists too), masked
+    conflicts: list[str] = field(default_factory=list)
+    redoes: Entry | None = None  # for redo: the write that comes back (the journal the restored undo undid)
 
     @property
     def redo(self) -> bool:
@@ -422,22 +431,22 @@ class UndoPlan:
             "undone": self.entry.id,
             "command": self.entry.command,
             "redo": self.redo,
-            "redoes": {"id": self.redoes.id, "command": self.redoes.command} if self.redo else None,
+            "redoes": {"id": self.redoes.id, "command": self.redoes.command} if self.redoes is not None else None,
             "restores": self.restores,
             "conflicts": self.conflicts,
         }
 
 
-def undo_plan(ctx: Context, journal_id: str | None = None, *, redo: bool = False) -> UndoPlan:
+def undo_plan(ctx: Context | None = None, journal_id: str | None = None, *, redo: bool = False) -> UndoPlan:
     """The plan of `undo [ID]` (or of `redo`), written nowhere."""
-    inst = undo_target(ctx)
+    inst = undo_target(_ctx(ctx))
     entry, rows, redoes = _journal_to_redo(inst) if redo else (*_journal_to_undo(inst, journal_id), None)
     writes = _restoring_writes(entry, rows)
     restores = _restores_in_words(entry, rows, writes)
     return UndoPlan(inst, entry, rows, writes, restores, _changed_since(entry, rows), redoes)
 
 
-def apply_undo(plan: UndoPlan, *, force: bool = False):
+def apply_undo(plan: UndoPlan, *, force: bool = False) -> ApplyResult:
     """Write an undo plan through the one write path; its journal names the journal it restores."""
     from .changes import write as writer
     from .errors import PlanConflict
@@ -672,7 +681,7 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
         found = [e for e in found if e.id == journal_id or e.id.startswith(journal_id)][:1]
     if not found:
         what = f"journal {journal_id!r}" if journal_id else "journal for this database"
-        raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
+        raise NothingToUndo(f"no {what}; `{locate.command_for(inst, 'undo --list')}` shows what can be undone")
     journal.usable(found[0])  # the newest (or the chosen) must be sound before anything else
     rows = _journaled_rows(inst, found)
     if journal_id:
@@ -681,7 +690,8 @@ def _journal_to_undo(inst: locate.Installation, journal_id: str | None):
     if not candidates:
         raise NothingToUndo(
             f"nothing left to undo: all {len(found)} journal(s) of this database are undone or undos; "
-            "`cursor-byok redo` re-applies the newest undone write, `cursor-byok undo --list` lists them"
+            f"`{locate.command_for(inst, 'redo')}` re-applies the newest undone write, "
+            f"`{locate.command_for(inst, 'undo --list')}` lists them"
         )
     for entry in candidates:
         if _restoring_writes(journal.usable(entry), rows):  # a damaged one further back is not skipped either
@@ -701,10 +711,14 @@ def _journal_to_redo(inst: locate.Installation):
     if later is not None:
         raise NothingToUndo(
             f"nothing to redo: {later.id} ({later.command}) was written after the last undo; "
-            "`cursor-byok undo --list` lists the journals, and `cursor-byok undo ID` restores any of them"
+            f"`{locate.command_for(inst, 'undo --list')}` lists the journals, and "
+            f"`{locate.command_for(inst, 'undo ID')}` restores any of them"
         )
     if entry is None:
-        raise NothingToUndo("nothing to redo: no undone write for this database; `cursor-byok undo --list` lists them")
+        raise NothingToUndo(
+            f"nothing to redo: no undone write for this database; `{locate.command_for(inst, 'undo --list')}` "
+            "lists them"
+        )
     return journal.usable(entry), rows, next(e for e in found if e.id == entry.undone_id)
 
 
@@ -786,10 +800,31 @@ def purge_journals(ctx: Context, ids) -> list[str]:
 GET_FIELDS = {"bedrock": ("access_key", "secret_key")}
 
 
-def get_key(ctx: Context, provider: str, field_name: str | None = None) -> str:
+def _provider(name: str) -> str:
+    """A provider's name as the library's callers may type it (any case, aliases); InputError otherwise."""
+    from .errors import InputError
+    from .model import provider_named
+
+    try:
+        return provider_named(name)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _one_of(value: str, kind: Any, name: str) -> None:
+    """A policy argument must be one of its Literal's values (InputError, not a silent default)."""
+    from .errors import InputError
+
+    if value not in get_args(kind):
+        raise InputError(f"{name} must be one of {', '.join(get_args(kind))}, not {value!r}")
+
+
+def get_key(ctx: Context | None, provider: str, field_name: str | None = None) -> str:
     """The plain value of one stored key: exit 18 when none is stored, 7 when it cannot be decrypted here."""
     from .errors import InputError, KeyNotStored, SafeStorageUnavailable
     from .model import PROVIDER_LAYOUT, StoredKey
+
+    ctx, provider = _ctx(ctx), _provider(provider)
 
     choices = GET_FIELDS.get(provider, ("key",))
     name = field_name or choices[0]
@@ -869,6 +904,7 @@ class Written(Result):
 
     prepared: Prepared | None = field(default=None, repr=False)
     applied: ApplyResult | None = None
+    warnings: tuple[str, ...] = ()  # key shapes that look wrong, and what the write path noticed
 
 
 @dataclass(frozen=True)
@@ -929,12 +965,15 @@ def export_bundle(
     """
     from .bundle.document import LEFT_OUT, written_counts
     from .errors import InputError
+    from .model import MIN_PASSPHRASE
 
     recipients = list(recipients)
     if bool(recipients) == bool(passphrase):
         raise InputError("encrypt to a passphrase or to recipients: give exactly one")
     doc, notes = export_document(_ctx(ctx), only=only, keys=keys, models=models, skip_undecryptable=skip_undecryptable)
     phrase = passphrase() if callable(passphrase) else passphrase
+    if phrase is not None and len(phrase) < MIN_PASSPHRASE:
+        raise InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or recipients")
     data = seal(doc, passphrase=phrase, recipients=recipients, armor=armor)
     n_keys, n_providers = written_counts(doc)
     left_out = tuple(n for n in notes if LEFT_OUT in n)
@@ -1002,13 +1041,14 @@ def apply(prepared: Prepared, *, command: str = "python") -> ApplyResult:
     return execute(prepared, command=command)
 
 
-def _written(prepared: Prepared, *, dry_run: bool, command: str) -> Written:
+def _written(prepared: Prepared, *, dry_run: bool, command: str, warnings: Iterable[str] = ()) -> Written:
     from .render import plan_json
 
     applied = None if dry_run else apply(prepared, command=command)
     doc = {**source_info(prepared.inst), "dry_run": dry_run, "plan": plan_json(prepared.plan),
-           "applied": bool(applied and applied.rows), "journal": applied.journal_id if applied else None}  # fmt: skip
-    return Written(doc, prepared=prepared, applied=applied)
+           "applied": bool(applied and applied.rows), "journal": applied.journal_id if applied else None,
+           "warnings": [*warnings, *(applied.warnings if applied else ())]}  # fmt: skip
+    return Written(doc, prepared=prepared, applied=applied, warnings=tuple(doc["warnings"]))
 
 
 def plan_write(
@@ -1054,7 +1094,16 @@ def plan_set_key(
 ) -> tuple[Prepared, list[str]]:
     """Plan storing a provider's key(s) (field -> Secret, e.g. "openai.key", "bedrock.secret_key") and settings."""
     from .changes import wanted as onboard
+    from .errors import InputError
+    from .model import Secret
 
+    provider = _provider(provider)
+    foreign = sorted(set(keys) - set(onboard.KEY_FIELDS_OF[provider]))
+    if foreign:
+        raise InputError(
+            f"{', '.join(foreign)}: not a key field of {provider} ({', '.join(onboard.KEY_FIELDS_OF[provider])})"
+        )
+    keys = {f: v if isinstance(v, Secret) else onboard.clean_key(v, f) for f, v in keys.items()}
     return plan_write(
         ctx, lambda _p: onboard.provider_fields(provider, dict(keys), dict(settings or {}), enabled),
         key_storage=key_storage, guard_endpoints=False, force=force,
@@ -1078,6 +1127,7 @@ def set_key(
     """Store a provider's key and settings, as `cursor-byok set` does (Bedrock: key is the access key ID)."""
     from .changes import wanted as onboard
 
+    provider = _provider(provider)
     keys: dict[str, Any] = {}
     if key is not None:
         name = "access_key" if provider == "bedrock" else "key"
@@ -1085,22 +1135,24 @@ def set_key(
     if secret_key is not None:
         keys[f"{provider}.secret_key"] = onboard.clean_key(secret_key, f"{provider} secret key")
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
-    prepared, _warnings = plan_set_key(
+    prepared, warnings = plan_set_key(
         ctx, provider, keys, settings=settings, enabled=enabled, key_storage=key_storage, force=force
     )
-    return _written(prepared, dry_run=dry_run, command=f"set {provider}")
+    return _written(prepared, dry_run=dry_run, command=f"set {provider}", warnings=warnings)
 
 
 def plan_unset(ctx: Context | None, provider: str) -> Prepared:
     """Plan removing a provider's key(s) and switching it off."""
     from .changes import wanted as onboard
 
+    provider = _provider(provider)
+
     return plan_write(ctx, lambda profile: onboard.unset_fields(provider, profile))[0]
 
 
 def unset_key(ctx: Context | None, provider: str, *, dry_run: bool = False) -> Written:
     """Remove a provider's key(s) and switch it off, as `cursor-byok unset` does."""
-    return _written(plan_unset(ctx, provider), dry_run=dry_run, command=f"unset {provider}")
+    return _written(plan_unset(ctx, provider), dry_run=dry_run, command=f"unset {_provider(provider)}")
 
 
 ModelOp = Literal["add", "remove", "enable", "disable"]
@@ -1152,7 +1204,8 @@ def models(
         raise InputError("models: nothing to change; give add, remove, enable, disable or select")
     written: Written | None = None
     for op, names in asked:
-        written = _written(plan_models(ctx, op, names), dry_run=dry_run, command=f"models {op} {' '.join(names)}")
+        planned = plan_models(ctx, op, names, force=force)
+        written = _written(planned, dry_run=dry_run, command=f"models {op} {' '.join(names)}")
     if select:
         prepared = plan_models(ctx, select=select, force=force)
         written = _written(prepared, dry_run=dry_run, command="models select " + " ".join(select.values()))

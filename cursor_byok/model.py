@@ -10,6 +10,24 @@ from typing import Any, Literal, Mapping
 from .key_table import mask_prefixes
 
 PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
+MIN_PASSPHRASE = 10  # characters: a bundle's passphrase is all that protects the keys in it
+PROVIDER_ALIASES = {"claude": "anthropic", "gemini": "google", "aws": "bedrock", "azure-openai": "azure"}
+
+
+def provider_named(text: str, choices: tuple[str, ...] = PROVIDERS) -> str:
+    """A provider's name from what a user typed: any letter case, common aliases (claude, gemini, aws,
+    azure-openai). Raises ValueError with a 'did you mean' when it is none of `choices`."""
+    import difflib
+
+    name = str(text).strip().lower()
+    name = PROVIDER_ALIASES.get(name, name)
+    if name in choices:
+        return name
+    known = [*choices, *(a for a, p in PROVIDER_ALIASES.items() if p in choices)]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {PROVIDER_ALIASES.get(close[0], close[0])!r}?" if close else ""
+    raise ValueError(f"unknown provider {text!r}{hint} (choose from {', '.join(choices)})")
+
 
 # Storage labels, as shown in `list --json` under "storage".
 PLAINTEXT = "plaintext"

@@ -197,3 +197,43 @@ def test_the_readme_python_example_runs(make_sample_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "('openai.key', 'add')" in printed and source.keys["openai.key"] not in printed
     assert space["result"].journal_id and revealed(byok.read(space["TARGET"])) == {}  # undone at the end
+
+
+def test_library_inputs_are_checked_like_the_cli_checks_them(make_sample_dir, tmp_path):
+    sd = make_sample_dir("v11")
+    ctx = ctx_for(sd, tmp_path, "ctx")
+    assert byok.get_key(ctx, "Claude") == sd.keys["anthropic.key"]  # aliases and any case, as on the CLI
+    with pytest.raises(E.InputError, match="did you mean 'openai'"):
+        byok.get_key(ctx, "opnai")
+    before = sd.db.read_bytes()
+    with pytest.raises(E.InputError):
+        byok.set_key(ctx, "claud", "sk-ant-api03-" + "A" * 93 + "AA", dry_run=True)
+    with pytest.raises(E.InputError, match="not a key field of openai"):
+        byok.plan_set_key(ctx, "openai", {"anthropic.key": "sk-ant-api03-" + "A" * 93 + "AA"})
+    opened = byok.open_bundle(byok.export_bundle(ctx, passphrase=PASSPHRASE).data, passphrases=[PASSPHRASE])
+    for bad in ({"key_storage": "bogus"}, {"models": "bogus"}, {"on_conflict": "ask"}):
+        with pytest.raises(E.InputError):
+            byok.plan_import(ctx, opened, **bad)
+    with pytest.raises(E.InputError, match="too short"):
+        byok.export_bundle(ctx, passphrase="short")
+    assert sd.db.read_bytes() == before
+
+
+def test_plans_and_results_never_show_a_key_when_printed(make_sample_dir, tmp_path, monkeypatch):
+    """print(plan) or a log line of any result must not carry a key, even one the settings blob holds in clear."""
+    source = make_sample_dir("v11")
+    target = make_target(make_sample_dir, "v11")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    src = ctx_for(source, tmp_path, "src")
+    home_relative = byok.Context(
+        user_data_dir="~/" + str(target.udd.relative_to(tmp_path)), safe_storage=src.safe_storage
+    )
+    opened = byok.open_bundle(byok.export_bundle(src, passphrase=PASSPHRASE).data, passphrases=[PASSPHRASE])
+    dst = ctx_for(target, tmp_path, "dst")
+    plan = byok.plan_import(dst, opened)
+    applied = byok.apply(plan)
+    undo_plan = byok.undo_plan(dst)
+    shown = " ".join(repr(x) for x in (plan, applied, undo_plan, opened, byok.read(dst), byok.where(home_relative)))
+    for key in source.keys.values():
+        assert key not in shown
+    assert byok.where(home_relative)[0].db == target.db  # "~/" is expanded, as a shell would

@@ -456,3 +456,45 @@ def test_bad_model_names_are_refused(args, make_sample_dir, tmp_path, env):
     sd = make_sample_dir("basic")
     before = disk_state(sd.db)
     assert_refused(cli(sd, tmp_path, "models", *args, "--yes"), sd, before, env)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("set", "azure", "--no-key", "--deployment", "{key}"),
+        ("set", "bedrock", "--no-key", "--region", "{key}"),
+        ("models", "add", "gpt-4o", "{key}"),
+        ("models", "select", "composer", "{key}"),
+        ("set", "azure", "--no-key", "--deployment", "{azure}"),
+    ],
+    ids=["deployment", "region", "models-add", "models-select", "deployment-azure-hex"],
+)
+def test_a_key_given_as_a_name_region_or_model_is_refused_unshown(args, make_sample_dir, tmp_path, data_dir):
+    """Names, regions and models are stored in the clear and printed in plans: a key there is a slip."""
+    sd = make_sample_dir("basic")
+    key = make_key("anthropic", random.Random(5))
+    azure = make_key("azure", random.Random(6))[:32].lower()
+    azure = "".join(c if c in "0123456789abcdef" else "a" for c in azure)  # the 32-hex form
+    before = disk_state(sd.db)
+    result = cli(sd, tmp_path, *(a.format(key=key, azure=azure) for a in args), "--yes")
+    assert result.exit_code == int(Exit.INPUT), result.output
+    assert "looks like an API key" in result.stderr
+    assert key not in result.output + result.stderr and azure not in result.output + result.stderr
+    assert disk_state(sd.db) == before and journal_count(data_dir) == 0
+
+
+def test_the_purge_hint_after_removing_a_key_works_when_pasted(make_sample_dir, tmp_path, data_dir):
+    """The note names the database with the options the write used, so pasting it deletes that journal."""
+    import re
+    import shlex
+
+    sd = make_sample_dir("basic")
+    done = cli(sd, tmp_path, "unset", "anthropic", "--yes")
+    assert done.exit_code == 0, done.stderr
+    (hint,) = re.findall(r"delete it with `([^`]+)`", done.stderr)
+    words = shlex.split(hint)
+    assert words[:3] == ["cursor-byok", "--user-data-dir", str(sd.udd)] and "--purge" in words
+    assert journal_count(data_dir) == 1
+    pasted = runner().invoke(main, words[1:], catch_exceptions=False)
+    assert pasted.exit_code == 0, pasted.stderr
+    assert journal_count(data_dir) == 0

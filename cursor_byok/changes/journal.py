@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from ..cursor.paths import command_for
 from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES, is_cursor_own
 from ..errors import InputError, NothingToUndo
 from ..private_files import ensure_private_dir, remove_stale_temps, write_private
@@ -421,7 +422,7 @@ def usable(entry: Entry) -> Entry:
     if entry.version not in READABLE_VERSIONS:
         raise JournalRefused(
             f"{entry.path}: an undo journal of format {entry.version}, which this cursor-byok cannot read; "
-            "use the cursor-byok that wrote it, or delete it with `cursor-byok undo --purge ID --yes`"
+            f"use the cursor-byok that wrote it, or delete it with `{_purge(entry)}`"
         )
     if entry.damaged:
         raise JournalDamaged(
@@ -431,8 +432,7 @@ def usable(entry: Entry) -> Entry:
     why = entry.refusal()
     if why:
         raise JournalRefused(
-            f"{entry.path}: refused, {why}; restore by hand if you trust it, or delete it with "
-            f"`cursor-byok undo --purge {entry.id} --yes`"
+            f"{entry.path}: refused, {why}; restore by hand if you trust it, or delete it with `{_purge(entry)}`"
         )
     return entry
 
@@ -444,8 +444,13 @@ def find(journal_id: str | None, folder: Path | None = None, db: Path | None = N
         found = [e for e in found if e.id == journal_id or e.id.startswith(journal_id)]
     if not found:
         what = f"journal {journal_id!r}" if journal_id else "journal for this database"
-        raise NothingToUndo(f"no {what}; `cursor-byok undo --list` shows what can be undone")
+        raise NothingToUndo(f"no {what}; `{command_for(None, 'undo --list', db=db)}` shows what can be undone")
     return usable(found[0])
+
+
+def _purge(entry: Entry) -> str:
+    """The command that deletes this journal, naming its database so that it works when pasted."""
+    return command_for(None, f"undo --purge {entry.id} --yes", db=entry.db)
 
 
 EMPTY_SECRET = '{"type":"Buffer","data":[]}'

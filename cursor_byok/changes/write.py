@@ -260,12 +260,10 @@ def undo_command(inst, journal_id: str, profile_location: str | None = None) -> 
     the write went to, so it undoes that write and no other."""
     import shlex
 
-    where = ""
-    if inst.source != "default":
-        option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)
-        where = f" {option[0]} {shlex.quote(str(option[1]))}"
+    from ..cursor.paths import command_for
+
     profile = f" --profile {shlex.quote(profile_location)}" if profile_location else ""
-    return f"`cursor-byok{where} undo{profile} {journal_id}`"
+    return f"`{command_for(inst, f'undo{profile} {journal_id}')}`"
 
 
 def apply_rows(

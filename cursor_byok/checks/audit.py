@@ -233,6 +233,7 @@ class Surroundings:
     scans: tuple[FileScan, ...] = ()
     foreign_schema: tuple[str, ...] = ()  # schema objects of the database that Cursor does not make
     journals: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (journal id, rows whose old value is a key)
+    tool: str = "cursor-byok"  # this tool with the options that name the database, for commands to paste
 
 
 def key_strings(data, *, first: bool = True, last: bool = True, end: int | None = None) -> list[tuple[str, str]]:
@@ -591,13 +592,13 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
     return out
 
 
-def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]]) -> list[Finding]:
+def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]], tool: str = "cursor-byok") -> list[Finding]:
     return [
         finding(
             "journal-holds-key",
             f"undo journal {jid}",
             f"keeps the old value of {', '.join(rows)} so its write can be undone "
-            f"(delete it with `cursor-byok undo --purge {jid} --yes`)",
+            f"(delete it with `{tool} undo --purge {jid} --yes`)",
         )
         for jid, rows in journals
         if rows
@@ -638,7 +639,7 @@ def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Fi
         out += side_copy_findings(copy, current)
     for scan in around.scans:
         out += scan_findings(scan, profile)
-    out += journal_findings(around.journals)
+    out += journal_findings(around.journals, around.tool)
     return sorted(out, key=lambda f: (-RANK[f.severity], f.code, f.subject))
 
 

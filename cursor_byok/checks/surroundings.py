@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..cursor import argv_json
-from ..cursor.paths import Installation
+from ..cursor.paths import Installation, command_for
 from ..errors import ByokError
 from ..model import Secret
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
@@ -179,6 +179,7 @@ def gather(
         scans=tuple(r for r in results if isinstance(r, FileScan)),
         foreign_schema=tuple(read_foreign_schema(db)),
         journals=journals_with_keys(db),
+        tool=command_for(inst, "").rstrip(),
     )
 
 

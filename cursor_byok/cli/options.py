@@ -68,9 +68,6 @@ PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra"
 SMALL_INPUT_LIMIT = 64 << 10  # passphrase files
 
 
-PROVIDER_ALIASES = {"claude": "anthropic", "gemini": "google", "aws": "bedrock", "azure-openai": "azure"}
-
-
 class ProviderName(click.ParamType):
     """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos."""
 
@@ -88,16 +85,12 @@ class ProviderName(click.ParamType):
         return [CompletionItem(c) for c in self.choices if c.startswith(incomplete.lower())]
 
     def convert(self, value, param, ctx):
-        import difflib
+        from ..model import provider_named
 
-        name = str(value).strip().lower()
-        name = PROVIDER_ALIASES.get(name, name)
-        if name in self.choices:
-            return name
-        known = [*self.choices, *(a for a, p in PROVIDER_ALIASES.items() if p in self.choices)]
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {PROVIDER_ALIASES.get(close[0], close[0])!r}?" if close else ""
-        self.fail(f"unknown provider {value!r}{hint} (choose from {', '.join(self.choices)})", param, ctx)
+        try:
+            return provider_named(value, self.choices)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def split_only(ctx, param, values) -> tuple[str, ...]:

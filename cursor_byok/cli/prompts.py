@@ -11,10 +11,8 @@ from .. import errors as E
 
 if TYPE_CHECKING:
     from ..library import Bundle
+from ..model import MIN_PASSPHRASE
 from .output import is_terminal, status
-
-MIN_PASSPHRASE = 10
-
 
 PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
 

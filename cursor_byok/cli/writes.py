@@ -89,7 +89,7 @@ def run_plan(
     else:
         kept = sum(1 for c in prep.plan.changes if c.action == "kept")
         click.echo(f"nothing to write: {f'{kept} kept value(s) differ' if kept else 'the database already matches'}")
-    removed_key_note(prep.plan, result.journal_id)
+    removed_key_note(prep, result.journal_id)
 
 
 def written_where(prep: Prepared) -> str:
@@ -119,15 +119,17 @@ def undo_hint(prep, result) -> str:
     return " and ".join(hints)
 
 
-def removed_key_note(plan, journal_id: str | None) -> None:
-    """Say on stderr that removed keys stay in the undo journal, and how to delete it."""
+def removed_key_note(prep: Prepared, journal_id: str | None) -> None:
+    """Say on stderr that removed keys stay in the undo journal, and how to delete it (a command to paste)."""
+    from ..cursor.paths import command_for
     from ..model import is_key_field
 
-    removed = [c.field for c in plan.effective if c.new is None and is_key_field(c.field)]
+    removed = [c.field for c in prep.plan.effective if c.new is None and is_key_field(c.field)]
     if journal_id and removed:
+        purge = command_for(prep.inst, f"undo --purge {journal_id} --yes")
         click.echo(
             f"note: the removed key ({', '.join(removed)}) stays in undo journal {journal_id} so this can be "
-            f"undone; delete it with `cursor-byok undo --purge {journal_id} --yes` once you no longer need it",
+            f"undone; delete it with `{purge}` once you no longer need it",
             err=True,
         )
 

@@ -330,3 +330,17 @@ def cursor_running(inst: Installation, proc: str = "/proc") -> Running | None:
         return None
     procs = cursor_processes(proc)
     return procs[0] if procs else None
+
+
+def command_for(inst: Installation | None, words: str, *, db: Path | str | None = None) -> str:
+    """`cursor-byok [--user-data-dir D | --db F] WORDS`, ready to paste: it names the database the words are
+    about unless the tool finds that one by default. Without an installation, `db` gives --db."""
+    import shlex
+
+    option: tuple[str, Path | str] | None = None
+    if inst is not None and inst.source != "default":
+        option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)
+    elif inst is None and db is not None:
+        option = ("--db", db)
+    where = f" {option[0]} {shlex.quote(str(option[1]))}" if option else ""
+    return f"cursor-byok{where} {words}"
