@@ -1,8 +1,10 @@
-"""The library's front door: what each command does, without any click.
+"""The library: what each command does, without any click (`import cursor_byok` re-exports its API).
 
 `Context` holds the choices a user makes before a command (which database,
-which safe storage). Each function here calls down into locate, store,
-keyring and profile, and returns plain data for render.py.
+which safe storage). The public functions at the end, one per command, call
+down into cursor/ (paths, reading, rows), safestorage/, changes/ (diff, write,
+journal), bundle/ and checks/, and return objects whose `to_json()` is the
+command's --json document; render.py turns those into text.
 """
 
 from __future__ import annotations

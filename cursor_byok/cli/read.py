@@ -92,8 +92,9 @@ def list_cmd(
 def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool) -> None:
     """Print one stored key on stdout, for scripts (like `gh auth token`).
 
-    \b
     Exits 18 when no key is stored, 7 when it cannot be decrypted here.
+
+    \b
     Examples:
       export OPENAI_API_KEY="$(cursor-byok get openai)"
       cursor-byok get claude --json
