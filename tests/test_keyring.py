@@ -483,3 +483,11 @@ def test_argv_json_is_read_like_vscode_reads_it(tmp_path, text):
     argv.write_text(text)
     assert argv_json.argv_password_store(argv) == "basic"
     assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "basic"
+
+
+def test_a_keychain_or_dpapi_choice_on_a_linux_database_says_which_scheme_it_is_for(tmp_path):
+    blob = ss.linux_keyring_codec(b"some-keyring-password").encrypt("sk-made-up-value-0123456789")
+    for choice, scheme in (("keychain", "macos"), ("dpapi", "windows")):
+        storage = SafeStorage(SafeStorageConfig(choice), env={"HOME": str(tmp_path)}, platform="linux")
+        with pytest.raises(SafeStorageUnavailable, match=f"--safe-storage-scheme {scheme}"):
+            storage.decrypt(blob)

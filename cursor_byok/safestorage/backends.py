@@ -161,8 +161,15 @@ class SafeStorage:
             except SafeStorageUnavailable as exc:
                 errors.append(str(exc))
         if not errors:
+            home = {"keychain": ("macos", "a Mac"), "dpapi": ("windows", "Windows")}.get(self.config.choice)
+            hint = (
+                f"; --safe-storage {self.config.choice} is for a database from {home[1]}: "
+                f"add --safe-storage-scheme {home[0]} if this one came from there"
+                if home
+                else ""
+            )
             raise SafeStorageUnavailable(
-                "v11 values need a keyring; use --safe-storage secret-service, kwallet or password"
+                f"v11 values need a keyring; use --safe-storage secret-service, kwallet or password{hint}"
             )
         raise SafeStorageUnavailable(errors[0])
 

@@ -80,8 +80,10 @@ def fetch_kwallet() -> bytes:
         raise SafeStorageUnavailable("the jeepney package is missing; pip install secretstorage") from None
     try:
         conn = open_dbus_connection(bus="SESSION")
-    except Exception as exc:
-        raise SafeStorageUnavailable(f"no D-Bus session for KWallet ({type(exc).__name__})") from None
+    except Exception:
+        raise SafeStorageUnavailable(
+            "no D-Bus session bus for KWallet (is DBUS_SESSION_BUS_ADDRESS set? run this in the desktop session)"
+        ) from None
     try:
         for service, path in KWALLET_SERVICES:
             if not _name_has_owner(conn, service):
