@@ -180,7 +180,7 @@ def test_listing_reads_only_headers_and_only_this_databases_files(imported, monk
     assert found[0].keys and found[0].rows and found[0].keys == tuple(r["key"] for r in found[0].rows)
 
 
-def test_journals_that_hold_keys_are_reported_by_audit(imported):
+def test_journals_that_hold_keys_are_reported_by_audit(imported, monkeypatch):
     target, _, path = imported
     doc = json.loads(path.read_text())
     assert journal.key_rows(journal.entries(db=target.db)[0]) == []  # the target held no keys before
@@ -191,6 +191,12 @@ def test_journals_that_hold_keys_are_reported_by_audit(imported):
     hits = [f for f in audit["findings"] if f["code"] == "journal-holds-key"]
     assert len(hits) == 1 and hits[0]["severity"] == "info" and "claudeKey" in hits[0]["message"]
     assert doc["id"] not in hits[0]["subject"]
+    monkeypatch.setenv("AZ", "0123456789abcdef" * 2)  # an Azure key's shape: 32 hex digits
+    assert run(*options(target), "set", "azure", "--key-env", "AZ", "--yes").exit_code == 0
+    assert run(*options(target), "unset", "azure", "--yes").exit_code == 0  # the Azure key lives in the blob
+    audit = json.loads(run(*options(target), "audit", "--json").stdout)
+    plain = [f for f in audit["findings"] if f["code"] == "journal-holds-key" and "in clear" in f["message"]]
+    assert plain and all(f["severity"] == "warning" and "azureState.apiKey (in clear)" in f["message"] for f in plain)
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership")

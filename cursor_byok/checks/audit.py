@@ -593,16 +593,19 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
 
 
 def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]], tool: str = "cursor-byok") -> list[Finding]:
-    return [
-        finding(
-            "journal-holds-key",
-            f"undo journal {jid}",
-            f"keeps the old value of {', '.join(rows)} so its write can be undone "
-            f"(delete it with `{tool} undo --purge {jid} --yes`)",
-        )
-        for jid, rows in journals
-        if rows
-    ]
+    """An undo journal that keeps an old key: info when the key is encrypted (a secret:// row), a warning when
+    it is in clear (a plain row or a settings-blob field), as the same key in the database would be."""
+    from ..cursor.rows import SECRET_PREFIX
+
+    out = []
+    for jid, rows in journals:
+        plain = [r for r in rows if not r.startswith(SECRET_PREFIX)]
+        if not rows:
+            continue
+        how = "keeps the old value of " + ", ".join(f"{r} (in clear)" if r in plain else r for r in rows)
+        message = f"{how} so its write can be undone (delete it with `{tool} undo --purge {jid} --yes`)"
+        out.append(finding("journal-holds-key", f"undo journal {jid}", message, WARNING if plain else None))
+    return out
 
 
 def _unique(found: Iterable[FoundKey]) -> list[FoundKey]:
