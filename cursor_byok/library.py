@@ -1157,30 +1157,35 @@ def unset_key(ctx: Context | None, provider: str, *, dry_run: bool = False) -> W
     return _written(plan_unset(ctx, provider), dry_run=dry_run, command=f"unset {_provider(provider)}")
 
 
-ModelOp = Literal["add", "remove", "enable", "disable"]
 FailOn = Literal["info", "warning", "error", "none"]  # audit: the least severe finding that counts as a problem
 
 
 def plan_models(
     ctx: Context | None,
-    op: str | None = None,
-    names: Iterable[str] = (),
     *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    enable: Iterable[str] = (),
+    disable: Iterable[str] = (),
     select: Mapping[str, str] | None = None,
     force: bool = False,
 ) -> Prepared:
-    """Plan a model-list change (add, remove, enable, disable names) or per-surface selections."""
+    """Plan model-list changes and per-surface selections together: one plan, so one write and one journal.
+    An unknown surface is refused (MistakeRefused) unless force."""
     from .changes import wanted as onboard
+    from .errors import InputError
 
-    if op is not None and op not in get_args(ModelOp):
-        raise ValueError(f"unknown model-list operation {op!r}")
-    chosen = onboard.check_models(names, f"models {op}") if op else ()
-    if select:
-        return plan_write(ctx, lambda _p: onboard.select_fields(dict(select)), force=force)[0]
-    if op is None:
-        raise ValueError("plan_models needs an op and names, or select")
-    notes = (lambda profile: onboard.model_notes(profile, chosen)) if op == "remove" else None
-    return plan_write(ctx, lambda profile: onboard.model_ops(profile, **{op: chosen}), notes=notes, force=force)[0]
+    lists = {op: onboard.check_models(names, f"models {op}") for op, names in
+             (("add", add), ("remove", remove), ("enable", enable), ("disable", disable))}  # fmt: skip
+    chosen = {onboard.check_name(s, "SURFACE"): onboard.check_models([m], "NAME")[0] for s, m in (select or {}).items()}
+    if not any(lists.values()) and not chosen:
+        raise InputError("models: nothing to change; give add, remove, enable, disable or select")
+
+    def build(profile: Profile) -> dict[str, Any]:
+        return {**onboard.model_ops(profile, **lists), **onboard.select_fields(chosen)}
+
+    notes = (lambda profile: onboard.model_notes(profile, lists["remove"])) if lists["remove"] else None
+    return plan_write(ctx, build, notes=notes, force=force)[0]
 
 
 def models(
@@ -1194,25 +1199,12 @@ def models(
     force: bool = False,
     dry_run: bool = False,
 ) -> Written:
-    """Change model lists and selections as the `models` subcommands do: one write per kind of change
-    asked for, in the order add, remove, enable, disable, select; returns the last. models_listing() reads."""
-    from .errors import InputError
-
-    ops: list[tuple[ModelOp, tuple[str, ...]]] = [
-        ("add", tuple(add)), ("remove", tuple(remove)), ("enable", tuple(enable)), ("disable", tuple(disable))
-    ]  # fmt: skip
-    asked = [(op, names) for op, names in ops if names]
-    if not asked and not select:
-        raise InputError("models: nothing to change; give add, remove, enable, disable or select")
-    written: Written | None = None
-    for op, names in asked:
-        planned = plan_models(ctx, op, names, force=force)
-        written = _written(planned, dry_run=dry_run, command=f"models {op} {' '.join(names)}")
-    if select:
-        prepared = plan_models(ctx, select=select, force=force)
-        written = _written(prepared, dry_run=dry_run, command="models select " + " ".join(select.values()))
-    assert written is not None
-    return written
+    """Change model lists and selections as the `models` subcommands do, all in one write (one undo).
+    models_listing() reads them."""
+    planned = plan_models(ctx, add=add, remove=remove, enable=enable, disable=disable, select=select, force=force)
+    words = [f"{op} {' '.join(n)}" for op, n in (("add", add), ("remove", remove), ("enable", enable),
+             ("disable", disable)) if n] + [f"select {s} {m}" for s, m in (select or {}).items()]  # fmt: skip
+    return _written(planned, dry_run=dry_run, command="models " + "; ".join(words))
 
 
 def models_listing(ctx: Context | None = None) -> Result:

@@ -108,6 +108,17 @@ def test_models_change_and_list(make_sample_dir, tmp_path):
     assert "qwen-coder-x" in listed["user_added"] and "qwen-coder-x" in listed["enabled"]
     byok.models(ctx, select={"composer": "qwen-coder-x"})
     assert byok.models_listing(ctx).to_json()["models"]["selected"]["composer"] == "qwen-coder-x"
+    done = byok.models(ctx, add=["qwen-2"], disable=["qwen-coder-x"], select={"cmd-k": "qwen-2"})
+    after = byok.models_listing(ctx).to_json()["models"]
+    assert (
+        "qwen-2" in after["user_added"]
+        and "qwen-coder-x" in after["disabled"]
+        and after["selected"]["cmd-k"] == "qwen-2"
+    )
+    assert done.applied is not None and byok.undo(ctx)[0].id == done.applied.journal_id  # one write, one undo
+    assert byok.models_listing(ctx).to_json()["models"] == listed | {
+        "selected": {**listed["selected"], "composer": "qwen-coder-x"}
+    }
     with pytest.raises(E.InputError):
         byok.models(ctx)
 

@@ -197,7 +197,7 @@ def model_list_command(op: str, summary: str) -> None:
         names = onboard.check_models(names, f"models {op}")
         run_write(
             ctx,
-            lambda actx: (library.plan_models(actx, op, names), []),
+            lambda actx: (library.plan_models(actx, **{op: names}), []),
             command=f"models {op} {' '.join(names)}",
             dry_run=dry_run,
             yes=yes,
