@@ -1033,13 +1033,9 @@ def apply(prepared: Prepared, *, command: str = "python") -> ApplyResult:
     Raises PlanConflict (nothing written) while the plan holds conflicts; `command`
     is recorded in the undo journal.
     """
-    from .errors import PlanConflict
+    from .changes.diff import refuse_conflicts
 
-    if prepared.plan.conflicts:
-        raise PlanConflict(
-            f"{len(prepared.plan.conflicts)} field(s) already hold different values; nothing was written. "
-            "Rerun with --on-conflict replace or keep"
-        )
+    refuse_conflicts(prepared.plan)
     return execute(prepared, command=command)
 
 

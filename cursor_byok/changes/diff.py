@@ -226,6 +226,17 @@ def _change(current: Profile, field: str, new: Any, on_conflict: ConflictPolicy)
     return settle(Change(field, "conflict", old, new), on_conflict, note)
 
 
+def refuse_conflicts(plan: Plan) -> None:
+    """A plan that still holds conflicts writes nothing: PlanConflict (exit 11) says how to settle them."""
+    from ..errors import PlanConflict
+
+    if plan.conflicts:
+        raise PlanConflict(
+            f"{len(plan.conflicts)} field(s) already hold different values; nothing was written. "
+            "Rerun with --on-conflict replace or keep"
+        )
+
+
 def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
     """Settle each conflict by asking: decide(change) -> True replaces, False keeps."""
     changes = (settle(c, "replace" if decide(c) else "keep") if c.action == "conflict" else c for c in plan.changes)

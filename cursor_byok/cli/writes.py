@@ -60,13 +60,9 @@ def run_plan(
     if dry_run or check:
         finish_preview(prep.plan, doc, check=check, as_json=as_json)
         return
-    if prep.plan.conflicts:
-        if as_json:
-            emit_json(doc)
-        raise E.PlanConflict(
-            f"{len(prep.plan.conflicts)} field(s) already hold different values; nothing was written. "
-            "Rerun with --on-conflict replace or keep"
-        )
+    if prep.plan.conflicts and as_json:
+        emit_json(doc)  # the plan, then the refusal: exit 11
+    planning.refuse_conflicts(prep.plan)
     if prep.plan.effective:
         confirm_write(f"Apply {len(prep.plan.effective)} change(s) to {written_where(prep)}?", yes=yes)
     result = library.apply(prep, command=command)
