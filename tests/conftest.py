@@ -229,14 +229,19 @@ def read_pty(fd: int, until: bytes | None = None) -> bytes:
         ready, _, _ = select.select([fd], [], [], 120)
         if not ready:
             raise AssertionError(f"no output from the child; got so far: {out!r}")
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
+        chunk = _pty_chunk(fd)
         if not chunk:
             break
         out += chunk
     return out
+
+
+def _pty_chunk(fd: int) -> bytes:
+    """What the child wrote to the pty since the last read; b"" once it closed the terminal (EOF or EIO)."""
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: the child closed the terminal
+        return b""
 
 
 def on_a_terminal(argv: list[str], answers: list[tuple[bytes, str]], timeout: float = 60.0) -> tuple[int | None, bytes]:
@@ -260,10 +265,7 @@ def on_a_terminal(argv: list[str], answers: list[tuple[bytes, str]], timeout: fl
                 since = len(shown)
             if not select.select([fd], [], [], 0.2)[0]:
                 continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
+            chunk = _pty_chunk(fd)
             if not chunk:
                 break
             shown += chunk
