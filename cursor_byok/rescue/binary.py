@@ -15,7 +15,7 @@ from ..errors import StoreDamaged
 class Reader:
     """Reads fields from `data` in order; `what` names the file in errors ("GNOME keyring login.keyring")."""
 
-    def __init__(self, data: bytes, what: str, *, big_endian: bool = True, offset: int = 0) -> None:
+    def __init__(self, data: bytes | memoryview, what: str, *, big_endian: bool = True, offset: int = 0) -> None:
         self.data = memoryview(data)
         self.what = what
         self.order = ">" if big_endian else "<"
@@ -75,4 +75,4 @@ class Reader:
         """A reader of the same data from `offset` (a table of offsets points into the file)."""
         if offset < 0 or offset > len(self.data):
             raise self.damaged(f"an offset {offset} outside the file")
-        return Reader(bytes(self.data), self.what, big_endian=self.order == ">", offset=offset)
+        return Reader(self.data, self.what, big_endian=self.order == ">", offset=offset)  # shares the bytes
