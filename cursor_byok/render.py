@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .checks.key_shapes import check_format
+from .key_shapes import check_format
 from .cursor.urls import shown as shown_url
 from .model import (
     EXTRA_PREFIX,

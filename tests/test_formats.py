@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from cursor_byok.checks.key_shapes import (
+from cursor_byok.key_shapes import (
     OK,
     UNEXPECTED,
     UNKNOWN,

@@ -13,7 +13,7 @@ import string
 import pytest
 
 from cursor_byok.checks import audit
-from cursor_byok.checks.key_shapes import (
+from cursor_byok.key_shapes import (
     COMPATIBLE,
     OK,
     PATTERNS,

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import WINDOWS_KEY, fake_dpapi_unprotect
 
-from cursor_byok.cursor import argv_json
+from cursor_byok.safestorage import argv_json
 from cursor_byok.errors import DecryptFailed, SafeStorageUnavailable, UnknownCiphertext
 from cursor_byok.safestorage import backends as keyring
 from cursor_byok.safestorage import dpapi, keychain, linux_choice, password

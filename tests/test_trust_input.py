@@ -332,7 +332,7 @@ def test_cursor_files_that_are_fifos_or_devices_never_block(case, hostile_files,
     assert run_capped(["--user-data-dir", sd.udd, "where", "--json"]).returncode == 0
     probe = (
         "from pathlib import Path\n"
-        "from cursor_byok.cursor.argv_json import argv_password_store\n"
+        "from cursor_byok.safestorage.argv_json import argv_password_store\n"
         "from cursor_byok.errors import SafeStorageUnavailable\n"
         "from cursor_byok.safestorage.dpapi import dpapi_key_from_local_state\n"
         f"print(argv_password_store(Path({str(argv_json)!r})))\n"

@@ -9,7 +9,7 @@ import pytest
 
 import cursor_byok
 from cursor_byok.checks.audit import PROVIDER_NAMES
-from cursor_byok.checks.key_shapes import article
+from cursor_byok.key_shapes import article
 
 EXPECTED = {
     "OpenAI": "an OpenAI",

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..checks.key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
+from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..errors import InputError
 from ..model import (
     KEY_NAMES,
@@ -462,7 +462,7 @@ def select_fields(selections: Mapping[str, str]) -> dict[str, str]:
 
 def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     """One line per new key whose shape does not match its provider (a hint, never an error)."""
-    from ..checks.key_shapes import UNEXPECTED, check_format, known_vendor, looks_placeholder
+    from ..key_shapes import UNEXPECTED, check_format, known_vendor, looks_placeholder
 
     base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
     out = []
@@ -495,7 +495,7 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
     with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
     manifest's dry run reads none, yet its keys are not missing)."""
-    from ..checks.key_shapes import UNEXPECTED, check_format, known_vendor
+    from ..key_shapes import UNEXPECTED, check_format, known_vendor
     from ..model import PROVIDER_LAYOUT, StoredKey
 
     base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from .. import __version__
 from ..errors import InputError
 from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
-from . import key_shapes as formats
+from .. import key_shapes as formats
 from . import ratelimit
 from .audit import PROVIDER_NAMES, TOGGLE_KEYS, azure_endpoint_issue, is_local, is_loopback, safe_url
 from .provider_pages import billing, tier_page

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..cursor import argv_json
+from ..safestorage import argv_json
 from ..cursor.paths import Installation, command_for
 from ..errors import ByokError
 from ..model import Secret

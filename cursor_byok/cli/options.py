@@ -102,7 +102,7 @@ def split_only(ctx, param, values) -> tuple[str, ...]:
 
 def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | None) -> str | None:
     """A passphrase from a file or an environment variable; never from argv."""
-    from ..checks.key_shapes import ENV_NAME, shown_env_name, shown_path
+    from ..key_shapes import ENV_NAME, shown_env_name, shown_path
     from ..private_files import read_small
 
     if passphrase_file:

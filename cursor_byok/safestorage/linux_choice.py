@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from ..cursor.argv_json import argv_password_store
+from .argv_json import argv_password_store
 
 # An explicit password-store, as Chromium (and so Electron and Cursor) reads it.
 PASSWORD_STORES = {

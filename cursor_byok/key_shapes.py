@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..key_table import SHAPES, fields
-from ..key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
-from ..key_table import looks_like_key as looks_like_key
+from .key_table import SHAPES, fields
+from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
+from .key_table import looks_like_key as looks_like_key
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 
