@@ -5,17 +5,18 @@ The library does what each command does, without click::
     import cursor_byok as byok
 
     old = byok.Context(user_data_dir="~/old-laptop/.config/Cursor")  # byok.Context(): as the CLI finds it
-    listing = byok.read(old)                       # keys print masked; key.secret.reveal() shows one
+    listing = byok.list_keys(old)                  # keys masked; listing.stored holds the decoded keys
     bundle = byok.export_bundle(old, passphrase="correct horse battery")
-    opened = byok.open_bundle(bundle.data, passphrases=["correct horse battery"])
     here = byok.Context()
-    plan = byok.plan_import(here, opened, on_conflict="keep")   # reads, writes nothing
-    result = byok.apply(plan)                      # journaled: byok.undo(here) takes it back
+    plan = byok.plan_import(here, bundle.data, passphrase="correct horse battery")  # writes nothing
+    done = byok.import_bundle(here, bundle.data, passphrase="correct horse battery", on_conflict="keep")
+    byok.undo(here)                                # takes the import back
 
-Each function returns an object with typed attributes and `to_json()`, the
-document the command prints with --json. Errors are `cursor_byok.errors.ByokError`
-subclasses with one-line messages. Names load on first use, so `import
-cursor_byok` stays cheap.
+Each function returns a typed result whose `to_json()` is the document the
+command prints with --json. Writes take their decisions as callbacks
+(`byok.Interaction(show=, decide=, confirm=, progress=)`). Errors are
+`cursor_byok.errors.ByokError` subclasses with one-line messages and an
+`exit_code`. Names load on first use, so `import cursor_byok` stays cheap.
 """
 
 from __future__ import annotations
@@ -26,129 +27,125 @@ __version__ = "0.1.0"
 
 # name -> module that defines it (relative to this package)
 _PUBLIC = {
-    "Context": "library",
-    "where": "library",
-    "read": "library",
-    "get_key": "library",
-    "export_bundle": "library",
-    "open_bundle": "library",
-    "plan_import": "library",
-    "resolve_conflicts": "library",
-    "apply": "library",
-    "undo": "library",
-    "redo": "library",
-    "undo_plan": "library",
-    "apply_undo": "library",
-    "UndoPlan": "library",
-    "journal_documents": "library",
-    "audit": "library",
-    "doctor": "library",
-    "set_key": "library",
-    "plan_set_key": "library",
-    "unset_key": "library",
-    "plan_unset": "library",
-    "models": "library",
-    "plan_models": "library",
-    "models_listing": "library",
-    "apply_manifest": "library",
-    "plan_manifest": "library",
-    "Result": "library",
-    "Found": "library",
-    "Listing": "library",
-    "Bundle": "library",
-    "ExportedBundle": "library",
-    "Written": "library",
-    "Report": "library",
-    "Prepared": "library",
+    "Context": "library.context",
+    "where": "library.read",
+    "list_keys": "library.read",
+    "get_key": "library.read",
+    "list_models": "library.read",
+    "export_bundle": "library.move",
+    "open_bundle": "library.move",
+    "import_bundle": "library.move",
+    "plan_import": "library.move",
+    "undo": "library.move",
+    "redo": "library.move",
+    "journals": "library.move",
+    "purge_journals": "library.move",
+    "set_key": "library.edit",
+    "unset_key": "library.edit",
+    "models": "library.edit",
+    "apply_manifest": "library.edit",
+    "demo": "library.demo",
+    "audit": "library.check",
+    "doctor": "library.check",
+    "Interaction": "changes.flow",
+    "Conflicts": "changes.flow",
+    "Result": "results",
+    "Hint": "results",
+    "Installations": "checks.where",
+    "Listing": "checks.listing",
+    "ProfilesListing": "checks.listing",
+    "KeyValue": "library.read",
+    "ModelsListing": "library.read",
+    "Bundle": "library.move",
+    "ExportedBundle": "library.move",
+    "Written": "changes.outcome",
+    "UndoResult": "changes.undo",
+    "JournalList": "changes.undo",
+    "Purged": "changes.undo",
+    "AuditReport": "checks.reports",
+    "DoctorReport": "checks.reports",
     "SafeStorageConfig": "safestorage.backends",
     "Secret": "model",
     "Plan": "model",
     "Change": "model",
     "ByokError": "errors",
+    "Exit": "errors",
 }
 
 __all__ = [
     "__version__",
     "Context",
     "where",
-    "read",
+    "list_keys",
     "get_key",
+    "list_models",
     "export_bundle",
     "open_bundle",
+    "import_bundle",
     "plan_import",
-    "resolve_conflicts",
-    "apply",
     "undo",
     "redo",
-    "undo_plan",
-    "apply_undo",
-    "UndoPlan",
-    "journal_documents",
+    "journals",
+    "purge_journals",
+    "set_key",
+    "unset_key",
+    "models",
+    "apply_manifest",
+    "demo",
     "audit",
     "doctor",
-    "set_key",
-    "plan_set_key",
-    "unset_key",
-    "plan_unset",
-    "models",
-    "plan_models",
-    "models_listing",
-    "apply_manifest",
-    "plan_manifest",
+    "Interaction",
+    "Conflicts",
     "Result",
-    "Found",
+    "Hint",
+    "Installations",
     "Listing",
+    "ProfilesListing",
+    "KeyValue",
+    "ModelsListing",
     "Bundle",
     "ExportedBundle",
     "Written",
-    "Report",
-    "Prepared",
+    "UndoResult",
+    "JournalList",
+    "Purged",
+    "AuditReport",
+    "DoctorReport",
     "SafeStorageConfig",
     "Secret",
     "Plan",
     "Change",
     "ByokError",
+    "Exit",
 ]
 
 if TYPE_CHECKING:
-    from .errors import ByokError
-    from .library import (
+    from .changes.flow import Conflicts, Interaction
+    from .changes.outcome import Written
+    from .changes.undo import JournalList, Purged, UndoResult
+    from .checks.listing import Listing, ProfilesListing
+    from .checks.reports import AuditReport, DoctorReport
+    from .checks.where import Installations
+    from .errors import ByokError, Exit
+    from .library.check import audit, doctor
+    from .library.context import Context
+    from .library.demo import demo
+    from .library.edit import apply_manifest, models, set_key, unset_key
+    from .library.move import (
         Bundle,
-        Context,
         ExportedBundle,
-        Found,
-        Listing,
-        Prepared,
-        Report,
-        Result,
-        UndoPlan,
-        Written,
-        apply,
-        apply_manifest,
-        apply_undo,
-        audit,
-        doctor,
         export_bundle,
-        get_key,
-        journal_documents,
-        models,
-        models_listing,
+        import_bundle,
+        journals,
         open_bundle,
         plan_import,
-        plan_manifest,
-        plan_models,
-        plan_set_key,
-        plan_unset,
-        read,
+        purge_journals,
         redo,
-        resolve_conflicts,
-        set_key,
         undo,
-        undo_plan,
-        unset_key,
-        where,
     )
+    from .library.read import KeyValue, ModelsListing, get_key, list_keys, list_models, where
     from .model import Change, Plan, Secret
+    from .results import Hint, Result
     from .safestorage.backends import SafeStorageConfig
 
 

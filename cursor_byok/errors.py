@@ -44,6 +44,10 @@ class ByokError(Exception):
 
     exit_code: Exit = Exit.FAILURE
 
+    def __init__(self, *args: object, result: object = None) -> None:
+        super().__init__(*args)
+        self.result = result  # the command's result document when one was made before the failure (--json)
+
 
 class DatabaseNotFound(ByokError):
     """No Cursor state database was found."""
@@ -192,8 +196,8 @@ class RescueError(ByokError):
 
     reason = "rescue-failed"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, reason: str | None = None, result: object = None) -> None:
+        super().__init__(message, result=result)
         if reason is not None:
             self.reason = reason
 

@@ -225,6 +225,10 @@ class Change:
     old: Any = None
     new: Any = None
     note: str | None = None
+    # Where the change would send prompts, code and keys that did not go there before (a new host, deployment
+    # or region), in words: such a change is decided on its own, never by a blanket "replace".
+    sends: str | None = None
+    allow: str | None = None  # the name --allow-endpoint takes to accept such a change (its host, or a region)
 
 
 @dataclass(frozen=True)

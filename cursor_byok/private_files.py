@@ -20,6 +20,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from .crashpoint import hit
 from .errors import OutputRefused
@@ -183,6 +184,20 @@ class FileTooLarge(OSError):
 
 def size_text(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit >> 10} KiB"
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """A regular file opened for reading without blocking on the open (a FIFO with no writer), then
+    fstat()ed: anything but a regular file raises NotRegularFile. The caller bounds its reads."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a folder, FIFO or device)", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_small(path: str | os.PathLike, limit: int) -> bytes:

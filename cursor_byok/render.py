@@ -8,84 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .key_shapes import check_format
-from .cursor.urls import shown as shown_url
-from .model import (
-    EXTRA_PREFIX,
-    KEY_NAMES,
-    MODEL_LIST_FIELDS,
-    PROVIDER_LAYOUT,
-    Change,
-    Plan,
-    Profile,
-    Secret,
-    StoredKey,
-    models_document,
-)
-
-
-def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
-    """The KEY object of `list --json`."""
-    out: dict[str, Any] = {
-        "masked": None,
-        "fingerprint": None,
-        "storage": stored.storage,
-        "format": "unknown",
-        "row": stored.row,
-    }
-    if stored.secret is None:
-        out["reason"] = stored.reason
-        return out
-    value = stored.secret.reveal()
-    out["masked"] = stored.secret.masked
-    out["fingerprint"] = stored.secret.fingerprint
-    out["format"] = check_format(field, value, base_url)
-    if reveal:
-        out["value"] = value
-    return out
-
-
-def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = False) -> dict:
-    """The `list --json` document."""
-    f = profile.fields
-    providers = {}
-    for name, names in PROVIDER_LAYOUT.items():
-        entry: dict[str, Any] = {}
-        for json_name, field in names.items():
-            value = f.get(field)
-            if json_name in KEY_NAMES:
-                entry[json_name] = (
-                    key_json(field, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
-                )
-            elif json_name == "enabled":
-                entry[json_name] = bool(value)
-            else:
-                entry[json_name] = value if reveal else shown_url(value)
-        entry["configured"] = any(entry.get(k) for k in KEY_NAMES) or bool(entry.get("base_url"))
-        if name == "bedrock":
-            entry["iam_role"] = profile.bedrock_iam
-        providers[name] = {"configured": entry.pop("configured"), **entry}
-    extras = [
-        {"name": field[len(EXTRA_PREFIX) :], **key_json(field, value, reveal=reveal)}
-        for field, value in sorted(f.items())
-        if field.startswith(EXTRA_PREFIX)
-    ]
-    for extra in extras:
-        extra["key"] = {k: extra.pop(k) for k in list(extra) if k != "name"}
-        extra["name"] = extra["key"]["row"]
-    return {
-        **source,
-        "providers": providers,
-        "extra_secrets": extras,
-        "models": models_json(profile),
-        "key_form": profile.key_form,
-        "notes": list(profile.notes),
-    }
-
-
-def models_json(profile: Profile) -> dict:
-    return models_document(profile.fields)
-
+from .changes.outcome import list_delta, summary, value_json
+from .changes.undo import UndoResult
+from .model import KEY_NAMES, PROVIDER_LAYOUT, Change, Plan
 
 # --- human tables ----------------------------------------------------------------
 
@@ -272,57 +197,6 @@ def _size(n: float) -> str:
 # --- plans -----------------------------------------------------------------------
 
 
-def value_json(value: Any, reveal: bool = False) -> Any:
-    if isinstance(value, StoredKey):
-        value = value.secret
-        if value is None:
-            return {"masked": None, "fingerprint": None, "undecryptable": True}
-    if isinstance(value, Secret):
-        out = {"masked": value.masked, "fingerprint": value.fingerprint}
-        if reveal:
-            out["value"] = value.reveal()
-        return out
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, str) and "://" in value and not reveal:
-        return shown_url(value)  # a key inside a base URL is masked like any key
-    return value
-
-
-def list_delta(c: Change) -> tuple[list[str], list[str]] | None:
-    """(added, removed) names of a model-list change; None for any other field."""
-    if c.field not in MODEL_LIST_FIELDS or not isinstance(c.new, (list, tuple)):
-        return None
-    old = list(c.old or ())
-    return [m for m in c.new if m not in old], [m for m in old if m not in c.new]
-
-
-def change_json(c: Change) -> dict:
-    out = {"field": c.field, "action": c.action, "old": value_json(c.old), "new": value_json(c.new)}
-    delta = list_delta(c)
-    if delta is not None:
-        out["added"], out["removed"] = delta
-    if c.note:
-        out["note"] = c.note
-    return out
-
-
-def plan_json(plan: Plan) -> dict:
-    return {
-        "changes": [change_json(c) for c in plan.changes if c.action != "unchanged"],
-        "unchanged": [c.field for c in plan.changes if c.action == "unchanged"],
-        "summary": summary(plan),
-        "notes": list(plan.notes),
-    }
-
-
-def summary(plan: Plan) -> dict[str, int]:
-    counts = {"add": 0, "replace": 0, "remove": 0, "unchanged": 0, "kept": 0, "conflict": 0}
-    for c in plan.changes:
-        counts[c.action] = counts.get(c.action, 0) + 1
-    return counts
-
-
 def _short(value: Any) -> str:
     v = value_json(value)
     if isinstance(v, dict) and "masked" in v:
@@ -358,6 +232,26 @@ def _old_new(c: Change) -> str:
         added, removed = delta
         return ", ".join([*(f"+ {m}" for m in added), *(f"- {m}" for m in removed)]) or _short(c.new)
     return _short(c.new) if c.action == "add" else f"{_short(c.old)} -> {_short(c.new)}"
+
+
+def undo_plan_text(result: UndoResult) -> str:
+    """An undo's plan in words: which journal, then each field as `name: now → restored` (keys masked)."""
+    if result.redoes is not None:
+        lines = [f"redo: re-apply {result.redoes.id} ({result.redoes.command}), undone by {result.undone}"]
+    else:
+        lines = [f"undo: restore {result.undone} ({result.command})"]
+    lines += [f"~ {r.field}: {restored_words(r.now, r.restored, r.added, r.removed)}" for r in result.restores]
+    lines += [f"! {c}" for c in result.conflicts]
+    if not result.restores:
+        lines.append("nothing to restore: every row and field already holds its old value")
+    return "\n".join(lines)
+
+
+def restored_words(now: str, restored: str, added: Any, removed: Any) -> str:
+    """`now → restored`, or for a model list the names it adds and removes: `+ m, - n`."""
+    if added is not None:
+        return ", ".join([*(f"+ {m}" for m in added), *(f"- {m}" for m in removed or ())])
+    return f"{now} → {restored}"
 
 
 def doctor_rows(checks: list[dict]) -> list[list[str]]:

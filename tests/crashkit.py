@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import crash_runner
+from transfer import SAMPLE_ENDPOINTS
 
-from cursor_byok import library as api
+import cursor_byok as api
 from cursor_byok.bundle.age_envelope import generate_identity
 from cursor_byok.safestorage.backends import SafeStorageConfig
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
@@ -70,7 +71,8 @@ class World:
 
     def import_args(self, which: int = 0) -> list[str]:
         bundle, identity = str(self.bundles[which]), str(self.identity)
-        return [*self.group_args(), "import", bundle, "-i", identity, "--yes", "--on-conflict", "replace"]
+        return [*self.group_args(), "import", bundle, "-i", identity, "--yes", "--on-conflict", "replace",
+                *SAMPLE_ENDPOINTS]  # fmt: skip
 
     def undo_args(self) -> list[str]:
         return [*self.group_args(), "undo", "--yes"]
@@ -105,8 +107,7 @@ def _source_install(root: Path, seed: int) -> Path:
 def _seal_bundle(src_udd: Path, password_file: Path, recipient: str, out: Path, env: Mapping[str, str]) -> Path:
     config = SafeStorageConfig(choice="password", scheme="linux", password_file=str(password_file))
     ctx = api.Context(user_data_dir=str(src_udd), safe_storage=config, env=env, platform="linux")
-    doc, _notes = api.export_document(ctx)
-    out.write_bytes(api.seal(doc, passphrase=None, recipients=[recipient]))
+    out.write_bytes(api.export_bundle(ctx, recipients=[recipient]).data)
     return out
 
 

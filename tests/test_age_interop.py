@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from transfer import (
+    SAMPLE_ENDPOINTS,
     TARGET_EXTRA,
     cli_process,
     expected_values,
@@ -86,7 +87,9 @@ def test_a_document_encrypted_by_age_imports(armor, age, age_key, source, make_s
     assert head.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----" if armor else b"age-encryption.org/v1\n")
     target = make_target(make_sample_dir, "windows")
     result = cli_process(
-        [*options(target), "import", sealed, "-i", age_key[0], "--yes"], capture_output=True, text=True
+        [*options(target), "import", sealed, "-i", age_key[0], "--yes", *SAMPLE_ENDPOINTS],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert stored_keys(target) == {**expected_values(source), "extra.deepseekKey": TARGET_EXTRA["deepseekKey"]}

@@ -475,7 +475,7 @@ def test_json_document_shape(make_sample_dir, tmp_path):
     result = case.run("--json")
     assert result.stderr == ""
     doc = json.loads(result.stdout)
-    assert set(doc) == {"db", "findings", "summary"}
+    assert set(doc) == {"output_version", "db", "findings", "summary"}
     assert doc["db"] == str(db_of(case.udd))
     assert list(doc["summary"]) == ["error", "warning", "info"]
     for severity, count in doc["summary"].items():
@@ -511,7 +511,7 @@ def test_gather_reports_progress_per_file(make_sample_dir, tmp_path):
     case = case_workspace(make_sample_dir, tmp_path)
     (case.udd / "User" / "settings.json").write_text("{}")
     shutil.copyfile(db_of(case.udd), db_of(case.udd).with_name("state.vscdb.backup"))
-    from cursor_byok.library import Context
+    from cursor_byok import Context
     from cursor_byok.safestorage.backends import SafeStorageConfig
 
     ctx = Context(user_data_dir=str(case.udd), safe_storage=SafeStorageConfig("basic"))
@@ -708,7 +708,7 @@ def test_a_workspace_database_is_read_one_row_at_a_time(make_sample_dir, tmp_pat
     conn.execute("INSERT INTO ItemTable VALUES (?, ?)", ("memento/last", f'{{"k":"{key}"}}'))
     conn.commit()
     conn.close()
-    from cursor_byok.library import Context
+    from cursor_byok import Context
     from cursor_byok.safestorage.backends import SafeStorageConfig
 
     inst = Context(user_data_dir=str(case.udd), safe_storage=SafeStorageConfig("basic")).installation()

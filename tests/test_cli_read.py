@@ -28,7 +28,7 @@ PROVIDER_SHAPES = {
 }
 KEY_SHAPE = {"masked", "fingerprint", "storage", "format", "row"}
 TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes"}
-TOP_SHAPE |= {"cursor", "profile", "profiles"}
+TOP_SHAPE |= {"cursor", "profile", "profiles", "output_version"}
 JSON_SLOTS = {
     "openai.key": ("openai", "key"),
     "anthropic.key": ("anthropic", "key"),
@@ -351,7 +351,7 @@ def test_busy_database(tmp_path, clean_env, monkeypatch):
 
 
 def test_unexpected_error_is_one_line_without_traceback(make_sample_dir, clean_env, monkeypatch):
-    import cursor_byok.library as api
+    import cursor_byok.library.read as api
 
     sample = make_sample_dir("plaintext")
     key = sample.keys["openai.key"]
@@ -359,7 +359,7 @@ def test_unexpected_error_is_one_line_without_traceback(make_sample_dir, clean_e
     def broken(*a, **kw):
         raise ValueError(f"boom {key}")
 
-    monkeypatch.setattr(api, "listed", broken)
+    monkeypatch.setattr(api, "load_profile", broken)
     result = run("--db", str(sample.db), "list")
     assert_one_line_error(result, Exit.FAILURE)
     assert "ValueError" in result.stderr and key not in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import require_module, require_tool
 from transfer import (
+    SAMPLE_ENDPOINTS,
     buffer_bytes,
     cli_process,
     export,
@@ -230,7 +231,7 @@ def test_into_3_7_with_a_password_secret_every_key_is_a_secret_row(layout, bundl
     path, ident, source = bundle
     udd = layout("cursor-3.7")
     secret = ["--safe-storage", "password", "--safe-storage-password-file", password_file(tmp_path)]
-    result = run("--user-data-dir", udd, *secret, "import", path, "-i", ident, "--yes")
+    result = run("--user-data-dir", udd, *secret, "import", path, "-i", ident, "--yes", *SAMPLE_ENDPOINTS)
     assert result.exit_code == 0, result.stderr
     assert "keys are written as encrypted secret://cursorAuth rows (Cursor 3.7.42 reads them)" in result.stdout
     plain, secret_rows = plain_and_secret_rows(udd / "User/globalStorage/state.vscdb")
@@ -274,7 +275,9 @@ def test_into_3_7_with_an_unreachable_keyring_nothing_is_written(layout, bundle,
 def test_into_0_42_keys_are_plain_rows_and_unknown_providers_are_left_out(layout, bundle, clean_env):
     path, ident, source = bundle
     udd = layout("cursor-0.42")
-    result = run("--user-data-dir", udd, "import", path, "-i", ident, "--yes", "--on-conflict", "replace")
+    result = run(
+        "--user-data-dir", udd, "import", path, "-i", ident, "--yes", "--on-conflict", "replace", *SAMPLE_ENDPOINTS
+    )
     assert result.exit_code == 0, result.stderr
     assert "extra.mistralKey: left out, Cursor 0.42.5 reads no secret:// rows" in result.stdout
     assert "plain cursorAuth rows (Cursor 0.42.5 reads them)" in result.stdout
@@ -468,7 +471,7 @@ def test_a_profile_write_changes_that_profiles_blob_and_keys_go_to_the_default_d
     profile_blob = json.loads(items(profile_db)[BLOB_KEY])
     assert "llama-3.1-70b" in profile_blob["aiSettings"]["userAddedModels"]
     assert snapshot(other_db) == other
-    assert f"cursor-byok --user-data-dir {udd} undo --profile 39b0872a" in result.stdout
+    assert f"cursor-byok --user-data-dir {udd} --data-dir {data_dir} undo --profile 39b0872a" in result.stdout
     assert len(journals(data_dir)) == 2
 
 

@@ -100,7 +100,7 @@ def test_a_healthy_install_has_no_likely_causes(make_sample_dir, tmp_path):
     result = d.run("--json")
     assert result.exit_code == 0, result.stdout
     doc = json.loads(result.stdout)
-    assert set(doc) == {"db", "checks", "online", "costs", "summary"}
+    assert set(doc) == {"output_version", "db", "checks", "online", "costs", "summary"}
     assert doc["online"] is None and doc["summary"] == {"likely": 0, "invalid": 0, "rate_limited": 0, "refused": 0}
     assert all(set(c) == CHECK_SHAPE for c in doc["checks"])
     for provider in ("openai", "anthropic", "google", "azure", "bedrock"):
@@ -192,18 +192,20 @@ def test_human_output(make_sample_dir, tmp_path):
 # --- online ---------------------------------------------------------------------------------------
 #
 # Where a key goes cannot be changed from outside the process: tests point the official URLs at the fake
-# server through doctor.document(provider_urls=...), a parameter the CLI never sets. CLI-level tests use
-# `inject_urls`, which wraps doctor.document in this pytest process (CliRunner runs the CLI in-process);
+# server through checks.reports.doctor_report(provider_urls=...), a parameter the CLI never sets. CLI-level
+# tests use `inject_urls`, which wraps doctor_report in this pytest process (CliRunner runs the CLI in-process);
 # no variable, file or option of a normal run reaches it.
 
 
 def inject_urls(monkeypatch, urls: dict, **options) -> None:
-    real = doctor.document
+    from cursor_byok.library import check as library
 
-    def with_urls(ctx, **kw):
-        return real(ctx, **kw, provider_urls=urls, **options)
+    real = library.doctor_report
 
-    monkeypatch.setattr(doctor, "document", with_urls)
+    def with_urls(inst, storage, **kw):
+        return real(inst, storage, **{**kw, "provider_urls": urls, **options})
+
+    monkeypatch.setattr(library, "doctor_report", with_urls)
 
 
 def online_dir(make_sample_dir, tmp_path, fake_root: str, *, key_values=None, blob=None) -> Dir:

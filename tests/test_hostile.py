@@ -30,18 +30,19 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from test_agefile import VECTOR_PATHS, load_vector
 
-from cursor_byok import library as api
+import cursor_byok as api
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.bundle import document as bundle
 from cursor_byok.changes import manifest
 from cursor_byok.changes import wanted as onboard
 from cursor_byok.changes.diff import diff
+from cursor_byok.checks.listing import bundle_listing
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor import blob_patch as blobpatch
 from cursor_byok.cursor.rows import BLOB_KEY, BLOB_PATHS, RowWriter, read_profile
 from cursor_byok.errors import BundleAuthError, BundleError, InputError
 from cursor_byok.model import Secret
-from cursor_byok.render import plan_text, profile_json, profile_text
+from cursor_byok.render import plan_text, profile_text
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, sample_keys
 
@@ -148,7 +149,7 @@ def world(tmp_path_factory) -> World:
     passphrase_file.write_text(PASSPHRASE + "\n")
     x25519 = _export(root, source, data_dir, "x25519.age", "-r", public, "--only", "openai", "--no-models")
     armored = _export(root, source, data_dir, "armored.age", "-r", public, "--armor", "--only", "openai", "--no-models")
-    document = api.open_bundle(x25519, identity_files=[str(identity)]).document
+    document = api.open_bundle(x25519, identity_files=[str(identity)]).document_in_clear
     return World(root, data_dir, source, target, identity, passphrase_file, x25519, armored, document)
 
 
@@ -248,8 +249,8 @@ def assert_refused_by_open_bundle(data: bytes, **keys) -> BundleError:
 @pytest.mark.slow
 def test_the_unchanged_bundles_open(world):
     ident = {"identity_files": [str(world.identity)]}
-    assert without_time(api.open_bundle(world.armored, **ident).document) == without_time(world.document)
-    phrase_doc = api.open_bundle(world.passphrase, passphrases=[PASSPHRASE]).document
+    assert without_time(api.open_bundle(world.armored, **ident).document_in_clear) == without_time(world.document)
+    phrase_doc = api.open_bundle(world.passphrase, passphrases=[PASSPHRASE]).document_in_clear
     assert phrase_doc["profile"]["providers"]["openai"] == world.document["profile"]["providers"]["openai"]
     assert world.document["profile"]["providers"]["openai"]["key"].startswith("sk-proj-")
 
@@ -270,7 +271,7 @@ def test_every_bit_flip_of_an_armored_bundle_is_refused_or_only_touches_outer_wh
     harmless = 0
     for _, changed in bit_flips(world.armored, 0, len(world.armored)):
         try:
-            opened = api.open_bundle(changed, **ident).document
+            opened = api.open_bundle(changed, **ident).document_in_clear
         except BundleError:
             continue
         # The armor may be surrounded by whitespace; flipping the final newline into
@@ -595,7 +596,7 @@ def test_bundle_documents_are_refused_only_with_bundle_error_and_render_safely(o
         assert "\x1b" not in str(exc) and "\n" not in str(exc)
         return
     # What `list --bundle` and `import --dry-run` do with an accepted document must work too.
-    shown = profile_json(bundle.to_profile(doc), source={"bundle": "b.age", "db": None})
+    shown = bundle_listing(bundle.to_profile(doc), doc, path="b.age").to_json()
     printed = profile_text(shown) + plan_text(diff(EMPTY_TARGET, fields, on_conflict="replace"))
     assert not any(ch in printed for ch in "\x1b\x9b\x07")
     for value in fields.values():

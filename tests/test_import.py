@@ -35,11 +35,11 @@ from transfer import (
 )
 
 from cursor_byok.bundle import age_envelope as agefile
+from cursor_byok.bundle.age_envelope import seal
 from cursor_byok.bundle.document import FORMAT
 from cursor_byok.cli import Exit
 from cursor_byok.cursor import store
 from cursor_byok.cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
-from cursor_byok.library import seal
 from cursor_byok.samples.installs import make_key
 
 ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")

@@ -50,7 +50,15 @@ def fresh_python(code: str) -> subprocess.CompletedProcess:
 
 def test_core_modules_are_found():
     found = core_modules()
-    for name in ("library", "errors", "safestorage.backends", "cursor.paths", "model", "cursor.rows", "cursor.store"):
+    for name in (
+        "library.context",
+        "errors",
+        "safestorage.backends",
+        "cursor.paths",
+        "model",
+        "cursor.rows",
+        "cursor.store",
+    ):
         assert f"cursor_byok.{name}" in found
     assert "cursor_byok.cli" not in found
 
@@ -105,14 +113,19 @@ def test_the_report_sees_heavy_imports_when_a_command_runs(tmp_path):
     assert "sqlalchemy" in loaded
 
 
-# docs/architecture.md: cli → library → (changes, checks, bundle, render) → (cursor, safestorage) → bottom.
+# docs/architecture.md: cli → library → (render, samples, rescue) → checks → (changes, bundle) → cursor →
+# safestorage → the bottom modules → errors.
 LAYERS = {
     "cli": 0,
     "library": 1,
-    "changes": 2, "checks": 2, "bundle": 2, "render": 2, "samples": 2,
-    "cursor": 3, "safestorage": 3,
-    "model": 4, "key_table": 4, "key_shapes": 4, "private_files": 4, "processes": 4, "winsec": 4, "crashpoint": 4, "console": 4,
-    "errors": 5,
+    "render": 2, "samples": 2, "rescue": 2,
+    "checks": 3,
+    "changes": 4, "bundle": 4,
+    "cursor": 5,
+    "safestorage": 6,
+    "model": 7, "key_table": 7, "key_shapes": 7, "private_files": 7, "processes": 7, "winsec": 7, "crashpoint": 7,
+    "console": 7, "results": 7, "lazy": 7,
+    "errors": 8,
 }  # fmt: skip
 
 

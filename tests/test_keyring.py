@@ -11,10 +11,9 @@ from types import SimpleNamespace
 import pytest
 from conftest import WINDOWS_KEY, fake_dpapi_unprotect
 
-from cursor_byok.safestorage import argv_json
 from cursor_byok.errors import DecryptFailed, SafeStorageUnavailable, UnknownCiphertext
+from cursor_byok.safestorage import argv_json, dpapi, keychain, linux_choice, password
 from cursor_byok.safestorage import backends as keyring
-from cursor_byok.safestorage import dpapi, keychain, linux_choice, password
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 

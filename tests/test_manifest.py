@@ -90,6 +90,11 @@ select = {{ composer = "llama-3.3-70b", "cmd-k" = "gpt-4.1" }}
     return path
 
 
+# The team manifest's gateway, Azure resource and Bedrock region: new endpoints, accepted only by name.
+TEAM_ENDPOINTS = ("--allow-endpoint", "openrouter.ai", "--allow-endpoint", "contoso.openai.azure.com",
+                  "--allow-endpoint", "eu-west-1")  # fmt: skip
+
+
 def apply(sd, tmp_path, path: Path, *args: str, openai_key: str | None = None):
     extra = {"TEAM_OPENAI_KEY": openai_key} if openai_key else {}
     return cli(sd, tmp_path, "apply", str(path), *args, env=extra)
@@ -102,7 +107,8 @@ def apply(sd, tmp_path, path: Path, *args: str, openai_key: str | None = None):
 def test_apply_reads_env_file_and_cmd_sources(generation, make_sample_dir, tmp_path, env, keys):
     sd = make_sample_dir(generation)
     path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
-    result = apply(sd, tmp_path, path, "--yes", "--json", "--on-conflict", "replace", openai_key=keys["openai"])
+    result = apply(sd, tmp_path, path, "--yes", "--json", "--on-conflict", "replace", *TEAM_ENDPOINTS,
+                   openai_key=keys["openai"])  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert_secret_free(result, *keys.values())
     assert json.loads(result.stdout)["applied"] is True
@@ -125,7 +131,8 @@ def test_apply_reads_env_file_and_cmd_sources(generation, make_sample_dir, tmp_p
 def test_applying_twice_changes_nothing_the_second_time(make_sample_dir, tmp_path, env, keys):
     sd = make_sample_dir("v11")
     path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
-    assert apply(sd, tmp_path, path, "--yes", "--on-conflict", "replace", openai_key=keys["openai"]).exit_code == 0
+    first = apply(sd, tmp_path, path, "--yes", "--on-conflict", "replace", *TEAM_ENDPOINTS, openai_key=keys["openai"])
+    assert first.exit_code == 0, first.stderr
     before, journals = disk_state(sd.db), journal_count(env)
     result = apply(sd, tmp_path, path, "--yes", "--json", openai_key=keys["openai"])  # default policy: fail
     assert result.exit_code == 0, result.stderr
@@ -324,7 +331,8 @@ def run_script(sd, tmp_path, path: Path, extra_env: dict[str, str]) -> tuple[sub
 def test_onboard_script_applies_once_then_finds_nothing_to_do(make_sample_dir, tmp_path, env, keys):
     sd = make_sample_dir("basic")
     path = team_manifest(tmp_path / "team", keys, Path(os.environ["HOME"]))
-    team_env = {"TEAM_OPENAI_KEY": keys["openai"], "CURSOR_BYOK_ON_CONFLICT": "replace"}
+    team_env = {"TEAM_OPENAI_KEY": keys["openai"], "CURSOR_BYOK_ON_CONFLICT": "replace",
+                "CURSOR_BYOK_ALLOW_ENDPOINT": " ".join(TEAM_ENDPOINTS[1::2])}  # fmt: skip
     done, log = run_script(sd, tmp_path, path, team_env)
     assert done.returncode == 0, (done.stderr, log)
     summary = json.loads(log.split("done: ", 1)[1])

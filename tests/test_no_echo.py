@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import cli_runner
 
-from cursor_byok.key_shapes import NOT_SHOWN, shown_env_name, shown_path
 from cursor_byok.cli import Exit, main
+from cursor_byok.key_shapes import NOT_SHOWN, shown_env_name, shown_path
 from cursor_byok.samples.installs import make_key
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from transfer import (
+    SAMPLE_ENDPOINTS,
     TARGET_EXTRA,
     assert_blob_preserved,
     blob_of,
@@ -218,7 +219,19 @@ def test_round_trip_in_real_processes_through_a_pipe(make_sample_dir, tmp_path, 
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.startswith(b"age-encryption.org/v1\n")
     imported = subprocess.run(
-        [sys.executable, "-m", "cursor_byok", *options(target), "import", "-", "-i", str(ident), "--json", "--yes"],
+        [
+            sys.executable,
+            "-m",
+            "cursor_byok",
+            *options(target),
+            "import",
+            "-",
+            "-i",
+            str(ident),
+            "--json",
+            "--yes",
+            *SAMPLE_ENDPOINTS,
+        ],
         input=exported.stdout,
         capture_output=True,
         env=env,

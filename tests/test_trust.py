@@ -103,7 +103,7 @@ def test_get_prints_one_key_and_nothing_else(make_sample_dir):
     bedrock = run(*options(sd), "get", "aws", "--field", "secret_key")
     assert bedrock.stdout.strip() == sd.keys["bedrock.secret_key"]
     doc = json.loads(run(*options(sd), "get", "gemini", "--json").stdout)
-    assert doc == {"provider": "google", "field": "key", "value": sd.keys["google.key"]}
+    assert doc == {"output_version": 2, "provider": "google", "field": "key", "value": sd.keys["google.key"]}
 
 
 def test_get_exit_codes_no_key_and_undecryptable(make_sample_dir):

@@ -452,7 +452,8 @@ def test_commands_get_a_scrubbed_environment(make_sample_dir, tmp_path, env):
         "cursor_byok_lower": "x",
         "PASSES_THROUGH": "yes",
     }
-    result = cli(sd, tmp_path, "apply", str(path), "--yes", "--on-conflict", "replace", env=extra)
+    args = ("apply", str(path), "--yes", "--on-conflict", "replace", "--allow-endpoint", "openrouter.ai")
+    result = cli(sd, tmp_path, *args, env=extra)
     assert result.exit_code == 0, result.stderr
     seen = json.loads(dump.read_text())
     for name in ("TEAM_OPENAI_KEY", "SAME_KEY_ELSEWHERE", "FILE_KEY_COPY", "CURSOR_BYOK_DATA_DIR"):

@@ -636,3 +636,10 @@ def decrypt(data: bytes, *, passphrases: Sequence[str] = (), identities: Sequenc
     if header.passphrase_only:
         return _open_with_passphrases(binary, passphrases)
     return _open_with_identities(binary, identities, header)
+
+
+def seal(doc: dict, *, passphrase: str | None, recipients: Sequence[str] = (), armor: bool = False) -> bytes:
+    """A bundle document encrypted into an age file (to a passphrase or to recipients)."""
+    from .document import encode
+
+    return encrypt(encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)

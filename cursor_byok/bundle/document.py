@@ -118,7 +118,7 @@ def written_counts(doc: dict) -> tuple[int, int]:
     profile = doc["profile"]
     keys = len(profile.get("extra_secrets", {}))
     providers = 0
-    for entry in profile["providers"].values():
+    for entry in profile.get("providers", {}).values():
         held = [k for k, v in entry.items() if k in KEY_NAMES and v]
         keys += len(held)
         providers += bool(held or any(v for k, v in entry.items() if k not in KEY_NAMES and k != "enabled"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Mapping, get_args
+from typing import Any, Iterable, Mapping, get_args
 
 from ..cursor import versions
 from ..model import (
@@ -41,6 +41,7 @@ ENDPOINT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 PROVIDER_TITLES = {"openai": "OpenAI", "azure": "Azure OpenAI", "bedrock": "AWS Bedrock"}
 OFFICIAL_HOSTS = {"openai.base_url": "api.openai.com"}
+URL_ENDPOINTS = ("openai.base_url", "azure.base_url")
 
 
 def _empty(value: Any) -> bool:
@@ -129,6 +130,7 @@ def diff(
     models: ModelsPolicy = "union",
     notes: Iterable[str] = (),
     guard_endpoints: bool = True,
+    allow_endpoints: Iterable[str] = (),
 ) -> Plan:
     """Per field: add, replace, remove, unchanged, kept or conflict.
 
@@ -136,9 +138,10 @@ def diff(
     A different non-empty value already stored is a conflict unless the policy
     says keep (the change is then "kept": drift left in place) or replace;
     model fields follow the --models policy (model_changes).
-    With `guard_endpoints` (input from elsewhere), any change of where a held
-    key is sent (ENDPOINT_FIELDS) is a conflict too, even where none was set;
-    `set`, the user's own explicit request, passes False.
+    With `guard_endpoints` (input from elsewhere), a change of where prompts,
+    code and keys are sent (`endpoint_guard`) is a conflict too, which only a
+    host in `allow_endpoints`, --on-conflict keep or a decision of its own
+    settles; `set`, the user's own explicit request, passes False.
     """
     plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
     changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
@@ -146,7 +149,8 @@ def diff(
     if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
         changes = [_iam_guard(c, on_conflict) for c in changes]
     if guard_endpoints:
-        changes = [_endpoint_guard(current, c, on_conflict) for c in changes]
+        allowed = {a.strip().lower() for a in allow_endpoints}
+        changes = [endpoint_guard(current, wanted, c, on_conflict, allowed) for c in changes]
     return Plan(tuple(changes), tuple(notes))
 
 
@@ -165,23 +169,82 @@ def endpoint_target(field: str, value: Any) -> str:
     return f"{what} {value}" if value else f"no {what}"
 
 
-def _endpoint_guard(current: Profile, c: Change, on_conflict: ConflictPolicy) -> Change:
-    """A change of where a held key is sent is never a plain add: it follows the conflict policy."""
-    if c.action not in ("add", "replace", "remove", "conflict") or not held_endpoint_keys(current, c.field):
+def _official(field: str, value: Any) -> bool:
+    """The provider's own endpoint: no base URL, or one on the provider's official host."""
+    from ..cursor.urls import host_of
+
+    return _empty(value) or (field in OFFICIAL_HOSTS and host_of(value) == OFFICIAL_HOSTS[field])
+
+
+def endpoint_names(field: str, value: Any, current: Profile, wanted: Mapping[str, Any]) -> set[str]:
+    """The names `--allow-endpoint` may give for this destination: its host (an Azure deployment: its
+    resource's host; a Bedrock region: the region or its runtime host)."""
+    from ..cursor.urls import host_of
+
+    if field.endswith(".base_url"):
+        return {host_of(value).lower()} if value else set()
+    if field == "azure.deployment":
+        base = wanted.get("azure.base_url") or current.get("azure.base_url")
+        return {host_of(base).lower()} if base else set()
+    return {str(value).lower(), f"bedrock-runtime.{value}.amazonaws.com".lower()} if value else set()
+
+
+def what_leaves(field: str, value: Any, current: Profile, wanted: Mapping[str, Any]) -> str:
+    """In words, what a new endpoint sends where: prompts and code, for which models, to which host."""
+    provider = field.split(".", 1)[0]
+    title = PROVIDER_TITLES[provider]
+    if field == "openai.base_url":
+        custom = list(wanted.get("models.user_added") or current.get("models.user_added") or ())
+        models = f"OpenAI models and your custom models ({', '.join(custom[:3])}{', ...' if len(custom) > 3 else ''})"
+        return f"your prompts and code for {models if custom else 'OpenAI and custom models'} to {value}"
+    if field == "azure.deployment":
+        base = wanted.get("azure.base_url") or current.get("azure.base_url")
+        return f"your prompts and code for {title} to deployment {value} on {base or 'the stored endpoint'}"
+    if field == "bedrock.region":
+        return f"your prompts and code for {title} models to region {value} (bedrock-runtime.{value}.amazonaws.com)"
+    return f"your prompts and code for {title} models to {value}"
+
+
+def endpoint_guard(
+    current: Profile, wanted: Mapping[str, Any], c: Change, on_conflict: ConflictPolicy, allowed: set[str]
+) -> Change:
+    """A change of where prompts, code and keys go, from input from elsewhere, is decided on its own.
+
+    A base URL to any host but the provider's own, and a change of a stored
+    Azure deployment or Bedrock region, is such a change whether or not a key
+    is held here; so is any change of them while this machine holds the key
+    they route. It goes ahead only for a host in `allowed` (--allow-endpoint);
+    --on-conflict keep keeps the stored value; "replace" never covers it.
+    """
+    if c.field not in ENDPOINT_FIELDS or c.action not in ("add", "replace", "remove", "conflict"):
         return c
-    title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
-    note = f"this machine's {title} key would go to {endpoint_target(c.field, c.new)}"
+    held = held_endpoint_keys(current, c.field)
+    changed_stored = c.field not in URL_ENDPOINTS and not _empty(c.old)
+    new_host = c.field in URL_ENDPOINTS and not _official(c.field, c.new)
+    if not (held or changed_stored or new_host):
+        return c
+    if c.field in URL_ENDPOINTS and _official(c.field, c.new) and not held:
+        return c  # back to the provider's own endpoint, and no key of this machine goes anywhere new
+    sends = what_leaves(c.field, endpoint_target(c.field, c.new), current, wanted)
     won: Action = "replace" if c.action == "conflict" else c.action
-    return settle(c, on_conflict, note, won=won, kept_note=f"kept the stored endpoint; otherwise {note}")
+    if endpoint_names(c.field, c.new, current, wanted) & allowed:
+        return replace(c, action=won, note=f"allowed by --allow-endpoint: {sends}", sends=sends)
+    if on_conflict == "keep":
+        return replace(c, action="kept", note="kept the stored endpoint", sends=sends)
+    names = sorted(endpoint_names(c.field, c.new, current, wanted), key=len)
+    allow = names[0] if names else None
+    how = f"pass --allow-endpoint {allow} to accept it" if allow else "decide it on a terminal"
+    return replace(c, action="conflict", note=f"Cursor would send {sends}; {how}", sends=sends, allow=allow)
 
 
 def endpoint_messages(plan: Plan) -> list[str]:
-    """One line per applied change of where a provider's key is sent, naming the new host."""
+    """One line per applied change of where prompts, code and keys go, naming the new destination."""
     out = []
     for c in plan.effective:
         if c.field in ENDPOINT_FIELDS:
             title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
-            out.append(f"{c.field}: the {title} key is now sent to {endpoint_target(c.field, c.new)}")
+            what = c.sends or f"your prompts, code and {title} key to {endpoint_target(c.field, c.new)}"
+            out.append(f"{c.field}: Cursor now sends {what}")
     return out
 
 
@@ -208,10 +271,10 @@ def settle(
     that still holds one writes nothing.
     """
     if policy == "replace":
-        return Change(c.field, won, c.old, c.new, note)
+        return replace(c, action=won, note=note)
     if policy == "keep":
-        return Change(c.field, "kept", c.old, c.new, kept_note)
-    return Change(c.field, "conflict", c.old, c.new, note)
+        return replace(c, action="kept", note=kept_note)
+    return replace(c, action="conflict", note=note)
 
 
 def _change(current: Profile, field: str, new: Any, on_conflict: ConflictPolicy) -> Change:
@@ -230,17 +293,33 @@ def refuse_conflicts(plan: Plan) -> None:
     """A plan that still holds conflicts writes nothing: PlanConflict (exit 11) says how to settle them."""
     from ..errors import PlanConflict
 
-    if plan.conflicts:
-        raise PlanConflict(
-            f"{len(plan.conflicts)} field(s) already hold different values; nothing was written. "
-            "Rerun with --on-conflict replace or keep"
+    if not plan.conflicts:
+        return
+    endpoints = [c for c in plan.conflicts if c.sends]
+    values = len(plan.conflicts) - len(endpoints)
+    parts = [f"{values} field(s) already hold different values (--on-conflict replace or keep)"] if values else []
+    if endpoints:
+        names = sorted({c.allow for c in endpoints if c.allow})
+        accept = " ".join(f"--allow-endpoint {n}" for n in names) or "a decision on a terminal"
+        parts.append(
+            f"{len(endpoints)} change(s) would send prompts and code to a new endpoint: accept with {accept}, "
+            "or keep the stored ones with --on-conflict keep"
         )
+    raise PlanConflict(f"nothing was written; {'; '.join(parts)}")
 
 
-def resolve(plan: Plan, decide: Callable[[Change], bool]) -> Plan:
-    """Settle each conflict by asking: decide(change) -> True replaces, False keeps."""
-    changes = (settle(c, "replace" if decide(c) else "keep") if c.action == "conflict" else c for c in plan.changes)
+def resolve(plan: Plan, replaced: Mapping[str, bool]) -> Plan:
+    """Settle each conflict by a decision: `replaced[field]` true replaces the stored value; otherwise kept."""
+    changes = (
+        settle(c, "replace" if replaced.get(c.field) else "keep", c.note, won=_won(c)) if c.action == "conflict" else c
+        for c in plan.changes
+    )
     return Plan(tuple(changes), plan.notes)
+
+
+def _won(c: Change) -> Action:
+    """The verdict of a conflict decided for the wanted value."""
+    return "remove" if c.new is None else ("add" if c.old is None else "replace")
 
 
 def filter_fields(

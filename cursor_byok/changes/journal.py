@@ -38,12 +38,13 @@ from typing import Any, Iterable, Iterator, Mapping
 from ..cursor.paths import command_for
 from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES, is_cursor_own
 from ..errors import InputError, NothingToUndo
-from ..private_files import ensure_private_dir, remove_stale_temps, write_private
+from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
 
 FORMAT = "cursor-byok-journal"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
 HEADER_MAX = 64 * 1024  # a header line is far smaller; a longer first line is not a format-2 header
+JOURNAL_MAX = 64 << 20  # a journal holds a few rows and settings fields; a larger file is not one
 _TAG = re.compile(r"[0-9a-f]{12}")
 _ID = re.compile(r"[0-9]{8}T[0-9]{6}(\.[0-9]{3})?Z-[0-9a-f]+")
 
@@ -59,6 +60,11 @@ class JournalDamaged(InputError):
 
 class JournalRefused(InputError):
     """An undo journal would restore something this tool never writes, or is of a format it cannot use."""
+
+
+class JournalUnsafe(JournalRefused):
+    """An undo journal's old values are not what this tool writes (a wrong type, an endpoint no write would
+    accept, JSON that would change other settings): it may be forged, so nothing of it is restored."""
 
 
 # --- values -----------------------------------------------------------------------------
@@ -240,7 +246,8 @@ def _row_ok(row: Any) -> bool:
     if not isinstance(row, dict) or not isinstance(row.get("key"), str):
         return False
     if "fields" in row:
-        return isinstance(row["fields"], list) and all(map(_field_ok, row["fields"]))
+        fields_ok = isinstance(row["fields"], list) and all(map(_field_ok, row["fields"]))
+        return fields_ok and row.get("row") in (None, "created", "deleted")
     if "old" not in row:
         return False
     old, new = row["old"], row.get("new_sha256")
@@ -295,23 +302,35 @@ def record(
 
 
 def _journal_row(write, old: Any) -> dict:
-    """The old value of a plain row; for the settings blob, the old text of each field the write changes."""
+    """The old value of a plain row; for the settings blob, the old text of each field the write changes.
+
+    A settings blob the write creates (a fresh install has none) or removes (an
+    undo of that) is journaled field by field too, against an empty object,
+    with `"row": "created"` or `"deleted"`, so undo and redo put it back
+    exactly and never restore a whole blob.
+    """
     paths = getattr(write, "fields", ())
-    if write.key != BLOB_KEY or not isinstance(old, str) or not isinstance(write.value, str) or not paths:
-        return {"key": write.key, "old": _encode(old), "new_sha256": digest(write.value)}
+    new = write.value
+    texts = all(v is None or isinstance(v, str) for v in (old, new)) and not (old is None and new is None)
+    if write.key != BLOB_KEY or not texts or not paths:
+        return {"key": write.key, "old": _encode(old), "new_sha256": digest(new)}
     from ..cursor import blob_patch as blobpatch
 
+    before, after = old if old is not None else "{}", new if new is not None else "{}"
     fields = []
     for path in dict.fromkeys(tuple(p) for p in paths):
-        span = blobpatch.locate(old, path)
+        span = blobpatch.locate(before, path)
         entry: dict[str, Any] = {"path": list(path)}
         if isinstance(span, tuple):
-            entry["old"] = old[span[0] : span[1]]
+            entry["old"] = before[span[0] : span[1]]
         else:
             entry["old"], entry["absent_from"] = None, span
-        entry["new_sha256"] = digest(blobpatch.raw_at(write.value, path))
+        entry["new_sha256"] = digest(blobpatch.raw_at(after, path))
         fields.append(entry)
-    return {"key": write.key, "fields": fields, "old_sha256": digest(old), "new_sha256": digest(write.value)}
+    row = {"key": write.key, "fields": fields, "old_sha256": digest(old), "new_sha256": digest(new)}
+    if old is None or new is None:
+        row["row"] = "created" if old is None else "deleted"
+    return row
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -328,9 +347,9 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
     """The entry of a journal from its first line (with `whole`, its body too, from the same read);
     a format-1 file is read whole. None when not a journal."""
     try:
-        with open(path, "rb") as fh:
-            if whole:  # header and body in one read and one parse
-                return _whole(json.loads(fh.read()), path)
+        if whole:  # header and body in one read and one parse
+            return _whole(json.loads(read_small(path, JOURNAL_MAX)), path)
+        with open_regular(path) as fh:  # a FIFO or a device in the folder is not a journal, and never blocks
             first = fh.readline(HEADER_MAX)
             line = first.decode("utf-8").rstrip()
             if line.endswith(","):
@@ -338,10 +357,18 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
                 if doc.get("format") == FORMAT and doc.get("version") == VERSION:
                     keys = tuple(k for k in doc["keys"] if isinstance(k, str))
                     return Entry(*_texts(doc), keys, path, 2, None, len(first), _undoes(doc))
-            doc = json.loads(first + fh.read())
+            doc = json.loads(first + _bounded_rest(fh, len(first)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     return _whole(doc, path)
+
+
+def _bounded_rest(fh: Any, already: int) -> bytes:
+    """The rest of a journal file, at most JOURNAL_MAX in all (a larger one is not a journal)."""
+    rest = fh.read(JOURNAL_MAX + 1 - already)
+    if already + len(rest) > JOURNAL_MAX:
+        raise ValueError("larger than any journal")
+    return rest
 
 
 def _texts(doc: dict) -> tuple[str, str, str, str]:
@@ -377,10 +404,10 @@ def _undoes(doc: dict) -> str | None:
 def _read_body(entry: Entry) -> tuple:
     """The rows of a format-2 journal: the file from the end of its header on."""
     try:
-        with open(entry.path, "rb") as fh:
+        with open_regular(entry.path) as fh:
             fh.seek(entry._body_at)
-            return _parse_body(fh.read())
-    except OSError:
+            return _parse_body(_bounded_rest(fh, entry._body_at))
+    except (OSError, ValueError):
         return ()
 
 

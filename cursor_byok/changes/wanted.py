@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..errors import InputError
+from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..model import (
     KEY_NAMES,
     PROVIDER_LAYOUT,
@@ -129,13 +130,14 @@ def check_setting(provider: str, name: str, value: str, label: str) -> str | Non
     return check_region(value, label)
 
 
-def setting_options(provider: str, given: Mapping[str, str | None]) -> dict[str, Any]:
-    """Checked `set` options (base_url, deployment, region) that were given, for this provider only."""
+def setting_options(provider: str, given: Mapping[str, str | None], *, parameters: bool = False) -> dict[str, Any]:
+    """Checked `set` options (base_url, deployment, region) that were given, for this provider only; errors
+    name the command's options, or with `parameters` the library's parameters."""
     out: dict[str, Any] = {}
     for name, value in given.items():
         if value is None:
             continue
-        option = "--" + name.replace("_", "-")
+        option = name if parameters else "--" + name.replace("_", "-")
         if name not in SETTINGS_OF[provider]:
             owners = " and ".join(p for p, names in SETTINGS_OF.items() if name in names)
             raise InputError(f"{option} applies to {owners} only")
@@ -531,3 +533,63 @@ def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:
     held = (settle(c, policy, c.note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
             for c in plan.changes)  # fmt: skip
     return Plan(tuple(held), plan.notes)
+
+
+# --- the library's set and models ------------------------------------------------------
+
+
+def given_keys(provider: str, key: str | None, secret_key: str | None) -> dict[str, Secret]:
+    """Field -> Secret for `set_key(provider, key, secret_key=...)`: the provider's first key field (Bedrock: the
+    access key ID), then its second (Bedrock's secret key)."""
+    fields = KEY_FIELDS_OF[provider]
+    out: dict[str, Secret] = {}
+    if key is not None:
+        out[fields[0]] = clean_key(key, LABELS.get(fields[0], f"{provider} key"))
+    if secret_key is not None:
+        if len(fields) < 2:
+            raise InputError(f"secret_key does not apply to {provider}: it has one key")
+        out[fields[1]] = clean_key(secret_key, LABELS.get(fields[1], f"{provider} secret key"))
+    return out
+
+
+def checked_keys(provider: str, keys: Mapping[str, Any]) -> dict[str, Secret]:
+    """Keys for one provider's fields only, each checked (a str becomes a Secret)."""
+    foreign = sorted(set(keys) - set(KEY_FIELDS_OF[provider]))
+    if foreign:
+        raise InputError(f"{', '.join(foreign)}: not a key field of {provider} ({', '.join(KEY_FIELDS_OF[provider])})")
+    return {f: v if isinstance(v, Secret) else clean_key(v, LABELS.get(f, f)) for f, v in keys.items()}
+
+
+MODEL_OPS = ("add", "remove", "enable", "disable")
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Checked model-list operations and per-surface selections: one plan, so one write and one journal."""
+
+    lists: Mapping[str, tuple[str, ...]]
+    chosen: Mapping[str, str]
+
+    def build(self, profile: Profile) -> dict[str, Any]:
+        return {**model_ops(profile, **self.lists), **select_fields(self.chosen)}
+
+    def words(self) -> str:
+        """The command recorded in the undo journal: `add a b; select composer m`."""
+        ops = [f"{op} {' '.join(n)}" for op, n in self.lists.items() if n]
+        return "; ".join([*ops, *(f"select {s} {m}" for s, m in self.chosen.items())])
+
+
+def model_request(
+    *,
+    add: Iterable[str],
+    remove: Iterable[str],
+    enable: Iterable[str],
+    disable: Iterable[str],
+    select: Mapping[str, str],
+) -> ModelRequest:
+    given = {"add": add, "remove": remove, "enable": enable, "disable": disable}
+    lists = {op: check_models(names, f"models {op}") for op, names in given.items()}
+    chosen = {check_name(s, "SURFACE"): check_models([m], "NAME")[0] for s, m in select.items()}
+    if not any(lists.values()) and not chosen:
+        raise InputError("models: nothing to change; give add, remove, enable, disable or select")
+    return ModelRequest(lists, chosen)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ByokError, CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
 from ..model import EXTRA_PREFIX, Plan, Profile, Secret, StoredKey, is_key_field
+from ..results import Invocation
 from .diff import wanted_values
 
 
@@ -191,6 +192,7 @@ def apply(
     command: str,
     journal_dir=None,
     blob_db=None,
+    invocation: Invocation | None = None,
 ) -> ApplyResult:
     """The one write path for field changes. Raises before writing anything if a check fails.
 
@@ -207,13 +209,19 @@ def apply(
     writes, warnings = build_writes(rows, storage, wanted, key_form) if wanted else ([], [])
     if blob_db is None:
         check = lambda st: verify_fields(st, storage, wanted, written=writes)  # noqa: E731
-        result = apply_rows(inst, rows, writes, command=command, journal_dir=journal_dir, check=check)
+        result = apply_rows(
+            inst, rows, writes, command=command, journal_dir=journal_dir, check=check, invocation=invocation
+        )
         return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
-    result = _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, command=command, journal_dir=journal_dir)
+    result = _apply_to_profile(
+        inst, storage, rows, writes, wanted, blob_db, command=command, journal_dir=journal_dir, invocation=invocation
+    )
     return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id)
 
 
-def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir) -> ApplyResult:
+def _apply_to_profile(
+    inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir, invocation: Invocation | None
+) -> ApplyResult:
     """Key rows into the default database, the settings blob into the profile's; then verify both."""
     from dataclasses import replace
 
@@ -230,10 +238,14 @@ def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: 
             with Store(target.db_path) as st:
                 st.check_writable()
     (inst, key_writes), (profile_inst, blob_writes) = parts
-    keys = apply_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir)
-    undo_keys = f"undo them with {undo_command(inst, keys.journal_id)}" if keys.journal_id else ""
+    keys = apply_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir, invocation=invocation)
+    undo_keys = (
+        f"undo them with {undo_command(inst, keys.journal_id, invocation=invocation)}" if keys.journal_id else ""
+    )
     try:
-        blob = apply_rows(profile_inst, rows, blob_writes, command=command, journal_dir=journal_dir)
+        blob = apply_rows(
+            profile_inst, rows, blob_writes, command=command, journal_dir=journal_dir, invocation=invocation
+        )
     except ByokError as exc:
         if not keys.journal_id:
             raise
@@ -245,7 +257,7 @@ def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: 
             verify_merged(inst.db_path, blob_db, storage, wanted)
         except VerifyFailed as exc:
             location = profile_inst.db_path.parent.parent.name
-            undo_blob = undo_command(inst, blob.journal_id, location) if blob.journal_id else ""
+            undo_blob = undo_command(inst, blob.journal_id, location, invocation) if blob.journal_id else ""
             raise VerifyFailed(f"{exc}; {' and '.join(x for x in (undo_keys, undo_blob) if x)}") from None
     return ApplyResult(
         keys.journal_id,
@@ -255,15 +267,19 @@ def _apply_to_profile(inst, storage, rows, writes, wanted, blob_db, *, command: 
     )
 
 
-def undo_command(inst, journal_id: str, profile_location: str | None = None) -> str:
-    """`cursor-byok [--user-data-dir D | --db F] undo [--profile P] ID`, ready to paste: it names the database
-    the write went to, so it undoes that write and no other."""
-    import shlex
-
+def undo_command(
+    inst, journal_id: str, profile_location: str | None = None, invocation: Invocation | None = None
+) -> str:
+    """`cursor-byok [global options] undo [--profile P] ID`, quoted and ready to paste: it names the database the
+    write went to (and, given the invocation, the user's own global options), so it undoes that write only."""
     from ..cursor.paths import command_for
 
-    profile = f" --profile {shlex.quote(profile_location)}" if profile_location else ""
-    return f"`{command_for(inst, f'undo{profile} {journal_id}')}`"
+    args = ("undo", *(("--profile", profile_location) if profile_location else ()), journal_id)
+    if invocation is not None:
+        return f"`{invocation.hint(*args)}`"
+    import shlex
+
+    return f"`{command_for(inst, shlex.join(args))}`"
 
 
 def apply_rows(
@@ -275,6 +291,7 @@ def apply_rows(
     journal_dir=None,
     check: Callable | None = None,
     undoes: str | None = None,
+    invocation: Invocation | None = None,
 ) -> ApplyResult:
     """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo (an undo's
     journal names the journal it restores: `undoes`)."""
@@ -300,10 +317,11 @@ def apply_rows(
             if check is not None:
                 check(st)
         except VerifyFailed as exc:
-            raise VerifyFailed(f"{exc}; undo the write with {undo_command(inst, entry.id)}") from None
+            raise VerifyFailed(f"{exc}; undo the write with {undo_command(inst, entry.id, None, invocation)}") from None
         quick = st.quick_check()
     if quick != "ok":
-        raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo_command(inst, entry.id)}")
+        undo = undo_command(inst, entry.id, None, invocation)
+        raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo}")
     return ApplyResult(entry.id, tuple(w.key for w in writes), quick)
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from .. import key_shapes as formats
 from ..cursor import urls
 from ..key_table import scan_alternatives, scan_literals
 from ..model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
-from .. import key_shapes as formats
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 SEVERITIES = (INFO, WARNING, ERROR)

@@ -17,17 +17,17 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, replace  # noqa: F401 - asdict: kept for callers
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .. import __version__
+from .. import key_shapes as formats
 from ..errors import InputError
 from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
-from .. import key_shapes as formats
 from . import ratelimit
 from .audit import PROVIDER_NAMES, TOGGLE_KEYS, azure_endpoint_issue, is_local, is_loopback, safe_url
-from .provider_pages import billing, tier_page
+from .provider_pages import tier_page
 
 OK, LIKELY, NOTE = "ok", "likely", "note"
 VERIFIED, INVALID, UNKNOWN = "verified", "invalid", "unknown"
@@ -714,61 +714,9 @@ def verify_keys(
 # --- documents ----------------------------------------------------------------------------
 
 
-def costs(profile: Profile) -> list[dict]:
-    """Usage and spending-limit pages of each provider with a key: BYOK is billed by the provider."""
-    with_key = [p for p, (_toggle, fields) in TOGGLE_KEYS.items() if any(_key(profile, f) for f in fields)]
-    return [{"provider": p, **(billing(p) or {})} for p in with_key]
-
-
-def report_json(
-    checks: list[Check], verifications: list[Verification] | None, *, db: str, cost_pages: list[dict] | None = None
-) -> dict:
-    """The `doctor --json` document."""
-    found = [v.status for v in verifications or ()]
-    return {
-        "db": db,
-        "checks": [asdict(c) for c in checks],
-        "online": None if verifications is None else [asdict(v) for v in verifications],
-        "costs": cost_pages or [],
-        "summary": {
-            "likely": sum(1 for c in checks if c.verdict == LIKELY),
-            "invalid": found.count(INVALID),
-            "rate_limited": found.count(RATE_LIMITED),
-            "refused": found.count(REFUSED),
-        },
-    }
-
-
-def has_problems(doc: dict) -> bool:
-    return any(doc["summary"].values())
-
-
-def document(
-    ctx,
-    *,
-    online: bool = False,
-    azure_api_version: str = AZURE_API_VERSION,
-    provider_urls: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT_S,
-    slow_s: float = SLOW_S,
-) -> dict:
-    """The `doctor --json` document for the installation `ctx` (an api.Context) chooses.
-
-    `provider_urls` (provider -> base URL) replaces the official OpenAI, Anthropic and Google URLs: it is
-    for tests, which point it at a server on 127.0.0.1. The CLI never sets it, and no variable or file can.
-    """
-    from ..cursor.reading import load_profile
-
-    check_api_version(azure_api_version)
-    inst = ctx.installation()
-    profile, rows = load_profile(inst, ctx.storage_for(inst))
-    verifications = None
-    if online:
-        verifications = verify_keys(
-            profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
-        )
-    checks = in_order([*offline_checks(profile), *installation_checks(inst, profile, rows)])
-    return report_json(checks, verifications, db=str(inst.db_path), cost_pages=costs(profile))
+def providers_with_keys(profile: Profile) -> list[str]:
+    """The providers a key is stored for, in the table's order."""
+    return [p for p, (_toggle, fields) in TOGGLE_KEYS.items() if any(_key(profile, f) for f in fields)]
 
 
 def installation_checks(inst, profile: Profile, rows) -> list[Check]:

@@ -13,10 +13,10 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..safestorage import argv_json
 from ..cursor.paths import Installation, command_for
 from ..errors import ByokError
 from ..model import Secret
+from ..safestorage import argv_json
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -210,15 +210,3 @@ def _home_relative(path: Path) -> str:
         return "~/" + str(path.relative_to(Path.home()))
     except ValueError:
         return str(path)
-
-
-def audit_document(ctx, *, progress: Progress | None = None, file_progress: FileProgress | None = None) -> dict:
-    """The `audit --json` document for the installation `ctx` (an api.Context) chooses."""
-    from ..cursor.reading import load_profile
-    from . import audit
-
-    inst = ctx.installation()
-    storage = ctx.storage_for(inst)
-    profile, _ = load_profile(inst, storage)
-    findings = audit.audit(profile, gather(inst, storage, progress, file_progress))
-    return audit.report_json(findings, db=str(inst.db_path))

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from .. import errors as E
 
 if TYPE_CHECKING:
-    from ..library import Bundle
+    from ..library.move import Bundle
+from .lib import age_envelope, move, private_files
 from .options import read_passphrase_option
 from .output import is_terminal, status
 from .prompts import MIN_PASSPHRASE, hidden_prompt, new_passphrase_prompt, open_with_tries
@@ -20,17 +21,14 @@ MAX_BUNDLE = 64 << 20  # a bundle holds a few KiB; this only stops a runaway rea
 
 
 def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ...]) -> list[str]:
-    from ..bundle.age_envelope import parse_recipients_file
-    from ..private_files import read_small
-
     out = list(recipient)
     for path in recipients_file:
         try:
-            text = read_small(path, RECIPIENTS_FILE_LIMIT).decode("utf-8")
+            text = private_files.read_small(path, RECIPIENTS_FILE_LIMIT).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise E.InputError(f"{path}: cannot read recipients ({why})") from None
-        out += parse_recipients_file(text, path)
+        out += age_envelope.parse_recipients_file(text, path)
     return out
 
 
@@ -50,11 +48,8 @@ def read_input_file(path: str) -> bytes:
 
 
 def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> Bundle:
-    from ..bundle import age_envelope as agefile
-    from ..library import open_bundle
-
     data = read_input_file(path)
-    header = agefile.precheck(data)
+    header = age_envelope.precheck(data)
     ask = hidden_prompt() if path != "-" else None
     if header.passphrase_only:
         value = read_passphrase_option(passphrase_file, passphrase_env)
@@ -65,10 +60,10 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
                 )
             return open_with_tries(data, ask)
         with status("deriving key…"):
-            return open_bundle(data, passphrases=[value])
+            return move.open_bundle(data, passphrases=[value])
     if not identity:
         raise E.BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
-    return open_bundle(data, identity_files=identity, ask=ask)
+    return move.open_bundle(data, identity_files=identity, ask=ask)
 
 
 def export_passphrase(passphrase_file, passphrase_env) -> str:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
 from .exits import Exit
-
-if TYPE_CHECKING:
-    from ..library import FailOn
 from .group import main
+from .lib import check as library
+from .lib import render
 from .options import api_context, json_option
 from .output import ScanProgress, coloured, emit_json, is_terminal
 
@@ -35,14 +34,11 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
       cursor-byok audit --fail-on warning --json > audit.json
       cursor-byok audit --fail-on none
     """
-    from .. import library
-    from ..render import audit_text
-
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
         report = library.audit(
             api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None,
-            fail_on=cast("FailOn", fail_on),
+            fail_on=cast("library.FailOn", fail_on),
         )  # fmt: skip
     finally:
         if progress is not None:
@@ -50,7 +46,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(coloured(audit_text(report.to_json())))
+        click.echo(coloured(render.audit_text(report.to_json())))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
 
@@ -80,13 +76,10 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
       cursor-byok doctor --online
       cursor-byok doctor --online --azure-api-version 2025-01-01-preview --json
     """
-    from .. import library
-    from ..render import doctor_text
-
     report = library.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(doctor_text(report.to_json()))
+        click.echo(render.doctor_text(report.to_json()))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))

@@ -8,11 +8,15 @@ import click
 
 from .exits import Exit
 from .group import main
+from .lib import demo as demos
+from .options import json_option
+from .output import emit_json
 
 
 @main.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary folder to look around.")
-def demo(keep: bool) -> None:
+@json_option
+def demo(keep: bool, as_json: bool) -> None:
     """Move keys between two sample Cursor installs (needs no Cursor).
 
     \b
@@ -20,7 +24,8 @@ def demo(keep: bool) -> None:
       cursor-byok demo
       cursor-byok demo --keep     # keep the folder to run list, audit or doctor on it
     """
-    from ..samples import demo as demo_mod
-
-    if not demo_mod.run(echo=click.echo, keep=keep):
+    result = demos.run(echo=None if as_json else click.echo, keep=keep)
+    if as_json:
+        emit_json(result.to_json())
+    if not result.ok:
         sys.exit(int(Exit.FAILURE))

@@ -8,13 +8,17 @@ import click
 
 from .. import errors as E
 from .group import main
+from .lib import edit as library
+from .lib import read as read_library
+from .lib import render
+from .lib import wanted as onboard
 from .options import (
     ProviderName,
+    allow_endpoint_option,
     api_context,
     conflict_option,
     conflict_policy,
     force_option,
-    held_policy,
     json_option,
     key_storage_option,
     profile_option,
@@ -22,23 +26,18 @@ from .options import (
 )
 from .output import emit_json, is_terminal
 from .prompts import confirm_commands, hidden_prompt
-from .writes import run_write
+from .writes import TerminalRun
 
 WRITE_PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
 
 
-def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:
-    from ..changes import wanted as onboard
-
-    if no_key:
-        if any(sources.values()):
-            raise E.InputError("--no-key takes no key source; drop one or the other")
-        return {}
+def key_reader(provider: str, sources: dict):
+    """`set`'s key sources, checked now; the function it returns reads them (step 2, after preflight)."""
     specs = onboard.set_key_specs(provider, **sources)
     if "stdin" in specs.values() and is_terminal(sys.stdin):
         raise E.InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
     read_stdin = lambda: sys.stdin.read(onboard.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
-    return onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
+    return lambda: onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
 
 
 @main.command("set")
@@ -68,6 +67,7 @@ def set_cmd(
     force,
     key_storage,
     dry_run,
+    check,
     wait,
     yes,
     as_json,
@@ -85,32 +85,26 @@ def set_cmd(
       cursor-byok set openai --key-env OPENAI_API_KEY --yes
       cursor-byok set openai --no-key --disable
     """
-    from .. import library
-    from ..changes import wanted as onboard
-
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
-    if no_key and not settings and enabled is None:
-        raise E.InputError("nothing to set: give --base-url, --deployment, --region, --enable or --disable")
-    api_context(ctx).installation()  # no Cursor found: say so before asking for a key
-    keys = read_keys_for_set(provider, no_key, sources)
-    run_write(
-        ctx,
-        lambda actx: library.plan_set_key(
-            actx, provider, keys, settings=settings, enabled=enabled, key_storage=key_storage, force=force
-        ),
-        command=f"set {provider}",
-        dry_run=dry_run,
-        yes=yes,
-        as_json=as_json,
-        wait=wait,
-    )
+    if no_key and (any(sources.values()) or (not settings and enabled is None)):
+        raise E.InputError(
+            "--no-key takes no key source; drop one or the other" if any(sources.values())
+            else "nothing to set: give --base-url, --deployment, --region, --enable or --disable"
+        )  # fmt: skip
+    run = TerminalRun(yes=yes, as_json=as_json)
+    result = library.set_key(
+        api_context(ctx), provider, keys=None if no_key else key_reader(provider, sources),
+        base_url=base_url, deployment=deployment, region=region, enabled=enabled, key_storage=key_storage,
+        force=force, dry_run=dry_run, check=check, wait=wait, ui=run.ui,
+    )  # fmt: skip
+    run.report(result)
 
 
 @main.command()
 @click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
 @write_options
 @click.pass_context
-def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
+def unset(ctx, provider, dry_run, check, wait, yes, as_json) -> None:
     """Remove a provider's key(s) and switch the provider off.
 
     \b
@@ -119,17 +113,8 @@ def unset(ctx, provider, dry_run, wait, yes, as_json) -> None:
       cursor-byok unset claude --dry-run
       cursor-byok unset openai --yes --json
     """
-    from .. import library
-
-    run_write(
-        ctx,
-        lambda actx: (library.plan_unset(actx, provider), []),
-        command=f"unset {provider}",
-        dry_run=dry_run,
-        yes=yes,
-        as_json=as_json,
-        wait=wait,
-    )
+    run = TerminalRun(yes=yes, as_json=as_json)
+    run.report(library.unset_key(api_context(ctx), provider, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
 @main.group()
@@ -157,20 +142,14 @@ def models_list(ctx, as_json) -> None:
       cursor-byok models list --json | jq .models.enabled
       cursor-byok models list --profile Fullstack
     """
-    from .. import library
-    from ..render import table
-
-    doc = library.models_listing(api_context(ctx)).to_json()
+    listed = read_library.list_models(api_context(ctx))
     if as_json:
-        emit_json(doc)
-        return
-    m = doc["models"]
-    rows = [
-        [name, ", ".join(m[key]) or "-"]
-        for name, key in (("user added", "user_added"), ("enabled", "enabled"), ("disabled", "disabled"))
-    ]
-    rows.append(["selected", ", ".join(f"{s}={n}" for s, n in m["selected"].items()) or "-"])
-    click.echo(table(rows))
+        return emit_json(listed.to_json())
+    m = listed.models
+    rows = [["user added", ", ".join(m.user_added) or "-"], ["enabled", ", ".join(m.enabled) or "-"],
+            ["disabled", ", ".join(m.disabled) or "-"],
+            ["selected", ", ".join(f"{s}={n}" for s, n in m.selected.items()) or "-"]]  # fmt: skip
+    click.echo(render.table(rows))
 
 
 MODEL_OPS = {
@@ -190,20 +169,10 @@ def model_list_command(op: str, summary: str) -> None:
     @click.argument("names", nargs=-1, required=True, metavar="NAME...")
     @write_options
     @click.pass_context
-    def command(ctx, names, dry_run, wait, yes, as_json) -> None:
-        from .. import library
-        from ..changes import wanted as onboard
-
-        names = onboard.check_models(names, f"models {op}")
-        run_write(
-            ctx,
-            lambda actx: (library.plan_models(actx, **{op: names}), []),
-            command=f"models {op} {' '.join(names)}",
-            dry_run=dry_run,
-            yes=yes,
-            as_json=as_json,
-            wait=wait,
-        )
+    def command(ctx, names, dry_run, check, wait, yes, as_json) -> None:
+        run = TerminalRun(yes=yes, as_json=as_json)
+        ops = {op: names}
+        run.report(library.models(api_context(ctx), **ops, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
 for _op, _summary in MODEL_OPS.items():
@@ -216,7 +185,7 @@ for _op, _summary in MODEL_OPS.items():
 @force_option
 @write_options
 @click.pass_context
-def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> None:
+def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json) -> None:
     """Select the model for a surface; its other settings stay.
 
     \b
@@ -226,76 +195,46 @@ def models_select(ctx, surface, name, force, dry_run, wait, yes, as_json) -> Non
       cursor-byok models select composer claude-sonnet-4
       cursor-byok models select cmd-k gpt-4.1 --dry-run
     """
-    from .. import library
-    from ..changes import wanted as onboard
-
-    surface = onboard.check_name(surface, "SURFACE")
-    name = onboard.check_models([name], "NAME")[0]
-    run_write(
-        ctx,
-        lambda actx: (library.plan_models(actx, select={surface: name}, force=force), []),
-        command=f"models select {surface} {name}",
-        dry_run=dry_run,
-        yes=yes,
-        as_json=as_json,
-        wait=wait,
-    )
+    run = TerminalRun(yes=yes, as_json=as_json)
+    result = library.models(api_context(ctx), select={surface: name}, force=force, dry_run=dry_run, check=check,
+                            wait=wait, ui=run.ui)  # fmt: skip
+    run.report(result)
 
 
 @main.command("apply")
 @click.argument("manifest_file", metavar="MANIFEST")
 @conflict_option
+@allow_endpoint_option
 @force_option
 @key_storage_option
 @write_options
 @click.pass_context
-def apply_cmd(ctx, manifest_file, on_conflict, force, key_storage, dry_run, wait, yes, as_json) -> None:
+def apply_cmd(ctx, manifest_file, on_conflict, allow_endpoints, force, key_storage, dry_run, check, wait, yes,
+              as_json) -> None:  # fmt: skip
     """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
 
     --dry-run runs no command and reads no file or variable: it says what each
-    key source would do. A real apply on a terminal lists the commands first
-    and asks once before running them, unless --yes. Another provider's key, a
+    key source would do. A real apply checks first that Cursor is closed, then
+    lists the commands the manifest runs and asks once before running them,
+    unless --yes. A manifest that points a provider at a new host needs
+    --allow-endpoint HOST (or a yes on a terminal). Another provider's key, a
     provider on with no key and an unknown model surface are refused unless
     --force.
 
     \b
     Examples:
       cursor-byok apply team.toml --dry-run
-      cursor-byok apply team.toml
+      cursor-byok apply team.toml --allow-endpoint openrouter.ai
       cursor-byok apply team.toml --yes --json --on-conflict keep
     """
-    from .. import library
-    from ..changes import manifest as mf
-
-    wanted_manifest = mf.load(manifest_file)
-    api_context(ctx).installation()  # no Cursor found: say so before running any key command
-    extra = None
-    if dry_run:
-        extra = {"sources": mf.review(wanted_manifest)}
-        show_sources(extra["sources"], as_json)
-        keys = {}
-    else:
-        confirm_commands(mf.commands(wanted_manifest), yes)
-        keys = mf.resolve_keys(wanted_manifest, prompt=hidden_prompt())
-    policy = conflict_policy(on_conflict, as_json)
-    held = held_policy(policy)
-    run_write(
-        ctx,
-        lambda actx: library.plan_manifest(
-            actx, wanted_manifest, keys, on_conflict=held, key_storage=key_storage, force=force
-        ),
-        command=f"apply {manifest_file}",
-        ask=policy == "ask",
-        extra=extra,
-        dry_run=dry_run,
-        yes=yes,
-        as_json=as_json,
-        wait=wait,
-    )
-
-
-def show_sources(review: list[dict], as_json: bool) -> None:
-    if review and not as_json:
+    run = TerminalRun(yes=yes, as_json=as_json)
+    result = library.apply_manifest(
+        api_context(ctx), manifest_file, on_conflict=conflict_policy(on_conflict), key_storage=key_storage,
+        allow_endpoints=allow_endpoints, force=force, dry_run=dry_run, check=check, wait=wait,
+        confirm_commands=lambda commands: confirm_commands(commands, yes), prompt=hidden_prompt(), ui=run.ui,
+    )  # fmt: skip
+    if result.sources and not as_json:
         click.echo("key sources (a dry run reads none of them; keys are left out of the plan):")
-        for entry in review:
-            click.echo(f"  {entry['field']}: {entry['action']}")
+        for entry in result.sources:
+            click.echo(f"  {entry.field}: {entry.action}")
+    run.report(result)

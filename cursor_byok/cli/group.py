@@ -11,7 +11,13 @@ from .. import __version__
 from .. import errors as E
 from .exits import Exit, exit_code_for
 from .options import SAFE_STORAGE_CHOICES
-from .output import JSON_META, _json_state, fail, fit_tables_to_terminal
+from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
+
+
+def _use_data_dir(value: str | None) -> None:
+    """--data-dir: the folder of the undo journals, for this process and the library it calls."""
+    if value:
+        os.environ["CURSOR_BYOK_DATA_DIR"] = os.path.abspath(os.path.expanduser(value))
 
 
 class ByokGroup(click.Group):
@@ -32,7 +38,10 @@ class ByokGroup(click.Group):
         try:
             return super().invoke(ctx)
         except E.ByokError as exc:
-            fail(str(exc) or type(exc).__doc__ or type(exc).__name__, exit_code_for(exc))
+            state = _json_state()
+            if exc.result is not None and state.get("wanted") and not state.get("emitted"):
+                emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
+            fail(flag_words(str(exc) or type(exc).__doc__ or type(exc).__name__), exit_code_for(exc))
         except (KeyboardInterrupt, click.Abort):
             click.echo("", err=True)  # off the prompt's line
             fail("interrupted; nothing written", Exit.INTERRUPTED)
@@ -73,6 +82,14 @@ class ByokGroup(click.Group):
     type=click.Choice(("macos", "linux", "windows")),
     envvar="CURSOR_BYOK_SAFE_STORAGE_SCHEME",
     help="Encryption scheme of the database (default: this OS); for windows the secret is the 64-hex AES key.",
+)
+@click.option(
+    "--data-dir",
+    metavar="DIR",
+    envvar="CURSOR_BYOK_DATA_DIR",
+    callback=lambda _ctx, _param, value: _use_data_dir(value),
+    expose_value=False,
+    help="cursor-byok's own folder: undo journals [env: CURSOR_BYOK_DATA_DIR].",
 )
 def main(**_options: Any) -> None:
     """Find, audit, move and script the API keys Cursor stores.

@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import click
 
 from .. import errors as E
-
-if TYPE_CHECKING:
-    from ..library import ExportedBundle
 from .bundle_io import export_passphrase, gather_recipients, load_bundle_cli
 from .group import main
+from .lib import move as library
+from .lib import private_files, render
 from .options import (
+    allow_endpoint_option,
     api_context,
     conflict_option,
     conflict_policy,
-    held_policy,
     json_option,
     key_storage_option,
     only_option,
     passphrase_options,
     profile_option,
-    wait_with_status,
     write_options,
 )
-from .output import coloured, emit_json, is_terminal, show_status
+from .output import emit_json, is_terminal, show_status
 from .prompts import confirm_write
-from .writes import run_plan
+from .writes import TerminalRun
 
 
 @main.command()
@@ -42,26 +40,12 @@ from .writes import run_plan
 @click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")
 @passphrase_options
 @profile_option
-@click.option(
-    "--skip-undecryptable",
-    is_flag=True,
-    help="Export the rest when some keys cannot be decrypted here (a partial bundle).",
-)
+@click.option("--skip-undecryptable", is_flag=True,
+              help="Export the rest when some keys cannot be decrypted here (a partial bundle).")  # fmt: skip
+@json_option
 @click.pass_context
-def export(
-    ctx,
-    output,
-    armor,
-    only,
-    no_models,
-    no_keys,
-    force,
-    recipient,
-    recipients_file,
-    passphrase_file,
-    passphrase_env,
-    skip_undecryptable,
-) -> None:
+def export(ctx, output, armor, only, no_models, no_keys, force, recipient, recipients_file, passphrase_file,
+           passphrase_env, skip_undecryptable, as_json) -> None:  # fmt: skip
     """Write keys, provider settings and models to an encrypted age bundle.
 
     Refuses (exit 7) when a key cannot be decrypted here, before asking for a
@@ -74,19 +58,7 @@ def export(
       cursor-byok export -o keys.age --passphrase-env BUNDLE_PASS --only openai,anthropic,models
       cursor-byok export -o settings.age --no-keys --armor -R team.pub
     """
-    from .. import library
-    from ..private_files import check_target, write_private
-
-    if (recipient or recipients_file) and (passphrase_file or passphrase_env):
-        raise click.UsageError(
-            "-r/-R and --passphrase-file/--passphrase-env exclude each other: encrypt to recipients or to a passphrase"
-        )
-    to_pipe = output == "-"
-    if to_pipe and is_terminal(sys.stdout):
-        raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
-    if not to_pipe:
-        check_target(__import__("pathlib").Path(output), overwrite=force)
-    recipients = gather_recipients(recipient, recipients_file)
+    recipients = _export_checks(output, force, as_json, recipient, recipients_file, passphrase_file, passphrase_env)
 
     def passphrase() -> str:  # asked only once the keys are known to be readable
         value = export_passphrase(passphrase_file, passphrase_env)
@@ -97,31 +69,50 @@ def export(
         exported = library.export_bundle(
             api_context(ctx), passphrase=None if recipients else passphrase, recipients=recipients, only=only,
             keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable, armor=armor,
+            output=None if output == "-" else output, overwrite=force,
         )  # fmt: skip
     finally:
         show_status(None)
-    data = exported.data
-    if to_pipe:
-        try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except OSError as exc:  # a full disk behind the redirect, a reader that went away
-            raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
+    if output == "-":
+        _to_stdout(exported.data)
+    _export_report(exported, recipients, as_json)
+
+
+def _export_checks(output, force, as_json, recipient, recipients_file, passphrase_file, passphrase_env) -> list[str]:
+    """Everything about the options that can fail is checked before the database is read."""
+    if (recipient or recipients_file) and (passphrase_file or passphrase_env):
+        raise click.UsageError(
+            "-r/-R and --passphrase-file/--passphrase-env exclude each other: encrypt to recipients or to a passphrase"
+        )
+    if output == "-":
+        if is_terminal(sys.stdout):
+            raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
+        if as_json:
+            raise click.UsageError("--json prints on stdout, where -o - writes the bundle: use -o FILE")
     else:
-        write_private(__import__("pathlib").Path(output), data, overwrite=force)
+        private_files.check_target(Path(output), overwrite=force)
+    return gather_recipients(recipient, recipients_file)
+
+
+def _to_stdout(data: bytes) -> None:
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:  # a full disk behind the redirect, a reader that went away
+        raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
+
+
+def _export_report(exported: library.ExportedBundle, recipients: list[str], as_json: bool) -> None:
+    """What the bundle really holds, on stderr (the JSON document on stdout); keys left out are said loudly."""
+    if as_json:
+        emit_json(exported.to_json())
     for note in exported.notes:
         click.echo(f"note: {note}", err=True)
-    export_summary("stdout" if to_pipe else output, exported, recipients)
-
-
-def export_summary(where: str, exported: ExportedBundle, recipients: list[str]) -> None:
-    """What the bundle really holds, on stderr; keys left out are said loudly."""
-    models = "models" in exported.document["profile"]
     left_out = len(exported.left_out)
+    to = f"{len(recipients)} recipient(s)" if recipients else "a passphrase"
     click.echo(
-        f"wrote {where}: {exported.keys} key(s), {exported.providers} provider(s){', models' if models else ''}; "
-        "encrypted to "
-        f"{f'{len(recipients)} recipient(s)' if recipients else 'a passphrase'}"
+        f"wrote {exported.output or 'stdout'}: {exported.keys} key(s), {exported.providers} provider(s)"
+        f"{', models' if exported.models else ''}; encrypted to {to}"
         + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else ""),
         err=True,
     )
@@ -131,63 +122,42 @@ def export_summary(where: str, exported: ExportedBundle, recipients: list[str]) 
 @click.argument("bundle_file", metavar="FILE")
 @only_option
 @conflict_option
-@click.option(
-    "--models",
-    "models_policy",
-    type=click.Choice(("union", "replace", "keep")),
-    default="union",
-    show_default=True,
-    help="How bundle model lists combine with the stored ones.",
-)
+@allow_endpoint_option
+@click.option("--models", "models_policy", type=click.Choice(("union", "replace", "keep")), default="union",
+              show_default=True, help="How bundle model lists combine with the stored ones.")  # fmt: skip
 @click.option("--no-models", is_flag=True, help="Import no model lists (same as --models keep).")
+@click.option("--no-keys", is_flag=True, help="Import settings and models only: no key is written.")
 @key_storage_option
 @click.option("-i", "--identity", multiple=True, metavar="FILE", help="age identity or SSH private key file.")
 @passphrase_options
 @write_options
 @click.pass_context
-def import_cmd(
-    ctx,
-    bundle_file,
-    dry_run,
-    only,
-    on_conflict,
-    models_policy,
-    no_models,
-    key_storage,
-    wait,
-    yes,
-    identity,
-    passphrase_file,
-    passphrase_env,
-    as_json,
-) -> None:
+def import_cmd(ctx, bundle_file, dry_run, check, only, on_conflict, allow_endpoints, models_policy, no_models,
+               no_keys, key_storage, wait, yes, identity, passphrase_file, passphrase_env,
+               as_json) -> None:  # fmt: skip
     """Import a bundle into this Cursor, re-encrypting keys for this machine.
 
-    The plan marks keys that would be stored LESS PROTECTED than at the
-    source; --key-storage secret fails (exit 15) when it cannot be honoured.
-    A terminal asks before writing; without one, pass --yes.
+    Checks first that Cursor is closed and this machine's secret can encrypt
+    keys, then asks for the bundle's passphrase, shows the plan, and asks
+    once about conflicts and once before writing (--yes without a terminal).
+    A bundle that points a provider at a new host is a conflict of its own:
+    --allow-endpoint HOST accepts it. The plan marks keys stored LESS
+    PROTECTED than at the source.
 
     \b
     Examples:
       cursor-byok import keys.age --dry-run
       cursor-byok import keys.age -i ~/.ssh/id_ed25519
-      cursor-byok import keys.age --passphrase-env BUNDLE_PASS --only openai,claude --yes
+      cursor-byok import team.age --no-keys --allow-endpoint openrouter.ai --yes
     """
-    from .. import library
-
-    opened = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
-    policy = conflict_policy(on_conflict, as_json)
-    actx = api_context(ctx)
-    wait_with_status(actx, wait)
-    prep = library.plan_import(
-        actx,
-        opened,
-        only=only,
-        on_conflict=held_policy(policy),
-        models="keep" if no_models else models_policy,
-        key_storage=key_storage,
-    )
-    run_plan(ctx, prep, dry_run=dry_run, yes=yes, as_json=as_json, command=f"import {bundle_file}", ask=policy == "ask")
+    run = TerminalRun(yes=yes, as_json=as_json)
+    result = library.import_bundle(
+        api_context(ctx), lambda: load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env),
+        only=only, no_keys=no_keys, on_conflict=conflict_policy(on_conflict), allow_endpoints=allow_endpoints,
+        models="keep" if no_models else models_policy, key_storage=key_storage, dry_run=dry_run, check=check,
+        wait=wait, ui=run.ui, command=f"import {bundle_file}",
+    )  # fmt: skip
+    run.report(result)
 
 
 @main.command()
@@ -196,11 +166,12 @@ def import_cmd(
 @click.option("--dry-run", is_flag=True, help="Show what would be restored, write nothing.")
 @click.option("--force", is_flag=True, help="Restore even rows that changed since.")
 @click.option("--purge", is_flag=True, help="Delete this database's journals (they hold the old row values).")
+@click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @json_option
 @profile_option
 @click.pass_context
-def undo(ctx, journal_id, list_only, dry_run, force, purge, yes, as_json) -> None:
+def undo(ctx, journal_id, list_only, dry_run, force, purge, wait, yes, as_json) -> None:
     """Restore what the newest write not yet undone changed; each undo goes one step further back.
 
     Run it twice to go back two writes. `cursor-byok redo` re-applies the
@@ -216,26 +187,24 @@ def undo(ctx, journal_id, list_only, dry_run, force, purge, yes, as_json) -> Non
       cursor-byok undo --dry-run
       cursor-byok undo --yes
     """
-    from .. import library as api
-
     actx = api_context(ctx)
     if purge:
-        purge_journals(actx, journal_id, yes=yes, as_json=as_json)
-    elif list_only:
-        list_journals(actx, as_json=as_json)
-    else:
-        plan = api.undo_plan(actx, journal_id)
-        run_undo_plan(actx, plan, dry_run=dry_run, force=force, yes=yes, as_json=as_json)
+        return purge_journals(actx, journal_id, yes=yes, as_json=as_json)
+    if list_only:
+        return list_journals(actx, as_json=as_json)
+    run = TerminalRun(yes=yes, as_json=as_json)
+    run.report(library.undo(actx, journal_id, force=force, dry_run=dry_run, wait=wait, ui=run.ui))
 
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be re-applied, write nothing.")
 @click.option("--force", is_flag=True, help="Re-apply even rows that changed since the undo.")
+@click.option("--wait", type=float, metavar="SECONDS", help="Wait up to SECONDS for Cursor to exit.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @json_option
 @profile_option
 @click.pass_context
-def redo(ctx, dry_run, force, yes, as_json) -> None:
+def redo(ctx, dry_run, force, wait, yes, as_json) -> None:
     """Re-apply the write the newest undo restored (undo of that undo's journal).
 
     Redo steps forward again through the writes undone, newest undo first; a
@@ -247,89 +216,32 @@ def redo(ctx, dry_run, force, yes, as_json) -> None:
       cursor-byok redo --dry-run
       cursor-byok redo --yes
     """
-    from .. import library as api
-
-    plan = api.undo_plan(api_context(ctx), redo=True)
-    run_undo_plan(api_context(ctx), plan, dry_run=dry_run, force=force, yes=yes, as_json=as_json)
-
-
-def run_undo_plan(actx, plan, *, dry_run: bool, force: bool, yes: bool, as_json: bool) -> None:
-    """Show an undo's plan, then (unless --dry-run) confirm, write it and report, as every write does."""
-    from .. import library as api
-    from ..changes.write import undo_command
-
-    doc = {**plan.to_json(), "dry_run": dry_run, "applied": False, "journal": None, "rows_written": 0}
-    if not as_json:
-        click.echo(coloured(undo_plan_text(plan)))
-    if dry_run:
-        if as_json:
-            emit_json(doc)
-        click.echo("dry run: nothing written", err=as_json)
-        return
-    if plan.writes and not (plan.conflicts and not force):
-        confirm_write(f"{'Re-apply' if plan.redo else 'Restore'} {len(plan.restores)} value(s) in {plan.inst.db_path}?",
-                      yes=yes)  # fmt: skip
-    result = api.apply_undo(plan, force=force)
-    doc.update(applied=bool(result.rows), journal=result.journal_id, rows_written=len(result.rows))
-    if as_json:
-        emit_json(doc)
-        return
-    again = "undo it again with" if plan.redo else "redo it with"
-    hint = f"; {again} {undo_command(plan.inst, result.journal_id, actx.profile)}" if result.journal_id else ""
-    verb = f"re-applied {plan.redoes.id}:" if plan.redo else "restored"
-    click.echo(f"{verb} {len(result.rows)} row(s) from {plan.entry.id}{hint}")
-
-
-def undo_plan_text(plan) -> str:
-    """The plan in words: which journal, then each field as `name: now → restored` (keys masked)."""
-    if plan.redo:
-        lines = [f"redo: re-apply {plan.redoes.id} ({plan.redoes.command}), undone by {plan.entry.id}"]
-    else:
-        lines = [f"undo: restore {plan.entry.id} ({plan.entry.command})"]
-    lines += [f"~ {r['field']}: {restored_words(r)}" for r in plan.restores]
-    lines += [f"! {c}" for c in plan.conflicts]
-    if not plan.restores:
-        lines.append("nothing to restore: every row and field already holds its old value")
-    return "\n".join(lines)
-
-
-def restored_words(row: dict) -> str:
-    """`now → restored`, or for a model list the names it adds and removes: `+ m, - n`."""
-    if "added" in row:
-        return ", ".join([*(f"+ {m}" for m in row["added"]), *(f"- {m}" for m in row["removed"])])
-    return f"{row['now']} → {row['restored']}"
+    run = TerminalRun(yes=yes, as_json=as_json)
+    run.report(library.redo(api_context(ctx), force=force, dry_run=dry_run, wait=wait, ui=run.ui))
 
 
 def list_journals(actx, *, as_json: bool) -> None:
-    from .. import library as api
-    from ..render import table
-
-    docs = api.journal_documents(actx)
+    listed = library.journals(actx)
     if as_json:
-        emit_json({"journals": docs})
-        return
-    rows = [[d["id"], d["command"], len(d["rows"]), journal_state(d)] for d in docs]
-    click.echo(table(rows, ["id", "command", "rows", "state"]) if docs else "no undo journals for this database")
+        return emit_json(listed.to_json())
+    rows = [[j.id, j.command, len(j.rows), journal_state(j)] for j in listed.journals]
+    click.echo(render.table(rows, ["id", "command", "rows", "state"]) if rows else "no undo journals for this database")
 
 
-def journal_state(doc: dict) -> str:
+def journal_state(j) -> str:
     """A journal's line in `undo --list`: undone (by which undo), redone, or in effect."""
-    if doc["kind"] == "write":
-        return f"undone by {doc['undone_by']}" if doc["undone_by"] else "in effect"
-    state = f"{doc['kind']} of {doc['undoes']}"
-    return f"{state}, undone by {doc['undone_by']}" if doc["undone_by"] else state
+    if j.kind == "write":
+        return f"undone by {j.undone_by}" if j.undone_by else "in effect"
+    state = f"{j.kind} of {j.undoes}"
+    return f"{state}, undone by {j.undone_by}" if j.undone_by else state
 
 
 def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
-    from .. import library as api
-
-    docs = api.journal_documents(actx)
-    if journal_id:
-        docs = [d for d in docs if d["id"].startswith(journal_id)]
-    if docs:
-        confirm_write(f"Delete {len(docs)} undo journal(s)? They can no longer be undone.", yes=yes)
-    removed = api.purge_journals(actx, [d["id"] for d in docs])
+    found = [j for j in library.journals(actx).journals if not journal_id or j.id.startswith(journal_id)]
+    if found:
+        confirm_write(f"Delete {len(found)} undo journal(s)? They can no longer be undone.", yes=yes)
+    purged = library.purge_journals(actx, journal_id)
     if as_json:
-        emit_json({"purged": removed})
+        emit_json(purged.to_json())
     else:
-        click.echo(f"deleted {len(removed)} undo journal(s)")
+        click.echo(f"deleted {len(purged.purged)} undo journal(s)")

@@ -4,43 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import click
 
 from .. import errors as E
-
-if TYPE_CHECKING:
-    from ..model import ConflictPolicy
-
 from .exits import Exit
-from .output import is_terminal, status
+from .lib import backends, context, key_shapes, password, private_files
+from .output import is_terminal
 from .prompts import hidden_prompt
 
 AskOr = Literal["ask", "fail", "keep", "replace"]  # --on-conflict: ask settles conflicts on the terminal
 
 
-def wait_with_status(actx, seconds: float | None) -> None:
-    """--wait: give Cursor time to exit, saying so on one erased status line."""
-    from ..cursor.paths import cursor_running
-    from ..library import wait_until_closed
-
-    running = cursor_running(actx.installation()) if seconds else None
-    with status(f"waiting for Cursor (pid {running.pid}) to exit…" if running else None):
-        wait_until_closed(actx, seconds)
-
-
 def api_context(ctx: click.Context):
-    from ..library import Context
-    from ..safestorage.backends import SafeStorageConfig
-
     o = {**ctx.find_root().params, **ctx.meta.get(GLOBALS_META, {})}  # given after the command: that one wins
-    return Context(
+    return context.Context(
         env=machine_secret_env(ctx, o),
         profile=ctx.meta.get(PROFILE_META),
         db=o.get("db"),
         user_data_dir=o.get("user_data_dir"),
-        safe_storage=SafeStorageConfig(
+        safe_storage=backends.SafeStorageConfig(
             choice=o.get("safe_storage") or "auto",
             scheme=o.get("safe_storage_scheme"),
             password_file=o.get("safe_storage_password_file"),
@@ -51,15 +35,17 @@ def api_context(ctx: click.Context):
 def machine_secret_env(ctx: click.Context, o: dict):
     """os.environ, plus the machine secret asked for (hidden, once) when --safe-storage password has no file
     or variable and a terminal is there."""
-    from ..safestorage.password import PASSWORD_ENV
-
-    if o.get("safe_storage") != "password" or o.get("safe_storage_password_file") or os.environ.get(PASSWORD_ENV):
+    if (
+        o.get("safe_storage") != "password"
+        or o.get("safe_storage_password_file")
+        or os.environ.get(password.PASSWORD_ENV)
+    ):
         return os.environ
     if "cursor_byok.machine_secret" not in ctx.meta:
         ask = hidden_prompt()
         ctx.meta["cursor_byok.machine_secret"] = ask("Machine secret for --safe-storage password") if ask else None
     secret = ctx.meta["cursor_byok.machine_secret"]
-    return {**os.environ, PASSWORD_ENV: secret} if secret else os.environ
+    return {**os.environ, password.PASSWORD_ENV: secret} if secret else os.environ
 
 
 PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
@@ -102,22 +88,21 @@ def split_only(ctx, param, values) -> tuple[str, ...]:
 
 def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | None) -> str | None:
     """A passphrase from a file or an environment variable; never from argv."""
-    from ..key_shapes import ENV_NAME, shown_env_name, shown_path
-    from ..private_files import read_small
-
     if passphrase_file:
         try:
-            value = read_small(passphrase_file, SMALL_INPUT_LIMIT).decode("utf-8").rstrip("\r\n")
+            value = private_files.read_small(passphrase_file, SMALL_INPUT_LIMIT).decode("utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise E.InputError(f"{shown_path(passphrase_file)}: cannot read the passphrase ({why})") from None
+            raise E.InputError(
+                f"{key_shapes.shown_path(passphrase_file)}: cannot read the passphrase ({why})"
+            ) from None
         if not value:
-            raise E.InputError(f"{shown_path(passphrase_file)}: the passphrase file is empty")
+            raise E.InputError(f"{key_shapes.shown_path(passphrase_file)}: the passphrase file is empty")
         return value
     if passphrase_env:
-        from_env = os.environ.get(passphrase_env) if ENV_NAME.fullmatch(passphrase_env) else None
+        from_env = os.environ.get(passphrase_env) if key_shapes.ENV_NAME.fullmatch(passphrase_env) else None
         if not from_env:
-            raise E.InputError(f"--passphrase-env: {shown_env_name(passphrase_env)} is not set or empty")
+            raise E.InputError(f"--passphrase-env: {key_shapes.shown_env_name(passphrase_env)} is not set or empty")
         return from_env
     return None
 
@@ -158,23 +143,26 @@ def profile_option(f):
     )(f)
 
 
-CHECK = "cursor_byok.check"  # ctx.meta flag set by --check, read once in run_plan
-
-
 def check_option(f):
     """--check: plan, write nothing, exit 17 when changes or conflicts are pending (drift for fleet jobs)."""
-
-    def remember(ctx: click.Context, _param, value: bool) -> bool:
-        if value:
-            ctx.meta[CHECK] = True
-        return value
-
     return click.option(
         "--check",
         is_flag=True,
-        expose_value=False,
-        callback=remember,
         help=f"Show the plan and write nothing; exit {int(Exit.PENDING)} if anything is pending, 0 if not.",
+    )(f)
+
+
+def allow_endpoint_option(f):
+    """--allow-endpoint HOST: accept a new endpoint (a team gateway) by name; --on-conflict replace never does."""
+    return click.option(
+        "--allow-endpoint",
+        "allow_endpoints",
+        multiple=True,
+        metavar="HOST",
+        envvar="CURSOR_BYOK_ALLOW_ENDPOINT",
+        help="Accept sending prompts, code and keys to this host (a new base URL, Azure resource or Bedrock "
+        "region) without asking; repeatable [env: CURSOR_BYOK_ALLOW_ENDPOINT, space-separated]. "
+        "--on-conflict replace never does.",
     )(f)
 
 
@@ -215,15 +203,10 @@ def conflict_option(f):
     )(f)
 
 
-def conflict_policy(on_conflict: str | None, as_json: bool) -> AskOr:
+def conflict_policy(on_conflict: str | None) -> AskOr:
     """The --on-conflict policy (click has checked the choice), defaulting to ask on a terminal and fail
     otherwise; --json changes only the output."""
     return cast("AskOr", on_conflict or ("ask" if is_terminal(sys.stdin) else "fail"))
-
-
-def held_policy(policy: AskOr) -> ConflictPolicy:
-    """The library's policy while planning: conflicts the user is to be asked about stay conflicts."""
-    return "fail" if policy == "ask" else policy
 
 
 def json_option(f):

@@ -14,6 +14,21 @@ from .exits import Exit
 JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
 
 
+# The library's messages name its Python parameters; on the command line the same words name the flags.
+PARAMETER_FLAGS = (
+    ("pass skip_undecryptable=True", "pass --skip-undecryptable"),
+    ("field_name=", "--field "),
+    ("pass confirm_commands (a function that sees them and returns True) to run them",
+     "review them with --dry-run, then pass --yes (or answer on a terminal)"),
+)  # fmt: skip
+
+
+def flag_words(message: str) -> str:
+    for parameter, flag in PARAMETER_FLAGS:
+        message = message.replace(parameter, flag)
+    return message
+
+
 def fail(message: str, code: Exit) -> NoReturn:
     click.echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from .. import errors as E
 
 if TYPE_CHECKING:
-    from ..library import Bundle
-from ..model import MIN_PASSPHRASE
+    from ..changes.flow import Conflicts
+    from ..library.move import Bundle
+from ..model import MIN_PASSPHRASE, Change
+from .lib import move, render
 from .output import is_terminal, status
 
 PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
@@ -35,13 +37,11 @@ def new_passphrase_prompt() -> str:
 
 def open_with_tries(data: bytes, ask) -> Bundle:
     """On a terminal, a wrong bundle passphrase gets TRIES tries."""
-    from ..library import open_bundle
-
     for attempt in range(1, TRIES + 1):
         try:
             value = ask(PASSPHRASE_PROMPT)
             with status("deriving key…"):
-                return open_bundle(data, passphrases=[value])
+                return move.open_bundle(data, passphrases=[value])
         except E.BundleAuthError:
             if attempt == TRIES:
                 raise
@@ -62,11 +62,33 @@ def confirm_write(question: str, *, yes: bool) -> None:
         raise E.Declined("declined; nothing written")
 
 
-def ask_conflict(change) -> bool:
-    from ..render import _short
+ANSWERS = {"r": "replace all", "k": "keep all", "a": "ask for each", "q": "quit"}
 
-    why = f" ({change.note})" if change.note else ""  # e.g. where a held key would be sent
-    click.echo(f"{change.field}: stored {_short(change.old)}, wanted {_short(change.new)}{why}", err=True)
+
+def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
+    """Step 4 on a terminal, once the plan is on screen: one question for every stored value that differs
+    (replace all, keep all, ask for each, quit), then each change of where prompts and code go, apart:
+    "replace all" never covers those."""
+    replaced: dict[str, bool] = {}
+    if conflicts.values:
+        n = len(conflicts.values)
+        choices = ", ".join(f"[{k}] {v}" for k, v in ANSWERS.items())
+        answer = click.prompt(
+            f"{n} stored value(s) differ (marked ! above): {choices}", type=click.Choice(list(ANSWERS)), err=True
+        )
+        if answer == "q":
+            raise E.Declined("quit; nothing written")
+        for c in conflicts.values:
+            replaced[c.field] = answer == "r" or (answer == "a" and _replace_one(c))
+    for c in conflicts.endpoints:
+        click.echo(f"{c.field}: Cursor would send {c.sends}.", err=True)
+        replaced[c.field] = click.confirm("  Allow this endpoint?", default=False, err=True)
+    return replaced
+
+
+def _replace_one(change: Change) -> bool:
+    why = f" ({change.note})" if change.note else ""
+    click.echo(f"{change.field}: stored {render._short(change.old)}, wanted {render._short(change.new)}{why}", err=True)
     return click.confirm("  replace it?", default=False, err=True)
 
 
@@ -77,11 +99,11 @@ def hidden_prompt():
     return lambda label: click.prompt(label, hide_input=True, err=True)
 
 
-def confirm_commands(commands: list[tuple[str, str]], yes: bool) -> None:
+def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
     """On a terminal, list the commands a manifest runs and ask once; --yes: go ahead; neither: refuse
     before any command runs (the same rule as for writes)."""
     if not commands or yes:
-        return
+        return True
     if not is_terminal(sys.stdin):
         raise E.ConfirmationNeeded(
             f"this manifest runs {len(commands)} command(s) to read keys and no terminal can confirm them: "
@@ -92,3 +114,4 @@ def confirm_commands(commands: list[tuple[str, str]], yes: bool) -> None:
         click.echo(f"  {field}: {command}", err=True)
     if not click.confirm(f"Run {'it' if len(commands) == 1 else f'these {len(commands)} commands'}?", err=True):
         raise E.Declined("declined; no command was run and nothing written")
+    return True

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from .bundle_io import load_bundle_cli
 from .exits import Exit
 from .group import main
+from .lib import read as library
+from .lib import render
 from .options import ProviderName, api_context, json_option, passphrase_options, profile_option
 from .output import emit_json
 
@@ -28,14 +31,11 @@ def where(ctx: click.Context, as_json: bool) -> None:
       cursor-byok where --json
       cursor-byok where --user-data-dir ~/old-cursor
     """
-    from .. import library
-    from ..render import where_text
-
-    docs = [found.to_json() for found in library.where(api_context(ctx))]
+    found = library.where(api_context(ctx))
     if as_json:
-        emit_json({"installations": docs})
+        emit_json(found.to_json())
     else:
-        click.echo(where_text(docs))
+        click.echo(render.where_text(found.to_json()["installations"]))
 
 
 @main.command("list")
@@ -64,20 +64,17 @@ def list_cmd(
       cursor-byok list --json --db ./state.vscdb
       cursor-byok list --bundle keys.age -i ~/.ssh/id_ed25519
     """
-    from .. import library
-    from ..render import profile_text
-
     if bundle_file:
         opened = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
-        listing = opened.listing(path=bundle_file, reveal=reveal)
+        listing: Any = opened.listing(path=bundle_file, reveal=reveal)
     else:
-        listing = library.read(api_context(ctx), reveal=reveal)
+        listing = library.list_keys(api_context(ctx), reveal=reveal)
     doc = listing.to_json()
     if as_json:
         emit_json(doc)
     for one in () if as_json else doc.get("documents", [doc]):
         click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
-        click.echo(profile_text(one))
+        click.echo(render.profile_text(one))
     if not bundle_file and listing.undecryptable:
         sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
 
@@ -100,12 +97,8 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
       cursor-byok get claude --json
       cursor-byok get bedrock --field secret_key
     """
-    from ..library import get_key
-
-    value = get_key(api_context(ctx), provider, field)
+    found = library.get_key(api_context(ctx), provider, field)
     if as_json:
-        emit_json(
-            {"provider": provider, "field": field or ("access_key" if provider == "bedrock" else "key"), "value": value}
-        )
+        emit_json(found.to_json())
     else:
-        click.echo(value)
+        click.echo(found.value)

@@ -332,6 +332,16 @@ def cursor_running(inst: Installation, proc: str = "/proc") -> Running | None:
     return procs[0] if procs else None
 
 
+def location_options(inst: Installation) -> tuple[str, ...]:
+    """The global option that reaches this installation from any folder: `--user-data-dir DIR` or `--db FILE`,
+    absolute; none when the tool finds it by default."""
+    if inst.source == "default":
+        return ()
+    if inst.user_data_dir:
+        return ("--user-data-dir", str(Path(inst.user_data_dir).resolve()))
+    return ("--db", str(Path(inst.db_path).resolve()))
+
+
 def command_for(inst: Installation | None, words: str, *, db: Path | str | None = None) -> str:
     """`cursor-byok [--user-data-dir D | --db F] WORDS`, ready to paste: it names the database the words are
     about unless the tool finds that one by default. Without an installation, `db` gives --db."""

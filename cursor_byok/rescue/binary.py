@@ -62,7 +62,7 @@ class Reader:
         """The format's magic bytes, or StoreDamaged naming what the file was expected to be."""
         if self.take(len(magic)) != magic:
             self.pos -= len(magic)
-            raise self.damaged(f"not a {name} file (wrong magic bytes)")
+            raise self.damaged(f"wrong magic bytes for the format: {name}")
 
     def blob(self, *, none_marker: int | None = None) -> bytes | None:
         """A u32 length, then that many bytes; `none_marker` (e.g. 0xFFFFFFFF) stands for no value."""

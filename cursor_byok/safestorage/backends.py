@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import argv_json
 from ..errors import SafeStorageUnavailable
-from . import dpapi, keychain, kwallet, linux_choice, password, secret_service
+from . import argv_json, dpapi, keychain, kwallet, linux_choice, password, secret_service
 from . import oscrypt as ss
 
 CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic", "dpapi", "password")

@@ -17,11 +17,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
+from ..results import Result
 from ..safestorage import oscrypt as ss
 from .installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
 
@@ -98,6 +100,9 @@ def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
     """(what it shows, arguments) for each step of the move."""
     old, new = _group(paths, "old"), _group(paths, "new")
     ident = ["-i", str(paths["identity"])]
+    # The old laptop sends OpenAI requests through a gateway and has an Azure resource: prompts and code would go
+    # to two new hosts, which an import accepts only by name.
+    allow = ["--allow-endpoint", "openrouter.ai", "--allow-endpoint", "contoso-ai.openai.azure.com"]
     return [
         ("What the old laptop has (keys masked, with fingerprints)", [*old, "list"]),
         (
@@ -105,10 +110,13 @@ def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
             [*old, "export", "-o", str(bundle), "-r", str(paths["recipient"])],
         ),
         ("Check what the bundle holds before importing it", ["list", "--bundle", str(bundle), *ident]),
-        ("Dry run on the new laptop: the plan, nothing written", [*new, "import", str(bundle), *ident, "--dry-run"]),
+        (
+            "Dry run on the new laptop: the plan, nothing written",
+            [*new, "import", str(bundle), *ident, *allow, "--dry-run"],
+        ),
         (
             "Import for real: keys re-encrypted with the new laptop's secret",
-            [*new, "import", str(bundle), *ident, "--yes"],
+            [*new, "import", str(bundle), *ident, *allow, "--yes"],
         ),
         ("What the new laptop has now", [*new, "list"]),
     ]
@@ -121,6 +129,7 @@ def fingerprints(args: list[str], env: dict) -> dict[str, str]:
         encoding="utf-8",  # the CLI writes UTF-8 to a pipe on every OS
         env=env,
         check=True,
+        timeout=300,
     ).stdout
     doc = json.loads(out)
     prints = {}
@@ -133,19 +142,46 @@ def fingerprints(args: list[str], env: dict) -> dict[str, str]:
     return prints
 
 
-def run(echo: Callable[[str], None] = print, keep: bool = False) -> bool:
-    """Run the demo; True when every key arrived with the same fingerprint."""
+@dataclass(frozen=True)
+class DemoStep:
+    title: str
+    command: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    key: str
+    old_laptop: str
+    new_laptop: str | None
+
+
+@dataclass(frozen=True)
+class DemoResult(Result):
+    """The demo's steps and whether every key arrived with the same fingerprint (`ok`)."""
+
+    steps: tuple[DemoStep, ...]
+    fingerprints: tuple[Fingerprints, ...]
+    matched: int
+    ok: bool
+    kept: str | None = None  # the sample folder, with --keep
+
+
+def run(echo: Callable[[str], None] | None = print, keep: bool = False) -> DemoResult:
+    """Run the demo, printing each step through `echo` (None: quietly)."""
     # The sample installs hold keys (made up, but shaped like real ones) and --keep leaves
     # them behind: every file and folder of the demo is private, whatever the user's umask.
     old_umask = os.umask(0o077)
     try:
-        return _run(echo, keep)
+        return _run(echo or (lambda _text: None), keep)
     finally:
         os.umask(old_umask)
 
 
-def _run(echo: Callable[[str], None], keep: bool) -> bool:
+def _run(echo: Callable[[str], None], keep: bool) -> DemoResult:
     root = Path(tempfile.mkdtemp(prefix="cursor-byok-demo-"))
+    done: list[DemoStep] = []
+    prints: tuple[Fingerprints, ...] = ()
     try:
         paths = lay_out(root)
         env = {**os.environ, "CURSOR_BYOK_DATA_DIR": str(root / "tool-data")}
@@ -159,19 +195,22 @@ def _run(echo: Callable[[str], None], keep: bool) -> bool:
         for title, args in steps(paths, root / "keys.age"):
             echo(f"# {title}\n$ cursor-byok {shlex.join(args)}")
             argv = [sys.executable, "-m", "cursor_byok", *args]
-            res = subprocess.run(argv, capture_output=True, encoding="utf-8", errors="replace", env=env)
+            res = subprocess.run(argv, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=300)
             echo((res.stdout + res.stderr).rstrip() + "\n")
+            done.append(DemoStep(title, shlex.join(["cursor-byok", *args]), res.returncode))
             if res.returncode != 0:
                 echo(f"step failed with exit code {res.returncode}")
-                return False
+                return DemoResult(tuple(done), (), 0, False, str(root) if keep else None)
         before = fingerprints(_group(paths, "old"), env)
         after = fingerprints(_group(paths, "new"), env)
-        same = [k for k in before if after.get(k) == before[k]]
+        prints = tuple(Fingerprints(k.rsplit("/", 1)[-1], before[k], after.get(k)) for k in before)
+        same = [p for p in prints if p.new_laptop == p.old_laptop]
         echo(f"Fingerprints matching on both laptops: {len(same)}/{len(before)}")
-        for k in before:
-            sign = "==" if after.get(k) == before[k] else "!="
-            echo(f"  {k.rsplit('/', 1)[-1]:<20} {before[k]}  {sign}  {after.get(k, '-')}")
-        return len(same) == len(before) and bool(before)
+        for p in prints:
+            sign = "==" if p.new_laptop == p.old_laptop else "!="
+            echo(f"  {p.key:<20} {p.old_laptop}  {sign}  {p.new_laptop or '-'}")
+        return DemoResult(tuple(done), prints, len(same), len(same) == len(before) and bool(before),
+                          str(root) if keep else None)  # fmt: skip
     finally:
         if keep:
             echo(f"\nkept {root}")

@@ -1,0 +1,226 @@
+"""`list`: the stored keys (masked), provider settings and models of a database or a bundle, as a typed result.
+
+A key shows as its vendor prefix and last 4 characters with a fingerprint;
+its value is in the result only when the caller asked (`reveal`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..cursor.urls import shown as shown_url
+from ..cursor.versions import CursorFacts
+from ..key_shapes import check_format
+from ..model import EXTRA_PREFIX, KEY_NAMES, MODEL_LAYOUT, PROVIDER_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
+from ..results import Result, internal, omit_if_none
+from .provider_pages import billing
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """One stored key as `list` shows it: masked, its fingerprint, how it is stored, whether it looks right."""
+
+    masked: str | None
+    fingerprint: str | None
+    storage: str
+    format: str
+    row: str
+    reason: str | None = omit_if_none()  # why it cannot be decrypted here
+    value: str | None = omit_if_none()  # only when revealed
+
+    @classmethod
+    def of(cls, field_name: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> KeyView:
+        if stored.secret is None:
+            return cls(None, None, stored.storage, "unknown", stored.row, reason=stored.reason)
+        value = stored.secret.reveal()
+        fmt = check_format(field_name, value, base_url)
+        shown = value if reveal else None
+        return cls(stored.secret.masked, stored.secret.fingerprint, stored.storage, fmt, stored.row, value=shown)
+
+
+@dataclass(frozen=True)
+class Billing:
+    billed: str
+    usage: str
+    spending_limit: str
+    rate_limits: str
+    checked: str
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    """A provider's toggle, settings and keys, in its layout's order (`json()` lays them out flat)."""
+
+    configured: bool
+    values: Mapping[str, Any]  # json name -> bool (enabled), str | None (a setting), KeyView | None (a key)
+    iam_role: bool | None = None  # Bedrock: a team IAM role instead of keys
+    billing: Billing | None = None
+    in_bundle: tuple[str, ...] | None = field(default=None, repr=False)  # a bundle's: the names it holds
+
+    def json(self) -> dict[str, Any]:
+        from ..results import jsonable
+
+        out: dict[str, Any] = {"configured": self.configured}
+        out.update({k: jsonable(v) for k, v in self.values.items()})
+        if self.iam_role is not None:
+            out["iam_role"] = self.iam_role
+        if self.in_bundle is None:
+            out["billing"] = jsonable(self.billing)
+        return out
+
+
+@dataclass(frozen=True)
+class ExtraKey:
+    """An unknown provider's key (a `secret://cursorAuth/<name>` row Cursor keeps for a provider this tool
+    does not know)."""
+
+    name: str
+    key: KeyView
+
+
+@dataclass(frozen=True)
+class ModelsView:
+    user_added: tuple[str, ...] = ()
+    enabled: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+    selected: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any]) -> ModelsView:
+        lists = {name: tuple(fields.get(f, ())) for name, f in MODEL_LAYOUT.items()}
+        chosen = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(fields.items()) if k.startswith(SELECTED_PREFIX)}
+        return cls(**lists, selected=chosen)
+
+
+@dataclass(frozen=True)
+class Listing(Result):
+    """What `list` shows of one database (or a bundle: `bundle` is set and what it does not hold is absent)."""
+
+    db: str | None
+    user_data_dir: str | None = omit_if_none()
+    bundle: str | None = omit_if_none()
+    created: str | None = omit_if_none()
+    source: Any = omit_if_none()  # a bundle's: where it was exported
+    providers: Mapping[str, ProviderView] = field(default_factory=dict)
+    extra_secrets: tuple[ExtraKey, ...] | None = field(default=(), metadata={"omit_if_none": True})
+    models: ModelsView | Mapping[str, Any] | None = omit_if_none()
+    key_form: str = "plaintext"
+    notes: tuple[str, ...] = ()
+    cursor: CursorFacts | None = omit_if_none()
+    profile: str | None = omit_if_none()
+    profiles: tuple[str, ...] | None = omit_if_none()
+    stored: Profile | None = internal()  # the decoded profile: StoredKey.secret.reveal() gives a key
+
+    @property
+    def undecryptable(self) -> tuple[str, ...]:
+        """The keys that cannot be decrypted here (`provider.field`, or an unknown provider key's row)."""
+        out = [f"{p}.{k}" for p, view in self.providers.items() for k, v in view.values.items()
+               if isinstance(v, KeyView) and v.fingerprint is None]  # fmt: skip
+        return (*out, *(e.name for e in self.extra_secrets or () if e.key.fingerprint is None))
+
+
+@dataclass(frozen=True)
+class ProfilesListing(Result):
+    """`list --profile all`: one listing per profile (keys live in the default database, so they repeat)."""
+
+    db: str
+    user_data_dir: str | None
+    profiles: tuple[str, ...]
+    documents: tuple[Listing, ...]
+
+    @property
+    def undecryptable(self) -> tuple[str, ...]:
+        return tuple(k for one in self.documents for k in one.undecryptable)
+
+
+def provider_views(profile: Profile, *, reveal: bool) -> dict[str, ProviderView]:
+    f = profile.fields
+    views = {}
+    for name, names in PROVIDER_LAYOUT.items():
+        values: dict[str, Any] = {}
+        for json_name, fld in names.items():
+            value = f.get(fld)
+            if json_name in KEY_NAMES:
+                values[json_name] = (
+                    KeyView.of(fld, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
+                )
+            elif json_name == "enabled":
+                values[json_name] = bool(value)
+            else:
+                values[json_name] = value if reveal else shown_url(value)
+        has_key = any(values.get(k) for k in KEY_NAMES)
+        configured = has_key or bool(values.get("base_url"))
+        iam = profile.bedrock_iam if "session_token" in names else None
+        pages = billing(name) if has_key else None
+        views[name] = ProviderView(configured, values, iam, Billing(**pages) if pages else None)
+    return views
+
+
+def extra_keys(profile: Profile, *, reveal: bool) -> tuple[ExtraKey, ...]:
+    return tuple(
+        ExtraKey(value.row, KeyView.of(fld, value, reveal=reveal))
+        for fld, value in sorted(profile.fields.items())
+        if fld.startswith(EXTRA_PREFIX)
+    )
+
+
+def listing(
+    profile: Profile,
+    *,
+    db: str,
+    user_data_dir: str | None,
+    cursor: CursorFacts,
+    profile_name: str,
+    profiles: tuple[str, ...],
+    extra_notes: tuple[str, ...] = (),
+    reveal: bool = False,
+) -> Listing:
+    """The listing of a database's chosen profile."""
+    return Listing(
+        db=db,
+        user_data_dir=user_data_dir,
+        providers=provider_views(profile, reveal=reveal),
+        extra_secrets=extra_keys(profile, reveal=reveal),
+        models=ModelsView.of(profile.fields),
+        key_form=profile.key_form,
+        notes=(*profile.notes, *extra_notes),
+        cursor=cursor,
+        profile=profile_name,
+        profiles=profiles,
+        stored=profile,
+    )
+
+
+def bundle_listing(profile: Profile, doc: Mapping[str, Any], *, path: str, reveal: bool = False) -> Listing:
+    """What a bundle holds, as `list --bundle` shows it: providers, fields, model lists and extra keys it does
+    not hold are absent, not shown as false or []."""
+    held = doc["profile"].get("providers", {})
+    views = {
+        name: ProviderView(
+            view.configured,
+            {k: v for k, v in view.values.items() if k in held[name]},
+            view.iam_role if "iam_role" in held[name] or view.iam_role is not None else None,
+            None,
+            tuple(held[name]),
+        )  # fmt: skip
+        for name, view in provider_views(profile, reveal=reveal).items()
+        if name in held
+    }
+    models = doc["profile"].get("models")
+    shown_models: Mapping[str, Any] | None = None
+    if isinstance(models, dict):
+        full = ModelsView.of(profile.fields)
+        shown_models = {k: getattr(full, k) for k in ("user_added", "enabled", "disabled", "selected") if k in models}
+    return Listing(
+        db=None,
+        bundle=path,
+        created=doc.get("created"),
+        source=doc.get("source"),
+        providers=views,
+        extra_secrets=extra_keys(profile, reveal=reveal) if "extra_secrets" in doc["profile"] else None,
+        models=shown_models,
+        key_form=profile.key_form,
+        notes=profile.notes,
+        stored=profile,
+    )

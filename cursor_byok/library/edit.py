@@ -1,0 +1,153 @@
+"""The commands that change keys, settings and models here: set, unset, models, apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from ..changes import manifest as mf
+from ..changes import wanted as onboard
+from ..changes.flow import FieldWrite, Interaction, Mode, conflict_policy, run
+from ..changes.outcome import SourceReview, Written
+from ..changes.planner import Target, plan_write
+from ..errors import ConfirmationNeeded, Declined
+from ..model import ConflictPolicy, KeyStorage, Secret
+from .context import Context, context
+from .read import provider_name
+
+KeySource = Callable[[], Mapping[str, Secret]]
+
+
+def _write(ctx: Context | None, mode: Mode, ui: Interaction | None, keys: bool, make: Callable[[Target], FieldWrite],
+           *, key_storage: KeyStorage = "auto", on_conflict: str = "fail") -> Written:  # fmt: skip
+    """Preflight, then the rest of the one flow (changes.flow)."""
+    ui = ui or Interaction()
+    policy = conflict_policy(on_conflict, ui)
+    target = context(ctx).target(mode, keys=keys, key_storage=key_storage, ui=ui)
+    return run(target, make, mode=mode, policy=policy, ui=ui)  # type: ignore[return-value]
+
+
+def set_key(
+    ctx: Context | None,
+    provider: str,
+    key: str | None = None,
+    *,
+    secret_key: str | None = None,
+    keys: KeySource | None = None,
+    base_url: str | None = None,
+    deployment: str | None = None,
+    region: str | None = None,
+    enabled: bool | None = None,
+    key_storage: KeyStorage = "auto",
+    force: bool = False,
+    dry_run: bool = False,
+    check: bool = False,
+    wait: float | None = None,
+    ui: Interaction | None = None,
+) -> Written:
+    """Store a provider's key(s) and settings, as `cursor-byok set` does. `key` (Bedrock: the access key ID) and
+    `secret_key`, or `keys`: a function read after preflight (field -> Secret, e.g. prompts)."""
+    provider = provider_name(provider)
+    given = onboard.given_keys(provider, key, secret_key)
+    settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region},
+                                       parameters=True)  # fmt: skip
+    reader = keys or (lambda: given)
+
+    def make(target: Target) -> FieldWrite:
+        read = onboard.checked_keys(provider, reader())
+        build = lambda _p: onboard.provider_fields(provider, read, settings, enabled)  # noqa: E731
+        plan = plan_write(target, build, key_storage=key_storage, guard_endpoints=False, force=force)
+        return FieldWrite(plan, f"set {provider}")
+
+    mode = Mode(dry_run, check, wait)
+    return _write(ctx, mode, ui, bool(given) or keys is not None, make, key_storage=key_storage)
+
+
+def unset_key(
+    ctx: Context | None, provider: str, *, dry_run: bool = False, check: bool = False, wait: float | None = None,
+    ui: Interaction | None = None,
+) -> Written:  # fmt: skip
+    """Remove a provider's key(s) and switch it off, as `cursor-byok unset` does."""
+    provider = provider_name(provider)
+    build = lambda profile: onboard.unset_fields(provider, profile)  # noqa: E731
+    make = lambda target: FieldWrite(plan_write(target, build), f"unset {provider}")  # noqa: E731
+    return _write(ctx, Mode(dry_run, check, wait), ui, False, make)
+
+
+def models(
+    ctx: Context | None = None,
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    enable: Iterable[str] = (),
+    disable: Iterable[str] = (),
+    select: Mapping[str, str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    check: bool = False,
+    wait: float | None = None,
+    ui: Interaction | None = None,
+) -> Written:
+    """Change model lists and per-surface selections as the `models` subcommands do, in one write (one undo).
+    An unknown surface is refused (MistakeRefused) unless `force`."""
+    ops = onboard.model_request(add=add, remove=remove, enable=enable, disable=disable, select=select or {})
+
+    def make(target: Target) -> FieldWrite:
+        notes = (lambda p: onboard.model_notes(p, ops.lists["remove"])) if ops.lists["remove"] else None
+        return FieldWrite(plan_write(target, ops.build, notes=notes, force=force), "models " + ops.words())
+
+    return _write(ctx, Mode(dry_run, check, wait), ui, False, make)
+
+
+def apply_manifest(
+    ctx: Context | None,
+    path: str | Path,
+    *,
+    on_conflict: ConflictPolicy | str = "fail",
+    key_storage: KeyStorage = "auto",
+    allow_endpoints: Iterable[str] = (),
+    force: bool = False,
+    dry_run: bool = False,
+    check: bool = False,
+    wait: float | None = None,
+    confirm_commands: Callable[[Sequence[tuple[str, str]]], bool] | None = None,
+    prompt: Callable[[str], str] | None = None,
+    ui: Interaction | None = None,
+) -> Written:
+    """Apply a team manifest (TOML). A dry run reads no key source and runs no command; a real run (and a
+    check, which compares keys too) reads every source the manifest names, after preflight. `cmd:` sources
+    run only when `confirm_commands(commands)` says yes (none given: refused); `prompt(label)` answers
+    `prompt` sources."""
+    loaded = mf.load(path)  # a dry run reads no source; --check reads them, to compare the keys
+    held = "fail" if on_conflict == "ask" else on_conflict
+
+    def make(target: Target) -> FieldWrite:
+        keys = {} if dry_run else _manifest_keys(loaded, confirm_commands, prompt)
+        plan = plan_write(
+            target, lambda p: mf.wanted(loaded, keys, p), on_conflict=held, selections=held,  # type: ignore[arg-type]
+            key_storage=key_storage, notes=lambda p: mf.notes(loaded, p), force=force,
+            allow_endpoints=allow_endpoints, supplied=set(loaded.sources) - set(keys),
+        )  # fmt: skip
+        review = tuple(SourceReview(**entry) for entry in mf.review(loaded)) if dry_run else None
+        return FieldWrite(plan, f"apply {path}", review)
+
+    return _write(ctx, Mode(dry_run, check, wait), ui, bool(loaded.sources), make, key_storage=key_storage,
+                  on_conflict=on_conflict)  # fmt: skip
+
+
+def _manifest_keys(
+    loaded: mf.Manifest,
+    confirm_commands: Callable[[Sequence[tuple[str, str]]], bool] | None,
+    prompt: Callable[[str], str] | None,
+) -> dict[str, Secret]:
+    """Step 2 of an apply: the commands the manifest runs are confirmed, then every key source is read."""
+    commands = mf.commands(loaded)
+    if commands:
+        if confirm_commands is None:
+            raise ConfirmationNeeded(
+                f"this manifest runs {len(commands)} command(s) to read keys; pass confirm_commands (a function "
+                "that sees them and returns True) to run them"
+            )
+        if not confirm_commands(commands):
+            raise Declined("declined; no command was run and nothing written")
+    return mf.resolve_keys(loaded, prompt=prompt)

@@ -1,0 +1,100 @@
+"""The commands that only read: where, list, get, models list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..changes.journal import vanished_keys
+from ..checks import listing as views
+from ..checks.where import Installations, installations
+from ..cursor import paths as locate
+from ..cursor.reading import cursor_facts, load_profile, read_merged_rows, source_info
+from ..cursor.rows import read_profile
+from ..errors import InputError, KeyNotStored, SafeStorageUnavailable
+from ..model import PROVIDER_LAYOUT, StoredKey, provider_named
+from ..results import Result
+from .context import Context, context
+
+
+def where(ctx: Context | None = None) -> Installations:
+    """Every Cursor installation found, the one other commands use first. Raises DatabaseNotFound."""
+    ctx = context(ctx)
+    kw = {"db": ctx.db, "user_data_dir": ctx.user_data_dir, "env": ctx.env, "platform": ctx.platform}
+    return installations(locate.find_installations(**kw), ctx.storage_for, locate.candidate_installations(**kw))
+
+
+def list_keys(ctx: Context | None = None, *, reveal: bool = False) -> views.Listing | views.ProfilesListing:
+    """The stored keys (masked unless `reveal`), settings and models of the chosen profile (`Context.profile`;
+    "all": every profile)."""
+    ctx = context(ctx)
+    if ctx.profile != "all":
+        return _one_listing(ctx, reveal=reveal)
+    inst = ctx.installation()
+    names = [locate.DEFAULT_PROFILE, *(p.location for p in locate.profiles(inst) if p.db.is_file())]
+    docs = tuple(_one_listing(replace(ctx, profile=name), reveal=reveal) for name in names)
+    info = source_info(inst)
+    return views.ProfilesListing(info["db"], info["user_data_dir"], docs[0].profiles or (), docs)
+
+
+def _one_listing(ctx: Context, *, reveal: bool) -> views.Listing:
+    inst = ctx.installation()
+    chosen = ctx.selected_profile(inst)
+    profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
+    info = source_info(inst)
+    return views.listing(
+        profile, db=info["db"], user_data_dir=info["user_data_dir"], cursor=cursor_facts(inst, rows),
+        profile_name=chosen.name if chosen else locate.DEFAULT_PROFILE,
+        profiles=(locate.DEFAULT_PROFILE, *(p.name for p in locate.profiles(inst))),
+        extra_notes=tuple(vanished_keys(inst.db_path, rows).values()), reveal=reveal,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KeyValue(Result):
+    """One stored key, in clear (`get`): the user asked for it."""
+
+    provider: str
+    field: str
+    value: str
+
+
+def provider_name(name: str) -> str:
+    """A provider's name as callers may type it (any case, aliases); InputError otherwise."""
+    try:
+        return provider_named(name)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def get_key(ctx: Context | None, provider: str, field_name: str | None = None) -> KeyValue:
+    """The plain value of one stored key: KeyNotStored (exit 18) when none is stored, SafeStorageUnavailable
+    (exit 7) when it cannot be decrypted here."""
+    ctx, provider = context(ctx), provider_name(provider)
+    choices = [k for k in PROVIDER_LAYOUT[provider] if k in ("key", "access_key", "secret_key")]
+    name = field_name or choices[0]
+    if name not in choices:
+        raise InputError(f"field_name={name!r} does not apply to {provider}; use {' or '.join(choices)}")
+    inst = ctx.installation()
+    stored = load_profile(inst, ctx.storage_for(inst))[0].fields.get(PROVIDER_LAYOUT[provider][name])
+    if not isinstance(stored, StoredKey):
+        raise KeyNotStored(f"no {provider} {name.replace('_', ' ')} is stored in {inst.db_path}")
+    if stored.secret is None:
+        raise SafeStorageUnavailable(f"the {provider} key cannot be decrypted here ({stored.reason})")
+    return KeyValue(provider, name, stored.secret.reveal())
+
+
+@dataclass(frozen=True)
+class ModelsListing(Result):
+    db: str
+    user_data_dir: str | None
+    models: views.ModelsView
+
+
+def list_models(ctx: Context | None = None) -> ModelsListing:
+    """The model lists and per-surface selections (`models list`); decrypts no key, so asks no keyring."""
+    ctx = context(ctx)
+    inst = ctx.installation()
+    chosen = ctx.selected_profile(inst)
+    profile = read_profile(read_merged_rows(inst.db_path, chosen.db if chosen else None))
+    info = source_info(inst)
+    return ModelsListing(info["db"], info["user_data_dir"], views.ModelsView.of(profile.fields))
