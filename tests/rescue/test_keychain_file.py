@@ -215,7 +215,7 @@ def test_without_3des_it_is_unsupported_not_a_traceback(monkeypatch: pytest.Monk
 # --- Cursor's entry among the items -----------------------------------------------------------------------
 
 
-def item(service: str, account: str, secret: bytes) -> StoreItem:
+def store_item(service: str, account: str, secret: bytes) -> StoreItem:
     return StoreItem(label=service, attributes={"service": service, "account": account}, secret=secret)
 
 
@@ -224,21 +224,24 @@ CURSOR_PASSWORD = b"c3RvcmVkQXNJdEl6Pz8/Pz8="  # 24 ASCII characters, made up
 
 def test_cursor_secret_takes_service_and_account_first() -> None:
     items = [
-        item("Cursor Safe Storage", "Cursor", b"the old account"),
-        item("Cursor Safe Storage", "Cursor Key", CURSOR_PASSWORD),
+        store_item("Cursor Safe Storage", "Cursor", b"the old account"),
+        store_item("Cursor Safe Storage", "Cursor Key", CURSOR_PASSWORD),
     ]
     assert cursor_secret(items, store_name=NAME) == CURSOR_PASSWORD
 
 
 def test_cursor_secret_falls_back_to_the_service_alone() -> None:
-    items = [item("Chrome Safe Storage", "Chrome", b"not ours"), item("Cursor Safe Storage", "Cursor", CURSOR_PASSWORD)]
+    items = [
+        store_item("Chrome Safe Storage", "Chrome", b"not ours"),
+        store_item("Cursor Safe Storage", "Cursor", CURSOR_PASSWORD),
+    ]
     assert cursor_secret(items, store_name=NAME) == CURSOR_PASSWORD
 
 
 def test_cursor_secret_of_nightly_is_its_own_entry() -> None:
     items = [
-        item("Cursor Safe Storage", "Cursor Key", b"stable's"),
-        item("Cursor Nightly Safe Storage", "Cursor Nightly Key", CURSOR_PASSWORD),
+        store_item("Cursor Safe Storage", "Cursor Key", b"stable's"),
+        store_item("Cursor Nightly Safe Storage", "Cursor Nightly Key", CURSOR_PASSWORD),
     ]
     assert cursor_secret(items, store_name=NAME, nightly=True) == CURSOR_PASSWORD
     assert cursor_secret(items, store_name=NAME) == b"stable's"
@@ -247,13 +250,13 @@ def test_cursor_secret_of_nightly_is_its_own_entry() -> None:
 
 
 def test_cursor_secret_is_used_as_stored_not_decoded() -> None:
-    assert cursor_secret([item("Cursor Safe Storage", "Cursor Key", CURSOR_PASSWORD)], store_name=NAME) == (
+    assert cursor_secret([store_item("Cursor Safe Storage", "Cursor Key", CURSOR_PASSWORD)], store_name=NAME) == (
         CURSOR_PASSWORD
     )
 
 
 def test_cursor_entry_without_a_password_is_not_found_and_no_secret_is_named() -> None:
-    items = [item("Cursor Safe Storage", "Cursor Key", b""), item("other", "me", b"s3cret-value")]
+    items = [store_item("Cursor Safe Storage", "Cursor Key", b""), store_item("other", "me", b"s3cret-value")]
     with pytest.raises(RescueNotFound) as caught:
         cursor_secret(items, store_name=NAME)
     assert caught.value.reason == "entry-missing"
