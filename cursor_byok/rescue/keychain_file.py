@@ -15,16 +15,17 @@ Which password is right is judged by the keychain's own checks, never by padding
 3DES key unpads the crypto area about once in 256 tries). A candidate opens the keychain only when
 the DbBlob's signature verifies under the signing key it decrypts to (securityd's own check) and
 every symmetric-key record unwraps under the encryption key (each after its own signature, two
-paddings and the echo of its IV). A candidate that passes neither is a wrong password; one that
-passes one and not the other proves the password and a damaged file.
+paddings and the echo of its IV). A candidate that passes none of these is a wrong password; one
+that passes some and fails others proves the password and a damaged file.
 
 What the format does not protect, this module cannot check: an item's attributes and its
 encrypted secret carry no signature (SSGroupImpl encrypts with 3DES-CBC and PKCS#7 only), so a
 damaged byte inside an item's IV or ciphertext can still decrypt, with valid padding, to another
 value. The rescue proves the secret by decrypting one of Cursor's rows with it.
 
-Blob version 0x200 (`version_partition`) is older than macOS 26 and usually opens with the
-password; only when no password opens a 0x200 keychain is it refused as a Mac-bound keychain.
+Blob version 0x200 (`version_partition`, keychains with partition IDs) predates macOS 26, and such
+keychains open with the password; only when no password opens a 0x200 keychain is it refused as one
+that macOS 26.4 and later bound to its Mac.
 """
 
 from __future__ import annotations
