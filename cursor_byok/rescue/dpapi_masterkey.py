@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from ..errors import StoreDamaged, StoreLocked, StoreUnsupported
+from ..errors import InputError, StoreDamaged, StoreLocked, StoreUnsupported
 from .binary import Reader
 from .md4 import nt_hash
 
@@ -230,7 +230,7 @@ def _section(r: Reader) -> MasterKeySection:
 
 Route = Literal["local", "domain-nt-hash", "domain-pbkdf2"]
 ROUTES: tuple[Route, ...] = ("local", "domain-nt-hash", "domain-pbkdf2")
-SID_SHAPE = re.compile(r"S-\d+(-\d+)+")
+SID_SHAPE = re.compile(r"S-\d+(-\d+)+", re.IGNORECASE)
 ENTRA_PREFIX = "S-1-12-1-"
 
 
@@ -256,17 +256,20 @@ def prekeys(password: str, sid: str) -> tuple[PreKey, ...]:
     return tuple(PreKey(route, hmac.digest(sources[route], sid_z, "sha1")) for route in ROUTES)
 
 
-def check_sid(sid: str) -> None:
-    """A SID this tool can use: StoreUnsupported for an Entra ID account, ValueError for something not a SID."""
+def check_sid(sid: str) -> str:
+    """The SID as Windows writes it (the pre-key hashes its text), or InputError; StoreUnsupported for Entra ID."""
+    sid = sid.strip()
     if not SID_SHAPE.fullmatch(sid):
-        raise ValueError(f"{sid!r} is not a Windows SID (S-1-5-21-...): the folder name under Protect/ is the SID")
-    if sid.upper().startswith(ENTRA_PREFIX):
+        raise InputError(f"{sid!r} is not a Windows SID (S-1-5-21-...): the folder name under Protect/ is the SID")
+    sid = "S" + sid[1:]
+    if sid.startswith(ENTRA_PREFIX):
         raise StoreUnsupported(
             f"{sid} is an Entra ID (Azure AD) account: its DPAPI keys come from the Primary Refresh Token, which a "
             "backup does not hold, so no password opens them offline; log in on that machine (or a restored copy "
             "of it) and run `cursor-byok export` there",
             reason="entra-account",
         )
+    return sid
 
 
 # --- opening the master key --------------------------------------------------
@@ -283,8 +286,8 @@ class UnlockedMasterKey:
 
 def decrypt_masterkey(section: MasterKeySection, prekey: bytes) -> bytes | None:
     """The 64-byte master key if `prekey` passes the section's own check, else None."""
-    cipher = CIPHERS[section.cipher_alg]
-    digest = HASHES[section.hash_alg]
+    cipher = cipher_alg(section.cipher_alg, "DPAPI master key")
+    digest = hash_alg(section.hash_alg, "DPAPI master key")
     derived = dpapi_pbkdf2(prekey, section.salt, section.rounds, cipher.key_len + cipher.block_len, digest.name)
     clear_unverified = cbc_decrypt(cipher, derived[: cipher.key_len], derived[cipher.key_len :], section.data)
     hmac_salt = clear_unverified[:16]
@@ -298,7 +301,7 @@ def decrypt_masterkey(section: MasterKeySection, prekey: bytes) -> bytes | None:
 
 def unlock_masterkey(masterkey: MasterKeyFile, sid: str, passwords: Sequence[str]) -> UnlockedMasterKey:
     """Open a master key with the first password (and route) that passes its check, or StoreLocked."""
-    check_sid(sid)
+    sid = check_sid(sid)
     for password in passwords:
         for prekey in prekeys(password, sid):
             key = decrypt_masterkey(masterkey.master_key, prekey.key)

@@ -78,7 +78,7 @@ def oscrypt_key(
     blob's master key is not among `master_keys`, StoreLocked when no password opens it, StoreDamaged for a
     file out of shape.
     """
-    check_sid(sid)
+    sid = check_sid(sid)
     blob = local_state_blob(local_state)
     where = folder or protect_folder(sid)
     by_guid = {name.lower().strip("{}"): data for name, data in master_keys.items()}

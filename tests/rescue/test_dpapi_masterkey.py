@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cursor_byok.errors import StoreDamaged, StoreLocked, StoreUnsupported
+from cursor_byok.errors import InputError, StoreDamaged, StoreLocked, StoreUnsupported
 from cursor_byok.rescue import dpapi_masterkey as mk
 from cursor_byok.rescue.dpapi_masterkey import (
     MasterKeyFile,
@@ -233,9 +233,21 @@ def test_entra_sid_is_refused_before_any_password_is_tried(monkeypatch: pytest.M
     assert "Primary Refresh Token" in str(caught.value) and "cursor-byok export" in str(caught.value)
 
 
-def test_not_a_sid_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="not a Windows SID"):
+def test_not_a_sid_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="not a Windows SID"):
         unlock_masterkey(parse_masterkey(NEMESIS_FILE.read_bytes()), "itadmin", ["Qwerty12345"])
+
+
+def test_sid_typed_in_lowercase_still_opens() -> None:
+    unlocked = unlock_masterkey(parse_masterkey(NEMESIS_FILE.read_bytes()), " " + NEMESIS_SID.lower(), ["Qwerty12345"])
+    assert unlocked.key == NEMESIS_KEY
+
+
+def test_section_with_an_unknown_algorithm_is_damaged() -> None:
+    section = parse_masterkey(NEMESIS_FILE.read_bytes()).master_key
+    odd = MasterKeySection(section.version, section.salt, section.rounds, 0x1234, section.cipher_alg, section.data)
+    with pytest.raises(StoreDamaged, match="unknown hash algorithm 0x1234"):
+        decrypt_masterkey(odd, b"\x00" * 20)
 
 
 # --- 3DES needs cryptography's decrepit module ------------------------------------
