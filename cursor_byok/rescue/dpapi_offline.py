@@ -27,7 +27,6 @@ from .dpapi_masterkey import check_sid, parse_masterkey, unlock_masterkey
 
 DPAPI_PREFIX = b"DPAPI"
 OSCRYPT_KEY_LEN = 32
-LOCAL_STATE_LIMIT = 16 << 20  # Chromium prefs: tens of KiB in practice (a browser's, hundreds)
 MASTERKEY_LIMIT = 64 << 10  # a master-key file is under 1 KiB
 GUID_NAME = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 

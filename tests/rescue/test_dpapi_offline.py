@@ -30,6 +30,9 @@ BUILT_PROTECT = BUILT / "Protect" / BUILT_SID
 NEMESIS = FIXTURES / "nemesis-domain"
 NEMESIS_SID = "S-1-5-21-3821320868-1508310791-3575676346-1103"
 NEMESIS_PROTECT = NEMESIS / "Protect" / NEMESIS_SID
+NEMESIS_OSCRYPT_KEY_SHA256 = (
+    "556836173750a3a3b5297ac66fe636ab5f8c8730b7ec6681426d7ba1af068974"  # pypykatz 0.6.13 agrees
+)
 ENTRA_SID = "S-1-12-1-3456789012-1234567890-2345678901-3456789012"
 
 
@@ -69,11 +72,11 @@ def test_only_the_newer_password_is_locked_and_says_to_give_older_ones() -> None
     assert FACTS["new_password"] not in str(caught.value)
 
 
-def test_nemesis_chrome_local_state_gives_a_32_byte_key() -> None:
+def test_nemesis_chrome_local_state_gives_the_key_pypykatz_gives() -> None:
     key = oscrypt_key(
         (NEMESIS / "Local State").read_bytes(), read_master_keys(NEMESIS_PROTECT), NEMESIS_SID, ["Qwerty12345"]
     )
-    assert len(key) == 32
+    assert hashlib.sha256(key).hexdigest() == NEMESIS_OSCRYPT_KEY_SHA256
 
 
 def test_nemesis_wrong_password_is_locked() -> None:
