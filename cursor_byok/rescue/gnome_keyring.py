@@ -166,8 +166,12 @@ def _unsealed(sealed: _Sealed, password: str) -> bytes | None:
 
 
 def _read_items(plaintext: bytes, count: int, what: str) -> list[StoreItem]:
+    """The items the clear header counts; more than a block's padding after them means the count was altered."""
     r = Reader(plaintext, f"{what} (decrypted)")
-    return [_read_item(r) for _ in range(count)]
+    items = [_read_item(r) for _ in range(count)]
+    if r.left >= BLOCK_SIZE:
+        raise r.damaged(f"more than padding after the {count} item(s) the header counts")
+    return items
 
 
 def _read_item(r: Reader) -> StoreItem:
