@@ -98,8 +98,9 @@ def keyring_locked(what: str, tried: int) -> StoreLocked:
         return StoreLocked(f"{what} needs its password: give the old login password with --login-password-file")
     return StoreLocked(
         f"{what} did not open with the {tried} password(s) given (its own password check failed). "
-        "A keyring keeps the login password it was created or last unlocked with: if the login password "
-        "was changed without it, give the earlier one too (--login-password-file, repeatable)"
+        "Its password is the login password of when it was set: if the login password was later changed "
+        "without the keyring (by an administrator, a reset, outside the desktop), give the earlier one too "
+        "(--login-password-file, repeatable)"
     )
 
 
