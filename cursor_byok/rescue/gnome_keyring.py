@@ -44,7 +44,7 @@ ATTRIBUTE_STRING, ATTRIBUTE_UINT32 = 0, 1
 BLOCK_SIZE = 16
 CHECKSUM_SIZE = 16  # MD5 of the rest of the plaintext: the password check
 KEY_SIZE = 16
-# The daemon picks 1000-4095 at each write; far more is a damaged header, and would only burn time.
+# The daemon draws a few thousand at each write (seen here: 2716 to 3514); far more is a damaged header.
 MAX_HASH_ITERATIONS = 1 << 16
 
 # Cursor's item, as Electron's Chromium (OSCrypt, libsecret) stores it. Chromium looks it up by
