@@ -296,7 +296,8 @@ def _entry_secret(value: bytes, kind: str, what: str) -> bytes:
         r = Reader(value, f"{what} (a map value)")
         pairs = {}
         for _ in range(r.u32() if value else 0):
-            pairs[_qstring(r, "map key")] = _qstring(r, "map value", strict=True)
+            key = _qstring(r, "map key")  # the key comes first in the stream
+            pairs[key] = _qstring(r, "map value", strict=True)
         if r.left:
             raise r.damaged("bytes after a map value")
         return json.dumps(pairs, sort_keys=True, ensure_ascii=False).encode("utf-8")
