@@ -42,6 +42,16 @@ def pam_key(password: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, PBKDF2_ITERATIONS, KEY_SIZE)
 
 
+class PrivateBus(PrivateSecretService):
+    """The private session bus alone, with no secret daemon on it (nothing can be activated either)."""
+
+    def _start_keyring(self) -> None:
+        pass
+
+    def _wait_until_ready(self) -> None:
+        pass
+
+
 class KWalletdFailed(StartFailed):
     """kwalletd5 did not come up, or did not answer a call in time."""
 
