@@ -19,8 +19,9 @@ The clear text: 8 random bytes (with the zero IV they act as the real IV), u32 p
 1 to 8 filler bytes, then a 20-byte digest of the payload. The password check is the format's own, done before
 any field of the payload is read: the length must fit the block (a wrong key gives a random one), then the
 digest must match. The digest comes from KWallet's own SHA-1 code, which on little-endian hosts is not standard
-SHA-1 (`kwallet_sha1`): KF5 and later on x86 or ARM write that variant. Wallets written on big-endian hosts, and
-the KDE 4 wallets checked here, carry standard SHA-1, so either digest passes.
+SHA-1 (`kwallet_sha1`): kwalletd5 5.103 on x86-64 writes that variant (checked), as does whatever made oo7's
+test wallet. On big-endian hosts that code is standard SHA-1, and the two KDE 4 wallets (kwallet-dump's samples)
+checked while writing this carry standard SHA-1 too, so either digest passes.
 
 The payload is a Qt QDataStream, one record per folder until the end: QString folder name, u32 entry count,
 then per entry QString name, i32 type (1 password, 2 stream, 3 map) and QByteArray value. A QString is a u32
