@@ -41,7 +41,7 @@ import stat
 import struct
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 from urllib.parse import quote
@@ -84,7 +84,7 @@ U16, U32 = struct.Struct(">H"), struct.Struct(">I")
 SCHEMA_ROOT = 1  # sqlite_schema: (type, name, tbl_name, rootpage, sql)
 SCHEMA_TYPE, SCHEMA_NAME, SCHEMA_TABLE, SCHEMA_ROOTPAGE = 0, 1, 2, 3
 ITEM_TABLE = "itemtable"  # SQLite names are case-insensitive
-LOADED_ON_OPEN = frozenset({"sqlite_stat1", "sqlite_stat4"})  # SQLite reads these when it loads the schema
+LOADED_ON_OPEN = frozenset({"sqlite_stat1", "sqlite_stat4"})  # read when SQLite loads the schema (errors ignored)
 
 COPY_CHUNK = 8 * 2**20
 HOLE_PROBE_SIZE = 8 * 2**20
@@ -126,7 +126,7 @@ class CopiedDatabase:
     bytes_written: int = 0
     wal_frames_used: int = 0  # committed -wal frames the copy holds
     wal_frames_ignored: int = 0  # frames SQLite would not use either (uncommitted, invalid, an older log)
-    _remove: Path | None = None
+    _remove: Path | None = field(default=None, repr=False)
 
     @property
     def uri(self) -> str:
@@ -413,7 +413,7 @@ def _walk(pages: _Pages, root: int, on_row: Callable[[bytes], None] | None = Non
     table: bool | None = None
     while stack:
         pgno, depth, came_from = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:
             raise _Damage(f"the tree at page {root} is deeper than SQLite allows (a loop?)")
         page = pages.take(pgno, came_from)
         kind, offsets, right = _cells(page, pgno, pages.geo.usable)
@@ -552,20 +552,29 @@ def _write_pages(src: _Sources, page_size: int, out: BinaryIO) -> _Written:
     return _Written(len(written), item_table, index)
 
 
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)  # sqlite3 raises the latter when SQLite's message is not UTF-8
+
+
+def _sqlite_message(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
+        return exc.object.decode("utf-8", "replace")
+    return str(exc)
+
+
 def _sqlite_check(path: Path, table: str) -> str:
     """SQLite's own quick_check of ItemTable and its indexes on the copy: "" when it passes."""
     uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        return str(exc)
+    except SQLITE_ERRORS as exc:
+        return _sqlite_message(exc)
     try:
         quoted = table.replace('"', '""')
         rows = conn.execute(f'PRAGMA quick_check("{quoted}")').fetchall()
         result = "; ".join(str(r[0]) for r in rows)
         return "" if result == "ok" else result[:200]
-    except sqlite3.Error as exc:
-        return str(exc)
+    except SQLITE_ERRORS as exc:
+        return _sqlite_message(exc)
     finally:
         conn.close()
 
@@ -596,32 +605,42 @@ def _full_copy(src: _Sources, workdir: Path, reason: str, progress: Progress | N
     """Copy the database and its sidecars, then let SQLite recover them into one file: announced with its size."""
     folder = Path(tempfile.mkdtemp(dir=workdir, prefix="full-"))
     try:
-        dest = folder / "state.vscdb"
-        parts: list[tuple[BinaryIO, int, Path]] = [(src.main, src.main_size, dest)]
-        if src.wal is not None:
-            parts.append((src.wal, src.wal_size, Path(f"{dest}-wal")))
-        if src.journal_hot:
-            journal = _open_regular(Path(f"{src.db}-journal"), required=True)
-            assert journal is not None
-            parts.append((journal[0], journal[1], Path(f"{dest}-journal")))
-        total = sum(size for _, size, _ in parts)
-        _check_space(workdir, total, src.db)
-        report = progress or (lambda _p: None)
-        report(CopyProgress(reason, 0, total))
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            report(CopyProgress(reason, done, total))
-
-        for fh, size, target in parts:
-            _copy_file(fh, size, target, step)
+        with contextlib.ExitStack() as stack:
+            dest = _copy_parts(src, folder, reason, progress, stack)
         _settle(dest, src.db)
-        return CopiedDatabase(dest, "full", reason, bytes_written=total, _remove=folder)
+        return CopiedDatabase(dest, "full", reason, bytes_written=dest.stat().st_size, _remove=folder)
     except BaseException:
         _remove_tree(folder)
         raise
+
+
+def _copy_parts(
+    src: _Sources, folder: Path, reason: str, progress: Progress | None, stack: contextlib.ExitStack
+) -> Path:
+    """Copy the main file, its -wal and its hot -journal into folder, announcing the size first."""
+    dest = folder / "state.vscdb"
+    parts: list[tuple[BinaryIO, int, Path]] = [(src.main, src.main_size, dest)]
+    if src.wal is not None:
+        parts.append((src.wal, src.wal_size, Path(f"{dest}-wal")))
+    if src.journal_hot:
+        journal = _open_regular(Path(f"{src.db}-journal"), required=True)
+        assert journal is not None
+        stack.callback(journal[0].close)
+        parts.append((journal[0], journal[1], Path(f"{dest}-journal")))
+    total = sum(size for _, size, _ in parts)
+    _check_space(folder, total, src.db)
+    report = progress or (lambda _p: None)
+    report(CopyProgress(reason, 0, total))
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        report(CopyProgress(reason, done, total))
+
+    for fh, size, target in parts:
+        _copy_file(fh, size, target, step)
+    return dest
 
 
 def _copy_file(fh: BinaryIO, size: int, target: Path, step: Callable[[int], None]) -> None:
@@ -658,8 +677,8 @@ def _settle(dest: Path, db: Path) -> None:
             conn.execute("PRAGMA journal_mode=DELETE").fetchone()
         finally:
             conn.close()
-    except sqlite3.Error as exc:
-        raise _damaged(db, f"SQLite could not recover a full copy of it ({exc})") from None
+    except SQLITE_ERRORS as exc:
+        raise _damaged(db, f"SQLite could not recover a full copy of it ({_sqlite_message(exc)})") from None
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{dest}{suffix}").unlink(missing_ok=True)
 
@@ -681,7 +700,7 @@ def _check_workdir(workdir: Path, db: Path) -> None:
         raise ValueError(f"work folder {workdir} is not a directory (or is a symlink)")
     if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
         raise ValueError(f"work folder {workdir} is not private to this user (mode {stat.filemode(info.st_mode)})")
-    if os.path.samefile(workdir, db.parent):
+    if any(os.path.samefile(workdir, folder) for folder in {db.parent, db.resolve().parent}):
         raise ValueError(f"work folder {workdir} is the database's own folder: nothing may be created there")
 
 
