@@ -34,6 +34,7 @@ as Store reports a damaged database; a source that cannot be read is
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import sqlite3
@@ -157,7 +158,6 @@ class _Sources:
     wal: BinaryIO | None
     wal_size: int
     journal_hot: bool
-    journal_size: int
 
 
 def _open_regular(path: Path, *, required: bool) -> tuple[BinaryIO, int] | None:
@@ -191,13 +191,12 @@ def _open_sources(db: Path) -> Iterator[_Sources]:
         if wal is not None:
             stack.callback(wal[0].close)
         journal = _open_regular(Path(f"{db}-journal"), required=False)
-        hot, journal_size = False, 0
-        if journal is not None:
+        hot = False
+        if journal is not None:  # hot as SQLite judges it (hasHotJournal): not empty, first byte not zero
             with journal[0] as fh:
-                journal_size = journal[1]
-                hot = journal_size > 0 and main[1] > 0 and fh.read(1) not in (b"", b"\x00")
+                hot = journal[1] > 0 and main[1] > 0 and fh.read(1) not in (b"", b"\x00")
         wal_fh, wal_size = wal if wal is not None else (None, 0)
-        yield _Sources(db, main[0], main[1], wal_fh, wal_size, hot, journal_size)
+        yield _Sources(db, main[0], main[1], wal_fh, wal_size, hot)
 
 
 # --- geometry: page size, database size ----------------------------------------------------------------------------
@@ -274,32 +273,33 @@ def _geometry(page1: bytes, page_size: int, file_pages: int) -> _Geometry:
 # --- pages ---------------------------------------------------------------------------------------------------------
 
 
-class _Pages:
-    """Page n of the database as SQLite sees it: its newest committed -wal frame, else the main file.
+def _read_page(src: _Sources, index: walfile.WalIndex, page_size: int, pgno: int) -> bytes:
+    """Page n as SQLite sees it: its newest committed -wal frame, else the main file."""
+    offset = index.frames.get(pgno)
+    fh = src.wal
+    if offset is None or fh is None:
+        offset, fh = (pgno - 1) * page_size, src.main
+        if offset + page_size > src.main_size:
+            raise _Damage(f"page {pgno} lies past the end of the main file, which is cut short")
+    fh.seek(offset)
+    data = fh.read(page_size)
+    if len(data) != page_size:
+        raise _Damage(f"page {pgno} could not be read whole (the file shrank?)")
+    return data
 
-    `take` hands out each page once (a second visit is a cycle or a page in
-    two places) and passes it to `sink`, which writes it into the copy.
+
+class _Pages:
+    """The pages of one database, each handed out once by `take` and passed to `sink` (which writes the copy).
+
+    A second visit of a page is a cycle or a page in two places: damage.
+    That bounds the work by the database's page count.
     """
 
     def __init__(
-        self, src: _Sources, index: walfile.WalIndex, page_size: int, sink: Callable[[int, bytes], None]
+        self, src: _Sources, index: walfile.WalIndex, geo: _Geometry, sink: Callable[[int, bytes], None]
     ) -> None:
-        self.src, self.index, self.page_size, self.sink = src, index, page_size, sink
-        self.geo = _Geometry(page_size, page_size, "utf-8", 1, 1)  # until page 1 is read
+        self.src, self.index, self.geo, self.sink = src, index, geo, sink
         self.seen: set[int] = set()
-
-    def read(self, pgno: int) -> bytes:
-        offset = self.index.frames.get(pgno)
-        fh = self.src.wal
-        if offset is None or fh is None:
-            offset, fh = (pgno - 1) * self.page_size, self.src.main
-            if offset + self.page_size > self.src.main_size:
-                raise _Damage(f"page {pgno} lies past the end of the main file, which is cut short")
-        fh.seek(offset)
-        data = fh.read(self.page_size)
-        if len(data) != self.page_size:
-            raise _Damage(f"page {pgno} could not be read whole (the file shrank?)")
-        return data
 
     def take(self, pgno: int, what: str) -> bytes:
         if not 1 <= pgno <= self.geo.db_pages or pgno == self.geo.pending_page:
@@ -307,7 +307,7 @@ class _Pages:
         if pgno in self.seen:
             raise _Damage(f"{what} points to page {pgno} a second time (a cycle, or a page used twice)")
         self.seen.add(pgno)
-        data = self.read(pgno)
+        data = _read_page(self.src, self.index, self.geo.page_size, pgno)
         self.sink(pgno, data)
         return data
 
@@ -543,9 +543,14 @@ def _write_pages(src: _Sources, page_size: int, out: BinaryIO) -> _Written:
         out.write(data)
         written.append(pgno)
 
-    pages = _Pages(src, index, page_size, sink)
-    out.truncate(file_pages * page_size)
-    pages.geo = _geometry(pages.read(1), page_size, file_pages)
+    geo = _geometry(_read_page(src, index, page_size, 1), page_size, file_pages)
+    try:
+        out.truncate(file_pages * page_size)
+    except OSError as exc:
+        if exc.errno != errno.EFBIG:
+            raise
+        raise _Damage(f"its -wal claims {file_pages} pages, more than a file can hold") from None
+    pages = _Pages(src, index, geo, sink)
     roots, item_table = _schema_roots(pages)
     for root in roots:
         _walk(pages, root)

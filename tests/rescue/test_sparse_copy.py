@@ -393,19 +393,21 @@ def test_the_statistics_sqlite_loads_on_open_are_copied(tmp_path, seal, workdir)
         conn.close()  # of the statistics is silent in SQLite: only other query plans would show it
 
 
-def rechecksum_big_endian(db: Path) -> None:
-    """Rewrite the -wal as a big-endian machine writes it: magic 0x377f0683, checksum words read big-endian."""
+def rechecksum(db: Path, *, big_endian: bool, edit: Callable[[int, bytearray, int], None] | None = None) -> None:
+    """Rewrite the -wal's checksums (as a big-endian machine writes them: magic 0x377f0683), after `edit`ing frames."""
     wal = Path(f"{db}-wal")
     data = bytearray(wal.read_bytes())
     index = wal_of(db)
-    struct.pack_into(">I", data, 0, walfile.WAL_MAGIC | 1)
-    sums = walfile.checksum(bytes(data[:24]), 0, 0, True)
+    struct.pack_into(">I", data, 0, walfile.WAL_MAGIC | big_endian)
+    sums = walfile.checksum(bytes(data[:24]), 0, 0, big_endian)
     struct.pack_into(">II", data, 24, *sums)
     frame_size = walfile.FRAME_HEADER_SIZE + index.page_size
     for n in range(index.valid_frames):
         at = walfile.WAL_HEADER_SIZE + n * frame_size
-        sums = walfile.checksum(bytes(data[at : at + 8]), *sums, True)
-        sums = walfile.checksum(bytes(data[at + walfile.FRAME_HEADER_SIZE : at + frame_size]), *sums, True)
+        if edit is not None:
+            edit(n + 1, data, at)
+        sums = walfile.checksum(bytes(data[at : at + 8]), *sums, big_endian)
+        sums = walfile.checksum(bytes(data[at + walfile.FRAME_HEADER_SIZE : at + frame_size]), *sums, big_endian)
         struct.pack_into(">II", data, at + 16, *sums)
     wal.write_bytes(bytes(data))
 
@@ -415,7 +417,7 @@ def test_a_wal_with_big_endian_checksums(tmp_path, seal, workdir):
 
     def damage(db: Path) -> None:
         before["rows"] = reference(db, tmp_path / "as-written")
-        rechecksum_big_endian(db)
+        rechecksum(db, big_endian=True)
 
     (tmp_path / "as-written").mkdir()
     db = scenario_backup(tmp_path, lambda live: (live.checkpoint(), live.items(40, big=2, tag="w")), 4096, seal, damage)
@@ -423,6 +425,30 @@ def test_a_wal_with_big_endian_checksums(tmp_path, seal, workdir):
     assert reference(db, tmp_path) == before["rows"]  # SQLite reads the rewritten log as the original
     shutil.rmtree(tmp_path / "reference")
     check_equal(db, tmp_path, workdir)
+
+
+def test_a_commit_claiming_more_pages_than_a_file_can_hold(tmp_path, seal, workdir):
+    """2**32 - 1 pages of 64 KiB: refused where the filesystem caps file sizes (ext4), else read as SQLite reads it."""
+
+    def damage(db: Path) -> None:
+        last = wal_of(db).committed_frames
+
+        def huge(number: int, data: bytearray, at: int) -> None:
+            if number == last:
+                struct.pack_into(">I", data, at + 4, 2**32 - 1)
+
+        rechecksum(db, big_endian=False, edit=huge)
+
+    db = scenario_backup(tmp_path, lambda live: (live.checkpoint(), live.items(5, tag="w")), 65536, seal, damage)
+    assert wal_of(db).db_pages == 2**32 - 1
+    try:
+        with sc.open_copy(db, workdir=workdir) as copy:
+            got = copy_rows(copy)
+    except NotACursorDatabase as exc:
+        assert "more than a file can hold" in str(exc)
+    else:
+        assert got == reference(db, tmp_path)
+    assert list(workdir.iterdir()) == []
 
 
 def test_a_journal_that_is_not_hot_is_ignored_as_sqlite_ignores_it(tmp_path, seal, workdir):
