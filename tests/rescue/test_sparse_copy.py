@@ -12,12 +12,15 @@ names are what shows a file was created).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
 import sqlite3
 import stat
 import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Callable
@@ -159,14 +162,19 @@ def read_all(conn: sqlite3.Connection) -> tuple:
     return table, index, looked
 
 
-def reference(db: Path, scratch: Path) -> tuple:
-    """The rows of a full copy of the files, opened normally: SQLite recovers the -wal (or rolls back a -journal)."""
+def reference_folder(db: Path, scratch: Path) -> Path:
+    """A full copy of the files (never the -shm) in scratch/reference."""
     folder = scratch / "reference"
     folder.mkdir()
     for suffix in SIDE:
         if Path(f"{db}{suffix}").exists():
             shutil.copyfile(f"{db}{suffix}", folder / f"state.vscdb{suffix}")
-    conn = sqlite3.connect(folder / "state.vscdb")
+    return folder
+
+
+def reference(db: Path, scratch: Path) -> tuple:
+    """The rows of a full copy of the files, opened normally: SQLite recovers the -wal (or rolls back a -journal)."""
+    conn = sqlite3.connect(reference_folder(db, scratch) / "state.vscdb")
     try:
         return read_all(conn)
     finally:
@@ -633,6 +641,49 @@ def test_canary_mode_ro_would_create_a_file_beside_the_backup(tmp_path):
         os.chmod(backup.parent, 0o755)
 
 
+READ_ONLY_CHILD = """
+import json, sqlite3, sys
+from pathlib import Path
+from cursor_byok.rescue import sparse_copy as sc
+db, work = Path(sys.argv[1]), Path(sys.argv[2])
+out = {}
+try:
+    sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT count(*) FROM ItemTable").fetchone()
+    out["mode_ro"] = "opened"
+except sqlite3.Error as exc:
+    out["mode_ro"] = str(exc)
+with sc.open_copy(db, workdir=work) as copy:
+    out["how"] = copy.how
+    out["rows"] = sqlite3.connect(copy.uri, uri=True).execute("SELECT key, hex(value) FROM ItemTable").fetchall()
+print(json.dumps(out))
+"""
+
+
+def read_only_mount_works() -> bool:
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=DEADLINE_S)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not read_only_mount_works(), reason="needs root and unshare -m for a read-only bind mount")
+def test_on_a_read_only_mount_where_mode_ro_cannot_open_it(tmp_path, seal, workdir):
+    """A real read-only filesystem (EROFS stops root too), in a mount namespace of its own."""
+    db = scenario_backup(tmp_path, lambda live: (live.checkpoint(), live.items(30, big=2, tag="w")), 4096, seal)
+    script = 'mount --bind -o ro "$1" "$1" && exec "$2" -c "$3" "$4" "$5"'
+    argv = ["unshare", "-m", "sh", "-c", script, "sh", str(db.parent), sys.executable, READ_ONLY_CHILD, str(db),
+            str(workdir)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(sc.__file__).resolve().parents[2])}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=DEADLINE_S, env=env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["mode_ro"] == "unable to open database file"  # the trap: no -shm in the backup
+    ref = sqlite3.connect(reference_folder(db, tmp_path) / "state.vscdb")
+    want = ref.execute("SELECT key, hex(value) FROM ItemTable").fetchall()
+    ref.close()
+    assert out["how"] == "sparse" and sorted(map(tuple, out["rows"])) == sorted(want)
+
+
 def test_the_work_folder_must_be_private_and_elsewhere(tmp_path, seal):
     db = scenario_backup(tmp_path, lambda live: None, 1024, seal)
     with pytest.raises(ValueError, match="own folder"):
@@ -800,11 +851,12 @@ def test_a_wal_of_an_unknown_version_is_refused_as_sqlite_refuses_it(tmp_path, s
     refuses(db, workdir, "format version")
 
 
-def test_a_wal_that_is_a_fifo_is_refused_without_waiting(tmp_path, workdir):
+def test_a_wal_that_is_a_fifo_is_refused_without_waiting(tmp_path, workdir, seal):
     live = Live(tmp_path / "live", 1024)
     live.items(5)
     live.close()
     os.mkfifo(f"{live.db}-wal")
+    seal(live.db.parent)
     outcome: list[BaseException] = []
     thread = threading.Thread(target=lambda: _capture(outcome, live.db, workdir), daemon=True)
     thread.start()
@@ -863,3 +915,4 @@ def test_bytes_flipped_anywhere_give_rows_or_a_one_line_error(tmp_path_factory, 
         assert "\n" not in str(outcome[0])
     assert list(work.iterdir()) == []
     assert sorted(os.listdir(folder)) == ["state.vscdb", "state.vscdb-wal", "work"]
+    assert db.read_bytes() == main and Path(f"{db}-wal").read_bytes() == wal
