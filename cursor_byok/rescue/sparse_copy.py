@@ -6,7 +6,9 @@ without one; `immutable=1` creates nothing but ignores the `-wal`, which may
 hold the newest key. So `open_copy` chooses:
 
 - **in place**, opened with `immutable=1`, when no `-wal` and no `-journal`
-  file sits beside the database: nothing is copied or created;
+  file sits beside the database: nothing is copied or created (an empty
+  `-wal` still takes the sparse copy, as Store opens `immutable=1` only with
+  no such file beside it);
 - a **sparse copy** into the caller's private folder otherwise: the `-wal` is
   parsed as SQLite parses it (`wal.py`), and only the pages a read of
   ItemTable needs (page 1, the sqlite_schema tree, ItemTable's table and
@@ -758,7 +760,10 @@ def _remove_tree(path: Path) -> None:
         func(name)
 
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, onerror=retry)
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=retry)
+        else:
+            shutil.rmtree(path, onerror=retry)
     else:
         path.unlink(missing_ok=True)
 
