@@ -916,3 +916,23 @@ def test_bytes_flipped_anywhere_give_rows_or_a_one_line_error(tmp_path_factory, 
     assert list(work.iterdir()) == []
     assert sorted(os.listdir(folder)) == ["state.vscdb", "state.vscdb-wal", "work"]
     assert db.read_bytes() == main and Path(f"{db}-wal").read_bytes() == wal
+
+
+# --- the benchmark script --------------------------------------------------------------------------------------------
+
+BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench_rescue.py"
+BENCH_METRICS = {"rescue-in-place", "rescue-memory", "rescue-wal-scaling", "rescue-wal-cost", "rescue-full-copy",
+                 "rescue-sparse-bytes"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_bench_rescue_runs_end_to_end_on_tiny_samples(tmp_path):
+    """No timing is asserted: the figures come from a real run of the script, not from the test suite."""
+    argv = [sys.executable, str(BENCH), "--work", str(tmp_path), "--small-size", "5MB", "--big-size", "10MB",
+            "--runs", "1", "--full-runs", "1", "--warmup", "0", "--json"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = {r["id"]: r for r in json.loads(done.stdout)["results"]}
+    assert set(results) == BENCH_METRICS
+    assert all(r["result"] in ("PASS", "FAIL", "INFO") for r in results.values())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rescue-run-")]  # its scratch links are gone
