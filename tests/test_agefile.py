@@ -529,10 +529,8 @@ def run_on_terminal(argv: list[str], answers: list[str], hang_guard: float = 120
     """Run argv on a pseudo-terminal, typing one answer per passphrase prompt (age reads them from /dev/tty)."""
     from conftest import on_a_terminal
 
-    code, seen = on_a_terminal(argv, [(b"passphrase", answer) for answer in answers], timeout=hang_guard)
-    if code is None:
-        pytest.fail(f"{argv[0]} did not finish; terminal output: {seen[-200:]!r}")
-    return code
+    code, _ = on_a_terminal(argv, [(b"passphrase", answer) for answer in answers], timeout=hang_guard)
+    return code  # past hang_guard, on_a_terminal kills it and fails the test with what it showed
 
 
 @pytest.mark.integration
