@@ -458,14 +458,6 @@ def fail_process(proc: subprocess.Popen, why: str, stdout: bytes | str | None = 
     pytest.fail(f"{argv}: {why}; killed it.\nstdout:\n{shown or '(nothing)'}\nstderr:\n{tail(rest[1])}")
 
 
-def wait_for(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    """proc.wait() with a deadline: past it proc is killed and the test fails with its stderr."""
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        fail_process(proc, f"still running after {timeout:g} s")
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A test that failed on subprocess's own timeout (run(timeout=...), communicate(timeout=...)) shows

@@ -209,6 +209,7 @@ def ssh_key_from_ssh_keygen(directory: Path, kind: str, passphrase: str = "") ->
         [exe, "-q", "-t", kind, *size, "-N", passphrase, "-C", "test@example", "-f", str(path)],
         check=True,
         capture_output=True,
+        timeout=60,
     )
     return SshKey(path, Path(f"{path}.pub").read_text().strip())
 
@@ -486,13 +487,15 @@ def age_key(tmp_path) -> tuple[Path, str]:
     """An identity file made by age-keygen and its public key, as age-keygen -y prints it."""
     keygen = require_tool("age-keygen")
     path = tmp_path / "key.txt"
-    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True)
-    public = subprocess.run([keygen, "-y", str(path)], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True, timeout=60)
+    public = subprocess.run(
+        [keygen, "-y", str(path)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     return path, public
 
 
 def run_age(*args: str) -> bytes:
-    return subprocess.run([require_tool("age"), *args], check=True, capture_output=True).stdout
+    return subprocess.run([require_tool("age"), *args], check=True, capture_output=True, timeout=60).stdout
 
 
 @pytest.mark.integration

@@ -69,7 +69,9 @@ def test_bundle_file_is_0600_whatever_the_umask(umask, source, age_key, tmp_path
     out.parent.mkdir()
     script = f'umask {umask} && exec "$@"'
     args = [sys.executable, "-m", "cursor_byok", *export_args(source, out, "-r", age_key[1])]
-    proc = subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True, env=dict(os.environ))
+    proc = subprocess.run(
+        ["sh", "-c", script, "sh", *args], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert leftovers(out.parent) == []
@@ -114,6 +116,7 @@ def test_export_to_a_pipe(source, age_key):
         [sys.executable, "-m", "cursor_byok", *options(source), "export", "-o", "-", "-r", age_key[1]],
         capture_output=True,
         env=dict(os.environ),
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     doc = opened(proc.stdout, age_key[2])
@@ -148,6 +151,7 @@ def test_export_to_a_terminal_is_refused(source, age_key):
             stdout=slave,
             stderr=subprocess.PIPE,
             env=dict(os.environ),
+            timeout=120,
         )
         os.close(slave)
         slave = -1

@@ -461,7 +461,7 @@ def test_a_passphrase_protected_ssh_key_is_asked_for(make_sample_dir, tmp_path):
     if not shutil.which("ssh-keygen"):
         pytest.skip("ssh-keygen missing")
     key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "ssh key pass", "-f", key], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "ssh key pass", "-f", key], check=True, timeout=60)
     sd = make_sample_dir("v11")
     bundle = tmp_path / "ssh.age"
     assert (
