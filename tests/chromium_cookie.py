@@ -165,7 +165,7 @@ def run_chromium(
             raise ChromiumFailed(f"chromium did not exit within {RUN_TIMEOUT} s\n{log_tail(log)}") from None
         finally:
             _kill_group(proc.pid)
-            proc.wait()
+            proc.wait(timeout=10)
             _end_marked(marker)
 
 

@@ -150,7 +150,7 @@ class FakeProvider:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.thread.join()
+        self.thread.join(timeout=10)
 
     def record(self, seen: Seen) -> None:
         with self._lock:

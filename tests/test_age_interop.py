@@ -35,8 +35,10 @@ def age_key(tmp_path) -> tuple[Path, str]:
     """(identity file, recipient) made by age-keygen."""
     keygen = require_tool("age-keygen")
     path = tmp_path / "key.txt"
-    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True)
-    recipient = subprocess.run([keygen, "-y", str(path)], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True, timeout=60)
+    recipient = subprocess.run(
+        [keygen, "-y", str(path)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     assert recipient.startswith("age1")
     return path, recipient
 
@@ -52,7 +54,7 @@ def test_age_decrypts_a_cursor_byok_bundle(armor, age, age_key, source, tmp_path
     args = [*options(source), "export", "-o", out, "-r", age_key[1], *(["--armor"] if armor else [])]
     exported = cli_process(args, capture_output=True, text=True)
     assert exported.returncode == 0, exported.stderr
-    opened = subprocess.run([age, "-d", "-i", str(age_key[0]), str(out)], capture_output=True)
+    opened = subprocess.run([age, "-d", "-i", str(age_key[0]), str(out)], capture_output=True, timeout=60)
     assert opened.returncode == 0, opened.stderr
     doc = json.loads(opened.stdout)
     assert (doc["format"], doc["version"]) == ("cursor-byok-bundle", 1)
@@ -69,7 +71,9 @@ def plain_document(age: str, age_key, source, tmp_path: Path) -> Path:
     exported = cli_process([*options(source), "export", "-o", sealed, "-r", age_key[1]], capture_output=True)
     assert exported.returncode == 0, exported.stderr
     doc = tmp_path / "doc.json"
-    subprocess.run([age, "-d", "-i", str(age_key[0]), "-o", str(doc), str(sealed)], check=True, capture_output=True)
+    subprocess.run(
+        [age, "-d", "-i", str(age_key[0]), "-o", str(doc), str(sealed)], check=True, capture_output=True, timeout=60
+    )
     return doc
 
 
@@ -82,6 +86,7 @@ def test_a_document_encrypted_by_age_imports(armor, age, age_key, source, make_s
         [age, *(["-a"] if armor else []), "-r", age_key[1], "-o", str(sealed), str(doc)],
         check=True,
         capture_output=True,
+        timeout=60,
     )
     head = sealed.read_bytes()[:40]
     assert head.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----" if armor else b"age-encryption.org/v1\n")
@@ -100,13 +105,17 @@ def test_age_recipients_file_and_a_second_identity(age, age_key, source, make_sa
     """`age -R` with two recipients; cursor-byok opens it with the second identity file (CliRunner)."""
     keygen = require_tool("age-keygen")
     other = tmp_path / "other.txt"
-    subprocess.run([keygen, "-o", str(other)], check=True, capture_output=True)
-    other_recipient = subprocess.run([keygen, "-y", str(other)], check=True, capture_output=True, text=True).stdout
+    subprocess.run([keygen, "-o", str(other)], check=True, capture_output=True, timeout=60)
+    other_recipient = subprocess.run(
+        [keygen, "-y", str(other)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     recipients = tmp_path / "recipients.txt"
     recipients.write_text(f"# two made-up recipients\n{age_key[1]}\n{other_recipient}")
     doc = plain_document(age, age_key, source, tmp_path)
     sealed = tmp_path / "team.age"
-    subprocess.run([age, "-R", str(recipients), "-o", str(sealed), str(doc)], check=True, capture_output=True)
+    subprocess.run(
+        [age, "-R", str(recipients), "-o", str(sealed), str(doc)], check=True, capture_output=True, timeout=60
+    )
     target = make_target(make_sample_dir, "v11")
     result = import_(target, sealed, other, "--yes", "--only", "anthropic")
     assert result.exit_code == 0, result.stderr
@@ -117,16 +126,20 @@ def test_age_recipients_file_and_a_second_identity(age, age_key, source, make_sa
 def test_age_with_an_ssh_key_imports(age, source, make_sample_dir, tmp_path):
     keygen = require_tool("ssh-keygen")
     key = tmp_path / "id_ed25519"
-    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "made-up@test", "-f", str(key)], check=True)
+    subprocess.run(
+        [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "made-up@test", "-f", str(key)], check=True, timeout=60
+    )
     sealed = tmp_path / "ssh.age"
     exported = cli_process([*options(source), "export", "-o", sealed, "-R", f"{key}.pub"], capture_output=True)
     assert exported.returncode == 0, exported.stderr
-    opened = subprocess.run([age, "-d", "-i", str(key), str(sealed)], capture_output=True)
+    opened = subprocess.run([age, "-d", "-i", str(key), str(sealed)], capture_output=True, timeout=60)
     assert opened.returncode == 0, opened.stderr
     doc_path = tmp_path / "doc.json"
     doc_path.write_bytes(opened.stdout)
     by_age = tmp_path / "by-age.age"
-    subprocess.run([age, "-R", f"{key}.pub", "-o", str(by_age), str(doc_path)], check=True, capture_output=True)
+    subprocess.run(
+        [age, "-R", f"{key}.pub", "-o", str(by_age), str(doc_path)], check=True, capture_output=True, timeout=60
+    )
     target = make_target(make_sample_dir, "basic")
     result = import_(target, by_age, key, "--yes")
     assert result.exit_code == 0, result.stderr
@@ -139,13 +152,14 @@ def test_age_refuses_a_wrong_key_like_cursor_byok(age, age_key, source, tmp_path
     out = tmp_path / "keys.age"
     assert cli_process([*options(source), "export", "-o", out, "-r", age_key[1]], capture_output=True).returncode == 0
     stranger = tmp_path / "stranger.txt"
-    subprocess.run([keygen, "-o", str(stranger)], check=True, capture_output=True)
-    assert subprocess.run([age, "-d", "-i", str(stranger), str(out)], capture_output=True).returncode != 0
+    subprocess.run([keygen, "-o", str(stranger)], check=True, capture_output=True, timeout=60)
+    assert subprocess.run([age, "-d", "-i", str(stranger), str(out)], capture_output=True, timeout=60).returncode != 0
     listed = subprocess.run(
         [sys.executable, "-m", "cursor_byok", "list", "--bundle", str(out), "-i", str(stranger)],
         capture_output=True,
         text=True,
         env=dict(os.environ),
+        timeout=120,
     )
     assert listed.returncode == 10
     assert "no identity given matches" in listed.stderr

@@ -671,7 +671,7 @@ def test_audit_module_is_pure():
         "bad = [m for m in io if m in sys.modules]\n"
         "print(bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "[]"
 
 

@@ -251,7 +251,7 @@ def test_where_reports_a_live_code_lock(make_sample_dir, clean_env):
         result = run("--user-data-dir", str(sample.udd), "where", "--json")
     finally:
         sleeper.kill()
-        sleeper.wait()
+        sleeper.wait(timeout=10)
     inst = json.loads(result.stdout)["installations"][0]
     assert inst["cursor_running"] == {"pid": sleeper.pid, "how": "code.lock"}
 
@@ -336,6 +336,8 @@ sys.stdin.read()
 
 
 def test_busy_database(tmp_path, clean_env, monkeypatch):
+    from conftest import read_line
+
     db = tmp_path / "state.vscdb"
     create_db(db, {"a": "1"}, wal=False)
     monkeypatch.setattr(store, "READ_BUSY_TIMEOUT_S", 0.05)
@@ -343,11 +345,11 @@ def test_busy_database(tmp_path, clean_env, monkeypatch):
         [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert read_line(holder).strip() == "locked"
         assert_one_line_error(run("--db", str(db), "list"), Exit.DB_BUSY)
     finally:
         holder.stdin.close()
-        holder.wait()
+        holder.wait(timeout=30)
 
 
 def test_unexpected_error_is_one_line_without_traceback(make_sample_dir, clean_env, monkeypatch):
@@ -382,6 +384,7 @@ def test_list_in_a_real_process(make_sample_dir, clean_env, tmp_path):
         text=True,
         env=clean_env,
         cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -397,6 +400,8 @@ def test_console_script_reports_errors_with_exit_codes(tmp_path, clean_env):
         pytest.skip("the cursor-byok console script is not installed in this environment")
     bogus = tmp_path / "state.vscdb"
     bogus.write_text("nope")
-    proc = subprocess.run([str(script), "--db", str(bogus), "list"], capture_output=True, text=True, env=clean_env)
+    proc = subprocess.run(
+        [str(script), "--db", str(bogus), "list"], capture_output=True, text=True, env=clean_env, timeout=120
+    )
     assert proc.returncode == int(Exit.NOT_A_CURSOR_DB)
     assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

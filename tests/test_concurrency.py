@@ -72,7 +72,7 @@ def test_a_lock_held_longer_than_the_busy_timeout_makes_import_give_up_and_chang
         still_held = holder.poll() is None
     finally:
         holder.kill()
-        holder.wait()
+        holder.wait(timeout=10)
     assert run.returncode == Exit.DB_BUSY, run.stderr
     assert "locked" in run.stderr and "Traceback" not in run.stderr
     assert still_held  # it gave up on its own, long before the 10 s lock was released
@@ -109,7 +109,7 @@ def process_named_cursor(tmp_path):
         yield proc
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=10)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the process through /proc")
@@ -129,7 +129,7 @@ def test_import_refuses_while_code_lock_names_a_live_process(setting):
         refused = ck.invoke(w, w.import_args(0), retry=False)
     finally:
         alive.kill()
-        alive.wait()
+        alive.wait(timeout=10)
         (w.udd / "code.lock").unlink()
     assert refused.exit_code == Exit.CURSOR_RUNNING, refused.output
     assert "code.lock" in refused.output
@@ -139,7 +139,7 @@ def test_import_refuses_while_code_lock_names_a_live_process(setting):
 def test_a_code_lock_left_by_a_dead_process_does_not_block(setting):
     w = setting.world
     gone = subprocess.Popen(["true"])
-    gone.wait()
+    gone.wait(timeout=30)
     (w.udd / "code.lock").write_text(str(gone.pid))
     try:
         done = ck.invoke(w, w.import_args(0))
@@ -153,10 +153,12 @@ def test_a_code_lock_left_by_a_dead_process_does_not_block(setting):
 
 
 def start_standin(db: Path, report: Path) -> subprocess.Popen:
+    from conftest import read_line
+
     proc = subprocess.Popen(
         [sys.executable, str(STANDIN), str(db), STANDIN_KEY, str(report)], stdout=subprocess.PIPE, text=True
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc).strip() == "ready"
     return proc
 
 

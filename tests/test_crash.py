@@ -300,13 +300,21 @@ class Lane:
 
 
 def run_side_by_side(lanes: list[Lane], kills: list[tuple[str, float] | None]) -> None:
-    """Start one import per lane at once; kill each when its draw says (None: let it finish)."""
+    """Start one import per lane at once; kill each when its draw says (None: let it finish).
+    An import still running after 120 s fails the test with its stderr (the others are killed)."""
+    from conftest import fail_process
+
     for lane, kill_at in zip(lanes, kills, strict=True):
         lane.launch(kill_at)
     running = list(lanes)
+    give_up = time.monotonic() + 120
     while running:
         now = time.monotonic()
         running = [lane for lane in running if not lane.tick(now)]
+        if running and now > give_up:
+            for lane in running[1:]:
+                lane.proc.kill()
+            fail_process(running[0].proc, "still running after 120 s")
         time.sleep(0.001)
     for lane in lanes:
         lane.reap()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import pty
 import stat
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from conftest import read_pty
+from conftest import on_a_terminal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from transfer import (
@@ -70,7 +69,9 @@ def test_bundle_file_is_0600_whatever_the_umask(umask, source, age_key, tmp_path
     out.parent.mkdir()
     script = f'umask {umask} && exec "$@"'
     args = [sys.executable, "-m", "cursor_byok", *export_args(source, out, "-r", age_key[1])]
-    proc = subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True, env=dict(os.environ))
+    proc = subprocess.run(
+        ["sh", "-c", script, "sh", *args], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert leftovers(out.parent) == []
@@ -115,6 +116,7 @@ def test_export_to_a_pipe(source, age_key):
         [sys.executable, "-m", "cursor_byok", *options(source), "export", "-o", "-", "-r", age_key[1]],
         capture_output=True,
         env=dict(os.environ),
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     doc = opened(proc.stdout, age_key[2])
@@ -149,6 +151,7 @@ def test_export_to_a_terminal_is_refused(source, age_key):
             stdout=slave,
             stderr=subprocess.PIPE,
             env=dict(os.environ),
+            timeout=120,
         )
         os.close(slave)
         slave = -1
@@ -232,15 +235,8 @@ def test_undecryptable_keys_refuse_the_export_and_name_the_keys(source, age_key,
 def test_undecryptable_keys_refuse_before_the_passphrase_prompt(source, tmp_path):
     out = tmp_path / "partial.age"
     argv = [sys.executable, "-m", "cursor_byok", *wrong_password_options(source), "export", "-o", str(out)]
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: stdin is a terminal, so a passphrase prompt would be shown
-        os.execve(argv[0], argv, dict(os.environ))
-    try:
-        shown = read_pty(fd)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == int(Exit.SAFE_STORAGE), shown
+    code, shown = on_a_terminal(argv, [])  # stdin is a terminal, so a passphrase prompt would be shown
+    assert code == int(Exit.SAFE_STORAGE), shown
     assert b"cannot be decrypted here" in shown and b"assphrase" not in shown
     assert not out.exists()
 

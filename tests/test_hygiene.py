@@ -247,6 +247,8 @@ def _session_cmdlines(session: int) -> dict[int, bytes]:
 
 def run_watched(args: list[str], env: dict[str, str], stdin: bytes, cwd: Path, cli: list[str] | None = None) -> Watched:
     """Run the CLI (or `cli`: the crash bootstrap) in its own session; poll /proc for its processes' command lines."""
+    from conftest import fail_process
+
     proc = subprocess.Popen(
         [*(cli or [sys.executable, "-m", "cursor_byok"]), *args],
         stdin=subprocess.PIPE,
@@ -266,7 +268,9 @@ def run_watched(args: list[str], env: dict[str, str], stdin: bytes, cwd: Path, c
         samples += proc.pid in seen and bool(seen[proc.pid])
         cmdlines.update(seen.values())
         time.sleep(0.003)
-    talker.join()
+    talker.join(timeout=10)  # not alive: communicate returned, or timed out
+    if "io" not in outputs:
+        fail_process(proc, "still running after 120 s")
     out, err = outputs["io"]
     return Watched(proc.returncode, out, err, cmdlines, samples)
 
@@ -647,18 +651,27 @@ def wait_until_sleeping(pid: int) -> None:
 
 def test_an_interrupted_wait_leaks_nothing(lab):
     """Ctrl-C while `import --wait` waits for a running Cursor: exit 130, nothing written, nothing leaked."""
+    from conftest import default_signals
+
     lock = lab.dbs["dst"].parents[2] / "code.lock"
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         lock.write_text(str(sleeper.pid))
         args = [sys.executable, "-m", "cursor_byok", *_import(lab, "--yes", "--on-conflict", "replace", "--wait", "30")]
-        proc = subprocess.Popen(args, env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=lab.root)
+        proc = subprocess.Popen(
+            args,
+            env=lab.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=lab.root,
+            preexec_fn=default_signals,  # SIGINT must reach it even when the tests run with SIGINT ignored
+        )
         wait_until_sleeping(proc.pid)  # in the --wait loop: read, planned, nothing written yet
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         sleeper.kill()
-        sleeper.wait()
+        sleeper.wait(timeout=10)
         lock.unlink(missing_ok=True)
     assert proc.returncode == int(Exit.INTERRUPTED), err
     watched = Watched(proc.returncode, out, err, set(), 1)  # its command line is checked by the scenarios

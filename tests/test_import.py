@@ -480,7 +480,7 @@ def fake_cursor(tmp_path):
     proc = subprocess.Popen([str(exe), "600"])
     yield proc
     proc.kill()
-    proc.wait()
+    proc.wait(timeout=10)
 
 
 def test_refuses_while_a_cursor_process_runs(fake_cursor, move, make_sample_dir, data_dir):
@@ -502,7 +502,7 @@ def test_refuses_while_code_lock_names_a_live_process(move, make_sample_dir, dat
         assert "code.lock" in result.stderr
     finally:
         sleeper.kill()
-        sleeper.wait()
+        sleeper.wait(timeout=10)
     (target.udd / "code.lock").write_text(str(sleeper.pid))  # a stale lock does not block
     assert move.into(target, "--yes").exit_code == 0
 
@@ -518,6 +518,8 @@ conn.rollback()
 
 
 def test_a_locked_database_is_refused(move, make_sample_dir, monkeypatch, data_dir):
+    from conftest import read_line
+
     target = make_target(make_sample_dir, "v11")
     monkeypatch.setattr(store, "WRITE_BUSY_TIMEOUT_S", 0.05)
     before = snapshot(target.db)
@@ -528,11 +530,11 @@ def test_a_locked_database_is_refused(move, make_sample_dir, monkeypatch, data_d
         text=True,
     )
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert read_line(holder).strip() == "locked"
         result = move.into(target, "--yes")
     finally:
         holder.stdin.close()
-        holder.wait()
+        holder.wait(timeout=30)
     assert_refused(result, Exit.DB_BUSY, target.db, before, data_dir)
     assert "locked" in result.stderr
 

@@ -45,7 +45,7 @@ def core_modules() -> list[str]:
 
 
 def fresh_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 def test_core_modules_are_found():

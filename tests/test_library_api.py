@@ -148,8 +148,9 @@ def test_import_cursor_byok_is_cheap_and_lists_its_api():
         "heavy = sorted(m for m in ('click', 'sqlalchemy', 'cryptography', 'pyrage') if m in sys.modules)\n"
         "print(json.dumps([names, heavy, callable(b.list_keys), 'click' in sys.modules]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert set(byok.__all__) == {"__version__", *byok._PUBLIC}
     missing, heavy, read_callable, click_after = json.loads(proc.stdout)
     assert missing == [] and heavy == [] and read_callable and not click_after

@@ -186,7 +186,7 @@ def spawn(tmp_path):
     yield start
     for proc in procs:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=10)
 
 
 def _installation(udd: Path) -> locate.Installation:
@@ -203,7 +203,7 @@ def test_code_lock_with_a_live_pid(tmp_path, spawn):
 
 def test_code_lock_with_a_dead_pid(tmp_path):
     dead = subprocess.Popen(["true"])
-    dead.wait()
+    dead.wait(timeout=30)
     (tmp_path / "code.lock").write_text(f"{dead.pid}\n")
     inst = _installation(tmp_path)
     assert locate.lock_pid(inst) is None

@@ -20,7 +20,7 @@ def live_install(make_sample_dir, clean_env, tmp_path, monkeypatch):
     (sd.udd / "code.lock").write_text(str(holder.pid))
     yield sd
     holder.kill()
-    holder.wait()
+    holder.wait(timeout=10)
 
 
 def test_a_relative_db_path_finds_its_user_data_dir(live_install, monkeypatch):

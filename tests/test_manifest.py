@@ -324,7 +324,7 @@ def run_script(sd, tmp_path, path: Path, extra_env: dict[str, str]) -> tuple[sub
         "CURSOR_BYOK_LOG": str(log),
         **extra_env,
     }
-    done = subprocess.run([bash, str(SCRIPT), str(path)], env=script_env, capture_output=True, text=True)
+    done = subprocess.run([bash, str(SCRIPT), str(path)], env=script_env, capture_output=True, text=True, timeout=300)
     return done, log.read_text() if log.exists() else ""
 
 

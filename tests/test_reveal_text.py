@@ -4,13 +4,13 @@ whole; the table keeps the masked form and fits the terminal."""
 from __future__ import annotations
 
 import os
-import pty
 import random
 import string
 import sys
 
 import pytest
-from conftest import cli_runner, read_pty
+from conftest import cli_runner
+from conftest import on_a_terminal as drive
 
 from cursor_byok.cli import main
 from cursor_byok.samples.installs import default_settings, make_key, sample_keys
@@ -32,15 +32,8 @@ def long_keys_dir(make_sample_dir, clean_env, tmp_path):
 
 def on_a_terminal(argv: list[str], columns: int) -> str:
     """Run argv with a pty as stdout, COLUMNS set as a narrow terminal would; its output as text."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(argv[0], argv, {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"})
-    try:
-        shown = read_pty(fd)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, shown
+    code, shown = drive(argv, [], env={**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"})
+    assert code == 0, shown
     return shown.decode().replace("\r\n", "\n")
 
 

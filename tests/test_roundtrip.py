@@ -215,6 +215,7 @@ def test_round_trip_in_real_processes_through_a_pipe(make_sample_dir, tmp_path, 
         [sys.executable, "-m", "cursor_byok", *options(source), "export", "-o", "-", "-r", recipient],
         capture_output=True,
         env=env,
+        timeout=120,
     )
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.startswith(b"age-encryption.org/v1\n")
@@ -235,6 +236,7 @@ def test_round_trip_in_real_processes_through_a_pipe(make_sample_dir, tmp_path, 
         input=exported.stdout,
         capture_output=True,
         env=env,
+        timeout=120,
     )
     assert imported.returncode == 0, imported.stderr
     doc = json.loads(imported.stdout)

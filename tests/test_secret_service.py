@@ -30,7 +30,9 @@ def keyring_service(tmp_path, clean_env):
 
 
 def cursor_byok(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cursor_byok", *args], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "cursor_byok", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def list_json(env: dict, udd, *options: str, code: int = 0) -> dict:

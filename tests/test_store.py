@@ -231,11 +231,13 @@ def exclusive_lock():
     procs = []
 
     def hold(db: Path) -> subprocess.Popen:
+        from conftest import read_line
+
         proc = subprocess.Popen(
             [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         procs.append(proc)
-        assert proc.stdout.readline().strip() == "locked"
+        assert read_line(proc).strip() == "locked"
         return proc
 
     yield hold
@@ -246,7 +248,7 @@ def exclusive_lock():
 def release(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.stdin.close()
-        proc.wait()
+        proc.wait(timeout=30)
 
 
 def test_read_of_a_locked_rollback_journal_db_is_busy(tmp_path, exclusive_lock, monkeypatch):

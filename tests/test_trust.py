@@ -180,48 +180,21 @@ def test_shell_completion_script_and_completions(clean_env):
 # --- one rule for confirmations --------------------------------------------------------------
 
 
-def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
-    """Run argv on a pty; for each (wait for, then type) step, wait for the text and type the bytes."""
-    import os
-    import pty
+def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]], timeout: float = 120) -> tuple[int, bytes]:
+    """Run argv on a pty; for each (wait for, then type) step, wait for the text and type the bytes.
+    The whole session has `timeout` s: then the child is killed and the test fails with what it showed."""
     import time
 
-    from conftest import read_pty
+    from conftest import PtyChild
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(argv[0], argv, dict(os.environ))
-    shown, seen = b"", 0  # seen: how far the steps have matched
-    try:
+    with PtyChild(argv, timeout=timeout) as child:
+        seen = 0  # how far the steps have matched
         for until, typed in steps:
-            while until not in shown[seen:]:
-                more = read_some(fd)
-                if more is None:
-                    raise AssertionError(f"the child ended before {until!r}: {shown!r}")
-                shown += more
-            seen = shown.index(until, seen) + len(until)
+            seen = child.expect(until, seen)
             if typed:
                 time.sleep(0.3)  # let the child reach its read before typing
-                os.write(fd, typed)
-        shown += read_pty(fd)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), shown
-
-
-def read_some(fd: int) -> bytes | None:
-    """One chunk from the pty (None when the child closed it), waiting at most 60 s."""
-    import os
-    import select
-
-    ready, _, _ = select.select([fd], [], [], 60)
-    if not ready:
-        raise AssertionError("no output from the child for 60 s")
-    try:
-        return os.read(fd, 4096) or None
-    except OSError:
-        return None
+                child.type(typed)
+        return child.exit_code(), child.shown
 
 
 def cli_argv(sd, *args: str) -> list[str]:
@@ -488,7 +461,7 @@ def test_a_passphrase_protected_ssh_key_is_asked_for(make_sample_dir, tmp_path):
     if not shutil.which("ssh-keygen"):
         pytest.skip("ssh-keygen missing")
     key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "ssh key pass", "-f", key], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "ssh key pass", "-f", key], check=True, timeout=60)
     sd = make_sample_dir("v11")
     bundle = tmp_path / "ssh.age"
     assert (

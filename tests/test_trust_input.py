@@ -395,7 +395,7 @@ def test_apply_dry_run_runs_no_command_and_reads_no_file(make_sample_dir, tmp_pa
     assert disk_state(sd.db) == before and journal_count(env) == 0
 
 
-def on_a_terminal(argv: list[str], until: bytes, answer: str, then: bytes | None = None) -> tuple[int | None, bytes]:
+def on_a_terminal(argv: list[str], until: bytes, answer: str, then: bytes | None = None) -> tuple[int, bytes]:
     """Answer `until` (and `then`, after it) with the same answer, on a terminal."""
     from conftest import on_a_terminal as drive
 

@@ -208,10 +208,10 @@ def test_undo_refuses_while_cursor_runs(bundle, make_sample_dir, tmp_path, data_
             assert str(fake.pid) in result.stderr
         finally:
             fake.kill()
-            fake.wait()
+            fake.wait(timeout=10)
     finally:
         sleeper.kill()
-        sleeper.wait()
+        sleeper.wait(timeout=10)
     assert_unchanged(target.db, before)
     assert len(journals(data_dir)) == 1
     assert undo(target).exit_code == 0

@@ -92,9 +92,10 @@ def wrong_password_options(sd) -> list[str]:
     ]
 
 
-def cli_process(args: list[str], *, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    """`python -m cursor_byok ARGS` in a real process."""
-    return subprocess.run([sys.executable, "-m", "cursor_byok", *map(str, args)], env=env or dict(os.environ), **kw)
+def cli_process(args: list[str], *, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """`python -m cursor_byok ARGS` in a real process (failing with TimeoutExpired after `timeout` s)."""
+    argv = [sys.executable, "-m", "cursor_byok", *map(str, args)]
+    return subprocess.run(argv, env=env or dict(os.environ), timeout=timeout, **kw)
 
 
 def identity(folder: Path, name: str = "identity.txt") -> tuple[Path, str]:

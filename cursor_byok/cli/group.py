@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from .. import __version__
 from .. import errors as E
+from .._version import __version__
 from .exits import Exit, exit_code_for
 from .options import SAFE_STORAGE_CHOICES
 from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
