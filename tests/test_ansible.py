@@ -1,4 +1,4 @@
-"""scripts/ansible/onboard.yml driven by the real engine: ansible-playbook against a sample install on localhost.
+"""examples/ansible/onboard.yml driven by the real engine: ansible-playbook against a sample install on localhost.
 
 Keys come from an Ansible Vault file, the play reports "changed" from the
 tool's JSON, check mode writes nothing, and no key reaches Ansible's output
@@ -23,7 +23,7 @@ from test_set_models import cli, disk_state, journal_count, listed, options, sha
 from cursor_byok.samples.installs import make_key
 
 REPO = Path(__file__).resolve().parents[1]
-PLAYBOOK = REPO / "scripts" / "ansible" / "onboard.yml"
+PLAYBOOK = REPO / "examples" / "ansible" / "onboard.yml"
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 pytestmark = pytest.mark.slow  # each ansible-playbook run takes seconds
