@@ -274,6 +274,9 @@ def test_install_from_a_pinned_wheel_and_hashed_requirements_then_apply(fleet, p
     done, (_ok, changed, failed) = play("-e", f"@{more}")  # installed and applied: nothing to do
     assert (done.returncode, changed, failed) == (0, 0, 0), done.stdout[-3000:]
 
+    done, (_ok, changed, failed) = play("-e", f"@{more}", "--check")  # check mode uses the venv's tool too
+    assert (done.returncode, changed, failed) == (0, 0, 0), done.stdout[-3000:]
+
 
 def test_a_requirement_whose_hash_differs_is_not_installed(fleet, pinned, tmp_path):
     sd, data, play = fleet
