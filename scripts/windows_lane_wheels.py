@@ -1,27 +1,30 @@
-"""Download the win_amd64 wheels the project needs, as Windows would resolve them.
+"""Check that the Windows lane's wheels are all the project needs on Windows, as Windows would resolve it.
 
-Usage: windows_lane_wheels.py PROJECT_WHEEL DEST_DIR
+Usage: windows_lane_wheels.py PROJECT_WHEEL WHEEL_DIR
 
-Reads Requires-Dist from the built project wheel's METADATA, evaluates each
+scripts/windows-lane downloads the win_amd64 wheels pinned, with their hashes,
+in requirements/windows-lane.txt (pip download --require-hashes --no-deps), so
+nothing unpinned reaches the lane. This script then reads Requires-Dist from the
+built project wheel's METADATA and from every downloaded wheel, evaluates each
 marker for 64-bit Windows CPython 3.13 (pip would evaluate them for this Linux
-host, dropping colorama and keeping secretstorage), downloads each requirement
-as a win_amd64 wheel, and repeats for every downloaded wheel's own
-requirements until nothing new is needed. Prints the wheels, one a line.
+host, dropping colorama and keeping secretstorage), and checks that a wheel in
+WHEEL_DIR satisfies each requirement that applies, with its extras, recursively.
+A requirement the lock lacks (setup.cfg changed, the lock did not) fails with
+the command that refreshes the lock. Prints the wheels, one a line.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 try:
     from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
+    from packaging.utils import canonicalize_name, parse_wheel_filename
 except ImportError:  # a bare machine: pip carries its own copy
     from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.utils import canonicalize_name
+    from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
 
 WINDOWS = {
     "os_name": "nt",
@@ -35,7 +38,7 @@ WINDOWS = {
     "python_full_version": "3.13.2",
     "implementation_version": "3.13.2",
 }
-PIP_TARGET = ["--only-binary=:all:", "--platform", "win_amd64", "--python-version", "3.13", "--implementation", "cp"]
+LOCK = "requirements/windows-lane.txt"
 
 
 def requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
@@ -54,38 +57,40 @@ def requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
     return out
 
 
-def download(req: Requirement, dest: Path) -> Path:
-    before = set(dest.glob("*.whl"))
-    spec = f"{req.name}{req.specifier}"
-    run = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", *PIP_TARGET]
-        + ["-d", str(dest), spec],
-        capture_output=True,
-        text=True,
-    )
-    if run.returncode != 0:
-        raise SystemExit(f"pip download {spec} failed:\n{run.stderr}")
-    name = canonicalize_name(req.name)
-    new = [w for w in set(dest.glob("*.whl")) - before]
-    found = new or [w for w in before if canonicalize_name(w.name.split("-")[0]) == name]
-    if not found:
-        raise SystemExit(f"no wheel for {spec} appeared in {dest}")
-    return found[0]
-
-
-def main(project_wheel: str, dest_dir: str) -> int:
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    pending = requirements(Path(project_wheel), set())
+def check(project_wheel: Path, wheel_dir: Path) -> list[str]:
+    """What is missing: one line per requirement that no wheel in wheel_dir satisfies."""
+    wheels = {}
+    for path in sorted(wheel_dir.glob("*.whl")):
+        name, version, _build, _tags = parse_wheel_filename(path.name)
+        wheels[name] = (version, path)
+    problems = []
+    seen: set[tuple[str, frozenset[str]]] = set()
+    pending = [(req, project_wheel.name) for req in requirements(project_wheel, set())]
     while pending:
-        req = pending.pop(0)
-        if canonicalize_name(req.name) in seen:
+        req, needed_by = pending.pop(0)
+        name = canonicalize_name(req.name)
+        if (name, frozenset(req.extras)) in seen:
             continue
-        seen.add(canonicalize_name(req.name))
-        wheel = download(req, dest)
-        print(wheel)
-        pending += requirements(wheel, set(req.extras))
+        seen.add((name, frozenset(req.extras)))
+        if name not in wheels:
+            problems.append(f"{req} (needed by {needed_by}) is not in {LOCK}")
+            continue
+        version, path = wheels[name]
+        if not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{req} (needed by {needed_by}) does not admit {name} {version}, pinned in {LOCK}")
+        pending += [(sub, path.name) for sub in requirements(path, set(req.extras))]
+    return problems
+
+
+def main(project_wheel: str, wheel_dir: str) -> int:
+    problems = check(Path(project_wheel), Path(wheel_dir))
+    for path in sorted(Path(wheel_dir).glob("*.whl")):
+        print(path)
+    for problem in problems:
+        print(f"windows_lane_wheels: {problem}", file=sys.stderr)
+    if problems:
+        print(f"windows_lane_wheels: run scripts/refresh-locks and commit {LOCK}", file=sys.stderr)
+        return 1
     return 0
 
 

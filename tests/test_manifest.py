@@ -31,8 +31,8 @@ from cursor_byok.errors import InputError
 from cursor_byok.samples.installs import make_key
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "onboard-example.sh"
-EXAMPLE = REPO / "scripts" / "team-manifest.example.toml"
+SCRIPT = REPO / "examples" / "onboard-example.sh"
+EXAMPLE = REPO / "examples" / "team-manifest.example.toml"
 PY = shlex.quote(sys.executable)
 
 

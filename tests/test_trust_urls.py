@@ -165,7 +165,7 @@ def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy
         "CURSOR_BYOK_LOG": str(log),
         "CURSOR_BYOK_ON_CONFLICT": policy,
     }
-    script = Path(__file__).resolve().parent.parent / "scripts" / "onboard-example.sh"
+    script = Path(__file__).resolve().parent.parent / "examples" / "onboard-example.sh"
     done = subprocess.run([bash, str(script), str(manifest)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stderr, log.read_text())
     if policy == "keep":
