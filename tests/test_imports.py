@@ -111,7 +111,8 @@ LAYERS = {
     "library": 1,
     "changes": 2, "checks": 2, "bundle": 2, "render": 2, "samples": 2,
     "cursor": 3, "safestorage": 3,
-    "model": 4, "key_table": 4, "private_files": 4, "processes": 4, "winsec": 4, "crashpoint": 4, "console": 4,
+    "model": 4, "key_table": 4, "providers": 4,
+    "private_files": 4, "processes": 4, "winsec": 4, "crashpoint": 4, "console": 4,
     "errors": 5,
 }  # fmt: skip
 
