@@ -19,6 +19,7 @@ from .changes.journal import vanished_keys as _vanished
 from .cursor import paths as locate
 from .cursor.reading import cursor_facts, load_profile, read_merged_rows, source_info
 from .model import Change, ConflictPolicy, KeyStorage, ModelsPolicy, Plan, Profile, is_key_field
+from .providers import registry
 from .safestorage import backends as keyring
 from .safestorage.backends import SafeStorage, SafeStorageConfig
 
@@ -343,10 +344,8 @@ def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
     Bedrock region look like one, whether they come from a bundle, a manifest or `set`.
     """
     from .changes import wanted as onboard
-    from .cursor import urls
 
-    checks: dict[str, Callable[[str, str], str]] = {name: urls.check for name in urls.URL_FIELDS}
-    checks.update({"azure.deployment": onboard.check_name, "bedrock.region": onboard.check_region})
+    checks: dict[str, Callable[[str, str], str]] = onboard.setting_checks()
     for name, check in checks.items():
         value = wanted.get(name)
         if value is not None and value != profile.get(name):
@@ -799,8 +798,6 @@ def purge_journals(ctx: Context, ids) -> list[str]:
 
 # --- get: one key for scripts --------------------------------------------------------------
 
-GET_FIELDS = {"bedrock": ("access_key", "secret_key")}
-
 
 def _provider(name: str) -> str:
     """A provider's name as the library's callers may type it (any case, aliases); InputError otherwise."""
@@ -828,7 +825,7 @@ def get_key(ctx: Context | None, provider: str, field_name: str | None = None) -
 
     ctx, provider = _ctx(ctx), _provider(provider)
 
-    choices = GET_FIELDS.get(provider, ("key",))
+    choices = tuple(k.name for k in registry()[provider].settable_keys)
     name = field_name or choices[0]
     if name not in choices:
         raise InputError(f"--field {name} does not apply to {provider}; use {' or '.join(choices)}")
@@ -1128,7 +1125,7 @@ def set_key(
     provider = _provider(provider)
     keys: dict[str, Any] = {}
     if key is not None:
-        name = "access_key" if provider == "bedrock" else "key"
+        name = registry()[provider].primary_key.name
         keys[f"{provider}.{name}"] = onboard.clean_key(key, f"{provider} key")
     if secret_key is not None:
         keys[f"{provider}.secret_key"] = onboard.clean_key(secret_key, f"{provider} secret key")

@@ -12,9 +12,7 @@ from .checks.key_shapes import check_format
 from .cursor.urls import shown as shown_url
 from .model import (
     EXTRA_PREFIX,
-    KEY_NAMES,
     MODEL_LIST_FIELDS,
-    PROVIDER_LAYOUT,
     Change,
     Plan,
     Profile,
@@ -22,6 +20,7 @@ from .model import (
     StoredKey,
     models_document,
 )
+from .providers import registry
 
 
 def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: str | None = None) -> dict:
@@ -48,23 +47,24 @@ def key_json(field: str, stored: StoredKey, *, reveal: bool = False, base_url: s
 def profile_json(profile: Profile, *, source: Mapping[str, Any], reveal: bool = False) -> dict:
     """The `list --json` document."""
     f = profile.fields
+    reg = registry()
     providers = {}
-    for name, names in PROVIDER_LAYOUT.items():
+    for record in reg:
         entry: dict[str, Any] = {}
-        for json_name, field in names.items():
+        key_names = [k.name for k in record.keys]
+        for json_name, field in record.layout().items():
             value = f.get(field)
-            if json_name in KEY_NAMES:
-                entry[json_name] = (
-                    key_json(field, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
-                )
+            if json_name in key_names:
+                base_url = reg.compatible_base_url(field, f)
+                entry[json_name] = key_json(field, value, reveal=reveal, base_url=base_url) if value else None
             elif json_name == "enabled":
                 entry[json_name] = bool(value)
             else:
                 entry[json_name] = value if reveal else shown_url(value)
-        entry["configured"] = any(entry.get(k) for k in KEY_NAMES) or bool(entry.get("base_url"))
-        if name == "bedrock":
-            entry["iam_role"] = profile.bedrock_iam
-        providers[name] = {"configured": entry.pop("configured"), **entry}
+        entry["configured"] = any(entry.get(k) for k in key_names) or bool(entry.get("base_url"))
+        if record.role:
+            entry["iam_role"] = profile.uses_role(record.name)
+        providers[record.name] = {"configured": entry.pop("configured"), **entry}
     extras = [
         {"name": field[len(EXTRA_PREFIX) :], **key_json(field, value, reveal=reveal)}
         for field, value in sorted(f.items())
@@ -147,17 +147,19 @@ def profile_text(doc: dict) -> str:
     """The human form of a `list --json` document."""
     rows = []
     in_bundle = "bundle" in doc  # a bundle: what it does not hold is "not in bundle", not off or empty
-    names = [*PROVIDER_LAYOUT, *(n for n in doc["providers"] if n not in PROVIDER_LAYOUT)]
+    reg = registry()
+    names = [*reg.names, *(n for n in doc["providers"] if n not in reg)]
+    setting_names = {s.name for p in reg for s in p.settings}
     for name in names:
         if name not in doc["providers"]:
             if in_bundle:
                 rows.append([name, "", "not in bundle", "", "", ""])
             continue
-        p = doc["providers"][name]
-        settings = [f"{k}={v}" for k, v in p.items() if k in ("base_url", "deployment", "region") and v]
+        p, record = doc["providers"][name], reg.get(name)
+        settings = [f"{k}={v}" for k, v in p.items() if k in setting_names and v]
         if p.get("iam_role"):
             settings.append("IAM role")
-        keys = [(k, p[k]) for k in KEY_NAMES if k in p]
+        keys = [(k, p[k]) for k in reg.key_names if k in p]
         if not keys:  # a bundle with this provider's settings and no key (--no-keys, or none was stored)
             on = {True: "on", False: "off"}.get(p.get("enabled"), "-")
             rows.append([name, on, "no key in bundle" if in_bundle else "-", "", "", " ".join(settings)])
@@ -168,8 +170,8 @@ def profile_text(doc: dict) -> str:
             if kname != "key":
                 shown = f"{kname}: {shown}"
             rows.append([label, on, shown, fp, note, " ".join(settings) if i == 0 else ""])
-            if name == "bedrock" and kname == "secret_key":
-                break
+            if record and kname == record.settable_keys[-1].name:
+                break  # keys carried along with the others (a session token) are not shown here
     for extra in doc.get("extra_secrets", []):
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
@@ -194,7 +196,7 @@ def revealed_keys(doc: dict) -> list[str]:
     found = [
         (f"{name}.{kname}", p[kname])
         for name, p in doc["providers"].items()
-        for kname in KEY_NAMES
+        for kname in registry().key_names
         if isinstance(p.get(kname), dict)
     ]
     found += [(extra["name"].rsplit("/", 1)[-1], extra["key"]) for extra in doc.get("extra_secrets", [])]

@@ -18,6 +18,7 @@ from transfer import make_target
 import cursor_byok as byok
 from cursor_byok import errors as E
 from cursor_byok.cli import main
+from cursor_byok.providers import registry
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -53,7 +54,7 @@ def test_the_docstring_walk_moves_every_key_and_undo_takes_it_back(make_sample_d
     assert bundle.data.startswith(b"age-encryption.org/v1") and source.keys["openai.key"].encode() not in bundle.data
 
     opened = byok.open_bundle(bundle.data, passphrases=[PASSPHRASE])
-    plan = byok.plan_import(dst, opened, only=("openai", "anthropic", "google", "azure", "bedrock"))
+    plan = byok.plan_import(dst, opened, only=registry().names)
     assert {c.field for c in plan.plan.effective} >= set(source.keys)
     result = byok.apply(plan)
     assert result.rows and result.journal_id

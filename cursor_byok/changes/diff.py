@@ -28,19 +28,13 @@ from ..model import (
     is_key_field,
     provider_of,
 )
+from ..providers import registry
 
 KEY_STORAGE: tuple[KeyStorage, ...] = get_args(KeyStorage)
 
-# Where each provider's key is sent: changing one of these fields sends the keys listed to another place,
-# so for input from elsewhere (import, apply) it is a conflict whenever this machine holds one of those keys.
-ENDPOINT_FIELDS: dict[str, tuple[str, ...]] = {
-    "openai.base_url": ("openai.key",),
-    "azure.base_url": ("azure.key",),
-    "azure.deployment": ("azure.key",),
-    "bedrock.region": ("bedrock.access_key", "bedrock.secret_key", "bedrock.session_token"),
-}
-PROVIDER_TITLES = {"openai": "OpenAI", "azure": "Azure OpenAI", "bedrock": "AWS Bedrock"}
-OFFICIAL_HOSTS = {"openai.base_url": "api.openai.com"}
+# Where each provider's key is sent comes from the provider registry: registry().endpoint_fields (endpoint
+# field -> the keys it sends elsewhere when changed: for input from elsewhere (import, apply) that is a conflict
+# whenever this machine holds one of those keys), .titles, .official_hosts.
 
 
 def _empty(value: Any) -> bool:
@@ -137,14 +131,19 @@ def diff(
     says keep (the change is then "kept": drift left in place) or replace;
     model fields follow the --models policy (model_changes).
     With `guard_endpoints` (input from elsewhere), any change of where a held
-    key is sent (ENDPOINT_FIELDS) is a conflict too, even where none was set;
+    key is sent (the registry's endpoint fields) is a conflict too, even where none was set;
     `set`, the user's own explicit request, passes False.
     """
     plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
     changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
     changes += model_changes(current, {f: v for f, v in wanted.items() if f.startswith("models.")}, models, on_conflict)
-    if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
-        changes = [_iam_guard(c, on_conflict) for c in changes]
+    for provider in registry():
+        if (
+            provider.role
+            and current.uses_role(provider.name)
+            and any(f in wanted for f in provider.settable_key_fields)
+        ):
+            changes = [_role_guard(provider.name, c, on_conflict) for c in changes]
     if guard_endpoints:
         changes = [_endpoint_guard(current, c, on_conflict) for c in changes]
     return Plan(tuple(changes), tuple(notes))
@@ -152,7 +151,8 @@ def diff(
 
 def held_endpoint_keys(current: Profile, field: str) -> list[str]:
     """The keys this machine holds that `field` (an endpoint) decides the destination of."""
-    return [f for f in ENDPOINT_FIELDS.get(field, ()) if isinstance(current.fields.get(f), StoredKey)]
+    sent = registry().endpoint_fields.get(field, ())
+    return [f for f in sent if isinstance(current.fields.get(f), StoredKey)]
 
 
 def endpoint_target(field: str, value: Any) -> str:
@@ -160,7 +160,7 @@ def endpoint_target(field: str, value: Any) -> str:
     from ..cursor.urls import host_of
 
     if field.endswith(".base_url"):
-        return host_of(value) if value else OFFICIAL_HOSTS.get(field, "no endpoint")
+        return host_of(value) if value else registry().official_hosts.get(field, "no endpoint")
     what = field.split(".", 1)[1]
     return f"{what} {value}" if value else f"no {what}"
 
@@ -169,7 +169,7 @@ def _endpoint_guard(current: Profile, c: Change, on_conflict: ConflictPolicy) ->
     """A change of where a held key is sent is never a plain add: it follows the conflict policy."""
     if c.action not in ("add", "replace", "remove", "conflict") or not held_endpoint_keys(current, c.field):
         return c
-    title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+    title = registry().title(provider_of(c.field))
     note = f"this machine's {title} key would go to {endpoint_target(c.field, c.new)}"
     won: Action = "replace" if c.action == "conflict" else c.action
     return settle(c, on_conflict, note, won=won, kept_note=f"kept the stored endpoint; otherwise {note}")
@@ -179,17 +179,18 @@ def endpoint_messages(plan: Plan) -> list[str]:
     """One line per applied change of where a provider's key is sent, naming the new host."""
     out = []
     for c in plan.effective:
-        if c.field in ENDPOINT_FIELDS:
-            title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+        if c.field in registry().endpoint_fields:
+            title = registry().title(provider_of(c.field))
             out.append(f"{c.field}: the {title} key is now sent to {endpoint_target(c.field, c.new)}")
     return out
 
 
-def _iam_guard(c: Change, on_conflict: ConflictPolicy) -> Change:
-    """Keys never silently replace a team IAM role."""
-    if c.field in ("bedrock.access_key", "bedrock.secret_key") and c.action == "add":
-        note = "Bedrock uses a team IAM role here"
-        return settle(replace(c, old="iam"), on_conflict, note, kept_note=note + "; kept")
+def _role_guard(provider: str, c: Change, on_conflict: ConflictPolicy) -> Change:
+    """Keys never silently replace a team role (Bedrock's IAM role)."""
+    record = registry()[provider]
+    if record.role and c.field in record.settable_key_fields and c.action == "add":
+        note = record.role_note
+        return settle(replace(c, old=record.role.marker), on_conflict, note, kept_note=note + "; kept")
     return c
 
 

@@ -24,7 +24,11 @@ from .output import emit_json, is_terminal
 from .prompts import confirm_commands, hidden_prompt
 from .writes import run_write
 
-WRITE_PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
+
+def WRITE_PROVIDERS() -> tuple[str, ...]:  # read at parse time: the registry's providers
+    from ..providers import registry
+
+    return registry().names
 
 
 def read_keys_for_set(provider: str, no_key: bool, sources: dict) -> dict:

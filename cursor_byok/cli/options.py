@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Callable, Literal, cast
 
 import click
 
@@ -62,19 +62,29 @@ def machine_secret_env(ctx: click.Context, o: dict):
     return {**os.environ, PASSWORD_ENV: secret} if secret else os.environ
 
 
-PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
+def PROVIDER_CHOICES() -> tuple[str, ...]:  # read at parse time: the registry's providers
+    from ..providers import registry
+
+    return (*registry().names, "extra", "models")
 
 
 SMALL_INPUT_LIMIT = 64 << 10  # passphrase files
 
 
 class ProviderName(click.ParamType):
-    """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos."""
+    """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos.
+
+    `choices` may be a callable, read each time: the provider registry's names at parse time.
+    """
 
     name = "provider"
 
-    def __init__(self, choices: tuple[str, ...]) -> None:
-        self.choices = choices
+    def __init__(self, choices: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> None:
+        self._choices = choices
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self._choices() if callable(self._choices) else self._choices
 
     def get_metavar(self, param, ctx=None) -> str:  # click 8.1 passes only param
         return "{" + "|".join(self.choices) + "}"

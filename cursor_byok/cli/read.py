@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..providers import registry
 from .bundle_io import load_bundle_cli
 from .exits import Exit
 from .group import main
@@ -83,7 +84,7 @@ def list_cmd(
 
 
 @main.command("get")
-@click.argument("provider", type=ProviderName(("openai", "anthropic", "google", "azure", "bedrock")))
+@click.argument("provider", type=ProviderName(lambda: registry().names))
 @click.option(
     "--field", type=click.Choice(("access_key", "secret_key")), help="bedrock: which key (default: access_key)."
 )
@@ -104,8 +105,6 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
 
     value = get_key(api_context(ctx), provider, field)
     if as_json:
-        emit_json(
-            {"provider": provider, "field": field or ("access_key" if provider == "bedrock" else "key"), "value": value}
-        )
+        emit_json({"provider": provider, "field": field or registry()[provider].primary_key.name, "value": value})
     else:
         click.echo(value)
