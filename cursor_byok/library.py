@@ -122,22 +122,12 @@ def where_documents(ctx: Context) -> list[dict]:
     return docs
 
 
-ROW_BACKENDS = {
-    ("linux", "v10"): "basic",
-    ("linux", "v11"): "a keyring: secret-service or kwallet",
-    ("macos", "v10"): "keychain",
-    ("windows", "v10"): "dpapi",
-}
-
-
 def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
     """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
     from .changes.write import stored_prefixes
+    from .cursor.versions import row_backend_words
 
-    return {
-        p.decode(errors="replace"): ROW_BACKENDS.get((scheme, p.decode(errors="replace")), "unknown")
-        for p in sorted(stored_prefixes(rows))
-    }
+    return {p.decode(errors="replace"): row_backend_words(scheme, p) for p in sorted(stored_prefixes(rows))}
 
 
 def _where_one(ctx: Context, inst: locate.Installation) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, Mapping
 
 from .key_table import mask_prefixes
@@ -19,9 +20,31 @@ from .providers import registry
 MIN_PASSPHRASE = 10  # characters: a bundle's passphrase is all that protects the keys in it
 
 
-# Storage labels, as shown in `list --json` under "storage".
-PLAINTEXT = "plaintext"
-SETTINGS_JSON = "settings-json"
+class KeyForm(str, Enum):
+    """How a key is kept, or read, by Cursor: the one spelling of each form (its value is what documents show).
+
+    SECRET: encrypted `secret://cursorAuth/<row>` rows (the form a Cursor version reads or writes).
+    ENCRYPTED: the same rows, as a stored key's protection is named (plans, `source.key_protection` in bundles).
+    PLAINTEXT: plain `cursorAuth/<row>` rows (Cursor 2.1 and older); also a stored key's storage label.
+    SETTINGS_JSON: plain text inside the settings blob (Azure and Bedrock keys on 2.x).
+    UNSURE: a Cursor version whose form is not known (2.2, or none recorded): the rows decide.
+
+    cursor/versions.py says which form each Cursor version reads and which cursor-byok writes.
+    """
+
+    SECRET = "secret"
+    ENCRYPTED = "encrypted"
+    PLAINTEXT = "plaintext"
+    SETTINGS_JSON = "settings-json"
+    UNSURE = "unsure"
+
+    def __str__(self) -> str:  # f-strings show the value, as documents do
+        return self.value
+
+
+# Storage labels, as shown in `list --json` under "storage" (the others are backend names).
+PLAINTEXT = KeyForm.PLAINTEXT
+SETTINGS_JSON = KeyForm.SETTINGS_JSON
 UNDECRYPTABLE = "undecryptable"
 BUNDLE = "bundle"
 
@@ -158,7 +181,7 @@ class Profile:
     fields: Mapping[str, Any]
     notes: tuple[str, ...] = ()
     roles: frozenset[str] = frozenset()
-    key_form: str = "plaintext"  # "secret" when the db has secret://cursorAuth rows
+    key_form: str = KeyForm.PLAINTEXT  # SECRET when the db has secret://cursorAuth rows; "bundle" for a bundle
     cursor_version: str | None = None  # the version Cursor recorded in the database, if any
 
     def get(self, name: str, default: Any = None) -> Any:

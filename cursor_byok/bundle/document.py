@@ -20,6 +20,7 @@ from ..model import (
     EXTRA_PREFIX,
     MODEL_LAYOUT,
     SELECTED_PREFIX,
+    KeyForm,
     Profile,
     Secret,
     StoredKey,
@@ -146,7 +147,8 @@ def source_protection(doc: Mapping[str, Any]) -> dict[str, str]:
     found = doc.get("source", {}).get("key_protection") if isinstance(doc.get("source"), dict) else None
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(k, str) and v in ("encrypted", "plaintext", "settings-json")}
+    protections = (KeyForm.ENCRYPTED, KeyForm.PLAINTEXT, KeyForm.SETTINGS_JSON)
+    return {k: v for k, v in found.items() if isinstance(k, str) and v in protections}
 
 
 def encode(doc: dict) -> bytes:

@@ -19,6 +19,7 @@ from ..model import (
     Action,
     Change,
     ConflictPolicy,
+    KeyForm,
     KeyStorage,
     ModelsPolicy,
     Plan,
@@ -262,22 +263,23 @@ def filter_fields(
     return out
 
 
-def choose_key_form(profile: Profile, mode: str) -> str:
-    """How new keys are stored: the form this Cursor's version reads; the rows' evidence when it is unsure."""
+def choose_key_form(profile: Profile, mode: str) -> KeyForm:
+    """How new keys are stored: the form written for this Cursor's version (versions.KEY_FORMS); the rows'
+    evidence when the version does not say."""
     if mode not in KEY_STORAGE:
         raise ValueError(mode)
     if mode != "auto":
-        return mode
-    form_read = versions.key_form_read(profile.cursor_version)
-    if form_read != versions.UNSURE:
-        return form_read
-    if profile.cursor_version is not None and profile.key_form == "plaintext" and not _has_plain_key(profile):
-        return "secret"  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
-    return profile.key_form
+        return KeyForm(mode)
+    written = versions.key_form_written(profile.cursor_version)
+    if written != KeyForm.UNSURE:
+        return written
+    if profile.cursor_version is not None and profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile):
+        return KeyForm.SECRET  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
+    return KeyForm(profile.key_form)
 
 
 def _has_plain_key(profile: Profile) -> bool:
-    return any(isinstance(v, StoredKey) and v.storage == "plaintext" for v in profile.fields.values())
+    return any(isinstance(v, StoredKey) and v.storage == KeyForm.PLAINTEXT for v in profile.fields.values())
 
 
 def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
@@ -285,16 +287,16 @@ def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
     version = profile.cursor_version
     if mode != "auto":
         why = f"--key-storage {mode}"
-    elif versions.key_form_read(version) != versions.UNSURE:
+    elif versions.key_form_read(version) != KeyForm.UNSURE:
         why = f"Cursor {version} reads them"
     elif version:
         why = f"Cursor {version} is between the known forms; following the rows stored"
     else:
         why = "no Cursor version recorded; following the rows stored"
-    form = "encrypted secret://cursorAuth rows" if key_form == "secret" else "plain cursorAuth rows"
+    form = "encrypted secret://cursorAuth rows" if key_form == KeyForm.SECRET else "plain cursorAuth rows"
     note = f"keys are written as {form} ({why})"
     read = versions.key_form_read(version)
-    if mode != "auto" and read != versions.UNSURE and read != key_form:
+    if mode != "auto" and read != KeyForm.UNSURE and read != key_form:
         note += f"; WARNING: Cursor {version} does not read this form, so it will not use these keys"
     return note
 
@@ -304,11 +306,11 @@ __all__ = ["diff", "resolve", "filter_fields"]
 
 # --- protection: never store a key less protected without saying so ---------------------------
 
-_RANK = {"encrypted": 2, "plaintext": 1, "settings-json": 1}
-_SHOWN = {
-    "encrypted": "encrypted (secret://)",
-    "plaintext": "in a plain cursorAuth row",
-    "settings-json": "in plain text in the settings blob",
+_RANK: dict[str, int] = {KeyForm.ENCRYPTED: 2, KeyForm.PLAINTEXT: 1, KeyForm.SETTINGS_JSON: 1}
+_SHOWN: dict[str, str] = {
+    KeyForm.ENCRYPTED: "encrypted (secret://)",
+    KeyForm.PLAINTEXT: "in a plain cursorAuth row",
+    KeyForm.SETTINGS_JSON: "in plain text in the settings blob",
 }
 
 
@@ -336,15 +338,15 @@ def weaker_protection_notes(
 
 def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any], mode: str) -> None:
     """--key-storage secret fails, before anything is written, for keys this Cursor keeps only in its blob."""
-    from ..cursor.rows import SETTINGS_JSON, key_destination
+    from ..cursor.rows import key_destination
     from ..errors import KeyStorageRefused
 
-    if mode != "secret":
+    if mode != KeyForm.SECRET:
         return
     blob_only = [
         f
         for f, v in writing.items()
-        if v is not None and is_key_field(f) and key_destination(rows, f, "secret") == SETTINGS_JSON
+        if v is not None and is_key_field(f) and key_destination(rows, f, KeyForm.SECRET) == KeyForm.SETTINGS_JSON
     ]
     if blob_only:
         raise KeyStorageRefused(
@@ -371,11 +373,11 @@ def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key
 
     extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
     form_read = versions.key_form_read(version)
-    if form_read == versions.PLAIN:
+    if form_read == KeyForm.PLAINTEXT:
         homeless = True
     else:
-        homeless = form_read == versions.UNSURE and not any(k.startswith(ANY_SECRET_PREFIX) for k in rows)
-    if not extras or key_form != "plaintext" or not homeless:
+        homeless = form_read == KeyForm.UNSURE and not any(k.startswith(ANY_SECRET_PREFIX) for k in rows)
+    if not extras or key_form != KeyForm.PLAINTEXT or not homeless:
         return dict(wanted), []
     why = f"Cursor {version} reads no secret:// rows" if version else "this Cursor keeps no encrypted secret:// rows"
     notes = [f"{f}: left out, {why} to hold it" for f in extras]

@@ -18,6 +18,7 @@ from ..model import (
     SELECTED_PREFIX,
     SETTINGS_JSON,
     UNDECRYPTABLE,
+    KeyForm,
     Profile,
     Secret,
     StoredKey,
@@ -264,7 +265,7 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
         if isinstance(key, StoredKey) and key.secret is None:
             unreadable.setdefault(key.reason or "unknown reason", []).append(key.row)
     notes += [f"{', '.join(rows_)}: cannot decrypt ({reason})" for reason, rows_ in unreadable.items()]
-    key_form = "secret" if any(r.startswith(SECRET_PREFIX) for r in rows) else "plaintext"
+    key_form = KeyForm.SECRET if any(r.startswith(SECRET_PREFIX) for r in rows) else KeyForm.PLAINTEXT
     return Profile(
         fields=fields, notes=tuple(notes), roles=roles_in(doc), key_form=key_form, cursor_version=recorded_version(rows)
     )
@@ -281,13 +282,13 @@ class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an
     """The settings blob is malformed, so provider settings cannot be changed safely."""
 
 
-ENCRYPTED = "encrypted"  # a secret:// row (any backend), in the protection labels below
+ENCRYPTED = KeyForm.ENCRYPTED  # a secret:// row (any backend), in the protection labels below
 
 
-def protection_of(stored: StoredKey) -> str | None:
+def protection_of(stored: StoredKey) -> KeyForm | None:
     """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
     if stored.storage in (PLAINTEXT, SETTINGS_JSON):
-        return stored.storage
+        return KeyForm(stored.storage)
     return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
 
 
@@ -305,13 +306,13 @@ def _row_name(rows: Mapping[str, Any], field: str) -> str | None:
     return slot.row
 
 
-def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> str:
+def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> KeyForm:
     """Where RowWriter puts a new value of a key field: encrypted, plaintext or settings-json."""
     if field.startswith(EXTRA_PREFIX):
         return ENCRYPTED
     if _row_name(rows, field) is None:
         return SETTINGS_JSON
-    return ENCRYPTED if key_form == "secret" else PLAINTEXT
+    return ENCRYPTED if key_form == KeyForm.SECRET else PLAINTEXT
 
 
 @dataclass
@@ -319,7 +320,7 @@ class RowWriter:
     """Turns wanted field values into the row writes that store them.
 
     `encrypt` makes a `secret://` value for this machine (None: secret rows
-    cannot be written); `key_form` is "secret" or "plaintext".
+    cannot be written); `key_form` is KeyForm.SECRET or KeyForm.PLAINTEXT.
     """
 
     rows: Mapping[str, Any]
@@ -365,7 +366,7 @@ class RowWriter:
             blob.append((slot.blob, ""))  # the row wins; do not leave a stale copy
         if value is None:
             return {secret_row: None, plain_row: None}, blob
-        if self.key_form == "secret":
+        if self.key_form == KeyForm.SECRET:
             return {secret_row: self._encrypt(value.reveal()), plain_row: None}, blob
         return {plain_row: value.reveal(), secret_row: None}, blob
 
