@@ -7,6 +7,7 @@ import re
 from .key_table import SHAPES, fields
 from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
 from .key_table import looks_like_key as looks_like_key
+from .providers import registry
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
 
@@ -42,16 +43,22 @@ def check_format(field: str, value: str, base_url: str | None = None) -> str:
     """OK when the value matches its provider's published pattern, UNEXPECTED when not.
 
     UNKNOWN for fields with no published pattern (session tokens, extra keys),
-    and for the OpenAI slot when a base URL points at another server.
+    and for a key of the OpenAI-compatible provider when its base URL points at another server.
     """
     patterns = PATTERNS.get(field)
     if patterns is None:
         return UNKNOWN
     if any(p.fullmatch(value) for p in patterns):
         return OK
-    if field == "openai.key" and base_url:
+    if base_url and takes_any_key(field):
         return UNKNOWN
     return UNEXPECTED
+
+
+def takes_any_key(field: str) -> bool:
+    """True for the key of the provider whose base URL may point at any OpenAI-compatible server."""
+    compatible = registry().compatible
+    return compatible is not None and field in compatible.key_fields
 
 
 def looks_placeholder(value: str) -> bool:
@@ -61,8 +68,8 @@ def looks_placeholder(value: str) -> bool:
 
 def looks_truncated(field: str, value: str) -> bool:
     """True when the value starts like its provider's keys but is too short."""
-    starts = {"openai.key": "sk-", "anthropic.key": "sk-ant-", "google.key": "AIza"}
-    prefix = starts.get(field)
+    slot = registry().key_slots.get(field)
+    prefix = slot.starts if slot else ""
     return bool(prefix and value.startswith(prefix) and check_format(field, value) != OK and len(value) < 40)
 
 

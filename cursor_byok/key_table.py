@@ -2,9 +2,12 @@
 
 Three things read it: `checks.key_shapes` (does a field's value look like its
 provider's key), `model.mask` (which vendor prefix a masked key keeps) and
-`checks.audit` (which key shapes to look for in raw bytes). A shape added or
-changed here changes all three at once; tests/test_key_table.py holds a
-made-up example of every shape and checks that the three views agree on it.
+`checks.audit` (which key shapes to look for in raw bytes, and where a match
+ends: `trim_scanned`). A shape added or changed here changes all three at
+once; tests/test_key_table.py holds a made-up example of every shape and
+checks that the three views agree on it. A shape's field is a key slot of the
+provider registry (cursor_byok.providers, which reads the vendor titles here);
+tests/test_providers.py checks that too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import lru_cache
 
 _B64URL = "[A-Za-z0-9_-]"
 _ALNUM = "[A-Za-z0-9]"
+_OPENAI_MARK = "T3BlbkFJ"  # base64 of "OpenAI", in the middle of every OpenAI key
 
 
 @dataclass(frozen=True)
@@ -28,14 +32,18 @@ class Shape:
     prefix: str  # its literal start, kept in a masked key; "" when it has none
     distinct: bool = True  # specific enough to name its vendor and to search raw bytes for
     ends: str = ""  # byte scan: a character class that may not follow the match (variable-length shapes)
+    mark: str = ""  # a fixed middle the body is symmetric around: the byte scan trims what a greedy match took past it
 
 
 SHAPES: tuple[Shape, ...] = (
-    Shape("openai-project", "openai", "openai.key", rf"sk-proj-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-proj-"),
+    Shape("openai-project", "openai", "openai.key", rf"sk-proj-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-proj-",
+          mark=_OPENAI_MARK),
     Shape("openai-service-account", "openai", "openai.key",
-          rf"sk-svcacct-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-svcacct-"),
-    Shape("openai-admin", "openai", "openai.key", rf"sk-admin-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-admin-"),
-    Shape("openai-legacy", "openai", "openai.key", rf"sk-{_ALNUM}{{20}}T3BlbkFJ{_ALNUM}{{20}}", "sk-"),
+          rf"sk-svcacct-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-svcacct-", mark=_OPENAI_MARK),
+    Shape("openai-admin", "openai", "openai.key", rf"sk-admin-{_B64URL}{{20,}}?T3BlbkFJ{_B64URL}{{20,}}", "sk-admin-",
+          mark=_OPENAI_MARK),
+    Shape("openai-legacy", "openai", "openai.key", rf"sk-{_ALNUM}{{20}}T3BlbkFJ{_ALNUM}{{20}}", "sk-",
+          mark=_OPENAI_MARK),
     Shape("anthropic", "anthropic", "anthropic.key", rf"sk-ant-api03-{_B64URL}{{93}}AA", "sk-ant-api03-"),
     Shape("google", "google", "google.key", rf"AIza{_B64URL}{{35}}", "AIza"),
     Shape("azure-hex", "azure", "azure.key", r"[0-9a-fA-F]{32}", "", distinct=False),
@@ -53,6 +61,9 @@ SHAPES: tuple[Shape, ...] = (
     Shape("sk-other", "other", None, rf"sk-{_ALNUM}{{20,}}", "sk-", distinct=False),
 )  # fmt: skip
 
+# Human names of the vendors whose keys are not a provider slot's (the providers' own: cursor_byok.providers).
+VENDOR_TITLES = {"openrouter": "OpenRouter", "xai": "xAI", "groq": "Groq"}
+
 # Prefixes of key kinds whose exact shape is not checked (Anthropic admin keys, OAuth
 # tokens...): a masked key still keeps them, so it still names its vendor.
 FAMILY_PREFIXES = ("sk-ant-",)
@@ -61,6 +72,23 @@ FAMILY_PREFIXES = ("sk-ant-",)
 def fields() -> tuple[str, ...]:
     """The provider fields that have shapes, in table order."""
     return tuple(dict.fromkeys(s.field for s in SHAPES if s.field))
+
+
+def vendor_title(vendor: str) -> str:
+    return VENDOR_TITLES.get(vendor, vendor)
+
+
+def trim_scanned(vendor: str, value: str) -> str:
+    """A byte-scan match of `vendor` without what a greedy match took past the key's end.
+
+    Keys with a mark are symmetric around it (OpenAI's): the tail is cut to the head's length.
+    """
+    mark = next((s.mark for s in SHAPES if s.vendor == vendor and s.mark and s.mark in value), "")
+    if not mark:
+        return value
+    head, _, tail = value.partition(mark)
+    body_head = head.split("-", 2)[-1] if head.count("-") >= 2 else head[3:]
+    return head + mark + tail[: len(body_head)] if len(tail) > len(body_head) else value
 
 
 def mask_prefixes() -> tuple[str, ...]:

@@ -1,37 +1,50 @@
-"""Plain data: providers, secrets, profiles and field changes. No I/O."""
+"""Plain data: providers, secrets, profiles and field changes. No I/O.
+
+The providers and their fields come from the registry (cursor_byok.providers);
+the names PROVIDERS, PROVIDER_ALIASES, KEY_FIELDS, SETTING_FIELDS,
+PROVIDER_LAYOUT, KEY_NAMES and SETTABLE_KEY_NAMES are views of it, read when asked for (see __getattr__ below).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, Mapping
 
 from .key_table import mask_prefixes
+from .providers import provider_named as provider_named  # re-exported: the library and the CLI use it here
+from .providers import registry
 
-PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
 MIN_PASSPHRASE = 10  # characters: a bundle's passphrase is all that protects the keys in it
-PROVIDER_ALIASES = {"claude": "anthropic", "gemini": "google", "aws": "bedrock", "azure-openai": "azure"}
 
 
-def provider_named(text: str, choices: tuple[str, ...] = PROVIDERS) -> str:
-    """A provider's name from what a user typed: any letter case, common aliases (claude, gemini, aws,
-    azure-openai). Raises ValueError with a 'did you mean' when it is none of `choices`."""
-    import difflib
+class KeyForm(str, Enum):
+    """How a key is kept, or read, by Cursor: the one spelling of each form (its value is what documents show).
 
-    name = str(text).strip().lower()
-    name = PROVIDER_ALIASES.get(name, name)
-    if name in choices:
-        return name
-    known = [*choices, *(a for a, p in PROVIDER_ALIASES.items() if p in choices)]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {PROVIDER_ALIASES.get(close[0], close[0])!r}?" if close else ""
-    raise ValueError(f"unknown provider {text!r}{hint} (choose from {', '.join(choices)})")
+    SECRET: encrypted `secret://cursorAuth/<row>` rows (the form a Cursor version reads or writes).
+    ENCRYPTED: the same rows, as a stored key's protection is named (plans, `source.key_protection` in bundles).
+    PLAINTEXT: plain `cursorAuth/<row>` rows (Cursor 2.1 and older); also a stored key's storage label.
+    SETTINGS_JSON: plain text inside the settings blob (Azure and Bedrock keys on 2.x).
+    UNSURE: a Cursor version whose form is not known (2.2, or none recorded): the rows decide.
+
+    cursor/versions.py says which form each Cursor version reads and which cursor-byok writes.
+    """
+
+    SECRET = "secret"
+    ENCRYPTED = "encrypted"
+    PLAINTEXT = "plaintext"
+    SETTINGS_JSON = "settings-json"
+    UNSURE = "unsure"
+
+    def __str__(self) -> str:  # f-strings show the value, as documents do
+        return self.value
 
 
-# Storage labels, as shown in `list --json` under "storage".
-PLAINTEXT = "plaintext"
-SETTINGS_JSON = "settings-json"
+# Storage labels, as shown in `list --json` under "storage" (the others are backend names).
+PLAINTEXT = KeyForm.PLAINTEXT
+SETTINGS_JSON = KeyForm.SETTINGS_JSON
 UNDECRYPTABLE = "undecryptable"
 BUNDLE = "bundle"
 
@@ -122,48 +135,7 @@ class StoredKey:
 #   *.base_url, ...          -> str | None
 #   models.user_added/enabled/disabled -> tuple[str, ...]
 #   models.selected.<surface> -> str
-KEY_FIELDS = (
-    "openai.key",
-    "anthropic.key",
-    "google.key",
-    "azure.key",
-    "bedrock.access_key",
-    "bedrock.secret_key",
-    "bedrock.session_token",
-)
-SETTING_FIELDS = (
-    "openai.enabled",
-    "openai.base_url",
-    "anthropic.enabled",
-    "google.enabled",
-    "azure.enabled",
-    "azure.base_url",
-    "azure.deployment",
-    "bedrock.enabled",
-    "bedrock.region",
-)
-# How each provider's fields are named in `list --json` and in bundles:
-# provider -> {json name: field name}.
-PROVIDER_LAYOUT: dict[str, dict[str, str]] = {
-    "openai": {"enabled": "openai.enabled", "base_url": "openai.base_url", "key": "openai.key"},
-    "anthropic": {"enabled": "anthropic.enabled", "key": "anthropic.key"},
-    "google": {"enabled": "google.enabled", "key": "google.key"},
-    "azure": {
-        "enabled": "azure.enabled",
-        "base_url": "azure.base_url",
-        "deployment": "azure.deployment",
-        "key": "azure.key",
-    },
-    "bedrock": {
-        "enabled": "bedrock.enabled",
-        "region": "bedrock.region",
-        "access_key": "bedrock.access_key",
-        "secret_key": "bedrock.secret_key",
-        "session_token": "bedrock.session_token",
-    },
-}
-KEY_NAMES = ("key", "access_key", "secret_key", "session_token")
-SETTABLE_KEY_NAMES = ("key", "access_key", "secret_key")  # a session token is not set by hand
+# Each provider's fields are its registry record's: registry().key_fields, .setting_fields, .layout.
 MODEL_LIST_FIELDS = ("models.user_added", "models.enabled", "models.disabled")
 EXTRA_PREFIX = "extra."
 SELECTED_PREFIX = "models.selected."
@@ -175,7 +147,25 @@ def provider_of(field_name: str) -> str:
 
 
 def is_key_field(field_name: str) -> bool:
-    return field_name in KEY_FIELDS or field_name.startswith(EXTRA_PREFIX)
+    return field_name in registry().key_slots or field_name.startswith(EXTRA_PREFIX)
+
+
+_VIEWS = {
+    "PROVIDERS": lambda: registry().names,
+    "PROVIDER_ALIASES": lambda: dict(registry().aliases),
+    "KEY_FIELDS": lambda: registry().key_fields,
+    "SETTING_FIELDS": lambda: registry().setting_fields,
+    "PROVIDER_LAYOUT": lambda: {p: dict(layout) for p, layout in registry().layout.items()},
+    "KEY_NAMES": lambda: registry().key_names,
+    "SETTABLE_KEY_NAMES": lambda: registry().settable_key_names,  # a session token is not set by hand
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The provider lists of earlier versions, as views of the current registry (never frozen at import)."""
+    if name in _VIEWS:
+        return _VIEWS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -184,18 +174,27 @@ class Profile:
 
     `fields` maps field names (see above) to values; a field that is absent
     is "not set". `notes` are things worth telling the user about the read
-    (malformed JSON, undecryptable rows, ...). `bedrock_iam` is True when
-    Bedrock uses a team IAM role instead of keys.
+    (malformed JSON, undecryptable rows, ...). `roles` names the providers
+    whose keys are a team role's marker instead (Bedrock's IAM role).
     """
 
     fields: Mapping[str, Any]
     notes: tuple[str, ...] = ()
-    bedrock_iam: bool = False
-    key_form: str = "plaintext"  # "secret" when the db has secret://cursorAuth rows
+    roles: frozenset[str] = frozenset()
+    key_form: str = KeyForm.PLAINTEXT  # SECRET when the db has secret://cursorAuth rows; "bundle" for a bundle
     cursor_version: str | None = None  # the version Cursor recorded in the database, if any
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
+
+    def uses_role(self, provider: str) -> bool:
+        """True when a team role stands in for this provider's keys (Bedrock's IAM role)."""
+        return provider in self.roles
+
+    @property
+    def bedrock_iam(self) -> bool:
+        """Earlier spelling of uses_role() for the one provider with a role marker."""
+        return bool(self.roles)
 
     def keys(self) -> dict[str, StoredKey]:
         return {n: v for n, v in self.fields.items() if is_key_field(n)}

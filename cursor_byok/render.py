@@ -10,7 +10,8 @@ from typing import Any, Iterable, Mapping
 
 from .changes.outcome import list_delta, summary, value_json
 from .changes.undo import UndoResult
-from .model import KEY_NAMES, PROVIDER_LAYOUT, Change, Plan
+from .model import Change, Plan
+from .providers import registry
 
 # --- human tables ----------------------------------------------------------------
 
@@ -72,17 +73,19 @@ def profile_text(doc: dict) -> str:
     """The human form of a `list --json` document."""
     rows = []
     in_bundle = "bundle" in doc  # a bundle: what it does not hold is "not in bundle", not off or empty
-    names = [*PROVIDER_LAYOUT, *(n for n in doc["providers"] if n not in PROVIDER_LAYOUT)]
+    reg = registry()
+    names = [*reg.names, *(n for n in doc["providers"] if n not in reg)]
+    setting_names = {s.name for p in reg for s in p.settings}
     for name in names:
         if name not in doc["providers"]:
             if in_bundle:
                 rows.append([name, "", "not in bundle", "", "", ""])
             continue
-        p = doc["providers"][name]
-        settings = [f"{k}={v}" for k, v in p.items() if k in ("base_url", "deployment", "region") and v]
+        p, record = doc["providers"][name], reg.get(name)
+        settings = [f"{k}={v}" for k, v in p.items() if k in setting_names and v]
         if p.get("iam_role"):
             settings.append("IAM role")
-        keys = [(k, p[k]) for k in KEY_NAMES if k in p]
+        keys = [(k, p[k]) for k in reg.key_names if k in p]
         if not keys:  # a bundle with this provider's settings and no key (--no-keys, or none was stored)
             on = {True: "on", False: "off"}.get(p.get("enabled"), "-")
             rows.append([name, on, "no key in bundle" if in_bundle else "-", "", "", " ".join(settings)])
@@ -93,8 +96,8 @@ def profile_text(doc: dict) -> str:
             if kname != "key":
                 shown = f"{kname}: {shown}"
             rows.append([label, on, shown, fp, note, " ".join(settings) if i == 0 else ""])
-            if name == "bedrock" and kname == "secret_key":
-                break
+            if record and kname == record.settable_keys[-1].name:
+                break  # keys carried along with the others (a session token) are not shown here
     for extra in doc.get("extra_secrets", []):
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
@@ -119,7 +122,7 @@ def revealed_keys(doc: dict) -> list[str]:
     found = [
         (f"{name}.{kname}", p[kname])
         for name, p in doc["providers"].items()
-        for kname in KEY_NAMES
+        for kname in registry().key_names
         if isinstance(p.get(kname), dict)
     ]
     found += [(extra["name"].rsplit("/", 1)[-1], extra["key"]) for extra in doc.get("extra_secrets", [])]

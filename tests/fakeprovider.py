@@ -95,7 +95,8 @@ def presented_key(provider: str, headers: Mapping[str, str], query: dict) -> str
         return h.get("x-goog-api-key")
     if provider == "azure":
         return h.get("api-key") if query.get("api-version") else None
-    return None
+    auth = h.get("authorization", "")  # a made-up provider (tests' scratch registries): a bearer token
+    return auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
 
 
 @dataclass
@@ -119,8 +120,10 @@ class FakeProvider:
         limited: Iterable[str] = (),
         delay: Mapping[str, float] | None = None,
         deployments: Iterable[str] = ("gpt-4o-prod",),  # the sample install's deployment
+        routes: Mapping[str, tuple[str, str]] | None = None,  # more providers (a scratch registry's), as ROUTES
     ) -> None:
         self.known = dict(known)
+        self.routes = {**ROUTES, **(routes or {})}
         self.behaviour = Behaviour(set(forbidden), set(limited), dict(delay or {}), tuple(deployments))
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
@@ -137,7 +140,7 @@ class FakeProvider:
         return f"http://{host}:{port}"
 
     def base(self, provider: str) -> str:
-        return self.root + ROUTES[provider][0]
+        return self.root + self.routes[provider][0]
 
     def urls(self) -> dict[str, str]:
         """The provider_urls a test passes to doctor: every official base URL pointed here."""
@@ -164,7 +167,7 @@ class FakeProvider:
             return 500, {}, {"error": "server error"}
         if path.startswith(DEPLOYMENT_PREFIX) and method == "POST":
             return self.azure_deployment(path, query, headers)
-        for provider, (_base, models_path) in ROUTES.items():
+        for provider, (_base, models_path) in self.routes.items():
             if path == models_path and method == "GET":
                 return self.models(provider, query, headers)
         if method != "GET":

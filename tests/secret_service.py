@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -86,7 +87,8 @@ class PrivateSecretService:
             ["dbus-daemon", "--config-file", str(config), "--nofork", "--nopidfile", "--print-address=1"],
             stdout=subprocess.PIPE,
         )
-        address = bus.stdout.readline().decode().strip()
+        ready, _, _ = select.select([bus.stdout], [], [], READY_POLLS * 0.05)
+        address = bus.stdout.readline().decode().strip() if ready else ""  # a whole line follows readiness
         if not address:
             raise StartFailed(f"dbus-daemon printed no address (exit {bus.poll()})")
         return address
@@ -177,6 +179,7 @@ class PrivateSecretService:
             env=self.env,
             check=True,
             capture_output=True,
+            timeout=60,
         )
 
     # -- stop --------------------------------------------------------------------------
@@ -189,7 +192,7 @@ class PrivateSecretService:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    proc.wait()
+                    proc.wait(timeout=10)
             for stream in (proc.stdin, proc.stdout):
                 if stream and not stream.closed:
                     stream.close()

@@ -25,6 +25,7 @@ from cursor_byok.checks import audit
 from cursor_byok.checks import surroundings as scan
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor.rows import BLOB_KEY
+from cursor_byok.key_table import trim_scanned
 from cursor_byok.model import VENDOR_PREFIXES
 from cursor_byok.samples.installs import create_db, default_settings, make_key, sample_keys
 
@@ -588,7 +589,7 @@ def test_key_strings_finds_exactly_what_the_full_pattern_finds(seed):
         parts += [_noise(rng, rng.randrange(0, 300)), rng.choice([b" ", b"Key", b"key", b"\x05", b""]), key.encode()]
     data = b"".join(parts) + _noise(rng, 200)
     matches = audit.SCAN_PATTERN.finditer(data)
-    reference = [(m.lastgroup, audit._trim(m.lastgroup, m.group(0).decode())) for m in matches]
+    reference = [(m.lastgroup, trim_scanned(m.lastgroup, m.group(0).decode())) for m in matches]
     assert audit.key_strings(data) == reference
     assert len({v for v, _ in reference}) >= 5  # noise glued to a key can spoil a few shapes, as in real pages
 

@@ -20,7 +20,10 @@ from fakeprovider import ROUTES, FakeProvider
 from cursor_byok.checks import doctor, provider_pages
 from cursor_byok.cli import Exit, main
 from cursor_byok.model import VENDOR_PREFIXES, Profile, Secret, StoredKey
+from cursor_byok.providers import registry
 from cursor_byok.samples.installs import default_settings, make_key, sample_keys
+
+ANTHROPIC_VERSION = dict(registry()["anthropic"].probe.auth)["anthropic-version"]
 
 CHECK_SHAPE = {"provider", "symptom", "verdict", "detail", "fix"}
 ONLINE_SHAPE = {"provider", "field", "status", "reason", "url", "host", "elapsed_ms", "slow", "rate_limit"}
@@ -103,7 +106,7 @@ def test_a_healthy_install_has_no_likely_causes(make_sample_dir, tmp_path):
     assert set(doc) == {"output_version", "db", "checks", "online", "costs", "summary"}
     assert doc["online"] is None and doc["summary"] == {"likely": 0, "invalid": 0, "rate_limited": 0, "refused": 0}
     assert all(set(c) == CHECK_SHAPE for c in doc["checks"])
-    for provider in ("openai", "anthropic", "google", "azure", "bedrock"):
+    for provider in registry().names:
         assert verdicts(doc, provider, doctor.NOT_SHOWN) == ["ok"]
     assert verdicts(doc, "openai", doctor.S401) == ["ok"]
     assert verdicts(doc, "azure", doctor.AZURE_REFUSED) == ["ok"]
@@ -271,13 +274,13 @@ def test_online_checks_each_key_with_the_right_header(make_sample_dir, tmp_path,
     assert found["openai.key"]["rate_limit"] == {"requests_limit": 500, "requests_remaining": 499}
 
     seen = sorted((s.method, s.path) for s in fake.seen)
-    expected = sorted(("GET", ROUTES[p][1]) for p in ("openai", "anthropic", "google", "azure"))
+    expected = sorted(("GET", ROUTES[p.name][1]) for p in registry() if p.probe)
     expected.append(("POST", "/openai/deployments/gpt-4o-prod/chat/completions"))
     assert seen == sorted(expected * 2)  # once for --json, once for the text run
     by_path = {s.path: s for s in fake.seen}
     assert by_path[ROUTES["openai"][1]].headers["authorization"] == f"Bearer {values['openai.key']}"
     assert by_path[ROUTES["anthropic"][1]].headers["x-api-key"] == values["anthropic.key"]
-    assert by_path[ROUTES["anthropic"][1]].headers["anthropic-version"] == doctor.ANTHROPIC_VERSION
+    assert by_path[ROUTES["anthropic"][1]].headers["anthropic-version"] == ANTHROPIC_VERSION
     assert by_path[ROUTES["google"][1]].headers["x-goog-api-key"] == values["google.key"]
     assert by_path[ROUTES["azure"][1]].headers["api-key"] == values["azure.key"]
     assert by_path[ROUTES["azure"][1]].query == {"api-version": [doctor.AZURE_API_VERSION]}
@@ -433,7 +436,7 @@ def test_official_urls_by_default_and_no_key_in_them():
         "azure.base_url": "https://contoso-ai.openai.azure.com/",
         "azure.deployment": "gpt 4o/prod",
         "extra.mistralKey": StoredKey(Secret("mistral-made-up-value-123456"), "password", "r5"),
-        **{f"{p}.enabled": True for p in ("openai", "anthropic", "google", "azure")},
+        **{f"{p.name}.enabled": True for p in registry() if p.probe},
     }
     found = {t.field: t for t in doctor.targets(Profile(fields=fields))}
     assert found["openai.key"].url == "https://api.openai.com/v1/models"
@@ -622,17 +625,17 @@ def test_costs_link_usage_and_spending_limit_pages_of_each_provider_with_a_key(m
     costs = {c["provider"]: c for c in doc["costs"]}
     assert set(costs) == {"openai", "anthropic", "azure", "bedrock"}  # Google has no key
     for provider, entry in costs.items():
-        usage, spending_limit, _tier = provider_pages.PAGES[provider]
+        usage, spending_limit, _tier = provider_pages.pages()[provider]
         assert (entry["usage"], entry["spending_limit"]) == (usage, spending_limit)
         assert entry["checked"] == provider_pages.CHECKED and "not by Cursor" in entry["billed"]
         assert usage.startswith("https://") and spending_limit.startswith("https://")
     text = d.run().stdout
     assert "billed by each provider directly, not by Cursor" in text
-    assert provider_pages.PAGES["openai"][1] in text
+    assert provider_pages.pages()["openai"][1] in text
 
 
 def test_the_page_table_is_dated():
-    assert set(provider_pages.PAGES) == {"openai", "anthropic", "google", "azure", "bedrock"}
+    assert set(provider_pages.pages()) == set(registry().names)  # every provider links its billing pages
     assert datetime.strptime(provider_pages.CHECKED, "%Y-%m-%d")
 
 
@@ -644,7 +647,7 @@ def test_list_json_has_the_billing_pages_of_each_provider_with_a_key(make_sample
     assert providers["google"]["billing"] is None
     for name in ("openai", "anthropic", "azure", "bedrock"):
         assert providers[name]["billing"] == provider_pages.billing(name)
-        assert providers[name]["billing"]["spending_limit"] == provider_pages.PAGES[name][1]
+        assert providers[name]["billing"]["spending_limit"] == provider_pages.pages()[name][1]
 
 
 class EchoServer:

@@ -39,9 +39,10 @@ from cursor_byok.changes.diff import diff
 from cursor_byok.checks.listing import bundle_listing
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor import blob_patch as blobpatch
-from cursor_byok.cursor.rows import BLOB_KEY, BLOB_PATHS, RowWriter, read_profile
+from cursor_byok.cursor.rows import BLOB_KEY, RowWriter, blob_paths, read_profile
 from cursor_byok.errors import BundleAuthError, BundleError, InputError
 from cursor_byok.model import Secret
+from cursor_byok.providers import registry
 from cursor_byok.render import plan_text, profile_text
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, sample_keys
@@ -490,7 +491,7 @@ def test_precheck_reads_every_well_formed_header_exactly(parts, payload, armored
 
 # --- the settings-blob writer keeps what is not ours -------------------------------------------
 
-BYOK_TOP = {path[0] for path in BLOB_PATHS.values()}
+BYOK_TOP = {path[0] for path in blob_paths().values()}
 OTHER_NAMES = st.text(min_size=1, max_size=12).filter(lambda n: n not in BYOK_TOP)
 WANTED_FIELDS = {
     "openai.enabled": st.booleans(),
@@ -563,7 +564,7 @@ NEAR_DOCUMENTS = st.fixed_dictionaries(
             {},
             optional={
                 "providers": st.dictionaries(
-                    st.sampled_from([*bundle.PROVIDER_LAYOUT, "mistral"]), PROVIDER_ENTRIES, max_size=3
+                    st.sampled_from([*registry().names, "mistral"]), PROVIDER_ENTRIES, max_size=3
                 )
                 | JSON_VALUES,
                 "extra_secrets": st.dictionaries(st.text(max_size=8), JSON_SCALARS, max_size=3),
@@ -632,7 +633,7 @@ def toml_value(value) -> str:
     return "[" + ", ".join(toml_value(v) for v in value) + "]"
 
 
-TABLE_NAMES = st.sampled_from([*manifest.PROVIDER_SCHEMA, "models", "openai.extra", "models.select"])
+TABLE_NAMES = st.sampled_from([*registry().names, "models", "openai.extra", "models.select"])
 FIELD_NAMES = st.sampled_from(
     [
         "key",

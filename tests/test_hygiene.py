@@ -44,7 +44,8 @@ from click.testing import CliRunner
 
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main
-from cursor_byok.cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.cursor.rows import PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.providers import registry
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key
 
 LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -596,7 +597,10 @@ def test_legacy_plain_rows_end_up_in_the_journal_as_they_were(tmp_path):
     held = set().union(*journals.values())
     assert {"dst:openai.key", "dst:anthropic.key", "dst:google.key"} <= held
     assert held <= lab.plain_at_rest
-    rows = [PLAIN_PREFIX + KEY_ROW_NAMES["openai.key"], SECRET_PREFIX + KEY_ROW_NAMES["openai.key"]]
+    rows = [
+        PLAIN_PREFIX + registry().key_row_names["openai.key"],
+        SECRET_PREFIX + registry().key_row_names["openai.key"],
+    ]
     journal = json.loads((lab.root / next(iter(journals))).read_text())
     assert rows[0] in {r["key"] for r in journal["rows"]}
 

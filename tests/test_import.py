@@ -39,7 +39,8 @@ from cursor_byok.bundle.age_envelope import seal
 from cursor_byok.bundle.document import FORMAT
 from cursor_byok.cli import Exit
 from cursor_byok.cursor import store
-from cursor_byok.cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.providers import registry
 from cursor_byok.samples.installs import make_key
 
 ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")
@@ -88,7 +89,7 @@ def test_auto_writes_legacy_rows_where_cursor_has_no_secret_cursorauth_rows(move
     assert result.exit_code == 0, result.stderr
     rows = items(target.db)
     for field in ROW_FIELDS:
-        name = KEY_ROW_NAMES[field]
+        name = registry().key_row_names[field]
         assert rows[PLAIN_PREFIX + name] == move.source.keys[field]
         assert SECRET_PREFIX + name not in rows
     # An unknown provider's key exists only as a secret:// row: encrypted with the proven machine secret.
@@ -101,7 +102,7 @@ def test_auto_writes_secret_rows_where_cursor_has_them(move, make_sample_dir):
     assert move.into(target, "--yes").exit_code == 0
     rows = items(target.db)
     for field in ROW_FIELDS:
-        name = KEY_ROW_NAMES[field]
+        name = registry().key_row_names[field]
         assert PLAIN_PREFIX + name not in rows
         blob = buffer_bytes(rows[SECRET_PREFIX + name])
         assert oscrypt_decrypt("windows", target.sample.secret, blob) == move.source.keys[field]
@@ -113,7 +114,7 @@ def test_key_storage_secret_encrypts_even_without_secret_cursorauth_rows(move, m
     result = move.into(target, "--yes", "--key-storage", "secret", *rows_only)  # Azure/Bedrock: blob only
     assert result.exit_code == 0, result.stderr
     rows = items(target.db)
-    assert not any(PLAIN_PREFIX + KEY_ROW_NAMES[f] in rows for f in ROW_FIELDS)
+    assert not any(PLAIN_PREFIX + registry().key_row_names[f] in rows for f in ROW_FIELDS)
     assert {f: stored_keys(target)[f] for f in ROW_FIELDS} == {f: move.source.keys[f] for f in ROW_FIELDS}
 
 
@@ -151,7 +152,7 @@ def test_key_storage_secret_with_explicit_basic_needs_no_proof(move, make_sample
     result = move.into(target, "--yes", "--key-storage", "secret", "--only", "openai")
     assert result.exit_code == 0, result.stderr
     assert "only obfuscated" in result.stderr
-    row = items(target.db)[SECRET_PREFIX + KEY_ROW_NAMES["openai.key"]]
+    row = items(target.db)[SECRET_PREFIX + registry().key_row_names["openai.key"]]
     assert buffer_bytes(row).startswith(b"v10")
     shown = list_json(target, "--reveal")["providers"]["openai"]["key"]
     assert (shown["value"], shown["storage"]) == (move.source.keys["openai.key"], "basic")
@@ -163,7 +164,7 @@ def test_key_storage_plaintext_replaces_secret_rows_with_legacy_rows(move, make_
     assert result.exit_code == 0, result.stderr
     rows = items(target.db)
     for field in ROW_FIELDS:
-        name = KEY_ROW_NAMES[field]
+        name = registry().key_row_names[field]
         assert rows[PLAIN_PREFIX + name] == move.source.keys[field]
         assert SECRET_PREFIX + name not in rows, "the old secret row must go when the legacy row is written"
 
@@ -558,7 +559,7 @@ def test_json_output_is_one_document_with_the_plan(move, make_sample_dir):
 
 
 def changed_rows_after_import(move, target) -> set[str]:
-    return {SECRET_PREFIX + KEY_ROW_NAMES[f] for f in ROW_FIELDS} | {SECRET_PREFIX + "mistralKey", BLOB_KEY}
+    return {SECRET_PREFIX + registry().key_row_names[f] for f in ROW_FIELDS} | {SECRET_PREFIX + "mistralKey", BLOB_KEY}
 
 
 def test_human_output_masks_keys(move, make_sample_dir):

@@ -11,14 +11,13 @@ its bus name and answers nothing, as a hung kwalletd does). Only the kwalletd6 n
 from __future__ import annotations
 
 import json
-import select
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import require_module, require_tool
+from conftest import read_line, require_module, require_tool
 from transfer import expected_values, identity, make_target, revealed, stored_keys
 
 from cursor_byok.errors import SafeStorageUnavailable
@@ -79,8 +78,7 @@ def start_kwalletd6_stand_in(service, entries: dict[tuple[str, str], str]) -> su
     """tests/fake_kwallet.py as org.kde.kwalletd6 on `service`'s bus (stopped with it)."""
     config = json.dumps({f"{folder}/{entry}": value for (folder, entry), value in entries.items()})
     proc = service._spawn([sys.executable, str(STAND_IN), service.address, config], stdout=subprocess.PIPE)
-    ready, _, _ = select.select([proc.stdout], [], [], STAND_IN_DEADLINE_S)
-    line = proc.stdout.readline() if ready else b""
+    line = read_line(proc, STAND_IN_DEADLINE_S)
     if not line or not json.loads(line).get("ready"):
         raise AssertionError(f"the kwalletd6 stand-in did not start within {STAND_IN_DEADLINE_S:.0f} s ({proc.poll()})")
     return proc

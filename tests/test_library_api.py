@@ -25,6 +25,7 @@ from transfer import make_target
 import cursor_byok as byok
 from cursor_byok import errors as E
 from cursor_byok.cli import main
+from cursor_byok.providers import registry
 
 PASSPHRASE = "correct horse battery staple"
 SAMPLE_HOSTS = ("contoso-ai.openai.azure.com",)
@@ -60,7 +61,7 @@ def test_the_docstring_walk_moves_every_key_and_undo_takes_it_back(make_sample_d
     assert bundle.keys == len(source.keys) + len(source.extras) and bundle.left_out == ()
     assert bundle.data.startswith(b"age-encryption.org/v1") and source.keys["openai.key"].encode() not in bundle.data
 
-    only = ("openai", "anthropic", "google", "azure", "bedrock")
+    only = registry().names
     plan = byok.plan_import(dst, bundle.data, passphrase=PASSPHRASE, only=only, allow_endpoints=SAMPLE_HOSTS)
     assert plan.dry_run and {c.field for c in plan.plan.changes} >= set(source.keys)
     result = byok.import_bundle(dst, bundle.data, passphrase=PASSPHRASE, only=only, allow_endpoints=SAMPLE_HOSTS)

@@ -10,6 +10,7 @@ import pytest
 from cursor_byok.cursor.reading import read_rows
 from cursor_byok.cursor.rows import BLOB_KEY, SECRET_PREFIX, read_profile
 from cursor_byok.model import PLAINTEXT, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
+from cursor_byok.providers import registry
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 from cursor_byok.samples.installs import Sample, create_db, default_settings, item_rows, make_key, sample_keys
@@ -68,9 +69,7 @@ def test_unknown_secret_rows_are_kept_as_extras(make_sample_dir):
 def test_other_secret_rows_are_not_provider_keys(any_generation_dir):
     # secret://mcpEncryptionKey and login rows are in every sample; they must not show up.
     profile = read(any_generation_dir)
-    assert all(
-        f.split(".")[0] in ("openai", "anthropic", "google", "azure", "bedrock", "extra") for f in profile.keys()
-    )
+    assert all(f.split(".")[0] in (*registry().names, "extra") for f in profile.keys())
     assert not any("mcp" in f or "accessToken" in f for f in profile.fields)
 
 

@@ -35,7 +35,8 @@ from transfer import (
     stored_keys,
 )
 
-from cursor_byok.cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.providers import registry
 from cursor_byok.samples.installs import GENERATIONS, default_settings
 
 ROW_FIELDS = ("openai.key", "anthropic.key", "google.key")  # the keys with rows of their own in Cursor 2.x
@@ -53,9 +54,9 @@ def expected_rows(source, target) -> set[str]:
     only where secret:// rows exist.
     """
     if target.generation == "plaintext":
-        rows = {PLAIN_PREFIX + KEY_ROW_NAMES[f] for f in ROW_FIELDS}
+        rows = {PLAIN_PREFIX + registry().key_row_names[f] for f in ROW_FIELDS}
     else:
-        rows = {SECRET_PREFIX + KEY_ROW_NAMES[f] for f in ROW_FIELDS}
+        rows = {SECRET_PREFIX + registry().key_row_names[f] for f in ROW_FIELDS}
         rows |= {SECRET_PREFIX + name for name in source.extras}
     return rows | {BLOB_KEY}
 
@@ -100,8 +101,8 @@ def test_round_trip_between_generations(source_gen, target_gen, make_sample_dir,
     assert after["user_version"] == before["user_version"] == 1
     form = PLAIN_PREFIX if target_gen == "plaintext" else SECRET_PREFIX
     other = SECRET_PREFIX if form == PLAIN_PREFIX else PLAIN_PREFIX
-    assert all(form + KEY_ROW_NAMES[f] in after["ItemTable"] for f in ROW_FIELDS)
-    assert not any(other + KEY_ROW_NAMES[f] in after["ItemTable"] for f in ROW_FIELDS)
+    assert all(form + registry().key_row_names[f] in after["ItemTable"] for f in ROW_FIELDS)
+    assert not any(other + registry().key_row_names[f] in after["ItemTable"] for f in ROW_FIELDS)
 
     # Settings arrived; the rest of the blob is byte-identical and in its old order.
     blob_after = after["ItemTable"][BLOB_KEY][1]

@@ -21,7 +21,8 @@ from transfer import (
 )
 
 from cursor_byok.cli import Exit
-from cursor_byok.cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX
+from cursor_byok.cursor.rows import PLAIN_PREFIX
+from cursor_byok.providers import registry
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_key_storage_secret_refuses_keys_kept_only_in_the_blob(moved, make_sampl
     assert journals(data_dir) == []
     ok = import_(target, bundle, ident, "--yes", "--key-storage", "secret", "--only", "openai")
     assert ok.exit_code == 0, ok.stderr
-    assert PLAIN_PREFIX + KEY_ROW_NAMES["openai.key"] not in items(target.db)
+    assert PLAIN_PREFIX + registry().key_row_names["openai.key"] not in items(target.db)
 
 
 def test_key_storage_secret_is_refused_before_a_conflict_could_be_replaced_at_the_prompt(
@@ -391,7 +392,7 @@ def test_list_bundle_marks_what_the_bundle_does_not_hold(make_sample_dir, tmp_pa
     full = json.loads(
         run("list", "--bundle", export(source, tmp_path / "all.age", recipient), "-i", ident, "--json").stdout
     )
-    assert set(full["providers"]) == {"openai", "anthropic", "google", "azure", "bedrock"}
+    assert set(full["providers"]) == set(registry().names)
     assert full["models"]["user_added"] and "extra_secrets" in full
 
 

@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cursor_byok.changes.diff import ENDPOINT_FIELDS, diff
+from cursor_byok.changes.diff import diff
 from cursor_byok.cursor import urls
 from cursor_byok.cursor.store import foreign_objects
 from cursor_byok.errors import InputError, UnsafeURL
 from cursor_byok.model import Profile, StoredKey
 from cursor_byok.model import Secret as S
+from cursor_byok.providers import registry
 from cursor_byok.samples.installs import make_key
 
 KEY = make_key("openai", random.Random(11))
@@ -181,8 +182,9 @@ def test_set_is_exempt():
 
 
 def test_every_endpoint_field_names_keys_of_its_own_provider():
-    assert set(ENDPOINT_FIELDS) == {"openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region"}
-    for field, keys in ENDPOINT_FIELDS.items():
+    endpoint_fields = registry().endpoint_fields
+    assert set(endpoint_fields) == {"openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region"}
+    for field, keys in endpoint_fields.items():
         assert all(k.split(".")[0] == field.split(".")[0] for k in keys)
 
 

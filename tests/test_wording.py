@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import cursor_byok
-from cursor_byok.checks.audit import PROVIDER_NAMES
 from cursor_byok.key_shapes import article
+from cursor_byok.key_table import VENDOR_TITLES
+from cursor_byok.providers import registry
 
 EXPECTED = {
     "OpenAI": "an OpenAI",
@@ -35,7 +36,7 @@ def test_article_fits_how_the_name_is_said(name, expected):
 
 
 def test_every_provider_name_is_covered():
-    assert set(PROVIDER_NAMES.values()) <= set(EXPECTED)
+    assert {*registry().titles.values(), *VENDOR_TITLES.values()} <= set(EXPECTED)
 
 
 # An article typed before an interpolated word is how "a Anthropic key" happened; such text goes through

@@ -22,19 +22,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cursor_byok.bundle.age_envelope import generate_identity
 from cursor_byok.cli import main
-from cursor_byok.cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.model import VENDOR_PREFIXES
+from cursor_byok.providers import registry
 
-# Blob paths of the keys that Cursor 2.x keeps in the settings blob.
-BLOB_KEY_PATHS = {
-    "azure.key": ("azureState", "apiKey"),
-    "bedrock.access_key": ("bedrockState", "accessKey"),
-    "bedrock.secret_key": ("bedrockState", "secretKey"),
-}
+# Blob paths of the keys that Cursor 2.x keeps in the settings blob (a session token is never set by hand).
+BLOB_KEY_PATHS = {field: slot.blob for field, slot in registry().key_slots.items() if slot.blob and slot.settable}
 # Top-level blob fields that hold BYOK data; every other field must survive an import untouched.
-BYOK_TOP_FIELDS = ("useOpenAIKey", "openAIBaseUrl", "useClaudeKey", "useGoogleKey", "azureState", "bedrockState")
+BYOK_TOP_FIELDS = tuple(dict.fromkeys(path[0] for path in registry().blob_paths.values()))
 MODEL_FIELDS = ("userAddedModels", "modelOverrideEnabled", "modelOverrideDisabled", "modelConfig")
-KNOWN_PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
+KNOWN_PROVIDERS = registry().names
 ONLY_KNOWN = [arg for p in KNOWN_PROVIDERS for arg in ("--only", p)]
 
 # A second machine: its own secret, no provider keys yet, its own account data in the blob.
@@ -131,7 +128,7 @@ def revealed(doc: dict) -> dict[str, str]:
     """Field -> value of every key in a `list --json --reveal` document."""
     out = {}
     for provider, entry in doc["providers"].items():
-        for name in ("key", "access_key", "secret_key", "session_token"):
+        for name in registry().key_names:
             if entry.get(name):
                 out[f"{provider}.{name}"] = entry[name]["value"]
     for extra in doc["extra_secrets"]:
@@ -142,7 +139,7 @@ def revealed(doc: dict) -> dict[str, str]:
 def fingerprints(doc: dict) -> dict[str, str]:
     out = {}
     for provider, entry in doc["providers"].items():
-        for name in ("key", "access_key", "secret_key", "session_token"):
+        for name in registry().key_names:
             if entry.get(name):
                 out[f"{provider}.{name}"] = entry[name]["fingerprint"]
     for extra in doc["extra_secrets"]:
@@ -263,7 +260,7 @@ def stored_keys(sd) -> dict[str, str]:
     """Field -> plain value of every key in sd's database, decrypted with sd's own machine secret."""
     rows = items(sd.db)
     out: dict[str, str] = {}
-    for field, name in KEY_ROW_NAMES.items():
+    for field, name in registry().key_row_names.items():
         secret_row, plain_row = rows.get(SECRET_PREFIX + name), rows.get(PLAIN_PREFIX + name)
         if secret_row is not None and buffer_bytes(secret_row):
             out[field] = oscrypt_decrypt(sd.generation, sd.sample.secret, buffer_bytes(secret_row))
@@ -276,7 +273,7 @@ def stored_keys(sd) -> dict[str, str]:
             out[field] = value
     for row, value in rows.items():
         name = row[len(SECRET_PREFIX) :]
-        if row.startswith(SECRET_PREFIX) and name not in KEY_ROW_NAMES.values() and buffer_bytes(value):
+        if row.startswith(SECRET_PREFIX) and name not in registry().key_row_names.values() and buffer_bytes(value):
             out["extra." + name] = oscrypt_decrypt(sd.generation, sd.sample.secret, buffer_bytes(value))
     return out
 

@@ -18,15 +18,15 @@ from ..errors import BundleError, BundleVersionError
 from ..model import (
     BUNDLE,
     EXTRA_PREFIX,
-    KEY_NAMES,
     MODEL_LAYOUT,
-    PROVIDER_LAYOUT,
     SELECTED_PREFIX,
+    KeyForm,
     Profile,
     Secret,
     StoredKey,
     models_document,
 )
+from ..providers import registry
 
 FORMAT = "cursor-byok-bundle"
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -54,7 +54,8 @@ def to_document(
     only = set(only)
     notes: list[str] = []
     providers: dict[str, dict] = {}
-    for provider, layout in PROVIDER_LAYOUT.items():
+    key_names = registry().key_names
+    for provider, layout in registry().layout.items():
         if only and provider not in only:
             continue
         entry = {}
@@ -63,7 +64,7 @@ def to_document(
             if not keys and name == "base_url" and has_secret(value):
                 notes.append(f"{field}: left out, it holds what looks like a key ({shown(value)})")
                 continue
-            if name in KEY_NAMES:
+            if name in key_names:
                 if not keys:
                     continue
                 if isinstance(value, StoredKey) and value.secret is None:
@@ -107,7 +108,7 @@ def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = Tr
         if not keys or not isinstance(value, StoredKey) or value.secret is not None:
             continue
         group = field.split(".", 1)[0]
-        if group in PROVIDER_LAYOUT or group == "extra":
+        if group in registry() or group == "extra":
             if not only or group in only:
                 out.append(value.row if field.startswith(EXTRA_PREFIX) else field)
     return out
@@ -118,10 +119,11 @@ def written_counts(doc: dict) -> tuple[int, int]:
     profile = doc["profile"]
     keys = len(profile.get("extra_secrets", {}))
     providers = 0
+    key_names = registry().key_names
     for entry in profile.get("providers", {}).values():
-        held = [k for k, v in entry.items() if k in KEY_NAMES and v]
+        held = [k for k, v in entry.items() if k in key_names and v]
         keys += len(held)
-        providers += bool(held or any(v for k, v in entry.items() if k not in KEY_NAMES and k != "enabled"))
+        providers += bool(held or any(v for k, v in entry.items() if k not in key_names and k != "enabled"))
     return keys, providers
 
 
@@ -130,11 +132,12 @@ def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str,
     from ..cursor.rows import protection_of
 
     out: dict[str, str] = {}
+    reg = registry()
     for provider, entry in providers.items():
         for name in entry:
-            field = PROVIDER_LAYOUT[provider][name]
+            field = reg.layout[provider][name]
             stored = profile.fields.get(field)
-            if name in KEY_NAMES and isinstance(stored, StoredKey) and (how := protection_of(stored)):
+            if name in reg.key_names and isinstance(stored, StoredKey) and (how := protection_of(stored)):
                 out[field] = how
     return out
 
@@ -144,7 +147,8 @@ def source_protection(doc: Mapping[str, Any]) -> dict[str, str]:
     found = doc.get("source", {}).get("key_protection") if isinstance(doc.get("source"), dict) else None
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(k, str) and v in ("encrypted", "plaintext", "settings-json")}
+    protections = (KeyForm.ENCRYPTED, KeyForm.PLAINTEXT, KeyForm.SETTINGS_JSON)
+    return {k: v for k, v in found.items() if isinstance(k, str) and v in protections}
 
 
 def encode(doc: dict) -> bytes:
@@ -218,14 +222,14 @@ def to_fields(doc: dict) -> dict[str, Any]:
     if not isinstance(providers, dict):
         raise _bad("providers is not an object")
     for provider, entry in providers.items():
-        layout = PROVIDER_LAYOUT.get(provider)
+        layout = registry().layout.get(provider)
         if layout is None or not isinstance(entry, dict):
             raise _bad(f"unknown provider {provider!r}")
         for name, value in entry.items():
             field = layout.get(name)
             if field is None:
                 raise _bad(f"unknown field {provider}.{name!r}")
-            if name in KEY_NAMES:
+            if name in registry().key_names:
                 out[field] = Secret(_check(value, "key", field))
             elif name == "enabled":
                 out[field] = _check(value, "bool", field)
@@ -234,10 +238,11 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from ..cursor.rows import KNOWN_SECRET_NAMES, is_cursor_own
+    from ..cursor.rows import is_cursor_own
 
+    known_rows = set(registry().key_row_names.values())
     for name, value in extras.items():
-        if not _EXTRA_NAME.fullmatch(name) or name in KNOWN_SECRET_NAMES:
+        if not _EXTRA_NAME.fullmatch(name) or name in known_rows:
             raise _bad(f"extra secret name {name[:64]!r} (a known provider's row, or not [A-Za-z0-9._-])")
         if is_cursor_own(name):
             raise BundleError(

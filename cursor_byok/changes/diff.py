@@ -19,6 +19,7 @@ from ..model import (
     Action,
     Change,
     ConflictPolicy,
+    KeyForm,
     KeyStorage,
     ModelsPolicy,
     Plan,
@@ -28,20 +29,13 @@ from ..model import (
     is_key_field,
     provider_of,
 )
+from ..providers import Provider, Setting, registry
 
 KEY_STORAGE: tuple[KeyStorage, ...] = get_args(KeyStorage)
 
-# Where each provider's key is sent: changing one of these fields sends the keys listed to another place,
-# so for input from elsewhere (import, apply) it is a conflict whenever this machine holds one of those keys.
-ENDPOINT_FIELDS: dict[str, tuple[str, ...]] = {
-    "openai.base_url": ("openai.key",),
-    "azure.base_url": ("azure.key",),
-    "azure.deployment": ("azure.key",),
-    "bedrock.region": ("bedrock.access_key", "bedrock.secret_key", "bedrock.session_token"),
-}
-PROVIDER_TITLES = {"openai": "OpenAI", "azure": "Azure OpenAI", "bedrock": "AWS Bedrock"}
-OFFICIAL_HOSTS = {"openai.base_url": "api.openai.com"}
-URL_ENDPOINTS = ("openai.base_url", "azure.base_url")
+# Where each provider's key is sent comes from the provider registry: registry().endpoint_fields (endpoint
+# field -> the keys it sends elsewhere when changed: for input from elsewhere (import, apply) that is a conflict
+# whenever this machine holds one of those keys), .titles, .official_hosts.
 
 
 def _empty(value: Any) -> bool:
@@ -146,8 +140,13 @@ def diff(
     plain = {f: v for f, v in wanted.items() if not f.startswith("models.")}
     changes = [_change(current, f, v, on_conflict) for f, v in plain.items()]
     changes += model_changes(current, {f: v for f, v in wanted.items() if f.startswith("models.")}, models, on_conflict)
-    if current.bedrock_iam and any(f in wanted for f in ("bedrock.access_key", "bedrock.secret_key")):
-        changes = [_iam_guard(c, on_conflict) for c in changes]
+    for provider in registry():
+        if (
+            provider.role
+            and current.uses_role(provider.name)
+            and any(f in wanted for f in provider.settable_key_fields)
+        ):
+            changes = [_role_guard(provider.name, c, on_conflict) for c in changes]
     if guard_endpoints:
         allowed = {a.strip().lower() for a in allow_endpoints}
         changes = [endpoint_guard(current, wanted, c, on_conflict, allowed) for c in changes]
@@ -156,7 +155,8 @@ def diff(
 
 def held_endpoint_keys(current: Profile, field: str) -> list[str]:
     """The keys this machine holds that `field` (an endpoint) decides the destination of."""
-    return [f for f in ENDPOINT_FIELDS.get(field, ()) if isinstance(current.fields.get(f), StoredKey)]
+    sent = registry().endpoint_fields.get(field, ())
+    return [f for f in sent if isinstance(current.fields.get(f), StoredKey)]
 
 
 def endpoint_target(field: str, value: Any) -> str:
@@ -164,7 +164,7 @@ def endpoint_target(field: str, value: Any) -> str:
     from ..cursor.urls import host_of
 
     if field.endswith(".base_url"):
-        return host_of(value) if value else OFFICIAL_HOSTS.get(field, "no endpoint")
+        return host_of(value) if value else registry().official_hosts.get(field, "no endpoint")
     what = field.split(".", 1)[1]
     return f"{what} {value}" if value else f"no {what}"
 
@@ -173,36 +173,55 @@ def _official(field: str, value: Any) -> bool:
     """The provider's own endpoint: no base URL, or one on the provider's official host."""
     from ..cursor.urls import host_of
 
-    return _empty(value) or (field in OFFICIAL_HOSTS and host_of(value) == OFFICIAL_HOSTS[field])
+    hosts = registry().official_hosts
+    return _empty(value) or (field in hosts and host_of(value) == hosts[field])
+
+
+def _setting_of(field: str) -> tuple[Provider, Setting]:
+    provider = registry()[provider_of(field)]
+    setting = provider.setting(field.split(".", 1)[1])
+    assert setting is not None, field
+    return provider, setting
+
+
+def _url_of(provider: Provider, current: Profile, wanted: Mapping[str, Any]) -> Any:
+    """The provider's endpoint URL as it will be: the wanted one, else the stored one (a deployment lives there)."""
+    url = next((provider.field(s.name) for s in provider.settings if s.kind == "url"), None)
+    return (wanted.get(url) or current.get(url)) if url else None
 
 
 def endpoint_names(field: str, value: Any, current: Profile, wanted: Mapping[str, Any]) -> set[str]:
-    """The names `--allow-endpoint` may give for this destination: its host (an Azure deployment: its
-    resource's host; a Bedrock region: the region or its runtime host)."""
+    """The names `--allow-endpoint` may give for this destination: its host (a deployment: its resource's host;
+    a region: the region or the host its requests go to)."""
     from ..cursor.urls import host_of
 
-    if field.endswith(".base_url"):
-        return {host_of(value).lower()} if value else set()
-    if field == "azure.deployment":
-        base = wanted.get("azure.base_url") or current.get("azure.base_url")
+    if not value:
+        return set()
+    provider, setting = _setting_of(field)
+    if setting.kind == "url":
+        return {host_of(value).lower()}
+    if setting.kind == "name":
+        base = _url_of(provider, current, wanted)
         return {host_of(base).lower()} if base else set()
-    return {str(value).lower(), f"bedrock-runtime.{value}.amazonaws.com".lower()} if value else set()
+    return {str(value).lower(), *((setting.host.format(value=value).lower(),) if setting.host else ())}
 
 
 def what_leaves(field: str, value: Any, current: Profile, wanted: Mapping[str, Any]) -> str:
     """In words, what a new endpoint sends where: prompts and code, for which models, to which host."""
-    provider = field.split(".", 1)[0]
-    title = PROVIDER_TITLES[provider]
-    if field == "openai.base_url":
+    provider, setting = _setting_of(field)
+    if provider.compatible == setting.name:  # an OpenAI-compatible server: custom models go there too
         custom = list(wanted.get("models.user_added") or current.get("models.user_added") or ())
-        models = f"OpenAI models and your custom models ({', '.join(custom[:3])}{', ...' if len(custom) > 3 else ''})"
-        return f"your prompts and code for {models if custom else 'OpenAI and custom models'} to {value}"
-    if field == "azure.deployment":
-        base = wanted.get("azure.base_url") or current.get("azure.base_url")
-        return f"your prompts and code for {title} to deployment {value} on {base or 'the stored endpoint'}"
-    if field == "bedrock.region":
-        return f"your prompts and code for {title} models to region {value} (bedrock-runtime.{value}.amazonaws.com)"
-    return f"your prompts and code for {title} models to {value}"
+        listed = f"{', '.join(custom[:3])}{', ...' if len(custom) > 3 else ''}"
+        models = f"{provider.title} models and your custom models ({listed})" if custom else None
+        return f"your prompts and code for {models or provider.title + ' and custom models'} to {value}"
+    if setting.kind == "name":
+        base = _url_of(provider, current, wanted)
+        where = base or "the stored endpoint"
+        return f"your prompts and code for {provider.title} to {setting.name} {value} on {where}"
+    if setting.kind == "region" and setting.host:
+        host = setting.host.format(value=value)
+        return f"your prompts and code for {provider.title} models to region {value} ({host})"
+    return f"your prompts and code for {provider.title} models to {value}"
 
 
 def endpoint_guard(
@@ -216,14 +235,14 @@ def endpoint_guard(
     they route. It goes ahead only for a host in `allowed` (--allow-endpoint);
     --on-conflict keep keeps the stored value; "replace" never covers it.
     """
-    if c.field not in ENDPOINT_FIELDS or c.action not in ("add", "replace", "remove", "conflict"):
+    if c.field not in registry().endpoint_fields or c.action not in ("add", "replace", "remove", "conflict"):
         return c
-    held = held_endpoint_keys(current, c.field)
-    changed_stored = c.field not in URL_ENDPOINTS and not _empty(c.old)
-    new_host = c.field in URL_ENDPOINTS and not _official(c.field, c.new)
+    held, is_url = held_endpoint_keys(current, c.field), c.field in registry().url_fields
+    changed_stored = not is_url and not _empty(c.old)
+    new_host = is_url and not _official(c.field, c.new)
     if not (held or changed_stored or new_host):
         return c
-    if c.field in URL_ENDPOINTS and _official(c.field, c.new) and not held:
+    if is_url and _official(c.field, c.new) and not held:
         return c  # back to the provider's own endpoint, and no key of this machine goes anywhere new
     sends = what_leaves(c.field, endpoint_target(c.field, c.new), current, wanted)
     won: Action = "replace" if c.action == "conflict" else c.action
@@ -241,18 +260,19 @@ def endpoint_messages(plan: Plan) -> list[str]:
     """One line per applied change of where prompts, code and keys go, naming the new destination."""
     out = []
     for c in plan.effective:
-        if c.field in ENDPOINT_FIELDS:
-            title = PROVIDER_TITLES[c.field.split(".", 1)[0]]
+        if c.field in registry().endpoint_fields:
+            title = registry().title(provider_of(c.field))
             what = c.sends or f"your prompts, code and {title} key to {endpoint_target(c.field, c.new)}"
             out.append(f"{c.field}: Cursor now sends {what}")
     return out
 
 
-def _iam_guard(c: Change, on_conflict: ConflictPolicy) -> Change:
-    """Keys never silently replace a team IAM role."""
-    if c.field in ("bedrock.access_key", "bedrock.secret_key") and c.action == "add":
-        note = "Bedrock uses a team IAM role here"
-        return settle(replace(c, old="iam"), on_conflict, note, kept_note=note + "; kept")
+def _role_guard(provider: str, c: Change, on_conflict: ConflictPolicy) -> Change:
+    """Keys never silently replace a team role (Bedrock's IAM role)."""
+    record = registry()[provider]
+    if record.role and c.field in record.settable_key_fields and c.action == "add":
+        note = record.role_note
+        return settle(replace(c, old=record.role.marker), on_conflict, note, kept_note=note + "; kept")
     return c
 
 
@@ -340,22 +360,23 @@ def filter_fields(
     return out
 
 
-def choose_key_form(profile: Profile, mode: str) -> str:
-    """How new keys are stored: the form this Cursor's version reads; the rows' evidence when it is unsure."""
+def choose_key_form(profile: Profile, mode: str) -> KeyForm:
+    """How new keys are stored: the form written for this Cursor's version (versions.KEY_FORMS); the rows'
+    evidence when the version does not say."""
     if mode not in KEY_STORAGE:
         raise ValueError(mode)
     if mode != "auto":
-        return mode
-    form_read = versions.key_form_read(profile.cursor_version)
-    if form_read != versions.UNSURE:
-        return form_read
-    if profile.cursor_version is not None and profile.key_form == "plaintext" and not _has_plain_key(profile):
-        return "secret"  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
-    return profile.key_form
+        return KeyForm(mode)
+    written = versions.key_form_written(profile.cursor_version)
+    if written != KeyForm.UNSURE:
+        return written
+    if profile.cursor_version is not None and profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile):
+        return KeyForm.SECRET  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
+    return KeyForm(profile.key_form)
 
 
 def _has_plain_key(profile: Profile) -> bool:
-    return any(isinstance(v, StoredKey) and v.storage == "plaintext" for v in profile.fields.values())
+    return any(isinstance(v, StoredKey) and v.storage == KeyForm.PLAINTEXT for v in profile.fields.values())
 
 
 def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
@@ -363,16 +384,16 @@ def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
     version = profile.cursor_version
     if mode != "auto":
         why = f"--key-storage {mode}"
-    elif versions.key_form_read(version) != versions.UNSURE:
+    elif versions.key_form_read(version) != KeyForm.UNSURE:
         why = f"Cursor {version} reads them"
     elif version:
         why = f"Cursor {version} is between the known forms; following the rows stored"
     else:
         why = "no Cursor version recorded; following the rows stored"
-    form = "encrypted secret://cursorAuth rows" if key_form == "secret" else "plain cursorAuth rows"
+    form = "encrypted secret://cursorAuth rows" if key_form == KeyForm.SECRET else "plain cursorAuth rows"
     note = f"keys are written as {form} ({why})"
     read = versions.key_form_read(version)
-    if mode != "auto" and read != versions.UNSURE and read != key_form:
+    if mode != "auto" and read != KeyForm.UNSURE and read != key_form:
         note += f"; WARNING: Cursor {version} does not read this form, so it will not use these keys"
     return note
 
@@ -382,11 +403,11 @@ __all__ = ["diff", "resolve", "filter_fields"]
 
 # --- protection: never store a key less protected without saying so ---------------------------
 
-_RANK = {"encrypted": 2, "plaintext": 1, "settings-json": 1}
-_SHOWN = {
-    "encrypted": "encrypted (secret://)",
-    "plaintext": "in a plain cursorAuth row",
-    "settings-json": "in plain text in the settings blob",
+_RANK: dict[str, int] = {KeyForm.ENCRYPTED: 2, KeyForm.PLAINTEXT: 1, KeyForm.SETTINGS_JSON: 1}
+_SHOWN: dict[str, str] = {
+    KeyForm.ENCRYPTED: "encrypted (secret://)",
+    KeyForm.PLAINTEXT: "in a plain cursorAuth row",
+    KeyForm.SETTINGS_JSON: "in plain text in the settings blob",
 }
 
 
@@ -414,15 +435,15 @@ def weaker_protection_notes(
 
 def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any], mode: str) -> None:
     """--key-storage secret fails, before anything is written, for keys this Cursor keeps only in its blob."""
-    from ..cursor.rows import SETTINGS_JSON, key_destination
+    from ..cursor.rows import key_destination
     from ..errors import KeyStorageRefused
 
-    if mode != "secret":
+    if mode != KeyForm.SECRET:
         return
     blob_only = [
         f
         for f, v in writing.items()
-        if v is not None and is_key_field(f) and key_destination(rows, f, "secret") == SETTINGS_JSON
+        if v is not None and is_key_field(f) and key_destination(rows, f, KeyForm.SECRET) == KeyForm.SETTINGS_JSON
     ]
     if blob_only:
         raise KeyStorageRefused(
@@ -449,11 +470,11 @@ def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key
 
     extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
     form_read = versions.key_form_read(version)
-    if form_read == versions.PLAIN:
+    if form_read == KeyForm.PLAINTEXT:
         homeless = True
     else:
-        homeless = form_read == versions.UNSURE and not any(k.startswith(ANY_SECRET_PREFIX) for k in rows)
-    if not extras or key_form != "plaintext" or not homeless:
+        homeless = form_read == KeyForm.UNSURE and not any(k.startswith(ANY_SECRET_PREFIX) for k in rows)
+    if not extras or key_form != KeyForm.PLAINTEXT or not homeless:
         return dict(wanted), []
     why = f"Cursor {version} reads no secret:// rows" if version else "this Cursor keeps no encrypted secret:// rows"
     notes = [f"{f}: left out, {why} to hold it" for f in extras]

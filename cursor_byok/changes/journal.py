@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..cursor.paths import command_for
-from ..cursor.rows import BLOB_KEY, BLOB_PATHS, KEY_ROW_NAMES, is_cursor_own
+from ..cursor.rows import BLOB_KEY, blob_paths, is_cursor_own
 from ..errors import InputError, NothingToUndo
 from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
+from ..providers import registry
 
 FORMAT = "cursor-byok-journal"
 VERSION = 2
@@ -226,7 +227,7 @@ def byok_row(key: str) -> bool:
         if key.startswith(prefix):
             name = key[len(prefix) :]
             if prefix == "cursorAuth/":
-                return name in KEY_ROW_NAMES.values()
+                return name in registry().key_row_names.values()
             return bool(name) and not is_cursor_own(name) and "/" not in name
     return False
 
@@ -236,7 +237,7 @@ def byok_blob_path(path: Any) -> bool:
     if not isinstance(path, (list, tuple)) or not all(isinstance(p, str) for p in path):
         return False
     path = tuple(path)
-    if path in BLOB_PATHS.values():
+    if path in blob_paths().values():
         return True
     return len(path) == 4 and path[:2] == ("aiSettings", "modelConfig") and path[3] == "modelName"
 
@@ -485,9 +486,7 @@ EMPTY_SECRET = '{"type":"Buffer","data":[]}'
 
 def key_rows(entry: Entry) -> list[str]:
     """Rows and settings fields whose old value, kept in this journal, is a key (plain or encrypted)."""
-    from ..cursor.rows import BLOB_KEY_FIELDS
-
-    key_paths = {BLOB_PATHS[f] for f in BLOB_KEY_FIELDS}
+    key_paths = {slot.blob for slot in registry().key_slots.values() if slot.blob}
     out = []
     for row in entry.rows if not entry.damaged else ():
         if "fields" in row:

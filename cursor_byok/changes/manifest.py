@@ -29,29 +29,48 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import InputError
-from ..model import KEY_NAMES, PROVIDER_LAYOUT, SETTABLE_KEY_NAMES, Profile, Secret
+from ..model import Profile, Secret
 from ..private_files import read_small
+from ..providers import Provider, registry
 from . import wanted as onboard
 
 VERSION = 1
 MAX_MANIFEST = 1 << 20
-
-
-def _schema_kind(name: str) -> str:
-    return "source" if name in SETTABLE_KEY_NAMES else "bool" if name == "enabled" else "setting"
-
-
-# provider -> {field: "source" (where a key comes from) | "setting" (a string) | "bool"}
-PROVIDER_SCHEMA: dict[str, dict[str, str]] = {
-    p: {n: _schema_kind(n) for n in layout if n in SETTABLE_KEY_NAMES or n not in KEY_NAMES}
-    for p, layout in PROVIDER_LAYOUT.items()
-}
 MODEL_LISTS = ("add", "remove", "enable", "disable")
 MODEL_SCHEMA = (*MODEL_LISTS, "select")
-TOP_LEVEL = ("version", "description", *PROVIDER_SCHEMA, "models")
+
+
+def provider_schema(provider: Provider) -> dict[str, str]:
+    """One provider's table: {field: "source" (where a key comes from) | "setting" (a string) | "bool"}."""
+    settable = {k.name for k in provider.settable_keys}
+    carried = {k.name for k in provider.keys} - settable  # a session token is never set from a manifest
+    return {
+        n: "source" if n in settable else "bool" if n == "enabled" else "setting"
+        for n in provider.layout()
+        if n not in carried
+    }
+
+
+def schema() -> dict[str, dict[str, str]]:
+    """provider -> its table's fields, for every provider of the registry."""
+    return {p.name: provider_schema(p) for p in registry()}
+
+
+def top_level() -> tuple[str, ...]:
+    return ("version", "description", *registry().names, "models")
+
+
+_VIEWS: dict[str, Callable[[], Any]] = {"PROVIDER_SCHEMA": schema, "TOP_LEVEL": top_level}
+
+
+def __getattr__(name: str) -> Any:
+    """PROVIDER_SCHEMA, TOP_LEVEL: views of the current provider registry, never frozen at import."""
+    if name in _VIEWS:
+        return _VIEWS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +87,7 @@ class Manifest:
     @property
     def providers(self) -> list[str]:
         named = {f.split(".")[0] for f in self.sources} | set(self.settings) | set(self.enabled)
-        return [p for p in PROVIDER_SCHEMA if p in named]
+        return [p for p in registry().names if p in named]
 
 
 class _Checker:
@@ -82,18 +101,19 @@ class _Checker:
         raise InputError(f"manifest {self.path}: {where} {what}")
 
     def run(self, doc: dict) -> Manifest:
+        known = top_level()
         for name in doc:
-            if name not in TOP_LEVEL:
+            if name not in known:
                 self.fail(
                     f"[{name}]" if isinstance(doc[name], dict) else name,
-                    f"is not a known table or field (known: {', '.join(TOP_LEVEL)})",
+                    f"is not a known table or field (known: {', '.join(known)})",
                 )
         self.version(doc.get("version"))
         if not isinstance(doc.get("description", ""), str):
             self.fail("description", "must be a string")
-        for provider in PROVIDER_SCHEMA:
-            if provider in doc:
-                self.provider(provider, self.table(doc[provider], f"[{provider}]"))
+        for provider in registry():
+            if provider.name in doc:
+                self.provider(provider, self.table(doc[provider.name], f"[{provider.name}]"))
         if "models" in doc:
             self.models(self.table(doc["models"], "[models]"))
         return self.out
@@ -111,13 +131,13 @@ class _Checker:
             self.fail(where, "must be a table")
         return value
 
-    def provider(self, provider: str, table: dict) -> None:
-        schema = PROVIDER_SCHEMA[provider]
+    def provider(self, record: Provider, table: dict) -> None:
+        provider, fields = record.name, provider_schema(record)
         for name, value in table.items():
             where = f"[{provider}].{name}"
-            kind = schema.get(name)
+            kind = fields.get(name)
             if kind is None:
-                self.fail(where, f"is not a known field (known: {', '.join(schema)})")
+                self.fail(where, f"is not a known field (known: {', '.join(fields)})")
             if kind == "bool":
                 if not isinstance(value, bool):
                     self.fail(where, "must be true or false")
@@ -131,8 +151,9 @@ class _Checker:
                 self.out.sources[f"{provider}.{name}"] = value
             else:
                 self.out.settings.setdefault(provider, {})[name] = onboard.check_setting(provider, name, value, label)
-        if provider == "bedrock" and ("access_key" in table) != ("secret_key" in table):
-            self.fail("[bedrock]", "needs both access_key and secret_key, or neither")
+        keys = [k.name for k in record.settable_keys]
+        if len(keys) > 1 and len({k in table for k in keys}) > 1:  # a key pair (Bedrock's) comes whole
+            self.fail(f"[{provider}]", f"needs both {' and '.join(keys)}, or neither")
 
     def models(self, table: dict) -> None:
         for name, value in table.items():
@@ -258,7 +279,7 @@ def resolve_keys(
             prompt=prompt,
             base_dir=base,
             env=env,
-            prompt_text=f"{onboard.LABELS[fld]} ([{provider}].{name})",
+            prompt_text=f"{registry().labels[fld]} ([{provider}].{name})",
             command_env=onboard.command_environment(env, held, named) if kind == "cmd" else None,
         )
         held.append(out[fld].reveal())
@@ -269,10 +290,11 @@ def wanted(manifest: Manifest, keys: Mapping[str, Secret], profile: Profile) -> 
     """The fields the manifest wants, with model lists merged into what `profile` holds."""
     out: dict[str, Any] = {}
     for provider in manifest.providers:
-        provider_keys = {f: keys[f] for f in onboard.KEY_FIELDS_OF[provider] if f in keys}
+        key_fields = registry().settable_key_fields[provider]
+        provider_keys = {f: keys[f] for f in key_fields if f in keys}
         settings = manifest.settings.get(provider, {})
         enabled = manifest.enabled.get(provider)
-        if enabled is None and any(f in manifest.sources for f in onboard.KEY_FIELDS_OF[provider]):
+        if enabled is None and any(f in manifest.sources for f in key_fields):
             enabled = True  # a provider given a key is switched on, in a dry run (keys not read) too
         out.update(onboard.provider_fields(provider, provider_keys, settings, enabled))
     out.update(onboard.model_ops(profile, **{op: manifest.models.get(op, ()) for op in MODEL_LISTS}))

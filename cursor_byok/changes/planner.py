@@ -124,8 +124,7 @@ def protection_notes(
 def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
     """Every endpoint setting that would change passes the checks of `set` (InputError, exit 15, nothing written):
     base URLs pass urls.check; an Azure deployment must be a plain name and a Bedrock region look like one."""
-    checks: dict[str, Callable[[str, str], str]] = {name: urls.check for name in urls.URL_FIELDS}
-    checks.update({"azure.deployment": onboard.check_name, "bedrock.region": onboard.check_region})
+    checks: dict[str, Callable[[str, str], str]] = onboard.setting_checks()
     for name, check in checks.items():
         value = wanted.get(name)
         if value is not None and value != profile.get(name):

@@ -20,33 +20,34 @@ from typing import Any, Callable, Iterable, Mapping
 from ..errors import InputError
 from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..model import (
-    KEY_NAMES,
-    PROVIDER_LAYOUT,
     SELECTED_PREFIX,
-    SETTABLE_KEY_NAMES,
     ConflictPolicy,
     Plan,
     Profile,
     Secret,
+    provider_of,
 )
 from ..private_files import FileTooLarge, NotRegularFile, read_small
+from ..providers import registry
 
 Prompt = Callable[[str], str]
 
-KEY_FIELDS_OF: dict[str, tuple[str, ...]] = {
-    p: tuple(f for n, f in layout.items() if n in SETTABLE_KEY_NAMES) for p, layout in PROVIDER_LAYOUT.items()
+# Each provider's settable key fields, settings and key labels come from the provider registry:
+# registry().settable_key_fields (KEY_FIELDS_OF), .setting_names (SETTINGS_OF), .labels (LABELS).
+_VIEWS: dict[str, Callable[[], Any]] = {
+    "KEY_FIELDS_OF": lambda: dict(registry().settable_key_fields),
+    "SETTINGS_OF": lambda: dict(registry().setting_names),
+    "LABELS": lambda: dict(registry().labels),
 }
-SETTINGS_OF: dict[str, tuple[str, ...]] = {
-    p: tuple(n for n in layout if n not in KEY_NAMES and n != "enabled") for p, layout in PROVIDER_LAYOUT.items()
-}
-LABELS = {
-    "openai.key": "OpenAI key",
-    "anthropic.key": "Anthropic key",
-    "google.key": "Google key",
-    "azure.key": "Azure OpenAI key",
-    "bedrock.access_key": "AWS access key ID",
-    "bedrock.secret_key": "AWS secret access key",
-}
+
+
+def __getattr__(name: str) -> Any:
+    """KEY_FIELDS_OF, SETTINGS_OF, LABELS: views of the current provider registry, never frozen at import."""
+    if name in _VIEWS:
+        return _VIEWS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SOURCE_KINDS = ("env", "file", "cmd")
 COMMAND_TIMEOUT = 30.0
 SOURCE_LIMIT = 64 << 10
@@ -119,27 +120,35 @@ def check_models(names: Iterable[str], label: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+SETTING_CHECKS: dict[str, Callable[[str, str], str]] = {"url": check_url, "name": check_name, "region": check_region}
+
+
+def setting_checks() -> dict[str, Callable[[str, str], str]]:
+    """Setting field -> the check its values pass (a base URL, a deployment name, a region), per the registry."""
+    return {field: SETTING_CHECKS[setting.kind] for field, setting in registry().settings.items()}
+
+
 def check_setting(provider: str, name: str, value: str, label: str) -> str | None:
-    """A provider setting (base_url, deployment, region); an empty OpenAI base URL clears it."""
-    if name == "base_url":
-        if value == "" and provider == "openai":
-            return None
-        return check_url(value, label)
-    if name == "deployment":
-        return check_name(value, label)
-    return check_region(value, label)
+    """A provider setting (base_url, deployment, region); an empty value clears a clearable one (OpenAI's base URL)."""
+    setting = registry()[provider].setting(name)
+    if setting is None:
+        raise InputError(f"{label}: {provider} has no setting {name!r}")
+    if value == "" and setting.clearable:
+        return None
+    return SETTING_CHECKS[setting.kind](value, label)
 
 
 def setting_options(provider: str, given: Mapping[str, str | None], *, parameters: bool = False) -> dict[str, Any]:
     """Checked `set` options (base_url, deployment, region) that were given, for this provider only; errors
     name the command's options, or with `parameters` the library's parameters."""
+    settings_of = registry().setting_names
     out: dict[str, Any] = {}
     for name, value in given.items():
         if value is None:
             continue
         option = name if parameters else "--" + name.replace("_", "-")
-        if name not in SETTINGS_OF[provider]:
-            owners = " and ".join(p for p, names in SETTINGS_OF.items() if name in names)
+        if name not in settings_of[provider]:
+            owners = " and ".join(p for p, names in settings_of.items() if name in names)
             raise InputError(f"{option} applies to {owners} only")
         out[name] = check_setting(provider, name, value, option)
     return out
@@ -343,15 +352,19 @@ def set_key_specs(
     secret_key_env: str | None = None,
     secret_key_file: str | None = None,
 ) -> dict[str, str]:
-    """Field -> source for `set`: `env:VAR`, `file:PATH`, `stdin` or `prompt`."""
-    fields = KEY_FIELDS_OF[provider]
+    """Field -> source for `set`: `env:VAR`, `file:PATH`, `stdin` or `prompt`.
+
+    A provider with two settable keys (Bedrock's key pair) takes the second from --secret-key-*.
+    """
+    fields = registry().settable_key_fields[provider]
     has_secret_option = bool(secret_key_env or secret_key_file)
-    if provider != "bedrock" and has_secret_option:
-        raise InputError("--secret-key-env and --secret-key-file are for bedrock only")
+    if len(fields) < 2 and has_secret_option:
+        pairs = [p for p, keys in registry().settable_key_fields.items() if len(keys) > 1]
+        raise InputError(f"--secret-key-env and --secret-key-file are for {' and '.join(pairs)} only")
     if key_stdin and has_secret_option:
         raise InputError("--key-stdin reads both Bedrock keys (two lines); leave out --secret-key-*")
     first = _one_source(key_env, key_file, key_stdin, "--key")
-    if provider != "bedrock":
+    if len(fields) < 2:
         return {fields[0]: first}
     second = "stdin" if key_stdin else _one_source(secret_key_env, secret_key_file, False, "--secret-key")
     return {fields[0]: first, fields[1]: second}
@@ -366,7 +379,7 @@ def read_set_keys(specs: Mapping[str, str], *, read_stdin: Callable[[], str], pr
     lines = _stdin_lines(text, len(from_stdin)) if from_stdin else []
     out: dict[str, Secret] = {}
     for field, spec in specs.items():
-        label = LABELS[field]
+        label = registry().labels[field]
         if spec == "stdin":
             out[field] = clean_key(lines[from_stdin.index(field)], label)
         elif spec == "prompt" and prompt is None:
@@ -407,12 +420,11 @@ def provider_fields(
 
 
 def unset_fields(provider: str, profile: Profile) -> dict[str, Any]:
-    """Remove the provider's key(s) and switch it off (left alone when it was never on)."""
-    wanted: dict[str, Any] = {f: None for f in KEY_FIELDS_OF[provider]}
-    if provider == "bedrock":
-        wanted["bedrock.session_token"] = None
-    if profile.get(f"{provider}.enabled") is not None:
-        wanted[f"{provider}.enabled"] = False
+    """Remove the provider's key(s), a session token too, and switch it off (left alone when it was never on)."""
+    record = registry()[provider]
+    wanted: dict[str, Any] = {f: None for f in record.key_fields}
+    if profile.get(record.enabled_field) is not None:
+        wanted[record.enabled_field] = False
     return wanted
 
 
@@ -466,19 +478,26 @@ def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     """One line per new key whose shape does not match its provider (a hint, never an error)."""
     from ..key_shapes import UNEXPECTED, check_format, known_vendor, looks_placeholder
 
-    base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
+    labels = registry().labels
     out = []
     for field, value in wanted.items():
-        if not isinstance(value, Secret) or field not in LABELS:
+        if not isinstance(value, Secret) or field not in labels:
             continue
-        text = value.reveal()
+        text, label = value.reveal(), labels[field]
         if looks_placeholder(text):
-            out.append(f"{field}: the {LABELS[field]} looks like a placeholder ({value.masked})")
-        elif check_format(field, text, base_url) == UNEXPECTED:
+            out.append(f"{field}: the {label} looks like a placeholder ({value.masked})")
+        elif check_format(field, text, compatible_base_url(field, wanted, profile)) == UNEXPECTED:
             vendor = known_vendor(text)
-            hint = f"; it looks like {_a(vendor)} {vendor} key" if vendor and vendor != field.split(".")[0] else ""
-            out.append(f"{field}: {value.masked} does not look like {_a(LABELS[field])} {LABELS[field]}{hint}")
+            hint = f"; it looks like {_a(vendor)} {vendor} key" if vendor and vendor != provider_of(field) else ""
+            out.append(f"{field}: {value.masked} does not look like {_a(label)} {label}{hint}")
     return out
+
+
+def compatible_base_url(field: str, wanted: Mapping[str, Any], profile: Profile) -> str | None:
+    """The base URL (wanted, else stored) that points a key field's provider at an OpenAI-compatible server."""
+    record = registry().get(provider_of(field))
+    base = record.compatible_field if record else None
+    return wanted.get(base, profile.get(base)) if base else None
 
 
 SURFACES = (
@@ -498,24 +517,25 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
     manifest's dry run reads none, yet its keys are not missing)."""
     from ..key_shapes import UNEXPECTED, check_format, known_vendor
-    from ..model import PROVIDER_LAYOUT, StoredKey
+    from ..model import StoredKey
 
-    base_url = wanted.get("openai.base_url", profile.get("openai.base_url"))
+    labels = registry().labels
     out = []
     for field, value in wanted.items():
         text = value.reveal() if isinstance(value, Secret) else ""
-        if isinstance(value, Secret) and field in LABELS and check_format(field, text, base_url) == UNEXPECTED:
-            vendor, own = known_vendor(value.reveal()), field.split(".")[0]
+        base_url = compatible_base_url(field, wanted, profile)
+        if isinstance(value, Secret) and field in labels and check_format(field, text, base_url) == UNEXPECTED:
+            vendor, own = known_vendor(value.reveal()), provider_of(field)
             if vendor and vendor != own:
                 out.append(f"{field}: {value.masked} looks like {_a(vendor)} {vendor} key, not {_a(own)} {own} one")
         elif field.startswith(SELECTED_PREFIX) and field[len(SELECTED_PREFIX) :] not in SURFACES:
             out.append(f"models select: unknown surface {field[len(SELECTED_PREFIX) :]!r} ({', '.join(SURFACES)})")
-    for provider, layout in PROVIDER_LAYOUT.items():
-        if wanted.get(layout["enabled"]) is not True or (provider == "bedrock" and profile.bedrock_iam):
+    for provider in registry():
+        if wanted.get(provider.enabled_field) is not True or profile.uses_role(provider.name):
             continue
-        keys = [f for n, f in layout.items() if n in ("key", "access_key")]
-        if not any(isinstance(wanted.get(f, profile.get(f)), (Secret, StoredKey)) or f in supplied for f in keys):
-            out.append(f"{provider}: switched on with no key stored, so every request would fail")
+        key = provider.field(provider.primary_key.name)
+        if not (isinstance(wanted.get(key, profile.get(key)), (Secret, StoredKey)) or key in supplied):
+            out.append(f"{provider.name}: switched on with no key stored, so every request would fail")
     return out
 
 
@@ -541,23 +561,24 @@ def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:
 def given_keys(provider: str, key: str | None, secret_key: str | None) -> dict[str, Secret]:
     """Field -> Secret for `set_key(provider, key, secret_key=...)`: the provider's first key field (Bedrock: the
     access key ID), then its second (Bedrock's secret key)."""
-    fields = KEY_FIELDS_OF[provider]
+    fields, labels = registry().settable_key_fields[provider], registry().labels
     out: dict[str, Secret] = {}
     if key is not None:
-        out[fields[0]] = clean_key(key, LABELS.get(fields[0], f"{provider} key"))
+        out[fields[0]] = clean_key(key, labels.get(fields[0], f"{provider} key"))
     if secret_key is not None:
         if len(fields) < 2:
             raise InputError(f"secret_key does not apply to {provider}: it has one key")
-        out[fields[1]] = clean_key(secret_key, LABELS.get(fields[1], f"{provider} secret key"))
+        out[fields[1]] = clean_key(secret_key, labels.get(fields[1], f"{provider} secret key"))
     return out
 
 
 def checked_keys(provider: str, keys: Mapping[str, Any]) -> dict[str, Secret]:
     """Keys for one provider's fields only, each checked (a str becomes a Secret)."""
-    foreign = sorted(set(keys) - set(KEY_FIELDS_OF[provider]))
+    own, labels = registry().settable_key_fields[provider], registry().labels
+    foreign = sorted(set(keys) - set(own))
     if foreign:
-        raise InputError(f"{', '.join(foreign)}: not a key field of {provider} ({', '.join(KEY_FIELDS_OF[provider])})")
-    return {f: v if isinstance(v, Secret) else clean_key(v, LABELS.get(f, f)) for f, v in keys.items()}
+        raise InputError(f"{', '.join(foreign)}: not a key field of {provider} ({', '.join(own)})")
+    return {f: v if isinstance(v, Secret) else clean_key(v, labels.get(f, f)) for f, v in keys.items()}
 
 
 MODEL_OPS = ("add", "remove", "enable", "disable")

@@ -14,13 +14,14 @@ import ipaddress
 import re
 import sys
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from .. import key_shapes as formats
 from ..cursor import urls
-from ..key_table import scan_alternatives, scan_literals
+from ..key_table import scan_alternatives, scan_literals, trim_scanned
 from ..model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
+from ..providers import Provider, registry
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 SEVERITIES = (INFO, WARNING, ERROR)
@@ -102,25 +103,22 @@ CODES: dict[str, tuple[str, str]] = {
     "read-note": (INFO, "open Cursor once so it rewrites its settings, then audit again"),
 }
 
-PROVIDER_NAMES = {
-    "openai": "OpenAI",
-    "anthropic": "Anthropic",
-    "google": "Google",
-    "azure": "Azure OpenAI",
-    "bedrock": "AWS Bedrock",
-    "openrouter": "OpenRouter",
-    "xai": "xAI",
-    "groq": "Groq",
-}
-TOGGLE_KEYS = {
-    "openai": ("openai.enabled", ("openai.key",)),
-    "anthropic": ("anthropic.enabled", ("anthropic.key",)),
-    "google": ("google.enabled", ("google.key",)),
-    "azure": ("azure.enabled", ("azure.key",)),
-    "bedrock": ("bedrock.enabled", ("bedrock.access_key", "bedrock.secret_key")),
-}
-AZURE_HOST = re.compile(r"[a-z0-9][a-z0-9-]*\.openai\.azure\.com")
-AZURE_OTHER_HOSTS = (".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+def toggle_keys() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """provider -> (its toggle, the keys it needs when on), from the provider registry."""
+    return {p.name: (p.enabled_field, p.settable_key_fields) for p in registry()}
+
+
+def __getattr__(name: str) -> Any:
+    """PROVIDER_NAMES and TOGGLE_KEYS: views of the current provider registry, never frozen at import."""
+    if name == "PROVIDER_NAMES":
+        from ..key_table import VENDOR_TITLES
+
+        return {**registry().titles, **VENDOR_TITLES}
+    if name == "TOGGLE_KEYS":
+        return toggle_keys()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Provider-key shapes to look for inside arbitrary bytes (the -wal file, settings,
 # workspace rows). Azure keys (32 hex) and AWS secret keys (40 base64) are too
@@ -139,7 +137,6 @@ SCAN_PATTERN = re.compile(
     + b"|".join(rb"(?P<%s>%s)" % (k.encode(), v) for k, v in _SCAN.items())
     + rb")"
 )
-OPENAI_MARK = "T3BlbkFJ"
 SCAN_OVERLAP = 512
 # Bytes that, right before a key shape, mean it is part of a longer word (the
 # pattern's negative look-behind), unless they end "key" or "Key".
@@ -262,7 +259,7 @@ def key_strings(data, *, first: bool = True, last: bool = True, end: int | None 
         if (m.start() == 0 and not first) or (m.end() == end and not last):
             continue
         vendor = m.lastgroup or "unknown"
-        out.append((vendor, _trim(vendor, m.group(0).decode("ascii"))))
+        out.append((vendor, trim_scanned(vendor, m.group(0).decode("ascii"))))
     return out
 
 
@@ -274,20 +271,11 @@ def _candidates(data, end: int) -> list[int]:
     return sorted(hits)
 
 
-def _trim(vendor: str, value: str) -> str:
-    """OpenAI keys are symmetric around their marker: drop bytes a greedy match took from what follows."""
-    if vendor != "openai" or OPENAI_MARK not in value:
-        return value
-    head, _, tail = value.partition(OPENAI_MARK)
-    body_head = head.split("-", 2)[-1] if head.count("-") >= 2 else head[3:]
-    return head + OPENAI_MARK + tail[: len(body_head)] if len(tail) > len(body_head) else value
-
-
 # --- helpers ---------------------------------------------------------------------------
 
 
 def _name(provider: str) -> str:
-    return PROVIDER_NAMES.get(provider, provider)
+    return registry().title(provider)
 
 
 _article = formats.article
@@ -374,18 +362,17 @@ def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Fin
         message = f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one"
         return [finding("key-wrong-slot", field, message)]
     message = f"{shown} does not match the {_name(own)} key format"
-    if field == "openai.key" and any(p.fullmatch(value) for p in formats.COMPATIBLE):
+    if formats.takes_any_key(field) and any(p.fullmatch(value) for p in formats.COMPATIBLE):
         message += "; it looks like a key of an OpenAI-compatible service, which needs the OpenAI base URL override"
     return [finding("key-format", field, message)]
 
 
 def key_findings(profile: Profile) -> list[Finding]:
     out: list[Finding] = []
-    base_url = profile.get("openai.base_url")
     for field, key in sorted(profile.keys().items()):
         out += storage_findings(field, key)
         if key.secret is not None:
-            out += value_findings(field, key.secret, base_url)
+            out += value_findings(field, key.secret, registry().compatible_base_url(field, profile.fields))
     return out
 
 
@@ -405,87 +392,124 @@ def duplicate_findings(profile: Profile) -> list[Finding]:
 
 def toggle_findings(profile: Profile) -> list[Finding]:
     out: list[Finding] = []
-    for provider, (toggle, key_fields) in TOGGLE_KEYS.items():
+    for provider in registry():
+        toggle, key_fields = provider.enabled_field, provider.settable_key_fields
         present = [f for f in key_fields if profile.get(f) is not None]
         if present and not profile.get(toggle):
-            out.append(finding("key-unused", toggle, f"a key is stored but {_name(provider)} is switched off"))
+            out.append(finding("key-unused", toggle, f"a key is stored but {provider.title} is switched off"))
         if profile.get(toggle):
             out += _missing_keys(profile, provider, key_fields, present)
     return out
 
 
-def _missing_keys(profile: Profile, provider: str, key_fields, present) -> list[Finding]:
-    if provider == "bedrock" and profile.bedrock_iam:
+def _missing_keys(profile: Profile, provider: Provider, key_fields, present) -> list[Finding]:
+    if profile.uses_role(provider.name):
         return []
     missing = [f for f in key_fields if f not in present]
     if not missing:
         return []
-    if provider == "azure" and azure_key_unseen(profile):
-        return [finding("azure-key-unseen", "azure.key", AZURE_UNSEEN)]
-    message = f"{_name(provider)} is switched on but {', '.join(missing)} is not set"
-    base = profile.get("openai.base_url")
-    if provider == "openai" and base and is_local(urlsplit(base).hostname):
+    unseen = unseen_keys(profile, provider)
+    if unseen:
+        return [finding(f"{provider.name}-key-unseen", unseen[0], unseen_message(provider))]
+    message = f"{provider.title} is switched on but {', '.join(missing)} is not set"
+    base = profile.get(provider.compatible_field) if provider.compatible_field else None
+    if base and is_local(urlsplit(base).hostname):
         return [finding("key-missing", missing[0], message + f" (fine for a local server at {safe_url(base)})", INFO)]
     return [finding("key-missing", missing[0], message)]
 
 
-AZURE_UNSEEN = (
-    "Azure is switched on but no Azure key is in the settings blob or in any row this tool knows: "
-    "this Cursor keeps it where cursor-byok cannot see it"
-)
+def unseen_message(provider: Provider) -> str:
+    """What `audit` (<provider>-key-unseen) and `doctor` say about a key this Cursor keeps out of sight."""
+    return (
+        f"{provider.short} is switched on but no {provider.short} key is in the settings blob or in any row this "
+        "tool knows: this Cursor keeps it where cursor-byok cannot see it"
+    )
 
 
-def azure_key_unseen(profile: Profile) -> bool:
-    """Azure on with no key anywhere we look, in a Cursor not known to keep it in the blob (2.x does)."""
-    if not profile.get("azure.enabled") or profile.get("azure.key") is not None:
-        return False
+def unseen_keys(profile: Profile, provider: Provider) -> list[str]:
+    """Key fields of a switched-on provider found nowhere we look, in a Cursor that may keep them out of sight
+    (the slot's `hidden_from` major version on, or no version recorded): Azure's key on 3.x; 2.x keeps it in
+    the blob."""
+    if not profile.get(provider.enabled_field):
+        return []
     version = profile.cursor_version
-    return version is None or int(version.split(".")[0]) >= 3
+    major = None if version is None else int(version.split(".")[0])
+    return [
+        provider.field(k.name)
+        for k in provider.keys
+        if k.hidden_from is not None
+        and profile.get(provider.field(k.name)) is None
+        and (major is None or major >= k.hidden_from)
+    ]
 
 
-def bedrock_findings(profile: Profile) -> list[Finding]:
-    access = profile.get("bedrock.access_key")
-    if access and access.secret and access.secret.reveal().startswith("ASIA"):
-        if profile.get("bedrock.session_token") is None:
-            return [finding("bedrock-session-missing", "bedrock.session_token", "the access key is temporary (ASIA)")]
-    return []
+def session_findings(profile: Profile) -> list[Finding]:
+    """A temporary key (AWS's ASIA access keys) stored without the session token it needs."""
+    out: list[Finding] = []
+    for provider in registry():
+        carried = [provider.field(k.name) for k in provider.keys if not k.settable]
+        for slot in provider.keys:
+            key = profile.get(provider.field(slot.name))
+            if not slot.temporary or not carried or not (key and key.secret):
+                continue
+            if key.secret.reveal().startswith(slot.temporary) and profile.get(carried[0]) is None:
+                what = f"the {slot.name.replace('_', ' ')} is temporary ({slot.temporary})"
+                out.append(finding(f"{provider.name}-session-missing", carried[0], what))
+    return out
 
 
-def azure_endpoint_issue(url: str) -> tuple[str, str] | None:
-    """(code, why) when an Azure endpoint is not https://<resource>.openai.azure.com; None when it is."""
+def endpoint_issue(provider: Provider, url: str) -> tuple[str, str] | None:
+    """(code, why) when an endpoint does not have its provider's usual shape (Azure's
+    https://<resource>.openai.azure.com); None when it has, or the provider has no shape."""
+    shape = provider.endpoint_shape
+    if shape is None:
+        return None
+    bad, other = f"{provider.name}-endpoint-shape", f"{provider.name}-endpoint-nonstandard"
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
     except ValueError:
-        return "azure-endpoint-shape", "is not a URL"
+        return bad, "is not a URL"
     if parts.scheme != "https":
-        return "azure-endpoint-shape", "does not start with https://"
+        return bad, "does not start with https://"
     if parts.path not in ("", "/") or parts.query:
-        return "azure-endpoint-shape", f"has a path ({parts.path or '?'}): Cursor adds the API path itself"
-    if AZURE_HOST.fullmatch(host):
+        return bad, f"has a path ({parts.path or '?'}): Cursor adds the API path itself"
+    if re.fullmatch(shape.host, host):
         return None
-    if host.endswith(AZURE_OTHER_HOSTS):
-        return "azure-endpoint-nonstandard", "is an Azure AI Services / Foundry endpoint, which also serves OpenAI"
-    return "azure-endpoint-shape", "is not an *.openai.azure.com host"
+    if shape.other_hosts and host.endswith(shape.other_hosts):
+        return other, f"is {shape.other_words}"
+    return bad, f"is not {shape.host_words}"
 
 
-def azure_findings(profile: Profile) -> list[Finding]:
+def endpoint_findings(profile: Profile) -> list[Finding]:
+    """A provider with an endpoint shape (Azure) switched on without its endpoint or deployment, or an odd one."""
     out: list[Finding] = []
-    endpoint, enabled = profile.get("azure.base_url"), profile.get("azure.enabled")
-    if enabled and not endpoint:
-        out.append(finding("azure-endpoint-missing", "azure.base_url", "Azure is switched on but has no endpoint"))
-    if enabled and not profile.get("azure.deployment"):
-        out.append(finding("azure-deployment-missing", "azure.deployment", "Azure is switched on with no deployment"))
-    issue = azure_endpoint_issue(endpoint) if endpoint else None
-    if issue:
-        code, why = issue
-        out.append(finding(code, "azure.base_url", f"{safe_url(endpoint)} {why}"))
+    for provider in registry():
+        shape = provider.endpoint_shape
+        if shape is None:
+            continue
+        name, short = provider.name, provider.short
+        field = provider.field(shape.setting)
+        endpoint, enabled = profile.get(field), profile.get(provider.enabled_field)
+        if enabled and not endpoint:
+            out.append(finding(f"{name}-endpoint-missing", field, f"{short} is switched on but has no endpoint"))
+        deployment = provider.probe.deployment if provider.probe else None
+        if enabled and deployment and not profile.get(provider.field(deployment)):
+            message = f"{short} is switched on with no deployment"
+            out.append(finding(f"{name}-deployment-missing", provider.field(deployment), message))
+        issue = endpoint_issue(provider, endpoint) if endpoint else None
+        if issue:
+            code, why = issue
+            out.append(finding(code, field, f"{safe_url(endpoint)} {why}"))
     return out
 
 
 def base_url_findings(profile: Profile) -> list[Finding]:
-    url = profile.get("openai.base_url")
-    if not url:
+    """The OpenAI-compatible provider's base URL override: where its key goes instead, over https or not."""
+    route = registry().compatible
+    field = route.compatible_field if route else None
+    url = profile.get(field) if field else None
+    if not route or not field or not url:
         return []
     try:
         parts = urlsplit(url)
@@ -494,12 +518,13 @@ def base_url_findings(profile: Profile) -> list[Finding]:
         scheme, host = "", None
     shown = safe_url(url)
     if scheme == "http" and not is_loopback(host):
-        return [finding("openai-base-url-http", "openai.base_url", f"{shown} is plain http to another host")]
+        return [finding(f"{route.name}-base-url-http", field, f"{shown} is plain http to another host")]
     return [
         finding(
-            "openai-base-url",
-            "openai.base_url",
-            f"every OpenAI-routed model, and the OpenAI key, goes to {shown} instead of api.openai.com",
+            f"{route.name}-base-url",
+            field,
+            f"every {route.title}-routed model, and the {route.title} key, goes to {shown} "
+            f"instead of {route.official_host}",
         )
     ]
 
@@ -507,7 +532,7 @@ def base_url_findings(profile: Profile) -> list[Finding]:
 def url_findings(profile: Profile) -> list[Finding]:
     """Base URLs that carry a key, or that Cursor's servers cannot reach."""
     out: list[Finding] = []
-    for field in urls.URL_FIELDS:
+    for field in registry().url_fields:
         url = profile.get(field)
         if not isinstance(url, str) or not url:
             continue
@@ -629,8 +654,8 @@ def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Fi
         *key_findings(profile),
         *duplicate_findings(profile),
         *toggle_findings(profile),
-        *bedrock_findings(profile),
-        *azure_findings(profile),
+        *session_findings(profile),
+        *endpoint_findings(profile),
         *base_url_findings(profile),
         *url_findings(profile),
         *schema_findings(around.foreign_schema),

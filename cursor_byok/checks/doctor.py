@@ -17,7 +17,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace  # noqa: F401 - asdict: kept for callers
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -25,8 +25,9 @@ from .. import __version__
 from .. import key_shapes as formats
 from ..errors import InputError
 from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
+from ..providers import Provider, registry
 from . import ratelimit
-from .audit import PROVIDER_NAMES, TOGGLE_KEYS, azure_endpoint_issue, is_local, is_loopback, safe_url
+from .audit import endpoint_issue, is_local, is_loopback, safe_url
 from .provider_pages import tier_page
 
 OK, LIKELY, NOTE = "ok", "likely", "note"
@@ -37,14 +38,8 @@ NOT_SHOWN, AZURE_REFUSED, SLOW = "model not appearing", "Azure connection refuse
 TAB = "Tab and Apply"
 KEY_GONE = "key disappeared"
 
-OFFICIAL_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "google": "https://generativelanguage.googleapis.com",
-}
 AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version the BYOK guide uses; --azure-api-version changes it
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
-ANTHROPIC_VERSION = "2023-06-01"
 TIMEOUT_S = 5.0
 SLOW_S = 3.0  # a model list that takes longer than this is slow
 
@@ -75,13 +70,24 @@ def set_key(provider: str) -> str:
     return command("set", provider)
 
 
-AZURE_ENDPOINT_FIX = "set the endpoint: " + command(
-    "set", "azure", "--no-key", "--base-url", "https://RESOURCE.openai.azure.com"
-)
+def endpoint_fix(provider: Provider) -> str:
+    """The command that sets a provider's endpoint (Azure's), with a placeholder to replace."""
+    shape = provider.endpoint_shape
+    if shape is None:
+        return ""
+    option = "--" + shape.setting.replace("_", "-")
+    return "set the endpoint: " + command("set", provider.name, "--no-key", option, shape.example)
 
 
 def _name(provider: str) -> str:
-    return PROVIDER_NAMES.get(provider, provider)
+    return registry().title(provider)
+
+
+def _compatible_base(profile: Profile, provider: str) -> str | None:
+    """The base URL that points `provider` at an OpenAI-compatible server, when it is that provider."""
+    record = registry().get(provider)
+    field = record.compatible_field if record else None
+    return profile.get(field) if field else None
 
 
 def _key(profile: Profile, field: str) -> StoredKey | None:
@@ -90,32 +96,33 @@ def _key(profile: Profile, field: str) -> StoredKey | None:
 
 
 def active_providers(profile: Profile) -> list[str]:
-    """Providers with a key, a toggle on, or (OpenAI) a base URL."""
+    """Providers with a key, a toggle on, or (OpenAI) a base URL to an OpenAI-compatible server."""
     out = []
-    for provider, (toggle, fields) in TOGGLE_KEYS.items():
-        if profile.get(toggle) or any(_key(profile, f) for f in fields):
-            out.append(provider)
-        elif provider == "openai" and profile.get("openai.base_url"):
-            out.append(provider)
+    for provider in registry():
+        if profile.get(provider.enabled_field) or any(_key(profile, f) for f in provider.settable_key_fields):
+            out.append(provider.name)
+        elif _compatible_base(profile, provider.name):
+            out.append(provider.name)
     return out
 
 
 def key_active(profile: Profile, provider: str) -> bool:
-    """The provider is switched on and has its key(s)."""
-    toggle, fields = TOGGLE_KEYS[provider]
-    if provider == "bedrock" and profile.bedrock_iam:
-        return bool(profile.get(toggle))
-    return bool(profile.get(toggle)) and all(_key(profile, f) for f in fields)
+    """The provider is switched on and has its key(s), or a team role stands in for them."""
+    record = registry()[provider]
+    on = bool(profile.get(record.enabled_field))
+    if profile.uses_role(provider):
+        return on
+    return on and all(_key(profile, f) for f in record.settable_key_fields)
 
 
 # --- 401 -------------------------------------------------------------------------------
 
 
 def check_401(profile: Profile, provider: str) -> Check | None:
-    keys = {f: key for f in TOGGLE_KEYS[provider][1] if (key := _key(profile, f)) is not None}
+    keys = {f: key for f in registry()[provider].settable_key_fields if (key := _key(profile, f)) is not None}
     if not keys:
         return None
-    base_url = profile.get("openai.base_url") if provider == "openai" else None
+    base_url = _compatible_base(profile, provider)
     for field, key in keys.items():
         problem = _key_problem(field, key, base_url)
         if problem:
@@ -168,14 +175,7 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
 
 def model_family(name: str) -> str | None:
     """The provider whose API serves a model name, for Cursor's built-in names; None for custom ones."""
-    n = name.lower()
-    if n.startswith("claude"):
-        return "anthropic"
-    if n.startswith("gemini"):
-        return "google"
-    if n.startswith(("gpt-", "chatgpt", "o1", "o3", "o4", "codex")):
-        return "openai"
-    return None
+    return registry().model_family(name)
 
 
 def wanted_models(profile: Profile) -> list[str]:
@@ -187,11 +187,10 @@ def wanted_models(profile: Profile) -> list[str]:
 
 
 def serves(profile: Profile, family: str) -> bool:
+    """An active key serves the family's models: its own, or one that also serves them (Azure: OpenAI's)."""
     if key_active(profile, family):
         return True
-    if family == "openai" and key_active(profile, "azure"):
-        return True
-    return False
+    return any(family in p.serves_models_of and key_active(profile, p.name) for p in registry())
 
 
 def check_403(profile: Profile, provider: str) -> Check | None:
@@ -201,11 +200,15 @@ def check_403(profile: Profile, provider: str) -> Check | None:
         return None
     if serves(profile, provider):
         return Check(provider, S403, OK, f"{', '.join(models)}: served by the active {_name(provider)} key")
-    if profile.get("openai.base_url") and key_active(profile, "openai"):
+    compatible = registry().compatible
+    if compatible and _compatible_base(profile, compatible.name) and key_active(profile, compatible.name):
         return Check(
-            provider, S403, NOTE, f"{', '.join(models)} go to the OpenAI base URL; that server must serve them"
+            provider,
+            S403,
+            NOTE,
+            f"{', '.join(models)} go to the {compatible.title} base URL; that server must serve them",
         )
-    others = [p for p in TOGGLE_KEYS if p != provider and key_active(profile, p)]
+    others = [p for p in registry().names if p != provider and key_active(profile, p)]
     if not others:
         return None
     return Check(
@@ -223,15 +226,16 @@ def check_403(profile: Profile, provider: str) -> Check | None:
 
 
 def check_not_shown(profile: Profile, provider: str) -> Check:
-    toggle, fields = TOGGLE_KEYS[provider]
+    record = registry()[provider]
+    toggle, fields = record.enabled_field, record.settable_key_fields
     present = [f for f in fields if _key(profile, f)]
     if present and not profile.get(toggle):
         detail = f"a key is saved but {toggle} is off: its models run on Cursor's plan, or do not appear"
         fix = f"switch it on to use the key: {command('set', provider, '--no-key', '--enable')}"
         return Check(provider, NOT_SHOWN, NOTE, detail, fix)
-    if profile.get(toggle) and len(present) < len(fields) and not (provider == "bedrock" and profile.bedrock_iam):
-        base = profile.get("openai.base_url")
-        if provider == "openai" and base and is_local(urlsplit(base).hostname):
+    if profile.get(toggle) and len(present) < len(fields) and not profile.uses_role(provider):
+        base = _compatible_base(profile, provider)
+        if base and is_local(urlsplit(base).hostname):
             return Check(provider, NOT_SHOWN, NOTE, f"no key saved; fine if {safe_url(base)} needs none")
         fix = f"{set_key(provider)}, or switch it off: {command('set', provider, '--no-key', '--disable')}"
         return Check(provider, NOT_SHOWN, LIKELY, "switched on but no key is saved", fix)
@@ -248,15 +252,16 @@ def model_checks(profile: Profile) -> list[Check]:
         detail = f"{', '.join(off)} {'is' if len(off) == 1 else 'are'} in the disabled list"
         out.append(Check("models", NOT_SHOWN, LIKELY, detail, command("models", "enable", *off)))
     custom = [m for m in profile.get("models.user_added", ()) if model_family(m) is None and m not in disabled]
-    if custom and not key_active(profile, "openai") and not profile.get("openai.base_url"):
+    route = registry().compatible  # custom models go to the OpenAI-compatible slot
+    if custom and route and not key_active(profile, route.name) and not _compatible_base(profile, route.name):
         out.append(
             Check(
                 "models",
                 NOT_SHOWN,
                 LIKELY,
-                f"custom models ({', '.join(custom)}) need the OpenAI key or base URL switched on",
-                f"switch on the OpenAI key, with the server's base URL if it is not OpenAI: "
-                f"{command('set', 'openai', '--base-url', 'URL')}",
+                f"custom models ({', '.join(custom)}) need the {route.title} key or base URL switched on",
+                f"switch on the {route.title} key, with the server's base URL if it is not {route.title}: "
+                f"{command('set', route.name, '--base-url', 'URL')}",
             )
         )
     return out
@@ -265,27 +270,26 @@ def model_checks(profile: Profile) -> list[Check]:
 # --- Azure ---------------------------------------------------------------------------------
 
 
-def check_azure(profile: Profile) -> Check:
-    endpoint, deployment = profile.get("azure.base_url"), profile.get("azure.deployment")
+def check_endpoint(profile: Profile, provider: Provider) -> Check:
+    """A provider with an endpoint shape and deployments (Azure): is its endpoint set, usual, with a deployment."""
+    shape, name = provider.endpoint_shape, provider.name
+    assert shape is not None
+    deployment_setting = provider.probe.deployment if provider.probe else None
+    endpoint = profile.get(provider.field(shape.setting))
+    deployment = profile.get(provider.field(deployment_setting)) if deployment_setting else None
     if not endpoint:
-        return Check("azure", AZURE_REFUSED, LIKELY, "no endpoint is set", AZURE_ENDPOINT_FIX)
-    issue = azure_endpoint_issue(endpoint)
-    if issue and issue[0] == "azure-endpoint-shape":
-        return Check(
-            "azure",
-            AZURE_REFUSED,
-            LIKELY,
-            f"{safe_url(endpoint)} {issue[1]}",
-            AZURE_ENDPOINT_FIX,
-        )
-    if not deployment:
-        fix = "copy the name from Azure > your resource > Deployments: "
-        fix += command("set", "azure", "--no-key", "--deployment", "NAME")
-        return Check("azure", AZURE_REFUSED, LIKELY, "no deployment name is set", fix)
+        return Check(name, AZURE_REFUSED, LIKELY, "no endpoint is set", endpoint_fix(provider))
+    issue = endpoint_issue(provider, endpoint)
+    if issue and issue[0].endswith("-endpoint-shape"):
+        return Check(name, AZURE_REFUSED, LIKELY, f"{safe_url(endpoint)} {issue[1]}", endpoint_fix(provider))
+    if deployment_setting and not deployment:
+        fix = f"copy the name from {shape.deployments}: "
+        fix += command("set", name, "--no-key", "--" + deployment_setting.replace("_", "-"), "NAME")
+        return Check(name, AZURE_REFUSED, LIKELY, "no deployment name is set", fix)
     if issue:
-        return Check("azure", AZURE_REFUSED, NOTE, f"{safe_url(endpoint)} {issue[1]}")
+        return Check(name, AZURE_REFUSED, NOTE, f"{safe_url(endpoint)} {issue[1]}")
     return Check(
-        "azure",
+        name,
         AZURE_REFUSED,
         OK,
         f"endpoint {safe_url(endpoint)}, deployment {deployment}; Cursor stores no API version, so whether the "
@@ -323,18 +327,19 @@ def slow_note() -> Check:
 
 
 def base_url_notes(profile: Profile) -> list[Check]:
-    base = profile.get("openai.base_url")
-    if not base or not is_local(urlsplit(base).hostname):
+    route = registry().compatible
+    base = _compatible_base(profile, route.name) if route else None
+    if not route or not base or not is_local(urlsplit(base).hostname):
         return []
     return [
         Check(
-            "openai",
+            route.name,
             NOT_SHOWN,
             NOTE,
             f"{safe_url(base)} is on this machine or network; users report that Cursor's servers make BYOK "
             "requests, so they cannot reach it",
             "expose the server through an https tunnel and use that URL: "
-            + command("set", "openai", "--no-key", "--base-url", "URL"),
+            + command("set", route.name, "--no-key", "--base-url", "URL"),
         )
     ]
 
@@ -346,9 +351,10 @@ def offline_checks(profile: Profile) -> list[Check]:
         out += [c for c in (check_401(profile, provider), check_403(profile, provider)) if c]
         out += [c for c in (check_429(profile, provider),) if c]
         out.append(check_not_shown(profile, provider))
-        if provider == "azure":
-            out.append(check_azure(profile))
-    for provider in ("anthropic", "google", "openai"):
+        record = registry()[provider]
+        if record.endpoint_shape:
+            out.append(check_endpoint(profile, record))
+    for provider in registry().model_families:
         if provider not in active_providers(profile):
             out += [c for c in (check_403(profile, provider),) if c]
     out += base_url_notes(profile)
@@ -379,6 +385,7 @@ class Target:
     skip: str | None = None
     method: str = "GET"
     body: bytes | None = None
+    deployment: bool = False  # the empty chat request to a deployment, not a model list
 
     @property
     def host(self) -> str | None:
@@ -414,8 +421,9 @@ def host_of(url: str | None) -> str | None:
 def base_urls(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The providers' official base URLs. `overrides` exists for tests only: the CLI never passes it,
     and nothing in the environment or on disk can change where a key goes."""
-    urls = dict(OFFICIAL_URLS)
-    urls.update({k: v for k, v in (overrides or {}).items() if k in OFFICIAL_URLS})
+    official = registry().official_urls
+    urls = dict(official)
+    urls.update({k: v for k, v in (overrides or {}).items() if k in official})
     return urls
 
 
@@ -430,31 +438,30 @@ def _join(base: str, path: str) -> str:
 
 
 def _switched_off(profile: Profile, provider: str) -> str | None:
-    toggle = TOGGLE_KEYS.get(provider, (None,))[0]
+    record = registry().get(provider)
+    toggle = record.enabled_field if record else None
     if toggle and not profile.get(toggle):
         return f"not sent: {_name(provider)} is switched off, so Cursor does not use this key"
     return None
 
 
 def _base_and_path(profile: Profile, provider: str, urls: Mapping[str, str], version: str) -> tuple[str, str] | None:
-    """The base URL this machine's Cursor would use for `provider`, and the free listing path under it."""
-    if provider == "openai":
-        return profile.get("openai.base_url") or urls["openai"], "/models"
-    if provider == "anthropic":
-        return urls["anthropic"], "/v1/models"
-    if provider == "google":
-        return urls["google"], "/v1beta/models"
-    if provider == "azure" and profile.get("azure.base_url"):
-        return profile.get("azure.base_url"), f"/openai/models?api-version={quote(version, safe='')}"
-    return None
+    """The base URL this machine's Cursor would use for `provider` (the setting that replaces the official URL,
+    else that URL), and the free listing path under it (the registry's probe)."""
+    record = registry().get(provider)
+    probe = record.probe if record else None
+    if probe is None:
+        return None
+    base = profile.get(f"{provider}.{probe.base_setting}") if probe.base_setting else None
+    base = base or urls.get(provider)
+    if not base:
+        return None
+    return base, probe.path + (f"?api-version={quote(version, safe='')}" if probe.api_version else "")
 
 
 def _no_url(provider: str) -> str:
-    if provider == "azure":
-        return "no Azure endpoint is set"
-    if provider == "bedrock":
-        return "not checked: AWS requests need SigV4 signing; try `aws bedrock list-foundation-models`"
-    return "not checked: no known endpoint for this provider"
+    record = registry().get(provider)
+    return record.unprobed if record else "not checked: no known endpoint for this provider"
 
 
 def target_for(profile: Profile, field: str, urls: Mapping[str, str], version: str = AZURE_API_VERSION) -> Target:
@@ -470,19 +477,24 @@ def target_for(profile: Profile, field: str, urls: Mapping[str, str], version: s
     return Target(provider, field, _join(base, path), secret, _switched_off(profile, provider) or _unsafe(base))
 
 
-def deployment_target(profile: Profile, version: str = AZURE_API_VERSION) -> Target | None:
-    """An empty chat request to the Azure deployment: Azure refuses it before any model runs (nothing billed),
-    and says on the way whether the deployment exists and the API version is accepted."""
+def deployment_target(profile: Profile, provider: Provider, version: str = AZURE_API_VERSION) -> Target | None:
+    """An empty chat request to a deployment (Azure's): the provider refuses it before any model runs (nothing
+    billed), and says on the way whether the deployment exists and the API version is accepted."""
+    probe = provider.probe
+    if probe is None or probe.deployment is None or probe.base_setting is None:
+        return None
     key, endpoint, deployment = (
-        _key(profile, "azure.key"),
-        profile.get("azure.base_url"),
-        profile.get("azure.deployment"),
+        _key(profile, provider.field(provider.primary_key.name)),
+        profile.get(provider.field(probe.base_setting)),
+        profile.get(provider.field(probe.deployment)),
     )
     if key is None or key.secret is None or not endpoint or not deployment:
         return None
-    path = f"/openai/deployments/{quote(deployment, safe='')}/chat/completions?api-version={quote(version, safe='')}"
-    skip = _switched_off(profile, "azure") or _unsafe(endpoint)
-    return Target("azure", "azure.deployment", _join(endpoint, path), key.secret, skip, "POST", b"{}")
+    path = probe.deployment_path.replace("{deployment}", quote(deployment, safe=""))
+    path += f"?api-version={quote(version, safe='')}" if probe.api_version else ""
+    skip = _switched_off(profile, provider.name) or _unsafe(endpoint)
+    field = provider.field(probe.deployment)
+    return Target(provider.name, field, _join(endpoint, path), key.secret, skip, "POST", b"{}", deployment=True)
 
 
 def _unsafe(base: str) -> str | None:
@@ -502,27 +514,21 @@ def _unsafe(base: str) -> str | None:
 
 
 def targets(profile: Profile, urls: Mapping[str, str] | None = None, version: str = AZURE_API_VERSION) -> list[Target]:
-    """One target per stored key (and the Azure deployment), in a stable order."""
+    """One target per stored key (each provider's primary key, then the extras) and per deployment (Azure's),
+    in a stable order."""
     urls = base_urls(urls)
-    fields = ["openai.key", "anthropic.key", "google.key", "azure.key", "bedrock.access_key"]
+    fields = [p.field(p.primary_key.name) for p in registry()]
     fields += sorted(f for f in profile.keys() if f.startswith("extra."))
     out = [target_for(profile, f, urls, version) for f in fields if profile.get(f) is not None]
-    deployment = deployment_target(profile, version)
-    return out + ([deployment] if deployment else [])
+    deployments = (deployment_target(profile, p, version) for p in registry())
+    return out + [d for d in deployments if d]
 
 
 def auth_headers(provider: str, secret: Secret) -> dict[str, str]:
-    value = secret.reveal()
     headers = {"User-Agent": f"cursor-byok/{__version__} (key check)", "Accept": "application/json"}
-    if provider == "openai":
-        headers["Authorization"] = f"Bearer {value}"
-    elif provider == "anthropic":
-        headers["x-api-key"] = value
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-    elif provider == "google":
-        headers["x-goog-api-key"] = value
-    elif provider == "azure":
-        headers["api-key"] = value
+    record = registry().get(provider)
+    if record and record.probe:
+        headers.update(record.probe.headers(secret.reveal()))
     return headers
 
 
@@ -659,10 +665,11 @@ def _rate_limited(target: Target, limits: Mapping[str, Any]) -> str:
 def classify(target: Target, code: int, body: bytes, limits: Mapping[str, Any]) -> tuple[str, str]:
     """(status, reason) for one answer."""
     host = target.host or "the server"
-    if target.provider == "azure" and version_refused(code, body):
+    versioned = _versioned(target.provider)
+    if versioned and version_refused(code, body):
         why = f"HTTP {code}: {host} refuses api-version {_api_version(target)}, so Cursor's requests fail there too"
         return REFUSED, why + "; try another with --azure-api-version, as listed for your resource in Azure"
-    if target.field == "azure.deployment":
+    if target.deployment:
         return _deployment_status(target, code, body)
     if 200 <= code < 300:
         return VERIFIED, f"HTTP {code}: {host} accepted the key{_limits_text(limits)}"
@@ -673,9 +680,15 @@ def classify(target: Target, code: int, body: bytes, limits: Mapping[str, Any]) 
     if 300 <= code < 400:
         return UNKNOWN, f"HTTP {code}: redirect not followed, so the key was not sent on"
     if code == 404:
-        what = "endpoint (or --azure-api-version)" if target.provider == "azure" else "base URL"
+        what = "endpoint (or --azure-api-version)" if versioned else "base URL"
         return UNKNOWN, f"HTTP 404: {host} has no model list at {urlsplit(target.url or '').path}: check the {what}"
     return UNKNOWN, f"HTTP {code} from {host}: cannot tell"
+
+
+def _versioned(provider: str) -> bool:
+    """The provider's requests carry an api-version (Azure's)."""
+    record = registry().get(provider)
+    return bool(record and record.probe and record.probe.api_version)
 
 
 def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str]:
@@ -715,25 +728,26 @@ def verify_keys(
 
 
 def providers_with_keys(profile: Profile) -> list[str]:
-    """The providers a key is stored for, in the table's order."""
-    return [p for p, (_toggle, fields) in TOGGLE_KEYS.items() if any(_key(profile, f) for f in fields)]
+    """The providers a key is stored for, in the registry's order."""
+    return [p.name for p in registry() if any(_key(profile, f) for f in p.settable_key_fields)]
 
 
 def installation_checks(inst, profile: Profile, rows) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
     from ..changes.journal import vanished_keys
     from ..cursor.reading import cursor_facts
-    from ..cursor.rows import KEY_ROW_NAMES, SECRET_PREFIX
-    from .audit import AZURE_UNSEEN, azure_key_unseen
+    from ..cursor.rows import SECRET_PREFIX
+    from .audit import unseen_keys, unseen_message
 
-    providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in KEY_ROW_NAMES.items()}
+    providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in registry().key_row_names.items()}
     out = [
         Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, _gone_fix(providers.get(row)))
         for row, note in vanished_keys(inst.db_path, rows).items()
     ]
-    if azure_key_unseen(profile):
-        fix = "after a move, enter the key again in Cursor Settings > Models > Azure OpenAI"
-        out.append(Check("azure", AZURE_REFUSED, NOTE, AZURE_UNSEEN, fix))
+    for provider in registry():
+        if unseen_keys(profile, provider):
+            fix = f"after a move, enter the key again in Cursor Settings > Models > {provider.title}"
+            out.append(Check(provider.name, AZURE_REFUSED, NOTE, unseen_message(provider), fix))
     if cursor_facts(inst, rows).backups is False:
         out.append(
             Check(
@@ -756,13 +770,28 @@ def _gone_fix(provider: str | None) -> str:
 # --- one row per provider and symptom, in a fixed order ------------------------------------------
 
 UNDO = "undo"
-PROVIDER_ORDER = ("openai", "anthropic", "google", "azure", "bedrock", "models", "general")
+
+
+def provider_order() -> tuple[str, ...]:
+    """The registry's providers, then the two groups that are not a provider."""
+    return (*registry().names, "models", "general")
+
+
+def __getattr__(name: str) -> Any:
+    """PROVIDER_ORDER, OFFICIAL_URLS: views of the current provider registry, never frozen at import."""
+    if name == "PROVIDER_ORDER":
+        return provider_order()
+    if name == "OFFICIAL_URLS":
+        return dict(registry().official_urls)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SYMPTOM_ORDER = (S401, S403, S429, NOT_SHOWN, AZURE_REFUSED, KEY_GONE, SLOW, TAB, UNDO)
 _WORST_FIRST = (LIKELY, NOTE, OK)
 
 
 def in_order(checks: list[Check]) -> list[Check]:
-    """One check per (provider, symptom): providers in PROVIDER_ORDER, then symptoms in the error table's order.
+    """One check per (provider, symptom): providers in provider_order(), then symptoms in the error table's order.
 
     Two findings for the same provider and symptom (an Azure endpoint note and an unseen Azure key, say)
     become one row: the worst verdict, with the details and fixes of every check that is not ok.
@@ -777,7 +806,7 @@ def _place(check: Check) -> tuple[int, int]:
     def rank(order: tuple[str, ...], value: str) -> int:
         return order.index(value) if value in order else len(order)
 
-    return rank(PROVIDER_ORDER, check.provider), rank(SYMPTOM_ORDER, check.symptom)
+    return rank(provider_order(), check.provider), rank(SYMPTOM_ORDER, check.symptom)
 
 
 def _merged(group: list[Check]) -> Check:

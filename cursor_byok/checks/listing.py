@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from ..cursor.urls import shown as shown_url
 from ..cursor.versions import CursorFacts
 from ..key_shapes import check_format
-from ..model import EXTRA_PREFIX, KEY_NAMES, MODEL_LAYOUT, PROVIDER_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
+from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
+from ..providers import registry
 from ..results import Result, internal, omit_if_none
 from .provider_pages import billing
 
@@ -135,25 +136,25 @@ class ProfilesListing(Result):
 
 
 def provider_views(profile: Profile, *, reveal: bool) -> dict[str, ProviderView]:
-    f = profile.fields
+    f, reg = profile.fields, registry()
     views = {}
-    for name, names in PROVIDER_LAYOUT.items():
+    for record in reg:
         values: dict[str, Any] = {}
-        for json_name, fld in names.items():
+        key_names = [k.name for k in record.keys]
+        for json_name, fld in record.layout().items():
             value = f.get(fld)
-            if json_name in KEY_NAMES:
-                values[json_name] = (
-                    KeyView.of(fld, value, reveal=reveal, base_url=f.get("openai.base_url")) if value else None
-                )
+            if json_name in key_names:
+                base_url = reg.compatible_base_url(fld, f)
+                values[json_name] = KeyView.of(fld, value, reveal=reveal, base_url=base_url) if value else None
             elif json_name == "enabled":
                 values[json_name] = bool(value)
             else:
                 values[json_name] = value if reveal else shown_url(value)
-        has_key = any(values.get(k) for k in KEY_NAMES)
+        has_key = any(values.get(k) for k in key_names)
         configured = has_key or bool(values.get("base_url"))
-        iam = profile.bedrock_iam if "session_token" in names else None
-        pages = billing(name) if has_key else None
-        views[name] = ProviderView(configured, values, iam, Billing(**pages) if pages else None)
+        role = profile.uses_role(record.name) if record.role else None
+        pages = billing(record.name) if has_key else None
+        views[record.name] = ProviderView(configured, values, role, Billing(**pages) if pages else None)
     return views
 
 

@@ -91,13 +91,13 @@ def scan_raw(path: Path, progress: FileProgress | None = None) -> tuple[FoundKey
 
 def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileProgress | None = None) -> SideCopy:
     """A backup's profile; when SQLite cannot read it, the key shapes in its raw bytes."""
-    from ..cursor.rows import ROW_KEYS, ROW_PREFIXES, read_profile
+    from ..cursor.rows import ROW_PREFIXES, read_profile, row_keys
     from ..cursor.store import Store
 
     name = display(path, inst)
     try:
         with Store(path, snapshot=True) as st:
-            rows = st.get_items(ROW_KEYS, ROW_PREFIXES)
+            rows = st.get_items(row_keys(), ROW_PREFIXES)
     except ByokError as exc:
         try:
             found = scan_raw(path, file_progress)
@@ -110,12 +110,13 @@ def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileP
 def shadowed_plain_keys(rows) -> tuple:
     """Plain cursorAuth/* key rows that a secret:// row for the same provider hides from read_profile:
     old keys left behind in a copy, which the audit must still see."""
-    from ..cursor.rows import KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX, as_text, plain_value
+    from ..cursor.rows import PLAIN_PREFIX, SECRET_PREFIX, as_text, plain_value
     from ..model import Secret
+    from ..providers import registry
     from .audit import FoundKey
 
     out = []
-    for field, name in KEY_ROW_NAMES.items():
+    for field, name in registry().key_row_names.items():
         if SECRET_PREFIX + name in rows and PLAIN_PREFIX + name in rows:
             value = plain_value(as_text(rows[PLAIN_PREFIX + name]) or "")
             if value:

@@ -11,18 +11,11 @@ from ..cursor import paths as locate
 from ..cursor.reading import cursor_facts
 from ..cursor.rows import ANY_SECRET_PREFIX
 from ..cursor.store import Store
-from ..cursor.versions import FACT_ROWS, CursorFacts
+from ..cursor.versions import FACT_ROWS, CursorFacts, row_backend_words
 from ..errors import ByokError, DatabaseNotFound
 from ..results import Result, omit_if_none
 from ..safestorage import backends
 from ..safestorage.backends import SafeStorage
-
-ROW_BACKENDS = {
-    ("linux", "v10"): "basic",
-    ("linux", "v11"): "a keyring: secret-service or kwallet",
-    ("macos", "v10"): "keychain",
-    ("windows", "v10"): "dpapi",
-}
 
 
 @dataclass(frozen=True)
@@ -85,8 +78,7 @@ class Installations(Result):
 
 def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
     """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
-    found = (p.decode(errors="replace") for p in sorted(stored_prefixes(rows)))
-    return {p: ROW_BACKENDS.get((scheme, p), "unknown") for p in found}
+    return {p.decode(errors="replace"): row_backend_words(scheme, p) for p in sorted(stored_prefixes(rows))}
 
 
 def journal_place(inst: locate.Installation) -> JournalPlace:

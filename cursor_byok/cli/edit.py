@@ -22,13 +22,12 @@ from .options import (
     json_option,
     key_storage_option,
     profile_option,
+    provider_names,
     write_options,
 )
 from .output import emit_json, is_terminal
 from .prompts import confirm_commands, hidden_prompt
 from .writes import TerminalRun
-
-WRITE_PROVIDERS = ("openai", "anthropic", "google", "azure", "bedrock")
 
 
 def key_reader(provider: str, sources: dict):
@@ -41,7 +40,7 @@ def key_reader(provider: str, sources: dict):
 
 
 @main.command("set")
-@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
+@click.argument("provider", type=ProviderName(provider_names))
 @click.option("--key-env", metavar="VAR", help="Read the key (Bedrock: access key ID) from environment variable VAR.")
 @click.option("--key-file", metavar="FILE", help="Read the key from FILE; a trailing newline is dropped.")
 @click.option("--key-stdin", is_flag=True, help="Read the key from stdin (Bedrock: access key ID, then secret key).")
@@ -101,7 +100,7 @@ def set_cmd(
 
 
 @main.command()
-@click.argument("provider", type=ProviderName(WRITE_PROVIDERS))
+@click.argument("provider", type=ProviderName(provider_names))
 @write_options
 @click.pass_context
 def unset(ctx, provider, dry_run, check, wait, yes, as_json) -> None:

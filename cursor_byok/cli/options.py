@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Literal, cast
+from typing import Any, Callable, Literal, cast
 
 import click
 
 from .. import errors as E
+from ..providers import registry
 from .exits import Exit
 from .lib import backends, context, key_shapes, password, private_files
 from .output import is_terminal
@@ -48,19 +49,33 @@ def machine_secret_env(ctx: click.Context, o: dict):
     return {**os.environ, password.PASSWORD_ENV: secret} if secret else os.environ
 
 
-PROVIDER_CHOICES = ("openai", "anthropic", "google", "azure", "bedrock", "extra", "models")
+def provider_names() -> tuple[str, ...]:
+    """The providers a command takes, read at parse time from the registry (a test may swap it)."""
+    return registry().names
+
+
+def only_choices() -> tuple[str, ...]:
+    """What --only takes: the providers, then `extra` (unknown providers' keys) and `models`."""
+    return (*registry().names, "extra", "models")
 
 
 SMALL_INPUT_LIMIT = 64 << 10  # passphrase files
 
 
 class ProviderName(click.ParamType):
-    """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos."""
+    """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos.
+
+    `choices` may be a callable, read each time: the provider registry's names at parse time.
+    """
 
     name = "provider"
 
-    def __init__(self, choices: tuple[str, ...]) -> None:
-        self.choices = choices
+    def __init__(self, choices: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> None:
+        self._choices = choices
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self._choices() if callable(self._choices) else self._choices
 
     def get_metavar(self, param, ctx=None) -> str:  # click 8.1 passes only param
         return "{" + "|".join(self.choices) + "}"
@@ -81,7 +96,7 @@ class ProviderName(click.ParamType):
 
 def split_only(ctx, param, values) -> tuple[str, ...]:
     """--only a,b as well as --only a --only b, each name checked like a provider argument."""
-    kind = ProviderName(PROVIDER_CHOICES)
+    kind = ProviderName(only_choices)
     names = [n for v in values for n in str(v).split(",") if n.strip()]
     return tuple(dict.fromkeys(kind.convert(n, param, ctx) for n in names))
 

@@ -12,7 +12,7 @@ from .exits import Exit
 from .group import main
 from .lib import read as library
 from .lib import render
-from .options import ProviderName, api_context, json_option, passphrase_options, profile_option
+from .options import ProviderName, api_context, json_option, passphrase_options, profile_option, provider_names
 from .output import emit_json
 
 
@@ -80,7 +80,7 @@ def list_cmd(
 
 
 @main.command("get")
-@click.argument("provider", type=ProviderName(("openai", "anthropic", "google", "azure", "bedrock")))
+@click.argument("provider", type=ProviderName(provider_names))
 @click.option(
     "--field", type=click.Choice(("access_key", "secret_key")), help="bedrock: which key (default: access_key)."
 )

@@ -12,11 +12,11 @@ from . import paths as locate
 
 def read_rows(db_path: Path) -> dict[str, Any]:
     """The BYOK rows of a database, read-only, in one short read transaction."""
-    from .rows import ROW_KEYS, ROW_PREFIXES
+    from .rows import ROW_PREFIXES, row_keys
     from .store import Store
 
     with Store(db_path) as st:
-        return st.get_items(ROW_KEYS, ROW_PREFIXES)
+        return st.get_items(row_keys(), ROW_PREFIXES)
 
 
 def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from ..model import (
     SELECTED_PREFIX,
     SETTINGS_JSON,
     UNDECRYPTABLE,
+    KeyForm,
     Profile,
     Secret,
     StoredKey,
 )
+from ..providers import registry
 from ..safestorage import oscrypt as ss
 from . import blob_patch as blobpatch
 from .store import RowWrite
@@ -31,18 +33,6 @@ BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.p
 SECRET_PREFIX = "secret://cursorAuth/"
 PLAIN_PREFIX = "cursorAuth/"
 ANY_SECRET_PREFIX = "secret://"
-IAM = "iam"
-
-# Key fields that have their own rows, by row name.
-KEY_ROW_NAMES = {
-    "openai.key": "openAIKey",
-    "anthropic.key": "claudeKey",
-    "google.key": "googleKey",
-    "azure.key": "azureApiKey",
-    "bedrock.access_key": "bedrockAccessKey",
-    "bedrock.secret_key": "bedrockSecretKey",
-}
-KNOWN_SECRET_NAMES = frozenset(KEY_ROW_NAMES.values())
 
 # Cursor's own login, account and MCP rows: never a provider key. They are never
 # read as "extra" secrets, never exported, and a bundle that names one is refused.
@@ -71,37 +61,49 @@ def is_cursor_own(name: str) -> bool:
     return lowered in CURSOR_OWN_NAMES or lowered.startswith(CURSOR_OWN_PREFIXES)
 
 
-# Where each field sits in the settings blob.
-BLOB_PATHS: dict[str, tuple[str, ...]] = {
-    "openai.enabled": ("useOpenAIKey",),
-    "openai.base_url": ("openAIBaseUrl",),
-    "anthropic.enabled": ("useClaudeKey",),
-    "google.enabled": ("useGoogleKey",),
-    "azure.enabled": ("azureState", "useAzure"),
-    "azure.base_url": ("azureState", "baseUrl"),
-    "azure.deployment": ("azureState", "deployment"),
-    "azure.key": ("azureState", "apiKey"),
-    "bedrock.enabled": ("bedrockState", "useBedrock"),
-    "bedrock.region": ("bedrockState", "region"),
-    "bedrock.access_key": ("bedrockState", "accessKey"),
-    "bedrock.secret_key": ("bedrockState", "secretKey"),
-    "bedrock.session_token": ("bedrockState", "sessionToken"),
+# Where each setting lives comes from the provider registry (cursor_byok.providers): registry().key_row_names
+# (key field -> row name), .blob_paths (field -> path in the settings blob), .blob_key_fields, .toggle_fields,
+# .text_setting_fields. The model lists are Cursor's, not a provider's:
+MODEL_BLOB_PATHS: dict[str, tuple[str, ...]] = {
     "models.user_added": ("aiSettings", "userAddedModels"),
     "models.enabled": ("aiSettings", "modelOverrideEnabled"),
     "models.disabled": ("aiSettings", "modelOverrideDisabled"),
 }
-BLOB_KEY_FIELDS = ("azure.key", "bedrock.access_key", "bedrock.secret_key", "bedrock.session_token")
-BOOL_FIELDS = ("openai.enabled", "anthropic.enabled", "google.enabled", "azure.enabled", "bedrock.enabled")
-STR_FIELDS = ("openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region")
-
-ROW_KEYS = (BLOB_KEY, *(PLAIN_PREFIX + n for n in KEY_ROW_NAMES.values()), *FACT_ROWS)
 ROW_PREFIXES = (ANY_SECRET_PREFIX,)
+
+
+def blob_paths() -> dict[str, tuple[str, ...]]:
+    """Field -> where the settings blob keeps it: every provider's toggle, settings and blob keys, the model lists."""
+    return {**registry().blob_paths, **MODEL_BLOB_PATHS}
+
+
+def row_keys() -> tuple[str, ...]:
+    """The ItemTable rows a read fetches by name (secret:// rows come by ROW_PREFIXES)."""
+    return (BLOB_KEY, *(PLAIN_PREFIX + n for n in registry().key_row_names.values()), *FACT_ROWS)
+
+
+_VIEWS: dict[str, Callable[[], Any]] = {
+    "KEY_ROW_NAMES": lambda: dict(registry().key_row_names),
+    "KNOWN_SECRET_NAMES": lambda: frozenset(registry().key_row_names.values()),
+    "BLOB_PATHS": blob_paths,
+    "BLOB_KEY_FIELDS": lambda: registry().blob_key_fields,
+    "BOOL_FIELDS": lambda: registry().toggle_fields,
+    "STR_FIELDS": lambda: registry().text_setting_fields,
+    "ROW_KEYS": row_keys,
+}
+
+
+def __getattr__(name: str) -> Any:
+    """KEY_ROW_NAMES, BLOB_PATHS, ROW_KEYS...: views of the current provider registry, never frozen at import."""
+    if name in _VIEWS:
+        return _VIEWS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def blob_path(field: str) -> tuple[str, ...]:
     if field.startswith(SELECTED_PREFIX):
         return ("aiSettings", "modelConfig", field[len(SELECTED_PREFIX) :], "modelName")
-    return BLOB_PATHS[field]
+    return blob_paths()[field]
 
 
 def as_text(value: Any) -> str | None:
@@ -192,9 +194,9 @@ def _typed(field: str, value: Any, notes: list[str]) -> Any:
     """The value if it has the field's type; None with a note otherwise."""
     if value is None:
         return None
-    if field in BOOL_FIELDS:
+    if field in registry().toggle_fields:
         ok = isinstance(value, bool)
-    elif field in STR_FIELDS or field.startswith(SELECTED_PREFIX):
+    elif field in registry().settings or field.startswith(SELECTED_PREFIX):
         ok = isinstance(value, str)
     else:  # model lists
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -208,8 +210,9 @@ def _typed(field: str, value: Any, notes: list[str]) -> Any:
 def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     """Toggles, URLs, regions and model lists from the parsed blob."""
     out: dict[str, Any] = {}
-    for field in (*BOOL_FIELDS, *STR_FIELDS, "models.user_added", "models.enabled", "models.disabled"):
-        value = _typed(field, blobpatch.get_path(doc, BLOB_PATHS[field]), notes)
+    reg, paths = registry(), blob_paths()
+    for field in (*reg.toggle_fields, *reg.text_setting_fields, *MODEL_BLOB_PATHS):
+        value = _typed(field, blobpatch.get_path(doc, paths[field]), notes)
         if value is not None:
             out[field] = value
     config = blobpatch.get_path(doc, ("aiSettings", "modelConfig"), {})
@@ -221,11 +224,20 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     return out
 
 
-def _blob_key(doc: dict, field: str) -> StoredKey | None:
-    value = blobpatch.get_path(doc, BLOB_PATHS[field])
-    if isinstance(value, str) and value and value != IAM:
-        return StoredKey(Secret(value), SETTINGS_JSON, f"{BLOB_KEY}#{'.'.join(BLOB_PATHS[field])}")
+def _blob_key(doc: dict, path: tuple[str, ...]) -> StoredKey | None:
+    value = blobpatch.get_path(doc, path)
+    if isinstance(value, str) and value and value not in registry().role_markers:
+        return StoredKey(Secret(value), SETTINGS_JSON, f"{BLOB_KEY}#{'.'.join(path)}")
     return None
+
+
+def roles_in(doc: dict) -> frozenset[str]:
+    """Providers whose every settable key slot in the blob holds their role marker (Bedrock's "iam")."""
+    return frozenset(
+        p.name
+        for p in registry()
+        if p.role and all(blobpatch.get_path(doc, k.blob) == p.role.marker for k in p.settable_keys)
+    )
 
 
 def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
@@ -234,32 +246,28 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
     reader = _Reader(rows, storage, notes)
     doc = parse_blob(rows, notes)
     fields: dict[str, Any] = read_settings(doc, notes)
-    for field, name in KEY_ROW_NAMES.items():
-        found = reader.key_from_rows(name)
-        if found is None and field in BLOB_KEY_FIELDS:
-            found = _blob_key(doc, field)
+    reg = registry()
+    for field, slot in reg.key_slots.items():  # a row first; the settings blob where Cursor keeps it there
+        found = reader.key_from_rows(slot.row) if slot.row else None
+        if found is None and slot.blob:
+            found = _blob_key(doc, slot.blob)
         if found is not None:
             fields[field] = found
-    token = _blob_key(doc, "bedrock.session_token")
-    if token:
-        fields["bedrock.session_token"] = token
+    known = set(reg.key_row_names.values())
     for row in sorted(r for r in rows if r.startswith(SECRET_PREFIX)):
         name = row[len(SECRET_PREFIX) :]
-        if name not in KNOWN_SECRET_NAMES and not is_cursor_own(name):
+        if name not in known and not is_cursor_own(name):
             found = reader.secret_row(row)
             if found is not None:
                 fields[EXTRA_PREFIX + name] = found
-    given = doc.get("bedrockState")
-    bedrock = given if isinstance(given, dict) else {}
-    iam = bedrock.get("accessKey") == IAM and bedrock.get("secretKey") == IAM
     unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():
         if isinstance(key, StoredKey) and key.secret is None:
             unreadable.setdefault(key.reason or "unknown reason", []).append(key.row)
     notes += [f"{', '.join(rows_)}: cannot decrypt ({reason})" for reason, rows_ in unreadable.items()]
-    key_form = "secret" if any(r.startswith(SECRET_PREFIX) for r in rows) else "plaintext"
+    key_form = KeyForm.SECRET if any(r.startswith(SECRET_PREFIX) for r in rows) else KeyForm.PLAINTEXT
     return Profile(
-        fields=fields, notes=tuple(notes), bedrock_iam=iam, key_form=key_form, cursor_version=recorded_version(rows)
+        fields=fields, notes=tuple(notes), roles=roles_in(doc), key_form=key_form, cursor_version=recorded_version(rows)
     )
 
 
@@ -274,26 +282,37 @@ class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an
     """The settings blob is malformed, so provider settings cannot be changed safely."""
 
 
-ENCRYPTED = "encrypted"  # a secret:// row (any backend), in the protection labels below
+ENCRYPTED = KeyForm.ENCRYPTED  # a secret:// row (any backend), in the protection labels below
 
 
-def protection_of(stored: StoredKey) -> str | None:
+def protection_of(stored: StoredKey) -> KeyForm | None:
     """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
     if stored.storage in (PLAINTEXT, SETTINGS_JSON):
-        return stored.storage
+        return KeyForm(stored.storage)
     return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
 
 
-def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> str:
+def _row_name(rows: Mapping[str, Any], field: str) -> str | None:
+    """The row name a new value of a key field goes to; None: the settings blob.
+
+    Azure and Bedrock keys live in the blob unless this Cursor already has a
+    row for them: never invent a row Cursor may not read.
+    """
+    slot = registry().key_slots.get(field)
+    if slot is None or slot.row is None:
+        return None
+    if slot.blob and SECRET_PREFIX + slot.row not in rows and PLAIN_PREFIX + slot.row not in rows:
+        return None
+    return slot.row
+
+
+def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> KeyForm:
     """Where RowWriter puts a new value of a key field: encrypted, plaintext or settings-json."""
     if field.startswith(EXTRA_PREFIX):
         return ENCRYPTED
-    name = KEY_ROW_NAMES.get(field)
-    if name is None or (
-        field in BLOB_KEY_FIELDS and SECRET_PREFIX + name not in rows and PLAIN_PREFIX + name not in rows
-    ):
+    if _row_name(rows, field) is None:
         return SETTINGS_JSON
-    return ENCRYPTED if key_form == "secret" else PLAINTEXT
+    return ENCRYPTED if key_form == KeyForm.SECRET else PLAINTEXT
 
 
 @dataclass
@@ -301,7 +320,7 @@ class RowWriter:
     """Turns wanted field values into the row writes that store them.
 
     `encrypt` makes a `secret://` value for this machine (None: secret rows
-    cannot be written); `key_form` is "secret" or "plaintext".
+    cannot be written); `key_form` is KeyForm.SECRET or KeyForm.PLAINTEXT.
     """
 
     rows: Mapping[str, Any]
@@ -329,27 +348,25 @@ class RowWriter:
     def _field(self, field: str, value: Any):
         if field.startswith(EXTRA_PREFIX):
             return self._secret_only(field[len(EXTRA_PREFIX) :], value), []
-        if field in KEY_ROW_NAMES:
+        slot = registry().key_slots.get(field)
+        if slot is not None:
             return self._key(field, value)
-        if field == "bedrock.session_token":
-            return {}, [(BLOB_PATHS[field], _reveal(value) or "")]
         if field.startswith("models.") and not field.startswith(SELECTED_PREFIX):
             return {}, [(blob_path(field), list(value or ()))]
         return {}, [(blob_path(field), value)]
 
     def _key(self, field: str, value: Secret | None):
-        name = KEY_ROW_NAMES[field]
+        slot = registry().key_slots[field]
+        name = _row_name(self.rows, field)
+        if name is None:  # a key kept only in the settings blob (a session token; Azure and Bedrock on 2.x)
+            return {}, [(slot.blob, _reveal(value) or "")]
         secret_row, plain_row = SECRET_PREFIX + name, PLAIN_PREFIX + name
         blob: list = []
-        if field in BLOB_KEY_FIELDS and secret_row not in self.rows and plain_row not in self.rows:
-            # Azure and Bedrock keys live in the settings blob unless this Cursor
-            # already has a row for them: never invent a row Cursor may not read.
-            return {}, [(BLOB_PATHS[field], _reveal(value) or "")]
-        if field in BLOB_KEY_FIELDS and blobpatch.get_path(self._doc(), BLOB_PATHS[field]):
-            blob.append((BLOB_PATHS[field], ""))  # the row wins; do not leave a stale copy
+        if slot.blob and blobpatch.get_path(self._doc(), slot.blob):
+            blob.append((slot.blob, ""))  # the row wins; do not leave a stale copy
         if value is None:
             return {secret_row: None, plain_row: None}, blob
-        if self.key_form == "secret":
+        if self.key_form == KeyForm.SECRET:
             return {secret_row: self._encrypt(value.reveal()), plain_row: None}, blob
         return {plain_row: value.reveal(), secret_row: None}, blob
 

@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import overload
+from typing import Any, overload
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import UnsafeURL
 from ..key_table import looks_like_key
 from ..model import mask
+from ..providers import registry
 
-URL_FIELDS = ("openai.base_url", "azure.base_url")
 MAX_URL_LENGTH = 2048
+
+
+def __getattr__(name: str) -> Any:
+    """URL_FIELDS (every base-URL setting of the provider registry): a view, never frozen at import."""
+    if name == "URL_FIELDS":
+        return registry().url_fields
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Query parameter names that carry a credential, compared lower-case without '-' and '_'.
 KEY_PARAM_NAMES = frozenset(

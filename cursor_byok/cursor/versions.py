@@ -1,8 +1,12 @@
 """What each Cursor version does: the version a database records, and what follows from it.
 
-Pure functions over ItemTable rows; docs/cursor-versions.md is the same rule
-in a table, with the evidence for each row. Where the evidence is thin the
-answer is "unsure" and the caller falls back on the rows it finds.
+Two tables decide, and every other module asks them: KEY_FORMS (Cursor
+version -> the key form it reads and the form cursor-byok writes) and
+ROW_BACKENDS (OS scheme and ciphertext prefix -> the safe-storage backend
+that wrote a `secret://` row). Pure functions over ItemTable rows;
+docs/cursor-versions.md is the same rule in a table, with the evidence for
+each row. Where the evidence is thin the answer is KeyForm.UNSURE and the
+caller falls back on the rows it finds.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..model import KeyForm
+
 # Rows that record Cursor's version, most direct first (seen from 0.16 to 3.7).
 VERSION_ROWS = ("releaseNotes/lastVersion", "cursorupdate.lastUpdatedAndShown.version", "update/lastKnownVersion")
 BACKUP_SWITCH_ROW = "cursor.storage.disableSqliteStorageBackup"
@@ -19,14 +25,28 @@ FACT_ROWS = (*VERSION_ROWS, BACKUP_SWITCH_ROW)
 
 _VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})(?:\.(\d{1,6}))?")
 
-# Key forms a Cursor version reads.
-PLAIN = "plaintext"
-SECRET = "secret"
-UNSURE = "unsure"
+# Cursor version (major, minor) from which on -> (the key form it reads, the form cursor-byok writes).
+# UNSURE written: the rows' evidence decides (changes.diff.choose_key_form).
+KEY_FORMS: tuple[tuple[tuple[int, int], KeyForm, KeyForm], ...] = (
+    ((0, 0), KeyForm.PLAINTEXT, KeyForm.PLAINTEXT),  # plain cursorAuth/<x>Key rows, still on 2.0 and 2.1
+    ((2, 2), KeyForm.UNSURE, KeyForm.UNSURE),  # no evidence either way
+    ((2, 3), KeyForm.SECRET, KeyForm.SECRET),  # the 2.3 code reads secret://cursorAuth/*
+)
+NO_VERSION = (KeyForm.UNSURE, KeyForm.UNSURE)  # a database that records no version: the rows decide
 
-LAST_PLAIN_ONLY = (2, 1)  # plain cursorAuth/<x>Key rows still in use on 2.0 and 2.1
-FIRST_SECRET = (2, 3)  # the 2.3 code reads secret://cursorAuth/*
 FIRST_WITHOUT_BACKUPS = (3, 7)  # 3.7 turns state.vscdb.backup off
+
+# The safe-storage backend that wrote a secret:// row, by OS scheme and ciphertext prefix (Chromium's OSCrypt).
+# A KEYRING row opens with the chosen Linux keyring (secret-service or kwallet, or the secret given);
+# on macOS and Windows the chosen backend (or the secret given) opens it.
+BASIC, KEYRING, KEYCHAIN, DPAPI = "basic", "keyring", "keychain", "dpapi"
+ROW_BACKENDS: dict[tuple[str, bytes], str] = {
+    ("linux", b"v10"): BASIC,  # no keyring: the fixed 'peanuts' key
+    ("linux", b"v11"): KEYRING,
+    ("macos", b"v10"): KEYCHAIN,
+    ("windows", b"v10"): DPAPI,
+}
+_BACKEND_WORDS = {KEYRING: "a keyring: secret-service or kwallet"}
 
 
 def _text(value: Any) -> str | None:
@@ -66,16 +86,49 @@ def recorded_version(rows: Mapping[str, Any]) -> str | None:
     return next((v for v in (parse_version(rows.get(r)) for r in VERSION_ROWS) if v), None)
 
 
-def key_form_read(version: str | None) -> str:
-    """The key form this Cursor version reads: plaintext, secret, or unsure (2.2, or no version)."""
+def key_forms(version: str | None) -> tuple[KeyForm, KeyForm]:
+    """(the key form this Cursor version reads, the form cursor-byok writes for it), from KEY_FORMS."""
     if version is None:
-        return UNSURE
+        return NO_VERSION
     major_minor = version_tuple(version)[:2]
-    if major_minor <= LAST_PLAIN_ONLY:
-        return PLAIN
-    if major_minor >= FIRST_SECRET:
-        return SECRET
-    return UNSURE
+    found = NO_VERSION
+    for since, read, written in KEY_FORMS:
+        if major_minor >= since:
+            found = (read, written)
+    return found
+
+
+def key_form_read(version: str | None) -> KeyForm:
+    """The key form this Cursor version reads: PLAINTEXT, SECRET, or UNSURE (2.2, or no version)."""
+    return key_forms(version)[0]
+
+
+def key_form_written(version: str | None) -> KeyForm:
+    """The key form cursor-byok writes for this Cursor version; UNSURE: the rows decide."""
+    return key_forms(version)[1]
+
+
+def row_backend(scheme: str, prefix: bytes) -> str | None:
+    """The backend that wrote a secret:// row with this prefix on this OS scheme; None for a prefix it never writes."""
+    return ROW_BACKENDS.get((scheme, prefix))
+
+
+def row_prefixes(scheme: str) -> tuple[bytes, ...]:
+    """The ciphertext prefixes Cursor writes on this OS scheme."""
+    return tuple(prefix for (s, prefix) in ROW_BACKENDS if s == scheme)
+
+
+def prefix_written(scheme: str, backend: str) -> bytes:
+    """The prefix a backend's new values get: basic's on Linux, else the keyring's (macOS, Windows: their one)."""
+    wanted = BASIC if backend == BASIC else KEYRING
+    prefixes = row_prefixes(scheme)
+    return next((p for p in prefixes if ROW_BACKENDS[(scheme, p)] == wanted), prefixes[0])
+
+
+def row_backend_words(scheme: str, prefix: bytes) -> str:
+    """The backend of a row in words, as `where` shows it under "stored rows need"."""
+    backend = row_backend(scheme, prefix)
+    return "unknown" if backend is None else _BACKEND_WORDS.get(backend, backend)
 
 
 def backups_switched_off(rows: Mapping[str, Any]) -> bool:

@@ -11,7 +11,8 @@ from ..cursor import paths as locate
 from ..cursor.reading import cursor_facts, load_profile, read_merged_rows, source_info
 from ..cursor.rows import read_profile
 from ..errors import InputError, KeyNotStored, SafeStorageUnavailable
-from ..model import PROVIDER_LAYOUT, StoredKey, provider_named
+from ..model import StoredKey
+from ..providers import provider_named, registry
 from ..results import Result
 from .context import Context, context
 
@@ -70,12 +71,13 @@ def get_key(ctx: Context | None, provider: str, field_name: str | None = None) -
     """The plain value of one stored key: KeyNotStored (exit 18) when none is stored, SafeStorageUnavailable
     (exit 7) when it cannot be decrypted here."""
     ctx, provider = context(ctx), provider_name(provider)
-    choices = [k for k in PROVIDER_LAYOUT[provider] if k in ("key", "access_key", "secret_key")]
+    record = registry()[provider]
+    choices = [k.name for k in record.settable_keys]
     name = field_name or choices[0]
     if name not in choices:
         raise InputError(f"field_name={name!r} does not apply to {provider}; use {' or '.join(choices)}")
     inst = ctx.installation()
-    stored = load_profile(inst, ctx.storage_for(inst))[0].fields.get(PROVIDER_LAYOUT[provider][name])
+    stored = load_profile(inst, ctx.storage_for(inst))[0].fields.get(record.field(name))
     if not isinstance(stored, StoredKey):
         raise KeyNotStored(f"no {provider} {name.replace('_', ' ')} is stored in {inst.db_path}")
     if stored.secret is None:

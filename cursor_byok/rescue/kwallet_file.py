@@ -312,8 +312,8 @@ def _qstring(r: Reader, field: str, *, strict: bool = False) -> str:
     if raw is None:
         return ""
     if len(raw) % 2:
-        raise r.damaged(f"a {field} of an odd number of bytes ({len(raw)}), not UTF-16")
+        raise r.damaged(f"field {field}: an odd number of bytes ({len(raw)}), not UTF-16")
     try:
         return raw.decode("utf-16-be", errors="strict" if strict else "replace")
     except UnicodeDecodeError:
-        raise r.damaged(f"a {field} that is not valid UTF-16") from None
+        raise r.damaged(f"field {field}: not valid UTF-16") from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..cursor import versions
 from ..errors import SafeStorageUnavailable
 from . import argv_json, dpapi, keychain, kwallet, linux_choice, password, secret_service
 from . import oscrypt as ss
@@ -134,14 +135,17 @@ class SafeStorage:
 
     def codec_for(self, blob: bytes):
         """(label, codec) that decrypts this value; raises if there is none."""
-        prefixes = (b"v10", b"v11") if self.scheme == "linux" else (b"v10",)
-        prefix = ss.check_known_prefix(blob, prefixes)
+        prefix = ss.check_known_prefix(blob, versions.row_prefixes(self.scheme))
         return self.codec_for_prefix(prefix)
 
     def codec_for_prefix(self, prefix: bytes):
-        if self.scheme == "linux":
-            if prefix == b"v10":
-                return "basic", ss.linux_basic_codec()
+        """(label, codec) for values with this prefix, from the backend that writes them (versions.ROW_BACKENDS)."""
+        wrote = versions.row_backend(self.scheme, prefix)
+        if wrote is None:
+            raise SafeStorageUnavailable(f"Cursor writes no {prefix!r} values on {self.scheme}")
+        if wrote == versions.BASIC:
+            return "basic", ss.linux_basic_codec()
+        if wrote == versions.KEYRING:
             return self._linux_v11()
         backend = "password" if self.backend == "password" else self.backend
         if backend == "basic":
@@ -180,13 +184,14 @@ class SafeStorage:
         another keyring: a value encrypted with a secret Cursor does not use
         is deleted by Cursor.
         """
+        prefix = versions.prefix_written(self.scheme, self.backend)
         if self.scheme != "linux":
-            label, codec = self.codec_for_prefix(b"v10")
-            return b"v10", label, codec
+            label, codec = self.codec_for_prefix(prefix)
+            return prefix, label, codec
         if self.backend == "basic":
-            return b"v10", "basic", ss.linux_basic_codec()
+            return prefix, "basic", ss.linux_basic_codec()
         if self.backend in ("secret-service", "kwallet", "password"):
-            return b"v11", self.backend, ss.linux_keyring_codec(self._fetch(self.backend))
+            return prefix, self.backend, ss.linux_keyring_codec(self._fetch(self.backend))
         raise SafeStorageUnavailable(f"--safe-storage {self.backend} cannot encrypt for Linux")
 
     def decrypt(self, blob: bytes) -> tuple[str, str]:
@@ -204,13 +209,13 @@ class SafeStorage:
         then the rows Cursor already wrote decide.
         """
         if self.scheme != "linux":
-            return b"v10"
+            return versions.prefix_written(self.scheme, self.backend)
         store = argv_json.argv_password_store(self.argv_json) if self.argv_json else None
         # A password-store Chromium does not know is ignored (the desktop decides), so it is no evidence either.
         explicit = self.config.choice != "auto" or (store or "").lower() in linux_choice.PASSWORD_STORES
         if not explicit or self.backend == "password":
             return None
-        return b"v10" if self.backend == "basic" else b"v11"
+        return versions.prefix_written(self.scheme, self.backend)
 
 
 def probe(storage: "SafeStorage") -> str:

@@ -25,7 +25,7 @@ from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
 from ..results import Result
 from ..safestorage import oscrypt as ss
-from .installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
+from .installs import Sample, build_user_data_dir, default_settings, hex_key, make_key, sample_keys
 
 WINDOWS = sys.platform == "win32"
 
@@ -43,7 +43,7 @@ def lay_out(root: Path) -> dict[str, Path]:
         generation="macos",
         secret=old_secret,
         keys={**sample_keys(), "openai.key": make_key("openrouter")},  # the gateway's key in the OpenAI slot
-        extra_secrets={"mistralKey": make_key("azure")},
+        extra_secrets={"mistralKey": hex_key()},
         azure_bedrock_rows=True,
         # Cursor's servers make the BYOK requests: a localhost server (Ollama) is out of their reach.
         settings=default_settings("https://openrouter.ai/api/v1"),

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..cursor.rows import BLOB_KEY, KEY_ROW_NAMES, PLAIN_PREFIX, SECRET_PREFIX
+from ..cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from ..providers import registry
 from ..safestorage import oscrypt as ss
 
 B64URL = string.ascii_letters + string.digits + "-_"
@@ -37,7 +38,7 @@ def make_key(kind: str, rng: random.Random | None = None) -> str:
     if kind == "google":
         return "AIza" + _pick(rng, B64URL, 35)
     if kind == "azure":
-        return _pick(rng, "0123456789abcdef", 32)
+        return hex_key(rng)
     if kind == "aws_access":
         return "AKIA" + _pick(rng, string.ascii_uppercase + "234567", 16)
     if kind == "aws_secret":
@@ -45,6 +46,11 @@ def make_key(kind: str, rng: random.Random | None = None) -> str:
     if kind == "openrouter":
         return "sk-or-v1-" + _pick(rng, "0123456789abcdef", 64)
     raise ValueError(kind)
+
+
+def hex_key(rng: random.Random | None = None) -> str:
+    """32 hex digits: an Azure OpenAI key's shape, and a plausible key of a provider with no shape of its own."""
+    return _pick(rng or random.Random(), "0123456789abcdef", 32)
 
 
 def sample_keys(rng: random.Random | None = None) -> dict[str, str]:
@@ -157,15 +163,15 @@ def item_rows(sample: Sample) -> dict[str, str]:
     codec = sample.codec()
     for field_name, value in sample.keys.items():
         in_blob = codec is None or not sample.azure_bedrock_rows
-        if field_name in ("azure.key", "bedrock.access_key", "bedrock.secret_key") and in_blob:
-            state, attr = {
-                "azure.key": ("azureState", "apiKey"),
-                "bedrock.access_key": ("bedrockState", "accessKey"),
-                "bedrock.secret_key": ("bedrockState", "secretKey"),
-            }[field_name]
-            doc.setdefault(state, {})[attr] = value
+        slot = registry().key_slots[field_name]
+        if (slot.blob and in_blob) or slot.row is None:  # Cursor 2.x keeps Azure and Bedrock keys in the blob
+            *parents, attr = slot.blob
+            place = doc
+            for parent in parents:
+                place = place.setdefault(parent, {})
+            place[attr] = value
             continue
-        name = KEY_ROW_NAMES[field_name]
+        name = slot.row
         if codec is None:
             rows[PLAIN_PREFIX + name] = value
         else:
