@@ -29,7 +29,7 @@ class KeyForm(str, Enum):
     SETTINGS_JSON: plain text inside the settings blob (Azure and Bedrock keys on 2.x).
     UNSURE: a Cursor version whose form is not known (2.2, or none recorded): the rows decide.
 
-    cursor/versions.py says which form each Cursor version reads and which cursor-byok writes.
+    versions.py says which form each Cursor version reads and which cursor-byok writes.
     """
 
     SECRET = "secret"

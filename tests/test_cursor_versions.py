@@ -22,8 +22,8 @@ from transfer import (
     snapshot,
 )
 
+from cursor_byok import versions
 from cursor_byok.cli import Exit
-from cursor_byok.cursor import versions
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.samples.installs import REAL_LAYOUTS, build_user_data_dir, item_rows
 

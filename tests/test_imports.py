@@ -123,8 +123,8 @@ LAYERS = {
     "changes": 4, "bundle": 4,
     "cursor": 5,
     "safestorage": 6,
-    "model": 7, "key_table": 7, "providers": 7, "key_shapes": 7, "private_files": 7, "processes": 7, "winsec": 7,
-    "crashpoint": 7, "console": 7, "results": 7, "lazy": 7,
+    "model": 7, "key_table": 7, "providers": 7, "versions": 7, "key_shapes": 7, "private_files": 7,
+    "processes": 7, "winsec": 7, "crashpoint": 7, "console": 7, "results": 7, "lazy": 7,
     "errors": 8,
 }  # fmt: skip
 

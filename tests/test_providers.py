@@ -18,10 +18,10 @@ from fakeprovider import FakeProvider
 from transfer import identity, options, run
 
 import cursor_byok
-from cursor_byok import model
+from cursor_byok import model, versions
 from cursor_byok.changes import manifest
 from cursor_byok.checks import audit, provider_pages
-from cursor_byok.cursor import rows, urls, versions
+from cursor_byok.cursor import rows, urls
 from cursor_byok.errors import InputError
 from cursor_byok.key_table import SHAPES
 from cursor_byok.model import KeyForm

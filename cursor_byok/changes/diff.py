@@ -11,7 +11,7 @@ import itertools
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, get_args
 
-from ..cursor import versions
+from .. import versions
 from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..cursor.urls import shown as shown_url
-from ..cursor.versions import CursorFacts
 from ..key_shapes import check_format
 from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
 from ..providers import registry
 from ..results import Result, internal, omit_if_none
+from ..versions import CursorFacts
 from .provider_pages import billing
 
 

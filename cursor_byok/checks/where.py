@@ -11,11 +11,11 @@ from ..cursor import paths as locate
 from ..cursor.reading import cursor_facts
 from ..cursor.rows import ANY_SECRET_PREFIX
 from ..cursor.store import Store
-from ..cursor.versions import FACT_ROWS, CursorFacts, row_backend_words
 from ..errors import ByokError, DatabaseNotFound
 from ..results import Result, omit_if_none
 from ..safestorage import backends
 from ..safestorage.backends import SafeStorage
+from ..versions import FACT_ROWS, CursorFacts, row_backend_words
 
 
 @dataclass(frozen=True)

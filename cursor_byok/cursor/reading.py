@@ -46,6 +46,6 @@ def source_info(inst: locate.Installation) -> dict[str, Any]:
 
 def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
     """The version Cursor recorded and whether it makes state.vscdb.backup."""
-    from .versions import cursor_facts as facts
+    from ..versions import cursor_facts as facts
 
     return facts(rows, Path(f"{inst.db_path}.backup").is_file())

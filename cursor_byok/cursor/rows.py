@@ -25,9 +25,9 @@ from ..model import (
 )
 from ..providers import registry
 from ..safestorage import oscrypt as ss
+from ..versions import FACT_ROWS, recorded_version
 from . import blob_patch as blobpatch
 from .store import RowWrite
-from .versions import FACT_ROWS, recorded_version
 
 BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser"
 SECRET_PREFIX = "secret://cursorAuth/"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..cursor import versions
+from .. import versions
 from ..errors import SafeStorageUnavailable
 from . import argv_json, dpapi, keychain, kwallet, linux_choice, password, secret_service
 from . import oscrypt as ss

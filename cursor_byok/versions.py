@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..model import KeyForm
+from .model import KeyForm
 
 # Rows that record Cursor's version, most direct first (seen from 0.16 to 3.7).
 VERSION_ROWS = ("releaseNotes/lastVersion", "cursorupdate.lastUpdatedAndShown.version", "update/lastKnownVersion")
