@@ -55,23 +55,8 @@ def key_reader(provider: str, sources: dict):
 @key_storage_option
 @write_options
 @click.pass_context
-def set_cmd(
-    ctx,
-    provider,
-    no_key,
-    base_url,
-    deployment,
-    region,
-    enabled,
-    force,
-    key_storage,
-    dry_run,
-    check,
-    wait,
-    yes,
-    as_json,
-    **sources,
-) -> None:
+def set_cmd(ctx, provider, no_key, base_url, deployment, region, enabled, force, key_storage, dry_run, check, wait,
+            yes, as_json, **sources) -> None:  # fmt: skip
     """Store a provider's key and settings; the key never comes from an argument.
 
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
@@ -85,11 +70,10 @@ def set_cmd(
       cursor-byok set openai --no-key --disable
     """
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
-    if no_key and (any(sources.values()) or (not settings and enabled is None)):
-        raise E.InputError(
-            "--no-key takes no key source; drop one or the other" if any(sources.values())
-            else "nothing to set: give --base-url, --deployment, --region, --enable or --disable"
-        )  # fmt: skip
+    if no_key and any(sources.values()):
+        raise E.InputError("--no-key takes no key source; drop one or the other")
+    if no_key and not settings and enabled is None:
+        raise E.InputError("nothing to set: give --base-url, --deployment, --region, --enable or --disable")
     run = TerminalRun(yes=yes, as_json=as_json)
     result = library.set_key(
         api_context(ctx), provider, keys=None if no_key else key_reader(provider, sources),
