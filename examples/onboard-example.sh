@@ -9,10 +9,10 @@
 #   CURSOR_BYOK_WAIT         seconds to wait for Cursor to exit (default: 0, do not wait)
 #   CURSOR_BYOK_ON_CONFLICT  keep (default: fill gaps, never overwrite what the
 #                            developer set), replace (enforce the manifest) or fail.
-#                            A manifest base URL (or Azure endpoint/deployment, Bedrock
-#                            region) decides where a key is sent: where the developer
-#                            already holds that provider's key it is a conflict, so keep
-#                            leaves their endpoint alone; use replace to enforce yours.
+#   CURSOR_BYOK_ALLOW_ENDPOINT  hosts, space-separated, the manifest may send prompts,
+#                            code and keys to (its gateway, Azure resource, Bedrock
+#                            region): a new endpoint is accepted only by name, never by
+#                            replace (read by cursor-byok itself, as --allow-endpoint).
 #   CURSOR_BYOK_LOG          log file (default: stderr); it never gets a key
 #   CURSOR_BYOK_CHECK        1: only check for drift (apply --check), write nothing
 #   the variables the manifest's env: sources name, and any of CURSOR_USER_DATA_DIR,
@@ -88,7 +88,7 @@ case $rc in
     exit 75 ;;
 11)
     log "conflict: stored values differ from the manifest; nothing was written: $(summary)"
-    log "set CURSOR_BYOK_ON_CONFLICT=replace to enforce the manifest (base URLs included), or keep to fill gaps only" ;;
+    log "set CURSOR_BYOK_ON_CONFLICT=replace to enforce the manifest, or keep to fill gaps only; a new base URL, Azure resource or Bedrock region needs its host in CURSOR_BYOK_ALLOW_ENDPOINT" ;;
 15)
     log "manifest or key source problem, or an unsafe base URL; nothing was written: $reason" ;;
 7 | 8)

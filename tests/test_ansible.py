@@ -79,6 +79,7 @@ def fleet(clean_env, make_sample_dir, tmp_path, monkeypatch, keys):
         "manifest": str(manifest),
         "cursor_byok_bin": str(tool),
         "cursor_byok_args": options(sd, tmp_path),  # --user-data-dir and --safe-storage password options
+        "allow_endpoints": ["openrouter.ai"],  # the manifest's gateway, accepted by name
         "ansible_python_interpreter": sys.executable,
     }
     (work / "vars.json").write_text(json.dumps(play_vars))
