@@ -4,7 +4,7 @@
 
 Builds a sample install whose settings blob holds about SIZE bytes, then runs
 one `set` of a provider's base URL and switch (the blob's fields change, no
-key) through the library's one write path (api.prepare + api.execute), and
+key) through the library's one write flow (byok.set_key), and
 prints JSON: the blob's size, and the peak of Python allocations during the
 write above what was allocated before it.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
-from cursor_byok import library as api  # noqa: E402
+import cursor_byok as byok  # noqa: E402
 from cursor_byok.cursor.reading import read_rows  # noqa: E402
 from cursor_byok.cursor.rows import BLOB_KEY  # noqa: E402
 from cursor_byok.safestorage.backends import SafeStorageConfig  # noqa: E402
@@ -49,19 +49,17 @@ def build(folder: Path, size: int) -> tuple[Path, bytes]:
 def measure(folder: Path, secret: bytes, url: str) -> dict:
     password = folder.parent / "password"
     password.write_bytes(secret)
-    ctx = api.Context(
+    ctx = byok.Context(
         user_data_dir=str(folder),
         safe_storage=SafeStorageConfig("password", scheme="linux", password_file=str(password)),
     )
     blob_size = len(read_rows(ctx.installation().db_path)[BLOB_KEY].encode())
-    wanted = {"openai.base_url": url, "openai.enabled": True}
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    prep = api.prepare(ctx, wanted, on_conflict="replace")
-    result = api.execute(prep, command="bench blob")
+    result = byok.set_key(ctx, "openai", base_url=url, enabled=True)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    if not result.rows:
+    if not result.applied:
         raise SystemExit("the write changed nothing")
     return {"blob_bytes": blob_size, "peak_above_baseline": peak - base}
 

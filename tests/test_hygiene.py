@@ -41,6 +41,7 @@ from typing import Callable, ContextManager
 import crash_runner
 import pytest
 from click.testing import CliRunner
+from transfer import SAMPLE_ENDPOINTS
 
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main
@@ -524,7 +525,15 @@ SCENARIOS: dict[str, Scenario] = {
         lambda lab: [*lab.group("dst"), "models", "select", "cmd-k", "qwen3-coder", "--yes"], BUNDLE_OK
     ),
     "apply": Scenario(
-        lambda lab: [*lab.group("dst"), "apply", str(_manifest(lab)), "--yes", "--on-conflict", "replace"],
+        lambda lab: [
+            *lab.group("dst"),
+            "apply",
+            str(_manifest(lab)),
+            "--yes",
+            "--on-conflict",
+            "replace",
+            *SAMPLE_ENDPOINTS,
+        ],
         BUNDLE_OK,
         env=lambda lab: {"TEAM_OPENAI_KEY": _new_key(lab, "manifest-env:openai", "openai")},
     ),

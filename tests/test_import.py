@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from transfer import (
+    SAMPLE_ENDPOINTS,
     assert_no_key_shown,
     assert_unchanged,
     blob_of,
@@ -422,7 +423,7 @@ def test_wrong_passphrase_and_missing_passphrase(make_sample_dir, tmp_path, monk
     assert_refused(result, Exit.BUNDLE_AUTH, target.db, before, data_dir)
     good = tmp_path / "good"
     good.write_text(PASSPHRASE + "\n")
-    result = run(*options(target), "import", bundle, "--passphrase-file", good, "--yes")
+    result = run(*options(target), "import", bundle, "--passphrase-file", good, "--yes", *SAMPLE_ENDPOINTS)
     assert result.exit_code == 0, result.stderr
     assert stored_keys(target)["openai.key"] == source.keys["openai.key"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_line, require_module, require_tool
-from transfer import expected_values, identity, make_target, revealed, stored_keys
+from transfer import SAMPLE_ENDPOINTS, expected_values, identity, make_target, revealed, stored_keys
 
 from cursor_byok.errors import SafeStorageUnavailable
 from cursor_byok.safestorage import kwallet as kwallet_mod
@@ -121,7 +121,8 @@ def test_export_and_import_between_two_machines_with_real_kwallets(kwallet, make
     target = make_target(make_sample_dir, "v11")
     new_laptop = kwallet()
     new_laptop.store_cursor_password(target.sample.secret.decode())
-    args = ("--user-data-dir", target.udd, "--safe-storage", "kwallet", "import", bundle, "-i", ident, "--yes")
+    args = ("--user-data-dir", target.udd, "--safe-storage", "kwallet", "import", bundle, "-i", ident, "--yes",
+            *SAMPLE_ENDPOINTS)  # fmt: skip
     imported = cursor_byok(new_laptop.env, *args)
     assert imported.returncode == 0, imported.stderr
 

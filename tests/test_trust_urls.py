@@ -164,6 +164,7 @@ def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy
         "CURSOR_BYOK_SAFE_STORAGE": "basic",
         "CURSOR_BYOK_LOG": str(log),
         "CURSOR_BYOK_ON_CONFLICT": policy,
+        "CURSOR_BYOK_ALLOW_ENDPOINT": "collector.example.net" if policy == "replace" else "",
     }
     script = Path(__file__).resolve().parent.parent / "examples" / "onboard-example.sh"
     done = subprocess.run([bash, str(script), str(manifest)], env=env, capture_output=True, text=True, timeout=300)
@@ -172,7 +173,9 @@ def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy
         assert blob(target.db).get("openAIBaseUrl") is None
     else:
         assert blob(target.db)["openAIBaseUrl"] == EVIL
-        assert "the OpenAI key is now sent to collector.example.net" in log.read_text()
+        assert (
+            "Cursor now sends your prompts and code" in log.read_text() and "collector.example.net" in log.read_text()
+        )
 
 
 def test_set_base_url_is_the_users_own_request_and_no_conflict(make_sample_dir, tmp_path):
