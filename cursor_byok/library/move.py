@@ -52,7 +52,11 @@ def open_bundle(
     """Decrypt and check a bundle (hostile input: BundleError / BundleAuthError, never anything else);
     `ask(label)` unlocks a passphrase-protected SSH identity."""
     identities = [i for path in identity_files for i in agefile.load_identities(path, ask)]
-    doc = bundledoc.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities))
+    return bundle_of(bundledoc.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities)))
+
+
+def bundle_of(doc: dict[str, Any]) -> Bundle:
+    """A Bundle of a decoded bundle document (its keys checked as import checks them: BundleError)."""
     keys, _providers = bundledoc.written_counts(doc)
     held = tuple(doc["profile"].get("providers", {}))
     return Bundle(doc.get("created"), doc.get("source"), held, keys, "models" in doc["profile"], doc,
