@@ -12,7 +12,7 @@ The library does what each command does, without click::
     done = byok.import_bundle(here, bundle.data, passphrase="correct horse battery", on_conflict="keep")
     byok.undo(here)                                # takes the import back
     dead = byok.OldMachine("/mnt/backup/home/ana", passwords=["old login password"])
-    byok.rescue(dead)                              # what a dead laptop's backup still holds, masked
+    byok.rescue_keys(dead)                         # what a dead laptop's backup still holds, masked
 
 Each function returns a typed result whose `to_json()` is the document the
 command prints with --json. Writes take their decisions as callbacks
@@ -49,7 +49,7 @@ _PUBLIC = {
     "demo": "library.demo",
     "audit": "library.check",
     "doctor": "library.check",
-    "rescue": "library.rescue",
+    "rescue_keys": "library.rescue",
     "rescue_import": "library.rescue",
     "OldMachine": "rescue.engine",
     "StorePaths": "rescue.stores",
@@ -101,7 +101,7 @@ __all__ = [
     "demo",
     "audit",
     "doctor",
-    "rescue",
+    "rescue_keys",
     "rescue_import",
     "OldMachine",
     "StorePaths",
@@ -156,7 +156,7 @@ if TYPE_CHECKING:
         undo,
     )
     from .library.read import KeyValue, ModelsListing, get_key, list_keys, list_models, where
-    from .library.rescue import rescue, rescue_import
+    from .library.rescue import rescue_import, rescue_keys
     from .model import Change, Plan, Secret
     from .rescue.engine import OldMachine, Rescued
     from .rescue.stores import StorePaths

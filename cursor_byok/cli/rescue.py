@@ -100,7 +100,7 @@ def rescue_cmd(ctx: click.Context, **o) -> None:
         return _import(ctx, old, o)
     if o["output"]:
         return _write(old, o)
-    shown = library.rescue(old, progress=_progress)
+    shown = library.rescue_keys(old, progress=_progress)
     if o["as_json"]:
         return emit_json(shown.to_json())
     click.echo(rescued_text(shown.to_json()))
@@ -170,7 +170,7 @@ def _write(old, o: dict) -> None:
                                 o["passphrase_file"], o["passphrase_env"])  # fmt: skip
     passphrase = None if recipients else (lambda: export_passphrase(o["passphrase_file"], o["passphrase_env"]))
     to_stdout = o["output"] == "-"
-    done = library.rescue(old, only=o["only"], models=not o["no_models"], passphrase=passphrase,
+    done = library.rescue_keys(old, only=o["only"], models=not o["no_models"], passphrase=passphrase,
                           recipients=recipients, armor=o["armor"], output=None if to_stdout else o["output"],
                           overwrite=o["force"], progress=_progress)  # fmt: skip
     if to_stdout:

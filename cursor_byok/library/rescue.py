@@ -1,9 +1,15 @@
 """`rescue`: Cursor's keys from an old machine's disk or backup, its secret store opened offline (rescue/engine).
 
-Three uses: see what the copy holds (`rescue`, masked like `list`), write the
-bundle `export` would have written there (`rescue(..., output=, passphrase= or
-recipients=)`), or import it straight into this machine's Cursor through the
-same flow as `import` (`rescue_import`). The source is never written.
+Three uses: see what the copy holds (`rescue_keys`, masked like `list`), write
+the bundle `export` would have written there (`rescue_keys(..., output=,
+passphrase= or recipients=)`), or import it straight into this machine's
+Cursor through the same flow as `import` (`rescue_import`). The source is
+never written.
+
+The function is not called `rescue`: `cursor_byok.rescue` is the package of
+the offline readers, and Python binds that name on `cursor_byok` whenever one
+of its modules is imported, so a public `cursor_byok.rescue` function would
+turn into the package behind the caller's back.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ def old_machine(source: Source) -> OldMachine:
     return source if isinstance(source, OldMachine) else OldMachine(source)
 
 
-def rescue(
+def rescue_keys(
     source: Source,
     *,
     only: Iterable[str] = (),
