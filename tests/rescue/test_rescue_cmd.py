@@ -534,3 +534,70 @@ def test_the_library_gives_the_keys_to_python_and_never_in_its_repr(h):
     assert values == home.expected
     shown = repr(found) + repr(old) + json.dumps(found.to_json())
     assert DAEMON_KEYRING_PASSWORD not in shown and not any(v in shown for v in home.expected.values())
+
+
+# --- --import: import's flow, plan, journal and undo --------------------------------------------------------------
+
+
+def test_import_writes_every_key_here_through_imports_flow_and_undo_takes_it_back(h, make_sample_dir, monkeypatch):
+    """This machine's secret comes from its own store (here the password backend's variable): with rescue,
+    --safe-storage-password-file names the old machine's."""
+    home = _gnome(h)
+    target = make_target(make_sample_dir, "v11")
+    monkeypatch.setenv("CURSOR_BYOK_SAFE_STORAGE_PASSWORD", target.sample.secret.decode())
+    password = h.file("pw.txt", DAEMON_KEYRING_PASSWORD)
+    here = ["--user-data-dir", target.udd, "--safe-storage", "password", "--safe-storage-scheme", "linux"]
+    args = [*here, "rescue", "--from", home.root, "--login-password-file", password, *SAMPLE_ENDPOINTS]
+    before = list_json(target)
+    dry = h.run(*args, "--import", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout)["dry_run"] is True and list_json(target) == before
+    done = h.run(*args, "--import", "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    written = json.loads(done.stdout)
+    assert written["applied"] and " undo " in written["undo"]
+    assert any("not rescued: secret://cursorAuth/authToken" in n for n in written["plan"]["notes"])
+    there = fingerprints(list_json(target))
+    assert {f: there.get(f) for f in home.expected} == expected_prints(home)
+    assert_no_key_shown(done.stdout + done.stderr, *home.expected.values())
+    assert h.run(*here, "undo", "--yes").exit_code == 0
+    assert fingerprints(list_json(target)) == fingerprints(before)
+
+
+def test_import_checks_this_machine_before_the_old_password_is_asked(h, make_sample_dir):
+    """Preflight first: a target whose own secret cannot be proven stops before the old store is opened."""
+    from transfer import wrong_password_options
+
+    home = _gnome(h)
+    target = make_target(make_sample_dir, "v11")
+    done = h.run(*wrong_password_options(target)[:4], "rescue", "--from", home.root, "--import", "--yes", "--json")
+    assert done.exit_code == 7, done.stderr  # this machine's safe storage: nothing about the old store yet
+    assert "login password" not in done.stderr
+
+
+def test_a_bundle_to_stdout_is_the_age_file(h):
+    home = h.home("basic", BASIC, wal=False)
+    ident, recipient = identity(h.out)
+    done = h.rescue(home, "-o", "-", "-r", recipient)
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout_bytes.startswith(b"age-encryption.org/v1")
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_old_password_is_asked_hidden_and_again_after_a_wrong_one(h):
+    import os
+
+    from conftest import on_a_terminal
+
+    home = _gnome(h)
+    env = {**os.environ, "TMPDIR": str(h.tmp), "PYTHONPATH": os.pathsep.join(sys.path)}
+    before = tree_state(h.backup)
+    code, shown = on_a_terminal(
+        [sys.executable, "-m", "cursor_byok", "rescue", "--from", str(home.root)],
+        [(b"Old login password", "Wrong-Guess-1"), (b"did not open it", DAEMON_KEYRING_PASSWORD)],
+        env=env,
+    )
+    assert code == 0, shown.decode(errors="replace")
+    assert b"store: gnome-keyring" in shown
+    assert b"Wrong-Guess-1" not in shown and DAEMON_KEYRING_PASSWORD.encode() not in shown  # hidden input
+    assert tree_state(h.backup) == before and list(h.tmp.iterdir()) == []
