@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
@@ -29,11 +30,18 @@ from .output import emit_json, show_status
 from .prompts import hidden_prompt
 from .writes import TerminalRun
 
+if TYPE_CHECKING:
+    from ..rescue.engine import OldMachine
+    from ..rescue.sparse_copy import CopyProgress
+
+F = TypeVar("F", bound=Callable[..., Any])
+Options = dict[str, Any]
+
 EXPORT_ONLY = ("recipient", "recipients_file", "passphrase_file", "passphrase_env", "armor", "force")
 IMPORT_ONLY = ("dry_run", "check", "yes", "wait", "on_conflict", "models_policy", "no_keys")
 
 
-def store_options(f):
+def store_options(f: F) -> F:
     f = click.option("--os", "old_os", type=click.Choice(("linux", "macos", "windows")),
                      help="The old system, when DIR holds Cursor data of more than one.")(f)  # fmt: skip
     f = click.option("--protect-dir", metavar="DIR", help="Windows: the old Microsoft/Protect (or Protect/<SID>).")(f)
@@ -46,7 +54,7 @@ def store_options(f):
                         help="Read the old login password from FILE (repeatable: older passwords too).")(f)  # fmt: skip
 
 
-def bundle_options(f):
+def bundle_options(f: F) -> F:
     f = passphrase_options(f)
     f = click.option("-R", "--recipients-file", multiple=True, metavar="FILE", help="Encrypt to each key in FILE.")(f)
     f = click.option("-r", "--recipient", multiple=True, metavar="KEY", help="Encrypt to an age or SSH public key.")(f)
@@ -55,7 +63,7 @@ def bundle_options(f):
     return click.option("-o", "--output", metavar="FILE", help="Write the bundle `export` writes ('-' for a pipe).")(f)
 
 
-def import_options(f):
+def import_options(f: F) -> F:
     f = write_options(f)
     f = key_storage_option(f)
     f = click.option("--no-keys", is_flag=True, help="--import: settings and models only, no key.")(f)
@@ -76,7 +84,7 @@ def import_options(f):
 @click.option("--no-models", is_flag=True, help="Leave model lists and selections out.")
 @import_options
 @click.pass_context
-def rescue_cmd(ctx: click.Context, **o) -> None:
+def rescue_cmd(ctx: click.Context, /, **o: Any) -> None:
     """Rescue keys from an old machine's disk or backup, its secret store opened offline.
 
     Finds the old Cursor data and secret store under DIR by their layout and
@@ -107,11 +115,14 @@ def rescue_cmd(ctx: click.Context, **o) -> None:
     click.echo(f"next: `cursor-byok rescue --from {old.root} -o FILE` writes a bundle; --import imports here", err=True)
 
 
-def _check_modes(o: dict) -> None:
+def _check_modes(o: Options) -> None:
     """-o and --import exclude each other, and each one's options need it; checked before anything is read."""
     if o["output"] and o["into_cursor"]:
         raise click.UsageError("-o and --import exclude each other: write a bundle, or import here")
-    given = lambda names: [n for n in names if o[n]]  # noqa: E731
+
+    def given(names: tuple[str, ...]) -> list[str]:
+        return [n for n in names if o[n]]
+
     if not o["output"] and given(EXPORT_ONLY):
         raise click.UsageError(f"--{given(EXPORT_ONLY)[0].replace('_', '-')} needs -o FILE")
     if not o["into_cursor"] and (given(IMPORT_ONLY) or o["key_storage"] != "auto"):
@@ -121,7 +132,7 @@ def _check_modes(o: dict) -> None:
         raise click.UsageError(f"--{'only' if o['only'] else 'no-models'} needs -o FILE or --import")
 
 
-def _old_machine(ctx: click.Context, o: dict):
+def _old_machine(ctx: click.Context, o: Options) -> OldMachine:
     """What opens the old store: the old login passwords (files, variable, else a hidden prompt on a terminal),
     store paths, and the safeStorage secret given with --safe-storage-password-file."""
     from ..rescue.engine import OldMachine
@@ -141,7 +152,7 @@ def _path(value: str | None) -> Path | None:
 
 def login_passwords(files: tuple[str, ...], env_name: str | None) -> list[str]:
     """The old login passwords from files (first line of each) and a variable, in that order; never argv."""
-    out = []
+    out: list[str] = []
     for path in files:
         try:
             text = private_files.read_small(path, SMALL_INPUT_LIMIT).decode("utf-8")
@@ -157,14 +168,14 @@ def login_passwords(files: tuple[str, ...], env_name: str | None) -> list[str]:
     return out
 
 
-def _progress(step) -> None:
+def _progress(step: CopyProgress) -> None:
     """A full copy of the old database: its size said first, then a status line."""
     if step.done == 0:
         click.echo(f"copying the whole old database first ({step.total >> 20} MiB): {step.reason}", err=True)
     show_status(f"copying {step.done * 100 // max(step.total, 1)}%…" if step.done < step.total else None)
 
 
-def _write(old, o: dict) -> None:
+def _write(old: OldMachine, o: Options) -> None:
     """-o: the bundle `export` writes, from the old copy; the passphrase is asked once the store has opened."""
     recipients = _export_checks(o["output"], o["force"], o["as_json"], o["recipient"], o["recipients_file"],
                                 o["passphrase_file"], o["passphrase_env"])  # fmt: skip
@@ -187,7 +198,7 @@ def _write(old, o: dict) -> None:
                f"{', models' if written.models else ''}; encrypted to {to}{left}", err=True)  # fmt: skip
 
 
-def _import(ctx: click.Context, old, o: dict) -> None:
+def _import(ctx: click.Context, old: OldMachine, o: Options) -> None:
     """--import: this machine's Cursor (the global --db/--user-data-dir), through import's flow. Its own secret
     comes from its own store: --safe-storage-password-file names the old machine's here."""
     target = api_context(ctx)
@@ -202,7 +213,7 @@ def _import(ctx: click.Context, old, o: dict) -> None:
     run.report(result)
 
 
-def rescued_text(doc: dict) -> str:
+def rescued_text(doc: dict[str, Any]) -> str:
     """The human form of a `rescue --json` document: where it came from, how the store opened, then `list`'s table."""
     copy, store = doc["copy"], doc["store"]
     lines = [
