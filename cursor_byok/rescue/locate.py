@@ -95,7 +95,10 @@ def find_cursor(root: str | os.PathLike[str], want: OldOS | None = None) -> OldC
         shown = ", ".join(f"{db} ({name or 'a bare user-data dir'})" for name, _udd, db in hits)
         raise LayoutAmbiguous(f"{root} holds Cursor data of more than one system ({shown}); choose with --os")
     name, udd, db = hits[0]
-    return OldCursor(root, name, udd, db, _base(root, name, udd))
+    base = _base(root, name, udd)
+    if not inside(db, base):
+        raise RescueNotFound(f"{db} is a symlink to outside the copy ({base}): not read; copy the database itself")
+    return OldCursor(root, name, udd, db, base)
 
 
 def _base(root: Path, name: OldOS | None, udd: Path) -> Path:

@@ -601,3 +601,48 @@ def test_on_a_terminal_the_old_password_is_asked_hidden_and_again_after_a_wrong_
     assert b"store: gnome-keyring" in shown
     assert b"Wrong-Guess-1" not in shown and DAEMON_KEYRING_PASSWORD.encode() not in shown  # hidden input
     assert tree_state(h.backup) == before and list(h.tmp.iterdir()) == []
+
+
+def test_a_database_symlinked_out_of_the_copy_is_not_read(h, tmp_path):
+    home = h.home("basic", BASIC, wal=False)
+    elsewhere = tmp_path / "this-machine" / "state.vscdb"
+    elsewhere.parent.mkdir()
+    home.db.rename(elsewhere)
+    home.db.symlink_to(elsewhere)
+    assert "symlink to outside the copy" in refused(h, home, 3, "cursor-missing")
+
+
+def test_a_plaintext_era_install_needs_no_store(h, make_sample_dir):
+    sd = make_sample_dir("plaintext")
+    home = h.backup / "old"
+    shutil.copytree(sd.udd, home / ".config" / "Cursor")
+    doc = rescued(h, OldHome(home, home / ".config/Cursor", sd.keys))
+    assert doc["store"]["kind"] == "none" and fingerprints(doc) == {f: fingerprint(v) for f, v in sd.keys.items()}
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ".local/share/keyrings/login.keyring",
+        ".local/share/keyrings/v1/login.keyring",
+        ".local/share/kwalletd/kdewallet.kwl",
+        "Library/Keychains/login.keychain-db",
+        "AppData/Roaming/Cursor/Local State",
+        "AppData/Roaming/Microsoft/Protect/S-1-5-21-1-2-3-1001/159bad2e-3bb4-4e31-9d87-02d51420371c",
+    ],
+)
+def test_garbage_store_files_are_typed_failures_never_a_traceback(h, where):
+    """The backup is someone else's input: bytes that are no store at all, where each store is kept."""
+    import random
+
+    generation = {"Library": "macos", "AppData": "windows"}.get(where.split("/")[0], "v11")
+    home = h.home(generation, bytes(range(32)) if generation == "windows" else b"garbage-test-secret", wal=False)
+    rng = random.Random(where)
+    for name in (where, ".local/share/kwalletd/kdewallet.salt") if "kwl" in where else (where,):
+        put(rng.randbytes(rng.choice((0, 7, 300, 5000))), home.root / name)
+    if "Protect" in where:
+        shutil.copyfile(FIXTURES / "dpapi/built-local/Local State", home.udd / "Local State")
+    done = h.rescue(home, "--login-password-file", h.file("pw.txt", "any-password"), "--json")
+    assert done.exit_code in (3, 20, 21), done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert json.loads(done.stdout)["error"]["reason"]
