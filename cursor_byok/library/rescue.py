@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from ..changes.flow import Interaction
-from ..changes.outcome import Written
 from ..private_files import write_private
 from ..rescue.engine import OldMachine, Rescued, rescue_profile, seal
-from ..rescue.sparse_copy import Progress
-from . import move
-from .context import Context
+
+if TYPE_CHECKING:  # the write flow loads only for --import: showing a copy stays as quick as `list`
+    from ..changes.flow import Interaction
+    from ..changes.outcome import Written
+    from ..rescue.sparse_copy import Progress
+    from . import move
+    from .context import Context
 
 Source = OldMachine | str | PathLike[str]
 
@@ -67,6 +69,8 @@ def rescue_import(
     preflight (Cursor closed, this machine's secret proven) first, then the old store opened, the plan, the
     decisions, the journal. `options` are import_bundle's (only, no_keys, on_conflict, models, key_storage,
     allow_endpoints, dry_run, check, wait)."""
+    from . import move
+
     old = old_machine(source)
 
     def opened() -> move.Bundle:

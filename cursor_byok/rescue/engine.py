@@ -32,7 +32,6 @@ from os import PathLike, devnull
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..bundle import age_envelope as agefile
 from ..bundle import document as bundledoc
 from ..checks.listing import ExtraKey, ModelsView, ProviderView, extra_keys, provider_views
 from ..cursor.rows import ANY_SECRET_PREFIX, SECRET_PREFIX, as_text, read_profile, row_keys
@@ -409,6 +408,8 @@ def seal(
 ) -> tuple[bytes, BundleWritten]:
     """The age file `export` would write (exactly one of passphrase and recipients); a passphrase function is
     called only now, once the store has opened and the secret is proven."""
+    from ..bundle import age_envelope as agefile  # pyrage: only when a bundle is written
+
     if bool(recipients) == (passphrase is not None):
         raise InputError("encrypt to a passphrase or to recipients: give exactly one")
     doc, notes = found.document(only=only, models=models)
