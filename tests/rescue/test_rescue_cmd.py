@@ -68,6 +68,7 @@ class Harness:
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.backup, self.out = tmp_path / "backup", tmp_path / "out"
         self.tmp, self.cwd = tmp_path / "tmp", tmp_path / "cwd"
+        self.journals = tmp_path / "byok-data"  # conftest's data_dir: undo journals would go there
         for folder in (self.backup, self.out, self.tmp, self.cwd):
             folder.mkdir()
         monkeypatch.setattr(tempfile, "tempdir", str(self.tmp))  # private_tempdir() goes here
@@ -323,6 +324,7 @@ def refused(h: Harness, target: OldHome | Path, code: int, reason: str, *args: A
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cursor-byok: error: "), done.stderr
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert not h.journals.exists() and list(h.out.glob("*.age")) == []  # nothing written anywhere
     return lines[0]
 
 
@@ -527,8 +529,10 @@ def test_options_of_the_other_mode_are_usage_errors(h):
 
 def test_the_library_gives_the_keys_to_python_and_never_in_its_repr(h):
     home = _gnome(h)
+    before = tree_state(h.backup)
     old = byok.OldMachine(home.root, passwords=["wrong-first", DAEMON_KEYRING_PASSWORD])
     found = byok.rescue_keys(old)
+    assert tree_state(h.backup) == before and list(h.tmp.iterdir()) == []
     assert found.stored is not None
     values = {f: k.secret.reveal() for f, k in found.stored.keys().items() if k.secret is not None}
     assert values == home.expected
