@@ -212,7 +212,7 @@ def old_system(found: OldCursor, rows: Mapping[str, Any], old: OldMachine) -> Ol
         return "linux"
     if b"v10" in prefixes:
         basic = proving_row(encrypted_rows(rows), storage_for("linux", "basic", b""), b"v10")
-        return "linux" if basic is not None and old.stores.keychain is None else "macos"
+        return "linux" if basic is not None else "macos"
     return None
 
 

@@ -100,7 +100,7 @@ class Passwords:
         """Ask once more after a wrong password typed at the prompt; False when nothing more can be asked."""
         if self.given or self.ask is None or not self.typed or len(self.typed) >= TRIES:
             return False
-        self.typed.append(self.ask(f"That did not open it ({TRIES - len(self.typed)} tries left); old login password"))
+        self.typed.append(self.ask(f"That did not open it; old login password (try {len(self.typed) + 1} of {TRIES})"))
         return True
 
 

@@ -650,3 +650,16 @@ def test_garbage_store_files_are_typed_failures_never_a_traceback(h, where):
     assert done.exit_code in (3, 20, 21), done.stderr
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     assert json.loads(done.stdout)["error"]["reason"]
+
+
+def test_a_bare_copy_of_a_macs_user_data_dir_needs_its_keychain_named(h):
+    """v10 rows the basic key does not open, no Local State: a Mac's; the keychain is not under --from."""
+    home = _keychain(h)
+    bare = h.backup / "just-the-cursor-folder"
+    shutil.copytree(home.udd, bare)
+    line = refused(h, bare, 3, "store-missing")
+    assert "--keychain" in line
+    keychain = str(home.root / "Library/Keychains/login.keychain-db")
+    password = h.file("pw.txt", KEYCHAIN_PASSWORD)
+    line = refused(h, bare, 3, "entry-missing", "--keychain", keychain, "--login-password-file", password)
+    assert "moond4rk.com/admin" in line  # the keychain named was opened: the public file holds no Cursor entry
