@@ -663,3 +663,31 @@ def test_a_bare_copy_of_a_macs_user_data_dir_needs_its_keychain_named(h):
     password = h.file("pw.txt", KEYCHAIN_PASSWORD)
     line = refused(h, bare, 3, "entry-missing", "--keychain", keychain, "--login-password-file", password)
     assert "moond4rk.com/admin" in line  # the keychain named was opened: the public file holds no Cursor entry
+
+
+def test_an_mcp_token_row_proves_the_secret_and_is_never_rescued(h):
+    """No key row at all: the keys are in the settings blob (Azure, Bedrock), and the one encrypted row is an MCP
+    OAuth token. It proves the keyring's secret (so the store is known right), and never comes out."""
+    import sqlite3
+
+    from cursor_byok.safestorage import oscrypt as ss
+    from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key
+
+    blob_keys = {"azure.key": "0f" * 16, "bedrock.access_key": make_key("aws_access"),
+                 "bedrock.secret_key": make_key("aws_secret")}  # fmt: skip
+    sample = Sample(generation="v11", secret=DAEMON_KEYRING_SECRET, keys=blob_keys, settings=default_settings(),
+                    mcp_key=False, wal=False)  # fmt: skip
+    root = h.backup / "mcp-only"
+    udd = root / ".config" / "Cursor"
+    db = build_user_data_dir(udd, sample)
+    token = "mcp-oauth-token-made-up-0123456789"
+    row = "mcpOAuth.secret.W3BsdWdpbi1nb29nbGUtZHJpdmVdIG1jcF90b2tlbnM="
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (row, ss.encode_buffer_json(sample.codec().encrypt(token))))
+    conn.close()
+    put(fixture_bytes("gnome", "daemon-login.keyring"), root / ".local/share/keyrings/login.keyring")
+    home = OldHome(root, udd, blob_keys)
+    doc = rescued(h, home, "--login-password-file", h.file("pw.txt", DAEMON_KEYRING_PASSWORD))
+    assert doc["store"]["kind"] == "gnome-keyring" and doc["store"]["proven_by"] == row
+    assert fingerprints(doc) == expected_prints(home)
+    assert token not in "\n".join(h.outputs) and doc["extra_secrets"] == []
