@@ -691,3 +691,25 @@ def test_an_mcp_token_row_proves_the_secret_and_is_never_rescued(h):
     assert doc["store"]["kind"] == "gnome-keyring" and doc["store"]["proven_by"] == row
     assert fingerprints(doc) == expected_prints(home)
     assert token not in "\n".join(h.outputs) and doc["extra_secrets"] == []
+
+
+def test_a_partial_backup_names_its_store_with_keyring_wallet_or_protect_dir(h):
+    """Only the Cursor folder was backed up; the store files were saved elsewhere (also never written)."""
+    elsewhere = h.backup / "saved-separately"
+    gnome = h.home("v11", DAEMON_KEYRING_SECRET, name="gnome-part", wal=False)
+    keyring = put(fixture_bytes("gnome", "daemon-login.keyring"), elsewhere / "login.keyring")
+    doc = rescued(h, gnome, "--keyring", keyring, "--login-password-file", h.file("g.txt", DAEMON_KEYRING_PASSWORD))
+    assert doc["store"]["path"] == str(keyring) and fingerprints(doc) == expected_prints(gnome)
+    kde = h.home("v11", KWALLET_SECRET, name="kde-part", wal=False)
+    for suffix in ("kwl", "salt"):
+        put(fixture_bytes("kwallet", "kwalletd5", f"kdewallet.{suffix}"), elsewhere / f"kdewallet.{suffix}")
+    password = h.file("k.txt", KWALLET_PASSWORD)
+    doc = rescued(h, kde, "--wallet", elsewhere / "kdewallet.kwl", "--login-password-file", password)
+    assert doc["store"]["kind"] == "kwallet" and fingerprints(doc) == expected_prints(kde)
+    key, vector = built_local_key()
+    win = h.home("windows", key, name="win-part", wal=False)
+    shutil.copyfile(FIXTURES / "dpapi/built-local/Local State", win.udd / "Local State")
+    shutil.copytree(FIXTURES / "dpapi/built-local/Protect", elsewhere / "Protect")
+    password = h.file("w.txt", vector["old_password"])
+    doc = rescued(h, win, "--protect-dir", elsewhere / "Protect", "--login-password-file", password)
+    assert doc["store"]["kind"] == "dpapi" and fingerprints(doc) == expected_prints(win)
