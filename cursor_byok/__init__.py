@@ -11,6 +11,8 @@ The library does what each command does, without click::
     plan = byok.plan_import(here, bundle.data, passphrase="correct horse battery")  # writes nothing
     done = byok.import_bundle(here, bundle.data, passphrase="correct horse battery", on_conflict="keep")
     byok.undo(here)                                # takes the import back
+    dead = byok.OldMachine("/mnt/backup/home/ana", passwords=["old login password"])
+    byok.rescue_keys(dead)                         # what a dead laptop's backup still holds, masked
 
 Each function returns a typed result whose `to_json()` is the document the
 command prints with --json. Writes take their decisions as callbacks
@@ -47,6 +49,11 @@ _PUBLIC = {
     "demo": "library.demo",
     "audit": "library.check",
     "doctor": "library.check",
+    "rescue_keys": "library.rescue",
+    "rescue_import": "library.rescue",
+    "OldMachine": "rescue.engine",
+    "StorePaths": "rescue.stores",
+    "Rescued": "rescue.engine",
     "Interaction": "changes.flow",
     "Conflicts": "changes.flow",
     "Result": "results",
@@ -94,6 +101,11 @@ __all__ = [
     "demo",
     "audit",
     "doctor",
+    "rescue_keys",
+    "rescue_import",
+    "OldMachine",
+    "StorePaths",
+    "Rescued",
     "Interaction",
     "Conflicts",
     "Result",
@@ -144,7 +156,10 @@ if TYPE_CHECKING:
         undo,
     )
     from .library.read import KeyValue, ModelsListing, get_key, list_keys, list_models, where
+    from .library.rescue import rescue_import, rescue_keys
     from .model import Change, Plan, Secret
+    from .rescue.engine import OldMachine, Rescued
+    from .rescue.stores import StorePaths
     from .results import Hint, Result
     from .safestorage.backends import SafeStorageConfig
 

@@ -230,3 +230,11 @@ class RescueNotFound(RescueError, DatabaseNotFound):
 
     exit_code = Exit.NOT_FOUND
     reason = "cursor-missing"
+
+
+class LayoutAmbiguous(RescueError):
+    """The copy holds Cursor data of more than one system (a home with both a Linux and a macOS user-data dir,
+    say); --os chooses which one to rescue."""
+
+    exit_code = Exit.INPUT
+    reason = "layout-ambiguous"

@@ -16,6 +16,18 @@ runs child processes, each reading the BYOK rows as `list` does, and compares:
   rescue-wal-cost    sparse copy + read / `list`'s read of the database without the -wal     (reported)
   rescue-full-copy   a full copy + read / the sparse copy + read, big database               (reported)
 
+and the whole command, `rescue_keys` (what `cursor-byok rescue --from DIR`
+shows: locate, copy, prove the secret by a row, decode every key), against
+`list_keys` (`cursor-byok list`) on the same database. The old machine's
+secret is given as the safeStorage secret itself, so no store's key
+derivation runs (the v11 key is PBKDF2 with 1 iteration), and nothing is
+sealed (no scrypt):
+
+  rescue-cmd-in-place    rescue_keys, no -wal / list_keys, big database                      <= 1.5
+  rescue-cmd-memory      peak RSS of rescue_keys, no -wal and with -wal, big database         <= 80 MiB
+  rescue-cmd-wal-scaling rescue_keys with -wal, big / small database, same -wal content       <= 1.2
+  rescue-cmd-wal-cost    rescue_keys with -wal / list_keys without it, big database          (reported)
+
 Times are medians of --runs measured runs after warm-up runs, with the
 commands taking turns and the page cache warm. Every figure in one table
 comes from one run of this script. The rows each rescue read are checked
@@ -159,14 +171,22 @@ def link_or_copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
+DB_IN_UDD = ("User", "globalStorage")
+
+
 def backups(work: Path, inst: S.Install, label: str, scratch: Path) -> Backups:
+    """Each database in a user-data dir of its own (`rescue --from` takes the folder)."""
     wal = cached_wal(work, inst, label)
-    folders = {name: scratch / f"{label}-{name}" for name in ("plain", "no-wal", "with-wal")}
+    folders = {name: scratch.joinpath(f"{label}-{name}", *DB_IN_UDD) for name in ("plain", "no-wal", "with-wal")}
     for folder in folders.values():
-        folder.mkdir()
+        folder.mkdir(parents=True)
         link_or_copy(inst.db, folder / "state.vscdb")
     link_or_copy(wal, folders["with-wal"] / "state.vscdb-wal")
     return Backups(label, *(folders[n] / "state.vscdb" for n in ("plain", "no-wal", "with-wal")))
+
+
+def udd_of(db: Path) -> Path:
+    return db.parents[len(DB_IN_UDD)]
 
 
 # --- the children ---------------------------------------------------------------------------------------------------
@@ -180,8 +200,28 @@ def rows_digest(rows: dict) -> str:
     return digest.hexdigest()[:16]
 
 
-def child(mode: str, db: Path) -> dict:
-    """Read the BYOK rows as `list` does: in place (`list`), through open_copy (`rescue`), or after a full copy."""
+def command_child(mode: str, db: Path, secret_file: Path) -> dict:
+    """The whole command through the library: `list_keys` on the database, or `rescue_keys` from its folder with
+    the safeStorage secret given; the fingerprints of every key it decoded, digested."""
+    import cursor_byok as byok
+
+    if mode == "list-cmd":
+        config = byok.SafeStorageConfig("password", scheme="linux", password_file=str(secret_file))
+        result = byok.list_keys(byok.Context(user_data_dir=str(udd_of(db)), safe_storage=config))
+        out: dict = {}
+    else:
+        result = byok.rescue_keys(byok.OldMachine(udd_of(db), secret_file=str(secret_file)))
+        out = {"how": result.copy.how, "store": result.store.kind}
+    prints = sorted((f, k.secret.fingerprint) for f, k in result.stored.keys().items() if k.secret is not None)
+    return {"rows": len(prints), "digest": hashlib.sha256(repr(prints).encode()).hexdigest()[:16], **out}
+
+
+def child(mode: str, db: Path, secret_file: Path | None = None) -> dict:
+    """Read the BYOK rows as `list` does: in place (`list`), through open_copy (`rescue`), or after a full copy;
+    or run a whole command (`list-cmd`, `rescue-cmd`: command_child)."""
+    if mode in ("list-cmd", "rescue-cmd"):
+        assert secret_file is not None
+        return command_child(mode, db, secret_file)
     from cursor_byok.cursor.rows import ROW_KEYS, ROW_PREFIXES
     from cursor_byok.cursor.store import Store
     from cursor_byok.rescue import sparse_copy as sc
@@ -209,8 +249,9 @@ def child(mode: str, db: Path) -> dict:
     return {"rows": len(rows), "digest": rows_digest(rows), **out}
 
 
-def runner(mode: str, db: Path, env: dict) -> Callable[[], R.Child]:
+def runner(mode: str, db: Path, env: dict, secret_file: Path | None = None) -> Callable[[], R.Child]:
     argv = [sys.executable, str(Path(__file__).resolve()), "child", mode, str(db)]
+    argv += [str(secret_file)] if secret_file is not None else []
     return lambda: R.run_child(argv, env)
 
 
@@ -221,7 +262,8 @@ def report(c: R.Child) -> dict:
 # --- measurements ---------------------------------------------------------------------------------------------------
 
 
-def measure(args: argparse.Namespace, small: Backups, big: Backups, env: dict) -> list[Row]:
+def measure(args: argparse.Namespace, small: Backups, big: Backups, env: dict, secrets: dict[str, Path]) -> list[Row]:
+    big_secret, small_secret = secrets[big.label], secrets[small.label]
     runs = R.interleaved(
         {
             "list-big": runner("list", big.plain, env),
@@ -229,13 +271,19 @@ def measure(args: argparse.Namespace, small: Backups, big: Backups, env: dict) -
             "in-place-small": runner("rescue", small.no_wal, env),
             "sparse-big": runner("rescue", big.with_wal, env),
             "sparse-small": runner("rescue", small.with_wal, env),
+            "list-cmd-big": runner("list-cmd", big.plain, env, big_secret),
+            "rescue-cmd-big": runner("rescue-cmd", big.no_wal, env, big_secret),
+            "rescue-cmd-wal-big": runner("rescue-cmd", big.with_wal, env, big_secret),
+            "rescue-cmd-wal-small": runner("rescue-cmd", small.with_wal, env, small_secret),
         },
         args.runs,
         args.warmup,
     )
     log(f"full copies of the {big.label} backup ({args.full_runs} runs) ...")
     full = R.interleaved({"full-big": runner("full", big.with_wal, env)}, args.full_runs, 0)["full-big"]
-    check_rows(runs, full, small, env)
+    reads = {name: children for name, children in runs.items() if "-cmd-" not in name}
+    check_rows(reads, full, small, env)
+    check_commands(runs)
     return [
         ratio_row("rescue-in-place", f"open_copy in place + read / list's read, {big.label}",
                   (runs["in-place-big"], runs["list-big"]), ("rescue", "list"), 1.5),
@@ -247,7 +295,34 @@ def measure(args: argparse.Namespace, small: Backups, big: Backups, env: dict) -
         ratio_row("rescue-full-copy", f"full copy + read / sparse copy + read, {big.label}",
                   (full, runs["sparse-big"]), ("full", "sparse"), None),
         sparse_row(runs, small, big),
+        ratio_row("rescue-cmd-in-place", f"rescue_keys, no -wal / list_keys, {big.label}",
+                  (runs["rescue-cmd-big"], runs["list-cmd-big"]), ("rescue", "list"), 1.5),
+        command_memory_row(runs),
+        ratio_row("rescue-cmd-wal-scaling", f"rescue_keys with -wal, {big.label} / {small.label}, same -wal",
+                  (runs["rescue-cmd-wal-big"], runs["rescue-cmd-wal-small"]), (big.label, small.label), 1.2),
+        ratio_row("rescue-cmd-wal-cost", f"rescue_keys with -wal / list_keys without it, {big.label}",
+                  (runs["rescue-cmd-wal-big"], runs["list-cmd-big"]), ("rescue", "list"), None),
     ]  # fmt: skip
+
+
+def check_commands(runs: dict) -> None:
+    """rescue_keys decodes every key list_keys decodes, to the same fingerprints, from each backup."""
+    want = {report(c)["digest"] for c in runs["list-cmd-big"]}
+    got = {name: {report(c)["digest"] for c in runs[name]} for name in ("rescue-cmd-big", "rescue-cmd-wal-big")}
+    if len(want) != 1 or any(digests != want for digests in got.values()):
+        raise R.ChildFailed(f"rescue_keys and list_keys decode different keys: {want} vs {got}")
+    hows = {name: {report(c)["how"] for c in runs[name]} for name in got}
+    if hows != {"rescue-cmd-big": {"in-place"}, "rescue-cmd-wal-big": {"sparse"}}:
+        raise R.ChildFailed(f"rescue_keys read the backups otherwise than expected: {hows}")
+
+
+def command_memory_row(runs: dict) -> Row:
+    names = ("list-cmd-big", "rescue-cmd-big", "rescue-cmd-wal-big")
+    peaks = {name: max(c.max_rss_bytes for c in runs[name]) / MIB for name in names}
+    peak = max(peaks["rescue-cmd-big"], peaks["rescue-cmd-wal-big"])
+    detail = ", ".join(f"{name} {peaks[name]:.1f}" for name in names) + " MiB (max over runs)"
+    return Row("rescue-cmd-memory", "peak RSS of rescue_keys, no -wal and with -wal, big database", peak,
+               f"{peak:.1f} MiB", "<= 80 MiB", "PASS" if peak <= 80 else "FAIL", detail)  # fmt: skip
 
 
 def check_rows(runs: dict, full: list, small: Backups, env: dict) -> None:
@@ -352,7 +427,7 @@ def child_env() -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["child"]:
-        print(json.dumps(child(argv[1], Path(argv[2]))))
+        print(json.dumps(child(argv[1], Path(argv[2]), Path(argv[3]) if len(argv) > 3 else None)))
         return 0
     if argv[:1] == ["make-wal"]:
         make_wal(Path(argv[1]), Path(argv[2]))
@@ -366,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         small, big = (backups(work, inst, label, scratch) for label, inst in samples)
         for _label, inst in samples:
             R.read_whole_file(inst.db)
-        rows = measure(args, small, big, child_env())
+        secrets = {label: inst.password_file for label, inst in samples}
+        rows = measure(args, small, big, child_env(), secrets)
         title = header(args, load_before, small, big)
     except (R.ChildFailed, ValueError) as exc:
         log(f"bench_rescue: error: {exc}")

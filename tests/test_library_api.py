@@ -310,6 +310,13 @@ CASES: list[Case] = [
      lambda c: byok.models(c, add=["u"])),
     ("audit", ["audit", "--json"], lambda c, _: byok.audit(c), None),
     ("doctor", ["doctor", "--json"], lambda c, _: byok.doctor(c), None),
+    ("rescue", ["rescue", "--from", "{old}", "--json"], lambda c, cp: byok.rescue_keys(cp.old), None),  # type: ignore[attr-defined]
+    ("rescue -o", ["rescue", "--from", "{old}", "-o", "{root}/cli-out.age", "-r", "{recipient}", "--json"],
+     lambda c, cp: byok.rescue_keys(cp.old, recipients=[cp.recipient], output=cp.root / "lib-out.age"), None),  # type: ignore[attr-defined]
+    ("rescue --import", ["rescue", "--from", "{old}", "--import", "--yes", "--json", "--on-conflict", "replace"],
+     lambda c, cp: byok.rescue_import(_own_secret(c), cp.old, on_conflict="replace"), None),  # type: ignore[attr-defined]
+    ("rescue --import --dry-run", ["rescue", "--from", "{old}", "--import", "--dry-run", "--json"],
+     lambda c, cp: byok.rescue_import(_own_secret(c), cp.old, dry_run=True), None),  # type: ignore[attr-defined]
 ]  # fmt: skip
 
 
@@ -321,11 +328,13 @@ def test_the_library_result_is_the_commands_json_document(case, make_sample_dir,
     monkeypatch.setenv("TEAM_KEY", KEY)
     (tmp_path / "team.toml").write_text(MANIFEST)
     _bundle_for(copies, make_sample_dir)
+    _old_home_for(copies, make_sample_dir, monkeypatch)
     cli_ctx = byok.Context(user_data_dir=str(copies.cli), safe_storage=copies.config)
     for ctx in (cli_ctx, copies.ctx()) if setup else ():
         setup(ctx)
     fill = {"manifest": str(tmp_path / "team.toml"), "root": str(tmp_path), "bundle": str(copies.bundle),  # type: ignore[attr-defined]
-            "identity": str(copies.identity), "recipient": copies.recipient}  # type: ignore[attr-defined]  # fmt: skip
+            "identity": str(copies.identity), "recipient": copies.recipient,  # type: ignore[attr-defined]
+            "old": str(copies.old.root)}  # type: ignore[attr-defined]  # fmt: skip
     printed = copies.run(*(a.format(**fill) for a in args))
     returned = call(copies.ctx(), copies).to_json()
     a, b = copies.normalised(printed), copies.normalised(returned)
@@ -345,6 +354,24 @@ def _bundle_for(copies: Copies, make_sample_dir) -> None:
         "password", scheme="linux", password_file=str(copies.root / "machine.secret")))  # fmt: skip
     copies.bundle = copies.root / "other.age"  # type: ignore[attr-defined]
     byok.export_bundle(ctx, recipients=[copies.recipient], output=copies.bundle)  # type: ignore[attr-defined]
+
+
+def _old_home_for(copies: Copies, make_sample_dir, monkeypatch) -> None:
+    """An old machine's home (a v11 sample with a -wal, its secret given as the safeStorage secret) that both
+    copies rescue from; for --import, this machine's own secret comes from the environment, as the command
+    leaves --safe-storage-password-file to the old machine."""
+    source = make_sample_dir("v11", seed=6)
+    home = copies.root / "old-home"
+    shutil.copytree(source.udd, home / ".config" / "Cursor")
+    copies.old = byok.OldMachine(home, secret_file=str(copies.root / "machine.secret"))  # type: ignore[attr-defined]
+    monkeypatch.setenv("CURSOR_BYOK_SAFE_STORAGE_PASSWORD", source.sample.secret.decode())
+
+
+def _own_secret(ctx: byok.Context) -> byok.Context:
+    """The Context `rescue --import` uses: --safe-storage-password-file is the old machine's secret there."""
+    from dataclasses import replace
+
+    return replace(ctx, safe_storage=replace(ctx.safe_storage, password_file=None))
 
 
 def _sample_keys(copies: Copies) -> list[str]:

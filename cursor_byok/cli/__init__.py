@@ -4,6 +4,7 @@
     export, import, undo, redo .. move.py
     set, unset, models, apply ... edit.py
     audit, doctor ............... check.py
+    rescue ...................... rescue.py
     demo ........................ demo.py
 
 The group and its error handling are in group.py, exit codes in exits.py,
@@ -15,7 +16,7 @@ result; the work itself is in cursor_byok.library.
 
 from __future__ import annotations
 
-from . import check, demo, edit, move, read  # noqa: F401 - importing a family registers its commands
+from . import check, demo, edit, move, read, rescue  # noqa: F401 - importing a family registers its commands
 from .exits import Exit
 from .group import main
 from .options import add_global_options

@@ -41,7 +41,8 @@ class ByokGroup(click.Group):
             state = _json_state()
             if exc.result is not None and state.get("wanted") and not state.get("emitted"):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
-            fail(flag_words(str(exc) or type(exc).__doc__ or type(exc).__name__), exit_code_for(exc))
+            reason = exc.reason if isinstance(exc, E.RescueError) else None
+            fail(flag_words(str(exc) or type(exc).__doc__ or type(exc).__name__), exit_code_for(exc), reason)
         except (KeyboardInterrupt, click.Abort):
             click.echo("", err=True)  # off the prompt's line
             fail("interrupted; nothing written", Exit.INTERRUPTED)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ..bundle import age_envelope
     from ..changes import flow, outcome, undo, wanted
     from ..changes import manifest as manifests
-    from ..library import check, context, edit, move, read
+    from ..library import check, context, edit, move, read, rescue
     from ..safestorage import backends, password
     from ..samples import demo
 else:
@@ -31,8 +31,9 @@ else:
     private_files = LazyModule("cursor_byok.private_files")
     read = LazyModule("cursor_byok.library.read")
     render = LazyModule("cursor_byok.render")
+    rescue = LazyModule("cursor_byok.library.rescue")
     undo = LazyModule("cursor_byok.changes.undo")
     wanted = LazyModule("cursor_byok.changes.wanted")
 
 __all__ = ["age_envelope", "backends", "check", "context", "demo", "edit", "flow", "key_shapes", "manifests", "move",
-           "outcome", "password", "private_files", "read", "render", "undo", "wanted"]  # fmt: skip
+           "outcome", "password", "private_files", "read", "render", "rescue", "undo", "wanted"]  # fmt: skip

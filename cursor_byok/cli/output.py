@@ -29,11 +29,14 @@ def flag_words(message: str) -> str:
     return message
 
 
-def fail(message: str, code: Exit) -> NoReturn:
+def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
+    """One line on stderr and the exit code; with --json and no document printed, the error is the document
+    (`reason`, when the failure has one, says why for scripts: rescue's wrong-password, store-missing...)."""
     click.echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()
     if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
-        click.echo(json.dumps({"error": {"code": int(code), "message": message}}, indent=2, ensure_ascii=False))
+        error = {"code": int(code), "message": message, **({"reason": reason} if reason else {})}
+        click.echo(json.dumps({"error": error}, indent=2, ensure_ascii=False))
     sys.exit(int(code))
 
 

@@ -35,6 +35,7 @@ class Bundle(Result):
     models: bool
     document_in_clear: Mapping[str, Any] = internal()
     profile: Profile | None = internal()
+    notes: tuple[str, ...] = internal(())  # said in the import plan (rescue: what the old copy could not give)
 
     def listing(self, *, path: str = "", reveal: bool = False) -> Listing:
         """What it holds, as `list --bundle` shows it (keys masked unless `reveal`)."""
@@ -52,11 +53,16 @@ def open_bundle(
     """Decrypt and check a bundle (hostile input: BundleError / BundleAuthError, never anything else);
     `ask(label)` unlocks a passphrase-protected SSH identity."""
     identities = [i for path in identity_files for i in agefile.load_identities(path, ask)]
-    doc = bundledoc.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities))
+    return bundle_of(bundledoc.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities)))
+
+
+def bundle_of(doc: dict[str, Any], notes: Iterable[str] = ()) -> Bundle:
+    """A Bundle of a decoded bundle document (its keys checked as import checks them: BundleError); `notes` are
+    shown with the import plan."""
     keys, _providers = bundledoc.written_counts(doc)
     held = tuple(doc["profile"].get("providers", {}))
     return Bundle(doc.get("created"), doc.get("source"), held, keys, "models" in doc["profile"], doc,
-                  bundledoc.to_profile(doc))  # fmt: skip
+                  bundledoc.to_profile(doc), tuple(notes))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ def plan_bundle(
     policy: ConflictPolicy = "fail" if on_conflict == "ask" else on_conflict  # type: ignore[assignment]
     return prepare(
         target, wanted, on_conflict=policy, models=models, key_storage=key_storage, allow_endpoints=allow_endpoints,
-        source_protection=bundledoc.source_protection(opened.document_in_clear),
+        source_protection=bundledoc.source_protection(opened.document_in_clear), notes=opened.notes,
     )  # fmt: skip
 
 

@@ -922,7 +922,8 @@ def test_bytes_flipped_anywhere_give_rows_or_a_one_line_error(tmp_path_factory, 
 
 BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench_rescue.py"
 BENCH_METRICS = {"rescue-in-place", "rescue-memory", "rescue-wal-scaling", "rescue-wal-cost", "rescue-full-copy",
-                 "rescue-sparse-bytes"}  # fmt: skip
+                 "rescue-sparse-bytes", "rescue-cmd-in-place", "rescue-cmd-memory", "rescue-cmd-wal-scaling",
+                 "rescue-cmd-wal-cost"}  # fmt: skip
 
 
 @pytest.mark.slow
