@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -10,7 +11,7 @@ import click
 from .. import errors as E
 from .._version import __version__
 from .exits import Exit, exit_code_for
-from .options import SAFE_STORAGE_CHOICES
+from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose
 from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
 
 
@@ -20,7 +21,58 @@ def _use_data_dir(value: str | None) -> None:
         os.environ["CURSOR_BYOK_DATA_DIR"] = os.path.abspath(os.path.expanduser(value))
 
 
-class ByokGroup(click.Group):
+class ByokCommand(click.Command):
+    """A command whose help lists its own options, then the global ones under one heading, in one line."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        own = [p for p in self.get_params(ctx) if not isinstance(p, GlobalOption)]
+        records = [r for p in own if (r := p.get_help_record(ctx)) is not None]
+        if records:
+            with formatter.section("Options"):
+                formatter.write_dl(records)
+        inherited = [p.opts[-1] for p in self.get_params(ctx) if isinstance(p, GlobalOption)]
+        if inherited:
+            import textwrap
+
+            with formatter.section("Global options (before or after the command; see cursor-byok --help)"):
+                room = max((formatter.width or 80) - formatter.current_indent, 40)
+                for line in textwrap.wrap(", ".join(inherited), room, break_on_hyphens=False):
+                    formatter.write(" " * formatter.current_indent + line + "\n")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes args
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.message = usage_hint(exc.message, given)
+            raise
+
+
+def usage_hint(message: str, args: list[str]) -> str:
+    """A usage error with what to type instead: `--only a b` takes one name per --only."""
+    if "unexpected extra argument" not in message or "--only" not in args:
+        return message
+    at = len(args) - 1 - args[::-1].index("--only")
+    names = list(itertools.takewhile(lambda a: not a.startswith("-"), args[at + 1 :]))[:3] or ["openai", "anthropic"]
+    return f"{message}: --only takes one value; use commas (--only {','.join(names)}) or repeat --only"
+
+
+class HelpfulGroup(click.Group):
+    """A group that prints its help on stdout and exits 0 when run with no command (like git and gh)."""
+
+    command_class = ByokCommand
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+HelpfulGroup.group_class = HelpfulGroup
+
+
+class ByokGroup(HelpfulGroup):
     """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -90,6 +142,14 @@ class ByokGroup(click.Group):
     callback=lambda _ctx, _param, value: _use_data_dir(value),
     expose_value=False,
     help="cursor-byok's own folder: undo journals [env: CURSOR_BYOK_DATA_DIR].",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=remember_verbose,
+    help="Say more: the technical reason behind each note and error, and every note in full.",
 )
 def main(**_options: Any) -> None:
     """Find, audit, move and script the API keys Cursor stores.
