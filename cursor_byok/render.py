@@ -303,8 +303,8 @@ def audit_text(doc: dict) -> str:
     lines.append(table(rows, ["severity", "code", "subject", "finding"]))
     lines.append("")
     lines.append("what to do")
-    fixes = {f["code"]: f["fix"] for f in doc["findings"]}
-    lines.append(table([[code, fix] for code, fix in fixes.items()]))
+    fixes = {(f["code"], f["fix"]): None for f in doc["findings"]}  # a code whose advice differs case by case
+    lines.append(table([[code, fix] for code, fix in fixes]))
     counts = ", ".join(f"{s}: {n}" for s, n in doc["summary"].items() if n)
     lines.append("")
     lines.append(f"({counts})")

@@ -29,8 +29,19 @@ def api_context(ctx: click.Context):
             choice=o.get("safe_storage") or "auto",
             scheme=o.get("safe_storage_scheme"),
             password_file=o.get("safe_storage_password_file"),
+            chosen_by=_from_environment(ctx, "safe_storage", "CURSOR_BYOK_SAFE_STORAGE"),
         ),
     )
+
+
+def _from_environment(ctx: click.Context, name: str, variable: str) -> str | None:
+    """`VARIABLE=value` when the environment gave the option's value (not given after the command either)."""
+    from click.core import ParameterSource
+
+    root = ctx.find_root()
+    if name in ctx.meta.get(GLOBALS_META, {}) or root.get_parameter_source(name) != ParameterSource.ENVIRONMENT:
+        return None
+    return f"{variable}={root.params.get(name)}"
 
 
 def machine_secret_env(ctx: click.Context, o: dict):
