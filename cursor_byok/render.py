@@ -269,8 +269,66 @@ def doctor_rows(checks: list[dict]) -> list[list[str]]:
     return rows
 
 
-def doctor_text(doc: dict) -> str:
-    """The human form of a `doctor --json` document."""
+def doctor_text(doc: dict, *, show_all: bool = False, more: str | None = None) -> str:
+    """The human form of a `doctor --json` document: what needs attention first, then notes that concern this
+    machine, then a count of the rest; `show_all` (doctor --all): every check in one table, and the costs.
+    `more`: the command that shows the rest (`cursor-byok ... doctor --all`)."""
+    if show_all:
+        return _doctor_table(doc)
+    checks = doc["checks"]
+    likely = [c for c in checks if c["verdict"] == "likely"]
+    notes = [c for c in checks if c["verdict"] == "note" and c["symptom"] not in BACKGROUND]
+    lines = [f"database: {doc['db']}"]
+    for c in [*likely, *notes]:
+        lines += ["", *_check_block(c)]
+    lines += _online_blocks(doc["online"])
+    hidden = len(checks) - len(likely) - len(notes)
+    lines += ["", _doctor_summary(doc["summary"])]
+    if hidden:
+        rest = f"{hidden} more check(s) (ok, or general notes on rate limits and speed), and the billing pages"
+        lines += _para(f"{rest}: `{more or 'cursor-byok doctor --all'}` shows them", "")
+    return "\n".join(lines)
+
+
+# Doctor's notes that say how BYOK works in general, true on every machine: shown by --all.
+BACKGROUND = ("429 Too Many Requests", "slow responses", "Tab and Apply")
+
+
+def _para(text: str, indent: str = "  ") -> list[str]:
+    """`text` wrapped to the terminal (when there is one) under `indent`; `quoted commands` stay whole."""
+    if not TERMINAL_WIDTH:
+        return [indent + text]
+    return [indent + line for line in _wrap(text, max(TERMINAL_WIDTH - len(indent), 20))]
+
+
+def _check_block(c: dict) -> list[str]:
+    sign = "!" if c["verdict"] == "likely" else "*"
+    what = "likely cause" if c["verdict"] == "likely" else "note"
+    out = [f"{sign} {c['provider']}: {c['symptom']} ({what})", *_para(c["detail"])]
+    return out + (_para(f"what to do: {c['fix']}") if c["fix"] else [])
+
+
+def _online_blocks(online: list[dict] | None) -> list[str]:
+    if online is None:
+        return []
+    out = ["", "online key checks" if online else "online key checks: no keys to check"]
+    order = {"invalid": 0, "refused": 1, "rate-limited": 2, "unknown": 3, "verified": 4}
+    for v in sorted(online, key=lambda v: order.get(v["status"], 3)):
+        sign = "!" if order.get(v["status"], 3) < 3 else "="
+        out.append(f"{sign} {v['field']}: {v['status']} (sent to {v['host'] or 'nowhere'})")
+        out += _para(v["reason"])
+    return out
+
+
+def _doctor_summary(s: dict) -> str:
+    counts = (("likely", "likely cause(s)"), ("invalid", "invalid key(s)"), ("rate_limited", "rate-limited"),
+              ("refused", "refused setting(s)"))  # fmt: skip
+    found = ", ".join(f"{s[k]} {words}" for k, words in counts if s[k])
+    return f"({found})" if found else "nothing needs attention"
+
+
+def _doctor_table(doc: dict) -> str:
+    """doctor --all: every check, one table row each, "what to do" under the row; the costs; the online checks."""
     lines = [f"database: {doc['db']}", table(doctor_rows(doc["checks"]), ["provider", "symptom", "verdict", "detail"])]
     if doc["costs"]:
         checked = doc["costs"][0]["checked"]
@@ -285,12 +343,7 @@ def doctor_text(doc: dict) -> str:
         online = [[v["provider"], v["field"], v["host"] or "-", v["status"], v["reason"]] for v in doc["online"]]
         header = ["provider", "key", "sent to", "status", "reason"]
         lines += ["", "online", table(online, header) if online else "no keys"]
-    s = doc["summary"]
-    lines += [
-        "",
-        f"({s['likely']} likely cause(s), {s['invalid']} invalid key(s), {s['rate_limited']} rate-limited, "
-        f"{s['refused']} refused setting(s))",
-    ]
+    lines += ["", _doctor_summary(doc["summary"])]
     return "\n".join(lines)
 
 

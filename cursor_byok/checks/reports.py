@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from ..cursor.paths import Installation
 from ..cursor.reading import load_profile
-from ..results import Result, internal
+from ..results import Invocation, Result, internal
 from ..safestorage.backends import SafeStorage
 from . import audit as auditing
 from . import doctor as diagnosing
@@ -64,6 +64,7 @@ class DoctorReport(Result):
     online: tuple[diagnosing.Verification, ...] | None
     costs: tuple[Cost, ...]
     summary: DoctorSummary
+    invocation: Invocation = internal(Invocation())  # the global options its commands carry, for more hints
 
     @property
     def problems(self) -> bool:
@@ -101,9 +102,12 @@ def doctor_report(
     provider_urls: Mapping[str, str] | None = None,
     timeout: float = diagnosing.TIMEOUT_S,
     slow_s: float = diagnosing.SLOW_S,
+    invocation: Invocation | None = None,
 ) -> DoctorReport:
     """Doctor's checks for one installation. `provider_urls` (provider -> base URL) replaces the official
-    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it."""
+    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it. `invocation`: the
+    global options the user ran with, which every command in a "what to do" carries, so that it works when
+    pasted."""
     diagnosing.check_api_version(azure_api_version)
     profile, rows = load_profile(inst, storage)
     verifications = None
@@ -111,9 +115,11 @@ def doctor_report(
         verifications = diagnosing.verify_keys(
             profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
         )
+    invocation = invocation or Invocation()
     checks = diagnosing.in_order(
         [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)]
     )
+    checks = [with_invocation(c, invocation) for c in checks]
     found = [v.status for v in verifications or ()]
     summary = DoctorSummary(
         sum(1 for c in checks if c.verdict == diagnosing.LIKELY),
@@ -123,5 +129,17 @@ def doctor_report(
     )
     online_part = None if verifications is None else tuple(verifications)
     return DoctorReport(
-        str(inst.db_path), tuple(checks), online_part, costs(diagnosing.providers_with_keys(profile)), summary
-    )
+        str(inst.db_path), tuple(checks), online_part, costs(diagnosing.providers_with_keys(profile)), summary,
+        invocation,
+    )  # fmt: skip
+
+
+TOOL = "`cursor-byok "  # how doctor's checks quote a command of this tool (checks.doctor.command)
+
+
+def with_invocation(check: diagnosing.Check, invocation: Invocation) -> diagnosing.Check:
+    """The check with each quoted `cursor-byok ...` command carrying the user's global options."""
+    if not invocation.globals:
+        return check
+    prefix = "`" + str(invocation.hint()) + " "
+    return replace(check, detail=check.detail.replace(TOOL, prefix), fix=check.fix.replace(TOOL, prefix))

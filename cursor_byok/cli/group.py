@@ -53,7 +53,7 @@ def usage_hint(message: str, args: list[str]) -> str:
     if "unexpected extra argument" not in message or "--only" not in args:
         return message
     at = len(args) - 1 - args[::-1].index("--only")
-    names = list(itertools.takewhile(lambda a: not a.startswith("-"), args[at + 1 :]))[:3] or ["openai", "anthropic"]
+    names = list(itertools.takewhile(lambda a: not a.startswith("-"), args[at + 1 :]))[:3] or ["A", "B"]
     return f"{message}: --only takes one value; use commas (--only {','.join(names)}) or repeat --only"
 
 

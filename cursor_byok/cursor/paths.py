@@ -160,12 +160,12 @@ NOT_STARTED = "start Cursor once and quit it, so it creates its database"
 
 
 def not_found(searched: list[Installation]) -> DatabaseNotFound:
-    """No database in any place searched: the places, one a line, and the step that fixes it."""
-    places = "".join(f"\n  {c.db_path}" for c in searched)
+    """No database in any place searched: the places (this OS's), and the step that fixes it."""
+    places = "; ".join(str(c.db_path) for c in searched)
     return DatabaseNotFound(
-        f"no Cursor database found: Cursor has not run for this user yet, or keeps its data elsewhere; "
-        f"searched:{places}\n{NOT_STARTED[0].upper()}{NOT_STARTED[1:]}; or pass --db FILE (a state.vscdb copied "
-        "from elsewhere) or --user-data-dir DIR (a Cursor folder), or set CURSOR_STATE_DB"
+        f"no Cursor database found (searched: {places}): Cursor has not run for this user yet, or keeps its data "
+        f"elsewhere. {NOT_STARTED[0].upper()}{NOT_STARTED[1:]}; or pass --db FILE (a state.vscdb copied from "
+        "elsewhere) or --user-data-dir DIR (a Cursor folder), or set CURSOR_STATE_DB"
     )
 
 
