@@ -13,7 +13,7 @@ from ..cursor.urls import shown as shown_url
 from ..key_shapes import check_format
 from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
 from ..providers import registry
-from ..results import Result, internal, omit_if_none
+from ..results import Invocation, Result, internal, omit_if_none
 from ..versions import CursorFacts
 from .provider_pages import billing
 
@@ -112,6 +112,7 @@ class Listing(Result):
     profile: str | None = omit_if_none()
     profiles: tuple[str, ...] | None = omit_if_none()
     stored: Profile | None = internal()  # the decoded profile: StoredKey.secret.reveal() gives a key
+    invocation: Invocation = internal(Invocation())  # the global options hints about this database carry
 
     @property
     def undecryptable(self) -> tuple[str, ...]:
@@ -176,6 +177,7 @@ def listing(
     profiles: tuple[str, ...],
     extra_notes: tuple[str, ...] = (),
     reveal: bool = False,
+    invocation: Invocation | None = None,
 ) -> Listing:
     """The listing of a database's chosen profile."""
     return Listing(
@@ -190,6 +192,7 @@ def listing(
         profile=profile_name,
         profiles=profiles,
         stored=profile,
+        invocation=invocation or Invocation(),
     )
 
 

@@ -11,6 +11,7 @@ from ..results import Invocation, Result, internal
 from ..safestorage.backends import SafeStorage
 from . import audit as auditing
 from . import doctor as diagnosing
+from .origin import origin_notes
 from .provider_pages import billing
 
 
@@ -119,7 +120,8 @@ def doctor_report(
     checks = diagnosing.in_order(
         [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)]
     )
-    checks = [with_invocation(c, invocation) for c in checks]
+    checks = diagnosing.in_order([*(with_invocation(c, invocation) for c in checks), *unreadable_checks(
+        origin_notes(inst, rows, storage, invocation))])  # fmt: skip
     found = [v.status for v in verifications or ()]
     summary = DoctorSummary(
         sum(1 for c in checks if c.verdict == diagnosing.LIKELY),
@@ -134,7 +136,17 @@ def doctor_report(
     )  # fmt: skip
 
 
+UNREADABLE = "keys unreadable here"  # made on another OS (checks.origin): Cursor here cannot use them either
 TOOL = "`cursor-byok "  # how doctor's checks quote a command of this tool (checks.doctor.command)
+
+
+def unreadable_checks(notes: Iterable[str]) -> list[diagnosing.Check]:
+    """Keys made on another OS (checks.origin): Cursor cannot use them here either, and deletes them."""
+    out = []
+    for note in notes:
+        detail, _, fix = note.partition(". ")
+        out.append(diagnosing.Check("general", UNREADABLE, diagnosing.LIKELY, detail, fix[:1].lower() + fix[1:]))
+    return out
 
 
 def with_invocation(check: diagnosing.Check, invocation: Invocation) -> diagnosing.Check:

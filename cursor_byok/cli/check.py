@@ -11,7 +11,7 @@ from .exits import Exit
 from .group import main
 from .lib import check as library
 from .lib import render
-from .options import api_context, json_option
+from .options import api_context, json_option, verbose
 from .output import ScanProgress, coloured, emit_json, is_terminal
 
 
@@ -83,6 +83,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
         emit_json(report.to_json())
     else:
         more = report.invocation.hint("doctor", *(["--online"] if online else []), "--all")
-        click.echo(coloured(render.doctor_text(report.to_json(), show_all=show_all, more=str(more))))
+        shown = render.doctor_text(report.to_json(), show_all=show_all, more=str(more), verbose=verbose(ctx))
+        click.echo(coloured(shown))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))

@@ -11,7 +11,7 @@ import click
 from .. import errors as E
 from .._version import __version__
 from .exits import Exit, exit_code_for
-from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose
+from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
 from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
 
 
@@ -19,6 +19,18 @@ def _use_data_dir(value: str | None) -> None:
     """--data-dir: the folder of the undo journals, for this process and the library it calls."""
     if value:
         os.environ["CURSOR_BYOK_DATA_DIR"] = os.path.abspath(os.path.expanduser(value))
+
+
+def error_words(message: str, state: dict) -> str:
+    """An error as the command line says it: flags for the library's parameter names, and (unless -v, or for
+    --json, where scripts read it whole) no jargon."""
+    message = flag_words(message)
+    if state.get("wanted") or verbose():
+        return message
+    from ..briefs import plain
+
+    shown = plain(message)
+    return shown if shown == message else f"{shown} (-v: the technical details)"
 
 
 class ByokCommand(click.Command):
@@ -93,7 +105,7 @@ class ByokGroup(HelpfulGroup):
             state = _json_state()
             if exc.result is not None and state.get("wanted") and not state.get("emitted"):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
-            fail(flag_words(str(exc) or type(exc).__doc__ or type(exc).__name__), exit_code_for(exc))
+            fail(error_words(str(exc) or type(exc).__doc__ or type(exc).__name__, state), exit_code_for(exc))
         except (KeyboardInterrupt, click.Abort):
             click.echo("", err=True)  # off the prompt's line
             fail("interrupted; nothing written", Exit.INTERRUPTED)
