@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from typing import Any
 
 import click
@@ -116,6 +117,9 @@ class ByokGroup(HelpfulGroup):
             fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):
             raise
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as git does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            sys.exit(int(Exit.FAILURE))
         except Exception as exc:  # unexpected: loud, but no traceback unless asked
             if os.environ.get("CURSOR_BYOK_DEBUG"):
                 raise

@@ -23,6 +23,7 @@ from typing import Callable
 
 from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
+from ..render import wrapped
 from ..results import Result
 from ..safestorage import oscrypt as ss
 from .installs import Sample, build_user_data_dir, default_settings, hex_key, make_key, sample_keys
@@ -142,6 +143,29 @@ def fingerprints(args: list[str], env: dict) -> dict[str, str]:
     return prints
 
 
+WHY_OPTIONS = (
+    "Each command below names its sample install and that laptop's machine secret (--user-data-dir ... "
+    "--safe-storage password ...), because a sample is not where Cursor keeps its data. On a real laptop "
+    "cursor-byok finds Cursor and its secret by itself: the same commands are just `cursor-byok list`, "
+    "`cursor-byok export -o keys.age`, `cursor-byok import keys.age`."
+)
+
+
+def what_now(kept: Path | None) -> str:
+    """How the demo ends: the same move on real laptops, and where to look around."""
+    lines = [
+        "",
+        "What now, on your own laptops (quit Cursor on the new one first):",
+        "  old laptop:  cursor-byok export -o keys.age      (asks for a passphrase twice)",
+        "  new laptop:  cursor-byok import keys.age         (shows the plan, asks before writing)",
+        "  then:        cursor-byok list, and cursor-byok doctor if a model does not show up in Cursor",
+    ]
+    if kept is None:
+        lines.append(wrapped("The sample installs are deleted now; `cursor-byok demo --keep` keeps them to try undo, "
+                             "audit or doctor on them, with the options shown above."))  # fmt: skip
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class DemoStep:
     title: str
@@ -190,7 +214,7 @@ def _run(echo: Callable[[str], None], keep: bool) -> DemoResult:
         new_kind = "Windows DPAPI, protected for you" if WINDOWS else "Linux keyring scheme, another machine secret"
         echo(
             f"Two sample Cursor installs under {root}: old-laptop (macOS Keychain scheme) and "
-            f"new-laptop ({new_kind}).\n"
+            f"new-laptop ({new_kind}).\n{wrapped(WHY_OPTIONS)}\n"
         )
         for title, args in steps(paths, root / "keys.age"):
             echo(f"# {title}\n$ cursor-byok {shlex.join(args)}")
@@ -209,6 +233,7 @@ def _run(echo: Callable[[str], None], keep: bool) -> DemoResult:
         for p in prints:
             sign = "==" if p.new_laptop == p.old_laptop else "!="
             echo(f"  {p.key:<20} {p.old_laptop}  {sign}  {p.new_laptop or '-'}")
+        echo(what_now(root if keep else None))
         return DemoResult(tuple(done), prints, len(same), len(same) == len(before) and bool(before),
                           str(root) if keep else None)  # fmt: skip
     finally:
