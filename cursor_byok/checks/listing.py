@@ -15,6 +15,7 @@ from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, Stored
 from ..providers import registry
 from ..results import Invocation, Result, internal, omit_if_none
 from ..versions import CursorFacts
+from .kept import Change
 from .provider_pages import billing
 
 
@@ -111,6 +112,7 @@ class Listing(Result):
     cursor: CursorFacts | None = omit_if_none()
     profile: str | None = omit_if_none()
     profiles: tuple[str, ...] | None = omit_if_none()
+    cursor_changed: tuple[Change, ...] | None = omit_if_none()  # what Cursor changed since this tool's last write
     stored: Profile | None = internal()  # the decoded profile: StoredKey.secret.reveal() gives a key
     invocation: Invocation = internal(Invocation())  # the global options hints about this database carry
 
@@ -178,6 +180,7 @@ def listing(
     extra_notes: tuple[str, ...] = (),
     reveal: bool = False,
     invocation: Invocation | None = None,
+    cursor_changed: tuple[Change, ...] = (),
 ) -> Listing:
     """The listing of a database's chosen profile."""
     return Listing(
@@ -191,6 +194,7 @@ def listing(
         cursor=cursor,
         profile=profile_name,
         profiles=profiles,
+        cursor_changed=cursor_changed,
         stored=profile,
         invocation=invocation or Invocation(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
@@ -11,6 +12,7 @@ from ..results import Invocation, Result, internal
 from ..safestorage.backends import SafeStorage
 from . import audit as auditing
 from . import doctor as diagnosing
+from .kept import SWITCHED_OFF, Change, changes_since
 from .origin import origin_notes
 from .provider_pages import billing
 
@@ -117,9 +119,10 @@ def doctor_report(
             profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
         )
     invocation = invocation or Invocation()
-    checks = diagnosing.in_order(
-        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)]
-    )
+    changed = changes_since(inst.db_path, rows, invocation)
+    checks = diagnosing.in_order(without_reenable(
+        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)], changed
+    ) + [kept_check(c) for c in changed])  # fmt: skip
     checks = diagnosing.in_order([*(with_invocation(c, invocation) for c in checks), *unreadable_checks(
         origin_notes(inst, rows, storage, invocation))])  # fmt: skip
     found = [v.status for v in verifications or ()]
@@ -140,6 +143,19 @@ UNREADABLE = "keys unreadable here"  # made on another OS (checks.origin): Curso
 TOOL = "`cursor-byok "  # how doctor's checks quote a command of this tool (checks.doctor.command)
 
 
+def kept_check(change: Change) -> diagnosing.Check:
+    """A value Cursor changed since this tool wrote it: a key switched off, custom models dropped."""
+    provider = change.field.split(".")[0]
+    return diagnosing.Check(provider, diagnosing.NOT_SHOWN, diagnosing.LIKELY, change.detail, change.advice)
+
+
+def without_reenable(checks: list[diagnosing.Check], changed: tuple[Change, ...]) -> list[diagnosing.Check]:
+    """A key Cursor switched off is said once, by its own check: no generic "a key is saved but it is off" (whose
+    "switch it on" would be wrong where a team plan may forbid the key)."""
+    held = {c.field.split(".")[0] for c in changed if c.change == SWITCHED_OFF}
+    return [c for c in checks if not (c.provider in held and c.symptom == diagnosing.NOT_SHOWN)]
+
+
 def unreadable_checks(notes: Iterable[str]) -> list[diagnosing.Check]:
     """Keys made on another OS (checks.origin): Cursor cannot use them here either, and deletes them."""
     out = []
@@ -154,4 +170,5 @@ def with_invocation(check: diagnosing.Check, invocation: Invocation) -> diagnosi
     if not invocation.globals:
         return check
     prefix = "`" + str(invocation.hint()) + " "
-    return replace(check, detail=check.detail.replace(TOOL, prefix), fix=check.fix.replace(TOOL, prefix))
+    bare = re.compile(re.escape(TOOL) + "(?=[^-])")  # a command that carries no global option yet
+    return replace(check, detail=bare.sub(lambda _m: prefix, check.detail), fix=bare.sub(lambda _m: prefix, check.fix))
