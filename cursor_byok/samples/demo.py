@@ -23,7 +23,6 @@ from typing import Callable
 
 from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
-from ..render import wrapped
 from ..results import Result
 from ..safestorage import oscrypt as ss
 from .installs import Sample, build_user_data_dir, default_settings, hex_key, make_key, sample_keys
@@ -149,6 +148,18 @@ WHY_OPTIONS = (
     "cursor-byok finds Cursor and its secret by itself: the same commands are just `cursor-byok list`, "
     "`cursor-byok export -o keys.age`, `cursor-byok import keys.age`."
 )
+
+
+def wrapped(text: str) -> str:
+    """A sentence of the demo's own wrapped to the terminal, when there is one; a `quoted command` stays whole."""
+    import re
+    import textwrap
+
+    width = shutil.get_terminal_size((0, 0)).columns if sys.stdout.isatty() else 0
+    if not width:
+        return text
+    glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
+    return textwrap.fill(glued, width, break_on_hyphens=False, break_long_words=False).replace("\0", " ")
 
 
 def what_now(kept: Path | None) -> str:
