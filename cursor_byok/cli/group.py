@@ -172,4 +172,12 @@ def main(**_options: Any) -> None:
 
     Options before the command choose which Cursor database and which safe
     storage to use. Keys print masked unless --reveal is given.
+
+    \b
+    Start here:
+      cursor-byok demo                  the whole move, on two sample installs
+      cursor-byok export -o keys.age    on the old laptop
+      cursor-byok import keys.age       on the new one (quit Cursor first)
+      cursor-byok doctor                a model does not show up in Cursor?
+      cursor-byok help COMMAND          one command's options and examples
     """
