@@ -30,6 +30,8 @@ _PLAIN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r" \(v1[01]\)", ""),
         (r"the password backend's secret", "the machine secret you gave"),
         (r"the (secret-service|kwallet|keychain|dpapi) backend's secret", r"the \1 machine secret"),
+        (r"this Cursor uses the basic backend: new keys are only obfuscated, not encrypted",
+         "this Cursor has no keyring: new keys are only obfuscated, not encrypted (anyone with the file reads them)"),
     )
 )  # fmt: skip
 

@@ -119,12 +119,15 @@ def profile_text(doc: dict, *, verbose: bool = False, where: str | None = None) 
     return "\n".join(out)
 
 
-def _stacked(rows: list[list[str]], *, indent: int) -> str:
+def _stacked(rows: list[list[str]], *, indent: int, header: list[str] | None = None) -> str:
     """A table whose last column, on a terminal too narrow for it, goes on lines of its own under its row,
     `indent` columns in, wrapped (a narrow column wrapped beside the others reads badly)."""
-    wide = table(rows)
-    if not TERMINAL_WIDTH or all(len(line) <= TERMINAL_WIDTH for line in wide.splitlines()):
-        return wide
+    full = [*([header] if header else []), *rows]
+    natural = max(len("  ".join(r).rstrip()) for r in full) if full else 0  # a lower bound of the unwrapped width
+    if not TERMINAL_WIDTH or natural <= TERMINAL_WIDTH:
+        return table(rows, header)
+    if header is not None:
+        rows = [[*header[:-1], ""], *rows]
     cells = [r[:-1] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     out = []
@@ -441,7 +444,7 @@ def audit_text(doc: dict) -> str:
     if not doc["findings"]:
         return "\n".join([*lines, "no findings"])
     rows = [[f["severity"], f["code"], f["subject"], f["message"]] for f in doc["findings"]]
-    lines.append(table(rows, ["severity", "code", "subject", "finding"]))
+    lines.append(_stacked(rows, indent=2, header=["severity", "code", "subject", "finding"]))
     lines.append("")
     lines.append("what to do")
     fixes = {(f["code"], f["fix"]): None for f in doc["findings"]}  # a code whose advice differs case by case

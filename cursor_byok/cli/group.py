@@ -31,7 +31,18 @@ def error_words(message: str, state: dict) -> str:
     from ..briefs import plain
 
     shown = plain(message)
-    return shown if shown == message else f"{shown} (-v: the technical details)"
+    shown = shown if shown == message else f"{shown} (-v: the technical details)"
+    return fitted(shown)
+
+
+ERROR_PREFIX = "cursor-byok: error: "  # what output.fail() puts before the message
+
+
+def fitted(message: str) -> str:
+    """On a terminal, the message wrapped (after the prefix fail() adds); elsewhere one line, as scripts read it."""
+    from .lib import render
+
+    return render.wrapped(ERROR_PREFIX + message)[len(ERROR_PREFIX) :]
 
 
 class ByokCommand(click.Command):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .. import briefs
 from .. import errors as E
 from .lib import flow, outcome, render, undo
 
@@ -37,6 +38,7 @@ class TerminalRun:
         assert isinstance(preview, outcome.Written) and preview.raw_plan is not None
         if not self.as_json:
             click.echo(coloured(render.plan_text(preview.raw_plan, verbose=verbose())))
+            self.warned.update(preview.raw_plan.notes)  # said once: a warning after the write does not repeat it
         if preview.other_profiles:
             click.echo(
                 f"note: writing the default profile's settings; other profiles ({', '.join(preview.other_profiles)}) "
@@ -49,7 +51,7 @@ class TerminalRun:
         for line in lines:
             if line not in self.warned:
                 self.warned.add(line)
-                click.echo(f"warning: {line}", err=True)
+                click.echo(render.wrapped(f"warning: {line if verbose() else briefs.plain(line)}"), err=True)
 
     def decide(self, conflicts: flow.Conflicts) -> dict[str, bool]:
         return decide_conflicts(conflicts)
