@@ -122,8 +122,8 @@ def profile_text(doc: dict, *, verbose: bool = False, where: str | None = None) 
 def _stacked(rows: list[list[str]], *, indent: int, header: list[str] | None = None) -> str:
     """A table whose last column, on a terminal too narrow for it, goes on lines of its own under its row,
     `indent` columns in, wrapped (a narrow column wrapped beside the others reads badly)."""
-    full = [*([header] if header else []), *rows]
-    natural = max(len("  ".join(r).rstrip()) for r in full) if full else 0  # a lower bound of the unwrapped width
+    every = [*([header] if header else []), *rows]
+    natural = max(len("  ".join(r).rstrip()) for r in every) if every else 0  # a lower bound of the unwrapped width
     if not TERMINAL_WIDTH or natural <= TERMINAL_WIDTH:
         return table(rows, header)
     if header is not None:
@@ -131,10 +131,10 @@ def _stacked(rows: list[list[str]], *, indent: int, header: list[str] | None = N
     cells = [r[:-1] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     out = []
-    for r, full in zip(cells, rows, strict=True):
+    for r, whole in zip(cells, rows, strict=True):
         out.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
-        if full[-1]:
-            out += _para(full[-1], " " * indent)
+        if whole[-1]:
+            out += _para(whole[-1], " " * indent)
     return "\n".join(out)
 
 

@@ -371,6 +371,19 @@ def test_audit_does_not_ask_to_resave_keys_cursor_never_encrypts(moved):
     assert "so it is stored encrypted" not in shown
 
 
+def test_after_wait_runs_out_the_error_does_not_suggest_wait_again(make_sample_dir):
+    sd = make_sample_dir("v11")
+    sleeper = subprocess.Popen(["sleep", "60"])  # a live PID in code.lock: Cursor "runs"
+    try:
+        (sd.udd / "code.lock").write_text(str(sleeper.pid))
+        done = run(*options(sd), "models", "add", "m", "--yes", "--wait", "0.5")
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+    assert done.exit_code == int(Exit.CURSOR_RUNNING)
+    assert "still running after --wait 0.5" in done.stderr and "pass --wait" not in done.stderr
+
+
 def test_sets_refusal_does_not_suggest_an_option_set_lacks(make_sample_dir, monkeypatch):
     sd = make_sample_dir("v11", settings={"useOpenAIKey": False}, keys={})
     monkeypatch.setenv("AZ", "0123456789abcdef0123456789abcdef")

@@ -38,7 +38,6 @@ class TerminalRun:
         assert isinstance(preview, outcome.Written) and preview.raw_plan is not None
         if not self.as_json:
             click.echo(coloured(render.plan_text(preview.raw_plan, verbose=verbose())))
-            self.warned.update(preview.raw_plan.notes)  # said once: a warning after the write does not repeat it
         if preview.other_profiles:
             click.echo(
                 f"note: writing the default profile's settings; other profiles ({', '.join(preview.other_profiles)}) "
