@@ -63,14 +63,17 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
     if not doc:
         return "-", "", ""
     if doc.get("fingerprint") is None:
-        return "(cannot decrypt)", "", "undecryptable (see the note below)"
+        return "(cannot decrypt)", "", "undecryptable (note below)"
     shown = doc["masked"]  # a revealed value is printed whole below the table (revealed_keys)
     note = doc["storage"] + ("" if doc["format"] == "ok" else f", format {doc['format']}")
     return shown, doc["fingerprint"], note
 
 
-def profile_text(doc: dict) -> str:
-    """The human form of a `list --json` document."""
+def profile_text(doc: dict, *, verbose: bool = False, where: str | None = None) -> str:
+    """The human form of a `list --json` document: the providers' table (settings stacked under each row when the
+    terminal is too narrow for them), the models, and the notes, one line per kind unless `verbose`. `where`:
+    the command that says which safe storage the stored keys need (the action for keys that cannot be
+    decrypted)."""
     rows = []
     in_bundle = "bundle" in doc  # a bundle: what it does not hold is "not in bundle", not off or empty
     reg = registry()
@@ -101,20 +104,83 @@ def profile_text(doc: dict) -> str:
     for extra in doc.get("extra_secrets", []):
         shown, fp, note = _key_cell(extra["key"])
         rows.append([extra["name"].rsplit("/", 1)[-1], "", shown, fp, note, "(unknown provider key)"])
-    out = [table(rows, ["provider", "on", "key", "fingerprint", "storage", "settings"])]
+    out = [_provider_table(rows)]
     out += revealed_keys(doc)
     m = doc.get("models")
     out.append("")
     out.append("models" if m is not None else "models: not in bundle")
     if m is not None:
         out.append(table(_model_rows(m)))
-    for note in doc.get("notes", []):
-        out.append(f"note: {note}")
+    out += note_lines(doc.get("notes", []), verbose=verbose, where=where)
     if "cursor" in doc:
         out.append(f"cursor: {cursor_facts_text(doc['cursor'])}")
     if len(doc.get("profiles", ())) > 1:
         out.append(f"profile: {doc['profile']} (profiles: {', '.join(doc['profiles'])})")
     return "\n".join(out)
+
+
+def _stacked(rows: list[list[str]], *, indent: int, header: list[str] | None = None) -> str:
+    """A table whose last column, on a terminal too narrow for it, goes on lines of its own under its row,
+    `indent` columns in, wrapped (a narrow column wrapped beside the others reads badly)."""
+    every = [*([header] if header else []), *rows]
+    natural = max(len("  ".join(r).rstrip()) for r in every) if every else 0  # a lower bound of the unwrapped width
+    if not TERMINAL_WIDTH or natural <= TERMINAL_WIDTH:
+        return table(rows, header)
+    if header is not None:
+        rows = [[*header[:-1], ""], *rows]
+    cells = [r[:-1] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    out = []
+    for r, whole in zip(cells, rows, strict=True):
+        out.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        if whole[-1]:
+            out += _para(whole[-1], " " * indent)
+    return "\n".join(out)
+
+
+def wrapped(text: str) -> str:
+    """One message wrapped to the terminal (when there is one); `quoted commands` stay whole."""
+    return "\n".join(_para(text, ""))
+
+
+PROVIDER_HEADER = ["provider", "on", "key", "fingerprint", "storage", "settings"]
+
+
+def _provider_table(rows: list[list[str]]) -> str:
+    """The providers' table; on a terminal too narrow for it, each row's settings go on lines of their own under
+    its key (as gh stacks what does not fit), so no line wraps back to column 0 and reads as a new row."""
+    wide = table(rows, PROVIDER_HEADER)
+    if not TERMINAL_WIDTH or all(len(line) <= TERMINAL_WIDTH for line in wide.splitlines()):
+        return wide
+    cells = [PROVIDER_HEADER[:5], *(r[:5] for r in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(5)]
+    indent = " " * (widths[0] + widths[1] + 4)  # under the key column
+    out = []
+    for n, r in enumerate(cells):
+        out.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        if n and rows[n - 1][5]:
+            out += _para(rows[n - 1][5], indent)
+    return "\n".join(out)
+
+
+def note_lines(notes: list[str], *, verbose: bool = False, where: str | None = None) -> list[str]:
+    """`note: ...` lines wrapped to the terminal, continuation lines indented: every note in full with `verbose`,
+    else one line per kind of note in plain words (briefs.brief)."""
+    from .briefs import brief
+
+    shown = notes if verbose else brief(notes, where=where)
+    out = []
+    for note in shown:
+        first, *rest = _para(f"note: {note}", "")
+        out += [first, *(f"  {line}" for line in _rewrap(rest))]
+    return out
+
+
+def _rewrap(lines: list[str]) -> list[str]:
+    """Continuation lines of a note, wrapped again two columns narrower for their indent."""
+    if not TERMINAL_WIDTH or not lines:
+        return lines
+    return _wrap(" ".join(lines), max(TERMINAL_WIDTH - 2, 20))
 
 
 def revealed_keys(doc: dict) -> list[str]:
@@ -214,7 +280,7 @@ def _short(value: Any) -> str:
 SIGNS = {"add": "+", "replace": "~", "remove": "-", "conflict": "!", "kept": "*", "unchanged": "="}
 
 
-def plan_text(plan: Plan, *, show_unchanged: bool = False) -> str:
+def plan_text(plan: Plan, *, show_unchanged: bool = False, verbose: bool = False) -> str:
     rows = []
     for c in plan.changes:
         if c.action == "unchanged" and not show_unchanged:
@@ -223,8 +289,8 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False) -> str:
         rows.append([SIGNS[c.action], c.field, c.action, old_new, c.note or ""])
     s = summary(plan)
     tail = ", ".join(f"{n} {k}" for k, n in s.items() if n)
-    text = table(rows) if rows else "no changes"
-    notes = "".join(f"\nnote: {n}" for n in plan.notes)
+    text = _stacked(rows, indent=3) if rows else "no changes"
+    notes = "".join(f"\n{line}" for line in note_lines(list(plan.notes), verbose=verbose))
     return f"{text}\n({tail or 'nothing to do'}){notes}"
 
 
@@ -269,8 +335,91 @@ def doctor_rows(checks: list[dict]) -> list[list[str]]:
     return rows
 
 
-def doctor_text(doc: dict) -> str:
-    """The human form of a `doctor --json` document."""
+def doctor_text(doc: dict, *, show_all: bool = False, more: str | None = None, verbose: bool = False) -> str:
+    """The human form of a `doctor --json` document: what needs attention first, then notes that concern this
+    machine, then a count of the rest; `show_all` (doctor --all): every check in one table, and the costs.
+    `more`: the command that shows the rest (`cursor-byok ... doctor --all`)."""
+    if show_all:
+        return _doctor_table(doc)
+    checks = doc["checks"]
+    likely = [c for c in checks if c["verdict"] == "likely"]
+    notes = [c for c in checks if c["verdict"] == "note" and c["symptom"] not in BACKGROUND]
+    if any(c["symptom"] == UNREADABLE for c in likely):  # it says why no key can be checked, once
+        notes = [c for c in notes if not c["detail"].startswith(CANNOT_CHECK)]
+    lines = [f"database: {doc['db']}"]
+    for group in _same_advice([*likely, *notes]):
+        lines += ["", *_check_block(group, verbose)]
+    lines += _online_blocks(doc["online"])
+    hidden = len(checks) - len(likely) - len(notes)
+    lines += ["", _doctor_summary(doc["summary"])]
+    if hidden:
+        rest = f"{hidden} more check(s) (ok, or general notes on rate limits and speed), and the billing pages"
+        lines += _para(f"{rest}: `{more or 'cursor-byok doctor --all'}` shows them", "")
+    return "\n".join(lines)
+
+
+# Doctor's notes that say how BYOK works in general, true on every machine: shown by --all.
+BACKGROUND = ("429 Too Many Requests", "slow responses", "Tab and Apply")
+
+
+def _para(text: str, indent: str = "  ") -> list[str]:
+    """`text` wrapped to the terminal (when there is one) under `indent`; `quoted commands` stay whole."""
+    if not TERMINAL_WIDTH:
+        return [indent + text]
+    return [indent + line for line in _wrap(text, max(TERMINAL_WIDTH - len(indent), 20))]
+
+
+UNREADABLE = "keys unreadable here"  # checks.reports: keys made on another OS
+CANNOT_CHECK = "cannot check "
+
+
+def _same_advice(checks: list[dict]) -> list[list[dict]]:
+    """Checks of one symptom and verdict whose advice is the same, as one group (five "cannot check" notes
+    with one fix are one block), in the order of their first."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for c in checks:
+        key = (c["symptom"], c["verdict"], c["fix"]) if c["fix"] else (c["symptom"], c["verdict"], str(id(c)))
+        groups.setdefault(key, []).append(c)
+    return list(groups.values())
+
+
+def _check_block(group: list[dict], verbose: bool = False) -> list[str]:
+    c = group[0]
+    sign = "!" if c["verdict"] == "likely" else "*"
+    what = "likely cause" if c["verdict"] == "likely" else "note"
+    providers = ", ".join(dict.fromkeys(g["provider"] for g in group))
+    details = list(dict.fromkeys(g["detail"] if verbose else plain_words(g["detail"]) for g in group))
+    out = [f"{sign} {providers}: {c['symptom']} ({what})", *_para("; ".join(details))]
+    return out + (_para(f"what to do: {c['fix']}") if c["fix"] else [])
+
+
+def plain_words(text: str) -> str:
+    from .briefs import plain
+
+    return plain(text)
+
+
+def _online_blocks(online: list[dict] | None) -> list[str]:
+    if online is None:
+        return []
+    out = ["", "online key checks" if online else "online key checks: no keys to check"]
+    order = {"invalid": 0, "refused": 1, "rate-limited": 2, "unknown": 3, "verified": 4}
+    for v in sorted(online, key=lambda v: order.get(v["status"], 3)):
+        sign = "!" if order.get(v["status"], 3) < 3 else "="
+        out.append(f"{sign} {v['field']}: {v['status']} (sent to {v['host'] or 'nowhere'})")
+        out += _para(plain_words(v["reason"]))
+    return out
+
+
+def _doctor_summary(s: dict) -> str:
+    counts = (("likely", "likely cause(s)"), ("invalid", "invalid key(s)"), ("rate_limited", "rate-limited"),
+              ("refused", "refused setting(s)"))  # fmt: skip
+    found = ", ".join(f"{s[k]} {words}" for k, words in counts if s[k])
+    return f"({found})" if found else "nothing needs attention"
+
+
+def _doctor_table(doc: dict) -> str:
+    """doctor --all: every check, one table row each, "what to do" under the row; the costs; the online checks."""
     lines = [f"database: {doc['db']}", table(doctor_rows(doc["checks"]), ["provider", "symptom", "verdict", "detail"])]
     if doc["costs"]:
         checked = doc["costs"][0]["checked"]
@@ -285,12 +434,7 @@ def doctor_text(doc: dict) -> str:
         online = [[v["provider"], v["field"], v["host"] or "-", v["status"], v["reason"]] for v in doc["online"]]
         header = ["provider", "key", "sent to", "status", "reason"]
         lines += ["", "online", table(online, header) if online else "no keys"]
-    s = doc["summary"]
-    lines += [
-        "",
-        f"({s['likely']} likely cause(s), {s['invalid']} invalid key(s), {s['rate_limited']} rate-limited, "
-        f"{s['refused']} refused setting(s))",
-    ]
+    lines += ["", _doctor_summary(doc["summary"])]
     return "\n".join(lines)
 
 
@@ -300,11 +444,11 @@ def audit_text(doc: dict) -> str:
     if not doc["findings"]:
         return "\n".join([*lines, "no findings"])
     rows = [[f["severity"], f["code"], f["subject"], f["message"]] for f in doc["findings"]]
-    lines.append(table(rows, ["severity", "code", "subject", "finding"]))
+    lines.append(_stacked(rows, indent=2, header=["severity", "code", "subject", "finding"]))
     lines.append("")
     lines.append("what to do")
-    fixes = {f["code"]: f["fix"] for f in doc["findings"]}
-    lines.append(table([[code, fix] for code, fix in fixes.items()]))
+    fixes = {(f["code"], f["fix"]): None for f in doc["findings"]}  # a code whose advice differs case by case
+    lines.append(table([[code, fix] for code, fix in fixes]))
     counts = ", ".join(f"{s}: {n}" for s, n in doc["summary"].items() if n)
     lines.append("")
     lines.append(f"({counts})")

@@ -29,7 +29,7 @@ PROVIDER_SHAPES = {
 }
 KEY_SHAPE = {"masked", "fingerprint", "storage", "format", "row"}
 TOP_SHAPE = {"db", "user_data_dir", "providers", "extra_secrets", "models", "key_form", "notes"}
-TOP_SHAPE |= {"cursor", "profile", "profiles", "output_version"}
+TOP_SHAPE |= {"cursor", "profile", "profiles", "output_version", "cursor_changed"}
 JSON_SLOTS = {
     "openai.key": ("openai", "key"),
     "anthropic.key": ("anthropic", "key"),

@@ -231,7 +231,7 @@ def test_into_3_7_with_a_password_secret_every_key_is_a_secret_row(layout, bundl
     path, ident, source = bundle
     udd = layout("cursor-3.7")
     secret = ["--safe-storage", "password", "--safe-storage-password-file", password_file(tmp_path)]
-    result = run("--user-data-dir", udd, *secret, "import", path, "-i", ident, "--yes", *SAMPLE_ENDPOINTS)
+    result = run("--user-data-dir", udd, *secret, "import", path, "-i", ident, "--yes", *SAMPLE_ENDPOINTS, "-v")
     assert result.exit_code == 0, result.stderr
     assert "keys are written as encrypted secret://cursorAuth rows (Cursor 3.7.42 reads them)" in result.stdout
     plain, secret_rows = plain_and_secret_rows(udd / "User/globalStorage/state.vscdb")
@@ -276,7 +276,17 @@ def test_into_0_42_keys_are_plain_rows_and_unknown_providers_are_left_out(layout
     path, ident, source = bundle
     udd = layout("cursor-0.42")
     result = run(
-        "--user-data-dir", udd, "import", path, "-i", ident, "--yes", "--on-conflict", "replace", *SAMPLE_ENDPOINTS
+        "--user-data-dir",
+        udd,
+        "import",
+        path,
+        "-i",
+        ident,
+        "--yes",
+        "--on-conflict",
+        "replace",
+        *SAMPLE_ENDPOINTS,
+        "-v",
     )
     assert result.exit_code == 0, result.stderr
     assert "extra.mistralKey: left out, Cursor 0.42.5 reads no secret:// rows" in result.stdout
@@ -316,7 +326,7 @@ def test_a_2_2_database_with_no_key_rows_gets_secret_rows(tmp_path, bundle, clea
     sample = REAL_LAYOUTS["cursor-3.7"]()
     sample.cursor_version = "2.2.3"
     build_user_data_dir(udd, sample)
-    result = run("--user-data-dir", udd, "import", path, "-i", ident, "--yes", "--only", "openai", "--dry-run")
+    result = run("--user-data-dir", udd, "import", path, "-i", ident, "--yes", "--only", "openai", "--dry-run", "-v")
     assert result.exit_code == 0
     assert "encrypted secret://cursorAuth rows (Cursor 2.2.3 is between the known forms" in result.stdout
 

@@ -184,12 +184,14 @@ def test_local_base_url_gets_the_tunnel_note(make_sample_dir, tmp_path):
 
 
 def test_human_output(make_sample_dir, tmp_path):
-    result = Dir(make_sample_dir, tmp_path).run()
+    result = Dir(make_sample_dir, tmp_path).run("--all")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[1].split()[:3] == ["provider", "symptom", "verdict"]
     assert "never use BYOK keys" in result.stdout
-    assert lines[-1] == "(0 likely cause(s), 0 invalid key(s), 0 rate-limited, 0 refused setting(s))"
+    assert lines[-1] == "nothing needs attention"
+    short = Dir(make_sample_dir, tmp_path).run().stdout
+    assert "nothing needs attention" in short and "likely cause(s)" not in short and "never use BYOK" not in short
 
 
 # --- online ---------------------------------------------------------------------------------------
@@ -629,7 +631,7 @@ def test_costs_link_usage_and_spending_limit_pages_of_each_provider_with_a_key(m
         assert (entry["usage"], entry["spending_limit"]) == (usage, spending_limit)
         assert entry["checked"] == provider_pages.CHECKED and "not by Cursor" in entry["billed"]
         assert usage.startswith("https://") and spending_limit.startswith("https://")
-    text = d.run().stdout
+    text = d.run("--all").stdout  # the billing pages are part of --all
     assert "billed by each provider directly, not by Cursor" in text
     assert provider_pages.pages()["openai"][1] in text
 

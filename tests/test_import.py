@@ -138,6 +138,7 @@ def test_key_storage_secret_without_any_secret_row_takes_the_given_password(move
         "secret",
         "--only",
         "openai",
+        "-v",
     )
     assert result.exit_code == 0, result.stderr
     assert "encrypted with the password backend's secret (v11)" in result.stdout

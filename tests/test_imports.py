@@ -118,7 +118,7 @@ def test_the_report_sees_heavy_imports_when_a_command_runs(tmp_path):
 LAYERS = {
     "cli": 0,
     "library": 1,
-    "render": 2, "samples": 2, "rescue": 2,
+    "render": 2, "briefs": 2, "samples": 2, "rescue": 2,
     "checks": 3,
     "changes": 4, "bundle": 4,
     "cursor": 5,

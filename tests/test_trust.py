@@ -46,8 +46,10 @@ def test_plan_says_when_a_secret_key_becomes_a_plain_row(moved, make_sample_dir)
     target = make_target(make_sample_dir, "plaintext")
     result = import_(target, bundle, ident, "--dry-run", "--only", "openai")
     assert result.exit_code == 0, result.stderr
-    assert "openai.key: LESS PROTECTED than at the source: was encrypted (secret://)" in result.stdout
-    assert "in a plain cursorAuth row" in result.stdout
+    assert "openai.key: LESS PROTECTED than at the source: was encrypted, will be stored in plain text" in result.stdout
+    detail = import_(target, bundle, ident, "--dry-run", "--only", "openai", "-v")  # the technical words with -v
+    assert "openai.key: LESS PROTECTED than at the source: was encrypted (secret://)" in detail.stdout
+    assert "in a plain cursorAuth row" in detail.stdout
     doc = json.loads(import_(target, bundle, ident, "--dry-run", "--json", "--only", "openai").stdout)
     assert any("openai.key: LESS PROTECTED" in n for n in doc["plan"]["notes"])
 
@@ -363,8 +365,12 @@ def test_list_gives_the_reason_once_and_exits_7_where_names_the_backend_rows_nee
     opts = ["--user-data-dir", sd.udd, "--safe-storage", "basic"]  # not the backend the v11 rows need
     result = run(*opts, "list")
     assert result.exit_code == int(Exit.SAFE_STORAGE) == 7
-    assert result.stdout.count("cannot decrypt (") == 1  # one note, naming every row
-    assert "secret://cursorAuth/openAIKey, secret://cursorAuth/claudeKey" in result.stdout
+    assert result.stdout.count("cannot be decrypted here") == 1  # one note, with what to run
+    assert "these keys need a keyring" in result.stdout and "v11 values" not in result.stdout  # no jargon unless -v
+    assert f"`cursor-byok --user-data-dir {sd.udd} --safe-storage basic where`" in result.stdout
+    detail = run(*opts, "list", "-v")
+    assert detail.stdout.count("cannot decrypt (") == 1  # one note, naming every row
+    assert "secret://cursorAuth/openAIKey, secret://cursorAuth/claudeKey" in detail.stdout
     doc = run(*opts, "list", "--json")
     assert doc.exit_code == 7 and "providers" in json.loads(doc.stdout)  # still the normal document
     where = json.loads(run(*opts, "where", "--json").stdout)["installations"][0]

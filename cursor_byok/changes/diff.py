@@ -449,7 +449,7 @@ def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any]
         raise KeyStorageRefused(
             f"--key-storage secret cannot be honoured for {', '.join(blob_only)}: this Cursor keeps "
             f"{'that key' if len(blob_only) == 1 else 'those keys'} only in plain text in its settings blob. "
-            "Nothing was written; leave them out with --only, or drop --key-storage secret"
+            "Nothing was written; drop --key-storage secret (an import can also leave them out with --only)"
         )
 
 

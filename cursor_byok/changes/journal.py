@@ -6,7 +6,14 @@ settings blob only the fields the write changes, each as the exact JSON text
 it had (or that it was missing). New values are kept only as SHA-256 digests,
 so `undo` can tell whether someone changed a row or a field since.
 
-Format 2 (this one) puts a one-line header (id, database, command, the rows
+Format 3 (this one) is format 2 with, for each settings field whose new value
+is not secret (a provider's on/off toggle, a model list), that new value
+as its JSON text (`"new"`): what this write left,
+so `list` and `doctor` can tell what Cursor changed since (checks/kept.py).
+A key's new value is never kept, only its digest. Format 2 journals are read
+as before (they only lack `"new"`).
+
+Format 2 puts a one-line header (id, database, command, the rows
 touched) before the body, and the database's tag in the file name
 (`<id>.<tag>.json`), so listing reads only this database's files and only
 their first line. An undo's header also names the journal it restored
@@ -42,8 +49,9 @@ from ..private_files import ensure_private_dir, open_regular, read_small, remove
 from ..providers import registry
 
 FORMAT = "cursor-byok-journal"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+HEADER_VERSIONS = (2, 3)  # formats whose first line is a header
 HEADER_MAX = 64 * 1024  # a header line is far smaller; a longer first line is not a format-2 header
 JOURNAL_MAX = 64 << 20  # a journal holds a few rows and settings fields; a larger file is not one
 _TAG = re.compile(r"[0-9a-f]{12}")
@@ -264,6 +272,7 @@ def _field_ok(f: Any) -> bool:
         and (f.get("old") is None or isinstance(f.get("old"), str))
         and isinstance(f.get("absent_from", 0), int)
         and (f.get("new_sha256") is None or isinstance(f.get("new_sha256"), str))
+        and (f.get("new") is None or isinstance(f.get("new"), str))
     )
 
 
@@ -326,12 +335,24 @@ def _journal_row(write, old: Any) -> dict:
             entry["old"] = before[span[0] : span[1]]
         else:
             entry["old"], entry["absent_from"] = None, span
-        entry["new_sha256"] = digest(blobpatch.raw_at(after, path))
+        new_text = blobpatch.raw_at(after, path)
+        entry["new_sha256"] = digest(new_text)
+        if new_text is not None and path in kept_paths():
+            entry["new"] = new_text  # not a secret: what this write left, to tell later what Cursor changed
         fields.append(entry)
     row = {"key": write.key, "fields": fields, "old_sha256": digest(old), "new_sha256": digest(new)}
     if old is None or new is None:
         row["row"] = "created" if old is None else "deleted"
     return row
+
+
+def kept_paths() -> frozenset[tuple[str, ...]]:
+    """Settings-blob paths whose new value a journal keeps in clear: the providers' toggles and the model lists.
+    Never a key, nor a base URL or another setting that could hold one."""
+    from ..cursor.rows import MODEL_BLOB_PATHS, blob_paths
+
+    paths = blob_paths()
+    return frozenset((*(paths[f] for f in registry().toggle_fields), *MODEL_BLOB_PATHS.values()))
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -355,9 +376,9 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
             line = first.decode("utf-8").rstrip()
             if line.endswith(","):
                 doc = json.loads(line[:-1] + "}")
-                if doc.get("format") == FORMAT and doc.get("version") == VERSION:
+                if doc.get("format") == FORMAT and doc.get("version") in HEADER_VERSIONS:
                     keys = tuple(k for k in doc["keys"] if isinstance(k, str))
-                    return Entry(*_texts(doc), keys, path, 2, None, len(first), _undoes(doc))
+                    return Entry(*_texts(doc), keys, path, doc["version"], None, len(first), _undoes(doc))
             doc = json.loads(first + _bounded_rest(fh, len(first)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
@@ -388,7 +409,7 @@ def _whole(doc: Any, path: Path) -> Entry | None:
         return Entry(jid, created, str(doc.get("db")), str(doc.get("command", "?")), (), path, number, ())
     try:
         rows = tuple(doc["rows"])
-        keys = doc.get("keys") if version == VERSION and isinstance(doc.get("keys"), list) else None
+        keys = doc.get("keys") if version in HEADER_VERSIONS and isinstance(doc.get("keys"), list) else None
         if keys is None:
             keys = [r.get("key") for r in rows if isinstance(r, dict)]
         keys = tuple(k for k in keys if isinstance(k, str))

@@ -63,8 +63,13 @@ def one_of(value: str, kind: Any, name: str) -> None:
 
 
 def decoded(target: Target, *, keys: bool = True) -> Profile:
-    """The target's Profile; `keys=False` decrypts nothing (for writes that touch no key)."""
-    return read_profile(target.rows, target.storage if keys else None)
+    """The target's Profile; `keys=False` decrypts nothing (for writes that touch no key), and then says nothing
+    about keys it did not try to decrypt."""
+    profile = read_profile(target.rows, target.storage if keys else None)
+    if keys:
+        return profile
+    untried = {k.reason for k in profile.keys().values() if k.secret is None}
+    return replace(profile, notes=tuple(n for n in profile.notes if not any(n.endswith(f"({r})") for r in untried)))
 
 
 def prepare(
@@ -78,17 +83,19 @@ def prepare(
     guard_endpoints: bool = True,
     allow_endpoints: Iterable[str] = (),
     source_protection: Mapping[str, str] | None = None,
+    keys: bool = True,
 ) -> Prepared:
     """Diff the target's stored profile against `wanted` (a mapping, or a function of the stored profile).
 
     Every new endpoint setting passes the checks of `set`; with
     `guard_endpoints` (input from elsewhere: import, apply) a new endpoint is a
-    conflict that only `allow_endpoints` (hosts) or a decision settles.
+    conflict that only `allow_endpoints` (hosts) or a decision settles. `keys=False`: the write touches no key,
+    so none is decrypted (a keyring that is locked or unreachable stays out of it).
     """
     one_of(on_conflict, ConflictPolicy, "on_conflict")
     one_of(models, ModelsPolicy, "models")
     one_of(key_storage, KeyStorage, "key_storage")
-    profile = decoded(target)
+    profile = decoded(target, keys=keys)
     asked = dict(wanted(profile) if callable(wanted) else wanted)
     extra_notes = tuple(notes(profile) if callable(notes) else notes)
     check_new_endpoints(asked, profile)
@@ -149,6 +156,7 @@ def plan_write(
     guard_endpoints: bool = True,
     allow_endpoints: Iterable[str] = (),
     supplied: Iterable[str] = (),
+    keys: bool = True,
 ) -> Prepared:
     """A plan for the fields `build(stored profile)` wants, with key-shape warnings; likely mistakes (another
     provider's key, a provider on with no key) raise MistakeRefused unless `force`. `supplied`: key fields whose
@@ -157,7 +165,7 @@ def plan_write(
     # and the plan shows exactly the list change; selections follow their own policy.
     prep = prepare(
         target, build, on_conflict=on_conflict, models="replace", key_storage=key_storage, notes=notes or (),
-        guard_endpoints=guard_endpoints, allow_endpoints=allow_endpoints,
+        guard_endpoints=guard_endpoints, allow_endpoints=allow_endpoints, keys=keys,
     )  # fmt: skip
     prep = replace(prep, plan=onboard.hold_selections(prep.plan, selections))
     found = [] if force else onboard.mistakes(prep.wanted, prep.profile, set(supplied))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -155,10 +155,11 @@ class Finding:
     severity: str
     subject: str
     message: str
+    advice: str | None = None  # what to do, when it differs from the code's usual fix
 
     @property
     def fix(self) -> str:
-        return fix_for(self.code)
+        return self.advice or fix_for(self.code)
 
     def to_json(self) -> dict:
         return {
@@ -175,6 +176,13 @@ WINDOWS_FIXES: dict[str, str] = {
     "key-plaintext": "re-save the key with a current Cursor (Settings > Models) so it is stored encrypted; "
     "keep state.vscdb and its backups inside your user profile (%APPDATA%, private to you) and out of synced folders",
 }
+
+
+# Cursor keeps some keys (Azure's, Bedrock's) only in its settings blob and never encrypts them: nothing to re-save.
+SETTINGS_ONLY = (
+    "nothing to re-save: Cursor keeps this key only in its settings, unencrypted; keep state.vscdb and its backups "
+    "private and out of synced folders"
+)
 
 
 def fix_for(code: str, platform: str | None = None) -> str:
@@ -335,7 +343,8 @@ def storage_findings(field: str, key: StoredKey) -> list[Finding]:
         return [finding("key-plaintext", field, f"stored in plain text in row {key.row}")]
     if key.storage == SETTINGS_JSON:
         where = key.row.split("#", 1)[-1]
-        return [finding("key-plaintext", field, f"stored in plain text inside Cursor's settings blob ({where})")]
+        found = finding("key-plaintext", field, f"stored in plain text inside Cursor's settings blob ({where})")
+        return [replace(found, advice=SETTINGS_ONLY)]
     if key.storage == "basic":
         return [
             finding(

@@ -13,8 +13,9 @@ from ..cursor.urls import shown as shown_url
 from ..key_shapes import check_format
 from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
 from ..providers import registry
-from ..results import Result, internal, omit_if_none
+from ..results import Invocation, Result, internal, omit_if_none
 from ..versions import CursorFacts
+from .kept import Change
 from .provider_pages import billing
 
 
@@ -111,7 +112,9 @@ class Listing(Result):
     cursor: CursorFacts | None = omit_if_none()
     profile: str | None = omit_if_none()
     profiles: tuple[str, ...] | None = omit_if_none()
+    cursor_changed: tuple[Change, ...] | None = omit_if_none()  # what Cursor changed since this tool's last write
     stored: Profile | None = internal()  # the decoded profile: StoredKey.secret.reveal() gives a key
+    invocation: Invocation = internal(Invocation())  # the global options hints about this database carry
 
     @property
     def undecryptable(self) -> tuple[str, ...]:
@@ -176,6 +179,8 @@ def listing(
     profiles: tuple[str, ...],
     extra_notes: tuple[str, ...] = (),
     reveal: bool = False,
+    invocation: Invocation | None = None,
+    cursor_changed: tuple[Change, ...] = (),
 ) -> Listing:
     """The listing of a database's chosen profile."""
     return Listing(
@@ -189,7 +194,9 @@ def listing(
         cursor=cursor,
         profile=profile_name,
         profiles=profiles,
+        cursor_changed=cursor_changed,
         stored=profile,
+        invocation=invocation or Invocation(),
     )
 
 

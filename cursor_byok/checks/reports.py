@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from ..cursor.paths import Installation
 from ..cursor.reading import load_profile
-from ..results import Result, internal
+from ..results import Invocation, Result, internal
 from ..safestorage.backends import SafeStorage
 from . import audit as auditing
 from . import doctor as diagnosing
+from .kept import SWITCHED_OFF, Change, changes_since
+from .origin import origin_notes
 from .provider_pages import billing
 
 
@@ -64,6 +67,7 @@ class DoctorReport(Result):
     online: tuple[diagnosing.Verification, ...] | None
     costs: tuple[Cost, ...]
     summary: DoctorSummary
+    invocation: Invocation = internal(Invocation())  # the global options its commands carry, for more hints
 
     @property
     def problems(self) -> bool:
@@ -101,9 +105,12 @@ def doctor_report(
     provider_urls: Mapping[str, str] | None = None,
     timeout: float = diagnosing.TIMEOUT_S,
     slow_s: float = diagnosing.SLOW_S,
+    invocation: Invocation | None = None,
 ) -> DoctorReport:
     """Doctor's checks for one installation. `provider_urls` (provider -> base URL) replaces the official
-    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it."""
+    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it. `invocation`: the
+    global options the user ran with, which every command in a "what to do" carries, so that it works when
+    pasted."""
     diagnosing.check_api_version(azure_api_version)
     profile, rows = load_profile(inst, storage)
     verifications = None
@@ -111,9 +118,13 @@ def doctor_report(
         verifications = diagnosing.verify_keys(
             profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
         )
-    checks = diagnosing.in_order(
-        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)]
-    )
+    invocation = invocation or Invocation()
+    changed = changes_since(inst.db_path, rows, invocation)
+    checks = diagnosing.in_order(without_reenable(
+        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)], changed
+    ) + [kept_check(c) for c in changed])  # fmt: skip
+    checks = diagnosing.in_order([*(with_invocation(c, invocation) for c in checks), *unreadable_checks(
+        origin_notes(inst, rows, storage, invocation))])  # fmt: skip
     found = [v.status for v in verifications or ()]
     summary = DoctorSummary(
         sum(1 for c in checks if c.verdict == diagnosing.LIKELY),
@@ -123,5 +134,41 @@ def doctor_report(
     )
     online_part = None if verifications is None else tuple(verifications)
     return DoctorReport(
-        str(inst.db_path), tuple(checks), online_part, costs(diagnosing.providers_with_keys(profile)), summary
-    )
+        str(inst.db_path), tuple(checks), online_part, costs(diagnosing.providers_with_keys(profile)), summary,
+        invocation,
+    )  # fmt: skip
+
+
+UNREADABLE = "keys unreadable here"  # made on another OS (checks.origin): Cursor here cannot use them either
+TOOL = "`cursor-byok "  # how doctor's checks quote a command of this tool (checks.doctor.command)
+
+
+def kept_check(change: Change) -> diagnosing.Check:
+    """A value Cursor changed since this tool wrote it: a key switched off, custom models dropped."""
+    provider = change.field.split(".")[0]
+    return diagnosing.Check(provider, diagnosing.NOT_SHOWN, diagnosing.LIKELY, change.detail, change.advice)
+
+
+def without_reenable(checks: list[diagnosing.Check], changed: tuple[Change, ...]) -> list[diagnosing.Check]:
+    """A key Cursor switched off is said once, by its own check: no generic "a key is saved but it is off" (whose
+    "switch it on" would be wrong where a team plan may forbid the key)."""
+    held = {c.field.split(".")[0] for c in changed if c.change == SWITCHED_OFF}
+    return [c for c in checks if not (c.provider in held and c.symptom == diagnosing.NOT_SHOWN)]
+
+
+def unreadable_checks(notes: Iterable[str]) -> list[diagnosing.Check]:
+    """Keys made on another OS (checks.origin): Cursor cannot use them here either, and deletes them."""
+    out = []
+    for note in notes:
+        detail, _, fix = note.partition(". ")
+        out.append(diagnosing.Check("general", UNREADABLE, diagnosing.LIKELY, detail, fix[:1].lower() + fix[1:]))
+    return out
+
+
+def with_invocation(check: diagnosing.Check, invocation: Invocation) -> diagnosing.Check:
+    """The check with each quoted `cursor-byok ...` command carrying the user's global options."""
+    if not invocation.globals:
+        return check
+    prefix = "`" + str(invocation.hint()) + " "
+    bare = re.compile(re.escape(TOOL) + "(?=[^-])")  # a command that carries no global option yet
+    return replace(check, detail=bare.sub(lambda _m: prefix, check.detail), fix=bare.sub(lambda _m: prefix, check.fix))

@@ -11,7 +11,7 @@ from ..cursor import paths as locate
 from ..cursor.reading import cursor_facts
 from ..cursor.rows import ANY_SECRET_PREFIX
 from ..cursor.store import Store
-from ..errors import ByokError, DatabaseNotFound
+from ..errors import ByokError
 from ..results import Result, omit_if_none
 from ..safestorage import backends
 from ..safestorage.backends import SafeStorage
@@ -59,7 +59,7 @@ class Found:
     size: int | None
     journal_mode: str | None
     local_state: bool
-    cursor_running: RunningInfo | None
+    cursor_running: RunningInfo | bool  # false when not running (the text says no), never null
     safe_storage: SafeStorageInfo
     cursor: CursorFacts | Mapping[str, None]
     rows_need: Mapping[str, str]
@@ -116,7 +116,7 @@ def describe(inst: locate.Installation, storage: SafeStorage, *, used: bool) -> 
         size=size,
         journal_mode=mode,
         local_state=bool(inst.local_state and inst.local_state.is_file()),
-        cursor_running=RunningInfo(running.pid, running.how) if running else None,
+        cursor_running=RunningInfo(running.pid, running.how) if running else False,
         safe_storage=SafeStorageInfo(storage.backend, storage.scheme, backends.probe(storage), storage.backend_reason),
         cursor=facts or {"version": None, "backups": None},
         rows_need=rows_need,
@@ -133,8 +133,5 @@ def installations(
     """The `where` result for the installations found (the first is used); none: DatabaseNotFound naming the
     paths searched."""
     if not found:
-        raise DatabaseNotFound(
-            f"no Cursor installation found (searched: {'; '.join(str(c.db_path) for c in searched)}); "
-            "pass --user-data-dir DIR or --db FILE (or set CURSOR_STATE_DB)"
-        )
+        raise locate.not_found(searched)
     return Installations(tuple(describe(inst, storage_for(inst), used=n == 0) for n, inst in enumerate(found)))

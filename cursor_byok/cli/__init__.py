@@ -16,7 +16,7 @@ result; the work itself is in cursor_byok.library.
 
 from __future__ import annotations
 
-from . import check, demo, edit, move, read, rescue  # noqa: F401 - importing a family registers its commands
+from . import check, demo, edit, help, move, read, rescue  # noqa: F401 - importing a family registers its commands
 from .exits import Exit
 from .group import main
 from .options import add_global_options

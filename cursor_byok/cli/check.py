@@ -11,7 +11,7 @@ from .exits import Exit
 from .group import main
 from .lib import check as library
 from .lib import render
-from .options import api_context, json_option
+from .options import api_context, json_option, verbose
 from .output import ScanProgress, coloured, emit_json, is_terminal
 
 
@@ -59,13 +59,15 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     show_default=True,
     help="API version for the online Azure checks; doctor says when the endpoint refuses it.",
 )
+@click.option("--all", "show_all", is_flag=True, help="Show every check, the ok ones too, and the billing pages.")
 @json_option
 @click.pass_context
-def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
+def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: bool) -> None:
     """Explain likely causes of Cursor's BYOK errors (401, 403, 429, missing models, Azure, slow responses).
 
-    Exits 13 when a likely cause, an invalid key, a rate limit or a refused
-    Azure setting is found. --online sends each key, in a header, only for a
+    What needs attention comes first; --all shows every check. Exits 13
+    when a likely cause, an invalid key, a rate limit or a refused Azure
+    setting is found. --online sends each key, in a header, only for a
     provider that is switched on, and only to its provider's free model-list
     endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
     endpoint); each check says which host it went to.
@@ -73,13 +75,15 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
     \b
     Examples:
       cursor-byok doctor
-      cursor-byok doctor --online
+      cursor-byok doctor --online --all
       cursor-byok doctor --online --azure-api-version 2025-01-01-preview --json
     """
     report = library.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(render.doctor_text(report.to_json()))
+        more = report.invocation.hint("doctor", *(["--online"] if online else []), "--all")
+        shown = render.doctor_text(report.to_json(), show_all=show_all, more=str(more), verbose=verbose(ctx))
+        click.echo(coloured(shown))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))

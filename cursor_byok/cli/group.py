@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from typing import Any
 
 import click
@@ -10,7 +12,7 @@ import click
 from .. import errors as E
 from .._version import __version__
 from .exits import Exit, exit_code_for
-from .options import SAFE_STORAGE_CHOICES
+from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
 from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
 
 
@@ -20,7 +22,81 @@ def _use_data_dir(value: str | None) -> None:
         os.environ["CURSOR_BYOK_DATA_DIR"] = os.path.abspath(os.path.expanduser(value))
 
 
-class ByokGroup(click.Group):
+def error_words(message: str, state: dict) -> str:
+    """An error as the command line says it: flags for the library's parameter names, and (unless -v, or for
+    --json, where scripts read it whole) no jargon."""
+    message = flag_words(message)
+    if state.get("wanted") or verbose():
+        return message
+    from ..briefs import plain
+
+    shown = plain(message)
+    shown = shown if shown == message else f"{shown} (-v: the technical details)"
+    return fitted(shown)
+
+
+ERROR_PREFIX = "cursor-byok: error: "  # what output.fail() puts before the message
+
+
+def fitted(message: str) -> str:
+    """On a terminal, the message wrapped (after the prefix fail() adds); elsewhere one line, as scripts read it."""
+    from .lib import render
+
+    return render.wrapped(ERROR_PREFIX + message)[len(ERROR_PREFIX) :]
+
+
+class ByokCommand(click.Command):
+    """A command whose help lists its own options, then the global ones under one heading, in one line."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        own = [p for p in self.get_params(ctx) if not isinstance(p, GlobalOption)]
+        records = [r for p in own if (r := p.get_help_record(ctx)) is not None]
+        if records:
+            with formatter.section("Options"):
+                formatter.write_dl(records)
+        inherited = [p.opts[-1] for p in self.get_params(ctx) if isinstance(p, GlobalOption)]
+        if inherited:
+            import textwrap
+
+            with formatter.section("Global options (before or after the command; see cursor-byok --help)"):
+                room = max((formatter.width or 80) - formatter.current_indent, 40)
+                for line in textwrap.wrap(", ".join(inherited), room, break_on_hyphens=False):
+                    formatter.write(" " * formatter.current_indent + line + "\n")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes args
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.message = usage_hint(exc.message, given)
+            raise
+
+
+def usage_hint(message: str, args: list[str]) -> str:
+    """A usage error with what to type instead: `--only a b` takes one name per --only."""
+    if "unexpected extra argument" not in message or "--only" not in args:
+        return message
+    at = len(args) - 1 - args[::-1].index("--only")
+    names = list(itertools.takewhile(lambda a: not a.startswith("-"), args[at + 1 :]))[:3] or ["A", "B"]
+    return f"{message}: --only takes one value; use commas (--only {','.join(names)}) or repeat --only"
+
+
+class HelpfulGroup(click.Group):
+    """A group that prints its help on stdout and exits 0 when run with no command (like git and gh)."""
+
+    command_class = ByokCommand
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+HelpfulGroup.group_class = HelpfulGroup
+
+
+class ByokGroup(HelpfulGroup):
     """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -42,7 +118,7 @@ class ByokGroup(click.Group):
             if exc.result is not None and state.get("wanted") and not state.get("emitted"):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
             reason = exc.reason if isinstance(exc, E.RescueError) else None
-            fail(flag_words(str(exc) or type(exc).__doc__ or type(exc).__name__), exit_code_for(exc), reason)
+            fail(error_words(str(exc) or type(exc).__doc__ or type(exc).__name__, state), exit_code_for(exc), reason)
         except (KeyboardInterrupt, click.Abort):
             click.echo("", err=True)  # off the prompt's line
             fail("interrupted; nothing written", Exit.INTERRUPTED)
@@ -53,6 +129,9 @@ class ByokGroup(click.Group):
             fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):
             raise
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as git does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            sys.exit(int(Exit.FAILURE))
         except Exception as exc:  # unexpected: loud, but no traceback unless asked
             if os.environ.get("CURSOR_BYOK_DEBUG"):
                 raise
@@ -92,9 +171,25 @@ class ByokGroup(click.Group):
     expose_value=False,
     help="cursor-byok's own folder: undo journals [env: CURSOR_BYOK_DATA_DIR].",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=remember_verbose,
+    help="Say more: the technical reason behind each note and error, and every note in full.",
+)
 def main(**_options: Any) -> None:
     """Find, audit, move and script the API keys Cursor stores.
 
     Options before the command choose which Cursor database and which safe
     storage to use. Keys print masked unless --reveal is given.
+
+    \b
+    Start here:
+      cursor-byok demo                  the whole move, on two sample installs
+      cursor-byok export -o keys.age    on the old laptop
+      cursor-byok import keys.age       on the new one (quit Cursor first)
+      cursor-byok doctor                a model does not show up in Cursor?
+      cursor-byok help COMMAND          one command's options and examples
     """

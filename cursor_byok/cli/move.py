@@ -22,6 +22,7 @@ from .options import (
     only_option,
     passphrase_options,
     profile_option,
+    verbose,
     write_options,
 )
 from .output import emit_json, is_terminal, show_status
@@ -106,14 +107,16 @@ def _export_report(exported: library.ExportedBundle, recipients: list[str], as_j
     """What the bundle really holds, on stderr (the JSON document on stdout); keys left out are said loudly."""
     if as_json:
         emit_json(exported.to_json())
-    for note in exported.notes:
-        click.echo(f"note: {note}", err=True)
+    for line in render.note_lines(list(exported.notes), verbose=verbose()):
+        click.echo(line, err=True)
     left_out = len(exported.left_out)
     to = f"{len(recipients)} recipient(s)" if recipients else "a passphrase"
     click.echo(
-        f"wrote {exported.output or 'stdout'}: {exported.keys} key(s), {exported.providers} provider(s)"
-        f"{', models' if exported.models else ''}; encrypted to {to}"
-        + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else ""),
+        render.wrapped(
+            f"wrote {exported.output or 'stdout'}: {exported.keys} key(s), {exported.providers} provider(s)"
+            f"{', models' if exported.models else ''}; encrypted to {to}"
+            + (f"; {left_out} keys LEFT OUT (they cannot be decrypted here)" if left_out else "")
+        ),
         err=True,
     )
 

@@ -29,8 +29,19 @@ def api_context(ctx: click.Context):
             choice=o.get("safe_storage") or "auto",
             scheme=o.get("safe_storage_scheme"),
             password_file=o.get("safe_storage_password_file"),
+            chosen_by=_from_environment(ctx, "safe_storage", "CURSOR_BYOK_SAFE_STORAGE"),
         ),
     )
+
+
+def _from_environment(ctx: click.Context, name: str, variable: str) -> str | None:
+    """`VARIABLE=value` when the environment gave the option's value (not given after the command either)."""
+    from click.core import ParameterSource
+
+    root = ctx.find_root()
+    if name in ctx.meta.get(GLOBALS_META, {}) or root.get_parameter_source(name) != ParameterSource.ENVIRONMENT:
+        return None
+    return f"{variable}={root.params.get(name)}"
 
 
 def machine_secret_env(ctx: click.Context, o: dict):
@@ -232,6 +243,23 @@ SAFE_STORAGE_CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic"
 
 
 GLOBALS_META = "cursor_byok.globals"
+VERBOSE_META = "cursor_byok.verbose"
+
+
+class GlobalOption(click.Option):
+    """A copy of a group option accepted after a command (`list --db F`); help lists these under one heading."""
+
+
+def remember_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """-v/--verbose, before or after the command: kept in ctx.meta, which every nested context shares."""
+    if value:
+        ctx.meta[VERBOSE_META] = True
+
+
+def verbose(ctx: click.Context | None = None) -> bool:
+    """Whether -v/--verbose was given, anywhere on the command line."""
+    ctx = ctx or click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(VERBOSE_META))
 
 
 def _remember_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -240,20 +268,26 @@ def _remember_global(ctx: click.Context, param: click.Parameter, value: Any) -> 
 
 
 def _global_copies(root: click.Group) -> list[click.Option]:
-    """The group's database and safe-storage options, for use after a command (no env: the group reads it)."""
-    out = []
+    """The group's database and safe-storage options, and -v, for use after a command (no env: the group
+    reads it)."""
+    out: list[click.Option] = []
     for opt in root.params:
-        if isinstance(opt, click.Option) and opt.name in GLOBAL_NAMES:
-            out.append(
-                click.Option(
-                    opt.opts,
-                    type=opt.type,
-                    metavar=opt.metavar,
-                    expose_value=False,
-                    callback=_remember_global,
-                    help=f"{opt.help} Also accepted before the command; given here, it wins.",
-                )
+        if not isinstance(opt, click.Option) or opt.name not in (*GLOBAL_NAMES, "verbose"):
+            continue
+        if opt.is_flag:
+            out.append(GlobalOption(opt.opts, is_flag=True, expose_value=False, callback=remember_verbose,
+                                    help=opt.help))  # fmt: skip
+            continue
+        out.append(
+            GlobalOption(
+                opt.opts,
+                type=opt.type,
+                metavar=opt.metavar,
+                expose_value=False,
+                callback=_remember_global,
+                help=f"{opt.help} Also accepted before the command; given here, it wins.",
             )
+        )
     return out
 
 
@@ -261,9 +295,10 @@ GLOBAL_NAMES = ("db", "user_data_dir", "safe_storage", "safe_storage_password_fi
 
 
 def add_global_options(group: click.Group, root: click.Group | None = None) -> None:
-    """Every command but demo accepts --db, --user-data-dir and --safe-storage* after its name (like gh)."""
+    """Every command but demo and help accepts --db, --user-data-dir, --safe-storage* and -v after its name
+    (like gh)."""
     for name, command in group.commands.items():
         if isinstance(command, click.Group):
             add_global_options(command, root or group)
-        elif name != "demo":
+        elif name not in ("demo", "help"):
             command.params.extend(_global_copies(root or group))

@@ -81,14 +81,15 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
         for c in conflicts.values:
             replaced[c.field] = answer == "r" or (answer == "a" and _replace_one(c))
     for c in conflicts.endpoints:
-        click.echo(f"{c.field}: Cursor would send {c.sends}.", err=True)
+        click.echo(render.wrapped(f"{c.field}: Cursor would send {c.sends}."), err=True)
         replaced[c.field] = click.confirm("  Allow this endpoint?", default=False, err=True)
     return replaced
 
 
 def _replace_one(change: Change) -> bool:
     why = f" ({change.note})" if change.note else ""
-    click.echo(f"{change.field}: stored {render._short(change.old)}, wanted {render._short(change.new)}{why}", err=True)
+    shown = f"{change.field}: stored {render._short(change.old)}, wanted {render._short(change.new)}{why}"
+    click.echo(render.wrapped(shown), err=True)
     return click.confirm("  replace it?", default=False, err=True)
 
 

@@ -12,7 +12,15 @@ from .exits import Exit
 from .group import main
 from .lib import read as library
 from .lib import render
-from .options import ProviderName, api_context, json_option, passphrase_options, profile_option, provider_names
+from .options import (
+    ProviderName,
+    api_context,
+    json_option,
+    passphrase_options,
+    profile_option,
+    provider_names,
+    verbose,
+)
 from .output import emit_json
 
 
@@ -72,9 +80,11 @@ def list_cmd(
     doc = listing.to_json()
     if as_json:
         emit_json(doc)
-    for one in () if as_json else doc.get("documents", [doc]):
+    typed = getattr(listing, "documents", [listing])
+    for one, each in () if as_json else zip(doc.get("documents", [doc]), typed, strict=True):
         click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
-        click.echo(render.profile_text(one))
+        where = None if bundle_file else str(each.invocation.hint("where"))
+        click.echo(render.profile_text(one, verbose=verbose(ctx), where=where))
     if not bundle_file and listing.undecryptable:
         sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
 

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .. import briefs
 from .. import errors as E
 from .lib import flow, outcome, render, undo
 
 if TYPE_CHECKING:
     from ..results import Result
+from .options import verbose
 from .output import coloured, emit_json, show_status
 from .prompts import confirm_write, decide_conflicts
 
@@ -35,7 +37,7 @@ class TerminalRun:
             return
         assert isinstance(preview, outcome.Written) and preview.raw_plan is not None
         if not self.as_json:
-            click.echo(coloured(render.plan_text(preview.raw_plan)))
+            click.echo(coloured(render.plan_text(preview.raw_plan, verbose=verbose())))
         if preview.other_profiles:
             click.echo(
                 f"note: writing the default profile's settings; other profiles ({', '.join(preview.other_profiles)}) "
@@ -48,7 +50,7 @@ class TerminalRun:
         for line in lines:
             if line not in self.warned:
                 self.warned.add(line)
-                click.echo(f"warning: {line}", err=True)
+                click.echo(render.wrapped(f"warning: {line if verbose() else briefs.plain(line)}"), err=True)
 
     def decide(self, conflicts: flow.Conflicts) -> dict[str, bool]:
         return decide_conflicts(conflicts)
@@ -76,10 +78,10 @@ class TerminalRun:
 
     def written(self, result: outcome.Written) -> None:
         self.warn(result.warnings)
-        for line in result.sent_to:
-            click.echo(f"note: {line}", err=True)
+        for line in render.note_lines(list(result.sent_to), verbose=True):  # where prompts go: always in full
+            click.echo(line, err=True)
         if not self.as_json:
-            click.echo(written_text(result))
+            click.echo(render.wrapped(written_text(result)))
         if result.purge is not None:
             click.echo(
                 f"note: the removed key ({', '.join(result.removed_keys)}) stays in undo journal {result.journal} so "

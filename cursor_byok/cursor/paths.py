@@ -142,15 +142,31 @@ def resolve(**kw) -> Installation:
     """The installation a command works on: the first that exists."""
     found = find_installations(**kw)
     if not found:
-        raise DatabaseNotFound(
-            "no Cursor state database found; pass --db PATH/state.vscdb or --user-data-dir DIR (or set CURSOR_STATE_DB)"
-        )
+        raise not_found(candidate_installations(**kw))
     inst = found[0]
     if not inst.db_path.exists():
+        if inst.user_data_dir is not None and Path(inst.user_data_dir).is_dir():
+            raise DatabaseNotFound(
+                f"{inst.user_data_dir} ({inst.source}) holds no database yet: start Cursor once and quit it, "
+                f"so it creates {Path(*DB_RELATIVE)}; or check the folder (`cursor-byok where`)"
+            )
         raise DatabaseNotFound(
             f"{inst.db_path}: no such file ({inst.source}); check the path or run `cursor-byok where`"
         )
     return inst
+
+
+NOT_STARTED = "start Cursor once and quit it, so it creates its database"
+
+
+def not_found(searched: list[Installation]) -> DatabaseNotFound:
+    """No database in any place searched: the places (this OS's), and the step that fixes it."""
+    places = "; ".join(str(c.db_path) for c in searched)
+    return DatabaseNotFound(
+        f"no Cursor database found (searched: {places}): Cursor has not run for this user yet, or keeps its data "
+        f"elsewhere. {NOT_STARTED[0].upper()}{NOT_STARTED[1:]}; or pass --db FILE (a state.vscdb copied from "
+        "elsewhere) or --user-data-dir DIR (a Cursor folder), or set CURSOR_STATE_DB"
+    )
 
 
 # --- profiles --------------------------------------------------------------------

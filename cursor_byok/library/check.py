@@ -38,4 +38,4 @@ def doctor(
     inst = ctx.installation()
     version = diagnosing.AZURE_API_VERSION if azure_api_version is None else azure_api_version
     return doctor_report(inst, ctx.storage_for(inst), online=online, azure_api_version=version,
-                         provider_urls=provider_urls)  # fmt: skip
+                         provider_urls=provider_urls, invocation=ctx.invocation(inst))  # fmt: skip

@@ -56,7 +56,7 @@ def set_key(
     def make(target: Target) -> FieldWrite:
         read = onboard.checked_keys(provider, reader())
         build = lambda _p: onboard.provider_fields(provider, read, settings, enabled)  # noqa: E731
-        plan = plan_write(target, build, key_storage=key_storage, guard_endpoints=False, force=force)
+        plan = plan_write(target, build, key_storage=key_storage, guard_endpoints=False, force=force, keys=bool(read))
         return FieldWrite(plan, f"set {provider}")
 
     mode = Mode(dry_run, check, wait)
@@ -94,7 +94,8 @@ def models(
 
     def make(target: Target) -> FieldWrite:
         notes = (lambda p: onboard.model_notes(p, ops.lists["remove"])) if ops.lists["remove"] else None
-        return FieldWrite(plan_write(target, ops.build, notes=notes, force=force), "models " + ops.words())
+        plan = plan_write(target, ops.build, notes=notes, force=force, keys=False)  # no key is read or written
+        return FieldWrite(plan, "models " + ops.words())
 
     return _write(ctx, Mode(dry_run, check, wait), ui, False, make)
 

@@ -14,6 +14,7 @@ from ..changes.flow import FieldWrite, Interaction, Mode, Policy, check_closed, 
 from ..changes.outcome import Written
 from ..changes.planner import Target, prepare
 from ..checks.listing import Listing, bundle_listing
+from ..checks.origin import origin_notes
 from ..cursor.reading import load_profile
 from ..errors import InputError, KeysUndecryptable
 from ..key_shapes import shown_path
@@ -119,14 +120,17 @@ def export_document(
 ) -> tuple[dict[str, Any], list[str]]:
     """The bundle document of the chosen installation and the notes on what it leaves out."""
     inst = ctx.installation()
-    chosen = ctx.selected_profile(inst)
-    profile, _rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
+    chosen, storage = ctx.selected_profile(inst), ctx.storage_for(inst)
+    profile, rows = load_profile(inst, storage, chosen.db if chosen else None)
     missing = bundledoc.undecryptable(profile, only=only, keys=keys)
     if missing and not skip:
+        found = origin_notes(inst, rows, storage, ctx.invocation(inst), ("export", "-o", "keys.age"))
+        what = (
+            f"{found[0]}; or pass" if found else "check the safe storage (`cursor-byok where`, --safe-storage), or pass"
+        )
         raise KeysUndecryptable(
             f"{len(missing)} key(s) cannot be decrypted here ({', '.join(missing)}), so the bundle would lack "
-            "them; check the safe storage (`cursor-byok where`, --safe-storage), or pass skip_undecryptable=True "
-            "to export the rest without them"
+            f"them; {what} skip_undecryptable=True to export the rest without them"
         )
     return bundledoc.to_document(profile, only=only, keys=keys, models=models)
 

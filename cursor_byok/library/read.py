@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 
 from ..changes.journal import vanished_keys
 from ..checks import listing as views
+from ..checks.kept import changes_since
+from ..checks.origin import origin_notes
 from ..checks.where import Installations, installations
 from ..cursor import paths as locate
 from ..cursor.reading import cursor_facts, load_profile, read_merged_rows, source_info
@@ -39,14 +41,17 @@ def list_keys(ctx: Context | None = None, *, reveal: bool = False) -> views.List
 
 def _one_listing(ctx: Context, *, reveal: bool) -> views.Listing:
     inst = ctx.installation()
-    chosen = ctx.selected_profile(inst)
-    profile, rows = load_profile(inst, ctx.storage_for(inst), chosen.db if chosen else None)
+    chosen, storage, invocation = ctx.selected_profile(inst), ctx.storage_for(inst), ctx.invocation(inst)
+    profile, rows = load_profile(inst, storage, chosen.db if chosen else None)
     info = source_info(inst)
+    changed = changes_since(chosen.db if chosen else inst.db_path, rows, invocation)
+    notes = (*vanished_keys(inst.db_path, rows).values(), *origin_notes(inst, rows, storage, invocation),
+             *(c.note for c in changed))  # fmt: skip
     return views.listing(
         profile, db=info["db"], user_data_dir=info["user_data_dir"], cursor=cursor_facts(inst, rows),
         profile_name=chosen.name if chosen else locate.DEFAULT_PROFILE,
         profiles=(locate.DEFAULT_PROFILE, *(p.name for p in locate.profiles(inst))),
-        extra_notes=tuple(vanished_keys(inst.db_path, rows).values()), reveal=reveal,
+        extra_notes=notes, reveal=reveal, invocation=invocation, cursor_changed=changed,
     )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ class SafeStorageConfig:
     choice: str = "auto"
     scheme: str | None = None  # macos | linux | windows; default: this OS
     password_file: str | None = None
+    chosen_by: str | None = None  # what made the choice, when not the option: "CURSOR_BYOK_SAFE_STORAGE"
 
 
 class SafeStorage:
@@ -77,7 +78,7 @@ class SafeStorage:
         """(backend, why it was chosen)."""
         choice = self.config.choice
         if choice != "auto":
-            return choice, f"--safe-storage {choice}"
+            return choice, self.config.chosen_by or f"--safe-storage {choice}"
         if self.scheme == "macos":
             return "keychain", "macOS"
         if self.scheme == "windows":

@@ -142,6 +142,51 @@ def fingerprints(args: list[str], env: dict) -> dict[str, str]:
     return prints
 
 
+WHY_OPTIONS = (
+    "Each command below names its sample install and that laptop's machine secret (--user-data-dir ... "
+    "--safe-storage password ...), because a sample is not where Cursor keeps its data. On a real laptop "
+    "cursor-byok finds Cursor and its secret by itself: the same commands are just `cursor-byok list`, "
+    "`cursor-byok export -o keys.age`, `cursor-byok import keys.age`."
+)
+
+
+def _columns() -> int:
+    """The width of the terminal the demo prints on; 0 when it prints on a pipe."""
+    return shutil.get_terminal_size((0, 0)).columns if sys.stdout.isatty() else 0
+
+
+def _width() -> dict[str, str]:
+    """For each step: the demo's terminal width, which its output (on a pipe) then fits."""
+    return {"CURSOR_BYOK_COLUMNS": str(_columns())} if _columns() else {}
+
+
+def wrapped(text: str) -> str:
+    """A sentence of the demo's own wrapped to the terminal, when there is one; a `quoted command` stays whole."""
+    import re
+    import textwrap
+
+    width = _columns()
+    if not width:
+        return text
+    glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
+    return textwrap.fill(glued, width, break_on_hyphens=False, break_long_words=False).replace("\0", " ")
+
+
+def what_now(kept: Path | None) -> str:
+    """How the demo ends: the same move on real laptops, and where to look around."""
+    lines = [
+        "",
+        "What now, on your own laptops (quit Cursor on the new one first):",
+        "  old laptop:  cursor-byok export -o keys.age   (asks for a passphrase twice)",
+        "  new laptop:  cursor-byok import keys.age      (shows the plan, asks first)",
+        "  then:        cursor-byok list; cursor-byok doctor if a model is missing",
+    ]
+    if kept is None:
+        lines.append(wrapped("The sample installs are deleted now; `cursor-byok demo --keep` keeps them to try undo, "
+                             "audit or doctor on them, with the options shown above."))  # fmt: skip
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class DemoStep:
     title: str
@@ -184,14 +229,12 @@ def _run(echo: Callable[[str], None], keep: bool) -> DemoResult:
     prints: tuple[Fingerprints, ...] = ()
     try:
         paths = lay_out(root)
-        env = {**os.environ, "CURSOR_BYOK_DATA_DIR": str(root / "tool-data")}
+        env = {**os.environ, "CURSOR_BYOK_DATA_DIR": str(root / "tool-data"), **_width()}
         for var in ("CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR", "CURSOR_BYOK_SAFE_STORAGE"):
             env.pop(var, None)
         new_kind = "Windows DPAPI, protected for you" if WINDOWS else "Linux keyring scheme, another machine secret"
-        echo(
-            f"Two sample Cursor installs under {root}: old-laptop (macOS Keychain scheme) and "
-            f"new-laptop ({new_kind}).\n"
-        )
+        echo(wrapped(f"Two sample Cursor installs under {root}: old-laptop (macOS Keychain scheme) and "
+                     f"new-laptop ({new_kind}).") + f"\n{wrapped(WHY_OPTIONS)}\n")  # fmt: skip
         for title, args in steps(paths, root / "keys.age"):
             echo(f"# {title}\n$ cursor-byok {shlex.join(args)}")
             argv = [sys.executable, "-m", "cursor_byok", *args]
@@ -209,6 +252,7 @@ def _run(echo: Callable[[str], None], keep: bool) -> DemoResult:
         for p in prints:
             sign = "==" if p.new_laptop == p.old_laptop else "!="
             echo(f"  {p.key:<20} {p.old_laptop}  {sign}  {p.new_laptop or '-'}")
+        echo(what_now(root if keep else None))
         return DemoResult(tuple(done), prints, len(same), len(same) == len(before) and bool(before),
                           str(root) if keep else None)  # fmt: skip
     finally:
