@@ -33,6 +33,11 @@ BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.p
 SECRET_PREFIX = "secret://cursorAuth/"
 PLAIN_PREFIX = "cursorAuth/"
 ANY_SECRET_PREFIX = "secret://"
+# MCP servers' OAuth tokens: `mcpOAuth.secret.<base64 name>`, the same Buffer JSON form and machine key as a
+# `secret://` row. Never a provider key, never listed, exported, changed or deleted; but, like every encrypted
+# row (extension `secret://` rows included), a row that decrypts proves the machine secret.
+MCP_SECRET_PREFIX = "mcpOAuth.secret."
+ENCRYPTED_ROW_PREFIXES = (ANY_SECRET_PREFIX, MCP_SECRET_PREFIX)
 
 # Cursor's own login, account and MCP rows: never a provider key. They are never
 # read as "extra" secrets, never exported, and a bundle that names one is refused.
@@ -69,7 +74,17 @@ MODEL_BLOB_PATHS: dict[str, tuple[str, ...]] = {
     "models.enabled": ("aiSettings", "modelOverrideEnabled"),
     "models.disabled": ("aiSettings", "modelOverrideDisabled"),
 }
-ROW_PREFIXES = (ANY_SECRET_PREFIX,)
+ROW_PREFIXES = ENCRYPTED_ROW_PREFIXES  # every encrypted row is read: the BYOK ones, and the others as evidence
+
+
+def is_encrypted_row(key: str) -> bool:
+    """A row Cursor keeps encrypted with the machine secret: every `secret://` row and every MCP OAuth row."""
+    return key.startswith(ENCRYPTED_ROW_PREFIXES)
+
+
+def is_byok_secret_row(key: str) -> bool:
+    """A `secret://cursorAuth/` row: the only encrypted rows that hold BYOK keys (every other one is left alone)."""
+    return key.startswith(SECRET_PREFIX)
 
 
 def blob_paths() -> dict[str, tuple[str, ...]]:
