@@ -53,9 +53,10 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     if stored_prefixes(rows):  # rows Cursor wrote, none of which proves the secret: wrong secret or backend
         raise WrongMachineKey(
             "no existing encrypted row (secret:// or MCP token) decrypts with this machine's secret, so new "
-            "keys could not be encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage "
-            "(`cursor-byok where` shows the backend and why it was chosen). Only a Cursor 2.1 or older reads "
-            "plain rows: for it, --key-storage plaintext"
+            f"keys could not be encrypted safely (Cursor deletes keys it cannot decrypt). This run used the "
+            f"{storage.backend} backend ({storage.backend_reason}); check --safe-storage (`cursor-byok where` "
+            "shows the backend and why it was chosen). Only a Cursor 2.1 or older reads plain rows: for it, "
+            "--key-storage plaintext"
         )
     return _from_backend(storage)
 
@@ -77,29 +78,16 @@ def _from_backend(storage) -> tuple[bytes, Any, str]:
 def stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
     """The ciphertext prefixes (`v10`, `v11`, ...) of the non-empty encrypted rows stored: every secret:// row
     and MCP token row. A value with no version prefix (a key another tool wrote in clear) is no ciphertext."""
-    from ..cursor.rows import is_encrypted_row
+    from ..cursor.rows import encrypted_prefixes
 
-    return {blob[:3] for key, value in rows.items() if is_encrypted_row(key) and (blob := ciphertext(value))}
-
-
-def ciphertext(value: Any) -> bytes | None:
-    """The bytes of a Buffer JSON value that starts with a version prefix (`v` and two digits); None otherwise:
-    not Buffer JSON, empty (a cleared key), or bytes in clear."""
-    from ..cursor.rows import as_text
-    from ..safestorage import oscrypt as ss
-
-    try:
-        blob = ss.decode_buffer_json(as_text(value) or "")
-    except ValueError:
-        return None
-    return blob if ss.has_version_prefix(blob) else None
+    return encrypted_prefixes(rows)
 
 
 def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
     """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
     from dataclasses import replace
 
-    from ..cursor.rows import is_encrypted_row
+    from ..cursor.rows import ciphertext, is_encrypted_row
 
     proven: dict[bytes, tuple[Any, str]] = {}
     for key in sorted(rows):

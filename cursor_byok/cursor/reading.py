@@ -19,6 +19,20 @@ def read_rows(db_path: Path) -> dict[str, Any]:
         return st.get_items(row_keys(), ROW_PREFIXES)
 
 
+def row_prefixes(db_path: Path) -> set[bytes]:
+    """The ciphertext prefixes of the encrypted rows a database holds (evidence of the backend Cursor uses);
+    nothing when it cannot be read (the command that reads it next says why)."""
+    from ..errors import ByokError
+    from .rows import ENCRYPTED_ROW_PREFIXES, encrypted_prefixes
+    from .store import Store
+
+    try:
+        with Store(db_path) as st:
+            return encrypted_prefixes(st.get_items((), ENCRYPTED_ROW_PREFIXES))
+    except ByokError:
+        return set()
+
+
 def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:
     """The BYOK rows: key rows from the default database, the settings blob from a profile's when given."""
     from .rows import BLOB_KEY

@@ -82,9 +82,19 @@ def is_encrypted_row(key: str) -> bool:
     return key.startswith(ENCRYPTED_ROW_PREFIXES)
 
 
-def is_byok_secret_row(key: str) -> bool:
-    """A `secret://cursorAuth/` row: the only encrypted rows that hold BYOK keys (every other one is left alone)."""
-    return key.startswith(SECRET_PREFIX)
+def ciphertext(value: Any) -> bytes | None:
+    """The bytes of a Buffer JSON value that start with a version prefix (`v` and two digits); None otherwise:
+    not Buffer JSON, empty (a cleared key), or bytes in clear."""
+    try:
+        blob = ss.decode_buffer_json(as_text(value) or "")
+    except ValueError:
+        return None
+    return blob if ss.has_version_prefix(blob) else None
+
+
+def encrypted_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
+    """The ciphertext prefixes (`v10`, `v11`, ...) of the non-empty encrypted rows among `rows`."""
+    return {blob[:3] for key, value in rows.items() if is_encrypted_row(key) and (blob := ciphertext(value))}
 
 
 def blob_paths() -> dict[str, tuple[str, ...]]:
