@@ -149,6 +149,10 @@ def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
 def cursor_facts_text(facts: Mapping[str, Any]) -> str:
     """ "3.7.42, backups off": the version Cursor recorded and whether it makes state.vscdb.backup."""
     version = facts.get("version") or "version not recorded"
+    if facts.get("version_source") == "product.json":
+        version += (
+            f" (from the installed app's {facts.get('version_file') or 'product.json'}: the database records none)"
+        )
     backups: dict[bool | None, str] = {True: "makes state.vscdb.backup", False: "backups off (no state.vscdb.backup)"}
     return f"{version}, {backups.get(facts.get('backups'), 'backups unknown')}"
 

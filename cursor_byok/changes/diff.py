@@ -360,9 +360,10 @@ def filter_fields(
     return out
 
 
-def choose_key_form(profile: Profile, mode: str) -> KeyForm:
+def choose_key_form(profile: Profile, mode: str, installed: str | None = None) -> KeyForm:
     """How new keys are stored: the form written for this Cursor's version (versions.KEY_FORMS); the rows'
-    evidence when the version does not say."""
+    evidence when the version does not say. `installed` (the installed app's version, read only when the
+    database records none) breaks a tie: no version recorded and no key row of either form."""
     if mode not in KEY_STORAGE:
         raise ValueError(mode)
     if mode != "auto":
@@ -370,20 +371,37 @@ def choose_key_form(profile: Profile, mode: str) -> KeyForm:
     written = versions.key_form_written(profile.cursor_version)
     if written != KeyForm.UNSURE:
         return written
-    if profile.cursor_version is not None and profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile):
+    no_rows = profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile)
+    if profile.cursor_version is not None and no_rows:
         return KeyForm.SECRET  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
+    if tie_broken(profile, installed):
+        return versions.key_form_written(installed)
     return KeyForm(profile.key_form)
+
+
+def tie_broken(profile: Profile, installed: str | None) -> bool:
+    """True when the installed app's version decides the key form: the database records no version and holds
+    no key row of either form, and that version's form is known."""
+    no_rows = profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile)
+    return (
+        profile.cursor_version is None
+        and no_rows
+        and installed is not None
+        and versions.key_form_written(installed) != KeyForm.UNSURE
+    )
 
 
 def _has_plain_key(profile: Profile) -> bool:
     return any(isinstance(v, StoredKey) and v.storage == KeyForm.PLAINTEXT for v in profile.fields.values())
 
 
-def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
+def key_form_note(profile: Profile, mode: str, key_form: str, installed: str | None = None) -> str:
     """One line for the plan: which form keys take, and why."""
     version = profile.cursor_version
     if mode != "auto":
         why = f"--key-storage {mode}"
+    elif tie_broken(profile, installed):
+        why = f"no Cursor version recorded and no key row stored; the installed Cursor {installed} reads them"
     elif versions.key_form_read(version) != KeyForm.UNSURE:
         why = f"Cursor {version} reads them"
     elif version:

@@ -59,7 +59,19 @@ def source_info(inst: locate.Installation) -> dict[str, Any]:
 
 
 def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
-    """The version Cursor recorded and whether it makes state.vscdb.backup."""
+    """The version Cursor recorded (else the installed app's, saying so) and whether it makes state.vscdb.backup."""
     from ..versions import cursor_facts as facts
+    from ..versions import recorded_version
 
-    return facts(rows, Path(f"{inst.db_path}.backup").is_file())
+    app = installed_version(inst) if recorded_version(rows) is None else None
+    return facts(rows, Path(f"{inst.db_path}.backup").is_file(), (app.version, str(app.source)) if app else None)
+
+
+def installed_version(inst: locate.Installation, env: Mapping[str, str] | None = None, platform: str | None = None):
+    """The installed Cursor app's version for this installation's channel (an InstalledVersion), or None."""
+    import os
+    import sys
+
+    from .installed import installed_version as find
+
+    return find(inst.channel, platform or sys.platform, os.environ if env is None else env)
