@@ -9,7 +9,7 @@ import pytest
 
 from cursor_byok.cursor.reading import read_rows
 from cursor_byok.cursor.rows import BLOB_KEY, SECRET_PREFIX, read_profile
-from cursor_byok.model import PLAINTEXT, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
+from cursor_byok.model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
 from cursor_byok.providers import registry
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
@@ -135,15 +135,23 @@ def test_missing_row_means_no_key(tmp_path, make_sample_dir):
 
 
 @pytest.mark.parametrize("garbage", ["not json at all", '{"type":"Buffer","data":[300]}', "[1,2,3]"])
-def test_buffer_json_garbage_is_undecryptable_with_a_reason(tmp_path, make_sample_dir, garbage):
+def test_a_value_not_in_cursors_form_is_read_as_another_tools_raw_text(tmp_path, make_sample_dir, garbage):
+    """Not Buffer JSON of a v10/v11 ciphertext: another tool wrote it, Cursor cannot read it (and deletes it)."""
     rows = basic_rows()
     rows[SECRET_PREFIX + "googleKey"] = garbage
     profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
     google = profile.get("google.key")
-    assert (google.secret, google.storage) == (None, UNDECRYPTABLE)
-    assert "Buffer JSON" in google.reason
-    assert any("googleKey" in n and "cannot decrypt" in n for n in profile.notes)
+    assert (google.secret.reveal(), google.storage, google.reason) == (garbage, RAW, RAW_WORDS)
     assert profile.get("openai.key").readable
+
+
+def test_a_buffer_of_bytes_in_clear_is_read_raw_and_bytes_not_utf8_are_undecryptable(tmp_path, make_sample_dir):
+    rows = basic_rows()
+    rows[SECRET_PREFIX + "googleKey"] = ss.encode_buffer_json(b"AIza" + b"x" * 35)
+    rows[SECRET_PREFIX + "openAIKey"] = ss.encode_buffer_json(b"\xff\xfe" * 20)
+    profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
+    assert (profile.get("google.key").secret.reveal(), profile.get("google.key").storage) == ("AIza" + "x" * 35, RAW)
+    assert (profile.get("openai.key").secret, profile.get("openai.key").storage) == (None, UNDECRYPTABLE)
 
 
 def test_v20_row_is_undecryptable_while_others_show(tmp_path, make_sample_dir):

@@ -15,6 +15,7 @@ from .. import versions
 from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,
+    RAW,
     SELECTED_PREFIX,
     Action,
     Change,
@@ -45,8 +46,8 @@ def _empty(value: Any) -> bool:
 def _same(old: Any, new: Any) -> bool:
     if old is None and new == ():
         return True  # an empty list where Cursor wrote none: nothing to add
-    if isinstance(old, StoredKey):
-        return old.secret is not None and isinstance(new, Secret) and old.secret == new
+    if isinstance(old, StoredKey):  # a key in a form Cursor cannot read (RAW) is never "unchanged": rewrite it
+        return old.secret is not None and old.storage != RAW and isinstance(new, Secret) and old.secret == new
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         return tuple(old) == tuple(new)
     return old == new

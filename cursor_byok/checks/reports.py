@@ -11,6 +11,7 @@ from ..results import Result, internal
 from ..safestorage.backends import SafeStorage
 from . import audit as auditing
 from . import doctor as diagnosing
+from . import outside
 from .provider_pages import billing
 
 
@@ -112,7 +113,11 @@ def doctor_report(
             profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
         )
     checks = diagnosing.in_order(
-        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)]
+        [
+            *diagnosing.offline_checks(profile),
+            *diagnosing.installation_checks(inst, profile, rows),
+            *outside.outside_checks(inst, profile, rows),
+        ]
     )
     found = [v.status for v in verifications or ()]
     summary = DoctorSummary(
