@@ -6,13 +6,47 @@ Pure over what the caller read (the profile, the rows, User/settings.json); neve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..model import RAW, RAW_WORDS, Profile, provider_of
-from ..providers import registry
-from .doctor import KEY_GONE, LIKELY, Check, command
+from ..providers import Myth, Provider, registry
+from .doctor import KEY_GONE, LIKELY, NOTE, Check, command
 
 REWRITER = "one such tool rewrites it every 1.5 s while Cursor runs"
+IGNORED = "Cursor does not read this"  # doctor's symptom for a setting people believe in
+PLACES = {
+    "settings.json": "User/settings.json sets",
+    "blob": "the settings blob holds",
+    "row": "the database holds row",
+}
+PLACEHOLDERS = {"url": "URL", "name": "NAME", "region": "REGION"}
+
+
+@dataclass(frozen=True)
+class Found:
+    """What doctor reads besides the profile: the settings.json object (None when there is none to read) and
+    which of the rows people believe in are present (never their values)."""
+
+    settings: Mapping[str, Any] | None = None
+    rows: frozenset[str] = frozenset()
+
+
+def gather(inst: Any) -> Found:
+    """Read User/settings.json (bounded, JSONC) and look up the myth rows' names. The only I/O here."""
+    from ..cursor import settings_json
+    from ..cursor.store import Store
+    from ..errors import ByokError
+
+    udd = getattr(inst, "user_data_dir", None)
+    settings = settings_json.read(udd / "User" / "settings.json") if udd is not None else None
+    names = [m.name for _p, m in registry().myths if m.place == "row"]
+    try:
+        with Store(inst.db_path) as st:
+            present = frozenset(st.get_items(names)) if names else frozenset()
+    except ByokError:
+        present = frozenset()
+    return Found(settings, present)
 
 
 def raw_row_checks(profile: Profile) -> list[Check]:
@@ -36,6 +70,64 @@ def raw_row_checks(profile: Profile) -> list[Check]:
     return out
 
 
+def myth_found(myth: Myth, blob: Mapping[str, Any], found: Found) -> bool:
+    from ..cursor.settings_json import has_setting
+
+    if myth.place == "settings.json":
+        return found.settings is not None and has_setting(dict(found.settings), myth.name)
+    if myth.place == "blob":
+        return myth.name in blob
+    return myth.name in found.rows
+
+
+def instead(provider: Provider | None, myth: Myth) -> tuple[str | None, str]:
+    """(the field Cursor reads instead, where it lives and how to set it)."""
+    if provider is None:
+        return None, (
+            "Cursor keeps each provider's key in its own secret://cursorAuth/<name> row, encrypted (a plain "
+            f"cursorAuth/<name> row up to 2.1), never under this name: {command('list')} shows them"
+        )
+    if myth.instead == "key":
+        row = provider.primary_key.row
+        at = f"row secret://cursorAuth/{row} (cursorAuth/{row} up to 2.1)" if row else "its settings"
+        return provider.field(provider.primary_key.name), (
+            f"Cursor reads the {provider.title} key from the {at}: {command('set', provider.name)}"
+        )
+    if myth.instead == "enabled":
+        return provider.enabled_field, (
+            f"Cursor reads the switch {'.'.join(provider.toggle)} in its settings blob: "
+            f"{command('set', provider.name, '--no-key', '--enable')}"
+        )
+    setting = provider.setting(myth.instead)
+    if setting is not None:
+        option = "--" + setting.name.replace("_", "-")
+        return provider.field(setting.name), (
+            f"Cursor reads it from {'.'.join(setting.blob)} in its settings blob: "
+            f"{command('set', provider.name, '--no-key', option, PLACEHOLDERS[setting.kind])}"
+        )
+    route = registry().compatible
+    url = route.setting(route.compatible) if route and route.compatible else None
+    only = f": only the {route.title} base URL can be overridden ({'.'.join(url.blob)})" if route and url else ""
+    return None, f"Cursor has no such setting for {provider.title}{only}"
+
+
+def ignored_checks(profile: Profile, blob: Mapping[str, Any], found: Found) -> list[Check]:
+    """Each setting people believe in that is set here, named as one Cursor does not read, with where the real
+    one lives. Likely the cause of a problem when the real one is not set."""
+    out = []
+    for provider, myth in registry().myths:
+        if not myth_found(myth, blob, found):
+            continue
+        real, where = instead(provider, myth)
+        verdict = LIKELY if real is not None and not profile.get(real) else NOTE
+        detail = f"{PLACES[myth.place]} {myth.name}: {IGNORED}"
+        out.append(Check(provider.name if provider else "general", IGNORED, verdict, detail, where))
+    return out
+
+
 def outside_checks(inst: Any, profile: Profile, rows: Mapping[str, Any]) -> list[Check]:
     """Every check of this module, for doctor_report."""
-    return raw_row_checks(profile)
+    from ..cursor.rows import parse_blob
+
+    blob = parse_blob(rows, [])
+    return [*raw_row_checks(profile), *ignored_checks(profile, blob, gather(inst))]
