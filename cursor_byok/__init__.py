@@ -47,6 +47,7 @@ _PUBLIC = {
     "demo": "library.demo",
     "audit": "library.check",
     "doctor": "library.check",
+    "report": "library.check",
     "Interaction": "changes.flow",
     "Conflicts": "changes.flow",
     "Result": "results",
@@ -64,6 +65,7 @@ _PUBLIC = {
     "Purged": "changes.undo",
     "AuditReport": "checks.reports",
     "DoctorReport": "checks.reports",
+    "CursorReport": "checks.report",
     "SafeStorageConfig": "safestorage.backends",
     "Secret": "model",
     "Plan": "model",
@@ -94,6 +96,7 @@ __all__ = [
     "demo",
     "audit",
     "doctor",
+    "report",
     "Interaction",
     "Conflicts",
     "Result",
@@ -111,6 +114,7 @@ __all__ = [
     "Purged",
     "AuditReport",
     "DoctorReport",
+    "CursorReport",
     "SafeStorageConfig",
     "Secret",
     "Plan",
@@ -124,10 +128,11 @@ if TYPE_CHECKING:
     from .changes.outcome import Written
     from .changes.undo import JournalList, Purged, UndoResult
     from .checks.listing import Listing, ProfilesListing
+    from .checks.report import CursorReport
     from .checks.reports import AuditReport, DoctorReport
     from .checks.where import Installations
     from .errors import ByokError, Exit
-    from .library.check import audit, doctor
+    from .library.check import audit, doctor, report
     from .library.context import Context
     from .library.demo import demo
     from .library.edit import apply_manifest, models, set_key, unset_key

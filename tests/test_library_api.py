@@ -310,6 +310,7 @@ CASES: list[Case] = [
      lambda c: byok.models(c, add=["u"])),
     ("audit", ["audit", "--json"], lambda c, _: byok.audit(c), None),
     ("doctor", ["doctor", "--json"], lambda c, _: byok.doctor(c), None),
+    ("report", ["report", "--json"], lambda c, _: byok.report(c), None),
 ]  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from .doctor import KEY_GONE, LIKELY, NOTE, Check, command
 
 REWRITER = "one such tool rewrites it every 1.5 s while Cursor runs"
 IGNORED = "Cursor does not read this"  # doctor's symptom for a setting people believe in
+UNKNOWN = "unknown to cursor-byok"  # doctor's symptom for rows and fields this tool does not know
 PLACES = {
     "settings.json": "User/settings.json sets",
     "blob": "the settings blob holds",
@@ -30,23 +31,43 @@ class Found:
 
     settings: Mapping[str, Any] | None = None
     rows: frozenset[str] = frozenset()
+    unknown: tuple[str, ...] = ()  # rows and BYOK-looking fields this tool does not know (redacted names)
 
 
 def gather(inst: Any) -> Found:
-    """Read User/settings.json (bounded, JSONC) and look up the myth rows' names. The only I/O here."""
+    """Read User/settings.json (bounded, JSONC), the rows under the BYOK places (for the names of the myth rows
+    present, and of the rows and fields this tool does not know). The only I/O here."""
     from ..cursor import settings_json
+    from ..cursor.rows import BLOB_KEY
     from ..cursor.store import Store
     from ..errors import ByokError
+    from .report import BYOK_ROW_PREFIXES, unknown_entries
 
     udd = getattr(inst, "user_data_dir", None)
     settings = settings_json.read(udd / "User" / "settings.json") if udd is not None else None
     names = [m.name for _p, m in registry().myths if m.place == "row"]
     try:
         with Store(inst.db_path) as st:
-            present = frozenset(st.get_items(names)) if names else frozenset()
+            rows = st.get_items((*names, BLOB_KEY), BYOK_ROW_PREFIXES)
     except ByokError:
-        present = frozenset()
-    return Found(settings, present)
+        return Found(settings)
+    unknown = tuple(u.name for u in unknown_entries(rows)[0] if u.notable)
+    return Found(settings, frozenset(n for n in names if n in rows), unknown)
+
+
+def unknown_check(found: Found) -> list[Check]:
+    """Rows or settings this tool does not know, where BYOK data lives: `report` describes them for a bug report."""
+    if not found.unknown:
+        return []
+    shown = ", ".join(found.unknown[:4]) + (", ..." if len(found.unknown) > 4 else "")
+    detail = (
+        f"{len(found.unknown)} row(s) or setting(s) where Cursor keeps BYOK data that this tool does not know: {shown}"
+    )
+    fix = (
+        f"if something does not work, attach the output of {command('report')} to a bug report: it names them "
+        "with their type and size, never a value"
+    )
+    return [Check("general", UNKNOWN, NOTE, detail, fix)]
 
 
 def raw_row_checks(profile: Profile) -> list[Check]:
@@ -129,5 +150,5 @@ def outside_checks(inst: Any, profile: Profile, rows: Mapping[str, Any]) -> list
     """Every check of this module, for doctor_report."""
     from ..cursor.rows import parse_blob
 
-    blob = parse_blob(rows, [])
-    return [*raw_row_checks(profile), *ignored_checks(profile, blob, gather(inst))]
+    blob, found = parse_blob(rows, []), gather(inst)
+    return [*raw_row_checks(profile), *ignored_checks(profile, blob, found), *unknown_check(found)]
