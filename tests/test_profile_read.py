@@ -303,3 +303,10 @@ def test_bedrock_session_token_in_the_blob(make_sample_dir):
 def test_large_blob_with_unicode(make_sample_dir):
     profile = read(make_sample_dir("windows", blob_filler=300_000))
     assert profile.get("azure.key").readable and profile.notes == ()
+
+
+@pytest.mark.parametrize("off", ["", None])
+def test_a_base_url_switched_off_reads_as_not_set_in_either_spelling(off):
+    """Before 2.4 Cursor wrote "" for "no base URL override"; from 2.4 on, null."""
+    profile = read_profile({BLOB_KEY: json.dumps({"useOpenAIKey": True, "openAIBaseUrl": off})})
+    assert "openai.base_url" not in profile.fields and profile.get("openai.enabled") is True

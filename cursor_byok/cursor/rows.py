@@ -295,6 +295,8 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     reg, paths = registry(), blob_paths()
     for field in (*reg.toggle_fields, *reg.text_setting_fields, *MODEL_BLOB_PATHS):
         value = _typed(field, blobpatch.get_path(doc, paths[field]), notes)
+        if value == "" and field in reg.url_fields:
+            continue  # a base URL switched off: "" before 2.4, null from 2.4 on (the box is on when non-empty)
         if value is not None:
             out[field] = value
     config = blobpatch.get_path(doc, ("aiSettings", "modelConfig"), {})
