@@ -195,3 +195,27 @@ def _bundle(tmp_path: Path, *, udd: Path | None = None, opts: list[str] | None =
     result = run("--user-data-dir", udd, *(opts or []), "export", "-o", path, "-r", recipient, "--only", "openai")
     assert result.exit_code == 0, result.stderr
     return path
+
+
+def test_a_journal_holding_an_mcp_row_is_refused_by_undo_and_counted_as_a_secret_by_audit(
+    mcp_udd, tmp_path, data_dir, monkeypatch
+):
+    """No write of this tool journals such a row; a journal that holds one (forged, or from elsewhere) is refused
+    by undo and reported by audit as a journal that keeps a secret."""
+    from cursor_byok.changes import journal
+
+    db = mcp_udd / DB
+    right = secret_options(tmp_path, RIGHT)
+    monkeypatch.setenv("NEW_KEY", make_key("openai"))
+    assert run("--user-data-dir", mcp_udd, *right, "set", "openai", "--key-env", "NEW_KEY", "--yes").exit_code == 0
+    (path,) = journals(data_dir)
+    doc = json.loads(path.read_text())
+    doc["rows"].append({"key": MCP_ROW, "old": items(db)[MCP_ROW], "new_sha256": None})
+    path.write_text(json.dumps(doc, indent=1))
+    assert MCP_ROW in journal.key_rows(journal.entries(db=db)[0])
+    before = snapshot(db)
+    undone = run("--user-data-dir", mcp_udd, *right, "undo", "--yes")
+    assert undone.exit_code == int(Exit.INPUT) and "refused" in undone.stderr and MCP_ROW in undone.stderr
+    assert snapshot(db) == before
+    audit = json.loads(run("--user-data-dir", mcp_udd, *right, "audit", "--json").stdout)
+    assert [f for f in audit["findings"] if f["code"] == "journal-holds-key" and MCP_ROW in f["message"]]

@@ -136,3 +136,13 @@ def test_doctor_points_to_report_when_it_meets_something_unknown(tmp_path, clean
 )
 def test_names_lose_their_encoded_parts(name, shown):
     assert redact(name) == shown
+
+
+@pytest.mark.parametrize("content", [b"not a database at all", b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_report_on_a_damaged_database_is_one_line_and_its_exit_code(content, tmp_path, clean_env):
+    db = tmp_path / "state.vscdb"
+    db.write_bytes(content)
+    result = run("--db", db, "report")
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert db.read_bytes() == content
