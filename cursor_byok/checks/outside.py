@@ -11,11 +11,9 @@ from typing import Any, Mapping
 
 from ..model import RAW, RAW_WORDS, Profile, provider_of
 from ..providers import Myth, Provider, registry
-from .doctor import KEY_GONE, LIKELY, NOTE, Check, command
+from .doctor import IGNORED, KEY_GONE, LIKELY, NOTE, UNKNOWN, Check, command
 
 REWRITER = "one such tool rewrites it every 1.5 s while Cursor runs"
-IGNORED = "Cursor does not read this"  # doctor's symptom for a setting people believe in
-UNKNOWN = "unknown to cursor-byok"  # doctor's symptom for rows and fields this tool does not know
 PLACES = {
     "settings.json": "User/settings.json sets",
     "blob": "the settings blob holds",

@@ -123,7 +123,9 @@ class Unknown:
     name: str
     type: str
     size: int
-    notable: bool = internal(True)  # worth a `doctor` pointer (a row, or a field that looks like a BYOK setting)
+    # worth a `doctor` pointer: a cursorAuth/ row, or a field that looks like a BYOK setting (an unknown
+    # provider's secret://cursorAuth key is not: list shows it and export carries it)
+    notable: bool = internal(True)
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,8 @@ def row_unknowns(rows: Mapping[str, Any], myths: Iterable[str]) -> list[Unknown]
             if key.startswith(prefix):
                 name = key[len(prefix) :]
                 if name not in known and not is_cursor_own(name):
-                    out.append(Unknown("row", redact(key), value_type(rows[key]), size_of(rows[key])))
+                    extra = prefix == SECRET_PREFIX  # an unknown provider's key: list and export carry it
+                    out.append(Unknown("row", redact(key), value_type(rows[key]), size_of(rows[key]), not extra))
                 break
     return out
 
