@@ -134,15 +134,37 @@ def test_missing_row_means_no_key(tmp_path, make_sample_dir):
     assert "anthropic.key" not in profile.fields
 
 
-@pytest.mark.parametrize("garbage", ["not json at all", '{"type":"Buffer","data":[300]}', "[1,2,3]"])
-def test_a_value_not_in_cursors_form_is_read_as_another_tools_raw_text(tmp_path, make_sample_dir, garbage):
-    """Not Buffer JSON of a v10/v11 ciphertext: another tool wrote it, Cursor cannot read it (and deletes it)."""
+@pytest.mark.parametrize("garbage", ['{"type":"Buffer","data":[300]}', "[1,2,3]", '{"a": 1}'])
+def test_buffer_json_garbage_is_undecryptable_with_a_reason(tmp_path, make_sample_dir, garbage):
     rows = basic_rows()
     rows[SECRET_PREFIX + "googleKey"] = garbage
     profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
     google = profile.get("google.key")
-    assert (google.secret.reveal(), google.storage, google.reason) == (garbage, RAW, RAW_WORDS)
+    assert (google.secret, google.storage) == (None, UNDECRYPTABLE)
+    assert "Buffer JSON" in google.reason
+    assert any("googleKey" in n and "cannot decrypt" in n for n in profile.notes)
     assert profile.get("openai.key").readable
+
+
+@pytest.mark.parametrize("text", ["not json at all", "AIza" + "k" * 35, '"AIzaQuoted"', " AIzaSpaced\n"])
+def test_text_in_place_of_cursors_form_is_read_as_another_tools_raw_key(tmp_path, make_sample_dir, text):
+    """Not Buffer JSON of a v10/v11 ciphertext, nor JSON: another tool wrote the key text; Cursor cannot read
+    it (and deletes it)."""
+    rows = basic_rows()
+    rows[SECRET_PREFIX + "googleKey"] = text
+    profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
+    google = profile.get("google.key")
+    expected = text.strip().strip('"')
+    assert (google.secret.reveal(), google.storage, google.reason) == (expected, RAW, RAW_WORDS)
+    assert profile.get("openai.key").readable
+
+
+@pytest.mark.parametrize("value", [12345, "k" * 5000])
+def test_a_number_or_a_text_longer_than_any_key_is_not_taken_for_a_key(tmp_path, make_sample_dir, value):
+    rows = basic_rows()
+    rows[SECRET_PREFIX + "googleKey"] = value
+    profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
+    assert (profile.get("google.key").secret, profile.get("google.key").storage) == (None, UNDECRYPTABLE)
 
 
 def test_a_buffer_of_bytes_in_clear_is_read_raw_and_bytes_not_utf8_are_undecryptable(tmp_path, make_sample_dir):

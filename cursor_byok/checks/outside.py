@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ..model import RAW, RAW_WORDS, Profile, provider_of
 from ..providers import Myth, Provider, registry
-from .doctor import IGNORED, KEY_GONE, LIKELY, NOTE, UNKNOWN, Check, command
+from .doctor import IGNORED, KEY_GONE, LIKELY, NOTE, UNKNOWN_ROWS, Check, command
 
 REWRITER = "one such tool rewrites it every 1.5 s while Cursor runs"
 PLACES = {
@@ -65,7 +65,7 @@ def unknown_check(found: Found) -> list[Check]:
         f"if something does not work, attach the output of {command('report')} to a bug report: it names them "
         "with their type and size, never a value"
     )
-    return [Check("general", UNKNOWN, NOTE, detail, fix)]
+    return [Check("general", UNKNOWN_ROWS, NOTE, detail, fix)]
 
 
 def raw_row_checks(profile: Profile) -> list[Check]:

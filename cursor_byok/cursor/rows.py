@@ -85,17 +85,24 @@ def is_encrypted_row(key: str) -> bool:
     return key.startswith(ENCRYPTED_ROW_PREFIXES)
 
 
+RAW_MAX = 4096  # characters: a key is far shorter; a longer value is not taken for one
+
+
 def raw_value(value: Any) -> str | None:
-    """The text another tool wrote into a `secret://` row instead of Cursor's form (Buffer JSON of a `v10`/`v11`
-    ciphertext): the row's text itself, or the bytes of a Buffer that holds no ciphertext; "" when that is
-    empty; None when the value is Cursor's form (or a cleared key), or not text at all."""
+    """The key text another tool wrote into a `secret://` row instead of Cursor's form (Buffer JSON of a
+    `v10`/`v11` ciphertext): the row's text itself, or the bytes of a Buffer that holds no ciphertext; "" when
+    that is empty. None when the value is Cursor's form (or a cleared key), or no such text: not text, JSON
+    of another shape (damage, not a key), or longer than any key (RAW_MAX)."""
+    if not isinstance(value, (str, bytes, bytearray, memoryview)):
+        return None
     text = as_text(value)
-    if text is None:
+    if text is None or len(text) > RAW_MAX:
         return None
     try:
         blob = ss.decode_buffer_json(text)
     except ValueError:
-        return plain_value(text.strip()).strip()
+        stripped = text.strip()
+        return None if stripped[:1] in ("{", "[") else plain_value(stripped).strip()
     if not blob or ss.has_version_prefix(blob):
         return None
     try:
