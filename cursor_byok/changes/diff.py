@@ -307,6 +307,8 @@ def _change(current: Profile, field: str, new: Any, on_conflict: ConflictPolicy)
     if new is None:  # clearing a stored value is a change like any other
         return settle(Change(field, "conflict", old, None), on_conflict, won="remove")
     note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
+    if isinstance(old, StoredKey) and old.storage == RAW:
+        note = "stored in clear by another tool, in a form Cursor cannot read: written again the way it reads it"
     return settle(Change(field, "conflict", old, new), on_conflict, note)
 
 
