@@ -54,6 +54,7 @@ _PUBLIC = {
     "OldMachine": "rescue.engine",
     "StorePaths": "rescue.stores",
     "Rescued": "rescue.engine",
+    "report": "library.check",
     "Interaction": "changes.flow",
     "Conflicts": "changes.flow",
     "Result": "results",
@@ -71,6 +72,7 @@ _PUBLIC = {
     "Purged": "changes.undo",
     "AuditReport": "checks.reports",
     "DoctorReport": "checks.reports",
+    "CursorReport": "checks.report",
     "SafeStorageConfig": "safestorage.backends",
     "Secret": "model",
     "Plan": "model",
@@ -106,6 +108,7 @@ __all__ = [
     "OldMachine",
     "StorePaths",
     "Rescued",
+    "report",
     "Interaction",
     "Conflicts",
     "Result",
@@ -123,6 +126,7 @@ __all__ = [
     "Purged",
     "AuditReport",
     "DoctorReport",
+    "CursorReport",
     "SafeStorageConfig",
     "Secret",
     "Plan",
@@ -136,10 +140,11 @@ if TYPE_CHECKING:
     from .changes.outcome import Written
     from .changes.undo import JournalList, Purged, UndoResult
     from .checks.listing import Listing, ProfilesListing
+    from .checks.report import CursorReport
     from .checks.reports import AuditReport, DoctorReport
     from .checks.where import Installations
     from .errors import ByokError, Exit
-    from .library.check import audit, doctor
+    from .library.check import audit, doctor, report
     from .library.context import Context
     from .library.demo import demo
     from .library.edit import apply_manifest, models, set_key, unset_key

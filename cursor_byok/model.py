@@ -46,6 +46,10 @@ class KeyForm(str, Enum):
 PLAINTEXT = KeyForm.PLAINTEXT
 SETTINGS_JSON = KeyForm.SETTINGS_JSON
 UNDECRYPTABLE = "undecryptable"
+# A `secret://cursorAuth/` row holding the key in clear (not Buffer JSON with a v10/v11 prefix): other tools
+# write keys so. Cursor cannot decrypt it and deletes the row at start; its value is read, to re-encrypt it.
+RAW = "raw"
+RAW_WORDS = "written by another tool in a form Cursor cannot read; Cursor deletes it at start"
 BUNDLE = "bundle"
 
 # Vendor prefixes shown in a masked key, longest first (from the one table of key shapes).

@@ -101,6 +101,19 @@ class EndpointShape:
     deployments: str = ""  # where a person finds deployment names, when the provider has deployments
 
 
+MythPlace = Literal["settings.json", "blob", "row"]
+
+
+@dataclass(frozen=True)
+class Myth:
+    """A setting blog posts and third-party tools tell users to set, which Cursor does not read (absent from
+    every real database and from Cursor's settings code; docs/cursor-versions.md has the evidence)."""
+
+    place: MythPlace  # a `User/settings.json` key, a top-level settings-blob field, an ItemTable row
+    name: str
+    instead: str = ""  # what Cursor reads instead: "key", "enabled" or a setting's name; "" when nothing
+
+
 @dataclass(frozen=True)
 class Provider:
     """Everything cursor-byok knows about one provider slot of Cursor."""
@@ -121,6 +134,7 @@ class Provider:
     compatible: str | None = None  # the setting that points it at any OpenAI-compatible server
     role: Role | None = None
     endpoint_shape: EndpointShape | None = None
+    myths: tuple[Myth, ...] = ()  # settings people set for this provider that Cursor does not read
 
     def field(self, name: str) -> str:
         """The field name of one of its keys or settings ("enabled" too): "bedrock.region"."""
@@ -347,6 +361,12 @@ class Registry:
         value = fields.get(compatible.compatible_field)
         return value if isinstance(value, str) else None
 
+    @cached_property
+    def myths(self) -> tuple[tuple[Provider | None, Myth], ...]:
+        """(provider, myth) for every setting people believe Cursor reads: each provider's, then the general
+        ones (provider None)."""
+        return (*((p, m) for p in self.providers for m in p.myths), *((None, m) for m in GENERAL_MYTHS))
+
     def model_family(self, model: str) -> str | None:
         """The provider whose API serves one of Cursor's built-in model names; None for a custom model."""
         lowered = model.lower()
@@ -359,6 +379,9 @@ class Registry:
 
 
 # --- the providers Cursor reads ----------------------------------------------------------------
+
+# Settings people believe in that belong to no one provider.
+GENERAL_MYTHS = (Myth("blob", "encryptedKey"),)
 
 _AZURE_STATE = "azureState"
 _BEDROCK_STATE = "bedrockState"
@@ -381,6 +404,18 @@ BUILT_IN = Registry(
             ),
             model_prefixes=("gpt-", "chatgpt", "o1", "o3", "o4", "codex"),
             compatible="base_url",
+            myths=(
+                Myth("settings.json", "cursor.openai.apiKey", "key"),
+                *(
+                    Myth("settings.json", name, "base_url")
+                    for name in (
+                        "cursor.openai.baseUrl",
+                        "cursor.general.openAIBaseUrl",
+                        "openai.baseUrl",
+                        "cursor.openAIBaseUrl",
+                    )
+                ),
+            ),
         ),
         Provider(
             name="anthropic",
@@ -397,6 +432,12 @@ BUILT_IN = Registry(
                 "https://docs.anthropic.com/en/api/rate-limits",
             ),
             model_prefixes=("claude",),
+            myths=(
+                Myth("blob", "anthropicKey", "key"),
+                Myth("blob", "useAnthropicKey", "enabled"),
+                Myth("blob", "anthropicBaseUrl"),
+                Myth("row", "cursorAuth/anthropicKey", "key"),
+            ),
         ),
         Provider(
             name="google",

@@ -215,6 +215,10 @@ def _model_rows(m: Mapping[str, Any]) -> list[list[str]]:
 def cursor_facts_text(facts: Mapping[str, Any]) -> str:
     """ "3.7.42, backups off": the version Cursor recorded and whether it makes state.vscdb.backup."""
     version = facts.get("version") or "version not recorded"
+    if facts.get("version_source") == "product.json":
+        version += (
+            f" (from the installed app's {facts.get('version_file') or 'product.json'}: the database records none)"
+        )
     backups: dict[bool | None, str] = {True: "makes state.vscdb.backup", False: "backups off (no state.vscdb.backup)"}
     return f"{version}, {backups.get(facts.get('backups'), 'backups unknown')}"
 
@@ -453,3 +457,33 @@ def audit_text(doc: dict) -> str:
     lines.append("")
     lines.append(f"({counts})")
     return "\n".join(lines)
+
+
+def report_text(doc: Mapping[str, Any]) -> str:
+    """`report` as text: one fact a line, then the rows and fields cursor-byok does not know."""
+    backend = doc["backend"]
+    prefixes = ", ".join(backend["row_prefixes"]) or "no encrypted row"
+    version = doc["version"] or "not recorded"
+    source = f" (from the {doc['version_source']})" if doc["version_source"] else ""
+    forms = ", ".join(f"{form}: {n}" for form, n in doc["key_forms"].items()) or "no key stored"
+    lines = [
+        f"cursor-byok report ({doc['tool']}): nothing below is a value",
+        f"os: {doc['os']} {doc['machine']}",
+        f"cursor: {doc['channel']} {version}{source}",
+        f"journal mode: {doc['journal_mode'] or 'unknown'}",
+        f"backups: {_BACKUPS.get(doc['backups'], 'unknown')}; side copies next to the database: {doc['side_copies']}",
+        f"backend: {backend['name']} ({backend['scheme']}); chosen by {backend['chosen_by']}; rows: {prefixes}",
+        f"keys: {forms}",
+        f"profiles: {doc['profiles']}",
+    ]
+    if doc["ignored"]:
+        lines.append(f"set but not read by Cursor: {', '.join(doc['ignored'])}")
+    lines.append(f"unknown to cursor-byok: {len(doc['unknown']) or 'nothing'}")
+    lines += [f"  {u['place']}: {u['name']} ({u['type']}, {u['size']} bytes)" for u in doc["unknown"]]
+    others = ", ".join(f"{p} {n}" for p, n in doc["other_rows"].items())
+    lines.append(f"other rows by prefix: {others or 'none'}")
+    lines.append(f"other settings-blob fields: {doc['other_blob_fields']}")
+    return "\n".join(lines)
+
+
+_BACKUPS = {True: "Cursor makes state.vscdb.backup", False: "off (3.7 and later)"}

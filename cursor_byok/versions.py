@@ -147,17 +147,33 @@ class CursorFacts:
 
     version: str | None
     backups: bool | None
+    # Where the version comes from: "database" (Cursor's version rows), "product.json" (the installed app's,
+    # when the database records none: for display and as a tie-break only), None when there is none.
+    version_source: str | None = None
+    version_file: str | None = None  # the product.json read, when that is the source
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "backups": self.backups}
+        out: dict[str, Any] = {"version": self.version, "version_source": self.version_source}
+        if self.version_file:
+            out["version_file"] = self.version_file
+        return {**out, "backups": self.backups}
+
+    json = to_json  # the JSON form documents embed (results.jsonable)
 
     def describe(self) -> str:
         version = f"Cursor {self.version}" if self.version else "Cursor version not recorded"
+        if self.version_source == PRODUCT_JSON:
+            version += " (the installed app's; the database records none)"
         backups = {True: "makes state.vscdb.backup", False: "backups off", None: "backups unknown"}[self.backups]
         return f"{version}, {backups}"
 
 
-def cursor_facts(rows: Mapping[str, Any], backup_exists: bool) -> CursorFacts:
+DATABASE, PRODUCT_JSON = "database", "product.json"
+
+
+def cursor_facts(rows: Mapping[str, Any], backup_exists: bool, installed: tuple[str, str] | None = None) -> CursorFacts:
+    """What the rows say about Cursor; `installed` (version, product.json path) stands in for a version the
+    database does not record, for display: backups are still decided from the database alone."""
     version = recorded_version(rows)
     if backups_switched_off(rows):
         backups: bool | None = False
@@ -167,4 +183,8 @@ def cursor_facts(rows: Mapping[str, Any], backup_exists: bool) -> CursorFacts:
         backups = True
     else:
         backups = None
-    return CursorFacts(version, backups)
+    if version is not None:
+        return CursorFacts(version, backups, DATABASE)
+    if installed is not None:
+        return CursorFacts(installed[0], backups, PRODUCT_JSON, installed[1])
+    return CursorFacts(None, backups)

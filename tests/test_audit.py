@@ -304,6 +304,14 @@ def case_schema_foreign(mk, tmp):
     return case
 
 
+def case_raw_row(mk, tmp):
+    """A tool wrote the OpenAI key itself into secret://cursorAuth/openAIKey: Cursor deletes it at start."""
+    case = make_case(mk, tmp, azure_bedrock_rows=True)
+    set_row(db_of(case.udd), "secret://cursorAuth/openAIKey", OTHER_OPENAI)
+    case.secrets.append(OTHER_OPENAI)
+    return case
+
+
 WS = "User/workspaceStorage"
 CASES: dict[str, tuple[Callable, str, str]] = {
     # case id: (builder, code, subject the finding names)
@@ -343,6 +351,7 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "key-in-url": (case_key_in_url, "key-in-url", "openai.base_url"),
     "base-url-local": (case_base_url_local, "base-url-local", "openai.base_url"),
     "schema-foreign": (case_schema_foreign, "db-schema-foreign", "database"),
+    "raw-row": (case_raw_row, "key-raw-row", "openai.key"),
 }
 EXPECTED_SEVERITY = {"missing-local": "info"}
 

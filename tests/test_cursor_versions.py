@@ -139,9 +139,9 @@ def test_export_reads_a_database_without_cursor_disk_kv(layout, tmp_path, clean_
 # --- Cursor's own facts ----------------------------------------------------------------------------
 
 FACTS = {
-    "cursor-0.42": {"version": "0.42.5", "backups": True},
-    "cursor-2.4": {"version": "2.4.31", "backups": True},
-    "cursor-3.7": {"version": "3.7.42", "backups": False},
+    "cursor-0.42": {"version": "0.42.5", "version_source": "database", "backups": True},
+    "cursor-2.4": {"version": "2.4.31", "version_source": "database", "backups": True},
+    "cursor-3.7": {"version": "3.7.42", "version_source": "database", "backups": False},
 }
 
 

@@ -317,6 +317,7 @@ CASES: list[Case] = [
      lambda c, cp: byok.rescue_import(_own_secret(c), cp.old, on_conflict="replace"), None),  # type: ignore[attr-defined]
     ("rescue --import --dry-run", ["rescue", "--from", "{old}", "--import", "--dry-run", "--json"],
      lambda c, cp: byok.rescue_import(_own_secret(c), cp.old, dry_run=True), None),  # type: ignore[attr-defined]
+    ("report", ["report", "--json"], lambda c, _: byok.report(c), None),
 ]  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from cursor_byok.cursor.reading import read_rows
 from cursor_byok.cursor.rows import BLOB_KEY, SECRET_PREFIX, read_profile
-from cursor_byok.model import PLAINTEXT, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
+from cursor_byok.model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, UNDECRYPTABLE, StoredKey
 from cursor_byok.providers import registry
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
@@ -134,7 +134,7 @@ def test_missing_row_means_no_key(tmp_path, make_sample_dir):
     assert "anthropic.key" not in profile.fields
 
 
-@pytest.mark.parametrize("garbage", ["not json at all", '{"type":"Buffer","data":[300]}', "[1,2,3]"])
+@pytest.mark.parametrize("garbage", ['{"type":"Buffer","data":[300]}', "[1,2,3]", '{"a": 1}'])
 def test_buffer_json_garbage_is_undecryptable_with_a_reason(tmp_path, make_sample_dir, garbage):
     rows = basic_rows()
     rows[SECRET_PREFIX + "googleKey"] = garbage
@@ -144,6 +144,36 @@ def test_buffer_json_garbage_is_undecryptable_with_a_reason(tmp_path, make_sampl
     assert "Buffer JSON" in google.reason
     assert any("googleKey" in n and "cannot decrypt" in n for n in profile.notes)
     assert profile.get("openai.key").readable
+
+
+@pytest.mark.parametrize("text", ["not json at all", "AIza" + "k" * 35, '"AIzaQuoted"', " AIzaSpaced\n"])
+def test_text_in_place_of_cursors_form_is_read_as_another_tools_raw_key(tmp_path, make_sample_dir, text):
+    """Not Buffer JSON of a v10/v11 ciphertext, nor JSON: another tool wrote the key text; Cursor cannot read
+    it (and deletes it)."""
+    rows = basic_rows()
+    rows[SECRET_PREFIX + "googleKey"] = text
+    profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
+    google = profile.get("google.key")
+    expected = text.strip().strip('"')
+    assert (google.secret.reveal(), google.storage, google.reason) == (expected, RAW, RAW_WORDS)
+    assert profile.get("openai.key").readable
+
+
+@pytest.mark.parametrize("value", [12345, "k" * 5000])
+def test_a_number_or_a_text_longer_than_any_key_is_not_taken_for_a_key(tmp_path, make_sample_dir, value):
+    rows = basic_rows()
+    rows[SECRET_PREFIX + "googleKey"] = value
+    profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
+    assert (profile.get("google.key").secret, profile.get("google.key").storage) == (None, UNDECRYPTABLE)
+
+
+def test_a_buffer_of_bytes_in_clear_is_read_raw_and_bytes_not_utf8_are_undecryptable(tmp_path, make_sample_dir):
+    rows = basic_rows()
+    rows[SECRET_PREFIX + "googleKey"] = ss.encode_buffer_json(b"AIza" + b"x" * 35)
+    rows[SECRET_PREFIX + "openAIKey"] = ss.encode_buffer_json(b"\xff\xfe" * 20)
+    profile = profile_from_rows(tmp_path, rows, basic_storage(make_sample_dir))
+    assert (profile.get("google.key").secret.reveal(), profile.get("google.key").storage) == ("AIza" + "x" * 35, RAW)
+    assert (profile.get("openai.key").secret, profile.get("openai.key").storage) == (None, UNDECRYPTABLE)
 
 
 def test_v20_row_is_undecryptable_while_others_show(tmp_path, make_sample_dir):
@@ -295,3 +325,10 @@ def test_bedrock_session_token_in_the_blob(make_sample_dir):
 def test_large_blob_with_unicode(make_sample_dir):
     profile = read(make_sample_dir("windows", blob_filler=300_000))
     assert profile.get("azure.key").readable and profile.notes == ()
+
+
+@pytest.mark.parametrize("off", ["", None])
+def test_a_base_url_switched_off_reads_as_not_set_in_either_spelling(off):
+    """Before 2.4 Cursor wrote "" for "no base URL override"; from 2.4 on, null."""
+    profile = read_profile({BLOB_KEY: json.dumps({"useOpenAIKey": True, "openAIBaseUrl": off})})
+    assert "openai.base_url" not in profile.fields and profile.get("openai.enabled") is True

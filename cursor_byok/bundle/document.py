@@ -13,12 +13,14 @@ import time
 from typing import Any, Iterable, Mapping
 
 from .. import __version__
+from ..cursor.rows import raw_travels
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
 from ..model import (
     BUNDLE,
     EXTRA_PREFIX,
     MODEL_LAYOUT,
+    RAW,
     SELECTED_PREFIX,
     KeyForm,
     Profile,
@@ -70,6 +72,11 @@ def to_document(
                 if isinstance(value, StoredKey) and value.secret is None:
                     notes.append(f"{field}: {LEFT_OUT} ({value.reason})")
                     continue
+                if isinstance(value, StoredKey) and value.storage == RAW:
+                    carry, note = raw_travels(field, value, registry().compatible_base_url(field, profile.fields))
+                    notes.append(note)
+                    if not carry:
+                        continue
             if value is not None:
                 entry[name] = _plain(value)
         if entry:
@@ -92,12 +99,19 @@ def to_document(
             if field.startswith(EXTRA_PREFIX):
                 if value.secret is None:
                     notes.append(f"{value.row}: {LEFT_OUT} ({value.reason})")
+                elif value.storage == RAW and not _noted(notes, *raw_travels(field, value, None)):
+                    continue
                 else:
                     extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
         doc["profile"]["extra_secrets"] = extras
     if models and (not only or "models" in only):
         doc["profile"]["models"] = models_document(profile.fields)
     return doc, notes
+
+
+def _noted(notes: list[str], carry: bool, note: str) -> bool:
+    notes.append(note)
+    return carry
 
 
 def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = True) -> list[str]:

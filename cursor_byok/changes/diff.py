@@ -15,6 +15,7 @@ from .. import versions
 from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,
+    RAW,
     SELECTED_PREFIX,
     Action,
     Change,
@@ -45,8 +46,8 @@ def _empty(value: Any) -> bool:
 def _same(old: Any, new: Any) -> bool:
     if old is None and new == ():
         return True  # an empty list where Cursor wrote none: nothing to add
-    if isinstance(old, StoredKey):
-        return old.secret is not None and isinstance(new, Secret) and old.secret == new
+    if isinstance(old, StoredKey):  # a key in a form Cursor cannot read (RAW) is never "unchanged": rewrite it
+        return old.secret is not None and old.storage != RAW and isinstance(new, Secret) and old.secret == new
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         return tuple(old) == tuple(new)
     return old == new
@@ -306,6 +307,8 @@ def _change(current: Profile, field: str, new: Any, on_conflict: ConflictPolicy)
     if new is None:  # clearing a stored value is a change like any other
         return settle(Change(field, "conflict", old, None), on_conflict, won="remove")
     note = "stored value cannot be decrypted here" if isinstance(old, StoredKey) and old.secret is None else None
+    if isinstance(old, StoredKey) and old.storage == RAW:
+        note = "stored in clear by another tool, in a form Cursor cannot read: written again the way it reads it"
     return settle(Change(field, "conflict", old, new), on_conflict, note)
 
 
@@ -360,9 +363,10 @@ def filter_fields(
     return out
 
 
-def choose_key_form(profile: Profile, mode: str) -> KeyForm:
+def choose_key_form(profile: Profile, mode: str, installed: str | None = None) -> KeyForm:
     """How new keys are stored: the form written for this Cursor's version (versions.KEY_FORMS); the rows'
-    evidence when the version does not say."""
+    evidence when the version does not say. `installed` (the installed app's version, read only when the
+    database records none) breaks a tie: no version recorded and no key row of either form."""
     if mode not in KEY_STORAGE:
         raise ValueError(mode)
     if mode != "auto":
@@ -370,20 +374,37 @@ def choose_key_form(profile: Profile, mode: str) -> KeyForm:
     written = versions.key_form_written(profile.cursor_version)
     if written != KeyForm.UNSURE:
         return written
-    if profile.cursor_version is not None and profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile):
+    no_rows = profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile)
+    if profile.cursor_version is not None and no_rows:
         return KeyForm.SECRET  # 2.2 sits between the last plain-only (2.1) and the first secret:// (2.3) version
+    if tie_broken(profile, installed):
+        return versions.key_form_written(installed)
     return KeyForm(profile.key_form)
+
+
+def tie_broken(profile: Profile, installed: str | None) -> bool:
+    """True when the installed app's version decides the key form: the database records no version and holds
+    no key row of either form, and that version's form is known."""
+    no_rows = profile.key_form == KeyForm.PLAINTEXT and not _has_plain_key(profile)
+    return (
+        profile.cursor_version is None
+        and no_rows
+        and installed is not None
+        and versions.key_form_written(installed) != KeyForm.UNSURE
+    )
 
 
 def _has_plain_key(profile: Profile) -> bool:
     return any(isinstance(v, StoredKey) and v.storage == KeyForm.PLAINTEXT for v in profile.fields.values())
 
 
-def key_form_note(profile: Profile, mode: str, key_form: str) -> str:
+def key_form_note(profile: Profile, mode: str, key_form: str, installed: str | None = None) -> str:
     """One line for the plan: which form keys take, and why."""
     version = profile.cursor_version
     if mode != "auto":
         why = f"--key-storage {mode}"
+    elif tie_broken(profile, installed):
+        why = f"no Cursor version recorded and no key row stored; the installed Cursor {installed} reads them"
     elif versions.key_form_read(version) != KeyForm.UNSURE:
         why = f"Cursor {version} reads them"
     elif version:

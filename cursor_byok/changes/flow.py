@@ -166,16 +166,27 @@ def preflight(
     ui, invocation = ui or Interaction(), invocation or Invocation()
     check_closed(inst, mode, invocation, ui)
     rows = read_merged_rows(inst.db_path, user_profile.db if user_profile else None)
-    target = Target(inst, storage, rows, invocation, user_profile, other_profiles)
+    target = Target(inst, storage, rows, invocation, user_profile, other_profiles, app_version(inst, rows))
     if keys and not mode.preview:
         prove_secret(target, key_storage)
     return target
 
 
+def app_version(inst: locate.Installation, rows: Mapping[str, object]) -> str | None:
+    """The installed app's version when the database records none (a tie-break for the key form), else None."""
+    from ..cursor.reading import installed_version
+    from ..versions import recorded_version
+
+    if recorded_version(rows) is not None:
+        return None
+    found = installed_version(inst)
+    return found.version if found else None
+
+
 def prove_secret(target: Target, key_storage: KeyStorage) -> None:
     """When this Cursor keeps keys encrypted, its machine secret must be proven before anyone is asked for
     anything: a key encrypted with a wrong secret is deleted by Cursor."""
-    if planning.choose_key_form(read_profile(target.rows), key_storage) == "secret":
+    if planning.choose_key_form(read_profile(target.rows), key_storage, target.installed) == "secret":
         writer.prove_machine_key(target.rows, target.storage)
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..cursor.paths import command_for
-from ..cursor.rows import BLOB_KEY, blob_paths, is_cursor_own
+from ..cursor.rows import BLOB_KEY, blob_paths, is_cursor_own, is_encrypted_row
 from ..errors import InputError, NothingToUndo
 from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
 from ..providers import registry
@@ -506,14 +506,16 @@ EMPTY_SECRET = '{"type":"Buffer","data":[]}'
 
 
 def key_rows(entry: Entry) -> list[str]:
-    """Rows and settings fields whose old value, kept in this journal, is a key (plain or encrypted)."""
+    """Rows and settings fields whose old value, kept in this journal, is a key (plain or encrypted), or any
+    encrypted row (an MCP token, an extension's secret): no write of this tool journals one, and undo refuses
+    to restore one, but a journal that holds one holds a secret."""
     key_paths = {slot.blob for slot in registry().key_slots.values() if slot.blob}
     out = []
     for row in entry.rows if not entry.damaged else ():
         if "fields" in row:
             out += [".".join(f["path"]) for f in row["fields"] if tuple(f["path"]) in key_paths
                     and f["old"] not in (None, '""', "null", '"iam"')]  # fmt: skip
-        elif byok_row(row["key"]) and row["old"] not in (None, "", EMPTY_SECRET):
+        elif (byok_row(row["key"]) or is_encrypted_row(row["key"])) and row["old"] not in (None, "", EMPTY_SECRET):
             out.append(row["key"])
     return out
 

@@ -34,6 +34,7 @@ class Target:
     invocation: Invocation = field(default_factory=Invocation)
     user_profile: UserProfile | None = None  # whose settings blob is written; None: the default one
     other_profiles: tuple[str, ...] = ()  # profiles a write without --profile leaves alone
+    installed: str | None = None  # the installed app's version, when the database records none (a tie-break)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def prepare(
     asked = dict(wanted(profile) if callable(wanted) else wanted)
     extra_notes = tuple(notes(profile) if callable(notes) else notes)
     check_new_endpoints(asked, profile)
-    key_form = planning.choose_key_form(profile, key_storage)
+    key_form = planning.choose_key_form(profile, key_storage, target.installed)
     fields, dropped = planning.drop_homeless_extras(target.rows, asked, key_form, profile.cursor_version)
     the_plan = planning.diff(
         profile,
@@ -124,7 +125,7 @@ def protection_notes(
     planning.refuse_unhonoured_secret(target.rows, writing, key_storage)
     out = writer.encryption_notes(target.rows, target.storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):
-        out.insert(0, planning.key_form_note(profile, key_storage, key_form))
+        out.insert(0, planning.key_form_note(profile, key_storage, key_form, target.installed))
     return out + planning.weaker_protection_notes(profile, target.rows, writing, key_form, source)
 
 

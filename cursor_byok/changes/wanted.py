@@ -614,3 +614,27 @@ def model_request(
     if not any(lists.values()) and not chosen:
         raise InputError("models: nothing to change; give add, remove, enable, disable or select")
     return ModelRequest(lists, chosen)
+
+
+def stored_keys(profile: Profile, provider: str, force: bool = False) -> dict[str, Secret]:
+    """`set --from-row`: the provider's keys as stored now (in `profile`, decrypted). A raw value another tool
+    wrote must have the shape of the key (MistakeRefused unless `force`); one not readable here is refused."""
+    from ..cursor.rows import raw_travels
+    from ..errors import KeyNotStored, MistakeRefused, SafeStorageUnavailable
+    from ..model import RAW, StoredKey
+
+    out = {}
+    for field in registry()[provider].settable_key_fields:
+        stored = profile.get(field)
+        if not isinstance(stored, StoredKey):
+            continue
+        if stored.secret is None:
+            raise SafeStorageUnavailable(f"{field} cannot be read here ({stored.reason}); nothing was written")
+        if stored.storage == RAW and not force:
+            carry, note = raw_travels(field, stored, registry().compatible_base_url(field, profile.fields))
+            if not carry:
+                raise MistakeRefused(f"{note}. Nothing was written; pass --force to store it as the key anyway")
+        out[field] = stored.secret
+    if not out:
+        raise KeyNotStored(f"no {provider} key is stored to re-encrypt")
+    return out

@@ -31,8 +31,9 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     """(prefix, codec, label) of this machine, for new secret:// values.
 
     A wrong ciphertext makes Cursor delete the key, so the secret must be
-    proven. Any stored secret:// row (an extension's counts) that decrypts
-    with the machine secret's own key proves it; a row that opens only with
+    proven. Any stored encrypted row (a secret:// row of any kind, an
+    extension's included, or an MCP server's `mcpOAuth.secret.*` token) that
+    decrypts with the machine secret's own key proves it; a row that opens only with
     Chromium's empty-password fallback proves nothing. When the backend was
     chosen explicitly (storage.required_prefix) that prefix is written;
     otherwise a keyring (v11) row wins over a basic (v10) one. Linux v10 needs
@@ -51,8 +52,9 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
             return prefix, *proven[prefix]
     if stored_prefixes(rows):  # rows Cursor wrote, none of which proves the secret: wrong secret or backend
         raise WrongMachineKey(
-            "no existing secret:// row decrypts with this machine's secret, so new keys could not be "
-            "encrypted safely (Cursor deletes keys it cannot decrypt); check --safe-storage (`cursor-byok where` "
+            "no existing encrypted row (secret:// or MCP token) decrypts with this machine's secret, so new "
+            f"keys could not be encrypted safely (Cursor deletes keys it cannot decrypt). This run used the "
+            f"{storage.backend} backend ({storage.backend_reason}); check --safe-storage (`cursor-byok where` "
             "shows the backend and why it was chosen). Only a Cursor 2.1 or older reads plain rows: for it, "
             "--key-storage plaintext"
         )
@@ -74,35 +76,25 @@ def _from_backend(storage) -> tuple[bytes, Any, str]:
 
 
 def stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
-    """The ciphertext prefixes of the non-empty secret:// rows stored."""
-    from ..cursor.rows import ANY_SECRET_PREFIX, as_text
-    from ..safestorage import oscrypt as ss
+    """The ciphertext prefixes (`v10`, `v11`, ...) of the non-empty encrypted rows stored: every secret:// row
+    and MCP token row. A value with no version prefix (a key another tool wrote in clear) is no ciphertext."""
+    from ..cursor.rows import encrypted_prefixes
 
-    found = set()
-    for key, value in rows.items():
-        if key.startswith(ANY_SECRET_PREFIX):
-            try:
-                blob = ss.decode_buffer_json(as_text(value) or "")
-            except ValueError:
-                continue
-            if blob:
-                found.add(bytes(blob[:3]))
-    return found
+    return encrypted_prefixes(rows)
 
 
 def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
     """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
     from dataclasses import replace
 
-    from ..cursor.rows import ANY_SECRET_PREFIX, as_text
-    from ..safestorage import oscrypt as ss
+    from ..cursor.rows import ciphertext, is_encrypted_row
 
     proven: dict[bytes, tuple[Any, str]] = {}
     for key in sorted(rows):
-        if not key.startswith(ANY_SECRET_PREFIX):
+        if not is_encrypted_row(key):
             continue
         try:
-            blob = ss.decode_buffer_json(as_text(rows[key]) or "")
+            blob = ciphertext(rows[key])
             if not blob or blob[:3] in proven:
                 continue
             label, codec = storage.codec_for(blob)

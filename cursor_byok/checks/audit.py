@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from .. import key_shapes as formats
 from ..cursor import urls
 from ..key_table import scan_alternatives, scan_literals, trim_scanned
-from ..model import PLAINTEXT, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
+from ..model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
 from ..providers import Provider, registry
 
 INFO, WARNING, ERROR = "info", "warning", "error"
@@ -46,6 +46,12 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "choose the safe storage that encrypted it (--safe-storage ...); if the database came from another "
         "machine, Cursor will delete this key: re-enter it",
+    ),
+    "key-raw-row": (
+        ERROR,
+        "stop the tool or extension that writes the key into that row (one rewrites it every 1.5 s while Cursor "
+        "runs), quit Cursor, then run the command the message names: it re-encrypts the key the way this Cursor "
+        "reads it, as a journaled write that undo takes back",
     ),
     "key-placeholder": (ERROR, "paste the real key from the provider's console"),
     "key-truncated": (ERROR, "the key was cut short while copying: paste it again in full"),
@@ -385,6 +391,24 @@ def key_findings(profile: Profile) -> list[Finding]:
     return out
 
 
+def raw_row_findings(profile: Profile, tool: str = "cursor-byok") -> list[Finding]:
+    """A key another tool wrote in clear into its secret://cursorAuth row: Cursor cannot read it and deletes
+    it at start. The message names the command that re-encrypts it (never the key)."""
+    out = []
+    for field, key in sorted(profile.keys().items()):
+        if key.storage != RAW or key.secret is None:
+            continue
+        provider = registry().get(provider_of(field))
+        again = (
+            f"re-encrypt it: `{tool} set {provider.name} --from-row`"
+            if provider
+            else "enter it again in Cursor (this tool writes no key of a provider it does not know)"
+        )
+        message = f"{key.row} holds {key.secret.masked} {RAW_WORDS}; {again}"
+        out.append(finding("key-raw-row", field, message))
+    return out
+
+
 def duplicate_findings(profile: Profile) -> list[Finding]:
     by_print: dict[str, list[str]] = {}
     for field, secret in sorted(_readable(profile).items()):
@@ -661,6 +685,7 @@ def audit(profile: Profile, surroundings: Surroundings | None = None) -> list[Fi
     around = surroundings or Surroundings()
     out = [
         *key_findings(profile),
+        *raw_row_findings(profile, around.tool),
         *duplicate_findings(profile),
         *toggle_findings(profile),
         *session_findings(profile),

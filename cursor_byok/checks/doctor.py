@@ -37,6 +37,8 @@ S401, S403, S429 = "401 Unauthorized", "403 Forbidden", "429 Too Many Requests"
 NOT_SHOWN, AZURE_REFUSED, SLOW = "model not appearing", "Azure connection refused", "slow responses"
 TAB = "Tab and Apply"
 KEY_GONE = "key disappeared"
+IGNORED = "Cursor does not read this"  # a setting people believe in (checks/outside)
+UNKNOWN_ROWS = "unknown to cursor-byok"  # rows and settings this tool does not know (checks/outside, report)
 
 AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version the BYOK guide uses; --azure-api-version changes it
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
@@ -786,7 +788,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-SYMPTOM_ORDER = (S401, S403, S429, NOT_SHOWN, AZURE_REFUSED, KEY_GONE, SLOW, TAB, UNDO)
+SYMPTOM_ORDER = (S401, S403, S429, NOT_SHOWN, AZURE_REFUSED, KEY_GONE, IGNORED, SLOW, TAB, UNDO, UNKNOWN_ROWS)
 _WORST_FIRST = (LIKELY, NOTE, OK)
 
 

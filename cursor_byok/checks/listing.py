@@ -28,7 +28,7 @@ class KeyView:
     storage: str
     format: str
     row: str
-    reason: str | None = omit_if_none()  # why it cannot be decrypted here
+    reason: str | None = omit_if_none()  # why it cannot be decrypted here, or what is wrong with how it is kept
     value: str | None = omit_if_none()  # only when revealed
 
     @classmethod
@@ -38,7 +38,9 @@ class KeyView:
         value = stored.secret.reveal()
         fmt = check_format(field_name, value, base_url)
         shown = value if reveal else None
-        return cls(stored.secret.masked, stored.secret.fingerprint, stored.storage, fmt, stored.row, value=shown)
+        return cls(
+            stored.secret.masked, stored.secret.fingerprint, stored.storage, fmt, stored.row, stored.reason, shown
+        )  # a reason for a key read as it is: one another tool wrote in clear (RAW)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ..results import Invocation, Result, internal
 from ..safestorage.backends import SafeStorage
 from . import audit as auditing
 from . import doctor as diagnosing
+from . import outside
 from .kept import SWITCHED_OFF, Change, changes_since
 from .origin import origin_notes
 from .provider_pages import billing
@@ -121,7 +122,8 @@ def doctor_report(
     invocation = invocation or Invocation()
     changed = changes_since(inst.db_path, rows, invocation)
     checks = diagnosing.in_order(without_reenable(
-        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)], changed
+        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows),
+         *outside.outside_checks(inst, profile, rows)], changed
     ) + [kept_check(c) for c in changed])  # fmt: skip
     checks = diagnosing.in_order([*(with_invocation(c, invocation) for c in checks), *unreadable_checks(
         origin_notes(inst, rows, storage, invocation))])  # fmt: skip

@@ -9,7 +9,7 @@ from ..changes import journal
 from ..changes.write import stored_prefixes
 from ..cursor import paths as locate
 from ..cursor.reading import cursor_facts
-from ..cursor.rows import ANY_SECRET_PREFIX
+from ..cursor.rows import ENCRYPTED_ROW_PREFIXES
 from ..cursor.store import Store
 from ..errors import ByokError
 from ..results import Result, omit_if_none
@@ -77,7 +77,7 @@ class Installations(Result):
 
 
 def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
-    """Ciphertext prefix of the stored secret:// rows -> the backend that decrypts them (as `list` uses it)."""
+    """Ciphertext prefix of the stored encrypted rows (secret://, MCP tokens) -> the backend that decrypts them."""
     return {p.decode(errors="replace"): row_backend_words(scheme, p) for p in sorted(stored_prefixes(rows))}
 
 
@@ -100,7 +100,7 @@ def describe(inst: locate.Installation, storage: SafeStorage, *, used: bool) -> 
         try:
             with Store(inst.db_path) as st:
                 mode = st.journal_mode()
-                rows = st.get_items(FACT_ROWS, (ANY_SECRET_PREFIX,))
+                rows = st.get_items(FACT_ROWS, ENCRYPTED_ROW_PREFIXES)
             facts = cursor_facts(inst, rows)
             rows_need = backends_needed(rows, storage.scheme)
         except ByokError as exc:

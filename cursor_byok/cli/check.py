@@ -1,4 +1,4 @@
-"""Commands that check: audit, doctor."""
+"""Commands that check: audit, doctor, report."""
 
 from __future__ import annotations
 
@@ -87,3 +87,26 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
         click.echo(coloured(shown))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
+
+
+@main.command()
+@json_option
+@click.pass_context
+def report(ctx, as_json: bool) -> None:
+    """Describe this Cursor, redacted, for a bug report or to compare machines.
+
+    Names its version and where that came from, the journal mode, backups, the
+    safe-storage backend and its evidence, how keys are kept, the profiles, and
+    every row and settings field under the BYOK places that cursor-byok does not
+    know, with type and size. Never a value: no key, token, e-mail or URL.
+
+    \b
+    Examples:
+      cursor-byok report
+      cursor-byok report --json > cursor-report.json
+    """
+    result = library.report(api_context(ctx))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(render.report_text(result.to_json()))

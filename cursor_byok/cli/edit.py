@@ -39,6 +39,17 @@ def key_reader(provider: str, sources: dict):
     return lambda: onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
 
 
+def check_key_sources(no_key: bool, from_row: bool, given: bool, settings: bool) -> None:
+    """`set` takes one key source at most: a source given, --from-row (the stored key) or --no-key."""
+    if no_key and (given or from_row or not settings):
+        raise E.InputError(
+            "--no-key takes no key source; drop one or the other" if given or from_row
+            else "nothing to set: give --base-url, --deployment, --region, --enable or --disable"
+        )  # fmt: skip
+    if from_row and given:
+        raise E.InputError("--from-row takes the key already stored: drop the other key source")
+
+
 @main.command("set")
 @click.argument("provider", type=ProviderName(provider_names))
 @click.option("--key-env", metavar="VAR", help="Read the key (Bedrock: access key ID) from environment variable VAR.")
@@ -47,6 +58,12 @@ def key_reader(provider: str, sources: dict):
 @click.option("--secret-key-env", metavar="VAR", help="Bedrock: read the secret access key from VAR.")
 @click.option("--secret-key-file", metavar="FILE", help="Bedrock: read the secret access key from FILE.")
 @click.option("--no-key", is_flag=True, help="Change only settings and keep the stored key.")
+@click.option(
+    "--from-row",
+    is_flag=True,
+    help="Take the key already stored and store it again the way this Cursor reads it (one another tool wrote "
+    "in clear into its secret:// row: `audit` and `doctor` name this fix).",
+)
 @click.option("--base-url", metavar="URL", help="openai: OpenAI-compatible server ('' clears it); azure: endpoint.")
 @click.option("--deployment", metavar="NAME", help="azure: deployment name.")
 @click.option("--region", metavar="REGION", help="bedrock: AWS region, e.g. us-east-1.")
@@ -55,8 +72,8 @@ def key_reader(provider: str, sources: dict):
 @key_storage_option
 @write_options
 @click.pass_context
-def set_cmd(ctx, provider, no_key, base_url, deployment, region, enabled, force, key_storage, dry_run, check, wait,
-            yes, as_json, **sources) -> None:  # fmt: skip
+def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabled, force, key_storage, dry_run,
+            check, wait, yes, as_json, **sources) -> None:  # fmt: skip
     """Store a provider's key and settings; the key never comes from an argument.
 
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
@@ -70,15 +87,12 @@ def set_cmd(ctx, provider, no_key, base_url, deployment, region, enabled, force,
       cursor-byok set openai --no-key --disable
     """
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
-    if no_key and any(sources.values()):
-        raise E.InputError("--no-key takes no key source; drop one or the other")
-    if no_key and not settings and enabled is None:
-        raise E.InputError("nothing to set: give --base-url, --deployment, --region, --enable or --disable")
+    check_key_sources(no_key, from_row, any(sources.values()), bool(settings) or enabled is not None)
     run = TerminalRun(yes=yes, as_json=as_json)
     result = library.set_key(
-        api_context(ctx), provider, keys=None if no_key else key_reader(provider, sources),
+        api_context(ctx), provider, keys=None if no_key or from_row else key_reader(provider, sources),
         base_url=base_url, deployment=deployment, region=region, enabled=enabled, key_storage=key_storage,
-        force=force, dry_run=dry_run, check=check, wait=wait, ui=run.ui,
+        from_row=from_row, force=force, dry_run=dry_run, check=check, wait=wait, ui=run.ui,
     )  # fmt: skip
     run.report(result)
 

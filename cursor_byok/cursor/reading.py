@@ -19,6 +19,20 @@ def read_rows(db_path: Path) -> dict[str, Any]:
         return st.get_items(row_keys(), ROW_PREFIXES)
 
 
+def row_prefixes(db_path: Path) -> set[bytes]:
+    """The ciphertext prefixes of the encrypted rows a database holds (evidence of the backend Cursor uses);
+    nothing when it cannot be read (the command that reads it next says why)."""
+    from ..errors import ByokError
+    from .rows import ENCRYPTED_ROW_PREFIXES, encrypted_prefixes
+    from .store import Store
+
+    try:
+        with Store(db_path) as st:
+            return encrypted_prefixes(st.get_items((), ENCRYPTED_ROW_PREFIXES))
+    except ByokError:
+        return set()
+
+
 def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, Any]:
     """The BYOK rows: key rows from the default database, the settings blob from a profile's when given."""
     from .rows import BLOB_KEY
@@ -45,7 +59,19 @@ def source_info(inst: locate.Installation) -> dict[str, Any]:
 
 
 def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
-    """The version Cursor recorded and whether it makes state.vscdb.backup."""
+    """The version Cursor recorded (else the installed app's, saying so) and whether it makes state.vscdb.backup."""
     from ..versions import cursor_facts as facts
+    from ..versions import recorded_version
 
-    return facts(rows, Path(f"{inst.db_path}.backup").is_file())
+    app = installed_version(inst) if recorded_version(rows) is None else None
+    return facts(rows, Path(f"{inst.db_path}.backup").is_file(), (app.version, str(app.source)) if app else None)
+
+
+def installed_version(inst: locate.Installation, env: Mapping[str, str] | None = None, platform: str | None = None):
+    """The installed Cursor app's version for this installation's channel (an InstalledVersion), or None."""
+    import os
+    import sys
+
+    from .installed import installed_version as find
+
+    return find(inst.channel, platform or sys.platform, os.environ if env is None else env)

@@ -8,6 +8,7 @@ the form this Cursor uses, and the settings blob patched in place.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -15,6 +16,8 @@ from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageU
 from ..model import (
     EXTRA_PREFIX,
     PLAINTEXT,
+    RAW,
+    RAW_WORDS,
     SELECTED_PREFIX,
     SETTINGS_JSON,
     UNDECRYPTABLE,
@@ -33,6 +36,11 @@ BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.p
 SECRET_PREFIX = "secret://cursorAuth/"
 PLAIN_PREFIX = "cursorAuth/"
 ANY_SECRET_PREFIX = "secret://"
+# MCP servers' OAuth tokens: `mcpOAuth.secret.<base64 name>`, the same Buffer JSON form and machine key as a
+# `secret://` row. Never a provider key, never listed, exported, changed or deleted; but, like every encrypted
+# row (extension `secret://` rows included), a row that decrypts proves the machine secret.
+MCP_SECRET_PREFIX = "mcpOAuth.secret."
+ENCRYPTED_ROW_PREFIXES = (ANY_SECRET_PREFIX, MCP_SECRET_PREFIX)
 
 # Cursor's own login, account and MCP rows: never a provider key. They are never
 # read as "extra" secrets, never exported, and a bundle that names one is refused.
@@ -69,7 +77,84 @@ MODEL_BLOB_PATHS: dict[str, tuple[str, ...]] = {
     "models.enabled": ("aiSettings", "modelOverrideEnabled"),
     "models.disabled": ("aiSettings", "modelOverrideDisabled"),
 }
-ROW_PREFIXES = (ANY_SECRET_PREFIX,)
+ROW_PREFIXES = ENCRYPTED_ROW_PREFIXES  # every encrypted row is read: the BYOK ones, and the others as evidence
+
+
+def is_encrypted_row(key: str) -> bool:
+    """A row Cursor keeps encrypted with the machine secret: every `secret://` row and every MCP OAuth row."""
+    return key.startswith(ENCRYPTED_ROW_PREFIXES)
+
+
+RAW_MAX = 4096  # characters: a key is far shorter; a longer value is not taken for one
+
+
+def raw_value(value: Any) -> str | None:
+    """The key text another tool wrote into a `secret://` row instead of Cursor's form (Buffer JSON of a
+    `v10`/`v11` ciphertext): the row's text itself, or the bytes of a Buffer that holds no ciphertext; "" when
+    that is empty. None when the value is Cursor's form (or a cleared key), or no such text: not text, JSON
+    of another shape (damage, not a key), or longer than any key (RAW_MAX)."""
+    if not isinstance(value, (str, bytes, bytearray, memoryview)):
+        return None
+    text = as_text(value)
+    if text is None or len(text) > RAW_MAX:
+        return None
+    try:
+        blob = ss.decode_buffer_json(text)
+    except ValueError:
+        stripped = text.strip()
+        return None if stripped[:1] in ("{", "[") else plain_value(stripped).strip()
+    if not blob or ss.has_version_prefix(blob):
+        return None
+    try:
+        return blob.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_\-.:/+=]{16,512}")
+
+
+def raw_is_key(field: str, value: str, base_url: str | None = None) -> bool:
+    """A raw value another tool wrote has the shape of a key of this slot (its provider's published shape; one
+    token of key characters where the slot has none): carrying it (export) or re-encrypting it (`set
+    --from-row`) as that key is what the user wants. Anything else is not taken for a key."""
+    from ..key_shapes import OK, UNKNOWN, check_format, looks_placeholder
+
+    found = check_format(field, value, base_url)
+    if found == OK:
+        return True
+    return found == UNKNOWN and bool(_TOKEN.fullmatch(value)) and not looks_placeholder(value)
+
+
+RAW_LEFT_OUT = "left out, not a key"  # the note of a raw value (another tool's) that does not look like a key
+
+
+def raw_travels(field: str, value: StoredKey, base_url: str | None) -> tuple[bool, str]:
+    """(carry it, the note saying so) for a key another tool wrote in clear into a secret:// row (RAW).
+
+    Cursor never read it (it deletes the row at start), so it is never exported as if it did: a value with
+    the shape of this slot's key travels as the key (that is what the user meant to store, and import writes
+    it the way the other Cursor reads it); anything else is left out."""
+    assert value.secret is not None
+    where = f"{value.row} holds text {RAW_WORDS}"
+    if raw_is_key(field, value.secret.reveal(), base_url):
+        return True, f"{field}: {where}; it has the shape of this key ({value.secret.masked}), so it travels as the key"
+    return False, f"{field}: {RAW_LEFT_OUT} ({where}, and it does not look like this key)"
+
+
+def ciphertext(value: Any) -> bytes | None:
+    """The bytes of a Buffer JSON value that start with a version prefix (`v` and two digits); None otherwise:
+    not Buffer JSON, empty (a cleared key), or bytes in clear."""
+    try:
+        blob = ss.decode_buffer_json(as_text(value) or "")
+    except ValueError:
+        return None
+    return blob if ss.has_version_prefix(blob) else None
+
+
+def encrypted_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
+    """The ciphertext prefixes (`v10`, `v11`, ...) of the non-empty encrypted rows among `rows`."""
+    return {blob[:3] for key, value in rows.items() if is_encrypted_row(key) and (blob := ciphertext(value))}
 
 
 def blob_paths() -> dict[str, tuple[str, ...]]:
@@ -140,8 +225,12 @@ class _Reader:
     notes: list[str]
 
     def secret_row(self, row: str) -> StoredKey | None:
-        """A decoded `secret://` row; None for a cleared (empty) one."""
+        """A decoded `secret://` row; None for a cleared (empty) one. A key another tool wrote in clear is
+        read as it is, labelled RAW: Cursor cannot read it, and this tool can re-encrypt it."""
         text = as_text(self.rows[row])
+        raw = raw_value(self.rows[row])
+        if raw is not None:
+            return StoredKey(Secret(raw), RAW, row, RAW_WORDS) if raw else None
         try:
             blob = ss.decode_buffer_json(text or "")
         except ValueError as exc:
@@ -213,6 +302,8 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     reg, paths = registry(), blob_paths()
     for field in (*reg.toggle_fields, *reg.text_setting_fields, *MODEL_BLOB_PATHS):
         value = _typed(field, blobpatch.get_path(doc, paths[field]), notes)
+        if value == "" and field in reg.url_fields:
+            continue  # a base URL switched off: "" before 2.4, null from 2.4 on (the box is on when non-empty)
         if value is not None:
             out[field] = value
     config = blobpatch.get_path(doc, ("aiSettings", "modelConfig"), {})
@@ -289,6 +380,8 @@ def protection_of(stored: StoredKey) -> KeyForm | None:
     """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
     if stored.storage in (PLAINTEXT, SETTINGS_JSON):
         return KeyForm(stored.storage)
+    if stored.storage == RAW:  # in clear, though in a secret:// row
+        return PLAINTEXT
     return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
 
 

@@ -244,6 +244,13 @@ class Store:
         t = self.item_table
         return self._run_read(lambda conn: {k: v for k, v in conn.execute(select(t.c.key, t.c.value))})
 
+    def keys(self) -> list[str]:
+        """Every ItemTable key, no value (`report` counts rows by prefix): the index alone answers it."""
+        from sqlalchemy import select
+
+        t = self.item_table
+        return self._run_read(lambda conn: [k for (k,) in conn.execute(select(t.c.key))])
+
     def foreign_schema(self) -> list[str]:
         """Schema objects Cursor does not make (triggers, views, other tables or indexes), described."""
         return self._run_read(lambda conn: foreign_objects(conn.exec_driver_sql(SCHEMA_QUERY).fetchall()))

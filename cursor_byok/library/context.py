@@ -39,7 +39,14 @@ class Context:
         return locate.select_profile(inst, self.profile)
 
     def storage_for(self, inst: locate.Installation) -> SafeStorage:
-        return SafeStorage(self.safe_storage, local_state=inst.local_state, env=self.env, platform=self.platform)
+        """The safe storage of this installation: the backend chosen as Cursor chooses it, with the rows Cursor
+        wrote as evidence before the desktop (a v11 row means a keyring)."""
+        from ..cursor.reading import row_prefixes
+
+        storage = SafeStorage(self.safe_storage, local_state=inst.local_state, env=self.env, platform=self.platform)
+        if storage.scheme == "linux" and self.safe_storage.choice == "auto" and inst.db_path.is_file():
+            storage.follow_rows(row_prefixes(inst.db_path))
+        return storage
 
     def invocation(self, inst: locate.Installation | None = None) -> Invocation:
         """The global options a pasted hint needs to reach what this command reached: the database (absolute),

@@ -9,8 +9,8 @@ from ..changes import manifest as mf
 from ..changes import wanted as onboard
 from ..changes.flow import FieldWrite, Interaction, Mode, conflict_policy, run
 from ..changes.outcome import SourceReview, Written
-from ..changes.planner import Target, plan_write
-from ..errors import ConfirmationNeeded, Declined
+from ..changes.planner import Target, decoded, plan_write
+from ..errors import ConfirmationNeeded, Declined, InputError
 from ..model import ConflictPolicy, KeyStorage, Secret
 from .context import Context, context
 from .read import provider_name
@@ -39,6 +39,7 @@ def set_key(
     region: str | None = None,
     enabled: bool | None = None,
     key_storage: KeyStorage = "auto",
+    from_row: bool = False,
     force: bool = False,
     dry_run: bool = False,
     check: bool = False,
@@ -46,21 +47,29 @@ def set_key(
     ui: Interaction | None = None,
 ) -> Written:
     """Store a provider's key(s) and settings, as `cursor-byok set` does. `key` (Bedrock: the access key ID) and
-    `secret_key`, or `keys`: a function read after preflight (field -> Secret, e.g. prompts)."""
+    `secret_key`, or `keys`: a function read after preflight (field -> Secret, e.g. prompts); or `from_row`: the
+    key already stored, re-encrypted the way this Cursor reads it (one another tool wrote in clear into its
+    secret:// row), its switch left as it is."""
     provider = provider_name(provider)
     given = onboard.given_keys(provider, key, secret_key)
     settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region},
                                        parameters=True)  # fmt: skip
+    if from_row and (given or keys is not None):
+        raise InputError("from_row takes the stored key: give no other key")
     reader = keys or (lambda: given)
 
     def make(target: Target) -> FieldWrite:
-        read = onboard.checked_keys(provider, reader())
-        build = lambda _p: onboard.provider_fields(provider, read, settings, enabled)  # noqa: E731
-        plan = plan_write(target, build, key_storage=key_storage, guard_endpoints=False, force=force, keys=bool(read))
-        return FieldWrite(plan, f"set {provider}")
+        stored = decoded(target) if from_row else None
+        read = onboard.checked_keys(provider, onboard.stored_keys(stored, provider, force) if stored else reader())
+        switch = stored.get(f"{provider}.enabled") if stored and enabled is None else enabled
+        build = lambda _p: onboard.provider_fields(provider, read, settings, switch)  # noqa: E731
+        plan = plan_write(
+            target, build, key_storage=key_storage, guard_endpoints=False, force=force, keys=bool(read) or from_row
+        )
+        return FieldWrite(plan, f"set {provider}" + (" --from-row" if from_row else ""))
 
     mode = Mode(dry_run, check, wait)
-    return _write(ctx, mode, ui, bool(given) or keys is not None, make, key_storage=key_storage)
+    return _write(ctx, mode, ui, bool(given) or keys is not None or from_row, make, key_storage=key_storage)
 
 
 def unset_key(

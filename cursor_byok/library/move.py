@@ -16,6 +16,7 @@ from ..changes.planner import Target, prepare
 from ..checks.listing import Listing, bundle_listing
 from ..checks.origin import origin_notes
 from ..cursor.reading import load_profile
+from ..cursor.rows import RAW_LEFT_OUT
 from ..errors import InputError, KeysUndecryptable
 from ..key_shapes import shown_path
 from ..model import MIN_PASSPHRASE, ConflictPolicy, KeyStorage, ModelsPolicy, Profile
@@ -109,7 +110,7 @@ def export_bundle(
     if output is not None:
         write_private(Path(output), data, overwrite=overwrite)
     n_keys, n_providers = bundledoc.written_counts(doc)
-    left = tuple(n for n in notes if bundledoc.LEFT_OUT in n)
+    left = tuple(n for n in notes if bundledoc.LEFT_OUT in n or RAW_LEFT_OUT in n)
     return ExportedBundle(None if output is None else str(output), n_keys, n_providers, "models" in doc["profile"],
                           "recipients" if recipients else "passphrase", len(recipients), armor, left, tuple(notes),
                           data)  # fmt: skip

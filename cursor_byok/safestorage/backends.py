@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .. import versions
 from ..errors import SafeStorageUnavailable
@@ -84,6 +84,21 @@ class SafeStorage:
         if self.scheme == "windows":
             return "dpapi", "Windows"
         return linux_choice.linux_backend_choice(self.env, self.argv_json)
+
+    def follow_rows(self, prefixes: Iterable[bytes]) -> None:
+        """Let the ciphertext prefixes of the rows Cursor wrote (every encrypted row: keys, extension secrets,
+        MCP tokens) decide the Linux backend before the desktop does: v11 means a keyring, only v10 basic.
+        An explicit choice (--safe-storage, argv.json's password-store) stays as it is."""
+        if self.scheme != "linux" or self.config.choice != "auto" or self._argv_store():
+            return
+        found = linux_choice.backend_from_rows(frozenset(prefixes), self.backend, self.backend_reason)
+        if found is not None:
+            self.backend, self.backend_reason = found
+
+    def _argv_store(self) -> str | None:
+        """argv.json's password-store when Chromium knows it (an explicit choice), else None."""
+        store = argv_json.argv_password_store(self.argv_json) if self.argv_json else None
+        return store if (store or "").lower() in linux_choice.PASSWORD_STORES else None
 
     # -- the secret ----------------------------------------------------------------
 
@@ -211,9 +226,8 @@ class SafeStorage:
         """
         if self.scheme != "linux":
             return versions.prefix_written(self.scheme, self.backend)
-        store = argv_json.argv_password_store(self.argv_json) if self.argv_json else None
         # A password-store Chromium does not know is ignored (the desktop decides), so it is no evidence either.
-        explicit = self.config.choice != "auto" or (store or "").lower() in linux_choice.PASSWORD_STORES
+        explicit = self.config.choice != "auto" or self._argv_store() is not None
         if not explicit or self.backend == "password":
             return None
         return versions.prefix_written(self.scheme, self.backend)

@@ -58,3 +58,24 @@ def linux_backend_choice(env: Mapping[str, str], argv_json: Path | None) -> tupl
 def linux_backend(env: Mapping[str, str], argv_json: Path | None) -> str:
     """The backend Cursor picks on Linux: argv.json first, then the desktop."""
     return linux_backend_choice(env, argv_json)[0]
+
+
+KEYRING_ORDER = ("secret-service", "kwallet")  # which keyring a v11 row is tried with when the desktop names none
+
+
+def backend_from_rows(prefixes: frozenset[bytes], chosen: str, why: str) -> tuple[str, str] | None:
+    """(backend, why) when the rows Cursor wrote contradict a backend guessed from the desktop; None otherwise.
+
+    A `v11` row (any encrypted row: a key, an extension's secret, an MCP token) was written with a keyring,
+    whatever the desktop says now (this tool may run over SSH, or in another session than Cursor): the keyring
+    is tried, Secret Service first, then KWallet. Only `v10` rows on Linux were written with no keyring: basic.
+    """
+    if b"v11" in prefixes and chosen == "basic":
+        return (
+            KEYRING_ORDER[0],
+            f"the database holds v11 rows, which Cursor writes only with a keyring, whatever the desktop says "
+            f"({why}); tries Secret Service (GNOME Keyring, KeePassXC), then KWallet",
+        )
+    if prefixes == {b"v10"} and chosen != "basic":
+        return "basic", f"the database holds only v10 rows, which Cursor writes with no keyring (not {chosen}: {why})"
+    return None

@@ -184,6 +184,11 @@ def linux_keyring_codec(password: bytes) -> CbcCodec:
     return CbcCodec(b"v11", derive_cbc_key(password, LINUX_ITERATIONS), (EMPTY_PASSWORD_V11_KEY,))
 
 
+def has_version_prefix(blob: bytes) -> bool:
+    """True when the bytes start like an OSCrypt ciphertext: `v` and two digits (v10, v11, Chrome's v20)."""
+    return len(blob) > 3 and blob[:1] == b"v" and blob[1:3].isdigit()
+
+
 def prefix_of(blob: bytes) -> str:
     """The 3-byte version prefix as text, or a printable description."""
     head = blob[:3]

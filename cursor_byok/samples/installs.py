@@ -104,6 +104,11 @@ class Sample:
     options_json: bool = True  # 2.4 writes state.vscdb.options.json; 3.7 does not
     backups: bool | None = None  # True: a state.vscdb.backup; False: 3.7's switch row; None: neither
     mcp_key: bool = True  # secret://mcpEncryptionKey (absent on a fresh 3.x install)
+    # MCP servers' OAuth tokens, name -> token: `mcpOAuth.secret.<base64 of the name>` rows, encrypted like keys
+    mcp_oauth: Mapping[str, str] = field(default_factory=dict)
+    # extension secrets, (extension id, key) -> value: `secret://{"extensionId":...,"key":...}` rows
+    extension_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    raw_rows: Mapping[str, str] = field(default_factory=dict)  # rows stored as given (what other tools write)
     profiles: tuple["ProfileSample", ...] = ()  # userDataProfiles with their own settings blob
 
     def codec(self):
@@ -180,9 +185,33 @@ def item_rows(sample: Sample) -> dict[str, str]:
         rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
     if codec is not None and sample.mcp_key:
         rows["secret://mcpEncryptionKey"] = ss.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
+    if codec is not None:
+        for name, token in sample.mcp_oauth.items():
+            rows[mcp_oauth_row(name)] = ss.encode_buffer_json(codec.encrypt(token))
+        for (extension, key), value in sample.extension_secrets.items():
+            rows[extension_secret_row(extension, key)] = ss.encode_buffer_json(codec.encrypt(value))
+    rows.update(sample.raw_rows)
     rows[BLOB_KEY] = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     rows.update(version_rows(sample))
     return rows
+
+
+def mcp_oauth_row(name: str) -> str:
+    """The row Cursor keeps an MCP server's OAuth token in: `mcpOAuth.secret.` + base64 of its name."""
+    import base64
+
+    return "mcpOAuth.secret." + base64.b64encode(name.encode()).decode()
+
+
+def extension_secret_row(extension: str, key: str) -> str:
+    """An extension's secret row, as VS Code names it: `secret://` + the JSON of its extension id and key."""
+    return "secret://" + json.dumps({"extensionId": extension, "key": key}, separators=(",", ":"))
+
+
+def mcp_token(rng: random.Random) -> str:
+    """A made-up MCP OAuth token document (the shape of what Cursor stores: JSON with the tokens)."""
+    access = "ya29." + _pick(rng, B64URL, 120)
+    return json.dumps({"access_token": access, "refresh_token": "1//" + _pick(rng, B64URL, 90), "token_type": "Bearer"})
 
 
 def version_rows(sample: Sample) -> dict[str, str]:
@@ -357,6 +386,15 @@ def layout_3_7(seed: int = 37) -> Sample:
     )
 
 
+MCP_SERVER = "[plugin-google-drive-google-drive::mcpScope:profile:ZGVmYXVsdA] mcp_tokens"  # a real row's name
+
+
+def layout_3_7_mcp(seed: int = 38) -> Sample:
+    """Cursor 3.7 with one MCP server signed in and no key set: its only encrypted row an `mcpOAuth.secret.*` one."""
+    base = layout_3_7(seed)
+    return Sample(**{**base.__dict__, "mcp_oauth": {MCP_SERVER: mcp_token(random.Random(seed))}})
+
+
 def layout_profiles(seed: int = 5) -> Sample:
     """Two profiles next to the default one, each with its own settings blob and models (seen on 0.42)."""
     base = layout_0_42(seed)
@@ -373,5 +411,6 @@ REAL_LAYOUTS = {
     "cursor-0.42": layout_0_42,
     "cursor-2.4": layout_2_4,
     "cursor-3.7": layout_3_7,
+    "cursor-3.7-mcp": layout_3_7_mcp,
     "cursor-profiles": layout_profiles,
 }
