@@ -111,7 +111,8 @@ def test_the_installed_version_breaks_a_tie_only(tmp_path, clean_env, monkeypatc
     udd = tmp_path / "udd"
     build_user_data_dir(udd, sample)
     monkeypatch.setenv("NEW_KEY", make_key("openai"))
-    args = ("--user-data-dir", udd, "--safe-storage", "basic", "set", "openai", "--key-env", "NEW_KEY", "--dry-run")
+    args = ("-v", "--user-data-dir", udd, "--safe-storage", "basic", "set", "openai", "--key-env", "NEW_KEY")
+    args = (*args, "--dry-run")
     assert "plain cursorAuth rows (no Cursor version recorded" in run(*args).stdout
     monkeypatch.setattr(installed, "ROOT", tmp_path / "root")
     product(tmp_path / "root/opt/Cursor/resources/app/product.json", {"version": "3.22.7"})
