@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 
-from .key_table import SHAPES, fields
+from .key_table import SHAPES, fields, find_secrets, has_a_key_shape, looks_like_secret
 from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
 from .key_table import looks_like_key as looks_like_key
 from .providers import registry
@@ -75,6 +76,7 @@ def looks_truncated(field: str, value: str) -> bool:
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 NOT_SHOWN = "(the value given is not shown: it may be a secret given by mistake)"
+SECRET_NOT_SHOWN = "(a key, not shown)"
 
 
 def shown_env_name(text: str) -> str:
@@ -82,14 +84,44 @@ def shown_env_name(text: str) -> str:
 
     `--key-env "$OPENAI_API_KEY"` is an easy slip: the message must not repeat the key.
     """
-    return f"${text}" if ENV_NAME.fullmatch(text) and not looks_like_key(text) else NOT_SHOWN
+    return f"${text}" if ENV_NAME.fullmatch(text) and not looks_like_secret(text) else NOT_SHOWN
 
 
-def shown_path(text: str) -> str:
-    """A path for an error message, or a stand-in when it looks like a key or passphrase instead."""
-    pathy = any(c in text for c in "/\\.~")
-    keyish = any(looks_like_key(part) for part in re.split(r"[/\\]", text))
-    return text if pathy and not keyish and not any(c.isspace() for c in text) else NOT_SHOWN
+def shown_path(text: str | os.PathLike[str], *, opened: bool = False) -> str:
+    """The one rule for showing a path the user gave (an option, an argument, a library parameter) in a
+    message or a document: the path as given, or NOT_SHOWN when it may be a secret pasted by mistake.
+
+    Not shown: a path any part of which is a key or another credential (an age identity, a token), whose last
+    part has the shape of even a generic key (32 hex digits, 40 base64 characters), or a bare word that is
+    no file name (a passphrase: no folder, and spaces or no dot), unless `opened`: a file by that name was read.
+    """
+    text = os.fspath(text)
+    if secret_in_path(text):
+        return NOT_SHOWN
+    if opened:
+        return text
+    in_a_folder = any(c in text for c in "/\\") or text.startswith("~")
+    if not in_a_folder and (any(c.isspace() for c in text) or "." not in text):
+        return NOT_SHOWN
+    return text
+
+
+def secret_in_path(text: str | os.PathLike[str]) -> bool:
+    """True when a part of the path is a key or another credential, or its last part has the shape of even a
+    generic key (32 hex digits, 40 base64 characters): a secret pasted where a path goes."""
+    text = os.fspath(text)
+    parts = [p for p in re.split(r"[/\\]", text) if p]
+    if any(looks_like_secret(p) for p in parts) or find_secrets(text):
+        return True
+    return bool(parts) and has_a_key_shape(parts[-1])
+
+
+def without_secrets(text: str) -> str:
+    """`text` with every key or credential in it replaced by a stand-in: the last guard of error lines."""
+    spans = find_secrets(text)
+    for start, end in reversed(spans):
+        text = text[:start] + SECRET_NOT_SHOWN + text[end:]
+    return text
 
 
 # Credentials of other kinds that a key source may hand over by mistake (or by design of

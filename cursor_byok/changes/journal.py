@@ -96,6 +96,10 @@ def _decode(value: Any) -> Any:
 def data_dir() -> Path:
     override = os.environ.get("CURSOR_BYOK_DATA_DIR")
     if override:
+        from ..key_shapes import NOT_SHOWN, secret_in_path
+
+        if secret_in_path(override):  # a key pasted as --data-dir would become a folder's name
+            raise InputError(f"--data-dir (CURSOR_BYOK_DATA_DIR) {NOT_SHOWN} looks like a key; give a folder")
         return Path(override)
     import platformdirs
 

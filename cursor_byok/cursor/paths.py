@@ -16,6 +16,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
 from ..errors import DatabaseNotFound, ProfileNotFound
+from ..key_shapes import shown_path
 from ..private_files import read_small
 from ..processes import pid_alive
 
@@ -148,7 +149,7 @@ def resolve(**kw) -> Installation:
     inst = found[0]
     if not inst.db_path.exists():
         raise DatabaseNotFound(
-            f"{inst.db_path}: no such file ({inst.source}); check the path or run `cursor-byok where`"
+            f"{shown_path(inst.db_path)}: no such file ({inst.source}); check the path or run `cursor-byok where`"
         )
     return inst
 
@@ -229,7 +230,9 @@ def select_profile(inst: Installation, wanted: str | None) -> UserProfile | None
             shown = "; ".join(f"{p.name!r} (location {p.location})" for p in hits)
             raise ProfileNotFound(f"--profile {wanted!r} matches several profiles: {shown}; pass a location")
     names = ", ".join([DEFAULT_PROFILE, *(p.name for p in found)])
-    raise ProfileNotFound(f"no profile {wanted!r} in {inst.user_data_dir or inst.db_path}; profiles: {names}")
+    raise ProfileNotFound(
+        f"no profile {wanted!r} in {shown_path(inst.user_data_dir or inst.db_path)}; profiles: {names}"
+    )
 
 
 # --- is Cursor running? -------------------------------------------------------

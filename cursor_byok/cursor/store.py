@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from ..errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
+from ..key_shapes import shown_path
 
 TABLES = ("ItemTable", "cursorDiskKV")
 WRITE_BUSY_TIMEOUT_S = 2.0
@@ -71,14 +72,16 @@ def check_sqlite_header(path: Path) -> None:
         with open(path, "rb") as fh:
             head = fh.read(len(SQLITE_MAGIC))
     except FileNotFoundError:
-        raise DatabaseUnreadable(f"{path}: no such file; check the path or run `cursor-byok where`") from None
+        raise DatabaseUnreadable(
+            f"{shown_path(path)}: no such file; check the path or run `cursor-byok where`"
+        ) from None
     except IsADirectoryError:
-        raise DatabaseUnreadable(f"{path}: is a directory, not a state.vscdb file") from None
+        raise DatabaseUnreadable(f"{shown_path(path)}: is a directory, not a state.vscdb file") from None
     except OSError as exc:
-        raise DatabaseUnreadable(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
+        raise DatabaseUnreadable(f"{shown_path(path)}: cannot read ({exc.strerror}); check its permissions") from None
     if head != SQLITE_MAGIC:
         raise NotACursorDatabase(
-            f"{path}: not a SQLite file, so not a Cursor state database; point --db at state.vscdb"
+            f"{shown_path(path)}: not a SQLite file, so not a Cursor state database; point --db at state.vscdb"
         )
 
 
@@ -175,7 +178,7 @@ class Store:
             raise self._translate(exc) from None
         except DatabaseError as exc:
             raise NotACursorDatabase(
-                f"{self.path}: damaged or not a SQLite database ({exc.orig}); {restore_advice(self.path)}"
+                f"{shown_path(self.path)}: damaged or not a SQLite database ({exc.orig}); {restore_advice(self.path)}"
             ) from None
         # ItemTable(key, value) makes a Cursor state database; cursorDiskKV came
         # later (no global database up to 0.42 has it) and is never created here.
@@ -185,7 +188,7 @@ class Store:
                 missing.append(f"{name}(key, value)")
         if missing:
             raise NotACursorDatabase(
-                f"{self.path}: not a Cursor state database (missing {', '.join(missing)}); "
+                f"{shown_path(self.path)}: not a Cursor state database (missing {', '.join(missing)}); "
                 "point --db at User/globalStorage/state.vscdb"
             )
         return meta.tables["ItemTable"], meta.tables.get("cursorDiskKV")
@@ -194,14 +197,15 @@ class Store:
         orig = getattr(exc, "orig", exc)
         if _is_busy(exc):
             return DatabaseBusy(
-                f"{self.path}: database is locked by another process; quit Cursor (or the other tool) and try again"
+                f"{shown_path(self.path)}: database is locked by another process; quit Cursor (or the other tool) "
+                "and try again"
             )
         text = str(orig)
         if "not a database" in text or "malformed" in text:
             return NotACursorDatabase(
-                f"{self.path}: damaged or not a SQLite database ({text}); {restore_advice(self.path)}"
+                f"{shown_path(self.path)}: damaged or not a SQLite database ({text}); {restore_advice(self.path)}"
             )
-        return DatabaseUnreadable(f"{self.path}: cannot open ({text}); check the path and permissions")
+        return DatabaseUnreadable(f"{shown_path(self.path)}: cannot open ({text}); check the path and permissions")
 
     def close(self) -> None:
         self._engine.dispose()
@@ -257,8 +261,8 @@ class Store:
             return
         more = f" and {len(found) - 3} more" if len(found) > 3 else ""
         raise ForeignSchema(
-            f"{self.path}: holds {', '.join(found[:3])}{more}, which Cursor does not make; triggers and views run "
-            "inside every write, so cursor-byok will not write to this database and nothing was written. "
+            f"{shown_path(self.path)}: holds {', '.join(found[:3])}{more}, which Cursor does not make; triggers and "
+            "views run inside every write, so cursor-byok will not write to this database and nothing was written. "
             "Inspect it with `sqlite3 state.vscdb .schema` and drop them, or point --db at Cursor's own file"
         )
 
@@ -331,8 +335,8 @@ class Store:
             if unique and not partial and columns == ["key"]:
                 return
         raise NotACursorDatabase(
-            f"{self.path}: ItemTable.key is not UNIQUE as in Cursor's schema, so a write would add duplicate rows; "
-            "nothing was written. Point --db at Cursor's own state.vscdb"
+            f"{shown_path(self.path)}: ItemTable.key is not UNIQUE as in Cursor's schema, so a write would add "
+            "duplicate rows; nothing was written. Point --db at Cursor's own state.vscdb"
         )
 
     def _check_unchanged(self, conn, expect, select) -> None:
@@ -341,7 +345,8 @@ class Store:
         for key, value in expect.items():
             if rows.get(key) != value:
                 raise DatabaseBusy(
-                    f"{self.path}: row {key!r} changed while planning; nothing was written, run the command again"
+                    f"{shown_path(self.path)}: row {key!r} changed while planning; nothing was written, run the "
+                    "command again"
                 )
 
 
@@ -367,7 +372,7 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     try:
         columns = {row[1] for row in conn.execute('PRAGMA table_info("ItemTable")')}
         if not {b"key", b"value"} <= columns:
-            raise NotACursorDatabase(f"{path}: not a Cursor state database (missing ItemTable(key, value))")
+            raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (missing ItemTable(key, value))")
         for key, value in conn.execute("SELECT key, value FROM ItemTable"):
             text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
             yield text, value if isinstance(value, bytes) else str(value if value is not None else "").encode()
@@ -380,7 +385,7 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
 def _plain_error(path: Path, exc: sqlite3.Error) -> Exception:
     text = str(exc)
     if _is_busy(exc):
-        return DatabaseBusy(f"{path}: database is locked by another process; quit Cursor and try again")
+        return DatabaseBusy(f"{shown_path(path)}: database is locked by another process; quit Cursor and try again")
     if "not a database" in text or "malformed" in text:
-        return NotACursorDatabase(f"{path}: damaged or not a SQLite database ({text})")
-    return DatabaseUnreadable(f"{path}: cannot open ({text}); check the path and permissions")
+        return NotACursorDatabase(f"{shown_path(path)}: damaged or not a SQLite database ({text})")
+    return DatabaseUnreadable(f"{shown_path(path)}: cannot open ({text}); check the path and permissions")

@@ -1,0 +1,162 @@
+"""Trust nothing, round two (issue 22): what still leaked, reached too far, or never ended.
+
+Each test here was run against the code before its fix and failed there; the names say what is defended.
+Real sample databases (cursor_byok.samples), real age bundles and the real command line (in process through
+CliRunner, or as subprocesses where the process itself is under test). No key may appear in any output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import cli_runner
+from test_set_models import assert_refused, cli, disk_state
+
+import cursor_byok as api
+from cursor_byok.bundle import age_envelope as agefile
+from cursor_byok.cli import Exit, main
+from cursor_byok.errors import ByokError
+from cursor_byok.key_shapes import NOT_SHOWN, shown_path
+from cursor_byok.samples.installs import make_key
+
+DOCUMENTED_EXITS = {int(code) for code in Exit}
+
+
+@pytest.fixture
+def env(clean_env, tmp_path, monkeypatch) -> Path:
+    data = tmp_path / "byok-data"
+    monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(data))
+    return data
+
+
+def invoke(*args: str, input: str | None = None, env: dict | None = None):
+    return cli_runner().invoke(main, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def assert_never_shown(result, *secrets: str) -> None:
+    """No secret, and no long piece of one, anywhere in what the command printed."""
+    out = result.stdout + result.stderr
+    for secret in secrets:
+        assert secret not in out, out
+        assert secret[6:-4] not in out, out
+
+
+def assert_one_error(result, code: Exit | None = None) -> None:
+    assert result.exit_code in DOCUMENTED_EXITS - {0}, (result.exit_code, result.stderr)
+    if code is not None:
+        assert result.exit_code == int(code), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.rstrip("\n").splitlines()[-1].startswith("cursor-byok: error: "), result.stderr
+
+
+# --- 2. a secret pasted where a path goes is never repeated ----------------------------------------------------
+
+SECRETS = {
+    "openai key": make_key("openai", random.Random(2201)),
+    "anthropic key": make_key("anthropic", random.Random(2202)),
+    "age identity": agefile.generate_identity()[0],
+    "age plugin identity": "AGE-PLUGIN-YUBIKEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQY",
+    "vault token": "hvs." + "CAESIJ" + "x7Yq2" * 18,
+}
+
+# Every option and argument that takes a path, each given a secret instead: (words before, words after).
+PATH_PLACES = {
+    "--db": (["--db", "{s}"], ["list"]),
+    "--user-data-dir": (["--user-data-dir", "{s}"], ["list"]),
+    "--safe-storage-password-file": (
+        ["--safe-storage", "password", "--safe-storage-scheme", "linux", "--safe-storage-password-file", "{s}"],
+        ["get", "openai"],
+    ),
+    "import FILE": ([], ["import", "{s}", "--yes"]),
+    "list --bundle FILE": ([], ["list", "--bundle", "{s}"]),
+    "import -i": ([], ["import", "{bundle}", "-i", "{s}", "--yes"]),
+    "list --bundle -i": ([], ["list", "--bundle", "{bundle}", "-i", "{s}"]),
+    "export -R": ([], ["export", "-o", "{out}", "-R", "{s}"]),
+    "export -o": ([], ["export", "-o", "{s}", "-r", "{recipient}"]),
+    "export --passphrase-file": ([], ["export", "-o", "{out}", "--passphrase-file", "{s}"]),
+    "import --passphrase-file": ([], ["import", "{phrase_bundle}", "--passphrase-file", "{s}", "--yes"]),
+    "apply MANIFEST": ([], ["apply", "{s}", "--yes"]),
+    "set --key-file": ([], ["set", "openai", "--key-file", "{s}", "--yes"]),
+    "--data-dir": (["--data-dir", "{s}/journals"], ["set", "openai", "--key-env", "NEW_KEY", "--yes"]),
+}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, str]:
+    """A recipient bundle, a passphrase bundle and the recipient, made by the library."""
+    folder = tmp_path_factory.mktemp("bundles")
+    _secret, public = agefile.generate_identity()
+    doc = {"format": "cursor-byok-bundle", "version": 1, "created": "2026-01-01T00:00:00Z", "profile": {}}
+    (folder / "r.age").write_bytes(agefile.seal(doc, passphrase=None, recipients=[public]))
+    (folder / "p.age").write_bytes(agefile.seal(doc, passphrase="round two passphrase"))
+    return {"bundle": str(folder / "r.age"), "recipient": public, "phrase_bundle": str(folder / "p.age")}
+
+
+@pytest.mark.parametrize("place", sorted(PATH_PLACES))
+@pytest.mark.parametrize("kind", sorted(SECRETS))
+def test_a_secret_given_as_a_path_is_never_repeated(place, kind, make_sample_dir, tmp_path, env, bundles):
+    sd = make_sample_dir("v11" if "password" in place else "basic")  # v11 rows need the machine secret
+    secret = SECRETS[kind]
+    before, after = PATH_PLACES[place]
+    fill = {"s": secret, "out": str(tmp_path / "out.age"), **bundles}
+    group = ["--user-data-dir", str(sd.udd), "--safe-storage", "basic"]
+    args = [*group, *(w.format(**fill) for w in before), *(w.format(**fill) for w in after)]
+    state = disk_state(sd.db)
+    os.chdir(tmp_path)  # a relative "path" that is a key resolves here: nothing may be created by its name
+    for json_flag in ([], ["--json"]):
+        result = invoke(*args, *json_flag, env={"NEW_KEY": make_key("openai", random.Random(1))})
+        assert_one_error(result)
+        assert_never_shown(result, secret)
+        assert NOT_SHOWN in result.stderr or "looks like a key" in result.stderr
+    assert disk_state(sd.db) == state
+    assert not any(secret in p.name for p in tmp_path.rglob("*"))
+
+
+def test_the_library_never_repeats_a_secret_given_as_a_path(make_sample_dir, bundles, tmp_path):
+    sd = make_sample_dir("basic")
+    data = Path(bundles["bundle"]).read_bytes()
+    ctx = api.Context(user_data_dir=str(sd.udd), safe_storage=api.SafeStorageConfig("basic"))
+    for secret in SECRETS.values():
+        attempts = [
+            lambda: api.open_bundle(data, identity_files=[secret]),
+            lambda: api.import_bundle(ctx, secret, dry_run=True),
+            lambda: api.import_bundle(ctx, Path(secret), dry_run=True),
+            lambda: api.list_keys(api.Context(db=secret)),
+            lambda: api.list_keys(api.Context(user_data_dir=secret)),
+            lambda: api.export_bundle(ctx, recipients=[bundles["recipient"]], output=tmp_path / secret),
+        ]
+        for attempt in attempts:
+            with pytest.raises(ByokError) as caught:
+                attempt()
+            assert secret not in str(caught.value) and secret[6:-4] not in str(caught.value)
+
+
+def test_one_path_display_rule():
+    from cursor_byok.key_shapes import secret_in_path
+
+    assert shown_path("~/Library/Application Support/Cursor/User/globalStorage/state.vscdb").startswith("~/Library")
+    assert shown_path("C:\\Users\\dev\\bundle.age") == "C:\\Users\\dev\\bundle.age"
+    assert shown_path("bundle.age") == "bundle.age"
+    assert shown_path("bundle") == NOT_SHOWN  # a bare word may be a passphrase
+    assert shown_path("bundle", opened=True) == "bundle"  # unless a file by that name was read
+    for secret in SECRETS.values():
+        for given in (secret, f"/home/dev/{secret}", f"./{secret}.age", f"C:\\keys\\{secret}"):
+            assert shown_path(given) == NOT_SHOWN and shown_path(given, opened=True) == NOT_SHOWN
+            assert secret_in_path(given)
+    assert shown_path("/tmp/0f3a9c" + "4" * 26) == NOT_SHOWN  # an Azure key (32 hex) as the last part
+    workspace = "User/workspaceStorage/0f3a9c" + "4" * 26 + "/state.vscdb"  # a workspace folder is 32 hex
+    assert shown_path(workspace) == workspace
+
+
+def test_error_lines_never_hold_a_key_whatever_raised_them():
+    from cursor_byok.key_shapes import without_secrets
+
+    for secret in SECRETS.values():
+        line = without_secrets(f"/work/{secret}: cannot read; also {secret}.")
+        assert secret not in line and line.count("(a key, not shown)") == 2
+    assert without_secrets("sk-proj-…abcd fingerprint 0123456789ab") == "sk-proj-…abcd fingerprint 0123456789ab"
