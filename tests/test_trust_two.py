@@ -123,12 +123,12 @@ def test_the_library_never_repeats_a_secret_given_as_a_path(make_sample_dir, bun
     ctx = api.Context(user_data_dir=str(sd.udd), safe_storage=api.SafeStorageConfig("basic"))
     for secret in SECRETS.values():
         attempts = [
-            lambda: api.open_bundle(data, identity_files=[secret]),
-            lambda: api.import_bundle(ctx, secret, dry_run=True),
-            lambda: api.import_bundle(ctx, Path(secret), dry_run=True),
-            lambda: api.list_keys(api.Context(db=secret)),
-            lambda: api.list_keys(api.Context(user_data_dir=secret)),
-            lambda: api.export_bundle(ctx, recipients=[bundles["recipient"]], output=tmp_path / secret),
+            lambda secret=secret: api.open_bundle(data, identity_files=[secret]),
+            lambda secret=secret: api.import_bundle(ctx, secret, dry_run=True),
+            lambda secret=secret: api.import_bundle(ctx, Path(secret), dry_run=True),
+            lambda secret=secret: api.list_keys(api.Context(db=secret)),
+            lambda secret=secret: api.list_keys(api.Context(user_data_dir=secret)),
+            lambda secret=secret: api.export_bundle(ctx, recipients=[bundles["recipient"]], output=tmp_path / secret),
         ]
         for attempt in attempts:
             with pytest.raises(ByokError) as caught:
@@ -160,3 +160,141 @@ def test_error_lines_never_hold_a_key_whatever_raised_them():
         line = without_secrets(f"/work/{secret}: cannot read; also {secret}.")
         assert secret not in line and line.count("(a key, not shown)") == 2
     assert without_secrets("sk-proj-…abcd fingerprint 0123456789ab") == "sk-proj-…abcd fingerprint 0123456789ab"
+
+
+# --- 9. terminal escapes and bidi controls from outside never reach the terminal -------------------------------
+
+RETITLE = "\x1b]0;PWNED\x07"
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows shows reversed
+RAW = ("\x1b", "\x07", RLO, "\u2066", "\u200b", "\r")
+
+
+def assert_nothing_raw(result) -> None:
+    out = result.stdout + result.stderr
+    for char in RAW:
+        assert char not in out, (char, out)
+
+
+def hostile_install(make_sample_dir, tmp_path: Path):
+    """A Cursor whose rows, settings blob, profiles and a workspace database hold terminal escapes and bidi."""
+    from cursor_byok.samples.installs import ProfileSample, default_settings
+
+    settings = default_settings()
+    settings["aiSettings"]["userAddedModels"] = [f"gpt-4o{RLO}ini-m", f"x{RETITLE}"]
+    settings["aiSettings"]["modelConfig"]["composer"]["modelName"] = f"claude{RLO}4"
+    sd = make_sample_dir(
+        "basic",
+        extras={
+            f"x{RETITLE}Key": make_key("openrouter", random.Random(3)),
+            f"y{RLO}Key": make_key("openrouter", random.Random(5)),
+        },
+        settings=settings,
+        profiles=(ProfileSample("p1", f"work{RLO}krow"),),
+    )
+    workspace = sd.udd / "User" / "workspaceStorage" / ("0f3a9c" + "4" * 26)
+    workspace.mkdir(parents=True)
+    conn = sqlite3.connect(workspace / "state.vscdb")
+    conn.execute("CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+    conn.execute(
+        "INSERT INTO ItemTable VALUES (?, ?)", (f"row{RETITLE}{RLO}", make_key("openrouter", random.Random(4)))
+    )
+    conn.commit()
+    conn.close()
+    return sd
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["list"], ["list", "--profile", "all"], ["audit"], ["doctor"], ["models", "list"], ["where"]],
+    ids=" ".join,
+)
+def test_escapes_in_rows_names_and_models_never_reach_the_terminal(command, make_sample_dir, tmp_path, env):
+    sd = hostile_install(make_sample_dir, tmp_path)
+    base = ["--user-data-dir", str(sd.udd), "--safe-storage", "basic"]
+    result = invoke(*base, *command)
+    assert result.exit_code in DOCUMENTED_EXITS, result.stderr
+    assert_nothing_raw(result)
+    if command[0] in ("list", "audit", "doctor", "where"):
+        as_json = invoke(*base, *command, "--json")
+        assert_nothing_raw(as_json)
+        json.loads(as_json.stdout)  # still one valid document
+
+
+def test_the_json_document_keeps_the_text_but_escapes_it(make_sample_dir, tmp_path, env):
+    sd = hostile_install(make_sample_dir, tmp_path)
+    result = invoke("--user-data-dir", str(sd.udd), "--safe-storage", "basic", "list", "--json")
+    assert "\\u202e" in result.stdout and "\\u001b" in result.stdout and RLO not in result.stdout
+    doc = json.loads(result.stdout)
+    assert f"gpt-4o{RLO}ini-m" in doc["models"]["user_added"]  # the value itself is unchanged
+    assert any(RETITLE in e["name"] for e in doc["extra_secrets"])
+    shown = invoke("--user-data-dir", str(sd.udd), "--safe-storage", "basic", "list")
+    assert "gpt-4o\\u202eini-m" in shown.stdout  # shown escaped, as repr() would
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'key = "cmd:op read op://vault/{RLO}yek-ia-nepo"',
+        'key = "cmd:pass show \\u202eopenai"',
+        'key = "file:~/keys/\\u2067openai.key"',
+        'key = "cmd:get-key \\u200b--all"',
+    ],
+)
+def test_bidi_and_format_characters_in_a_source_are_refused_before_it_is_shown(line, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    path = tmp_path / "m.toml"
+    path.write_text(f"version = 1\n[openai]\n{line}\n", encoding="utf-8")
+    before = disk_state(sd.db)
+    for extra in (["--dry-run"], ["--yes"]):
+        result = cli(sd, tmp_path, "apply", str(path), *extra)
+        assert_refused(result, sd, before, env)
+        assert "control character" in result.stderr and "bidi" in result.stderr
+        assert_nothing_raw(result)
+
+
+def test_bidi_in_model_names_is_refused_at_parse_time(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    before = disk_state(sd.db)
+    for args in (["models", "add", f"gpt-4o{RLO}"], ["models", "select", "composer", f"claude{RLO}4"]):
+        result = cli(sd, tmp_path, *args, "--yes")
+        assert_refused(result, sd, before, env)
+        assert_nothing_raw(result)
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(f'version = 1\n[models]\nadd = ["gpt-4o{RLO}"]\n', encoding="utf-8")
+    result = cli(sd, tmp_path, "apply", str(manifest), "--yes")
+    assert_refused(result, sd, before, env)
+    assert_nothing_raw(result)
+
+
+def test_a_bundle_with_bidi_in_a_model_name_is_refused(make_sample_dir, tmp_path, env):
+    secret, public = agefile.generate_identity()
+    doc = {
+        "format": "cursor-byok-bundle",
+        "version": 1,
+        "created": "2026-01-01T00:00:00Z",
+        "profile": {"models": {"user_added": [f"gpt-4o{RLO}ini-m"]}},
+    }
+    bundle = tmp_path / "b.age"
+    bundle.write_bytes(agefile.seal(doc, passphrase=None, recipients=[public]))
+    identity = tmp_path / "id.key"
+    identity.write_text(secret + "\n")
+    result = invoke("list", "--bundle", str(bundle), "-i", str(identity))
+    assert_one_error(result, Exit.BUNDLE)
+    assert "bidi" in result.stderr
+    assert_nothing_raw(result)
+
+
+def test_only_the_output_layer_prints():
+    """Every line of the command line goes out through cli/output.py's echo, emit_json, fail or show_status."""
+    import re
+
+    folder = Path(__file__).parent.parent / "cursor_byok" / "cli"
+    printing = re.compile(r"\bclick\.(echo|secho)\(|\bprint\(|sys\.std(out|err)\.write\(")
+    found = [
+        f"{path.name}:{n}"
+        for path in sorted(folder.glob("*.py"))
+        if path.name != "output.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if printing.search(line)
+    ]
+    assert found == []

@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterable, Mapping
 
 from .. import __version__
+from ..console import has_unsafe
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
 from ..model import (
@@ -188,8 +189,13 @@ def decode(data: bytes) -> dict:
     return doc
 
 
-# C0, DEL and C1 controls: a terminal acts on them when a plan or an error prints the text.
+# C0, DEL and C1 controls: a terminal acts on them when a plan or an error prints the text; bidi and other
+# format characters (console.is_unsafe) reorder or hide what is shown.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _unsafe(text: str) -> bool:
+    return bool(_CONTROL.search(text)) or has_unsafe(text)
 
 
 def _check(value: Any, kind: str, where: str) -> Any:
@@ -203,13 +209,13 @@ def _check(value: Any, kind: str, where: str) -> Any:
     if not ok:
         raise _bad(f"{where} should be {kind}")
     texts = value if kind == "list" else [value] if isinstance(value, str) else []
-    if any(_CONTROL.search(text) for text in texts):
-        raise _bad(f"{where} holds a control character")
+    if any(_unsafe(text) for text in texts):
+        raise _bad(f"{where} holds a control character (or a bidi or other format character)")
     return value
 
 
 def _check_name(name: str, where: str) -> str:
-    if not name or "/" in name or _CONTROL.search(name):
+    if not name or "/" in name or _unsafe(name):
         raise _bad(f"{where} name {name!r}")
     return name
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from ..console import has_unsafe
 from ..errors import InputError
 from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
 from ..model import (
@@ -114,7 +115,7 @@ def check_models(names: Iterable[str], label: str) -> tuple[str, ...]:
     for name in names:
         if isinstance(name, str):
             not_a_key(name, label)
-        if not isinstance(name, str) or not _MODEL.fullmatch(name):
+        if not isinstance(name, str) or not _MODEL.fullmatch(name) or has_unsafe(name):
             raise InputError(f"{label}: {name!r} is not a model name (one word, no spaces)")
         out[name] = None
     return tuple(out)
@@ -171,8 +172,11 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
         )
     if "\x00" in arg:  # no path or command can hold one; open() and exec() would raise ValueError
         raise InputError(f"{label}: the {kind}: source holds a NUL character")
-    if _CONTROL.search(arg):  # it is shown before it runs: a terminal must not act on it
-        raise InputError(f"{label}: the {kind}: source holds a control character")
+    if _CONTROL.search(arg) or has_unsafe(arg):  # it is shown before it runs: a terminal must not act on it
+        raise InputError(
+            f"{label}: the {kind}: source holds a control character (or a bidi or other format character, which "
+            "could hide or reorder what is shown)"
+        )
     if kind == "env" and not _ENV_NAME.fullmatch(arg):
         raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
     try:

@@ -12,7 +12,7 @@ from .group import main
 from .lib import check as library
 from .lib import render
 from .options import api_context, json_option
-from .output import ScanProgress, coloured, emit_json, is_terminal
+from .output import ScanProgress, echo, emit_json, is_terminal
 
 
 @main.command()
@@ -46,7 +46,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(coloured(render.audit_text(report.to_json())))
+        echo(render.audit_text(report.to_json()), colour=True)
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
 
@@ -80,6 +80,6 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(render.doctor_text(report.to_json()))
+        echo(render.doctor_text(report.to_json()))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))

@@ -11,7 +11,7 @@ from .. import errors as E
 from .._version import __version__
 from .exits import Exit, exit_code_for
 from .options import SAFE_STORAGE_CHOICES
-from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
+from .output import JSON_META, _json_state, echo, emit_json, fail, fit_tables_to_terminal, flag_words
 
 
 def _use_data_dir(value: str | None) -> None:
@@ -43,7 +43,7 @@ class ByokGroup(click.Group):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
             fail(flag_words(str(exc) or type(exc).__doc__ or type(exc).__name__), exit_code_for(exc))
         except (KeyboardInterrupt, click.Abort):
-            click.echo("", err=True)  # off the prompt's line
+            echo("", err=True)  # off the prompt's line
             fail("interrupted; nothing written", Exit.INTERRUPTED)
         except click.ClickException as exc:
             if not _json_state().get("wanted"):

@@ -13,7 +13,7 @@ from .group import main
 from .lib import read as library
 from .lib import render
 from .options import ProviderName, api_context, json_option, passphrase_options, profile_option, provider_names
-from .output import emit_json
+from .output import echo, emit_json
 
 
 @main.command()
@@ -35,7 +35,7 @@ def where(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json())
     else:
-        click.echo(render.where_text(found.to_json()["installations"]))
+        echo(render.where_text(found.to_json()["installations"]))
 
 
 @main.command("list")
@@ -73,8 +73,8 @@ def list_cmd(
     if as_json:
         emit_json(doc)
     for one in () if as_json else doc.get("documents", [doc]):
-        click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
-        click.echo(render.profile_text(one))
+        echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
+        echo(render.profile_text(one))
     if not bundle_file and listing.undecryptable:
         sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
 
@@ -101,4 +101,4 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
     if as_json:
         emit_json(found.to_json())
     else:
-        click.echo(found.value)
+        echo(found.value)
