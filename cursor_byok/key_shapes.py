@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from .key_table import SHAPES, fields, find_secrets, has_a_key_shape, looks_like_secret
+from .key_table import SHAPES, credential_of, fields, find_secrets, has_a_key_shape, looks_like_secret
 from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
 from .key_table import looks_like_key as looks_like_key
 from .providers import registry
@@ -124,22 +124,38 @@ def without_secrets(text: str) -> str:
     return text
 
 
-# Credentials of other kinds that a key source may hand over by mistake (or by design of
-# whoever wrote the manifest): never a provider API key. Each is matched at a line start.
+# Credentials of other kinds that are never one key: a line of another tool's credentials file, a PEM block.
+# A key source that hands one over is refused whatever the options; each is matched at a line start.
 OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern], ...] = (
     (
         "a URL with a user name and password (a ~/.git-credentials line)",
         re.compile(r"(?m)^\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]*@"),
     ),
-    ("a GitHub token", re.compile(r"(?m)^\s*(gh[pousr]_|github_pat_)[A-Za-z0-9_]")),
-    ("a Slack token", re.compile(r"(?m)^\s*xox[abprse]-")),
     ("a PEM block (a private key or certificate)", re.compile(r"-----BEGIN [A-Z0-9 ]*-----")),
+    (
+        "a .pgpass line (host:port:database:user:password)",
+        re.compile(r"(?m)^\s*[^:\s#]+:(?:\d+|\*):[^:\s]+:[^:\s]+:\S"),
+    ),
+    ("an .npmrc line", re.compile(r"(?m)^\s*(?://\S*:)?_(?:authToken|auth|password)\s*=")),
+    (
+        "an AWS credentials file line",
+        re.compile(r"(?im)^\s*aws_(?:secret_access_key|access_key_id|session_token)\s*="),
+    ),
+    ("a .netrc line", re.compile(r"(?m)^\s*(?:machine\s+\S+\s+)?login\s+\S+\s+password\s")),
 )
 
 
 def other_credential(value: str) -> str | None:
-    """What kind of non-API-key credential `value` looks like ("a GitHub token", ...), or None."""
+    """What kind of credentials line `value` holds ("a PEM block...", "a .pgpass line..."), or None: never a key."""
     for kind, pattern in OTHER_CREDENTIALS:
         if pattern.search(value):
             return kind
     return None
+
+
+def credential_kind(value: str) -> str | None:
+    """What other kind of credential `value` looks like ("a HashiCorp Vault token", "an npm token", "a GitHub
+    token"...), or None. A key source that hands one over is refused unless forced: some work as a key of an
+    OpenAI-compatible server (a Hugging Face token at its router, say)."""
+    found = credential_of(value.strip())
+    return found.kind if found else None

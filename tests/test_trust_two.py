@@ -298,3 +298,123 @@ def test_only_the_output_layer_prints():
         if printing.search(line)
     ]
     assert found == []
+
+
+# --- 5. other tools' credentials are not taken as a key; one rule for unknown rows -----------------------------
+
+TOKENS = {  # made-up values in each vendor's published shape
+    "a HashiCorp Vault token": "hvs.CAESIJ" + "qR7x2" * 18,
+    "an npm token": "npm_" + "aB3dE6gH9j" * 3 + "kLmN0p",
+    "a GitLab token": "glpat-" + "x1Y2z3W4v5U6t7S8r9Q0",
+    "a DigitalOcean token": "dop_v1_" + "0a1b2c3d" * 8,
+    "a Hugging Face token": "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
+    "a Stripe secret key": "sk_live_" + "51H8xYzAbCdEfGhIjKlMnOpQr",
+    "an AWS secret access key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "a GitHub token": "ghp_" + "A1b2C3d4" * 4 + "wxyz",
+    "an age identity": agefile.generate_identity()[0],
+}
+LINES = {  # a line of another tool's credentials file: never one key, refused even with --force
+    "a .pgpass line": "db.internal:5432:app:deploy:" + "s3cr3t-Pa55word",
+    "an .npmrc line": "//registry.npmjs.org/:_authToken=npm_" + "aB3dE6gH9j" * 3 + "kLmN0p",
+    "an AWS credentials file line": "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+}
+GATEWAY = "https://openrouter.ai/api/v1"
+
+
+@pytest.mark.parametrize("kind", sorted(TOKENS))
+def test_another_tools_token_is_refused_as_a_key_unless_forced(kind, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    token = TOKENS[kind]
+    before = disk_state(sd.db)
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(f'version = 1\n[openai]\nkey = "env:TEAM_KEY"\nbase_url = "{GATEWAY}"\n')
+    runs = [
+        (["set", "openai", "--key-stdin", "--base-url", GATEWAY, "--yes"], None, token + "\n"),
+        (["set", "anthropic", "--key-env", "TEAM_KEY", "--yes"], {"TEAM_KEY": token}, None),
+        (["apply", str(manifest), "--yes", "--on-conflict", "replace"], {"TEAM_KEY": token}, None),
+    ]
+    for args, extra, stdin in runs:
+        result = cli(sd, tmp_path, *args, env=extra, input=stdin)
+        assert_refused(result, sd, before, env)
+        assert kind.split(" (")[0] in result.stderr and "--force" in result.stderr, result.stderr
+        assert_never_shown(result, token)
+    args, extra, stdin = runs[0]
+    forced = cli(sd, tmp_path, *args, "--force", env=extra, input=stdin)
+    assert forced.exit_code == 0, forced.stderr  # a Hugging Face token at its router is a real use
+    assert_never_shown(forced, token)
+
+
+@pytest.mark.parametrize("kind", sorted(LINES))
+def test_a_credentials_file_line_is_never_a_key(kind, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    before = disk_state(sd.db)
+    key_file = tmp_path / "pasted"
+    key_file.write_text(LINES[kind] + "\n")
+    result = cli(sd, tmp_path, "set", "openai", "--key-file", str(key_file), "--base-url", GATEWAY, "--force", "--yes")
+    assert_refused(result, sd, before, env)
+    assert kind in result.stderr
+    assert_never_shown(result, LINES[kind].rsplit(":", 1)[-1].split("=", 1)[-1])
+
+
+def test_credential_shapes_are_told_apart_from_provider_keys():
+    from cursor_byok.key_shapes import credential_kind, other_credential
+    from cursor_byok.key_table import looks_like_secret
+
+    for kind, token in TOKENS.items():
+        assert credential_kind(token) == kind.replace("an age identity", "an age identity (a private key)")
+    for kind, line in LINES.items():
+        assert other_credential(line).startswith(kind)
+    for provider in ("openai", "anthropic", "google", "openrouter", "aws_access"):
+        key = make_key(provider, random.Random(7))
+        assert credential_kind(key) is None and other_credential(key) is None and looks_like_secret(key)
+    assert credential_kind("wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY12") is None  # no / or +: Cohere's shape too
+
+
+UNKNOWN_ROWS = {
+    "deepseekKey": make_key("openrouter", random.Random(11)),  # an unknown provider's key: it travels
+    "customAPIKEY": make_key("openrouter", random.Random(12)),
+    "authToken": "eyJhbGciOiJIUzI1NiJ9.made-up-auth-token-0001",  # not a key: never exported or written
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.made-up-jwt-0002",
+    "sessionId": "made-up-session-id-0003-4d2c1b0a9e77",
+}
+TRAVELS = ("deepseekKey", "customAPIKEY")
+
+
+def test_unknown_rows_one_rule_in_list_export_and_import(make_sample_dir, tmp_path, env):
+    from cursor_byok.cursor.rows import EXTRA_KEY_ROW, WITHHELD_ROW, secret_row_kind
+
+    assert {n: secret_row_kind(n) for n in UNKNOWN_ROWS} == {
+        n: EXTRA_KEY_ROW if n in TRAVELS else WITHHELD_ROW for n in UNKNOWN_ROWS
+    }
+    sd = make_sample_dir("v11", extras=UNKNOWN_ROWS)
+    listed = json.loads(cli(sd, tmp_path, "list", "--json").stdout)
+    assert sorted(e["name"].rsplit("/", 1)[-1] for e in listed["extra_secrets"]) == sorted(TRAVELS)
+    note = next(n for n in listed["notes"] if "never exported or written" in n)
+    assert all(f"secret://cursorAuth/{name}" in note for name in UNKNOWN_ROWS if name not in TRAVELS)
+    secret, public = agefile.generate_identity()
+    bundle = tmp_path / "out.age"
+    assert cli(sd, tmp_path, "export", "-o", str(bundle), "-r", public).exit_code == 0
+    doc = json.loads(agefile.decrypt(bundle.read_bytes(), identities=agefile.parse_identities(secret, "t")))
+    assert sorted(doc["profile"]["extra_secrets"]) == sorted(TRAVELS)
+    assert not any(UNKNOWN_ROWS[n] in json.dumps(doc) for n in UNKNOWN_ROWS if n not in TRAVELS)
+
+
+@pytest.mark.parametrize("name", ["authToken", "jwt", "sessionId"])
+def test_a_bundle_that_carries_a_row_that_is_no_key_is_refused(name, make_sample_dir, tmp_path, env):
+    from cursor_byok.bundle.document import FORMAT, encode
+    from cursor_byok.cursor.rows import CursorOwnRow, RowWriter
+
+    secret, public = agefile.generate_identity()
+    doc = {"format": FORMAT, "version": 1, "profile": {"providers": {}, "extra_secrets": {name: "made-up-0123456"}}}
+    bundle = tmp_path / "planted.age"
+    bundle.write_bytes(agefile.encrypt(encode(doc), recipients=[public]))
+    identity = tmp_path / "planted.key"
+    identity.write_text(secret + "\n")
+    sd = make_sample_dir("basic")
+    before = disk_state(sd.db)
+    for extra in (["--dry-run"], ["--yes"]):
+        result = cli(sd, tmp_path, "import", str(bundle), "-i", str(identity), *extra)
+        assert_refused(result, sd, before, env, Exit.BUNDLE)
+        assert name in result.stderr and "not a provider key" in result.stderr
+    with pytest.raises(CursorOwnRow):
+        RowWriter({}, "secret", encrypt=lambda text: text).writes({f"extra.{name}": api.Secret("made-up-0123456")})

@@ -244,16 +244,21 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from ..cursor.rows import is_cursor_own
+    from ..cursor.rows import CURSOR_ROW, PROVIDER_ROW, WITHHELD_ROW, secret_row_kind
 
-    known_rows = set(registry().key_row_names.values())
     for name, value in extras.items():
-        if not _EXTRA_NAME.fullmatch(name) or name in known_rows:
+        kind = secret_row_kind(name)
+        if not _EXTRA_NAME.fullmatch(name) or kind == PROVIDER_ROW:
             raise _bad(f"extra secret name {name[:64]!r} (a known provider's row, or not [A-Za-z0-9._-])")
-        if is_cursor_own(name):
+        if kind == CURSOR_ROW:
             raise BundleError(
                 f"the bundle's extra secret {name!r} would overwrite Cursor's own login or account row; "
                 "a bundle never writes those: nothing was imported, ask for a clean export"
+            )
+        if kind == WITHHELD_ROW:
+            raise BundleError(
+                f"the bundle's extra secret {name!r} is not a provider key (only an unknown row whose name ends in "
+                "Key travels as one); a bundle never writes it: nothing was imported, ask for a new export"
             )
         out[EXTRA_PREFIX + name] = Secret(_check(value, "key", f"extra_secrets.{name}"))
     models = profile.get("models")

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..cursor.paths import command_for
-from ..cursor.rows import BLOB_KEY, blob_paths, is_cursor_own
+from ..cursor.rows import BLOB_KEY, EXTRA_KEY_ROW, PROVIDER_ROW, blob_paths, secret_row_kind
 from ..errors import InputError, NothingToUndo
 from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
 from ..providers import registry
@@ -232,7 +232,7 @@ def byok_row(key: str) -> bool:
             name = key[len(prefix) :]
             if prefix == "cursorAuth/":
                 return name in registry().key_row_names.values()
-            return bool(name) and not is_cursor_own(name) and "/" not in name
+            return bool(name) and secret_row_kind(name) in (PROVIDER_ROW, EXTRA_KEY_ROW) and "/" not in name
     return False
 
 

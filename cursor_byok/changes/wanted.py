@@ -19,7 +19,16 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..console import has_unsafe
 from ..errors import InputError
-from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
+from ..key_shapes import (
+    NOT_SHOWN,
+    article,
+    credential_kind,
+    looks_like_key,
+    other_credential,
+    shown_env_name,
+    shown_path,
+)
+from ..key_table import looks_like_secret
 from ..model import (
     SELECTED_PREFIX,
     ConflictPolicy,
@@ -67,7 +76,9 @@ _MODEL = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
 
 
 def clean_key(value: str, label: str) -> Secret:
-    """A key without its trailing newline; empty, inner whitespace or another kind of credential is refused."""
+    """A key without its trailing newline; empty, inner whitespace or a credentials line (never one key) is refused.
+
+    A token of another kind (`credential_kind`) passes here: `mistakes` refuses it unless forced."""
     kind = other_credential(value)
     if kind:
         raise InputError(f"{label} looks like {kind}, not a provider API key; refused (give the provider's key)")
@@ -91,7 +102,7 @@ def not_a_key(value: str, label: str) -> None:
     refused, and the message does not repeat it."""
     from ..key_table import has_a_key_shape
 
-    if has_a_key_shape(value) or other_credential(value):
+    if has_a_key_shape(value) or other_credential(value) or credential_kind(value):
         raise InputError(f"{label}: the value looks like an API key, which never goes here; {NOT_SHOWN}")
 
 
@@ -185,7 +196,7 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
         raise InputError(f"{label}: cannot split the command ({exc})") from None
     if not words or not words[0]:
         raise InputError(f"{label}: {kind}: needs a {'command' if kind == 'cmd' else 'value'} after the colon")
-    if any(looks_like_key(w) for w in words):
+    if any(looks_like_secret(w) for w in words) or looks_like_secret(arg):
         raise InputError(f"{label}: the source itself contains what looks like a key; read it from elsewhere")
     return kind, arg
 
@@ -520,7 +531,7 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
     with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
     manifest's dry run reads none, yet its keys are not missing)."""
-    from ..key_shapes import UNEXPECTED, check_format, known_vendor
+    from ..key_shapes import OK, UNEXPECTED, check_format, known_vendor
     from ..model import StoredKey
 
     labels = registry().labels
@@ -528,8 +539,11 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     for field, value in wanted.items():
         text = value.reveal() if isinstance(value, Secret) else ""
         base_url = compatible_base_url(field, wanted, profile)
-        if isinstance(value, Secret) and field in labels and check_format(field, text, base_url) == UNEXPECTED:
-            vendor, own = known_vendor(value.reveal()), provider_of(field)
+        verdict = check_format(field, text, base_url) if isinstance(value, Secret) and field in labels else None
+        if verdict not in (None, OK) and credential_kind(text):
+            out.append(f"{field}: the value looks like {credential_kind(text)}, not a provider API key ({NOT_SHOWN})")
+        elif verdict == UNEXPECTED:
+            vendor, own = known_vendor(text), provider_of(field)
             if vendor and vendor != own:
                 out.append(f"{field}: {value.masked} looks like {_a(vendor)} {vendor} key, not {_a(own)} {own} one")
         elif field.startswith(SELECTED_PREFIX) and field[len(SELECTED_PREFIX) :] not in SURFACES:
