@@ -40,6 +40,17 @@ PLACEHOLDER = re.compile(
 )
 
 
+BROKEN = "broken"  # list's format of a key that holds whitespace or a control character: no request can carry it
+
+
+def unsendable(value: str) -> bool:
+    """True when a key holds whitespace or a control, bidi or other format character (a line break pasted with
+    it): no HTTP header can carry it, and Cursor's requests with it fail. Checked before any request is built."""
+    from .console import is_unsafe
+
+    return any(c.isspace() or is_unsafe(c) for c in value)
+
+
 def check_format(field: str, value: str, base_url: str | None = None) -> str:
     """OK when the value matches its provider's published pattern, UNEXPECTED when not.
 

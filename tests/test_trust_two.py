@@ -418,3 +418,76 @@ def test_a_bundle_that_carries_a_row_that_is_no_key_is_refused(name, make_sample
         assert name in result.stderr and "not a provider key" in result.stderr
     with pytest.raises(CursorOwnRow):
         RowWriter({}, "secret", encrypt=lambda text: text).writes({f"extra.{name}": api.Secret("made-up-0123456")})
+
+
+# --- 3. a stored key with a line break is never printed by doctor --online, and list flags it -------------------
+
+BROKEN_KEYS = {
+    "CR LF and a header": make_key("openai", random.Random(31)) + "\r\nX-Injected: 1",
+    "trailing newline": make_key("openai", random.Random(32)) + "\n",
+    "inner space": make_key("openai", random.Random(33))[:30] + " " + make_key("openai", random.Random(33))[30:],
+    "bidi control": make_key("openai", random.Random(34)) + "\u202e",
+}
+
+
+def broken_parts(value: str) -> list[str]:
+    """The pieces of a broken key that must not show, in the forms an error message may quote them."""
+    good = value.split()[0].split("\u202e")[0]
+    return [good, good[8:-4], repr(value)[1:-1], ascii(value)[1:-1]]
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_KEYS))
+def test_doctor_online_never_prints_a_key_that_holds_a_line_break(case, make_sample_dir, tmp_path, monkeypatch):
+    from fakeprovider import FakeProvider
+    from test_doctor import Dir, inject_urls, keys, only
+
+    from cursor_byok.checks.doctor import UNSENDABLE
+
+    value = BROKEN_KEYS[case]
+    with FakeProvider({"openai": value}) as fake:
+        inject_urls(monkeypatch, fake.urls())
+        d = Dir(make_sample_dir, tmp_path, key_values=keys(openai__key=value), blob=only("openai"))
+        as_json = d.run("--online", "--json")
+        text = d.run("--online")
+        seen = list(fake.seen)
+    assert seen == []  # nothing was sent
+    for result in (as_json, text):
+        assert result.exit_code in DOCUMENTED_EXITS, result.stderr
+        for part in broken_parts(value):
+            assert part not in result.stdout + result.stderr
+    checks = {v["field"]: v for v in json.loads(as_json.stdout)["online"]}
+    assert checks["openai.key"]["reason"] == UNSENDABLE
+
+
+def test_a_request_that_cannot_be_built_never_shows_its_error_text(monkeypatch):
+    """Past the check before sending, an error raised while the request is built or its headers are checked
+    (http.client quotes the header, escaped) shows only its class name."""
+    from cursor_byok.checks import doctor
+    from cursor_byok.model import Secret
+
+    value = BROKEN_KEYS["CR LF and a header"]
+    target = doctor.Target("openai", "openai.key", "http://127.0.0.1:9/v1/models", Secret(value))
+    found = doctor.verify(target, timeout=2)
+    assert found.reason.startswith("not sent: the request was refused before it left (ValueError)")
+    for part in broken_parts(value):
+        assert part not in found.reason
+    monkeypatch.setattr(doctor, "auth_headers", lambda *_a: (_ for _ in ()).throw(ValueError(f"bad {value!r}")))
+    found = doctor.verify(target, timeout=2)
+    assert found.reason == "not sent: the request could not be built (ValueError)"
+    secret = Secret(value)
+    for form in (value, repr(value), ascii(value), json.dumps(value)):
+        assert "sk-proj" not in doctor.without_key(f"error: {form}!", secret)
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_KEYS))
+def test_list_flags_a_key_that_holds_a_line_break_instead_of_breaking_its_table(case, make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("v11", keys={"openai.key": BROKEN_KEYS[case]})
+    doc = json.loads(cli(sd, tmp_path, "list", "--json").stdout)
+    key = doc["providers"]["openai"]["key"]
+    assert key["format"] == "broken" and key["masked"].startswith("sk-proj-…")
+    assert not any(c.isspace() or not c.isprintable() for c in key["masked"])
+    text = cli(sd, tmp_path, "list").stdout
+    row = next(line for line in text.splitlines() if line.lstrip().startswith("openai"))
+    assert "format broken" in row or "broken" in text
+    for part in broken_parts(BROKEN_KEYS[case]):
+        assert part not in text

@@ -474,7 +474,8 @@ def target_for(profile: Profile, field: str, urls: Mapping[str, str], version: s
     if where is None:
         return Target(provider, field, None, secret, _no_url(provider))
     base, path = where
-    return Target(provider, field, _join(base, path), secret, _switched_off(profile, provider) or _unsafe(base))
+    skip = _unsendable(secret) or _switched_off(profile, provider) or _unsafe(base)
+    return Target(provider, field, _join(base, path), secret, skip)
 
 
 def deployment_target(profile: Profile, provider: Provider, version: str = AZURE_API_VERSION) -> Target | None:
@@ -492,9 +493,20 @@ def deployment_target(profile: Profile, provider: Provider, version: str = AZURE
         return None
     path = probe.deployment_path.replace("{deployment}", quote(deployment, safe=""))
     path += f"?api-version={quote(version, safe='')}" if probe.api_version else ""
-    skip = _switched_off(profile, provider.name) or _unsafe(endpoint)
+    skip = _unsendable(key.secret) or _switched_off(profile, provider.name) or _unsafe(endpoint)
     field = provider.field(probe.deployment)
     return Target(provider.name, field, _join(endpoint, path), key.secret, skip, "POST", b"{}", deployment=True)
+
+
+UNSENDABLE = (
+    "not sent: the stored key holds whitespace or a control character (a line break pasted with it?), which no "
+    "request can carry and Cursor's requests fail on too; store it again"
+)
+
+
+def _unsendable(secret: Secret) -> str | None:
+    """Why a key cannot go in a header at all (checked before a request is built), or None."""
+    return UNSENDABLE if formats.unsendable(secret.reveal()) else None
 
 
 def _unsafe(base: str) -> str | None:
@@ -550,10 +562,13 @@ def _send(target: Target, timeout: float) -> tuple[int, dict[str, str], bytes]:
     import urllib.request
 
     assert target.url is not None and target.secret is not None
-    headers = auth_headers(target.provider, target.secret)
-    if target.body is not None:
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
+    try:
+        headers = auth_headers(target.provider, target.secret)
+        if target.body is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
+    except Exception as exc:  # its text may quote a header, and so the key
+        raise NotBuilt(type(exc).__name__) from None
     try:
         with _opener(target.url).open(request, timeout=timeout) as response:
             return response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
@@ -574,14 +589,34 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
+class NotBuilt(Exception):
+    """The request for a check could not be built (its text is never shown: it may quote the key)."""
+
+
 def _network_error(exc: BaseException, secret: Secret) -> str:
-    """What went wrong, without text the server chose (it could echo the key back)."""
+    """What went wrong, without text the server chose (it could echo the key back), and without the text of an
+    error raised while the request was built or its headers checked (it may quote the key, escaped)."""
     import http.client
 
+    if isinstance(exc, NotBuilt):
+        return f"not sent: the request could not be built ({exc})"
     if isinstance(exc, http.client.HTTPException):
         return f"network error: the answer is not valid HTTP ({type(exc).__name__})"
-    text = str(getattr(exc, "reason", exc))
-    return "network error: " + text.replace(secret.reveal(), "(the key)")
+    reason = getattr(exc, "reason", exc)
+    if isinstance(exc, ValueError) or isinstance(reason, ValueError):  # http.client refusing a header or URL
+        return f"not sent: the request was refused before it left ({type(reason).__name__})"
+    return "network error: " + without_key(str(reason), secret)
+
+
+def without_key(text: str, secret: Secret) -> str:
+    """`text` without the key in any form an error message may quote it: as it is, as repr() or ascii() or
+    JSON escape it, percent-encoded; then without anything else key-shaped."""
+    value = secret.reveal()
+    forms = {value, repr(value)[1:-1], ascii(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe="")}
+    forms |= {f.encode("unicode_escape").decode("ascii") for f in (value,)}
+    for form in sorted((f for f in forms if len(f) >= 8), key=len, reverse=True):
+        text = text.replace(form, "(the key)")
+    return formats.without_secrets(text)
 
 
 def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -> Verification:
@@ -596,7 +631,7 @@ def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -
     started = time.monotonic()
     try:
         code, headers, body = _send(target, timeout)
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException, NotBuilt) as exc:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if _timed_out(exc):
             why = f"no answer within {timeout:g} s: {target.host} is slow or unreachable"
