@@ -491,3 +491,51 @@ def test_list_flags_a_key_that_holds_a_line_break_instead_of_breaking_its_table(
     assert "format broken" in row or "broken" in text
     for part in broken_parts(BROKEN_KEYS[case]):
         assert part not in text
+
+
+# --- 11. doctor --online ends, however slowly a server answers ---------------------------------------------------
+
+
+def run_bounded(fn, limit: float):
+    """fn() in a daemon thread; its result, or a failure if it is still running after `limit` s."""
+    import threading
+
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", fn()), daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        pytest.fail(f"still running after {limit:g} s")
+    return box["result"]
+
+
+@pytest.mark.parametrize("pause", [0.3, 1.5], ids=["drip-fast", "drip-slow"])
+def test_doctor_online_stops_a_slow_drip_server_at_its_deadline(pause, make_sample_dir, tmp_path, monkeypatch):
+    """The fake sends its answer, status line first, one byte every `pause` s: every read is quicker than the
+    read timeout, so only a deadline ends it. The test's own deadline is 4 s plus a margin."""
+    import time
+
+    from fakeprovider import FakeProvider
+    from test_doctor import Dir, inject_urls, keys, only
+
+    values = keys()
+    with FakeProvider({"openai": values["openai.key"]}, drip={"openai": pause}) as fake:
+        from cursor_byok.checks import doctor
+
+        monkeypatch.setattr(doctor, "DEADLINE_S", 4.0, raising=False)  # 10 s in a real run
+        inject_urls(monkeypatch, fake.urls())
+        d = Dir(make_sample_dir, tmp_path, key_values=values, blob=only("openai"))
+        started = time.monotonic()
+        result = run_bounded(lambda: d.run("--online", "--json"), 30)
+        took = time.monotonic() - started
+    assert took < 4.0 + 6.0, took  # 4 s of deadline, the rest for a CLI run on 2 busy cores
+    assert result.exit_code in DOCUMENTED_EXITS, result.stderr
+    check = {v["field"]: v for v in json.loads(result.stdout)["online"]}["openai.key"]
+    assert check["status"] == "unknown" and check["slow"] is True
+    assert "stopped at the 4 s deadline" in check["reason"]
+    assert_never_shown(result, values["openai.key"])
+
+
+def test_the_deadline_is_said_in_the_help():
+    result = invoke("doctor", "--help")
+    assert "10 s deadline" in " ".join(result.stdout.split())

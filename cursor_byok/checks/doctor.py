@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -40,7 +39,8 @@ KEY_GONE = "key disappeared"
 
 AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version the BYOK guide uses; --azure-api-version changes it
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
-TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0  # the longest wait for any one read (connect, each chunk of the answer)
+DEADLINE_S = 10.0  # the longest a check may take, however slowly a server sends: each request and the whole run
 SLOW_S = 3.0  # a model list that takes longer than this is slow
 
 
@@ -544,20 +544,87 @@ def auth_headers(provider: str, secret: Secret) -> dict[str, str]:
     return headers
 
 
-def _opener(url: str):
-    """No redirects (a redirect would carry the key elsewhere); no proxy for this machine."""
+class Deadline:
+    """Cuts the sockets of one request when its deadline passes: a read timeout alone lets a server that sends
+    one byte every few seconds hold a check for hours. The cut socket's read fails, and the request ends."""
+
+    def __init__(self, at: float) -> None:
+        import threading
+
+        self.at, self.passed = at, False
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(at - time.monotonic(), 0.0), self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.passed:
+                _shut(sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+
+def _shut(sock) -> None:
+    import socket
+
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSL socket's own touches its state
+    except OSError:
+        pass
+
+
+class DeadlinePassed(Exception):
+    """A check ran into its deadline (Deadline)."""
+
+
+def _opener(url: str, deadline: Deadline | None = None):
+    """No redirects (a redirect would carry the key elsewhere); no proxy for this machine; every connection's
+    socket watched by `deadline`."""
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
 
+    def watched(http_class):
+        def connect(self) -> None:
+            http_class.connect(self)
+            if deadline is not None:
+                deadline.watch(self.sock)
+
+        return type(f"Watched{http_class.__name__}", (http_class,), {"connect": connect})
+
+    class Http(urllib.request.HTTPHandler):
+        def do_open(self, http_class, req, **kw):
+            return super().do_open(watched(http_class), req, **kw)
+
+    class Https(urllib.request.HTTPSHandler):
+        def do_open(self, http_class, req, **kw):
+            return super().do_open(watched(http_class), req, **kw)
+
     proxies = urllib.request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
-    return urllib.request.build_opener(NoRedirect, proxies)
+    return urllib.request.build_opener(NoRedirect, proxies, Http, Https)
 
 
-def _send(target: Target, timeout: float) -> tuple[int, dict[str, str], bytes]:
-    """One request; (status, lower-case headers, at most MAX_BODY bytes of body)."""
+def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request; (status, lower-case headers, at most MAX_BODY bytes of body). Past `deadline`, its sockets
+    are cut and DeadlinePassed is raised, whatever was read."""
     import urllib.error
     import urllib.request
 
@@ -569,16 +636,25 @@ def _send(target: Target, timeout: float) -> tuple[int, dict[str, str], bytes]:
         request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
     except Exception as exc:  # its text may quote a header, and so the key
         raise NotBuilt(type(exc).__name__) from None
+    if deadline is not None:
+        timeout = max(min(timeout, deadline.left()), 0.01)
     try:
-        with _opener(target.url).open(request, timeout=timeout) as response:
-            return response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
+        with _opener(target.url, deadline).open(request, timeout=timeout) as response:
+            answer = response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
     except urllib.error.HTTPError as exc:
         with exc:
             try:
                 body = exc.read(ratelimit.MAX_BODY)
             except (OSError, ValueError):
                 body = b""
-            return exc.code, _lower(exc.headers), body
+            answer = exc.code, _lower(exc.headers), body
+    except Exception:
+        if deadline is not None and deadline.passed:
+            raise DeadlinePassed() from None
+        raise
+    if deadline is not None and deadline.passed:
+        raise DeadlinePassed()
+    return answer
 
 
 def _lower(headers) -> dict[str, str]:
@@ -619,8 +695,11 @@ def without_key(text: str, secret: Secret) -> str:
     return formats.without_secrets(text)
 
 
-def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -> Verification:
-    """One request to a free endpoint; its status, rate-limit facts and how long it took."""
+def verify(
+    target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S, deadline: float | None = None
+) -> Verification:
+    """One request to a free endpoint; its status, rate-limit facts and how long it took. `deadline`
+    (time.monotonic()) ends it, however slowly the server answers; by default DEADLINE_S from now."""
     import http.client
     import urllib.error
 
@@ -629,8 +708,13 @@ def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -
         return replace(found, reason=target.skip or "not checked")
     found = replace(found, host=target.host)
     started = time.monotonic()
+    allowed = min(DEADLINE_S, (deadline or started + DEADLINE_S) - started)
     try:
-        code, headers, body = _send(target, timeout)
+        with Deadline(started + allowed) as cut:
+            code, headers, body = _send(target, timeout, cut)
+    except DeadlinePassed:
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return replace(found, reason=stopped(target, allowed), elapsed_ms=elapsed_ms, slow=True)
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException, NotBuilt) as exc:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if _timed_out(exc):
@@ -743,6 +827,13 @@ def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str
     return UNKNOWN, f"HTTP {code} from {host} for deployment {name}: cannot tell"
 
 
+def stopped(target: Target, allowed: float) -> str:
+    return (
+        f"stopped at the {allowed:.0f} s deadline of each check: {target.host or 'the server'} answers too slowly "
+        "or stalls, so Cursor's requests there are slow too"
+    )
+
+
 def verify_keys(
     profile: Profile,
     *,
@@ -750,13 +841,40 @@ def verify_keys(
     api_version: str = AZURE_API_VERSION,
     timeout: float = TIMEOUT_S,
     slow_s: float = SLOW_S,
+    deadline_s: float = DEADLINE_S,
 ) -> list[Verification]:
-    """Check every key online, in parallel, in a stable order. `urls` is for tests (see base_urls)."""
+    """Check every key online, in parallel, in a stable order, all within `deadline_s` (each request's sockets
+    are cut at the deadline; a check still running then, stuck in a name lookup say, is reported as stopped and
+    left to end on its own: its thread is a daemon, so it never holds the process). `urls` is for tests."""
+    import threading
+
     todo = targets(profile, urls, check_api_version(api_version))
-    if not todo:
-        return []
-    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-        return list(pool.map(lambda t: verify(t, timeout, slow_s), todo))
+    deadline = time.monotonic() + min(deadline_s, DEADLINE_S)
+    results: list[Verification | None] = [None] * len(todo)
+
+    def run(i: int, target: Target) -> None:
+        results[i] = verify(target, timeout, slow_s, deadline)
+
+    threads = [threading.Thread(target=run, args=(i, t), daemon=True) for i, t in enumerate(todo)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0) + 1.0)  # a cut request ends at once; 1 s to say so
+    allowed = min(deadline_s, DEADLINE_S)
+    return [
+        found
+        or Verification(
+            t.provider,
+            t.field,
+            UNKNOWN,
+            stopped(t, allowed),
+            safe_url(t.url) if t.url else None,
+            t.host,
+            int(allowed * 1000),
+            True,
+        )  # fmt: skip
+        for t, found in zip(todo, results, strict=True)
+    ]
 
 
 # --- documents ----------------------------------------------------------------------------

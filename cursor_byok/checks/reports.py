@@ -101,16 +101,19 @@ def doctor_report(
     provider_urls: Mapping[str, str] | None = None,
     timeout: float = diagnosing.TIMEOUT_S,
     slow_s: float = diagnosing.SLOW_S,
+    deadline_s: float = diagnosing.DEADLINE_S,
 ) -> DoctorReport:
     """Doctor's checks for one installation. `provider_urls` (provider -> base URL) replaces the official
-    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it."""
+    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it. The online checks
+    end within `deadline_s` (at most doctor.DEADLINE_S), however slowly a server answers."""
     diagnosing.check_api_version(azure_api_version)
     profile, rows = load_profile(inst, storage)
     verifications = None
     if online:
         verifications = diagnosing.verify_keys(
-            profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
-        )
+            profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s,
+            deadline_s=deadline_s,
+        )  # fmt: skip
     checks = diagnosing.in_order(
         [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows)]
     )

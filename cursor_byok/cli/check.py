@@ -68,7 +68,8 @@ def doctor(ctx, online: bool, azure_api_version: str, as_json: bool) -> None:
     Azure setting is found. --online sends each key, in a header, only for a
     provider that is switched on, and only to its provider's free model-list
     endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
-    endpoint); each check says which host it went to.
+    endpoint); each check says which host it went to. The checks run side by
+    side and stop at a 10 s deadline, however slowly a server answers.
 
     \b
     Examples:
