@@ -539,3 +539,48 @@ def test_doctor_online_stops_a_slow_drip_server_at_its_deadline(pause, make_samp
 def test_the_deadline_is_said_in_the_help():
     result = invoke("doctor", "--help")
     assert "10 s deadline" in " ".join(result.stdout.split())
+
+
+# --- 12. audit ends on a workspace database that never ends --------------------------------------------------
+
+RECURSIVE_VIEW = (
+    "CREATE VIEW ItemTable AS WITH RECURSIVE forever(key, value) AS "
+    "(SELECT 'a', 'b' UNION ALL SELECT key || 'a', value FROM forever) SELECT key, value FROM forever"
+)
+
+
+def workspace_db(sd, name: str, *statements: str) -> Path:
+    folder = sd.udd / "User" / "workspaceStorage" / name
+    folder.mkdir(parents=True)
+    conn = sqlite3.connect(folder / "state.vscdb")
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    return folder / "state.vscdb"
+
+
+def test_audit_ends_on_a_workspace_itemtable_that_is_a_recursive_view(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("basic")
+    workspace_db(sd, "0f3a9c" + "1" * 26, RECURSIVE_VIEW)
+    result = run_bounded(lambda: cli(sd, tmp_path, "audit", "--json", "--fail-on", "none"), 60)
+    assert result.exit_code == 0, result.stderr
+    found = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "file-unreadable"]
+    assert any("workspaceStorage" in f["subject"] and "ItemTable is a view" in f["message"] for f in found), found
+
+
+def test_audit_bounds_the_work_on_each_workspace_database(make_sample_dir, tmp_path, env, monkeypatch):
+    from cursor_byok.cursor import store
+
+    monkeypatch.setattr(store, "STREAM_DEADLINE_S", 0.0, raising=False)  # 5 s in a real run
+    sd = make_sample_dir("basic")
+    rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+    workspace_db(
+        sd,
+        "0f3a9c" + "2" * 26,
+        "CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)",
+        rows + "INSERT INTO ItemTable SELECT 'row' || i, 'value' FROM n",
+    )
+    result = run_bounded(lambda: cli(sd, tmp_path, "audit", "--json", "--fail-on", "none"), 60)
+    found = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "file-unreadable"]
+    assert any("not read to the end within 0 s" in f["message"] for f in found), found

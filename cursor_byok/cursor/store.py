@@ -350,6 +350,12 @@ class Store:
                 )
 
 
+STREAM_DEADLINE_S = 5.0  # the most one side database may take to stream (there can be thousands)
+PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between two looks at the clock
+# What sqlite_master says ItemTable is: Cursor's is a table. Names compare without regard to case, as in SQL.
+ITEM_TABLE_KIND = "SELECT type FROM sqlite_master WHERE lower(name) = 'itemtable' AND type IN ('table', 'view')"
+
+
 def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     """(key, value bytes) of every ItemTable row of a small side database, one row at a time.
 
@@ -359,7 +365,9 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     and `Store.items()` holds the whole table at once. Here one plain
     read-only connection streams the rows, so memory is bounded by the
     largest value. Opened like a snapshot (immutable when no -wal/-journal is
-    next to it), never written.
+    next to it), never written. ItemTable must be a table (a view over a
+    recursive query never ends), and the whole read stops at STREAM_DEADLINE_S
+    (a progress handler interrupts SQLite itself).
     """
     path = Path(path)
     check_sqlite_header(path)
@@ -369,7 +377,13 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     except sqlite3.Error as exc:
         raise _plain_error(path, exc) from None
     conn.text_factory = bytes
+    deadline = time.monotonic() + STREAM_DEADLINE_S
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)  # nonzero: interrupt
     try:
+        kinds = [row[0] for row in conn.execute(ITEM_TABLE_KIND)]
+        if kinds != [b"table"]:  # a view (over a recursive query, say) or a trigger's table of the same name
+            what = "missing" if not kinds else f"a {b'/'.join(kinds).decode('ascii', 'replace')}, not a table"
+            raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (ItemTable is {what})")
         columns = {row[1] for row in conn.execute('PRAGMA table_info("ItemTable")')}
         if not {b"key", b"value"} <= columns:
             raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (missing ItemTable(key, value))")
@@ -377,6 +391,11 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
             text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
             yield text, value if isinstance(value, bytes) else str(value if value is not None else "").encode()
     except sqlite3.Error as exc:
+        if time.monotonic() > deadline:
+            raise DatabaseUnreadable(
+                f"{shown_path(path)}: not read to the end within {STREAM_DEADLINE_S:g} s (a database that big or that "
+                "slow is no workspace store Cursor keeps)"
+            ) from None
         raise _plain_error(path, exc) from None
     finally:
         conn.close()
