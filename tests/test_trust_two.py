@@ -584,3 +584,60 @@ def test_audit_bounds_the_work_on_each_workspace_database(make_sample_dir, tmp_p
     result = run_bounded(lambda: cli(sd, tmp_path, "audit", "--json", "--fail-on", "none"), 60)
     found = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "file-unreadable"]
     assert any("not read to the end within 0 s" in f["message"] for f in found), found
+
+
+# --- 4. an unset key leaves no copy in the database file or its -wal -------------------------------------------
+
+
+@pytest.fixture
+def no_secure_delete_by_default(monkeypatch):
+    """Every new SQLite connection starts with secure_delete off, as on python.org's macOS and Windows builds
+    (this machine's SQLite is built with SQLITE_SECURE_DELETE, which would hide the problem)."""
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real(*args, **kwargs)
+        conn.execute("PRAGMA secure_delete = OFF")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def raw_copies(db: Path, value: str) -> list[str]:
+    """Which of the database's files hold `value` in their raw bytes."""
+    found = []
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-journal")):
+        if path.exists() and value.encode() in path.read_bytes():
+            found.append(path.name)
+    return found
+
+
+@pytest.mark.parametrize("wal", [True, False], ids=["wal", "delete"])
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+@pytest.mark.parametrize("reader", [False, True], ids=["alone", "another-reader"])
+def test_an_unset_key_leaves_no_copy_in_the_database_files(
+    provider, wal, reader, no_secure_delete_by_default, make_sample_dir, tmp_path, env
+):
+    """openai: a legacy plain row; azure: a plain-text field of the settings blob. With another program holding
+    the database open, SQLite does not empty -wal when the tool's connection closes."""
+    sd = make_sample_dir("plaintext", keys={}, wal=wal)
+    with sqlite3.connect(sd.db) as conn:  # Cursor's many rows: the key row gets a page of its own, as in real life
+        conn.executemany("INSERT INTO ItemTable VALUES (?, ?)", [(f"filler.{i:04d}", "x" * 200) for i in range(400)])
+    conn.close()
+    key = make_key(provider, random.Random(41))
+    holder = sqlite3.connect(sd.db) if reader else None
+    try:
+        if holder is not None:
+            holder.execute("SELECT count(*) FROM ItemTable").fetchone()
+        options = ["--base-url", "https://contoso-ai.openai.azure.com", "--deployment", "gpt-4o"] * (
+            provider == "azure"
+        )
+        done = cli(sd, tmp_path, "set", provider, "--key-env", "NEW_KEY", *options, "--yes", env={"NEW_KEY": key})
+        assert done.exit_code == 0, done.stderr
+        assert raw_copies(sd.db, key)  # the test sees the key where it is stored
+        removed = cli(sd, tmp_path, "unset", provider, "--yes")
+        assert removed.exit_code == 0, removed.stderr
+        assert raw_copies(sd.db, key) == []
+    finally:
+        if holder is not None:
+            holder.close()

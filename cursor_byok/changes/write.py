@@ -319,6 +319,8 @@ def apply_rows(
         except VerifyFailed as exc:
             raise VerifyFailed(f"{exc}; undo the write with {undo_command(inst, entry.id, None, invocation)}") from None
         quick = st.quick_check()
+        if journal.key_rows(entry):  # a key was removed or replaced: no old page copy of it may stay in -wal
+            st.checkpoint()
     if quick != "ok":
         undo = undo_command(inst, entry.id, None, invocation)
         raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo}")

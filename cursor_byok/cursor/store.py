@@ -6,6 +6,8 @@ side copies with no sidecar files are opened as immutable snapshots; a hot
 rollback journal left by a killed write is rolled back first) and only
 look rows up by key through the unique index. Writes happen in one short
 `BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values,
+with `secure_delete` on (a removed value is overwritten, not left in a free
+page) and, after a write that removed a key, a checkpoint that empties -wal,
 and never into a database whose schema holds triggers, views or other objects
 Cursor does not make (checked again inside that transaction).
 """
@@ -25,6 +27,7 @@ from ..key_shapes import shown_path
 
 TABLES = ("ItemTable", "cursorDiskKV")
 WRITE_BUSY_TIMEOUT_S = 2.0
+CHECKPOINT_BUSY_S = 0.2  # a checkpoint holds back other writers while it waits for readers: keep that short
 READ_BUSY_TIMEOUT_S = 2.0
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # Cursor makes only its two tables and their UNIQUE(key) autoindexes; SQLite itself may add its statistics
@@ -150,6 +153,8 @@ class Store:
             isolation_level=None,
             check_same_thread=False,
         )
+        if self.writable:  # what a write deletes or replaces is overwritten with zeros, on every SQLite build
+            conn.execute("PRAGMA secure_delete = ON")
         return conn
 
     def _make_engine(self):
@@ -326,6 +331,21 @@ class Store:
                 self.last_lock_hold = time.perf_counter() - locked_at
         except DBAPIError as exc:
             raise self._translate(exc) from None
+
+    def checkpoint(self) -> bool:
+        """Copy every page of the -wal file into the database and truncate -wal to 0 bytes, so no old copy of a
+        page (a key a write removed) stays in it; True when done (nothing to do outside WAL mode). Called after a
+        write that removed a key, while Cursor is closed; a reader that holds the -wal makes it give up after
+        CHECKPOINT_BUSY_S."""
+        if not self.writable:
+            raise RuntimeError("store opened read-only")
+
+        def run(conn) -> bool:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(CHECKPOINT_BUSY_S * 1000)}")
+            busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            return busy == 0
+
+        return bool(self._run_read(run))
 
     def _check_unique_key(self, conn) -> None:
         """Refuse to write unless ItemTable.key is UNIQUE, as in Cursor's schema: else each INSERT adds a duplicate."""
