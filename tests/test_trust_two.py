@@ -566,7 +566,7 @@ def test_audit_ends_on_a_workspace_itemtable_that_is_a_recursive_view(make_sampl
     result = run_bounded(lambda: cli(sd, tmp_path, "audit", "--json", "--fail-on", "none"), 60)
     assert result.exit_code == 0, result.stderr
     found = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "file-unreadable"]
-    assert any("workspaceStorage" in f["subject"] and "ItemTable is a view" in f["message"] for f in found), found
+    assert any("workspaceStorage" in f["subject"] and "ItemTable is of type view" in f["message"] for f in found), found
 
 
 def test_audit_bounds_the_work_on_each_workspace_database(make_sample_dir, tmp_path, env, monkeypatch):

@@ -402,8 +402,8 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     try:
         kinds = [row[0] for row in conn.execute(ITEM_TABLE_KIND)]
         if kinds != [b"table"]:  # a view (over a recursive query, say) or a trigger's table of the same name
-            what = "missing" if not kinds else f"a {b'/'.join(kinds).decode('ascii', 'replace')}, not a table"
-            raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (ItemTable is {what})")
+            what = "is missing" if not kinds else f"is of type {b'/'.join(kinds).decode('ascii', 'replace')}, not table"
+            raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (ItemTable {what})")
         columns = {row[1] for row in conn.execute('PRAGMA table_info("ItemTable")')}
         if not {b"key", b"value"} <= columns:
             raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (missing ItemTable(key, value))")
