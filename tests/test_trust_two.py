@@ -641,3 +641,51 @@ def test_an_unset_key_leaves_no_copy_in_the_database_files(
     finally:
         if holder is not None:
             holder.close()
+
+
+# --- 8. a hard link to the live database gets no write ----------------------------------------------------------
+
+
+def test_a_hard_link_to_the_live_database_is_refused(clean_env, tmp_path, env):
+    import shutil
+    import subprocess
+
+    from cursor_byok.cursor import paths
+    from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, sample_keys
+
+    home = Path(clean_env["HOME"])
+    udd = home / ".config" / "Cursor"  # the default installation on Linux
+    sample = Sample(generation="basic", secret=b"x", keys=sample_keys(random.Random(81)), settings=default_settings())
+    db = build_user_data_dir(udd, sample)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = elsewhere / "state.vscdb"
+    os.link(db, link)
+    shutil.copy(db, elsewhere / "copy.vscdb")
+    before = disk_state(db)
+    key = make_key("openai", random.Random(82))
+    write = ["set", "openai", "--key-env", "NEW_KEY", "--yes"]
+
+    def run(target: Path, *args: str):
+        return invoke("--db", str(target), "--safe-storage", "basic", *args, env={"NEW_KEY": key})
+
+    cursor = subprocess.Popen(["sleep", "600"])  # a stand-in Cursor: code.lock names a live process
+    try:
+        (udd / "code.lock").write_text(str(cursor.pid))
+        refused = run(link, *write)
+        assert_one_error(refused, Exit.CURSOR_RUNNING)
+        assert str(cursor.pid) in refused.stderr and "the same file" in refused.stderr
+        inst = paths.candidate_installations(db=str(link))[0]
+        assert [o.user_data_dir for o in paths.same_file_elsewhere(inst)] == [udd]
+        assert run(link, "set", "openai", "--key-env", "NEW_KEY", "--dry-run").exit_code == 0  # a preview is fine
+    finally:
+        cursor.kill()
+        cursor.wait(timeout=10)
+    refused = run(link, *write)  # Cursor has quit, but another name of the file may be any Cursor's
+    assert_one_error(refused, Exit.INPUT)
+    assert "hard link" in refused.stderr
+    link_wal = Path(f"{link}-wal")  # a read through the link leaves an empty one: SQLite names it after the name
+    assert disk_state(db) == before and (not link_wal.exists() or link_wal.stat().st_size == 0)
+    copied = run(elsewhere / "copy.vscdb", *write)
+    assert copied.exit_code == 0, copied.stderr  # a copy is a copy
+    assert_never_shown(copied, key)

@@ -175,6 +175,8 @@ def ensure_closed(inst, locate_mod=None) -> None:
     from ..cursor import paths as locate
 
     running = (locate_mod or locate).cursor_running(inst)
+    if not running:
+        locate.refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
     if running:
         raise CursorRunning(
             f"Cursor is running (pid {running.pid}, found by {running.how}); quit Cursor completely "

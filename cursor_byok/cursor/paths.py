@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
-from ..errors import DatabaseNotFound, ProfileNotFound
+from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound
 from ..key_shapes import shown_path
 from ..private_files import read_small
 from ..processes import pid_alive
@@ -324,11 +324,16 @@ def cursor_running(inst: Installation, proc: str = "/proc") -> Running | None:
     """Is Cursor running for this installation? code.lock first, then processes.
 
     A bare --db file outside a user-data dir layout gets no process check: it
-    is a copy, not a live installation.
+    is a copy, not a live installation, unless it is the very file (a hard link,
+    a bind mount) of a default installation's database whose Cursor runs.
     """
     pid = lock_pid(inst)
     if pid:
         return Running(pid, "code.lock")
+    for other in same_file_elsewhere(inst):
+        found = cursor_running(other, proc)
+        if found:
+            return Running(found.pid, f"{found.how} of {shown_path(other.db_path)}, the same file", found.name)
     if inst.user_data_dir is None:
         return None
     procs = cursor_processes(proc)
@@ -357,3 +362,58 @@ def command_for(inst: Installation | None, words: str, *, db: Path | str | None 
         option = ("--db", db)
     where = f" {option[0]} {shlex.quote(str(option[1]))}" if option else ""
     return f"cursor-byok{where} {words}"
+
+
+# --- one file, several names -----------------------------------------------------------------------
+
+EXPLICIT_SOURCES = ("--db", "CURSOR_STATE_DB")
+EXPLICIT_ENV = ("CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR")
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def same_file_elsewhere(inst: Installation, env: Mapping[str, str] | None = None) -> list[Installation]:
+    """The default installations whose database is `inst`'s very file under another name (a hard link, a bind
+    mount: the same device and inode), for a database chosen with --db; their Cursor's check applies to it."""
+    if inst.source not in EXPLICIT_SOURCES:
+        return []
+    mine = _file_id(inst.db_path)
+    if mine is None:
+        return []
+    base = {k: v for k, v in (os.environ if env is None else env).items() if k not in EXPLICIT_ENV}
+    return [
+        other
+        for other in candidate_installations(env=base)
+        if Path(other.db_path) != Path(inst.db_path) and _file_id(Path(other.db_path)) == mine
+    ]
+
+
+def refuse_other_names(inst: Installation) -> None:
+    """LinkedDatabase (exit 15) for a database chosen with --db that has other names (see other_names)."""
+    count = other_names(inst)
+    if count:
+        raise LinkedDatabase(
+            f"{shown_path(inst.db_path)} has {count} other name(s) (hard links): SQLite keeps a -wal per name, so a "
+            "write through this one could lose Cursor's own, and the running check cannot see which Cursor uses "
+            "the others; nothing was written. Point --db at Cursor's own path, or at a copy (cp, not ln)"
+        )
+
+
+def other_names(inst: Installation) -> int:
+    """How many other names (hard links) the database chosen with --db has; 0 for any other choice.
+
+    SQLite names its -wal and -journal after the name it opened: a write through one name and Cursor's
+    through another each keep their own, and one loses the other's changes; nor can the running check tell
+    which Cursor uses the other name."""
+    if inst.source not in EXPLICIT_SOURCES:
+        return 0
+    try:
+        return max(os.stat(inst.db_path).st_nlink - 1, 0)
+    except OSError:
+        return 0
