@@ -689,3 +689,98 @@ def test_a_hard_link_to_the_live_database_is_refused(clean_env, tmp_path, env):
     copied = run(elsewhere / "copy.vscdb", *write)
     assert copied.exit_code == 0, copied.stderr  # a copy is a copy
     assert_never_shown(copied, key)
+
+
+# --- 10. a bare cmd: program runs from PATH only, never from the manifest's folder ------------------------------
+
+
+def key_printer(folder: Path, name: str, key: str) -> Path:
+    """An executable `name` in `folder` that prints `key`."""
+    import stat
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!{sys.executable}\nprint({key!r})\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_a_bare_program_name_is_never_run_from_the_manifests_folder(make_sample_dir, tmp_path, env, monkeypatch):
+    """On POSIX an empty PATH entry means the current folder, where a command runs (the manifest's): the same
+    hole as Windows' CreateProcess, which looks in the current folder before PATH whatever PATH says."""
+    sd = make_sample_dir("basic", keys={})
+    team = tmp_path / "team"
+    planted = make_key("anthropic", random.Random(101))
+    key_printer(team, "getkey", planted)
+    manifest = team / "m.toml"
+    manifest.write_text('version = 1\n[anthropic]\nkey = "cmd:getkey"\n')
+    before = disk_state(sd.db)
+    monkeypatch.setenv("PATH", ":" + os.environ["PATH"])  # "" first: the current folder
+    result = cli(sd, tmp_path, "apply", str(manifest), "--yes")
+    assert_refused(result, sd, before, env)
+    assert "command not found: getkey (looked on PATH only" in result.stderr
+    assert_never_shown(result, planted)
+    real_key = make_key("anthropic", random.Random(102))
+    tools = key_printer(tmp_path / "tools", "getkey", real_key)
+    monkeypatch.setenv("PATH", f":{tools.parent}:{os.environ['PATH']}")
+    dry = cli(sd, tmp_path, "apply", str(manifest), "--dry-run", "--json")
+    sources = {s["field"]: s for s in json.loads(dry.stdout)["sources"]}
+    assert sources["anthropic.key"]["program"] == str(tools)
+    assert sources["anthropic.key"]["action"] == f"would run `getkey` (runs {tools})"
+    done = cli(sd, tmp_path, "apply", str(manifest), "--yes")
+    assert done.exit_code == 0, done.stderr
+    fingerprint = json.loads(cli(sd, tmp_path, "list", "--json").stdout)["providers"]["anthropic"]["key"]
+    assert fingerprint["fingerprint"] == api.Secret(real_key).fingerprint
+
+
+def test_the_confirmation_shows_the_program_that_runs(make_sample_dir, tmp_path, env, monkeypatch):
+    from cursor_byok.changes import manifest as manifests
+
+    tools = key_printer(tmp_path / "tools", "getkey", make_key("anthropic", random.Random(103)))
+    path = tmp_path / "team" / "m.toml"
+    path.parent.mkdir()
+    path.write_text('version = 1\n[anthropic]\nkey = "cmd:getkey --vault team"\n')
+    monkeypatch.setenv("PATH", f"{tools.parent}:/usr/bin:/bin")
+    loaded = manifests.load(path)
+    assert manifests.commands(loaded) == [("anthropic.key", f"getkey --vault team (runs {tools})")]
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert manifests.commands(loaded) == [
+        ("anthropic.key", "getkey --vault team (not found on PATH: it would be refused)")
+    ]
+
+
+def test_the_windows_search_looks_on_path_only(monkeypatch, tmp_path):
+    """The Windows branch by its call shape: only PATH's absolute folders, in order, with PATHEXT's extensions;
+    never the current folder, the manifest's folder or a relative PATH entry; the program is run by full path."""
+    import subprocess
+
+    from cursor_byok.changes import wanted
+
+    asked: list[str] = []
+    exists = {"C:\\Tools\\op.CMD"}
+    monkeypatch.setattr(os.path, "isfile", lambda p: asked.append(p) or p in exists)
+    env = {"PATH": "C:\\Tools;relative\\bin;;C:\\Windows\\System32", "PATHEXT": ".EXE;.CMD"}
+    manifest_folder = Path("C:/Users/dev/team")
+    assert wanted.resolve_program("op", env, manifest_folder, platform="win32") == "C:\\Tools\\op.CMD"
+    assert asked == ["C:\\Tools\\op.EXE", "C:\\Tools\\op.CMD"]
+    asked.clear()
+    assert wanted.resolve_program("op.exe", env, manifest_folder, platform="win32") is None
+    assert asked == ["C:\\Tools\\op.exe", "C:\\Windows\\System32\\op.exe"]
+    assert wanted.resolve_program("C:\\bin\\op.exe", env, manifest_folder, platform="win32") == "C:\\bin\\op.exe"
+    assert wanted.resolve_program("tools\\op.exe", {}, Path("C:\\team"), platform="win32") == "C:\\team\\tools\\op.exe"
+
+    started: list[list[str]] = []
+
+    class Stop(Exception):
+        pass
+
+    def popen(args, **kw):
+        started.append(list(args))
+        raise Stop
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(wanted.sys, "platform", "win32")
+    with pytest.raises(Stop):
+        wanted.run_key_command('op read "op://team/openai"', "test", cwd=manifest_folder, env=env)
+    assert started == [["C:\\Tools\\op.CMD", "read", "op://team/openai"]]

@@ -230,9 +230,25 @@ def parsed_sources(manifest: Manifest) -> list[tuple[str, str, str]]:
     return [(fld, *onboard.parse_source(spec, _label(manifest, fld))) for fld, spec in manifest.sources.items()]
 
 
-def commands(manifest: Manifest) -> list[tuple[str, str]]:
-    """(field, command) of every `cmd:` source: what a real apply runs."""
-    return [(fld, arg) for fld, kind, arg in parsed_sources(manifest) if kind == "cmd"]
+def program(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The file a `cmd:` source runs (wanted.resolve_program: a bare name on PATH only), or None."""
+    import shlex
+
+    words = shlex.split(command)
+    base = manifest.path.parent.resolve()
+    return onboard.resolve_program(words[0], os.environ if env is None else env, base) if words else None
+
+
+def _runs(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str:
+    found = program(manifest, command, env)
+    return f"runs {found}" if found else "not found on PATH: it would be refused"
+
+
+def commands(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(field, command) of every `cmd:` source: what a real apply runs, with the program it resolves to
+    ("op read ... (runs /usr/local/bin/op)"), so a look-alike in the manifest's folder cannot hide."""
+    return [(fld, f"{arg} ({_runs(manifest, arg, env)})") for fld, kind, arg in parsed_sources(manifest)
+            if kind == "cmd"]  # fmt: skip
 
 
 def review(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
@@ -245,7 +261,8 @@ def review(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[dic
     for fld, kind, arg in parsed_sources(manifest):
         entry: dict[str, Any] = {"field": fld, "kind": kind, "source": arg}
         if kind == "cmd":
-            entry["action"] = f"would run `{arg}`"
+            entry["program"] = program(manifest, arg, env)
+            entry["action"] = f"would run `{arg}` ({_runs(manifest, arg, env)})"
         elif kind == "file":
             entry["action"] = f"would read `{arg}`"
         elif kind == "env":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -276,6 +277,36 @@ def command_environment(env: Mapping[str, str], held: Iterable[str] = (), drop: 
     }
 
 
+WINDOWS_EXTENSIONS = ".COM;.EXE;.BAT;.CMD"  # PATHEXT when it is not set
+
+
+def resolve_program(
+    program: str, env: Mapping[str, str], base_dir: Path | None = None, platform: str | None = None
+) -> str | None:
+    """The file a `cmd:` source's program names: a bare name searched on PATH only, the absolute folders of PATH
+    in order (never the current folder, the manifest's folder or the tool's own: Windows' CreateProcess would
+    look in those first), with PATHEXT's extensions on Windows; a name with a folder in it is taken as given,
+    from the manifest's folder when relative. None when nothing is found."""
+    import ntpath
+    import posixpath
+
+    windows = (platform or sys.platform).startswith("win")
+    paths = ntpath if windows else posixpath
+    if any(sep in program for sep in ("/", "\\") if windows or sep == "/"):
+        return program if paths.isabs(program) or base_dir is None else paths.join(str(base_dir), program)
+    extensions = [e for e in env.get("PATHEXT", WINDOWS_EXTENSIONS).split(";") if e] if windows else []
+    has_extension = any(program.lower().endswith(e.lower()) for e in extensions)
+    names = [program] if not windows or has_extension else [program + e for e in extensions]
+    for folder in env.get("PATH", "").split(";" if windows else ":"):
+        if not folder or not paths.isabs(folder):  # an empty or relative entry means the current folder
+            continue
+        for name in names:
+            candidate = paths.join(folder, name)
+            if os.path.isfile(candidate) and (windows or os.access(candidate, os.X_OK)):
+                return candidate
+    return None
+
+
 def run_key_command(
     command: str,
     label: str,
@@ -284,16 +315,22 @@ def run_key_command(
     timeout: float = COMMAND_TIMEOUT,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """stdout of `command` (at most SOURCE_LIMIT bytes), run without a shell; errors never show its output."""
+    """stdout of `command` (at most SOURCE_LIMIT bytes), run without a shell; errors never show its output.
+
+    The program is resolved first (`resolve_program`: a bare name on PATH only) and run by its full path."""
     import shlex
     import subprocess
 
     args = shlex.split(command)
     child_env = command_environment(os.environ) if env is None else dict(env)
+    program = resolve_program(args[0], child_env, cwd)
+    if program is None:
+        raise InputError(f"{label}: command not found: {args[0]} (looked on PATH only, never in the current folder)")
     try:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env
-        )
+            [program, *args[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            cwd=cwd, env=child_env,
+        )  # fmt: skip
     except FileNotFoundError:
         raise InputError(f"{label}: command not found: {args[0]}") from None
     except OSError as exc:
