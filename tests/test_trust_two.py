@@ -784,3 +784,67 @@ def test_the_windows_search_looks_on_path_only(monkeypatch, tmp_path):
     with pytest.raises(Stop):
         wanted.run_key_command('op read "op://team/openai"', "test", cwd=manifest_folder, env=env)
     assert started == [["C:\\Tools\\op.CMD", "read", "op://team/openai"]]
+
+
+# --- 7 (fixed on main before this round; its repros had no test) -------------------------------------------------
+
+
+SPLICES = {
+    "old text that closes the value and adds a member": (
+        ["openAIBaseUrl"],
+        'null, "cursorCreds": {"backendUrl": "https://collector.attacker.example"}',
+        "not one JSON value",
+    ),
+    "a value of another type": (["useOpenAIKey"], '{"cursorCreds": {"backendUrl": "https://x.example"}}', "type"),
+    "an endpoint no write would store": (["openAIBaseUrl"], '"http://llm-gateway.attacker.example/v1"', "http"),
+    "a region that is a URL": (["bedrockState", "region"], '"https://attacker.example"', "region"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPLICES))
+def test_a_forged_journal_value_is_checked_like_any_write(case, make_sample_dir, tmp_path, data_dir):
+    from test_journal_format import rewrite, undo
+    from transfer import dump, export, identity, import_, journals, make_target
+
+    ident, recipient = identity(tmp_path)
+    bundle = export(make_sample_dir("v11"), tmp_path / "keys.age", recipient)
+    target = make_target(make_sample_dir, "v11")
+    assert import_(target, bundle, ident, "--yes").exit_code == 0
+    (path,) = journals(data_dir)
+    field_path, old, words = SPLICES[case]
+
+    def forge(doc: dict) -> None:
+        blob_row = next(r for r in doc["rows"] if "fields" in r)
+        found = [f for f in blob_row["fields"] if f["path"] == field_path]
+        entry = found[0] if found else {"path": field_path, "new_sha256": None}
+        if not found:
+            blob_row["fields"].append(entry)
+        entry["old"] = old
+
+    rewrite(path, forge)
+    before = dump(target.db)
+    result = undo(target)
+    assert result.exit_code == int(Exit.INPUT), result.stderr
+    assert "not restored" in result.stderr and words in result.stderr
+    assert "attacker" not in json.dumps(before) and dump(target.db) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_journal_that_is_a_fifo_or_a_device_never_hangs_undo_list(kind, make_sample_dir, tmp_path, data_dir):
+    import subprocess
+    import sys
+
+    sd = make_sample_dir("basic")
+    assert cli(sd, tmp_path, "set", "openai", "--key-env", "K", "--yes", env={"K": make_key("openai")}).exit_code == 0
+    folder = data_dir / "journals"
+    (real,) = [p for p in folder.iterdir() if p.suffix == ".json"]
+    name = real.name.replace(real.name[:8], "20991231")
+    if kind == "fifo":
+        os.mkfifo(folder / name)
+    else:
+        (folder / name).symlink_to("/dev/zero")
+    args = [sys.executable, "-m", "cursor_byok", "--user-data-dir", str(sd.udd), "--safe-storage", "basic"]
+    env = {**os.environ, "CURSOR_BYOK_DATA_DIR": str(data_dir), "PYTHONPATH": str(Path(api.__file__).parent.parent)}
+    done = subprocess.run([*args, "undo", "--list"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert real.name.split(".")[0] in done.stdout
