@@ -13,16 +13,17 @@ import codecs
 import re
 import sys
 import unicodedata
+from typing import Any
 
 
-def is_console(stream) -> bool:
+def is_console(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
 
 
-def utf8_unless_console(stream) -> None:
+def utf8_unless_console(stream: Any) -> None:
     """Switch a text stream that is not a console to UTF-8, keeping its error handler."""
     if stream is None or is_console(stream):
         return

@@ -28,7 +28,7 @@ def article(name: str) -> str:
     return f"{'an' if vowel else 'a'} {name}"
 
 
-PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
+PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     field: tuple(p for shape, p in _COMPILED if shape.field == field) for field in fields()
 }
 # Other vendors' keys that are fine in the OpenAI slot when a base URL is set.
@@ -137,7 +137,7 @@ def without_secrets(text: str) -> str:
 
 # Credentials of other kinds that are never one key: a line of another tool's credentials file, a PEM block.
 # A key source that hands one over is refused whatever the options; each is matched at a line start.
-OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern], ...] = (
+OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "a URL with a user name and password (a ~/.git-credentials line)",
         re.compile(r"(?m)^\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]*@"),
