@@ -136,6 +136,26 @@ def test_the_library_never_repeats_a_secret_given_as_a_path(make_sample_dir, bun
             assert secret not in str(caught.value) and secret[6:-4] not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["{s}"],
+        ["--safe-storage", "{s}", "list"],
+        ["import", "x.age", "{s}"],
+        ["models", "{s}"],
+        ["list", "--on", "{s}"],
+    ],
+    ids=["as a command", "as a choice", "as an extra argument", "as a subcommand", "after a bad option"],
+)
+def test_a_key_in_a_usage_error_is_never_repeated(words, env):
+    """click's own usage errors quote what they refused."""
+    secret = SECRETS["openai key"]
+    for json_flag in ([], ["--json"]):
+        result = invoke(*(w.format(s=secret) for w in words), *json_flag)
+        assert result.exit_code == int(Exit.USAGE), result.stderr
+        assert_never_shown(result, secret)
+
+
 def test_one_path_display_rule():
     from cursor_byok.key_shapes import secret_in_path
 

@@ -20,6 +20,14 @@ def _use_data_dir(value: str | None) -> None:
         os.environ["CURSOR_BYOK_DATA_DIR"] = os.path.abspath(os.path.expanduser(value))
 
 
+def _without_secrets(exc: click.ClickException) -> click.ClickException:
+    """The same usage error with any key in its message dropped (click quotes the value it refused)."""
+    from ..key_shapes import without_secrets
+
+    exc.message = without_secrets(exc.message)
+    return exc
+
+
 class ByokGroup(click.Group):
     """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
@@ -28,6 +36,13 @@ class ByokGroup(click.Group):
 
         setup_streams()  # UTF-8 on pipes and files, whatever the OS's code page
         return super().main(*args, **kwargs)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:  # a key pasted as an option's value or a command: never repeated
+            raise _without_secrets(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         fit_tables_to_terminal()
@@ -47,7 +62,7 @@ class ByokGroup(click.Group):
             fail("interrupted; nothing written", Exit.INTERRUPTED)
         except click.ClickException as exc:
             if not _json_state().get("wanted"):
-                raise
+                raise _without_secrets(exc) from None
             known = exc.exit_code in {int(code) for code in Exit}
             fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):
