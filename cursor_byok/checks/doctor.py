@@ -603,12 +603,19 @@ def _opener(url: str, deadline: Deadline | None = None):
             return None
 
     def watched(http_class):
-        def connect(self) -> None:
-            http_class.connect(self)
-            if deadline is not None:
-                deadline.watch(self.sock)
+        def init(self, *args, **kwargs) -> None:  # the TCP socket is watched from its creation: a TLS handshake
+            http_class.__init__(self, *args, **kwargs)  # or a proxy tunnel dripping byte by byte is cut too
+            create = self._create_connection
 
-        return type(f"Watched{http_class.__name__}", (http_class,), {"connect": connect})
+            def create_watched(*a, **kw):
+                sock = create(*a, **kw)
+                if deadline is not None:
+                    deadline.watch(sock)
+                return sock
+
+            self._create_connection = create_watched
+
+        return type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
 
     class Http(urllib.request.HTTPHandler):
         def do_open(self, http_class, req, **kw):
