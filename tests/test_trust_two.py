@@ -780,7 +780,7 @@ def test_the_windows_search_looks_on_path_only(monkeypatch, tmp_path):
     asked: list[str] = []
     exists = {"C:\\Tools\\op.CMD"}
     monkeypatch.setattr(os.path, "isfile", lambda p: asked.append(p) or p in exists)
-    env = {"PATH": "C:\\Tools;relative\\bin;;C:\\Windows\\System32", "PATHEXT": ".EXE;.CMD"}
+    env = {"PATH": "C:\\Tools;relative\\bin;;\\rooted;C:\\Windows\\System32", "PATHEXT": ".EXE;.CMD"}
     manifest_folder = Path("C:/Users/dev/team")
     assert wanted.resolve_program("op", env, manifest_folder, platform="win32") == "C:\\Tools\\op.CMD"
     assert asked == ["C:\\Tools\\op.EXE", "C:\\Tools\\op.CMD"]

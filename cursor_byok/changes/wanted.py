@@ -298,7 +298,8 @@ def resolve_program(
     has_extension = any(program.lower().endswith(e.lower()) for e in extensions)
     names = [program] if not windows or has_extension else [program + e for e in extensions]
     for folder in env.get("PATH", "").split(";" if windows else ":"):
-        if not folder or not paths.isabs(folder):  # an empty or relative entry means the current folder
+        absolute = paths.isabs(folder) and (not windows or bool(ntpath.splitdrive(folder)[0]))
+        if not folder or not absolute:  # empty or relative: the current folder; on Windows "\\x": its drive
             continue
         for name in names:
             candidate = paths.join(folder, name)
