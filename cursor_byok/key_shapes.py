@@ -152,6 +152,7 @@ OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "an AWS credentials file line",
         re.compile(r"(?im)^\s*aws_(?:secret_access_key|access_key_id|session_token)\s*="),
     ),
+    ("a .env line (NAME=value)", re.compile(r"(?m)^\s*(?:export\s+)?[A-Z][A-Z0-9]*_[A-Z0-9_]*\s*=\s*\S")),
     ("a .netrc line", re.compile(r"(?m)^\s*(?:machine\s+\S+\s+)?login\s+\S+\s+password\s")),
 )
 

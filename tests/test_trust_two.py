@@ -337,6 +337,7 @@ LINES = {  # a line of another tool's credentials file: never one key, refused e
     "a .pgpass line": "db.internal:5432:app:deploy:" + "s3cr3t-Pa55word",
     "an .npmrc line": "//registry.npmjs.org/:_authToken=npm_" + "aB3dE6gH9j" * 3 + "kLmN0p",
     "an AWS credentials file line": "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "a .env line": "OPENAI_API_KEY=" + make_key("openai", random.Random(44)),
 }
 GATEWAY = "https://openrouter.ai/api/v1"
 
