@@ -869,3 +869,19 @@ def test_a_journal_that_is_a_fifo_or_a_device_never_hangs_undo_list(kind, make_s
     done = subprocess.run([*args, "undo", "--list"], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert real.name.split(".")[0] in done.stdout
+
+
+def test_the_same_file_under_a_bind_mount_is_refused_while_cursors_own_wal_holds_changes(tmp_path, monkeypatch):
+    """A bind mount gives the file one name here and Cursor's elsewhere (no second link to count): a -wal left
+    under Cursor's name holds changes a write through this name would not see."""
+    from cursor_byok.cursor import paths
+    from cursor_byok.errors import LinkedDatabase
+
+    here = paths.candidate_installations(db=str(tmp_path / "mnt" / "state.vscdb"))[0]
+    cursors = paths.Installation(tmp_path / "Cursor" / "User" / "globalStorage" / "state.vscdb", tmp_path, "default")
+    cursors.db_path.parent.mkdir(parents=True)
+    monkeypatch.setattr(paths, "same_file_elsewhere", lambda inst, env=None: [cursors] if inst is here else [])
+    paths.refuse_other_names(here)  # nothing pending: as good as Cursor's own path with Cursor closed
+    Path(f"{cursors.db_path}-wal").write_bytes(b"\x37\x7f\x06\x82" + bytes(28))
+    with pytest.raises(LinkedDatabase, match="holds changes"):
+        paths.refuse_other_names(here)

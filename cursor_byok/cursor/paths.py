@@ -396,6 +396,14 @@ def same_file_elsewhere(inst: Installation, env: Mapping[str, str] | None = None
 
 def refuse_other_names(inst: Installation) -> None:
     """LinkedDatabase (exit 15) for a database chosen with --db that has other names (see other_names)."""
+    for other in same_file_elsewhere(inst):  # a bind mount: one name here, Cursor's elsewhere
+        pending = [s for s in ("-wal", "-journal") if _non_empty(Path(f"{other.db_path}{s}"))]
+        if pending:
+            raise LinkedDatabase(
+                f"{shown_path(inst.db_path)} is the very file of {shown_path(other.db_path)}, whose {pending[0]} "
+                "holds changes SQLite has not put in the file yet (Cursor did not close cleanly?); a write through "
+                "this name would not see them. Open Cursor once and quit it, or use Cursor's own path"
+            )
     count = other_names(inst)
     if count:
         raise LinkedDatabase(
@@ -403,6 +411,13 @@ def refuse_other_names(inst: Installation) -> None:
             "write through this one could lose Cursor's own, and the running check cannot see which Cursor uses "
             "the others; nothing was written. Point --db at Cursor's own path, or at a copy (cp, not ln)"
         )
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def other_names(inst: Installation) -> int:
