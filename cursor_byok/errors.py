@@ -149,6 +149,10 @@ class NothingToUndo(ByokError):
     exit_code = Exit.NOTHING_TO_UNDO
 
 
+class LinkedDatabase(InputError):
+    """The database chosen with --db has other names (hard links), so a write through it is refused."""
+
+
 class ProfileNotFound(InputError):
     """No Cursor profile has that name or location."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 
-from .key_table import SHAPES, fields
+from .key_table import SHAPES, credential_of, fields, find_secrets, has_a_key_shape, looks_like_secret
 from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
 from .key_table import looks_like_key as looks_like_key
 from .providers import registry
@@ -27,7 +28,7 @@ def article(name: str) -> str:
     return f"{'an' if vowel else 'a'} {name}"
 
 
-PATTERNS: dict[str, tuple[re.Pattern, ...]] = {
+PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     field: tuple(p for shape, p in _COMPILED if shape.field == field) for field in fields()
 }
 # Other vendors' keys that are fine in the OpenAI slot when a base URL is set.
@@ -37,6 +38,17 @@ PLACEHOLDER = re.compile(
     r"|^(test|dummy|placeholder|todo|none|null|undefined|changeme)$",
     re.IGNORECASE,
 )
+
+
+BROKEN = "broken"  # list's format of a key that holds whitespace or a control character: no request can carry it
+
+
+def unsendable(value: str) -> bool:
+    """True when a key holds whitespace or a control, bidi or other format character (a line break pasted with
+    it): no HTTP header can carry it, and Cursor's requests with it fail. Checked before any request is built."""
+    from .console import is_unsafe
+
+    return any(c.isspace() or is_unsafe(c) for c in value)
 
 
 def check_format(field: str, value: str, base_url: str | None = None) -> str:
@@ -75,6 +87,7 @@ def looks_truncated(field: str, value: str) -> bool:
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 NOT_SHOWN = "(the value given is not shown: it may be a secret given by mistake)"
+SECRET_NOT_SHOWN = "(a key, not shown)"
 
 
 def shown_env_name(text: str) -> str:
@@ -82,32 +95,79 @@ def shown_env_name(text: str) -> str:
 
     `--key-env "$OPENAI_API_KEY"` is an easy slip: the message must not repeat the key.
     """
-    return f"${text}" if ENV_NAME.fullmatch(text) and not looks_like_key(text) else NOT_SHOWN
+    return f"${text}" if ENV_NAME.fullmatch(text) and not looks_like_secret(text) else NOT_SHOWN
 
 
-def shown_path(text: str) -> str:
-    """A path for an error message, or a stand-in when it looks like a key or passphrase instead."""
-    pathy = any(c in text for c in "/\\.~")
-    keyish = any(looks_like_key(part) for part in re.split(r"[/\\]", text))
-    return text if pathy and not keyish and not any(c.isspace() for c in text) else NOT_SHOWN
+def shown_path(text: str | os.PathLike[str], *, opened: bool = False) -> str:
+    """The one rule for showing a path the user gave (an option, an argument, a library parameter) in a
+    message or a document: the path as given, or NOT_SHOWN when it may be a secret pasted by mistake.
+
+    Not shown: a path any part of which is a key or another credential (an age identity, a token), whose last
+    part has the shape of even a generic key (32 hex digits, 40 base64 characters), or a bare word that is
+    no file name (a passphrase: no folder, and spaces or no dot), unless `opened`: a file by that name was read.
+    """
+    text = os.fspath(text)
+    if secret_in_path(text):
+        return NOT_SHOWN
+    if opened:
+        return text
+    in_a_folder = any(c in text for c in "/\\") or text.startswith("~")
+    if not in_a_folder and (any(c.isspace() for c in text) or "." not in text):
+        return NOT_SHOWN
+    return text
 
 
-# Credentials of other kinds that a key source may hand over by mistake (or by design of
-# whoever wrote the manifest): never a provider API key. Each is matched at a line start.
-OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern], ...] = (
+def secret_in_path(text: str | os.PathLike[str]) -> bool:
+    """True when a part of the path is a key or another credential, or its last part has the shape of even a
+    generic key (32 hex digits, 40 base64 characters): a secret pasted where a path goes."""
+    text = os.fspath(text)
+    parts = [p for p in re.split(r"[/\\]", text) if p]
+    if any(looks_like_secret(p) for p in parts) or find_secrets(text):
+        return True
+    return bool(parts) and has_a_key_shape(parts[-1])
+
+
+def without_secrets(text: str) -> str:
+    """`text` with every key or credential in it replaced by a stand-in: the last guard of error lines."""
+    spans = find_secrets(text)
+    for start, end in reversed(spans):
+        text = text[:start] + SECRET_NOT_SHOWN + text[end:]
+    return text
+
+
+# Credentials of other kinds that are never one key: a line of another tool's credentials file, a PEM block.
+# A key source that hands one over is refused whatever the options; each is matched at a line start.
+OTHER_CREDENTIALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "a URL with a user name and password (a ~/.git-credentials line)",
         re.compile(r"(?m)^\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]*@"),
     ),
-    ("a GitHub token", re.compile(r"(?m)^\s*(gh[pousr]_|github_pat_)[A-Za-z0-9_]")),
-    ("a Slack token", re.compile(r"(?m)^\s*xox[abprse]-")),
     ("a PEM block (a private key or certificate)", re.compile(r"-----BEGIN [A-Z0-9 ]*-----")),
+    (
+        "a .pgpass line (host:port:database:user:password)",
+        re.compile(r"(?m)^\s*[^:\s#]+:(?:\d+|\*):[^:\s]+:[^:\s]+:\S"),
+    ),
+    ("an .npmrc line", re.compile(r"(?m)^\s*(?://\S*:)?_(?:authToken|auth|password)\s*=")),
+    (
+        "an AWS credentials file line",
+        re.compile(r"(?im)^\s*aws_(?:secret_access_key|access_key_id|session_token)\s*="),
+    ),
+    ("a .env line (NAME=value)", re.compile(r"(?m)^\s*(?:export\s+)?[A-Z][A-Z0-9]*_[A-Z0-9_]*\s*=\s*\S")),
+    ("a .netrc line", re.compile(r"(?m)^\s*(?:machine\s+\S+\s+)?login\s+\S+\s+password\s")),
 )
 
 
 def other_credential(value: str) -> str | None:
-    """What kind of non-API-key credential `value` looks like ("a GitHub token", ...), or None."""
+    """What kind of credentials line `value` holds ("a PEM block...", "a .pgpass line..."), or None: never a key."""
     for kind, pattern in OTHER_CREDENTIALS:
         if pattern.search(value):
             return kind
     return None
+
+
+def credential_kind(value: str) -> str | None:
+    """What other kind of credential `value` looks like ("a HashiCorp Vault token", "an npm token", "a GitHub
+    token"...), or None. A key source that hands one over is refused unless forced: some work as a key of an
+    OpenAI-compatible server (a Hugging Face token at its router, say)."""
+    found = credential_of(value.strip())
+    return found.kind if found else None

@@ -61,6 +61,37 @@ SHAPES: tuple[Shape, ...] = (
     Shape("sk-other", "other", None, rf"sk-{_ALNUM}{{20,}}", "sk-", distinct=False),
 )  # fmt: skip
 
+
+@dataclass(frozen=True)
+class Credential:
+    """A secret that is never a provider API key: another tool's token, or an age identity.
+
+    A key source that hands one over is refused unless forced (`key_shapes.credential_kind`), and a path,
+    a name or a message that holds a distinct one is never shown (`looks_like_secret`, `find_secrets`).
+    """
+
+    name: str
+    kind: str  # what it looks like, for messages: "a HashiCorp Vault token"
+    regex: str  # the whole value (matched with fullmatch)
+    distinct: bool = True  # specific enough to spot inside a path, a name or a message
+
+
+CREDENTIALS: tuple[Credential, ...] = (
+    Credential("age-identity", "an age identity (a private key)", r"AGE-SECRET-KEY-[0-9A-Za-z-]{10,}"),
+    Credential("age-plugin-identity", "an age plugin identity (a private key)", r"AGE-PLUGIN-[0-9A-Za-z-]{10,}"),
+    Credential("github", "a GitHub token", r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+    Credential("slack", "a Slack token", r"xox[abeoprs]-[A-Za-z0-9-]{10,}"),
+    Credential("vault", "a HashiCorp Vault token", r"hv[sbr]\.[A-Za-z0-9_-]{20,}"),
+    Credential("npm", "an npm token", r"npm_[A-Za-z0-9]{36}"),
+    Credential("gitlab", "a GitLab token", r"gl(?:pat|dt|rt|ptt|ft|soat|cbt|imt)-[A-Za-z0-9_-]{20,}"),
+    Credential("digitalocean", "a DigitalOcean token", r"do[opr]_v1_[a-f0-9]{64}"),
+    Credential("huggingface", "a Hugging Face token", r"hf_[A-Za-z0-9]{30,}"),
+    Credential("stripe", "a Stripe secret key", r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"),
+    # 40 characters of base64 with a '/' or '+' in them: an AWS secret access key (one without either, about a
+    # quarter of them, cannot be told from other vendors' 40-character keys, Cohere's among them).
+    Credential("aws-secret", "an AWS secret access key", r"(?=[A-Za-z0-9]*[/+])[A-Za-z0-9/+]{40}", distinct=False),
+)
+
 # Human names of the vendors whose keys are not a provider slot's (the providers' own: cursor_byok.providers).
 VENDOR_TITLES = {"openrouter": "OpenRouter", "xai": "xAI", "groq": "Groq"}
 
@@ -138,3 +169,34 @@ def has_a_key_shape(text: str) -> bool:
     """True when `text` has the shape of any key in the table, generic ones included (a 32-hex Azure key,
     a 40-character AWS secret): for values that must never be keys, such as names and regions."""
     return any(p.fullmatch(text) for _, p in _compiled())
+
+
+@lru_cache(maxsize=1)
+def _credentials() -> tuple[tuple[Credential, re.Pattern[str]], ...]:
+    return tuple((c, re.compile(c.regex)) for c in CREDENTIALS)
+
+
+def credential_of(text: str) -> Credential | None:
+    """The other kind of credential `text` is (a Vault token, an npm token, an age identity...), or None."""
+    return next((c for c, p in _credentials() if p.fullmatch(text)), None)
+
+
+def looks_like_secret(text: str) -> bool:
+    """A provider key (`looks_like_key`) or a distinct credential of another kind: never to be echoed."""
+    found = credential_of(text)
+    return looks_like_key(text) or (found is not None and found.distinct)
+
+
+_KEY_CHAR = "A-Za-z0-9_-"
+
+
+@lru_cache(maxsize=1)
+def _in_text() -> re.Pattern[str]:
+    """Every distinct key shape and credential, anywhere in a text, not glued to a longer word."""
+    shapes = [s.regex for s in SHAPES if s.distinct] + [c.regex for c in CREDENTIALS if c.distinct]
+    return re.compile(rf"(?<![{_KEY_CHAR}])(?:" + "|".join(f"(?:{r})" for r in shapes) + rf")(?![{_KEY_CHAR}])")
+
+
+def find_secrets(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every distinct key or credential inside `text` (a message, a path, a command)."""
+    return [m.span() for m in _in_text().finditer(text)]

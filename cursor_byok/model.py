@@ -68,9 +68,10 @@ def mask(value: str) -> str:
     """
     prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
     body = len(value) - len(prefix)
-    if body < 16:
+    tail = value[-4:]
+    if body < 16 or any(c.isspace() or not c.isprintable() for c in tail):  # a line break ends no table row
         return (prefix or "") + "…"
-    return f"{prefix}…{value[-4:]}"
+    return f"{prefix}…{tail}"
 
 
 class Secret:

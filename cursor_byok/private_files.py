@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from .crashpoint import hit
 from .errors import OutputRefused
+from .key_shapes import shown_path
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -48,7 +49,7 @@ def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) 0700; tighten an existing one we own; refuse a symlink."""
     path = Path(path)
     if path.is_symlink():
-        raise OutputRefused(f"{path}: is a symlink; refusing to write through it")
+        raise OutputRefused(f"{shown_path(path)}: is a symlink; refusing to write through it")
     missing = []
     probe = path
     while not probe.exists() and probe != probe.parent:
@@ -74,18 +75,20 @@ def ensure_private_dir(path: Path) -> Path:
 
 def _cannot_write(path: Path, exc: OSError) -> OutputRefused:
     reason = exc.strerror or exc
-    return OutputRefused(f"{path}: cannot write here ({reason}); check that the folder exists and is writable")
+    return OutputRefused(
+        f"{shown_path(path)}: cannot write here ({reason}); check that the folder exists and is writable"
+    )
 
 
 def check_target(path: Path, *, overwrite: bool) -> None:
     """Refuse a symlink, a non-file, or an existing file without overwrite."""
     if path.is_symlink():
-        raise OutputRefused(f"{path}: is a symlink; refusing to write through it, pick another path")
+        raise OutputRefused(f"{shown_path(path)}: is a symlink; refusing to write through it, pick another path")
     if path.exists():
         if not path.is_file():
-            raise OutputRefused(f"{path}: exists and is not a regular file")
+            raise OutputRefused(f"{shown_path(path)}: exists and is not a regular file")
         if not overwrite:
-            raise OutputRefused(f"{path}: already exists; pass --force to replace it")
+            raise OutputRefused(f"{shown_path(path)}: already exists; pass --force to replace it")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -299,6 +299,25 @@ def check_writes(target: Path) -> None:
     keys, blob = decrypt_install(target)
     good = keys.get("anthropic") == new["anthropic"] and APPLY_MODEL in blob["aiSettings"]["userAddedModels"]
     check("apply a manifest (key from env, a model)", ok and good, why)
+    check_bare_command(target, group)
+
+
+def check_bare_command(target: Path, group: list[str]) -> None:
+    """A bare `cmd:` program name is looked up on PATH only: a python.exe copied into the manifest's folder as
+    smokekey.exe (where CreateProcess would look first, the current folder being the manifest's) is not found
+    (had it run, it would have printed no key: "is empty")."""
+    import shutil
+
+    team = target.parent / "team-bare"
+    team.mkdir(exist_ok=True)
+    shutil.copy(sys.executable, team / "smokekey.exe")
+    manifest = team / "team.toml"
+    manifest.write_text('version = 1\n[google]\nkey = "cmd:smokekey -c pass"\n', encoding="utf-8")
+    before = item_rows(target / "User" / "globalStorage" / "state.vscdb")
+    res = cli(*group, "apply", str(manifest), "--yes")
+    refused = res.returncode == 15 and b"command not found: smokekey" in res.stderr
+    after = item_rows(target / "User" / "globalStorage" / "state.vscdb")
+    check("a bare cmd: name never runs from the manifest's folder", refused and after == before, said(res))
 
 
 def check_code_lock(target: Path) -> None:

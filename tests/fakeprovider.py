@@ -8,7 +8,9 @@ body) or a slow answer when a test asks for them. Azure also checks the
 answers the deployment probe (404 DeploymentNotFound, or 400 for the empty
 request). It records every request (method, path, query, headers, body), and a
 proxy CONNECT, so a test can assert exactly what was sent where, and that no
-key ever appeared in a URL.
+key ever appeared in a URL. In slow-drip mode (`drip={"openai": 0.5}`) it sends
+that provider's whole answer, status line and headers included, one byte every
+so many seconds: each read is quick, the answer never ends (at most DRIP_LIMIT_S).
 
     with FakeProvider(known={"openai": key}, limited={"openai"}) as fake:
         fake.base("openai")  # -> "http://127.0.0.1:PORT/openai-api/v1"
@@ -37,6 +39,7 @@ DEPLOYMENT_PREFIX = "/openai/deployments/"
 REDIRECT_PATH = "/redirect/v1"
 BROKEN_PATH = "/broken/v1"
 AZURE_VERSIONS = ("2024-10-21", "2025-04-01-preview")
+DRIP_LIMIT_S = 60.0  # a dripping answer gives up after this long, so the server always shuts down
 
 
 def rate_limited(provider: str, now: datetime) -> tuple[dict, dict]:
@@ -107,6 +110,7 @@ class Behaviour:
     limited: set = field(default_factory=set)
     delay: dict = field(default_factory=dict)
     deployments: tuple = ("gpt-4o-prod",)
+    drip: dict = field(default_factory=dict)  # provider -> seconds between the bytes of its answer
 
 
 class FakeProvider:
@@ -119,12 +123,16 @@ class FakeProvider:
         forbidden: Iterable[str] = (),
         limited: Iterable[str] = (),
         delay: Mapping[str, float] | None = None,
+        drip: Mapping[str, float] | None = None,
         deployments: Iterable[str] = ("gpt-4o-prod",),  # the sample install's deployment
         routes: Mapping[str, tuple[str, str]] | None = None,  # more providers (a scratch registry's), as ROUTES
     ) -> None:
         self.known = dict(known)
         self.routes = {**ROUTES, **(routes or {})}
-        self.behaviour = Behaviour(set(forbidden), set(limited), dict(delay or {}), tuple(deployments))
+        self.behaviour = Behaviour(
+            set(forbidden), set(limited), dict(delay or {}), tuple(deployments), dict(drip or {})
+        )
+        self.closing = threading.Event()
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -151,6 +159,7 @@ class FakeProvider:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.closing.set()  # a dripping answer stops at its next byte
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
@@ -173,6 +182,13 @@ class FakeProvider:
         if method != "GET":
             return 405, {}, {"error": "a model list is read with GET"}
         return 404, {}, {"error": {"code": "404", "message": "Resource not found"}}
+
+    def drip_of(self, path: str) -> float:
+        """Seconds between the bytes of the answer to this path (0: send it at once)."""
+        for provider, (_base, models_path) in self.routes.items():
+            if path == models_path:
+                return self.behaviour.drip.get(provider, 0.0)
+        return self.behaviour.drip.get("azure", 0.0) if path.startswith(DEPLOYMENT_PREFIX) else 0.0
 
     def models(self, provider: str, query: dict, headers: Mapping[str, str]) -> tuple[int, dict, dict]:
         time.sleep(self.behaviour.delay.get(provider, 0.0))
@@ -212,12 +228,34 @@ class FakeProvider:
                 fake.record(Seen(method, parts.path, query, headers, body))
                 status, extra, doc = fake.answer(method, parts.path, query, headers)
                 data = json.dumps(doc).encode()
+                pause = fake.drip_of(parts.path)
+                if pause:
+                    self._drip(status, extra, data, pause)
+                    return
                 self.send_response(status)
                 for k, v in {"Content-Type": "application/json", **extra}.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _drip(self, status: int, extra: dict, data: bytes, pause: float) -> None:
+                """The whole answer, one byte at a time, `pause` s apart, until the client goes or time is up."""
+                head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+                head += [f"{k}: {v}" for k, v in {"Content-Type": "application/json", **extra}.items()]
+                head += [f"Content-Length: {len(data)}", "", ""]
+                answer = "\r\n".join(head).encode() + data
+                give_up = time.monotonic() + DRIP_LIMIT_S
+                for i in range(len(answer)):
+                    if fake.closing.is_set() or time.monotonic() > give_up:
+                        return
+                    try:
+                        self.wfile.write(answer[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client cut the connection: what the test wants
+                        return
+                    fake.closing.wait(pause)
+                self.close_connection = True
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 self._serve("GET")

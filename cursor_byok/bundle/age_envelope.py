@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pyrage
 
 from ..errors import BundleAuthError, BundleError, InputError
+from ..key_shapes import shown_path
 
 MAX_WORK_FACTOR = 22
 """Highest scrypt work factor (log2 N) a bundle may ask for: each step doubles CPU time and memory (23 needs 8 GiB)."""
@@ -428,9 +429,11 @@ def _read_identity_file(path: str) -> bytes:
     try:
         return read_small(path, MAX_IDENTITY_FILE)
     except FileTooLarge:
-        raise InputError(f"{path}: too large to be an identity file; give an age or SSH private key file") from None
+        raise InputError(
+            f"{shown_path(path)}: too large to be an identity file; give an age or SSH private key file"
+        ) from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read identity file ({exc.strerror})") from None
+        raise InputError(f"{shown_path(path)}: cannot read identity file ({exc.strerror})") from None
 
 
 def _openssh_cipher(data: bytes) -> bytes | None:
@@ -538,7 +541,7 @@ def parse_identities(data: bytes | str, source: str, ask=None) -> list:
 def load_identities(path: str, ask=None) -> list:
     """Read an age identity file or an OpenSSH private key (ed25519 or RSA); `ask(label)` gives the passphrase
     of a protected SSH key (None: refuse it)."""
-    return parse_identities(_read_identity_file(path), path, ask)
+    return parse_identities(_read_identity_file(path), shown_path(path), ask)
 
 
 def generate_identity() -> tuple[str, str]:

@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterable, Mapping
 
 from .. import __version__
+from ..console import has_unsafe
 from ..cursor.rows import raw_travels
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
@@ -202,8 +203,13 @@ def decode(data: bytes) -> dict:
     return doc
 
 
-# C0, DEL and C1 controls: a terminal acts on them when a plan or an error prints the text.
+# C0, DEL and C1 controls: a terminal acts on them when a plan or an error prints the text; bidi and other
+# format characters (console.is_unsafe) reorder or hide what is shown.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _unsafe(text: str) -> bool:
+    return bool(_CONTROL.search(text)) or has_unsafe(text)
 
 
 def _check(value: Any, kind: str, where: str) -> Any:
@@ -217,13 +223,13 @@ def _check(value: Any, kind: str, where: str) -> Any:
     if not ok:
         raise _bad(f"{where} should be {kind}")
     texts = value if kind == "list" else [value] if isinstance(value, str) else []
-    if any(_CONTROL.search(text) for text in texts):
-        raise _bad(f"{where} holds a control character")
+    if any(_unsafe(text) for text in texts):
+        raise _bad(f"{where} holds a control character (or a bidi or other format character)")
     return value
 
 
 def _check_name(name: str, where: str) -> str:
-    if not name or "/" in name or _CONTROL.search(name):
+    if not name or "/" in name or _unsafe(name):
         raise _bad(f"{where} name {name!r}")
     return name
 
@@ -252,16 +258,21 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from ..cursor.rows import is_cursor_own
+    from ..cursor.rows import CURSOR_ROW, PROVIDER_ROW, WITHHELD_ROW, secret_row_kind
 
-    known_rows = set(registry().key_row_names.values())
     for name, value in extras.items():
-        if not _EXTRA_NAME.fullmatch(name) or name in known_rows:
+        kind = secret_row_kind(name)
+        if not _EXTRA_NAME.fullmatch(name) or kind == PROVIDER_ROW:
             raise _bad(f"extra secret name {name[:64]!r} (a known provider's row, or not [A-Za-z0-9._-])")
-        if is_cursor_own(name):
+        if kind == CURSOR_ROW:
             raise BundleError(
                 f"the bundle's extra secret {name!r} would overwrite Cursor's own login or account row; "
                 "a bundle never writes those: nothing was imported, ask for a clean export"
+            )
+        if kind == WITHHELD_ROW:
+            raise BundleError(
+                f"the bundle's extra secret {name!r} is not a provider key (only an unknown row whose name ends in "
+                "Key travels as one); a bundle never writes it: nothing was imported, ask for a new export"
             )
         out[EXTRA_PREFIX + name] = Secret(_check(value, "key", f"extra_secrets.{name}"))
     models = profile.get("models")

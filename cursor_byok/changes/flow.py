@@ -127,9 +127,11 @@ def wait_for_exit(inst: locate.Installation, seconds: float, ui: Interaction, po
 
 
 def ensure_closed(inst: locate.Installation, invocation: Invocation, waited: float | None = None) -> None:
-    """CursorRunning (exit 6), saying what to do, when Cursor runs for this installation."""
+    """CursorRunning (exit 6), saying what to do, when Cursor runs for this installation; LinkedDatabase (exit 15)
+    when a database chosen with --db has other names."""
     running = locate.cursor_running(inst)
     if running is None:
+        locate.refuse_other_names(inst)
         return
     how = (
         f"it was still running after --wait {waited:g}; quit Cursor completely (File > Exit), then run again"

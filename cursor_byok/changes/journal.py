@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..cursor.paths import command_for
-from ..cursor.rows import BLOB_KEY, blob_paths, is_cursor_own, is_encrypted_row
+from ..cursor.rows import (
+    BLOB_KEY,
+    EXTRA_KEY_ROW,
+    PROVIDER_ROW,
+    blob_paths,
+    is_encrypted_row,
+    secret_row_kind,
+)
 from ..errors import InputError, NothingToUndo
 from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
 from ..providers import registry
@@ -104,6 +111,10 @@ def _decode(value: Any) -> Any:
 def data_dir() -> Path:
     override = os.environ.get("CURSOR_BYOK_DATA_DIR")
     if override:
+        from ..key_shapes import NOT_SHOWN, secret_in_path
+
+        if secret_in_path(override):  # a key pasted as --data-dir would become a folder's name
+            raise InputError(f"--data-dir (CURSOR_BYOK_DATA_DIR) {NOT_SHOWN} looks like a key; give a folder")
         return Path(override)
     import platformdirs
 
@@ -236,7 +247,7 @@ def byok_row(key: str) -> bool:
             name = key[len(prefix) :]
             if prefix == "cursorAuth/":
                 return name in registry().key_row_names.values()
-            return bool(name) and not is_cursor_own(name) and "/" not in name
+            return bool(name) and secret_row_kind(name) in (PROVIDER_ROW, EXTRA_KEY_ROW) and "/" not in name
     return False
 
 

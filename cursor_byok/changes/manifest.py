@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from ..errors import InputError
+from ..key_shapes import shown_path
 from ..model import Profile, Secret
 from ..private_files import read_small
 from ..providers import Provider, registry
@@ -98,7 +99,7 @@ class _Checker:
         self.out = Manifest(path)
 
     def fail(self, where: str, what: str):
-        raise InputError(f"manifest {self.path}: {where} {what}")
+        raise InputError(f"manifest {shown_path(self.path)}: {where} {what}")
 
     def run(self, doc: dict) -> Manifest:
         known = top_level()
@@ -145,7 +146,7 @@ class _Checker:
                 continue
             if not isinstance(value, str):
                 self.fail(where, "must be a string" + (" (a key source)" if kind == "source" else ""))
-            label = f"manifest {self.path}: {where}"
+            label = f"manifest {shown_path(self.path)}: {where}"
             if kind == "source":
                 onboard.parse_source(value, label)
                 self.out.sources[f"{provider}.{name}"] = value
@@ -165,17 +166,17 @@ class _Checker:
                 continue
             if not isinstance(value, list):
                 self.fail(where, 'must be a list of model names, like ["llama-3.1-70b"]')
-            self.out.models[name] = onboard.check_models(value, f"manifest {self.path}: {where}")
+            self.out.models[name] = onboard.check_models(value, f"manifest {shown_path(self.path)}: {where}")
         self.overlap("add", "remove")
         self.overlap("enable", "disable")
 
     def selections(self, table: dict) -> None:
         for surface, model in table.items():
             where = f"[models].select.{surface}"
-            onboard.check_name(surface, f"manifest {self.path}: {where} surface name")
+            onboard.check_name(surface, f"manifest {shown_path(self.path)}: {where} surface name")
             if not isinstance(model, str):
                 self.fail(where, "must be a model name string")
-            self.out.select[surface] = onboard.check_models([model], f"manifest {self.path}: {where}")[0]
+            self.out.select[surface] = onboard.check_models([model], f"manifest {shown_path(self.path)}: {where}")[0]
 
     def overlap(self, a: str, b: str) -> None:
         both = set(self.out.models.get(a, ())) & set(self.out.models.get(b, ()))
@@ -202,9 +203,9 @@ def parse(text: str, path: Path) -> Manifest:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"manifest {path}: not valid TOML ({exc})") from None
+        raise InputError(f"manifest {shown_path(path)}: not valid TOML ({exc})") from None
     except RecursionError:
-        raise InputError(f"manifest {path}: arrays or tables nested too deeply") from None
+        raise InputError(f"manifest {shown_path(path)}: arrays or tables nested too deeply") from None
     return _Checker(path).run(doc)
 
 
@@ -213,15 +214,15 @@ def load(path: str | Path) -> Manifest:
     try:
         text = read_small(path, MAX_MANIFEST).decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"manifest {path}: not UTF-8 text") from None
+        raise InputError(f"manifest {shown_path(path)}: not UTF-8 text") from None
     except OSError as exc:
-        raise InputError(f"manifest {path}: cannot read ({exc.strerror})") from None
+        raise InputError(f"manifest {shown_path(path)}: cannot read ({exc.strerror})") from None
     return parse(text, path)
 
 
 def _label(manifest: Manifest, fld: str) -> str:
     provider, name = fld.split(".")
-    return f"manifest {manifest.path}: [{provider}].{name}"
+    return f"manifest {shown_path(manifest.path)}: [{provider}].{name}"
 
 
 def parsed_sources(manifest: Manifest) -> list[tuple[str, str, str]]:
@@ -229,9 +230,25 @@ def parsed_sources(manifest: Manifest) -> list[tuple[str, str, str]]:
     return [(fld, *onboard.parse_source(spec, _label(manifest, fld))) for fld, spec in manifest.sources.items()]
 
 
-def commands(manifest: Manifest) -> list[tuple[str, str]]:
-    """(field, command) of every `cmd:` source: what a real apply runs."""
-    return [(fld, arg) for fld, kind, arg in parsed_sources(manifest) if kind == "cmd"]
+def program(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The file a `cmd:` source runs (wanted.resolve_program: a bare name on PATH only), or None."""
+    import shlex
+
+    words = shlex.split(command)
+    base = manifest.path.parent.resolve()
+    return onboard.resolve_program(words[0], os.environ if env is None else env, base) if words else None
+
+
+def _runs(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str:
+    found = program(manifest, command, env)
+    return f"runs {found}" if found else "not found on PATH: it would be refused"
+
+
+def commands(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(field, command) of every `cmd:` source: what a real apply runs, with the program it resolves to
+    ("op read ... (runs /usr/local/bin/op)"), so a look-alike in the manifest's folder cannot hide."""
+    return [(fld, f"{arg} ({_runs(manifest, arg, env)})") for fld, kind, arg in parsed_sources(manifest)
+            if kind == "cmd"]  # fmt: skip
 
 
 def review(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
@@ -244,7 +261,8 @@ def review(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[dic
     for fld, kind, arg in parsed_sources(manifest):
         entry: dict[str, Any] = {"field": fld, "kind": kind, "source": arg}
         if kind == "cmd":
-            entry["action"] = f"would run `{arg}`"
+            entry["program"] = program(manifest, arg, env)
+            entry["action"] = f"would run `{arg}` ({_runs(manifest, arg, env)})"
         elif kind == "file":
             entry["action"] = f"would read `{arg}`"
         elif kind == "env":

@@ -97,6 +97,7 @@ class SourceReview:
     source: str
     action: str
     present: bool | None = omit_if_none()
+    program: str | None = omit_if_none()  # cmd: the file it runs, found on PATH only (None: not found)
 
 
 @dataclass(frozen=True)

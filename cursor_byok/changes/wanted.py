@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from ..console import has_unsafe
 from ..errors import InputError
-from ..key_shapes import NOT_SHOWN, article, looks_like_key, other_credential, shown_env_name, shown_path
+from ..key_shapes import (
+    NOT_SHOWN,
+    article,
+    credential_kind,
+    looks_like_key,
+    other_credential,
+    shown_env_name,
+    shown_path,
+)
+from ..key_table import looks_like_secret
 from ..model import (
     SELECTED_PREFIX,
     ConflictPolicy,
@@ -66,7 +77,9 @@ _MODEL = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
 
 
 def clean_key(value: str, label: str) -> Secret:
-    """A key without its trailing newline; empty, inner whitespace or another kind of credential is refused."""
+    """A key without its trailing newline; empty, inner whitespace or a credentials line (never one key) is refused.
+
+    A token of another kind (`credential_kind`) passes here: `mistakes` refuses it unless forced."""
     kind = other_credential(value)
     if kind:
         raise InputError(f"{label} looks like {kind}, not a provider API key; refused (give the provider's key)")
@@ -90,7 +103,7 @@ def not_a_key(value: str, label: str) -> None:
     refused, and the message does not repeat it."""
     from ..key_table import has_a_key_shape
 
-    if has_a_key_shape(value) or other_credential(value):
+    if has_a_key_shape(value) or other_credential(value) or credential_kind(value):
         raise InputError(f"{label}: the value looks like an API key, which never goes here; {NOT_SHOWN}")
 
 
@@ -114,7 +127,7 @@ def check_models(names: Iterable[str], label: str) -> tuple[str, ...]:
     for name in names:
         if isinstance(name, str):
             not_a_key(name, label)
-        if not isinstance(name, str) or not _MODEL.fullmatch(name):
+        if not isinstance(name, str) or not _MODEL.fullmatch(name) or has_unsafe(name):
             raise InputError(f"{label}: {name!r} is not a model name (one word, no spaces)")
         out[name] = None
     return tuple(out)
@@ -171,8 +184,11 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
         )
     if "\x00" in arg:  # no path or command can hold one; open() and exec() would raise ValueError
         raise InputError(f"{label}: the {kind}: source holds a NUL character")
-    if _CONTROL.search(arg):  # it is shown before it runs: a terminal must not act on it
-        raise InputError(f"{label}: the {kind}: source holds a control character")
+    if _CONTROL.search(arg) or has_unsafe(arg):  # it is shown before it runs: a terminal must not act on it
+        raise InputError(
+            f"{label}: the {kind}: source holds a control character (or a bidi or other format character, which "
+            "could hide or reorder what is shown)"
+        )
     if kind == "env" and not _ENV_NAME.fullmatch(arg):
         raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
     try:
@@ -181,7 +197,7 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
         raise InputError(f"{label}: cannot split the command ({exc})") from None
     if not words or not words[0]:
         raise InputError(f"{label}: {kind}: needs a {'command' if kind == 'cmd' else 'value'} after the colon")
-    if any(looks_like_key(w) for w in words):
+    if any(looks_like_secret(w) for w in words) or looks_like_secret(arg):
         raise InputError(f"{label}: the source itself contains what looks like a key; read it from elsewhere")
     return kind, arg
 
@@ -261,6 +277,37 @@ def command_environment(env: Mapping[str, str], held: Iterable[str] = (), drop: 
     }
 
 
+WINDOWS_EXTENSIONS = ".COM;.EXE;.BAT;.CMD"  # PATHEXT when it is not set
+
+
+def resolve_program(
+    program: str, env: Mapping[str, str], base_dir: Path | None = None, platform: str | None = None
+) -> str | None:
+    """The file a `cmd:` source's program names: a bare name searched on PATH only, the absolute folders of PATH
+    in order (never the current folder, the manifest's folder or the tool's own: Windows' CreateProcess would
+    look in those first), with PATHEXT's extensions on Windows; a name with a folder in it is taken as given,
+    from the manifest's folder when relative. None when nothing is found."""
+    import ntpath
+    import posixpath
+
+    windows = (platform or sys.platform).startswith("win")
+    paths = ntpath if windows else posixpath
+    if any(sep in program for sep in ("/", "\\") if windows or sep == "/"):
+        return program if paths.isabs(program) or base_dir is None else paths.join(str(base_dir), program)
+    extensions = [e for e in env.get("PATHEXT", WINDOWS_EXTENSIONS).split(";") if e] if windows else []
+    has_extension = any(program.lower().endswith(e.lower()) for e in extensions)
+    names = [program] if not windows or has_extension else [program + e for e in extensions]
+    for folder in env.get("PATH", "").split(";" if windows else ":"):
+        absolute = paths.isabs(folder) and (not windows or bool(ntpath.splitdrive(folder)[0]))
+        if not folder or not absolute:  # empty or relative: the current folder; on Windows "\\x": its drive
+            continue
+        for name in names:
+            candidate = paths.join(folder, name)
+            if os.path.isfile(candidate) and (windows or os.access(candidate, os.X_OK)):
+                return candidate
+    return None
+
+
 def run_key_command(
     command: str,
     label: str,
@@ -269,16 +316,22 @@ def run_key_command(
     timeout: float = COMMAND_TIMEOUT,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """stdout of `command` (at most SOURCE_LIMIT bytes), run without a shell; errors never show its output."""
+    """stdout of `command` (at most SOURCE_LIMIT bytes), run without a shell; errors never show its output.
+
+    The program is resolved first (`resolve_program`: a bare name on PATH only) and run by its full path."""
     import shlex
     import subprocess
 
     args = shlex.split(command)
     child_env = command_environment(os.environ) if env is None else dict(env)
+    program = resolve_program(args[0], child_env, cwd)
+    if program is None:
+        raise InputError(f"{label}: command not found: {args[0]} (looked on PATH only, never in the current folder)")
     try:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=child_env
-        )
+            [program, *args[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            cwd=cwd, env=child_env,
+        )  # fmt: skip
     except FileNotFoundError:
         raise InputError(f"{label}: command not found: {args[0]}") from None
     except OSError as exc:
@@ -516,7 +569,7 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
     with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
     manifest's dry run reads none, yet its keys are not missing)."""
-    from ..key_shapes import UNEXPECTED, check_format, known_vendor
+    from ..key_shapes import OK, UNEXPECTED, check_format, known_vendor
     from ..model import StoredKey
 
     labels = registry().labels
@@ -524,8 +577,11 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     for field, value in wanted.items():
         text = value.reveal() if isinstance(value, Secret) else ""
         base_url = compatible_base_url(field, wanted, profile)
-        if isinstance(value, Secret) and field in labels and check_format(field, text, base_url) == UNEXPECTED:
-            vendor, own = known_vendor(value.reveal()), provider_of(field)
+        verdict = check_format(field, text, base_url) if isinstance(value, Secret) and field in labels else None
+        if verdict not in (None, OK) and credential_kind(text):
+            out.append(f"{field}: the value looks like {credential_kind(text)}, not a provider API key ({NOT_SHOWN})")
+        elif verdict == UNEXPECTED:
+            vendor, own = known_vendor(text), provider_of(field)
             if vendor and vendor != own:
                 out.append(f"{field}: {value.masked} looks like {_a(vendor)} {vendor} key, not {_a(own)} {own} one")
         elif field.startswith(SELECTED_PREFIX) and field[len(SELECTED_PREFIX) :] not in SURFACES:

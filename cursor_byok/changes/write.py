@@ -167,6 +167,8 @@ def ensure_closed(inst, locate_mod=None) -> None:
     from ..cursor import paths as locate
 
     running = (locate_mod or locate).cursor_running(inst)
+    if not running:
+        locate.refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
     if running:
         raise CursorRunning(
             f"Cursor is running (pid {running.pid}, found by {running.how}); quit Cursor completely "
@@ -311,6 +313,8 @@ def apply_rows(
         except VerifyFailed as exc:
             raise VerifyFailed(f"{exc}; undo the write with {undo_command(inst, entry.id, None, invocation)}") from None
         quick = st.quick_check()
+        if journal.key_rows(entry):  # a key was removed or replaced: no old page copy of it may stay in -wal
+            st.checkpoint()
     if quick != "ok":
         undo = undo_command(inst, entry.id, None, invocation)
         raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo}")

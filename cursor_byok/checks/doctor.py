@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -42,7 +41,8 @@ UNKNOWN_ROWS = "unknown to cursor-byok"  # rows and settings this tool does not 
 
 AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version the BYOK guide uses; --azure-api-version changes it
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
-TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0  # the longest wait for any one read (connect, each chunk of the answer)
+DEADLINE_S = 10.0  # the longest a check may take, however slowly a server sends: each request and the whole run
 SLOW_S = 3.0  # a model list that takes longer than this is slow
 
 
@@ -476,7 +476,8 @@ def target_for(profile: Profile, field: str, urls: Mapping[str, str], version: s
     if where is None:
         return Target(provider, field, None, secret, _no_url(provider))
     base, path = where
-    return Target(provider, field, _join(base, path), secret, _switched_off(profile, provider) or _unsafe(base))
+    skip = _unsendable(secret) or _switched_off(profile, provider) or _unsafe(base)
+    return Target(provider, field, _join(base, path), secret, skip)
 
 
 def deployment_target(profile: Profile, provider: Provider, version: str = AZURE_API_VERSION) -> Target | None:
@@ -494,9 +495,20 @@ def deployment_target(profile: Profile, provider: Provider, version: str = AZURE
         return None
     path = probe.deployment_path.replace("{deployment}", quote(deployment, safe=""))
     path += f"?api-version={quote(version, safe='')}" if probe.api_version else ""
-    skip = _switched_off(profile, provider.name) or _unsafe(endpoint)
+    skip = _unsendable(key.secret) or _switched_off(profile, provider.name) or _unsafe(endpoint)
     field = provider.field(probe.deployment)
     return Target(provider.name, field, _join(endpoint, path), key.secret, skip, "POST", b"{}", deployment=True)
+
+
+UNSENDABLE = (
+    "not sent: the stored key holds whitespace or a control character (a line break pasted with it?), which no "
+    "request can carry and Cursor's requests fail on too; store it again"
+)
+
+
+def _unsendable(secret: Secret) -> str | None:
+    """Why a key cannot go in a header at all (checked before a request is built), or None."""
+    return UNSENDABLE if formats.unsendable(secret.reveal()) else None
 
 
 def _unsafe(base: str) -> str | None:
@@ -534,38 +546,124 @@ def auth_headers(provider: str, secret: Secret) -> dict[str, str]:
     return headers
 
 
-def _opener(url: str):
-    """No redirects (a redirect would carry the key elsewhere); no proxy for this machine."""
+class Deadline:
+    """Cuts the sockets of one request when its deadline passes: a read timeout alone lets a server that sends
+    one byte every few seconds hold a check for hours. The cut socket's read fails, and the request ends."""
+
+    def __init__(self, at: float) -> None:
+        import threading
+
+        self.at, self.passed = at, False
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(at - time.monotonic(), 0.0), self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.passed:
+                _shut(sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+
+def _shut(sock) -> None:
+    import socket
+
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSL socket's own touches its state
+    except OSError:
+        pass
+
+
+class DeadlinePassed(Exception):
+    """A check ran into its deadline (Deadline)."""
+
+
+def _opener(url: str, deadline: Deadline | None = None):
+    """No redirects (a redirect would carry the key elsewhere); no proxy for this machine; every connection's
+    socket watched by `deadline`."""
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
 
+    def watched(http_class):
+        def init(self, *args, **kwargs) -> None:  # the TCP socket is watched from its creation: a TLS handshake
+            http_class.__init__(self, *args, **kwargs)  # or a proxy tunnel dripping byte by byte is cut too
+            create = self._create_connection
+
+            def create_watched(*a, **kw):
+                sock = create(*a, **kw)
+                if deadline is not None:
+                    deadline.watch(sock)
+                return sock
+
+            self._create_connection = create_watched
+
+        return type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
+
+    class Http(urllib.request.HTTPHandler):
+        def do_open(self, http_class, req, **kw):
+            return super().do_open(watched(http_class), req, **kw)
+
+    class Https(urllib.request.HTTPSHandler):
+        def do_open(self, http_class, req, **kw):
+            return super().do_open(watched(http_class), req, **kw)
+
     proxies = urllib.request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
-    return urllib.request.build_opener(NoRedirect, proxies)
+    return urllib.request.build_opener(NoRedirect, proxies, Http, Https)
 
 
-def _send(target: Target, timeout: float) -> tuple[int, dict[str, str], bytes]:
-    """One request; (status, lower-case headers, at most MAX_BODY bytes of body)."""
+def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request; (status, lower-case headers, at most MAX_BODY bytes of body). Past `deadline`, its sockets
+    are cut and DeadlinePassed is raised, whatever was read."""
     import urllib.error
     import urllib.request
 
     assert target.url is not None and target.secret is not None
-    headers = auth_headers(target.provider, target.secret)
-    if target.body is not None:
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
     try:
-        with _opener(target.url).open(request, timeout=timeout) as response:
-            return response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
+        headers = auth_headers(target.provider, target.secret)
+        if target.body is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
+    except Exception as exc:  # its text may quote a header, and so the key
+        raise NotBuilt(type(exc).__name__) from None
+    if deadline is not None:
+        timeout = max(min(timeout, deadline.left()), 0.01)
+    try:
+        with _opener(target.url, deadline).open(request, timeout=timeout) as response:
+            answer = response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
     except urllib.error.HTTPError as exc:
         with exc:
             try:
                 body = exc.read(ratelimit.MAX_BODY)
             except (OSError, ValueError):
                 body = b""
-            return exc.code, _lower(exc.headers), body
+            answer = exc.code, _lower(exc.headers), body
+    except Exception:
+        if deadline is not None and deadline.passed:
+            raise DeadlinePassed() from None
+        raise
+    if deadline is not None and deadline.passed:
+        raise DeadlinePassed()
+    return answer
 
 
 def _lower(headers) -> dict[str, str]:
@@ -576,18 +674,41 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
+class NotBuilt(Exception):
+    """The request for a check could not be built (its text is never shown: it may quote the key)."""
+
+
 def _network_error(exc: BaseException, secret: Secret) -> str:
-    """What went wrong, without text the server chose (it could echo the key back)."""
+    """What went wrong, without text the server chose (it could echo the key back), and without the text of an
+    error raised while the request was built or its headers checked (it may quote the key, escaped)."""
     import http.client
 
+    if isinstance(exc, NotBuilt):
+        return f"not sent: the request could not be built ({exc})"
     if isinstance(exc, http.client.HTTPException):
         return f"network error: the answer is not valid HTTP ({type(exc).__name__})"
-    text = str(getattr(exc, "reason", exc))
-    return "network error: " + text.replace(secret.reveal(), "(the key)")
+    reason = getattr(exc, "reason", exc)
+    if isinstance(exc, ValueError) or isinstance(reason, ValueError):  # http.client refusing a header or URL
+        return f"not sent: the request was refused before it left ({type(reason).__name__})"
+    return "network error: " + without_key(str(reason), secret)
 
 
-def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -> Verification:
-    """One request to a free endpoint; its status, rate-limit facts and how long it took."""
+def without_key(text: str, secret: Secret) -> str:
+    """`text` without the key in any form an error message may quote it: as it is, as repr() or ascii() or
+    JSON escape it, percent-encoded; then without anything else key-shaped."""
+    value = secret.reveal()
+    forms = {value, repr(value)[1:-1], ascii(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe="")}
+    forms |= {f.encode("unicode_escape").decode("ascii") for f in (value,)}
+    for form in sorted((f for f in forms if len(f) >= 8), key=len, reverse=True):
+        text = text.replace(form, "(the key)")
+    return formats.without_secrets(text)
+
+
+def verify(
+    target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S, deadline: float | None = None
+) -> Verification:
+    """One request to a free endpoint; its status, rate-limit facts and how long it took. `deadline`
+    (time.monotonic()) ends it, however slowly the server answers; by default DEADLINE_S from now."""
     import http.client
     import urllib.error
 
@@ -596,9 +717,14 @@ def verify(target: Target, timeout: float = TIMEOUT_S, slow_s: float = SLOW_S) -
         return replace(found, reason=target.skip or "not checked")
     found = replace(found, host=target.host)
     started = time.monotonic()
+    allowed = min(DEADLINE_S, (deadline or started + DEADLINE_S) - started)
     try:
-        code, headers, body = _send(target, timeout)
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        with Deadline(started + allowed) as cut:
+            code, headers, body = _send(target, timeout, cut)
+    except DeadlinePassed:
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return replace(found, reason=stopped(target, allowed), elapsed_ms=elapsed_ms, slow=True)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException, NotBuilt) as exc:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if _timed_out(exc):
             why = f"no answer within {timeout:g} s: {target.host} is slow or unreachable"
@@ -710,6 +836,13 @@ def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str
     return UNKNOWN, f"HTTP {code} from {host} for deployment {name}: cannot tell"
 
 
+def stopped(target: Target, allowed: float) -> str:
+    return (
+        f"stopped at the {allowed:.0f} s deadline of each check: {target.host or 'the server'} answers too slowly "
+        "or stalls, so Cursor's requests there are slow too"
+    )
+
+
 def verify_keys(
     profile: Profile,
     *,
@@ -717,13 +850,40 @@ def verify_keys(
     api_version: str = AZURE_API_VERSION,
     timeout: float = TIMEOUT_S,
     slow_s: float = SLOW_S,
+    deadline_s: float = DEADLINE_S,
 ) -> list[Verification]:
-    """Check every key online, in parallel, in a stable order. `urls` is for tests (see base_urls)."""
+    """Check every key online, in parallel, in a stable order, all within `deadline_s` (each request's sockets
+    are cut at the deadline; a check still running then, stuck in a name lookup say, is reported as stopped and
+    left to end on its own: its thread is a daemon, so it never holds the process). `urls` is for tests."""
+    import threading
+
     todo = targets(profile, urls, check_api_version(api_version))
-    if not todo:
-        return []
-    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-        return list(pool.map(lambda t: verify(t, timeout, slow_s), todo))
+    deadline = time.monotonic() + min(deadline_s, DEADLINE_S)
+    results: list[Verification | None] = [None] * len(todo)
+
+    def run(i: int, target: Target) -> None:
+        results[i] = verify(target, timeout, slow_s, deadline)
+
+    threads = [threading.Thread(target=run, args=(i, t), daemon=True) for i, t in enumerate(todo)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0) + 1.0)  # a cut request ends at once; 1 s to say so
+    allowed = min(deadline_s, DEADLINE_S)
+    return [
+        found
+        or Verification(
+            t.provider,
+            t.field,
+            UNKNOWN,
+            stopped(t, allowed),
+            safe_url(t.url) if t.url else None,
+            t.host,
+            int(allowed * 1000),
+            True,
+        )  # fmt: skip
+        for t, found in zip(todo, results, strict=True)
+    ]
 
 
 # --- documents ----------------------------------------------------------------------------

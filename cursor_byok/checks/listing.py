@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..cursor.urls import shown as shown_url
-from ..key_shapes import check_format
+from ..key_shapes import BROKEN, check_format, unsendable
 from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
 from ..providers import registry
 from ..results import Invocation, Result, internal, omit_if_none
@@ -36,7 +36,7 @@ class KeyView:
         if stored.secret is None:
             return cls(None, None, stored.storage, "unknown", stored.row, reason=stored.reason)
         value = stored.secret.reveal()
-        fmt = check_format(field_name, value, base_url)
+        fmt = BROKEN if unsendable(value) else check_format(field_name, value, base_url)
         shown = value if reveal else None
         return cls(
             stored.secret.masked, stored.secret.fingerprint, stored.storage, fmt, stored.row, stored.reason, shown

@@ -107,9 +107,11 @@ def doctor_report(
     timeout: float = diagnosing.TIMEOUT_S,
     slow_s: float = diagnosing.SLOW_S,
     invocation: Invocation | None = None,
+    deadline_s: float = diagnosing.DEADLINE_S,
 ) -> DoctorReport:
     """Doctor's checks for one installation. `provider_urls` (provider -> base URL) replaces the official
-    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it. `invocation`: the
+    URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it. The online checks
+    end within `deadline_s` (at most doctor.DEADLINE_S), however slowly a server answers. `invocation`: the
     global options the user ran with, which every command in a "what to do" carries, so that it works when
     pasted."""
     diagnosing.check_api_version(azure_api_version)
@@ -117,8 +119,9 @@ def doctor_report(
     verifications = None
     if online:
         verifications = diagnosing.verify_keys(
-            profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s
-        )
+            profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s,
+            deadline_s=deadline_s,
+        )  # fmt: skip
     invocation = invocation or Invocation()
     changed = changes_since(inst.db_path, rows, invocation)
     checks = diagnosing.in_order(without_reenable(

@@ -9,7 +9,7 @@ from .. import errors as E
 
 if TYPE_CHECKING:
     from ..library.move import Bundle
-from .lib import age_envelope, move, private_files
+from .lib import age_envelope, key_shapes, move, private_files
 from .options import read_passphrase_option
 from .output import is_terminal, status
 from .prompts import MIN_PASSPHRASE, hidden_prompt, new_passphrase_prompt, open_with_tries
@@ -27,8 +27,8 @@ def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ..
             text = private_files.read_small(path, RECIPIENTS_FILE_LIMIT).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise E.InputError(f"{path}: cannot read recipients ({why})") from None
-        out += age_envelope.parse_recipients_file(text, path)
+            raise E.InputError(f"{key_shapes.shown_path(path)}: cannot read recipients ({why})") from None
+        out += age_envelope.parse_recipients_file(text, key_shapes.shown_path(path))
     return out
 
 
@@ -41,9 +41,12 @@ def read_input_file(path: str) -> bytes:
             with open(path, "rb") as fh:
                 data = fh.read(MAX_BUNDLE + 1)
     except OSError as exc:
-        raise E.InputError(f"{path}: cannot read ({exc.strerror})") from None
+        raise E.InputError(f"{key_shapes.shown_path(path)}: cannot read ({exc.strerror})") from None
     if len(data) > MAX_BUNDLE:
-        raise E.BundleError(f"{path}: larger than {MAX_BUNDLE >> 20} MiB, which no bundle is; check the file name")
+        raise E.BundleError(
+            f"{key_shapes.shown_path(path)}: larger than {MAX_BUNDLE >> 20} MiB, which no bundle is; "
+            "check the file name"
+        )
     return data
 
 

@@ -12,7 +12,7 @@ from .group import main
 from .lib import check as library
 from .lib import render
 from .options import api_context, json_option, verbose
-from .output import ScanProgress, coloured, emit_json, is_terminal
+from .output import ScanProgress, coloured, echo, emit_json, is_terminal
 
 
 @main.command()
@@ -46,7 +46,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(coloured(render.audit_text(report.to_json())))
+        echo(render.audit_text(report.to_json()), colour=True)
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
 
@@ -70,7 +70,8 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
     setting is found. --online sends each key, in a header, only for a
     provider that is switched on, and only to its provider's free model-list
     endpoint or to the URL this Cursor uses (the OpenAI base URL, the Azure
-    endpoint); each check says which host it went to.
+    endpoint); each check says which host it went to. The checks run side by
+    side and stop at a 10 s deadline, however slowly a server answers.
 
     \b
     Examples:
@@ -84,7 +85,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
     else:
         more = report.invocation.hint("doctor", *(["--online"] if online else []), "--all")
         shown = render.doctor_text(report.to_json(), show_all=show_all, more=str(more), verbose=verbose(ctx))
-        click.echo(coloured(shown))
+        echo(coloured(shown))
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
 
@@ -109,4 +110,4 @@ def report(ctx, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
     else:
-        click.echo(render.report_text(result.to_json()))
+        echo(render.report_text(result.to_json()))

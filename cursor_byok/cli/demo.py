@@ -10,7 +10,7 @@ from .exits import Exit
 from .group import main
 from .lib import demo as demos
 from .options import json_option
-from .output import emit_json
+from .output import echo, emit_json
 
 
 @main.command()
@@ -24,7 +24,7 @@ def demo(keep: bool, as_json: bool) -> None:
       cursor-byok demo
       cursor-byok demo --keep     # keep the folder to run list, audit or doctor on it
     """
-    result = demos.run(echo=None if as_json else click.echo, keep=keep)
+    result = demos.run(echo=None if as_json else echo, keep=keep)
     if as_json:
         emit_json(result.to_json())
     if not result.ok:

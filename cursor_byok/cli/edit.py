@@ -25,7 +25,7 @@ from .options import (
     provider_names,
     write_options,
 )
-from .output import emit_json, is_terminal
+from .output import echo, emit_json, is_terminal
 from .prompts import confirm_commands, hidden_prompt
 from .writes import TerminalRun
 
@@ -146,7 +146,7 @@ def models_list(ctx, as_json) -> None:
     rows = [["user added", ", ".join(m.user_added) or "-"], ["enabled", ", ".join(m.enabled) or "-"],
             ["disabled", ", ".join(m.disabled) or "-"],
             ["selected", ", ".join(f"{s}={n}" for s, n in m.selected.items()) or "-"]]  # fmt: skip
-    click.echo(render.table(rows))
+    echo(render.table(rows))
 
 
 MODEL_OPS = {
@@ -231,7 +231,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, allow_endpoints, force, key_stora
         confirm_commands=lambda commands: confirm_commands(commands, yes), prompt=hidden_prompt(), ui=run.ui,
     )  # fmt: skip
     if result.sources and not as_json:
-        click.echo("key sources (a dry run reads none of them; keys are left out of the plan):")
+        echo("key sources (a dry run reads none of them; keys are left out of the plan):")
         for entry in result.sources:
-            click.echo(f"  {entry.field}: {entry.action}")
+            echo(f"  {entry.field}: {entry.action}")
     run.report(result)

@@ -13,13 +13,21 @@ from .. import errors as E
 from .._version import __version__
 from .exits import Exit, exit_code_for
 from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
-from .output import JSON_META, _json_state, emit_json, fail, fit_tables_to_terminal, flag_words
+from .output import JSON_META, _json_state, echo, emit_json, fail, fit_tables_to_terminal, flag_words
 
 
 def _use_data_dir(value: str | None) -> None:
     """--data-dir: the folder of the undo journals, for this process and the library it calls."""
     if value:
         os.environ["CURSOR_BYOK_DATA_DIR"] = os.path.abspath(os.path.expanduser(value))
+
+
+def _without_secrets(exc: click.ClickException) -> click.ClickException:
+    """The same usage error with any key in its message dropped (click quotes the value it refused)."""
+    from ..key_shapes import without_secrets
+
+    exc.message = without_secrets(exc.message)
+    return exc
 
 
 def error_words(message: str, state: dict) -> str:
@@ -88,7 +96,7 @@ class HelpfulGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:
-            click.echo(ctx.get_help(), color=ctx.color)
+            echo(ctx.get_help())
             ctx.exit(0)
         return super().parse_args(ctx, args)
 
@@ -105,6 +113,13 @@ class ByokGroup(HelpfulGroup):
         setup_streams()  # UTF-8 on pipes and files, whatever the OS's code page
         return super().main(*args, **kwargs)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:  # a key pasted as an option's value or a command: never repeated
+            raise _without_secrets(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         fit_tables_to_terminal()
         if ctx.parent is None:
@@ -120,11 +135,11 @@ class ByokGroup(HelpfulGroup):
             reason = exc.reason if isinstance(exc, E.RescueError) else None
             fail(error_words(str(exc) or type(exc).__doc__ or type(exc).__name__, state), exit_code_for(exc), reason)
         except (KeyboardInterrupt, click.Abort):
-            click.echo("", err=True)  # off the prompt's line
+            echo("", err=True)  # off the prompt's line
             fail("interrupted; nothing written", Exit.INTERRUPTED)
         except click.ClickException as exc:
             if not _json_state().get("wanted"):
-                raise
+                raise _without_secrets(exc) from None
             known = exc.exit_code in {int(code) for code in Exit}
             fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):

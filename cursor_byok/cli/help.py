@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .group import main
+from .output import echo
 
 
 @main.command("help")
@@ -29,4 +30,4 @@ def help_cmd(ctx: click.Context, command: tuple[str, ...]) -> None:
             raise click.UsageError(f"no command {' '.join(command)!r}" + (f"; commands: {known}" if known else ""))
         here = click.Context(sub, info_name=name, parent=here)
         found = sub
-    click.echo(here.get_help())
+    echo(here.get_help())

@@ -25,7 +25,7 @@ from .options import (
     verbose,
     write_options,
 )
-from .output import emit_json, is_terminal, show_status
+from .output import echo, emit_json, is_terminal, show_status
 from .prompts import confirm_write
 from .writes import TerminalRun
 
@@ -108,10 +108,10 @@ def _export_report(exported: library.ExportedBundle, recipients: list[str], as_j
     if as_json:
         emit_json(exported.to_json())
     for line in render.note_lines(list(exported.notes), verbose=verbose()):
-        click.echo(line, err=True)
+        echo(line, err=True)
     left_out = len(exported.left_out)
     to = f"{len(recipients)} recipient(s)" if recipients else "a passphrase"
-    click.echo(
+    echo(
         render.wrapped(
             f"wrote {exported.output or 'stdout'}: {exported.keys} key(s), {exported.providers} provider(s)"
             f"{', models' if exported.models else ''}; encrypted to {to}"
@@ -228,7 +228,7 @@ def list_journals(actx, *, as_json: bool) -> None:
     if as_json:
         return emit_json(listed.to_json())
     rows = [[j.id, j.command, len(j.rows), journal_state(j)] for j in listed.journals]
-    click.echo(render.table(rows, ["id", "command", "rows", "state"]) if rows else "no undo journals for this database")
+    echo(render.table(rows, ["id", "command", "rows", "state"]) if rows else "no undo journals for this database")
 
 
 def journal_state(j) -> str:
@@ -247,4 +247,4 @@ def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) ->
     if as_json:
         emit_json(purged.to_json())
     else:
-        click.echo(f"deleted {len(purged.purged)} undo journal(s)")
+        echo(f"deleted {len(purged.purged)} undo journal(s)")

@@ -1,4 +1,10 @@
-"""What the command line prints: JSON documents, errors, colour and erasable status lines."""
+"""What the command line prints: JSON documents, errors, colour and erasable status lines.
+
+Every line goes out through `echo` (or `emit_json`, `fail`, `show_status`), which shows outside text safely:
+control, bidi and other format characters escaped (console.escape_unsafe; JSON keeps them as \\u escapes),
+and this tool's own colours added only after that, so no text from a database, bundle or manifest can act on
+the terminal. tests/test_trust_two.py checks that no other module of the command line prints.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
+from ..console import escape_unsafe, json_safe
 from .exits import Exit
 
 JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
@@ -29,14 +36,28 @@ def flag_words(message: str) -> str:
     return message
 
 
+def display(text: object) -> str:
+    """Text as the command line shows it: every unsafe character escaped (see the module's docstring)."""
+    return escape_unsafe(str(text))
+
+
+def echo(text: object = "", *, err: bool = False, nl: bool = True, colour: bool = False) -> None:
+    """Print one line (or block) of output: made safe to show, then coloured when asked and use_colour() says so."""
+    shown = display(text)
+    click.echo(coloured(shown) if colour else shown, err=err, nl=nl)
+
+
 def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     """One line on stderr and the exit code; with --json and no document printed, the error is the document
     (`reason`, when the failure has one, says why for scripts: rescue's wrong-password, store-missing...)."""
-    click.echo(f"cursor-byok: error: {message}", err=True)
+    from ..key_shapes import without_secrets
+
+    message = without_secrets(message)  # the last guard: a key in an error line is never shown
+    echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()
     if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
         error = {"code": int(code), "message": message, **({"reason": reason} if reason else {})}
-        click.echo(json.dumps({"error": error}, indent=2, ensure_ascii=False))
+        click.echo(json_safe(json.dumps({"error": error}, indent=2, ensure_ascii=False)))
     sys.exit(int(code))
 
 
@@ -63,7 +84,7 @@ WIDTH_ENV = "CURSOR_BYOK_COLUMNS"
 def show_status(text: str | None) -> None:
     """Write (or, with None, erase) a single status line on stderr; only when stderr is a terminal."""
     if is_terminal(sys.stderr):
-        sys.stderr.write("\r\033[K" + (text or ""))
+        sys.stderr.write("\r\033[K" + display(text or ""))
         sys.stderr.flush()
 
 
@@ -113,7 +134,8 @@ def coloured(text: str) -> str:
 
 
 def emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    """The command's JSON document on stdout: UTF-8 as it is, but every unsafe character as a \\u escape."""
+    click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
     _json_state()["emitted"] = True
 
 
@@ -137,5 +159,6 @@ class ScanProgress:
     def file_bytes(path: str, done: int, total: int) -> None:
         """How far the raw scan of one big file (over 100 MiB) has come."""
         end = "\n" if done >= total else ""
-        click.echo(f"\rscanning {os.path.basename(path)}: {done * 100 // max(total, 1)}% of {total // 2**20} MiB{end}",
+        name = display(os.path.basename(path))
+        click.echo(f"\rscanning {name}: {done * 100 // max(total, 1)}% of {total // 2**20} MiB{end}",
                    nl=False, err=True)  # fmt: skip

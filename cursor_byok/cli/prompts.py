@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..library.move import Bundle
 from ..model import MIN_PASSPHRASE, Change
 from .lib import move, render
-from .output import is_terminal, status
+from .output import display, echo, is_terminal, status
 
 PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
 
@@ -27,11 +27,11 @@ def new_passphrase_prompt() -> str:
     for _ in range(TRIES):
         value = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
         if len(value) < MIN_PASSPHRASE:
-            click.echo(f"too short: use at least {MIN_PASSPHRASE} characters", err=True)
+            echo(f"too short: use at least {MIN_PASSPHRASE} characters", err=True)
             continue
         if click.prompt(f"{PASSPHRASE_PROMPT} (again)", hide_input=True, err=True) == value:
             return value
-        click.echo("the two entries differ; try again", err=True)
+        echo("the two entries differ; try again", err=True)
     raise E.InputError(f"no passphrase after {TRIES} tries; nothing written")
 
 
@@ -45,7 +45,7 @@ def open_with_tries(data: bytes, ask) -> Bundle:
         except E.BundleAuthError:
             if attempt == TRIES:
                 raise
-            click.echo(f"wrong passphrase; {TRIES - attempt} tries left", err=True)
+            echo(f"wrong passphrase; {TRIES - attempt} tries left", err=True)
     raise AssertionError("unreachable")
 
 
@@ -58,7 +58,7 @@ def confirm_write(question: str, *, yes: bool) -> None:
         return
     if not is_terminal(sys.stdin):
         raise E.ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
-    if not click.confirm(question, default=False, err=True):
+    if not click.confirm(display(question), default=False, err=True):
         raise E.Declined("declined; nothing written")
 
 
@@ -81,7 +81,7 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
         for c in conflicts.values:
             replaced[c.field] = answer == "r" or (answer == "a" and _replace_one(c))
     for c in conflicts.endpoints:
-        click.echo(render.wrapped(f"{c.field}: Cursor would send {c.sends}."), err=True)
+        echo(render.wrapped(f"{c.field}: Cursor would send {c.sends}."), err=True)
         replaced[c.field] = click.confirm("  Allow this endpoint?", default=False, err=True)
     return replaced
 
@@ -89,7 +89,7 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
 def _replace_one(change: Change) -> bool:
     why = f" ({change.note})" if change.note else ""
     shown = f"{change.field}: stored {render._short(change.old)}, wanted {render._short(change.new)}{why}"
-    click.echo(render.wrapped(shown), err=True)
+    echo(render.wrapped(shown), err=True)
     return click.confirm("  replace it?", default=False, err=True)
 
 
@@ -97,7 +97,7 @@ def hidden_prompt():
     """A hidden prompt on stderr when stdin is a terminal; None otherwise (callers then refuse)."""
     if not is_terminal(sys.stdin):
         return None
-    return lambda label: click.prompt(label, hide_input=True, err=True)
+    return lambda label: click.prompt(display(label), hide_input=True, err=True)
 
 
 def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
@@ -110,9 +110,9 @@ def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
             f"this manifest runs {len(commands)} command(s) to read keys and no terminal can confirm them: "
             "review them with --dry-run, then pass --yes"
         )
-    click.echo("This manifest runs these commands to read keys:", err=True)
+    echo("This manifest runs these commands to read keys:", err=True)
     for field, command in commands:
-        click.echo(f"  {field}: {command}", err=True)
+        echo(f"  {field}: {command}", err=True)
     if not click.confirm(f"Run {'it' if len(commands) == 1 else f'these {len(commands)} commands'}?", err=True):
         raise E.Declined("declined; no command was run and nothing written")
     return True

@@ -21,7 +21,7 @@ from .options import (
     provider_names,
     verbose,
 )
-from .output import emit_json
+from .output import echo, emit_json
 
 
 @main.command()
@@ -43,7 +43,7 @@ def where(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json())
     else:
-        click.echo(render.where_text(found.to_json()["installations"]))
+        echo(render.where_text(found.to_json()["installations"]))
 
 
 @main.command("list")
@@ -82,9 +82,9 @@ def list_cmd(
         emit_json(doc)
     typed = getattr(listing, "documents", [listing])
     for one, each in () if as_json else zip(doc.get("documents", [doc]), typed, strict=True):
-        click.echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
+        echo(f"bundle: {one['bundle']}" if bundle_file else f"database: {one['db']}")
         where = None if bundle_file else str(each.invocation.hint("where"))
-        click.echo(render.profile_text(one, verbose=verbose(ctx), where=where))
+        echo(render.profile_text(one, verbose=verbose(ctx), where=where))
     if not bundle_file and listing.undecryptable:
         sys.exit(int(Exit.SAFE_STORAGE))  # the document is printed; the status says keys are missing from it
 
@@ -111,4 +111,4 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
     if as_json:
         emit_json(found.to_json())
     else:
-        click.echo(found.value)
+        echo(found.value)

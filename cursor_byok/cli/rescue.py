@@ -26,7 +26,7 @@ from .options import (
     passphrase_options,
     write_options,
 )
-from .output import emit_json, show_status
+from .output import echo, emit_json, show_status
 from .prompts import hidden_prompt
 from .writes import TerminalRun
 
@@ -111,8 +111,8 @@ def rescue_cmd(ctx: click.Context, /, **o: Any) -> None:
     shown = library.rescue_keys(old, progress=_progress)
     if o["as_json"]:
         return emit_json(shown.to_json())
-    click.echo(rescued_text(shown.to_json()))
-    click.echo(f"next: `cursor-byok rescue --from {old.root} -o FILE` writes a bundle; --import imports here", err=True)
+    echo(rescued_text(shown.to_json()))
+    echo(f"next: `cursor-byok rescue --from {old.root} -o FILE` writes a bundle; --import imports here", err=True)
 
 
 def _check_modes(o: Options) -> None:
@@ -171,7 +171,7 @@ def login_passwords(files: tuple[str, ...], env_name: str | None) -> list[str]:
 def _progress(step: CopyProgress) -> None:
     """A full copy of the old database: its size said first, then a status line."""
     if step.done == 0:
-        click.echo(f"copying the whole old database first ({step.total >> 20} MiB): {step.reason}", err=True)
+        echo(f"copying the whole old database first ({step.total >> 20} MiB): {step.reason}", err=True)
     show_status(f"copying {step.done * 100 // max(step.total, 1)}%…" if step.done < step.total else None)
 
 
@@ -191,10 +191,10 @@ def _write(old: OldMachine, o: Options) -> None:
     written = done.written
     assert written is not None
     for note in written.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     to = f"{written.recipients} recipient(s)" if recipients else "a passphrase"
     left = f"; {len(done.left_out)} key(s) LEFT OUT (they cannot be decrypted)" if done.left_out else ""
-    click.echo(f"wrote {written.output or 'stdout'}: {written.keys} key(s), {written.providers} provider(s)"
+    echo(f"wrote {written.output or 'stdout'}: {written.keys} key(s), {written.providers} provider(s)"
                f"{', models' if written.models else ''}; encrypted to {to}{left}", err=True)  # fmt: skip
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import click
-
 from .. import briefs
 from .. import errors as E
 from .lib import flow, outcome, render, undo
@@ -14,7 +12,7 @@ from .lib import flow, outcome, render, undo
 if TYPE_CHECKING:
     from ..results import Result
 from .options import verbose
-from .output import coloured, emit_json, show_status
+from .output import echo, emit_json, show_status
 from .prompts import confirm_write, decide_conflicts
 
 
@@ -33,13 +31,13 @@ class TerminalRun:
         """Step 4: the plan, before any question; warnings and the other-profiles note on stderr."""
         if isinstance(preview, undo.UndoResult):
             if not self.as_json:
-                click.echo(coloured(render.undo_plan_text(preview)))
+                echo(render.undo_plan_text(preview), colour=True)
             return
         assert isinstance(preview, outcome.Written) and preview.raw_plan is not None
         if not self.as_json:
-            click.echo(coloured(render.plan_text(preview.raw_plan, verbose=verbose())))
+            echo(render.plan_text(preview.raw_plan, verbose=verbose()), colour=True)
         if preview.other_profiles:
-            click.echo(
+            echo(
                 f"note: writing the default profile's settings; other profiles ({', '.join(preview.other_profiles)}) "
                 "keep their own: pass --profile NAME for one of them",
                 err=True,
@@ -50,7 +48,7 @@ class TerminalRun:
         for line in lines:
             if line not in self.warned:
                 self.warned.add(line)
-                click.echo(render.wrapped(f"warning: {line if verbose() else briefs.plain(line)}"), err=True)
+                echo(render.wrapped(f"warning: {line if verbose() else briefs.plain(line)}"), err=True)
 
     def decide(self, conflicts: flow.Conflicts) -> dict[str, bool]:
         return decide_conflicts(conflicts)
@@ -64,7 +62,7 @@ class TerminalRun:
         if self.as_json:
             emit_json(result.to_json())
         if getattr(result, "dry_run", False):
-            click.echo("dry run: nothing written", err=self.as_json)
+            echo("dry run: nothing written", err=self.as_json)
             if getattr(result, "check", False):
                 pending, conflicts = result.pending  # type: ignore[attr-defined]
                 if pending or conflicts:
@@ -74,16 +72,16 @@ class TerminalRun:
         elif isinstance(result, outcome.Written):
             self.written(result)
         elif isinstance(result, undo.UndoResult) and not self.as_json:
-            click.echo(undone_text(result))
+            echo(undone_text(result))
 
     def written(self, result: outcome.Written) -> None:
         self.warn(result.warnings)
         for line in render.note_lines(list(result.sent_to), verbose=True):  # where prompts go: always in full
-            click.echo(line, err=True)
+            echo(line, err=True)
         if not self.as_json:
-            click.echo(render.wrapped(written_text(result)))
+            echo(render.wrapped(written_text(result)))
         if result.purge is not None:
-            click.echo(
+            echo(
                 f"note: the removed key ({', '.join(result.removed_keys)}) stays in undo journal {result.journal} so "
                 f"this can be undone; delete it with `{result.purge}` once you no longer need it",
                 err=True,

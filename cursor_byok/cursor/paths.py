@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
-from ..errors import DatabaseNotFound, ProfileNotFound
+from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound
+from ..key_shapes import shown_path
 from ..private_files import read_small
 from ..processes import pid_alive
 
@@ -151,7 +152,7 @@ def resolve(**kw) -> Installation:
                 f"so it creates {Path(*DB_RELATIVE)}; or check the folder (`cursor-byok where`)"
             )
         raise DatabaseNotFound(
-            f"{inst.db_path}: no such file ({inst.source}); check the path or run `cursor-byok where`"
+            f"{shown_path(inst.db_path)}: no such file ({inst.source}); check the path or run `cursor-byok where`"
         )
     return inst
 
@@ -245,7 +246,9 @@ def select_profile(inst: Installation, wanted: str | None) -> UserProfile | None
             shown = "; ".join(f"{p.name!r} (location {p.location})" for p in hits)
             raise ProfileNotFound(f"--profile {wanted!r} matches several profiles: {shown}; pass a location")
     names = ", ".join([DEFAULT_PROFILE, *(p.name for p in found)])
-    raise ProfileNotFound(f"no profile {wanted!r} in {inst.user_data_dir or inst.db_path}; profiles: {names}")
+    raise ProfileNotFound(
+        f"no profile {wanted!r} in {shown_path(inst.user_data_dir or inst.db_path)}; profiles: {names}"
+    )
 
 
 # --- is Cursor running? -------------------------------------------------------
@@ -337,11 +340,16 @@ def cursor_running(inst: Installation, proc: str = "/proc") -> Running | None:
     """Is Cursor running for this installation? code.lock first, then processes.
 
     A bare --db file outside a user-data dir layout gets no process check: it
-    is a copy, not a live installation.
+    is a copy, not a live installation, unless it is the very file (a hard link,
+    a bind mount) of a default installation's database whose Cursor runs.
     """
     pid = lock_pid(inst)
     if pid:
         return Running(pid, "code.lock")
+    for other in same_file_elsewhere(inst):
+        found = cursor_running(other, proc)
+        if found:
+            return Running(found.pid, f"{found.how} of {shown_path(other.db_path)}, the same file", found.name)
     if inst.user_data_dir is None:
         return None
     procs = cursor_processes(proc)
@@ -370,3 +378,73 @@ def command_for(inst: Installation | None, words: str, *, db: Path | str | None 
         option = ("--db", db)
     where = f" {option[0]} {shlex.quote(str(option[1]))}" if option else ""
     return f"cursor-byok{where} {words}"
+
+
+# --- one file, several names -----------------------------------------------------------------------
+
+EXPLICIT_SOURCES = ("--db", "CURSOR_STATE_DB")
+EXPLICIT_ENV = ("CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR")
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def same_file_elsewhere(inst: Installation, env: Mapping[str, str] | None = None) -> list[Installation]:
+    """The default installations whose database is `inst`'s very file under another name (a hard link, a bind
+    mount: the same device and inode), for a database chosen with --db; their Cursor's check applies to it."""
+    if inst.source not in EXPLICIT_SOURCES:
+        return []
+    mine = _file_id(inst.db_path)
+    if mine is None:
+        return []
+    base = {k: v for k, v in (os.environ if env is None else env).items() if k not in EXPLICIT_ENV}
+    return [
+        other
+        for other in candidate_installations(env=base)
+        if Path(other.db_path) != Path(inst.db_path) and _file_id(Path(other.db_path)) == mine
+    ]
+
+
+def refuse_other_names(inst: Installation) -> None:
+    """LinkedDatabase (exit 15) for a database chosen with --db that has other names (see other_names)."""
+    for other in same_file_elsewhere(inst):  # a bind mount: one name here, Cursor's elsewhere
+        pending = [s for s in ("-wal", "-journal") if _non_empty(Path(f"{other.db_path}{s}"))]
+        if pending:
+            raise LinkedDatabase(
+                f"{shown_path(inst.db_path)} is the very file of {shown_path(other.db_path)}, whose {pending[0]} "
+                "holds changes SQLite has not put in the file yet (Cursor did not close cleanly?); a write through "
+                "this name would not see them. Open Cursor once and quit it, or use Cursor's own path"
+            )
+    count = other_names(inst)
+    if count:
+        raise LinkedDatabase(
+            f"{shown_path(inst.db_path)} has {count} other name(s) (hard links): SQLite keeps a -wal per name, so a "
+            "write through this one could lose Cursor's own, and the running check cannot see which Cursor uses "
+            "the others; nothing was written. Point --db at Cursor's own path, or at a copy (cp, not ln)"
+        )
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def other_names(inst: Installation) -> int:
+    """How many other names (hard links) the database chosen with --db has; 0 for any other choice.
+
+    SQLite names its -wal and -journal after the name it opened: a write through one name and Cursor's
+    through another each keep their own, and one loses the other's changes; nor can the running check tell
+    which Cursor uses the other name."""
+    if inst.source not in EXPLICIT_SOURCES:
+        return 0
+    try:
+        return max(os.stat(inst.db_path).st_nlink - 1, 0)
+    except OSError:
+        return 0

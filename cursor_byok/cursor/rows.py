@@ -69,6 +69,24 @@ def is_cursor_own(name: str) -> bool:
     return lowered in CURSOR_OWN_NAMES or lowered.startswith(CURSOR_OWN_PREFIXES)
 
 
+PROVIDER_ROW, CURSOR_ROW, EXTRA_KEY_ROW, WITHHELD_ROW = "provider", "cursor", "extra-key", "withheld"
+
+
+def secret_row_kind(name: str) -> str:
+    """The one rule for a `secret://cursorAuth/<name>` row, the same in list, export, import, undo and rescue.
+
+    PROVIDER_ROW: a provider slot's own row (the registry's). CURSOR_ROW: one of Cursor's own login, account or
+    MCP rows (`is_cursor_own`): never read as a key, exported or written. EXTRA_KEY_ROW: any other name ending in
+    "Key" (any case), an unknown provider's key: it travels as an extra key. WITHHELD_ROW: every other name
+    (authToken, jwt, sessionId...): not a provider key, so it is never exported or written, only listed by name.
+    """
+    if name in registry().key_row_names.values():
+        return PROVIDER_ROW
+    if is_cursor_own(name):
+        return CURSOR_ROW
+    return EXTRA_KEY_ROW if name.lower().endswith("key") else WITHHELD_ROW
+
+
 # Where each setting lives comes from the provider registry (cursor_byok.providers): registry().key_row_names
 # (key field -> row name), .blob_paths (field -> path in the settings blob), .blob_key_fields, .toggle_fields,
 # .text_setting_fields. The model lists are Cursor's, not a provider's:
@@ -344,13 +362,21 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
             found = _blob_key(doc, slot.blob)
         if found is not None:
             fields[field] = found
-    known = set(reg.key_row_names.values())
+    withheld = []
     for row in sorted(r for r in rows if r.startswith(SECRET_PREFIX)):
         name = row[len(SECRET_PREFIX) :]
-        if name not in known and not is_cursor_own(name):
+        kind = secret_row_kind(name)
+        if kind == WITHHELD_ROW:
+            withheld.append(row)
+        elif kind == EXTRA_KEY_ROW:
             found = reader.secret_row(row)
             if found is not None:
                 fields[EXTRA_PREFIX + name] = found
+    if withheld:
+        notes.append(
+            f"{', '.join(withheld)}: not read as keys (only an unknown row whose name ends in Key is an unknown "
+            "provider's key); never exported or written"
+        )
     unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():
         if isinstance(key, StoredKey) and key.secret is None:
@@ -464,8 +490,14 @@ class RowWriter:
         return {plain_row: value.reveal(), secret_row: None}, blob
 
     def _secret_only(self, name: str, value: Secret | None) -> dict:
-        if is_cursor_own(name):  # bundle.to_fields refuses these first; this guards every other caller
+        kind = secret_row_kind(name)
+        if kind == CURSOR_ROW:  # bundle.to_fields refuses these first; this guards every other caller
             raise CursorOwnRow(f"{name!r} is one of Cursor's own login or account rows; cursor-byok never writes it")
+        if kind == WITHHELD_ROW:
+            raise CursorOwnRow(
+                f"{name!r} is not a provider key (only an unknown row whose name ends in Key is); cursor-byok never "
+                "writes it"
+            )
         row = SECRET_PREFIX + name
         if value is None:
             return {row: None}

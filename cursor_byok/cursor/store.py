@@ -6,6 +6,8 @@ side copies with no sidecar files are opened as immutable snapshots; a hot
 rollback journal left by a killed write is rolled back first) and only
 look rows up by key through the unique index. Writes happen in one short
 `BEGIN IMMEDIATE` transaction with a bounded busy timeout and text values,
+with `secure_delete` on (a removed value is overwritten, not left in a free
+page) and, after a write that removed a key, a checkpoint that empties -wal,
 and never into a database whose schema holds triggers, views or other objects
 Cursor does not make (checked again inside that transaction).
 """
@@ -21,9 +23,11 @@ from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from ..errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
+from ..key_shapes import shown_path
 
 TABLES = ("ItemTable", "cursorDiskKV")
 WRITE_BUSY_TIMEOUT_S = 2.0
+CHECKPOINT_BUSY_S = 0.2  # a checkpoint holds back other writers while it waits for readers: keep that short
 READ_BUSY_TIMEOUT_S = 2.0
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # Cursor makes only its two tables and their UNIQUE(key) autoindexes; SQLite itself may add its statistics
@@ -71,14 +75,16 @@ def check_sqlite_header(path: Path) -> None:
         with open(path, "rb") as fh:
             head = fh.read(len(SQLITE_MAGIC))
     except FileNotFoundError:
-        raise DatabaseUnreadable(f"{path}: no such file; check the path or run `cursor-byok where`") from None
+        raise DatabaseUnreadable(
+            f"{shown_path(path)}: no such file; check the path or run `cursor-byok where`"
+        ) from None
     except IsADirectoryError:
-        raise DatabaseUnreadable(f"{path}: is a directory, not a state.vscdb file") from None
+        raise DatabaseUnreadable(f"{shown_path(path)}: is a directory, not a state.vscdb file") from None
     except OSError as exc:
-        raise DatabaseUnreadable(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
+        raise DatabaseUnreadable(f"{shown_path(path)}: cannot read ({exc.strerror}); check its permissions") from None
     if head != SQLITE_MAGIC:
         raise NotACursorDatabase(
-            f"{path}: not a SQLite file, so not a Cursor state database; point --db at state.vscdb"
+            f"{shown_path(path)}: not a SQLite file, so not a Cursor state database; point --db at state.vscdb"
         )
 
 
@@ -147,6 +153,8 @@ class Store:
             isolation_level=None,
             check_same_thread=False,
         )
+        if self.writable:  # what a write deletes or replaces is overwritten with zeros, on every SQLite build
+            conn.execute("PRAGMA secure_delete = ON")
         return conn
 
     def _make_engine(self):
@@ -175,7 +183,7 @@ class Store:
             raise self._translate(exc) from None
         except DatabaseError as exc:
             raise NotACursorDatabase(
-                f"{self.path}: damaged or not a SQLite database ({exc.orig}); {restore_advice(self.path)}"
+                f"{shown_path(self.path)}: damaged or not a SQLite database ({exc.orig}); {restore_advice(self.path)}"
             ) from None
         # ItemTable(key, value) makes a Cursor state database; cursorDiskKV came
         # later (no global database up to 0.42 has it) and is never created here.
@@ -185,7 +193,7 @@ class Store:
                 missing.append(f"{name}(key, value)")
         if missing:
             raise NotACursorDatabase(
-                f"{self.path}: not a Cursor state database (missing {', '.join(missing)}); "
+                f"{shown_path(self.path)}: not a Cursor state database (missing {', '.join(missing)}); "
                 "point --db at User/globalStorage/state.vscdb"
             )
         return meta.tables["ItemTable"], meta.tables.get("cursorDiskKV")
@@ -194,14 +202,15 @@ class Store:
         orig = getattr(exc, "orig", exc)
         if _is_busy(exc):
             return DatabaseBusy(
-                f"{self.path}: database is locked by another process; quit Cursor (or the other tool) and try again"
+                f"{shown_path(self.path)}: database is locked by another process; quit Cursor (or the other tool) "
+                "and try again"
             )
         text = str(orig)
         if "not a database" in text or "malformed" in text:
             return NotACursorDatabase(
-                f"{self.path}: damaged or not a SQLite database ({text}); {restore_advice(self.path)}"
+                f"{shown_path(self.path)}: damaged or not a SQLite database ({text}); {restore_advice(self.path)}"
             )
-        return DatabaseUnreadable(f"{self.path}: cannot open ({text}); check the path and permissions")
+        return DatabaseUnreadable(f"{shown_path(self.path)}: cannot open ({text}); check the path and permissions")
 
     def close(self) -> None:
         self._engine.dispose()
@@ -264,8 +273,8 @@ class Store:
             return
         more = f" and {len(found) - 3} more" if len(found) > 3 else ""
         raise ForeignSchema(
-            f"{self.path}: holds {', '.join(found[:3])}{more}, which Cursor does not make; triggers and views run "
-            "inside every write, so cursor-byok will not write to this database and nothing was written. "
+            f"{shown_path(self.path)}: holds {', '.join(found[:3])}{more}, which Cursor does not make; triggers and "
+            "views run inside every write, so cursor-byok will not write to this database and nothing was written. "
             "Inspect it with `sqlite3 state.vscdb .schema` and drop them, or point --db at Cursor's own file"
         )
 
@@ -330,6 +339,21 @@ class Store:
         except DBAPIError as exc:
             raise self._translate(exc) from None
 
+    def checkpoint(self) -> bool:
+        """Copy every page of the -wal file into the database and truncate -wal to 0 bytes, so no old copy of a
+        page (a key a write removed) stays in it; True when done (nothing to do outside WAL mode). Called after a
+        write that removed a key, while Cursor is closed; a reader that holds the -wal makes it give up after
+        CHECKPOINT_BUSY_S."""
+        if not self.writable:
+            raise RuntimeError("store opened read-only")
+
+        def run(conn) -> bool:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(CHECKPOINT_BUSY_S * 1000)}")
+            busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            return busy == 0
+
+        return bool(self._run_read(run))
+
     def _check_unique_key(self, conn) -> None:
         """Refuse to write unless ItemTable.key is UNIQUE, as in Cursor's schema: else each INSERT adds a duplicate."""
         for _seq, name, unique, _origin, partial in conn.exec_driver_sql('PRAGMA index_list("ItemTable")'):
@@ -338,8 +362,8 @@ class Store:
             if unique and not partial and columns == ["key"]:
                 return
         raise NotACursorDatabase(
-            f"{self.path}: ItemTable.key is not UNIQUE as in Cursor's schema, so a write would add duplicate rows; "
-            "nothing was written. Point --db at Cursor's own state.vscdb"
+            f"{shown_path(self.path)}: ItemTable.key is not UNIQUE as in Cursor's schema, so a write would add "
+            "duplicate rows; nothing was written. Point --db at Cursor's own state.vscdb"
         )
 
     def _check_unchanged(self, conn, expect, select) -> None:
@@ -348,8 +372,15 @@ class Store:
         for key, value in expect.items():
             if rows.get(key) != value:
                 raise DatabaseBusy(
-                    f"{self.path}: row {key!r} changed while planning; nothing was written, run the command again"
+                    f"{shown_path(self.path)}: row {key!r} changed while planning; nothing was written, run the "
+                    "command again"
                 )
+
+
+STREAM_DEADLINE_S = 5.0  # the most one side database may take to stream (there can be thousands)
+PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between two looks at the clock
+# What sqlite_master says ItemTable is: Cursor's is a table. Names compare without regard to case, as in SQL.
+ITEM_TABLE_KIND = "SELECT type FROM sqlite_master WHERE lower(name) = 'itemtable' AND type IN ('table', 'view')"
 
 
 def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
@@ -361,7 +392,9 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     and `Store.items()` holds the whole table at once. Here one plain
     read-only connection streams the rows, so memory is bounded by the
     largest value. Opened like a snapshot (immutable when no -wal/-journal is
-    next to it), never written.
+    next to it), never written. ItemTable must be a table (a view over a
+    recursive query never ends), and the whole read stops at STREAM_DEADLINE_S
+    (a progress handler interrupts SQLite itself).
     """
     path = Path(path)
     check_sqlite_header(path)
@@ -371,14 +404,25 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     except sqlite3.Error as exc:
         raise _plain_error(path, exc) from None
     conn.text_factory = bytes
+    deadline = time.monotonic() + STREAM_DEADLINE_S
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)  # nonzero: interrupt
     try:
+        kinds = [row[0] for row in conn.execute(ITEM_TABLE_KIND)]
+        if kinds != [b"table"]:  # a view (over a recursive query, say) or a trigger's table of the same name
+            what = "is missing" if not kinds else f"is of type {b'/'.join(kinds).decode('ascii', 'replace')}, not table"
+            raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (ItemTable {what})")
         columns = {row[1] for row in conn.execute('PRAGMA table_info("ItemTable")')}
         if not {b"key", b"value"} <= columns:
-            raise NotACursorDatabase(f"{path}: not a Cursor state database (missing ItemTable(key, value))")
+            raise NotACursorDatabase(f"{shown_path(path)}: not a Cursor state database (missing ItemTable(key, value))")
         for key, value in conn.execute("SELECT key, value FROM ItemTable"):
             text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
             yield text, value if isinstance(value, bytes) else str(value if value is not None else "").encode()
     except sqlite3.Error as exc:
+        if time.monotonic() > deadline:
+            raise DatabaseUnreadable(
+                f"{shown_path(path)}: not read to the end within {STREAM_DEADLINE_S:g} s (a database that big or that "
+                "slow is no workspace store Cursor keeps)"
+            ) from None
         raise _plain_error(path, exc) from None
     finally:
         conn.close()
@@ -387,7 +431,7 @@ def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
 def _plain_error(path: Path, exc: sqlite3.Error) -> Exception:
     text = str(exc)
     if _is_busy(exc):
-        return DatabaseBusy(f"{path}: database is locked by another process; quit Cursor and try again")
+        return DatabaseBusy(f"{shown_path(path)}: database is locked by another process; quit Cursor and try again")
     if "not a database" in text or "malformed" in text:
-        return NotACursorDatabase(f"{path}: damaged or not a SQLite database ({text})")
-    return DatabaseUnreadable(f"{path}: cannot open ({text}); check the path and permissions")
+        return NotACursorDatabase(f"{shown_path(path)}: damaged or not a SQLite database ({text})")
+    return DatabaseUnreadable(f"{shown_path(path)}: cannot open ({text}); check the path and permissions")

@@ -18,7 +18,7 @@ from ..checks.origin import origin_notes
 from ..cursor.reading import load_profile
 from ..cursor.rows import RAW_LEFT_OUT
 from ..errors import InputError, KeysUndecryptable
-from ..key_shapes import shown_path
+from ..key_shapes import NOT_SHOWN, secret_in_path, shown_path
 from ..model import MIN_PASSPHRASE, ConflictPolicy, KeyStorage, ModelsPolicy, Profile
 from ..private_files import read_small, write_private
 from ..results import Result, internal
@@ -42,7 +42,7 @@ class Bundle(Result):
     def listing(self, *, path: str = "", reveal: bool = False) -> Listing:
         """What it holds, as `list --bundle` shows it (keys masked unless `reveal`)."""
         assert self.profile is not None
-        return bundle_listing(self.profile, self.document_in_clear, path=path, reveal=reveal)
+        return bundle_listing(self.profile, self.document_in_clear, path=shown_path(path, opened=True), reveal=reveal)
 
 
 def open_bundle(
@@ -100,6 +100,8 @@ def export_bundle(
     written to `output` (0600) when given. Refuses (KeysUndecryptable) a key that cannot be decrypted here unless
     `skip_undecryptable`; a passphrase function is called only once the document is ready."""
     recipients = list(recipients)
+    if output is not None and secret_in_path(output):
+        raise InputError(f"the output file {NOT_SHOWN} looks like a key, which must never become a file name")
     if bool(recipients) == bool(passphrase):
         raise InputError("encrypt to a passphrase or to recipients: give exactly one")
     doc, notes = export_document(context(ctx), only=only, keys=keys, models=models, skip=skip_undecryptable)
@@ -111,7 +113,8 @@ def export_bundle(
         write_private(Path(output), data, overwrite=overwrite)
     n_keys, n_providers = bundledoc.written_counts(doc)
     left = tuple(n for n in notes if bundledoc.LEFT_OUT in n or RAW_LEFT_OUT in n)
-    return ExportedBundle(None if output is None else str(output), n_keys, n_providers, "models" in doc["profile"],
+    written = None if output is None else shown_path(output, opened=True)
+    return ExportedBundle(written, n_keys, n_providers, "models" in doc["profile"],
                           "recipients" if recipients else "passphrase", len(recipients), armor, left, tuple(notes),
                           data)  # fmt: skip
 

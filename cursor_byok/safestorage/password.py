@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..errors import SafeStorageUnavailable
+from ..key_shapes import shown_path
 from ..private_files import read_small
 
 PASSWORD_ENV = "CURSOR_BYOK_SAFE_STORAGE_PASSWORD"
@@ -19,7 +20,7 @@ def read_password_input(password_file: str | None, env: Mapping[str, str]) -> by
         try:
             data = read_small(password_file, PASSWORD_FILE_LIMIT)
         except OSError as exc:
-            raise SafeStorageUnavailable(f"{password_file}: cannot read ({exc.strerror})") from None
+            raise SafeStorageUnavailable(f"{shown_path(password_file)}: cannot read ({exc.strerror})") from None
         return data.rstrip(b"\r\n")
     value = env.get(PASSWORD_ENV)
     if value:
