@@ -12,7 +12,7 @@ from .group import main
 from .lib import check as library
 from .lib import render
 from .options import api_context, json_option, verbose
-from .output import ScanProgress, coloured, echo, emit_json, is_terminal
+from .output import ScanProgress, echo, emit_json, is_terminal
 
 
 @main.command()
@@ -85,7 +85,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
     else:
         more = report.invocation.hint("doctor", *(["--online"] if online else []), "--all")
         shown = render.doctor_text(report.to_json(), show_all=show_all, more=str(more), verbose=verbose(ctx))
-        echo(coloured(shown))
+        echo(shown, colour=True)
     if report.problems:
         sys.exit(int(Exit.FINDINGS))
 

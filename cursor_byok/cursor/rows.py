@@ -87,6 +87,13 @@ def secret_row_kind(name: str) -> str:
     return EXTRA_KEY_ROW if name.lower().endswith("key") else WITHHELD_ROW
 
 
+def withheld_rows(rows: Mapping[str, Any]) -> list[str]:
+    """The `secret://cursorAuth/` rows that are never read as keys, exported or written (WITHHELD_ROW), sorted."""
+    return sorted(
+        r for r in rows if r.startswith(SECRET_PREFIX) and secret_row_kind(r[len(SECRET_PREFIX) :]) == WITHHELD_ROW
+    )
+
+
 # Where each setting lives comes from the provider registry (cursor_byok.providers): registry().key_row_names
 # (key field -> row name), .blob_paths (field -> path in the settings blob), .blob_key_fields, .toggle_fields,
 # .text_setting_fields. The model lists are Cursor's, not a provider's:
@@ -362,13 +369,10 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
             found = _blob_key(doc, slot.blob)
         if found is not None:
             fields[field] = found
-    withheld = []
+    withheld = withheld_rows(rows)
     for row in sorted(r for r in rows if r.startswith(SECRET_PREFIX)):
         name = row[len(SECRET_PREFIX) :]
-        kind = secret_row_kind(name)
-        if kind == WITHHELD_ROW:
-            withheld.append(row)
-        elif kind == EXTRA_KEY_ROW:
+        if secret_row_kind(name) == EXTRA_KEY_ROW:
             found = reader.secret_row(row)
             if found is not None:
                 fields[EXTRA_PREFIX + name] = found

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..bundle import document as bundledoc
 from ..checks.listing import ExtraKey, ModelsView, ProviderView, extra_keys, provider_views
-from ..cursor.rows import ANY_SECRET_PREFIX, SECRET_PREFIX, as_text, read_profile, row_keys
+from ..cursor.rows import ANY_SECRET_PREFIX, SECRET_PREFIX, as_text, read_profile, row_keys, withheld_rows
 from ..cursor.store import Store, has_sidecar
 from ..errors import DecryptFailed, InputError, RescueError, RescueNotFound, SafeStorageUnavailable, StoreLocked
 from ..model import EXTRA_PREFIX, MIN_PASSPHRASE, Profile, StoredKey
@@ -169,7 +169,7 @@ def rescue_profile(old: OldMachine, *, progress: Progress | None = None) -> Resc
     rows, copy = read_old_rows(found.db, progress)
     system = old_system(found, rows, old)
     store, storage, skipped = open_secret(found, system, rows, old)
-    profile, not_rescued = rescuable(read_profile(rows, storage))
+    profile, not_rescued = rescuable(read_profile(rows, storage), withheld_rows(rows))
     facts = cursor_facts(rows, Path(f"{found.db}.backup").is_file())
     return RescuedProfile(found, system, copy, store, profile, not_rescued, facts, skipped)
 
@@ -371,11 +371,12 @@ def _other_provider(found: OldCursor, system: OldOS, failure: RescueError) -> Ex
     return failure
 
 
-def rescuable(profile: Profile) -> tuple[Profile, tuple[str, ...]]:
+def rescuable(profile: Profile, withheld: list[str]) -> tuple[Profile, tuple[str, ...]]:
     """The profile without what must never travel: unknown `secret://cursorAuth/` rows that are not a provider
-    key (their name does not end in Key: authToken, jwt, sessionId...), and values no bundle can carry."""
+    key (`withheld`: their name does not end in Key: authToken, jwt, sessionId...; cursor.rows.secret_row_kind
+    is the one rule), and values no bundle can carry."""
     fields: dict[str, Any] = {}
-    dropped: list[str] = []
+    dropped: list[str] = list(withheld)
     for name, value in profile.fields.items():
         if name.startswith(EXTRA_PREFIX):
             row = name[len(EXTRA_PREFIX) :]
