@@ -1,0 +1,102 @@
+"""A fresh-eyes review of `rescue`: each test is one way a hostile or damaged copy broke a promise of issue 25.
+
+The copy is someone else's backup: every byte and every name in it is the attacker's. The promises checked
+here: nothing outside the private temporary folder is written, created or removed (in the copy or anywhere
+else); no secret reaches stdout, stderr or an error's text; every failure is one line with its exit code.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from pathlib import Path
+
+import pytest
+from old_machines import tree_state
+from test_rescue_cmd import BASIC, Harness, expected_prints, rescued
+from transfer import fingerprints
+
+from cursor_byok.rescue import sparse_copy as sc
+
+
+@pytest.fixture
+def h(tmp_path, monkeypatch):
+    harness = Harness(tmp_path, monkeypatch)
+    yield harness
+    assert list(harness.cwd.iterdir()) == [], "something was written in the working folder"
+
+
+# --- a hot -journal that names a super-journal -------------------------------------------------------------------
+
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
+JOURNAL_HEADER = 512  # one sector
+
+
+def hot_journal_naming(db: Path, super_journal: Path) -> None:
+    """Leave beside `db` (a rollback-journal database) the -journal a transaction across attached databases
+    leaves when it is cut short: a header (nothing to roll back) and a trailer naming its super-journal.
+
+    Rolling it back, SQLite opens the super-journal, reads it as a list of child journals and, finding none
+    of them still pointing at it, deletes it (pager.c, pager_delsuper): whatever file the name points to."""
+    page_size = struct.unpack(">H", db.read_bytes()[16:18])[0]
+    pages = db.stat().st_size // page_size
+    header = (JOURNAL_MAGIC + struct.pack(">5I", 0, 0, pages, JOURNAL_HEADER, page_size)).ljust(JOURNAL_HEADER, b"\0")
+    name = str(super_journal).encode()
+    lock_page = 0x40000000 // page_size + 1  # the page number SQLite writes before the name
+    trailer = struct.pack(">I", lock_page) + name + struct.pack(">II", len(name), sum(name)) + JOURNAL_MAGIC
+    Path(f"{db}-journal").write_bytes(header + trailer)
+
+
+def rollback_database(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.execute("CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)")
+    conn.execute("INSERT INTO ItemTable VALUES ('a', 'b')")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_a_hot_journal_naming_a_super_journal_deletes_no_file(tmp_path):
+    db = rollback_database(tmp_path / "backup" / "state.vscdb")
+    victim = tmp_path / "elsewhere" / "thesis.txt"
+    victim.parent.mkdir()
+    victim.write_text("years of work, and no list of journals\n")
+    hot_journal_naming(db, victim)
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    with sc.open_copy(db, workdir=work) as copy:
+        conn = sqlite3.connect(copy.uri, uri=True)
+        assert conn.execute("SELECT value FROM ItemTable WHERE key = 'a'").fetchone() == ("b",)
+        conn.close()
+    assert victim.exists(), "SQLite deleted the file the copied -journal named as its super-journal"
+
+
+def journaled_home(h: Harness):
+    """A basic Linux home whose database is in rollback-journal mode (the rows all in the main file)."""
+    home = h.home("basic", BASIC, wal=False)
+    conn = sqlite3.connect(home.db)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    return home
+
+
+def test_rescue_from_a_copy_whose_journal_names_a_file_in_it_leaves_the_copy_whole(h):
+    home = journaled_home(h)
+    victim = home.root / "Documents" / "thesis.txt"
+    victim.parent.mkdir()
+    victim.write_text("years of work\n")
+    hot_journal_naming(home.db, victim)
+    doc = rescued(h, home)  # the harness checks that the copy is unchanged
+    assert fingerprints(doc) == expected_prints(home)
+
+
+def test_rescue_from_a_copy_whose_journal_names_a_file_of_this_machine_deletes_nothing(h):
+    home = journaled_home(h)
+    victim = h.out / "id_ed25519"
+    victim.write_text("this machine's own file\n")
+    hot_journal_naming(home.db, victim)
+    before = tree_state(h.out)
+    h.rescue(home, "--json")
+    assert tree_state(h.out) == before
