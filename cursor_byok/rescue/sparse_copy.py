@@ -23,7 +23,10 @@ hold the newest key. So `open_copy` chooses:
   must roll it back), a folder whose filesystem has no holes (HFS+, FAT, or
   Windows, where this module does not mark files sparse), or a sparse copy
   that SQLite's check refuses. SQLite then recovers the copy in the private
-  folder and folds it into one self-contained file.
+  folder and folds it into one self-contained file. A `-journal` that names a
+  super-journal is never rolled back (SQLite would delete the file it names,
+  anywhere): it is taken as committed, as SQLite takes it wherever that
+  super-journal is absent.
 
 Every case yields a path to open with `mode=ro&immutable=1` (`CopiedDatabase.uri`,
 or `cursor.store.Store(path, snapshot=True)`: no `-wal` or `-journal` is ever
@@ -70,6 +73,7 @@ ROLLBACK_FORMAT = 1
 MIN_USABLE_SIZE = 480
 PENDING_BYTE = 0x40000000  # SQLite never uses the page that holds this byte (its lock bytes)
 ENCODINGS = {1: "utf-8", 2: "utf-16-le", 3: "utf-16-be"}
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's header; its super-journal trailer's end
 
 # A b-tree page: its header (at 100 on page 1), then the cell pointer array.
 BT_TYPE = 0
@@ -197,8 +201,23 @@ def _open_sources(db: Path) -> Iterator[_Sources]:
         if journal is not None:  # hot as SQLite judges it (hasHotJournal): not empty, first byte not zero
             with journal[0] as fh:
                 hot = journal[1] > 0 and main[1] > 0 and fh.read(1) not in (b"", b"\x00")
+                hot = hot and not _names_super_journal(fh, journal[1])
         wal_fh, wal_size = wal if wal is not None else (None, 0)
         yield _Sources(db, main[0], main[1], wal_fh, wal_size, hot)
+
+
+def _names_super_journal(fh: BinaryIO, size: int) -> bool:
+    """True when a -journal may name a super-journal (it ends with the journal magic: pager.c, readSuperJournal).
+
+    Rolling such a journal back, SQLite opens the file it names, reads it as a list of child journals and
+    deletes it when none of them points back (pager_delsuper): in a hostile copy the name can be any file of
+    this machine, or of the copy. So the journal is taken as SQLite takes it when that super-journal is absent,
+    as it is on any machine but the old one: the transaction committed, nothing to roll back.
+    """
+    if size < len(JOURNAL_MAGIC):
+        return False
+    fh.seek(size - len(JOURNAL_MAGIC))
+    return fh.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
 
 
 # --- geometry: page size, database size ----------------------------------------------------------------------------
