@@ -100,3 +100,21 @@ def test_rescue_from_a_copy_whose_journal_names_a_file_of_this_machine_deletes_n
     before = tree_state(h.out)
     h.rescue(home, "--json")
     assert tree_state(h.out) == before
+
+
+# --- a damaged row's text in an error message ---------------------------------------------------------------------
+
+
+def test_a_key_row_that_is_not_utf8_is_never_echoed_in_the_error(h):
+    """pysqlite's own message for such a row quotes the row's text: a plaintext-era key with one damaged byte
+    came out whole on stderr and in the JSON error."""
+    home = h.home("basic", BASIC, wal=False)
+    key = "sk-proj-" + "Z7" * 24
+    conn = sqlite3.connect(home.db)
+    conn.execute("INSERT OR REPLACE INTO ItemTable VALUES ('cursorAuth/openAIKey', CAST(? AS TEXT))",
+                 (key.encode() + b"\xff",))  # fmt: skip
+    conn.commit()
+    conn.close()
+    done = h.rescue(home, "--json")
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert key not in done.stdout + done.stderr and key[:20] not in done.stdout + done.stderr
