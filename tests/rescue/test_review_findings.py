@@ -118,3 +118,53 @@ def test_a_key_row_that_is_not_utf8_is_never_echoed_in_the_error(h):
     done = h.rescue(home, "--json")
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     assert key not in done.stdout + done.stderr and key[:20] not in done.stdout + done.stderr
+
+
+# --- names from the copy, shown -----------------------------------------------------------------------------------
+
+CONTROL = ("\x1b", "\x9b", "\x07")  # ESC, the 8-bit CSI, BEL: what a terminal acts on
+
+
+def test_item_labels_from_the_copy_cannot_break_the_one_line_error_or_drive_the_terminal(h):
+    """entry-missing names the items a store holds; a textual keyring (no password) is the copy's own text."""
+    home = h.home("v11", b"any-secret", wal=False)
+    keyring = "[keyring]\ndisplay-name=login\n\n[1]\ndisplay-name=a\\nnext: run \x1b]0;owned\x07 \x9b2J\nsecret=x\n"
+    path = home.root / ".local/share/keyrings/login.keyring"
+    path.parent.mkdir(parents=True)
+    path.write_text(keyring)
+    done = h.rescue(home)
+    assert done.exit_code == 3, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not any(c in done.stderr for c in CONTROL), repr(done.stderr)
+
+
+def test_row_names_from_the_copy_cannot_add_lines_or_drive_the_terminal(h):
+    from cursor_byok.safestorage import oscrypt as ss
+
+    home = h.home("basic", BASIC, wal=False)
+    value = ss.encode_buffer_json(ss.linux_basic_codec().encrypt("made-up-session-value"))
+    conn = sqlite3.connect(home.db)
+    conn.execute("INSERT INTO ItemTable VALUES (?, ?)", ("secret://cursorAuth/x\x1b]0;owned\x07\nfake: line", value))
+    conn.commit()
+    conn.close()
+    done = h.rescue(home)
+    assert done.exit_code == 0, done.stderr
+    assert not any(c in done.stdout for c in CONTROL), repr(done.stdout)
+    assert not any(line.startswith("fake: line") for line in done.stdout.splitlines())
+
+
+def test_a_copy_whose_path_is_not_utf8_is_shown_not_an_internal_error(h):
+    import json
+    import os
+
+    from old_machines import build_home
+
+    home = build_home(h.backup / os.fsdecode(b"old-\xff-home"), "basic", BASIC, wal=False)
+    shown = h.rescue(home)
+    assert shown.exit_code == 0, shown.stderr
+    assert fingerprints(rescued(h, home)) == expected_prints(home)
+    missing = h.backup / os.fsdecode(b"empty-\xfe")
+    missing.mkdir()
+    done = h.rescue(missing, "--json")
+    assert done.exit_code == 3, done.stderr
+    assert json.loads(done.stdout)["error"]["reason"] == "cursor-missing"
