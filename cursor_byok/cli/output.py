@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
+from ..errors import printable
 from .exits import Exit
 
 JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
@@ -32,11 +33,12 @@ def flag_words(message: str) -> str:
 def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     """One line on stderr and the exit code; with --json and no document printed, the error is the document
     (`reason`, when the failure has one, says why for scripts: rescue's wrong-password, store-missing...)."""
+    message = printable(message)  # names from files and databases: one line, nothing a terminal acts on
     click.echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()
     if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
         error = {"code": int(code), "message": message, **({"reason": reason} if reason else {})}
-        click.echo(json.dumps({"error": error}, indent=2, ensure_ascii=False))
+        click.echo(json_text({"error": error}))
     sys.exit(int(code))
 
 
@@ -107,8 +109,19 @@ def coloured(text: str) -> str:
 
 
 def emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(json_text(doc))
     _json_state()["emitted"] = True
+
+
+def json_text(doc: Any) -> str:
+    """The JSON document as text a UTF-8 stream takes: a lone surrogate (a file name's byte that is not UTF-8)
+    written as its JSON escape, as ensure_ascii would write it."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def is_terminal(stream) -> bool:

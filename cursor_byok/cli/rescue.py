@@ -112,7 +112,8 @@ def rescue_cmd(ctx: click.Context, /, **o: Any) -> None:
     if o["as_json"]:
         return emit_json(shown.to_json())
     click.echo(rescued_text(shown.to_json()))
-    click.echo(f"next: `cursor-byok rescue --from {old.root} -o FILE` writes a bundle; --import imports here", err=True)
+    root = E.printable(str(old.root))
+    click.echo(f"next: `cursor-byok rescue --from {root} -o FILE` writes a bundle; --import imports here", err=True)
 
 
 def _check_modes(o: Options) -> None:
@@ -214,7 +215,9 @@ def _import(ctx: click.Context, old: OldMachine, o: Options) -> None:
 
 
 def rescued_text(doc: dict[str, Any]) -> str:
-    """The human form of a `rescue --json` document: where it came from, how the store opened, then `list`'s table."""
+    """The human form of a `rescue --json` document: where it came from, how the store opened, then `list`'s table.
+    Every string in it came from the copy (paths, row names, settings, model names): shown printable."""
+    doc = _printable(doc)
     copy, store = doc["copy"], doc["store"]
     lines = [
         f"old copy: {doc['from_dir']} ({doc['os'] or 'system unknown: nothing is encrypted'})",
@@ -227,3 +230,13 @@ def rescued_text(doc: dict[str, Any]) -> str:
     if doc["left_out"]:
         lines.append(f"LEFT OUT (cannot be decrypted with the proven secret): {', '.join(doc['left_out'])}")
     return "\n".join(lines)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return E.printable(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value

@@ -58,7 +58,7 @@ class RowWrite:
 
 
 def _uri(path: Path, mode: str, immutable: bool = False) -> str:
-    return f"file:{quote(str(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
+    return f"file:{quote(os.fsencode(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
 
 
 def _is_busy(exc: BaseException) -> bool:

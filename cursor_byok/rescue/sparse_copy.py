@@ -137,7 +137,7 @@ class CopiedDatabase:
 
     @property
     def uri(self) -> str:
-        return f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
+        return f"file:{quote(os.fsencode(self.path.resolve()))}?mode=ro&immutable=1"
 
     def close(self) -> None:
         target, self._remove = self._remove, None
@@ -589,7 +589,7 @@ def _sqlite_message(exc: Exception) -> str:
 
 def _sqlite_check(path: Path, table: str) -> str:
     """SQLite's own quick_check of ItemTable and its indexes on the copy: "" when it passes."""
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+    uri = f"file:{quote(os.fsencode(path.resolve()))}?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True)
     except SQLITE_ERRORS as exc:
@@ -696,7 +696,7 @@ def _check_space(workdir: Path, total: int, db: Path) -> None:
 def _settle(dest: Path, db: Path) -> None:
     """Let SQLite roll back a hot journal and fold the -wal into the copy, leaving one self-contained file."""
     try:
-        conn = sqlite3.connect(f"file:{quote(str(dest.resolve()))}?mode=rw", uri=True, isolation_level=None)
+        conn = sqlite3.connect(f"file:{quote(os.fsencode(dest.resolve()))}?mode=rw", uri=True, isolation_level=None)
         try:
             conn.execute("PRAGMA schema_version").fetchone()
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
