@@ -168,3 +168,38 @@ def test_a_copy_whose_path_is_not_utf8_is_shown_not_an_internal_error(h):
     done = h.rescue(missing, "--json")
     assert done.exit_code == 3, done.stderr
     assert json.loads(done.stdout)["error"]["reason"] == "cursor-missing"
+
+
+# --- names the system cannot look up --------------------------------------------------------------------------
+
+TOO_LONG = "/" + "n" * 300  # a name longer than any filesystem takes: stat() fails with ENAMETOOLONG, not ENOENT
+
+
+@pytest.mark.parametrize(
+    ("generation", "link"),
+    [
+        ("basic", ".config/Cursor/User/globalStorage/state.vscdb.backup"),
+        ("v11", ".password-store"),
+        ("v11", ".local/share/kwalletd/kdewallet.salt"),
+        ("macos", "Library/Keychains/login.keychain-db"),
+        ("windows", "AppData/Roaming/Cursor/Local State"),
+    ],
+)
+def test_a_name_in_the_copy_that_cannot_be_looked_up_is_a_typed_failure(h, generation, link):
+    """A symlink whose target no stat() takes (as a folder this user may not enter is, EACCES): Path.is_file()
+    and exists() raise for it instead of answering no."""
+    home = h.home(generation, BASIC if generation == "basic" else b"made-up-secret", wal=False)
+    if link.endswith(".salt"):
+        (home.root / ".local/share/kwalletd").mkdir(parents=True)
+        (home.root / ".local/share/kwalletd/kdewallet.kwl").write_bytes(b"KWALLET\n\r\0\r\n" + bytes(64))
+    path = home.root / link
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(TOO_LONG)
+    done = h.rescue(home, "--login-password-env", "HOME")  # any password: the store is never reached whole
+    assert "internal error" not in done.stderr, done.stderr
+    assert done.exit_code in (0, 3, 20, 21), done.stderr
+
+
+def test_a_from_folder_whose_name_is_too_long_is_a_typed_failure(h):
+    done = h.rescue(h.backup / ("x" * 300))
+    assert done.exit_code == 3 and "internal error" not in done.stderr, done.stderr
