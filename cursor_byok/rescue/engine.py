@@ -45,7 +45,7 @@ from ..safestorage.backends import SafeStorage, SafeStorageConfig
 from ..safestorage.password import windows_key_from_hex
 from ..versions import CursorFacts, cursor_facts
 from . import stores as S
-from .locate import OldCursor, OldOS, find_cursor
+from .locate import OldCursor, OldOS, find_cursor, is_file
 from .sparse_copy import Progress, open_copy, private_tempdir
 
 MCP_PREFIX = "mcpOAuth.secret."  # MCP tokens: proof of the secret, never rescued
@@ -170,7 +170,7 @@ def rescue_profile(old: OldMachine, *, progress: Progress | None = None) -> Resc
     system = old_system(found, rows, old)
     store, storage, skipped = open_secret(found, system, rows, old)
     profile, not_rescued = rescuable(read_profile(rows, storage))
-    facts = cursor_facts(rows, Path(f"{found.db}.backup").is_file())
+    facts = cursor_facts(rows, is_file(Path(f"{found.db}.backup")))
     return RescuedProfile(found, system, copy, store, profile, not_rescued, facts, skipped)
 
 

@@ -26,7 +26,7 @@ from ..private_files import FileTooLarge, NotRegularFile, read_small
 from . import dpapi_offline, gnome_keyring, keychain_file, kwallet_file, oo7_keyring
 from .dpapi_masterkey import ENTRA_PREFIX, SID_SHAPE, check_sid
 from .items import StoreItem
-from .locate import inside
+from .locate import exists, inside, is_file
 
 StoreKind = Literal["gnome-keyring", "oo7-keyring", "kwallet", "keychain", "dpapi"]
 STORE_FILE_LIMIT = 64 << 20  # keyrings, wallets and keychains hold KiB to a few MiB
@@ -181,7 +181,7 @@ def _oo7_items(data: bytes, name: str, passwords: Passwords, what: str) -> tuple
 def _wallet(path: Path) -> Candidate:
     def open_(passwords: Passwords) -> Opened:
         kwl, salt_path = read_store_file(path), path.with_suffix(".salt")
-        salt = read_store_file(salt_path) if salt_path.exists() else None
+        salt = read_store_file(salt_path) if exists(salt_path) else None
         try:  # a wallet with an empty password opens without a dialog
             items, how = kwallet_file.open_wallet(kwl, salt, [""], name=path.stem), "the empty wallet password"
         except StoreLocked:
@@ -215,7 +215,7 @@ def other_provider(home: Path | None) -> str | None:
     if home is None:
         return None
     for name, places in OTHER_PROVIDERS:
-        if any(home.joinpath(*parts).exists() for parts in places):
+        if any(exists(home.joinpath(*parts)) for parts in places):
             return name
     return None
 
@@ -247,7 +247,7 @@ def macos_stores(home: Path | None, base: Path, given: StorePaths) -> Found:
         return Found((_keychain(given.keychain),), (str(given.keychain),))
     places = [home.joinpath(*parts) for parts in KEYCHAINS] if home is not None else []
     looked = tuple(str(p) for p in places) or ("(no home folder around the user-data dir: name it with --keychain)",)
-    kept, skipped = _within([p for p in places if p.is_file()][:1], base, set())
+    kept, skipped = _within([p for p in places if is_file(p)][:1], base, set())
     return Found(tuple(_keychain(p) for p in kept), looked, skipped)
 
 
@@ -257,7 +257,7 @@ def macos_stores(home: Path | None, base: Path, given: StorePaths) -> Found:
 def local_state(udd: Path) -> bytes | None:
     """The old `Local State`, or None when there is none (Cursor writes it on Windows only)."""
     path = udd / "Local State"
-    return read_store_file(path, LOCAL_STATE_LIMIT) if path.is_file() else None
+    return read_store_file(path, LOCAL_STATE_LIMIT) if is_file(path) else None
 
 
 def has_dpapi_key(udd: Path) -> bool:
@@ -295,7 +295,7 @@ def _dpapi(udd: Path, protect: Path, base: Path | None) -> Candidate:
             raise RescueNotFound(f"{udd / 'Local State'}: no such file (it holds Cursor's key)", reason="store-missing")
         guid = dpapi_offline.local_state_blob(data, str(udd / "Local State")).masterkey_guid
         folders = [f for f in _sid_folders(protect) if base is None or inside(f, base)]
-        holding = [f for f in folders if (f / guid).is_file()]
+        holding = [f for f in folders if is_file(f / guid)]
         if not holding:
             entra = [f for f in folders if f.name.upper().startswith(ENTRA_PREFIX.upper())]
             if entra:
@@ -318,7 +318,7 @@ def _dpapi(udd: Path, protect: Path, base: Path | None) -> Candidate:
 def windows_stores(udd: Path, roaming: Path, base: Path, given: StorePaths) -> Found:
     protect = given.protect_dir or roaming.joinpath(*PROTECT)
     looked = (str(udd / "Local State"), str(protect))
-    if not (udd / "Local State").is_file() or not _sid_folders(protect):
+    if not is_file(udd / "Local State") or not _sid_folders(protect):
         return Found((), looked)
     return Found((_dpapi(udd, protect, None if given.protect_dir else base),), looked)
 
