@@ -205,3 +205,101 @@ def test_a_name_in_the_copy_that_cannot_be_looked_up_is_a_typed_failure(h, gener
 def test_a_from_folder_whose_name_is_too_long_is_a_typed_failure(h):
     done = h.rescue(h.backup / ("x" * 300))
     assert done.exit_code == 3 and "internal error" not in done.stderr, done.stderr
+
+
+# --- files beside the store and the database, followed out of the copy -------------------------------------------
+
+
+def moved_out(h: Harness, path: Path) -> Path:
+    """Move `path` out of the copy (to this machine's own files) and leave a symlink to it in its place."""
+    target = h.out / f"elsewhere-{path.name}"
+    path.rename(target)
+    path.symlink_to(target)
+    return target
+
+
+def refused_line(h: Harness, home, code: int, reason: str, *args) -> str:
+    import json
+
+    done = h.rescue(home, *args, "--json")
+    assert done.exit_code == code, done.stderr
+    assert json.loads(done.stdout)["error"]["reason"] == reason, done.stdout
+    return done.stderr.strip()
+
+
+def test_a_wal_symlinked_out_of_the_copy_is_not_read(h):
+    home = h.home("basic", BASIC)  # its newest rows are only in the -wal
+    moved_out(h, Path(f"{home.db}-wal"))
+    assert "outside the copy" in refused_line(h, home, 3, "cursor-missing")
+
+
+def test_a_wallet_salt_symlinked_out_of_the_copy_is_not_read(h):
+    from test_rescue_cmd import KWALLET_PASSWORD, KWALLET_SECRET, daemon_wallet
+
+    home = h.home("v11", KWALLET_SECRET, wal=False)
+    daemon_wallet(home)
+    moved_out(h, home.root / ".local/share/kwalletd/kdewallet.salt")
+    line = refused_line(h, home, 3, "salt-missing", "--login-password-file", h.file("pw.txt", KWALLET_PASSWORD))
+    assert "outside the copy" in line
+
+
+def test_a_salt_that_is_not_a_file_is_never_opened(h, monkeypatch):
+    """Opening a device node can act (a tape rewinds; a watchdog starts its countdown): look before opening."""
+    import os
+
+    from test_rescue_cmd import KWALLET_PASSWORD, KWALLET_SECRET, daemon_wallet
+
+    home = h.home("v11", KWALLET_SECRET, wal=False)
+    daemon_wallet(home)
+    salt = home.root / ".local/share/kwalletd/kdewallet.salt"
+    salt.unlink()
+    os.mkfifo(salt)
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(os.fspath(path)) or real_open(path, *a, **k))
+    h.rescue(home, "--login-password-file", h.file("pw.txt", KWALLET_PASSWORD))
+    assert str(salt) not in opened
+
+
+def test_a_local_state_symlinked_out_of_the_copy_is_not_read(h):
+    from test_rescue_cmd import built_local_key, windows_home
+
+    key, vector = built_local_key()
+    home = windows_home(h, "built-local", key)
+    moved_out(h, home.udd / "Local State")
+    line = refused_line(h, home, 3, "store-missing", "--login-password-file", h.file("pw.txt", vector["old_password"]))
+    assert "outside the copy" in line
+
+
+def test_a_master_key_symlinked_out_of_the_copy_is_not_read(h):
+    from test_rescue_cmd import built_local_key, windows_home
+
+    key, vector = built_local_key()
+    home = windows_home(h, "built-local", key)
+    (folder,) = (home.root / "AppData/Roaming/Microsoft/Protect").iterdir()
+    for master_key in [p for p in folder.iterdir() if p.is_file()]:
+        moved_out(h, master_key)
+    line = refused_line(h, home, 3, "store-missing", "--login-password-file", h.file("pw.txt", vector["old_password"]))
+    assert "outside the copy" in line
+
+
+def test_only_the_master_key_that_protects_cursors_key_is_read(h, monkeypatch):
+    """A Protect folder may hold any number of files named like master keys: each one was read, whole, into
+    memory (64 KiB each), though the blob names the one it needs."""
+    import uuid
+
+    from test_rescue_cmd import built_local_key, windows_home
+
+    from cursor_byok.rescue import stores
+
+    key, vector = built_local_key()
+    home = windows_home(h, "built-local", key)
+    (folder,) = (home.root / "AppData/Roaming/Microsoft/Protect").iterdir()
+    for n in range(20):
+        (folder / str(uuid.UUID(int=n + 1))).write_bytes(bytes(4096))
+    read: list[Path] = []
+    real = stores.read_store_file
+    monkeypatch.setattr(stores, "read_store_file", lambda path, *a: read.append(path) or real(path, *a))
+    doc = rescued(h, home, "--login-password-file", h.file("pw.txt", vector["old_password"]))
+    assert fingerprints(doc) == expected_prints(home)
+    assert len([p for p in read if p.parent == folder]) == 1, read
