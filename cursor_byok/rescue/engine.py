@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
 from os import PathLike, devnull
@@ -45,7 +46,7 @@ from ..safestorage.backends import SafeStorage, SafeStorageConfig
 from ..safestorage.password import windows_key_from_hex
 from ..versions import CursorFacts, cursor_facts
 from . import stores as S
-from .locate import OldCursor, OldOS, find_cursor, is_file
+from .locate import OldCursor, OldOS, find_cursor, inside, is_file
 from .sparse_copy import Progress, open_copy, private_tempdir
 
 MCP_PREFIX = "mcpOAuth.secret."  # MCP tokens: proof of the secret, never rescued
@@ -166,6 +167,11 @@ class RescuedProfile:
 def rescue_profile(old: OldMachine, *, progress: Progress | None = None) -> RescuedProfile:
     """Steps 1 to 5: the old profile, decoded with a secret a stored row proved (see the module docstring)."""
     found = find_cursor(old.root, old.os)
+    for side in (Path(f"{found.db}-wal"), Path(f"{found.db}-journal")):  # the database was checked, not these
+        if os.path.lexists(side) and not inside(side, found.base):
+            raise RescueNotFound(
+                f"{side} is a symlink to outside the copy ({found.base}): not read; copy the file itself"
+            )
     rows, copy = read_old_rows(found.db, progress)
     system = old_system(found, rows, old)
     store, storage, skipped = open_secret(found, system, rows, old)
@@ -205,7 +211,7 @@ def old_system(found: OldCursor, rows: Mapping[str, Any], old: OldMachine) -> Ol
     encrypted, so it does not matter."""
     if found.os is not None:
         return found.os
-    if S.has_dpapi_key(found.udd) or old.stores.protect_dir is not None:
+    if S.has_dpapi_key(found.udd, found.base) or old.stores.protect_dir is not None:
         return "windows"
     prefixes = {blob[:3] for blob in encrypted_rows(rows).values()}
     if b"v11" in prefixes:
