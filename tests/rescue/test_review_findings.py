@@ -303,3 +303,27 @@ def test_only_the_master_key_that_protects_cursors_key_is_read(h, monkeypatch):
     doc = rescued(h, home, "--login-password-file", h.file("pw.txt", vector["old_password"]))
     assert fingerprints(doc) == expected_prints(home)
     assert len([p for p in read if p.parent == folder]) == 1, read
+
+
+# --- nothing is created in the copy: the bundle and the temporary folder ----------------------------------------
+
+
+def test_a_bundle_asked_for_inside_the_copy_is_refused_before_anything_is_written(h):
+    """`cd /media/backup/home/ana && cursor-byok rescue --from . -o keys.age` would write into the backup (and
+    write_private would first clear stale temporary files there)."""
+    from transfer import identity
+
+    home = h.home("basic", BASIC, wal=False)
+    _ident, recipient = identity(h.out)
+    done = h.rescue(home, "-o", home.root / "keys.age", "-r", recipient)  # the harness: the copy is unchanged
+    assert done.exit_code != 0 and "inside the old copy" in done.stderr, done.stderr
+
+
+def test_a_temporary_folder_inside_the_copy_is_refused(h, monkeypatch):
+    import tempfile
+
+    home = h.home("basic", BASIC)  # a -wal: a sparse copy is made
+    (home.root / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(home.root / "tmp"))
+    done = h.rescue(home)  # the harness: the copy is unchanged
+    assert done.exit_code != 0 and "TMPDIR" in done.stderr, done.stderr
