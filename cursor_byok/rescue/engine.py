@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from os import PathLike, devnull
 from pathlib import Path
@@ -172,6 +173,12 @@ def rescue_profile(old: OldMachine, *, progress: Progress | None = None) -> Resc
             raise RescueNotFound(
                 f"{side} is a symlink to outside the copy ({found.base}): not read; copy the file itself"
             )
+    temp = Path(tempfile.gettempdir())
+    if inside(temp, found.base) or inside(temp, found.root):
+        raise InputError(
+            f"the temporary folder {temp} is inside the old copy, which is only read: set TMPDIR to a folder "
+            "elsewhere (on this machine's disk)"
+        )
     rows, copy = read_old_rows(found.db, progress)
     system = old_system(found, rows, old)
     store, storage, skipped = open_secret(found, system, rows, old)
