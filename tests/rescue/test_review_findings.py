@@ -327,3 +327,46 @@ def test_a_temporary_folder_inside_the_copy_is_refused(h, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(home.root / "tmp"))
     done = h.rescue(home)  # the harness: the copy is unchanged
     assert done.exit_code != 0 and "TMPDIR" in done.stderr, done.stderr
+
+
+# --- the private folder, when the process is told to stop ---------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_the_private_folder_is_removed_when_the_process_is_told_to_stop(tmp_path, name):
+    """Ctrl-C unwinds through `finally`; SIGTERM (kill, a shutdown) and SIGHUP (the terminal closed) end Python
+    without it, leaving the copy of the old database (its encrypted keys, or all of it) in the temp folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from old_machines import ROOT
+
+    said = tmp_path / "work.txt"
+    script = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from pathlib import Path\n"
+        "from cursor_byok.rescue.sparse_copy import private_tempdir\n"
+        f"with private_tempdir(Path({str(tmp_path)!r})) as work:\n"
+        "    (work / 'copy.vscdb').write_bytes(b'rows of the old machine')\n"
+        f"    Path({str(said)!r}).write_text(str(work))\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not (said.exists() and said.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        work = Path(said.read_text())
+        assert work.is_dir()
+        os.kill(proc.pid, getattr(signal, name))
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert not work.exists(), f"{name} left the private folder behind"
