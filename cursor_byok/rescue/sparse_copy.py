@@ -42,14 +42,16 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 import sqlite3
 import stat
 import struct
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import quote
 
 from ..cursor.store import Store, has_sidecar
@@ -765,12 +767,39 @@ def _choose(src: _Sources, workdir: Path, progress: Progress | None) -> CopiedDa
 
 @contextlib.contextmanager
 def private_tempdir(parent: Path | None = None) -> Iterator[Path]:
-    """A new folder only this user can enter (0700), removed with everything in it on the way out, exceptions too."""
-    path = Path(tempfile.mkdtemp(prefix="cursor-byok-rescue-", dir=parent))
+    """A new folder only this user can enter (0700), removed with everything in it on the way out: exceptions,
+    Ctrl-C, and SIGTERM or SIGHUP too (`_unwinding_on_stop`)."""
+    with _unwinding_on_stop():
+        path = Path(tempfile.mkdtemp(prefix="cursor-byok-rescue-", dir=parent))
+        try:
+            yield path
+        finally:
+            _remove_tree(path)
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # kill or a shutdown; the terminal closed
+
+
+@contextlib.contextmanager
+def _unwinding_on_stop() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise SystemExit (128 + the signal) instead of ending Python on
+    the spot, so `finally` runs and removes what was copied. Only in the main thread, and only for a signal
+    still at its default: a program's own handler is left alone."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+                previous[number] = signal.signal(number, _stop)
     try:
-        yield path
+        yield
     finally:
-        _remove_tree(path)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stop(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)
 
 
 def _remove_tree(path: Path) -> None:
