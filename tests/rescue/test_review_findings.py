@@ -370,3 +370,39 @@ def test_the_private_folder_is_removed_when_the_process_is_told_to_stop(tmp_path
             proc.kill()
             proc.wait(timeout=30)
     assert not work.exists(), f"{name} left the private folder behind"
+
+
+# --- work a hostile copy can ask for ------------------------------------------------------------------------------
+
+
+def test_the_store_files_tried_are_bounded(tmp_path):
+    """Every `*.keyring` and `*.kwl` was a candidate, each tried with every password (and again after each
+    typed retry): a copy with thousands of oo7 keyrings at 2,000,000 PBKDF2 iterations (0.5 s a try) ran for
+    hours with no deadline. A home has a handful."""
+    from cursor_byok.rescue import stores
+
+    home = tmp_path / "home"
+    folder = home / ".local/share/keyrings/v1"
+    folder.mkdir(parents=True)
+    for n in range(200):
+        (folder / f"k{n:03}.keyring").write_bytes(b"GnomeKeyring\n\r\0\n\1\0")
+    found = stores.linux_stores(home, home, stores.StorePaths())
+    assert len(found.candidates) <= 32
+    assert any("not tried" in note for note in found.skipped)
+
+
+def test_a_wallet_crafted_for_the_empty_password_costs_a_bounded_digest(monkeypatch):
+    """The empty password is tried first with no prompt, and a wallet made for it passes the length check, so
+    KWallet's SHA-1, pure Python at about 1 MiB a second, ran over up to 64 MiB (about a minute) per wallet."""
+    from test_kwallet_file import seal
+
+    from cursor_byok.errors import RescueError
+    from cursor_byok.rescue import kwallet_file
+
+    salt = bytes(range(56))
+    kwl = seal(bytes(20 << 20), "", salt, digest=lambda _payload: b"\x01" * 20)  # a digest that does not match
+    hashed: list[int] = []
+    monkeypatch.setattr(kwallet_file, "kwallet_sha1", lambda data: hashed.append(len(data)) or bytes(20))
+    with pytest.raises(RescueError):
+        kwallet_file.open_wallet(kwl, salt, [""], name="kdewallet")
+    assert max(hashed, default=0) <= 16 << 20
