@@ -35,6 +35,9 @@ StoreKind = Literal["gnome-keyring", "oo7-keyring", "kwallet", "keychain", "dpap
 STORE_FILE_LIMIT = 64 << 20  # keyrings, wallets and keychains hold KiB to a few MiB
 LOCAL_STATE_LIMIT = 16 << 20
 TRIES = 3  # passwords typed at a prompt
+# Store files tried: a home has a handful, and each costs a key derivation per password (oo7 allows 2,000,000
+# PBKDF2 iterations: 0.5 s a try), so a copy with thousands would run for hours. Named files always count.
+MAX_STORE_FILES = 32
 
 KEYRING_DIRS = ((".local", "share", "keyrings", "v1"), (".local", "share", "keyrings"), (".gnome2", "keyrings"))
 WALLET_DIRS = (
@@ -222,6 +225,11 @@ def linux_stores(home: Path | None, base: Path, given: StorePaths) -> Found:
         looked.append("(no home folder around the user-data dir: name the store with --keyring or --wallet)")
     by_name = set(named)
     kept, skipped = _within(paths, base, by_name)
+    if len(kept) > MAX_STORE_FILES:
+        left = [p for p in kept if p not in by_name][max(MAX_STORE_FILES - len(by_name), 0) :]
+        kept = [p for p in kept if p not in left]
+        skipped += (f"{len(left)} more store files not tried (first: {left[0]}); name the right one with "
+                    "--keyring or --wallet",)  # fmt: skip
     candidates = (_wallet(p, None if p in by_name else base) if p.suffix == ".kwl" else _keyring(p) for p in kept)
     return Found(tuple(candidates), tuple(looked), skipped)
 
