@@ -7,6 +7,7 @@ else); no secret reaches stdout, stderr or an error's text; every failure is one
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import struct
 from pathlib import Path
@@ -154,7 +155,6 @@ def test_row_names_from_the_copy_cannot_add_lines_or_drive_the_terminal(h):
 
 
 def test_a_copy_whose_path_is_not_utf8_is_shown_not_an_internal_error(h):
-    import json
     import os
 
     from old_machines import build_home
@@ -219,8 +219,6 @@ def moved_out(h: Harness, path: Path) -> Path:
 
 
 def refused_line(h: Harness, home, code: int, reason: str, *args) -> str:
-    import json
-
     done = h.rescue(home, *args, "--json")
     assert done.exit_code == code, done.stderr
     assert json.loads(done.stdout)["error"]["reason"] == reason, done.stdout
@@ -406,3 +404,20 @@ def test_a_wallet_crafted_for_the_empty_password_costs_a_bounded_digest(monkeypa
     with pytest.raises(RescueError):
         kwallet_file.open_wallet(kwl, salt, [""], name="kdewallet")
     assert max(hashed, default=0) <= 16 << 20
+
+
+# --- this machine's own configuration ----------------------------------------------------------------------------
+
+
+def test_this_machines_secret_file_in_the_environment_is_not_taken_for_the_old_machines(h):
+    """CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE configures this machine (a headless box, CI). rescue took it for
+    the OLD machine's secret: the old keyring, with the right login password, was never opened, and the
+    failure blamed copies made at different times."""
+    from test_rescue_cmd import DAEMON_KEYRING_PASSWORD, _gnome
+
+    home = _gnome(h)
+    mine = h.file("this-machine.txt", "this-machines-own-secret")
+    env = {"CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE": str(mine)}
+    done = h.rescue(home, "--login-password-file", h.file("pw.txt", DAEMON_KEYRING_PASSWORD), "--json", env=env)
+    assert done.exit_code == 0, done.stderr
+    assert fingerprints(json.loads(done.stdout)) == expected_prints(home)
