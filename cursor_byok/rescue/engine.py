@@ -174,7 +174,7 @@ def rescue_profile(old: OldMachine, *, progress: Progress | None = None) -> Resc
                 f"{side} is a symlink to outside the copy ({found.base}): not read; copy the file itself"
             )
     temp = Path(tempfile.gettempdir())
-    if inside(temp, found.base) or inside(temp, found.root):
+    if inside(temp, found.root):
         raise InputError(
             f"the temporary folder {temp} is inside the old copy, which is only read: set TMPDIR to a folder "
             "elsewhere (on this machine's disk)"
