@@ -242,3 +242,22 @@ class LayoutAmbiguous(RescueError):
 
     exit_code = Exit.INPUT
     reason = "layout-ambiguous"
+
+
+# --- showing text that came from elsewhere ------------------------------------------------------------------------
+
+SURROGATE_ESCAPES = range(0xDC80, 0xDD00)  # how Python decodes a file name's bytes that are not UTF-8
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on one line: every character a terminal acts on (controls, line breaks, bidi
+    overrides) or a UTF-8 stream cannot take (a name's byte that is not UTF-8) written as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escaped(ord(ch)) for ch in text)
+
+
+def _escaped(code: int) -> str:
+    if code in SURROGATE_ESCAPES:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from ..console import escape_unsafe, json_safe
+from ..errors import printable
 from .exits import Exit
 
 JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
@@ -52,12 +53,12 @@ def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     (`reason`, when the failure has one, says why for scripts: rescue's wrong-password, store-missing...)."""
     from ..key_shapes import without_secrets
 
-    message = without_secrets(message)  # the last guard: a key in an error line is never shown
+    message = printable(without_secrets(message))  # no key; names from files and databases on one line
     echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()
     if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
         error = {"code": int(code), "message": message, **({"reason": reason} if reason else {})}
-        click.echo(json_safe(json.dumps({"error": error}, indent=2, ensure_ascii=False)))
+        click.echo(json_safe(json_text({"error": error})))
     sys.exit(int(code))
 
 
@@ -135,8 +136,19 @@ def coloured(text: str) -> str:
 
 def emit_json(doc: Any) -> None:
     """The command's JSON document on stdout: UTF-8 as it is, but every unsafe character as a \\u escape."""
-    click.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
+    click.echo(json_safe(json_text(doc)))
     _json_state()["emitted"] = True
+
+
+def json_text(doc: Any) -> str:
+    """The JSON document as text a UTF-8 stream takes: a lone surrogate (a file name's byte that is not UTF-8)
+    written as its JSON escape, as ensure_ascii would write it."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def is_terminal(stream) -> bool:

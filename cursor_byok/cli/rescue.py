@@ -16,6 +16,7 @@ from .lib import key_shapes, private_files, render
 from .lib import rescue as library
 from .move import _export_checks, _to_stdout
 from .options import (
+    GLOBALS_META,
     SMALL_INPUT_LIMIT,
     allow_endpoint_option,
     api_context,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 Options = dict[str, Any]
 
+SECRET_FILE = "safe_storage_password_file"
 EXPORT_ONLY = ("recipient", "recipients_file", "passphrase_file", "passphrase_env", "armor", "force")
 IMPORT_ONLY = ("dry_run", "check", "yes", "wait", "on_conflict", "models_policy", "no_keys")
 
@@ -112,7 +114,8 @@ def rescue_cmd(ctx: click.Context, /, **o: Any) -> None:
     if o["as_json"]:
         return emit_json(shown.to_json())
     echo(rescued_text(shown.to_json()))
-    echo(f"next: `cursor-byok rescue --from {old.root} -o FILE` writes a bundle; --import imports here", err=True)
+    root = E.printable(str(old.root))
+    echo(f"next: `cursor-byok rescue --from {root} -o FILE` writes a bundle; --import imports here", err=True)
 
 
 def _check_modes(o: Options) -> None:
@@ -141,9 +144,20 @@ def _old_machine(ctx: click.Context, o: Options) -> OldMachine:
     passwords = login_passwords(o["login_password_file"], o["login_password_env"])
     paths = StorePaths(tuple(Path(k) for k in o["keyring"]), _path(o["wallet"]), _path(o["keychain"]),
                        _path(o["protect_dir"]))  # fmt: skip
-    secret_file = api_context(ctx).safe_storage.password_file
+    secret_file = old_secret_file(ctx)
     ask = None if passwords else hidden_prompt()
     return OldMachine(o["from_dir"], passwords, ask, paths, o["old_os"], secret_file)
+
+
+def old_secret_file(ctx: click.Context) -> str | None:
+    """--safe-storage-password-file as typed on the command line: the old machine's safeStorage secret. From
+    the environment (CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE) it configures this machine, never the old one."""
+    late = ctx.meta.get(GLOBALS_META, {}).get(SECRET_FILE)
+    if late:
+        return str(late)
+    root = ctx.find_root()
+    given = root.get_parameter_source(SECRET_FILE) == click.core.ParameterSource.COMMANDLINE
+    return root.params.get(SECRET_FILE) if given else None
 
 
 def _path(value: str | None) -> Path | None:
@@ -200,9 +214,11 @@ def _write(old: OldMachine, o: Options) -> None:
 
 def _import(ctx: click.Context, old: OldMachine, o: Options) -> None:
     """--import: this machine's Cursor (the global --db/--user-data-dir), through import's flow. Its own secret
-    comes from its own store: --safe-storage-password-file names the old machine's here."""
+    comes from its own store (or CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE): --safe-storage-password-file on the
+    command line names the old machine's here."""
     target = api_context(ctx)
-    target = replace(target, safe_storage=replace(target.safe_storage, password_file=None))
+    if old.secret_file is not None:  # the old machine's, not this one's
+        target = replace(target, safe_storage=replace(target.safe_storage, password_file=None))
     run = TerminalRun(yes=o["yes"], as_json=o["as_json"])
     models = "keep" if o["no_models"] else o["models_policy"] or "union"
     result = library.rescue_import(
@@ -214,7 +230,9 @@ def _import(ctx: click.Context, old: OldMachine, o: Options) -> None:
 
 
 def rescued_text(doc: dict[str, Any]) -> str:
-    """The human form of a `rescue --json` document: where it came from, how the store opened, then `list`'s table."""
+    """The human form of a `rescue --json` document: where it came from, how the store opened, then `list`'s table.
+    Every string in it came from the copy (paths, row names, settings, model names): shown printable."""
+    doc = _printable(doc)
     copy, store = doc["copy"], doc["store"]
     lines = [
         f"old copy: {doc['from_dir']} ({doc['os'] or 'system unknown: nothing is encrypted'})",
@@ -227,3 +245,13 @@ def rescued_text(doc: dict[str, Any]) -> str:
     if doc["left_out"]:
         lines.append(f"LEFT OUT (cannot be decrypted with the proven secret): {', '.join(doc['left_out'])}")
     return "\n".join(lines)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return E.printable(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value

@@ -39,6 +39,7 @@ WRITE_OPTION = "cursor_byok_write"  # execution option of the one connection tha
 
 
 SCHEMA_QUERY = "SELECT type, name, tbl_name FROM sqlite_master"
+NOT_UTF8 = "Could not decode to UTF-8"  # pysqlite's message for such a text value, which it then quotes
 
 
 def prefix_upper_bound(prefix: str) -> str:
@@ -61,7 +62,7 @@ class RowWrite:
 
 
 def _uri(path: Path, mode: str, immutable: bool = False) -> str:
-    return f"file:{quote(str(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
+    return f"file:{quote(os.fsencode(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -206,6 +207,11 @@ class Store:
                 "and try again"
             )
         text = str(orig)
+        if NOT_UTF8 in text:  # pysqlite quotes the row's text, which may be a key: never repeat it
+            return NotACursorDatabase(
+                f"{self.path}: a row holds text that is not UTF-8 (not shown: it may be a key), so the database "
+                f"is damaged; {restore_advice(self.path)}"
+            )
         if "not a database" in text or "malformed" in text:
             return NotACursorDatabase(
                 f"{shown_path(self.path)}: damaged or not a SQLite database ({text}); {restore_advice(self.path)}"

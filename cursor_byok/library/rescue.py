@@ -18,8 +18,10 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from ..errors import InputError
 from ..private_files import write_private
 from ..rescue.engine import OldMachine, Rescued, rescue_profile, seal
+from ..rescue.locate import inside
 
 if TYPE_CHECKING:  # the write flow loads only for --import: showing a copy stays as quick as `list`
     from ..changes.flow import Interaction
@@ -50,7 +52,10 @@ def rescue_keys(
     """What the old copy (`source`: its folder, or an OldMachine with passwords and store paths) can give, masked
     like `list`; with a passphrase or recipients, also the bundle `export` writes (`data`), written to `output`
     (0600) when given. Nothing is written in the source."""
-    found = rescue_profile(old_machine(source), progress=progress)
+    old = old_machine(source)
+    if output is not None and inside(Path(output), Path(old.root).expanduser()):
+        raise InputError(f"{output} is inside the old copy {old.root}, which is only read: write the bundle elsewhere")
+    found = rescue_profile(old, progress=progress)
     if passphrase is None and not recipients:
         return found.report()
     shown = None if output is None else str(output)

@@ -26,7 +26,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from os import PathLike, devnull
 from pathlib import Path
@@ -45,7 +47,7 @@ from ..safestorage.backends import SafeStorage, SafeStorageConfig
 from ..safestorage.password import windows_key_from_hex
 from ..versions import CursorFacts, cursor_facts
 from . import stores as S
-from .locate import OldCursor, OldOS, find_cursor
+from .locate import OldCursor, OldOS, find_cursor, inside, is_file
 from .sparse_copy import Progress, open_copy, private_tempdir
 
 MCP_PREFIX = "mcpOAuth.secret."  # MCP tokens: proof of the secret, never rescued
@@ -166,11 +168,22 @@ class RescuedProfile:
 def rescue_profile(old: OldMachine, *, progress: Progress | None = None) -> RescuedProfile:
     """Steps 1 to 5: the old profile, decoded with a secret a stored row proved (see the module docstring)."""
     found = find_cursor(old.root, old.os)
+    for side in (Path(f"{found.db}-wal"), Path(f"{found.db}-journal")):  # the database was checked, not these
+        if os.path.lexists(side) and not inside(side, found.base):
+            raise RescueNotFound(
+                f"{side} is a symlink to outside the copy ({found.base}): not read; copy the file itself"
+            )
+    temp = Path(tempfile.gettempdir())
+    if inside(temp, found.root):
+        raise InputError(
+            f"the temporary folder {temp} is inside the old copy, which is only read: set TMPDIR to a folder "
+            "elsewhere (on this machine's disk)"
+        )
     rows, copy = read_old_rows(found.db, progress)
     system = old_system(found, rows, old)
     store, storage, skipped = open_secret(found, system, rows, old)
     profile, not_rescued = rescuable(read_profile(rows, storage), withheld_rows(rows))
-    facts = cursor_facts(rows, Path(f"{found.db}.backup").is_file())
+    facts = cursor_facts(rows, is_file(Path(f"{found.db}.backup")))
     return RescuedProfile(found, system, copy, store, profile, not_rescued, facts, skipped)
 
 
@@ -205,7 +218,7 @@ def old_system(found: OldCursor, rows: Mapping[str, Any], old: OldMachine) -> Ol
     encrypted, so it does not matter."""
     if found.os is not None:
         return found.os
-    if S.has_dpapi_key(found.udd) or old.stores.protect_dir is not None:
+    if S.has_dpapi_key(found.udd, found.base) or old.stores.protect_dir is not None:
         return "windows"
     prefixes = {blob[:3] for blob in encrypted_rows(rows).values()}
     if b"v11" in prefixes:

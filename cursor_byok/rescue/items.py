@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from ..errors import RescueNotFound
+from ..errors import RescueNotFound, printable
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class StoreItem:
 
 def entry_missing(store: str, names: Iterable[str]) -> RescueNotFound:
     """The store opened but holds no Cursor entry: the error names what it holds, by name only."""
-    held = sorted({n for n in names if n})
+    held = sorted({printable(n) for n in names if n})  # the copy's own text: one line, nothing a terminal acts on
     shown = ", ".join(held[:12]) + (f" and {len(held) - 12} more" if len(held) > 12 else "")
     return RescueNotFound(
         f"{store} opened, but holds no entry of Cursor's ({f'it holds: {shown}' if held else 'it is empty'}); "

@@ -64,6 +64,10 @@ DIGEST_SIZE = 20
 MAX_FILLER = 8
 MIN_SEALED = RANDOM_PREFIX_SIZE + LENGTH_SIZE + 1 + DIGEST_SIZE  # an empty payload, one filler byte
 NULL_LENGTH = 0xFFFFFFFF  # QString / QByteArray: no value
+# KWallet's digest runs in pure Python (kwallet_sha1) at about 1 MiB a second, and the empty password is tried
+# first with no prompt: a wallet made for it would cost a minute at the store files' 64 MiB. Wallets are KiB to
+# a few MiB (a browser's saved logins included).
+MAX_WALLET_SIZE = 16 << 20
 
 ENTRY_TYPES = {0: "unknown", 1: "password", 2: "stream", 3: "map"}
 
@@ -141,6 +145,11 @@ def _read_header(kwl: bytes, what: str, name: str) -> tuple[int, bytes]:
     """(cipher, the sealed block) after checking the header; the clear index is skipped unread."""
     r = Reader(kwl, what)
     r.expect(MAGIC, "KDE Wallet (.kwl)")
+    if len(kwl) > MAX_WALLET_SIZE:
+        raise StoreDamaged(
+            f"{what}: {len(kwl):,} bytes, more than a wallet holds ({MAX_WALLET_SIZE:,}); the file is damaged "
+            "or not a wallet"
+        )
     major, minor, cipher, key_hash = r.u8(), r.u8(), r.u8(), r.u8()
     if major != VERSION_MAJOR or minor > VERSION_MINOR_PBKDF2:
         raise StoreUnsupported(

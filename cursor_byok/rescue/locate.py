@@ -79,13 +79,18 @@ def find_cursor(root: str | os.PathLike[str], want: OldOS | None = None) -> OldC
 
     Raises RescueNotFound (cursor-missing, naming every path looked at) or LayoutAmbiguous."""
     root = Path(root).expanduser()
-    if not root.is_dir():
+    try:
+        folder = root.is_dir()
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise RescueNotFound(f"{root}: cannot look it up ({why}); give a folder this user can read") from None
+    if not folder:
         raise RescueNotFound(f"{root}: no such folder; give the old home folder, user-data dir or AppData/Roaming")
     looked, hits = [], []
     for name, udd in _candidates(root):
         db = udd.joinpath(*DB_IN_UDD)
         looked.append(str(db))
-        if db.is_file() and (want is None or name in (want, None)):
+        if is_file(db) and (want is None or name in (want, None)):
             hits.append((want or name, udd, db))
     unique = {(str(udd.resolve()), name) for name, udd, _db in hits}
     if not hits:
@@ -105,6 +110,23 @@ def _base(root: Path, name: OldOS | None, udd: Path) -> Path:
     """The folder store files must be inside: the home the layout shows, else `root`."""
     parts = UDD_UNDER_HOME[name] if name is not None else ()
     return udd.parents[len(parts) - 1] if parts and _ends_with(udd, parts) else root
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file(), with a name that cannot be looked up (a folder this user may not enter, a name too long
+    for the system) taken as no file: pathlib raises for those, and a copy may hold any of them."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def exists(path: Path) -> bool:
+    """Path.exists(), with a name that cannot be looked up taken as absent (see is_file)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def inside(path: Path, base: Path) -> bool:

@@ -23,7 +23,10 @@ hold the newest key. So `open_copy` chooses:
   must roll it back), a folder whose filesystem has no holes (HFS+, FAT, or
   Windows, where this module does not mark files sparse), or a sparse copy
   that SQLite's check refuses. SQLite then recovers the copy in the private
-  folder and folds it into one self-contained file.
+  folder and folds it into one self-contained file. A `-journal` that names a
+  super-journal is never rolled back (SQLite would delete the file it names,
+  anywhere): it is taken as committed, as SQLite takes it wherever that
+  super-journal is absent.
 
 Every case yields a path to open with `mode=ro&immutable=1` (`CopiedDatabase.uri`,
 or `cursor.store.Store(path, snapshot=True)`: no `-wal` or `-journal` is ever
@@ -39,14 +42,16 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 import sqlite3
 import stat
 import struct
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import quote
 
 from ..cursor.store import Store, has_sidecar
@@ -70,6 +75,7 @@ ROLLBACK_FORMAT = 1
 MIN_USABLE_SIZE = 480
 PENDING_BYTE = 0x40000000  # SQLite never uses the page that holds this byte (its lock bytes)
 ENCODINGS = {1: "utf-8", 2: "utf-16-le", 3: "utf-16-be"}
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's header; its super-journal trailer's end
 
 # A b-tree page: its header (at 100 on page 1), then the cell pointer array.
 BT_TYPE = 0
@@ -133,7 +139,7 @@ class CopiedDatabase:
 
     @property
     def uri(self) -> str:
-        return f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
+        return f"file:{quote(os.fsencode(self.path.resolve()))}?mode=ro&immutable=1"
 
     def close(self) -> None:
         target, self._remove = self._remove, None
@@ -197,8 +203,23 @@ def _open_sources(db: Path) -> Iterator[_Sources]:
         if journal is not None:  # hot as SQLite judges it (hasHotJournal): not empty, first byte not zero
             with journal[0] as fh:
                 hot = journal[1] > 0 and main[1] > 0 and fh.read(1) not in (b"", b"\x00")
+                hot = hot and not _names_super_journal(fh, journal[1])
         wal_fh, wal_size = wal if wal is not None else (None, 0)
         yield _Sources(db, main[0], main[1], wal_fh, wal_size, hot)
+
+
+def _names_super_journal(fh: BinaryIO, size: int) -> bool:
+    """True when a -journal may name a super-journal (it ends with the journal magic: pager.c, readSuperJournal).
+
+    Rolling such a journal back, SQLite opens the file it names, reads it as a list of child journals and
+    deletes it when none of them points back (pager_delsuper): in a hostile copy the name can be any file of
+    this machine, or of the copy. So the journal is taken as SQLite takes it when that super-journal is absent,
+    as it is on any machine but the old one: the transaction committed, nothing to roll back.
+    """
+    if size < len(JOURNAL_MAGIC):
+        return False
+    fh.seek(size - len(JOURNAL_MAGIC))
+    return fh.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
 
 
 # --- geometry: page size, database size ----------------------------------------------------------------------------
@@ -570,7 +591,7 @@ def _sqlite_message(exc: Exception) -> str:
 
 def _sqlite_check(path: Path, table: str) -> str:
     """SQLite's own quick_check of ItemTable and its indexes on the copy: "" when it passes."""
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+    uri = f"file:{quote(os.fsencode(path.resolve()))}?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True)
     except SQLITE_ERRORS as exc:
@@ -677,7 +698,7 @@ def _check_space(workdir: Path, total: int, db: Path) -> None:
 def _settle(dest: Path, db: Path) -> None:
     """Let SQLite roll back a hot journal and fold the -wal into the copy, leaving one self-contained file."""
     try:
-        conn = sqlite3.connect(f"file:{quote(str(dest.resolve()))}?mode=rw", uri=True, isolation_level=None)
+        conn = sqlite3.connect(f"file:{quote(os.fsencode(dest.resolve()))}?mode=rw", uri=True, isolation_level=None)
         try:
             conn.execute("PRAGMA schema_version").fetchone()
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -746,12 +767,39 @@ def _choose(src: _Sources, workdir: Path, progress: Progress | None) -> CopiedDa
 
 @contextlib.contextmanager
 def private_tempdir(parent: Path | None = None) -> Iterator[Path]:
-    """A new folder only this user can enter (0700), removed with everything in it on the way out, exceptions too."""
-    path = Path(tempfile.mkdtemp(prefix="cursor-byok-rescue-", dir=parent))
+    """A new folder only this user can enter (0700), removed with everything in it on the way out: exceptions,
+    Ctrl-C, and SIGTERM or SIGHUP too (`_unwinding_on_stop`)."""
+    with _unwinding_on_stop():
+        path = Path(tempfile.mkdtemp(prefix="cursor-byok-rescue-", dir=parent))
+        try:
+            yield path
+        finally:
+            _remove_tree(path)
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # kill or a shutdown; the terminal closed
+
+
+@contextlib.contextmanager
+def _unwinding_on_stop() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise SystemExit (128 + the signal) instead of ending Python on
+    the spot, so `finally` runs and removes what was copied. Only in the main thread, and only for a signal
+    still at its default: a program's own handler is left alone."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+                previous[number] = signal.signal(number, _stop)
     try:
-        yield path
+        yield
     finally:
-        _remove_tree(path)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stop(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)
 
 
 def _remove_tree(path: Path) -> None:

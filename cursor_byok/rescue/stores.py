@@ -17,6 +17,9 @@ anywhere on this machine. Nothing here writes.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
@@ -26,12 +29,15 @@ from ..private_files import FileTooLarge, NotRegularFile, read_small
 from . import dpapi_offline, gnome_keyring, keychain_file, kwallet_file, oo7_keyring
 from .dpapi_masterkey import ENTRA_PREFIX, SID_SHAPE, check_sid
 from .items import StoreItem
-from .locate import inside
+from .locate import exists, inside, is_file
 
 StoreKind = Literal["gnome-keyring", "oo7-keyring", "kwallet", "keychain", "dpapi"]
 STORE_FILE_LIMIT = 64 << 20  # keyrings, wallets and keychains hold KiB to a few MiB
 LOCAL_STATE_LIMIT = 16 << 20
 TRIES = 3  # passwords typed at a prompt
+# Store files tried: a home has a handful, and each costs a key derivation per password (oo7 allows 2,000,000
+# PBKDF2 iterations: 0.5 s a try), so a copy with thousands would run for hours. Named files always count.
+MAX_STORE_FILES = 32
 
 KEYRING_DIRS = ((".local", "share", "keyrings", "v1"), (".local", "share", "keyrings"), (".gnome2", "keyrings"))
 WALLET_DIRS = (
@@ -134,8 +140,11 @@ class Found:
 
 
 def read_store_file(path: Path, limit: int = STORE_FILE_LIMIT) -> bytes:
-    """A store file's bytes, read without blocking and bounded; a one-line RescueError otherwise."""
+    """A store file's bytes, read without blocking and bounded; a one-line RescueError otherwise. A name that is
+    not a regular file is never opened: opening a device can act (a tape rewinds, a watchdog starts)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a folder, FIFO or device)", str(path))
         return read_small(path, limit)
     except FileNotFoundError:
         raise RescueNotFound(f"{path}: no such file", reason="store-missing") from None
@@ -178,10 +187,18 @@ def _oo7_items(data: bytes, name: str, passwords: Passwords, what: str) -> tuple
         return oo7_keyring.open_keyring(data, passwords(what), name=name), "a login password"
 
 
-def _wallet(path: Path) -> Candidate:
+def _wallet(path: Path, base: Path | None) -> Candidate:
+    """A KDE wallet; its .salt beside it is read only inside `base` (None: the user named the wallet)."""
+
     def open_(passwords: Passwords) -> Opened:
         kwl, salt_path = read_store_file(path), path.with_suffix(".salt")
-        salt = read_store_file(salt_path) if salt_path.exists() else None
+        if base is not None and exists(salt_path) and not inside(salt_path, base):
+            raise RescueNotFound(
+                f"{salt_path} is a symlink to outside the copy: not read; copy the salt file itself next to "
+                f"{path.name}",
+                reason="salt-missing",
+            )
+        salt = read_store_file(salt_path) if exists(salt_path) else None
         try:  # a wallet with an empty password opens without a dialog
             items, how = kwallet_file.open_wallet(kwl, salt, [""], name=path.stem), "the empty wallet password"
         except StoreLocked:
@@ -206,8 +223,15 @@ def linux_stores(home: Path | None, base: Path, given: StorePaths) -> Found:
         paths += _files(home.joinpath(*parts), pattern, first)
     if home is None and not named:
         looked.append("(no home folder around the user-data dir: name the store with --keyring or --wallet)")
-    kept, skipped = _within(paths, base, set(named))
-    return Found(tuple(_wallet(p) if p.suffix == ".kwl" else _keyring(p) for p in kept), tuple(looked), skipped)
+    by_name = set(named)
+    kept, skipped = _within(paths, base, by_name)
+    if len(kept) > MAX_STORE_FILES:
+        left = [p for p in kept if p not in by_name][max(MAX_STORE_FILES - len(by_name), 0) :]
+        kept = [p for p in kept if p not in left]
+        skipped += (f"{len(left)} more store files not tried (first: {left[0]}); name the right one with "
+                    "--keyring or --wallet",)  # fmt: skip
+    candidates = (_wallet(p, None if p in by_name else base) if p.suffix == ".kwl" else _keyring(p) for p in kept)
+    return Found(tuple(candidates), tuple(looked), skipped)
 
 
 def other_provider(home: Path | None) -> str | None:
@@ -215,7 +239,7 @@ def other_provider(home: Path | None) -> str | None:
     if home is None:
         return None
     for name, places in OTHER_PROVIDERS:
-        if any(home.joinpath(*parts).exists() for parts in places):
+        if any(exists(home.joinpath(*parts)) for parts in places):
             return name
     return None
 
@@ -247,23 +271,31 @@ def macos_stores(home: Path | None, base: Path, given: StorePaths) -> Found:
         return Found((_keychain(given.keychain),), (str(given.keychain),))
     places = [home.joinpath(*parts) for parts in KEYCHAINS] if home is not None else []
     looked = tuple(str(p) for p in places) or ("(no home folder around the user-data dir: name it with --keychain)",)
-    kept, skipped = _within([p for p in places if p.is_file()][:1], base, set())
+    kept, skipped = _within([p for p in places if is_file(p)][:1], base, set())
     return Found(tuple(_keychain(p) for p in kept), looked, skipped)
 
 
 # --- Windows ----------------------------------------------------------------------------------------------------
 
 
-def local_state(udd: Path) -> bytes | None:
-    """The old `Local State`, or None when there is none (Cursor writes it on Windows only)."""
+def local_state(udd: Path, base: Path) -> bytes | None:
+    """The old `Local State`, or None when there is none (Cursor writes it on Windows only); read only inside
+    the copy (`base`)."""
     path = udd / "Local State"
-    return read_store_file(path, LOCAL_STATE_LIMIT) if path.is_file() else None
+    if not is_file(path):
+        return None
+    if not inside(path, base):
+        raise RescueNotFound(
+            f"{path} is a symlink to outside the copy ({base}): not read; copy the file itself",
+            reason="store-missing",
+        )
+    return read_store_file(path, LOCAL_STATE_LIMIT)
 
 
-def has_dpapi_key(udd: Path) -> bool:
+def has_dpapi_key(udd: Path, base: Path) -> bool:
     """True when the user-data dir's `Local State` holds a DPAPI-wrapped key: a Windows install."""
     try:
-        data = local_state(udd)
+        data = local_state(udd, base)
         return data is not None and dpapi_offline.local_state_blob(data) is not None
     except RescueError:
         return False
@@ -279,23 +311,28 @@ def _sid_folders(protect: Path) -> list[Path]:
         return []
 
 
-def _master_keys(folder: Path) -> dict[str, bytes]:
-    """The master-key files of a `Protect/<SID>` folder (named by GUID), GUID -> bytes, each read bounded."""
-    try:
-        names = sorted(p for p in folder.iterdir() if GUID_NAME.fullmatch(p.name) and p.is_file())
-    except OSError as exc:
-        raise RescueNotFound(f"{folder}: cannot list it ({exc.strerror or exc})", reason="store-missing") from None
-    return {p.name.lower(): read_store_file(p, dpapi_offline.MASTERKEY_LIMIT) for p in names}
+def _master_key(folder: Path, guid: str, base: Path | None) -> dict[str, bytes]:
+    """The one master-key file the blob names (GUID -> bytes), read bounded, and only inside `base` (None: the
+    user named the Protect folder); the folder may hold any number of others."""
+    path = folder / guid
+    if base is not None and not inside(path, base):
+        raise RescueNotFound(
+            f"{path} is a symlink to outside the copy ({base}): not read; copy the Protect folder itself",
+            reason="store-missing",
+        )
+    return {guid: read_store_file(path, dpapi_offline.MASTERKEY_LIMIT)}
 
 
-def _dpapi(udd: Path, protect: Path, base: Path | None) -> Candidate:
+def _dpapi(udd: Path, protect: Path, base: Path | None, copy: Path) -> Candidate:
+    """Cursor's key in `udd`'s Local State (read inside `copy`), its master key in `protect` (inside `base`)."""
+
     def open_(passwords: Passwords) -> Opened:
-        data = local_state(udd)
+        data = local_state(udd, copy)
         if data is None:
             raise RescueNotFound(f"{udd / 'Local State'}: no such file (it holds Cursor's key)", reason="store-missing")
         guid = dpapi_offline.local_state_blob(data, str(udd / "Local State")).masterkey_guid
         folders = [f for f in _sid_folders(protect) if base is None or inside(f, base)]
-        holding = [f for f in folders if (f / guid).is_file()]
+        holding = [f for f in folders if is_file(f / guid)]
         if not holding:
             entra = [f for f in folders if f.name.upper().startswith(ENTRA_PREFIX.upper())]
             if entra:
@@ -308,7 +345,7 @@ def _dpapi(udd: Path, protect: Path, base: Path | None) -> Candidate:
             )
         sid = check_sid(holding[0].name)  # an Entra ID account is refused before any password is asked
         key = dpapi_offline.oscrypt_key(
-            data, _master_keys(holding[0]), sid, passwords(str(holding[0])), folder=str(holding[0])
+            data, _master_key(holding[0], guid, base), sid, passwords(str(holding[0])), folder=str(holding[0])
         )
         return Opened(key, "a login password")
 
@@ -318,9 +355,9 @@ def _dpapi(udd: Path, protect: Path, base: Path | None) -> Candidate:
 def windows_stores(udd: Path, roaming: Path, base: Path, given: StorePaths) -> Found:
     protect = given.protect_dir or roaming.joinpath(*PROTECT)
     looked = (str(udd / "Local State"), str(protect))
-    if not (udd / "Local State").is_file() or not _sid_folders(protect):
+    if not is_file(udd / "Local State") or not _sid_folders(protect):
         return Found((), looked)
-    return Found((_dpapi(udd, protect, None if given.protect_dir else base),), looked)
+    return Found((_dpapi(udd, protect, None if given.protect_dir else base, base),), looked)
 
 
 # --- choosing ---------------------------------------------------------------------------------------------------
