@@ -345,7 +345,7 @@ def test_into_3_7_through_a_real_gnome_keyring(layout, bundle, tmp_path, clean_e
         service.store_password(PASSWORD.encode())
         env = {**service.env, "XDG_CURRENT_DESKTOP": "GNOME"}
         proc = cli_process(
-            ["--user-data-dir", udd, "import", path, "-i", ident, "--yes", *SAMPLE_ENDPOINTS],
+            ["-v", "--user-data-dir", udd, "import", path, "-i", ident, "--yes", *SAMPLE_ENDPOINTS],
             env=env,
             capture_output=True,
             text=True,
