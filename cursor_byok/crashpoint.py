@@ -9,7 +9,7 @@ what a shell reports for a SIGKILL. `arm(log=FILE)` appends each point's name,
 so a test can walk the points 1, 2, 3, ... until a run completes.
 
 No environment variable, file or option arms them: the crash tests start the
-command line through a bootstrap (tests/crash_runner.py) that calls `arm`
+command line through a bootstrap (tests/helpers/crash_runner.py) that calls `arm`
 before `cli.main`. Un-armed, `hit` costs one comparison with None.
 See docs/safety.md, "Crash points are armed from inside the process".
 """

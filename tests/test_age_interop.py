@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from transfer import (
+from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     TARGET_EXTRA,
     cli_process,

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from transfer import run
+from helpers.transfer import run
 
 from cursor_byok.safestorage import linux_choice
 from cursor_byok.samples.installs import MCP_SERVER, Sample, build_user_data_dir, make_key

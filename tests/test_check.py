@@ -6,8 +6,8 @@ import json
 import random
 
 import pytest
+from helpers.transfer import identity
 from test_set_models import assert_secret_free, cli, disk_state, journal_count, listed, sha12
-from transfer import identity
 
 from cursor_byok.changes.diff import diff
 from cursor_byok.cli import Exit

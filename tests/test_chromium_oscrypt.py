@@ -17,9 +17,17 @@ import shutil
 from contextlib import closing
 
 import pytest
-from chromium_cookie import HOST, StoredCookie, cookie_plaintext, cookie_server, log_tail, read_cookie, run_chromium
 from conftest import require_module, require_tool
-from secret_service import PrivateSecretService
+from helpers.chromium_cookie import (
+    HOST,
+    StoredCookie,
+    cookie_plaintext,
+    cookie_server,
+    log_tail,
+    read_cookie,
+    run_chromium,
+)
+from helpers.secret_service import PrivateSecretService
 
 from cursor_byok.errors import DecryptFailed
 from cursor_byok.safestorage import oscrypt as ss

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import crashkit as ck
 import pytest
+from helpers import crashkit as ck
 
 from cursor_byok.cli import Exit
 from cursor_byok.cursor.store import WRITE_BUSY_TIMEOUT_S, Store
@@ -25,7 +25,7 @@ from cursor_byok.cursor.store import WRITE_BUSY_TIMEOUT_S, Store
 pytestmark = pytest.mark.slow  # real lock holders and busy timeouts of seconds
 
 MODES = ("wal", "delete")
-STANDIN = Path(__file__).with_name("cursor_standin.py")
+STANDIN = Path(ck.__file__).with_name("cursor_standin.py")
 STANDIN_KEY = "workbench.view.standin.state"  # a row no import touches
 STANDIN_IMPORTS = int(os.environ.get("CURSOR_BYOK_STANDIN_IMPORTS", "200"))
 

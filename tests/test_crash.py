@@ -2,7 +2,7 @@
 
 Two campaigns, each on a WAL and on a rollback-journal (DELETE) database:
 
-* the walk: a crash point armed at N (tests/crash_runner.py) kills the real CLI at its Nth write point
+* the walk: a crash point armed at N (tests/helpers/crash_runner.py) kills the real CLI at its Nth write point
   (directory creation, file write, fsync, rename, directory fsync, each SQL
   statement, the commit, the read-back after it), for N = 1, 2, 3, ... until
   a run completes;
@@ -31,8 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import crashkit as ck
 import pytest
+from helpers import crashkit as ck
 
 MODES = ("wal", "delete")
 

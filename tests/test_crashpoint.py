@@ -2,16 +2,16 @@
 
 The old hooks CURSOR_BYOK_CRASH_AT / CURSOR_BYOK_CRASH_LOG are set here on
 purpose: a real `import` must ignore them, complete and write. Only the crash
-tests' bootstrap (tests/crash_runner.py), code running in the process, arms them.
+tests' bootstrap (tests/helpers/crash_runner.py), code running in the process, arms them.
 """
 
 from __future__ import annotations
 
 import subprocess
 
-import crash_runner
-import crashkit as ck
 import pytest
+from helpers import crash_runner
+from helpers import crashkit as ck
 
 from cursor_byok import crashpoint
 

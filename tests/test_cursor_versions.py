@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_module, require_tool
-from transfer import (
+from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     buffer_bytes,
     cli_process,
@@ -337,7 +337,7 @@ def test_into_3_7_through_a_real_gnome_keyring(layout, bundle, tmp_path, clean_e
     for tool in ("dbus-daemon", "gnome-keyring-daemon"):
         require_tool(tool)
     require_module("secretstorage")
-    from secret_service import PrivateSecretService
+    from helpers.secret_service import PrivateSecretService
 
     path, ident, source = bundle
     udd = layout("cursor-3.7")

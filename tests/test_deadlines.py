@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PtyChild, on_a_terminal, read_line, timeout_sections
-from transfer import options
+from helpers.transfer import options
 
 TESTS = Path(__file__).parent
 

@@ -1,5 +1,5 @@
 """`cursor-byok doctor`: offline causes for Cursor's BYOK errors, and --online key checks
-against a fake provider server on 127.0.0.1 (tests/fakeprovider.py)."""
+against a fake provider server on 127.0.0.1 (tests/helpers/fakeprovider.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_runner as runner
-from fakeprovider import ROUTES, FakeProvider
+from helpers.fakeprovider import ROUTES, FakeProvider
 
 from cursor_byok.checks import doctor, provider_pages
 from cursor_byok.cli import Exit, main

@@ -15,7 +15,7 @@ import pytest
 from conftest import on_a_terminal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from transfer import (
+from helpers.transfer import (
     assert_no_key_shown,
     expected_values,
     fingerprints,

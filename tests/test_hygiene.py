@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager
 
-import crash_runner
 import pytest
 from click.testing import CliRunner
-from transfer import SAMPLE_ENDPOINTS
+from helpers import crash_runner
+from helpers.transfer import SAMPLE_ENDPOINTS
 
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from transfer import (
+from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     assert_no_key_shown,
     assert_unchanged,

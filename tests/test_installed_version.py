@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from transfer import run
+from helpers.transfer import run
 
 from cursor_byok.cursor import installed
 from cursor_byok.samples.installs import REAL_LAYOUTS, Sample, build_user_data_dir, make_key

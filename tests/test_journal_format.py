@@ -11,7 +11,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from transfer import assert_unchanged, dump, export, identity, import_, items, journals, make_target, options, run
+from helpers.transfer import (
+    assert_unchanged,
+    dump,
+    export,
+    identity,
+    import_,
+    items,
+    journals,
+    make_target,
+    options,
+    run,
+)
 
 from cursor_byok.changes import journal
 from cursor_byok.cli import Exit

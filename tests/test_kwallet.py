@@ -1,11 +1,11 @@
 """The KWallet backend (--safe-storage kwallet) against a real kwalletd5 on a private D-Bus session.
 
-tests/kwalletd.py runs the daemon headless, its wallet unlocked the way pam_kwallet does. The commands run as
+tests/helpers/kwalletd.py runs the daemon headless, its wallet unlocked the way pam_kwallet does. The commands run as
 real subprocesses with DBUS_SESSION_BUS_ADDRESS pointing at the private bus. The daemon's own states give the
 failures: a wallet nobody unlocked (`open` waits for a password dialog that never shows), an application the
 user denied for good (`[Auto Deny]` in kwalletrc: `open` answers -1), and a stopped process (SIGSTOP: it keeps
 its bus name and answers nothing, as a hung kwalletd does). Only the kwalletd6 name needs a stand-in
-(tests/fake_kwallet.py says why).
+(tests/helpers/fake_kwallet.py says why).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 from conftest import read_line, require_module, require_tool
-from transfer import SAMPLE_ENDPOINTS, expected_values, identity, make_target, revealed, stored_keys
+from helpers.transfer import SAMPLE_ENDPOINTS, expected_values, identity, make_target, revealed, stored_keys
 
 from cursor_byok.errors import SafeStorageUnavailable
 from cursor_byok.safestorage import kwallet as kwallet_mod
@@ -26,7 +27,7 @@ from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 
 pytestmark = pytest.mark.integration
-STAND_IN = Path(__file__).with_name("fake_kwallet.py")
+STAND_IN = Path(helpers.__file__).with_name("fake_kwallet.py")
 PASSWORD = "kwallet-machine-password"
 CHROMIUM = ("Chromium Keys", "Chromium Safe Storage")
 CURSOR = ("Cursor Keys", "Cursor Safe Storage")
@@ -40,7 +41,7 @@ def kwallet(tmp_path, clean_env, monkeypatch):
     for tool in ("dbus-daemon", "kwalletd5"):
         require_tool(tool)
     require_module("jeepney")
-    from kwalletd import PrivateKWalletd
+    from helpers.kwalletd import PrivateKWalletd
 
     started = []
 
@@ -61,7 +62,7 @@ def bare_bus(tmp_path, clean_env, monkeypatch):
     """A private session bus with no kwalletd on it."""
     require_tool("dbus-daemon")
     require_module("jeepney")
-    from kwalletd import PrivateBus
+    from helpers.kwalletd import PrivateBus
 
     with PrivateBus(tmp_path / "bus-home") as bus:
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.address)
@@ -75,7 +76,7 @@ def cursor_byok(env: dict, *args) -> subprocess.CompletedProcess:
 
 
 def start_kwalletd6_stand_in(service, entries: dict[tuple[str, str], str]) -> subprocess.Popen:
-    """tests/fake_kwallet.py as org.kde.kwalletd6 on `service`'s bus (stopped with it)."""
+    """tests/helpers/fake_kwallet.py as org.kde.kwalletd6 on `service`'s bus (stopped with it)."""
     config = json.dumps({f"{folder}/{entry}": value for (folder, entry), value in entries.items()})
     proc = service._spawn([sys.executable, str(STAND_IN), service.address, config], stdout=subprocess.PIPE)
     line = read_line(proc, STAND_IN_DEADLINE_S)
@@ -282,7 +283,7 @@ def test_kwalletd5_answers_when_kwalletd6_holds_no_entry(kwallet):
 
 @pytest.mark.slow
 def test_a_call_the_daemon_never_answers_fails_with_what_it_printed(kwallet):
-    from kwalletd import KWalletdFailed
+    from helpers.kwalletd import KWalletdFailed
 
     daemon = kwallet(unlock=False)
     started = time.monotonic()

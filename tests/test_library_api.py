@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 from conftest import cli_runner
-from transfer import make_target
+from helpers.transfer import make_target
 
 import cursor_byok as byok
 from cursor_byok import errors as E
@@ -347,7 +347,7 @@ def test_the_library_result_is_the_commands_json_document(case, make_sample_dir,
 
 def _bundle_for(copies: Copies, make_sample_dir) -> None:
     """A bundle of another sample, to import into both copies (its Azure resource is theirs already)."""
-    from transfer import identity
+    from helpers.transfer import identity
 
     source = make_sample_dir("v11", seed=5)
     copies.identity, copies.recipient = identity(copies.root)  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import on_a_terminal
-from transfer import SAMPLE_ENDPOINTS, cli_process, export, identity, import_, make_target, options, run
+from helpers.transfer import SAMPLE_ENDPOINTS, cli_process, export, identity, import_, make_target, options, run
 
 from cursor_byok.changes import journal
 from cursor_byok.cli import Exit

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from transfer import buffer_bytes, items, journals, oscrypt_decrypt, run, snapshot
+from helpers.transfer import buffer_bytes, items, journals, oscrypt_decrypt, run, snapshot
 
 import cursor_byok as byok
 from cursor_byok.changes import write as writer
@@ -182,7 +182,7 @@ def _add_row(db: Path, key: str, value: str) -> None:
 
 def _bundle(tmp_path: Path, *, udd: Path | None = None, opts: list[str] | None = None) -> Path:
     """A bundle with an OpenAI key: from `udd` when given, else from a sample of its own."""
-    from transfer import identity
+    from helpers.transfer import identity
 
     ident, recipient = identity(tmp_path, "id.txt")
     path = tmp_path / f"keys-{len(list(tmp_path.glob('keys-*')))}.age"

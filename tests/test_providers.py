@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fakeprovider import FakeProvider
-from transfer import identity, options, run
+from helpers.fakeprovider import FakeProvider
+from helpers.transfer import identity, options, run
 
 import cursor_byok
 from cursor_byok import model, versions

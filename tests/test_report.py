@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from transfer import run, snapshot
+from helpers.transfer import run, snapshot
 
 from cursor_byok.checks.report import redact
 from cursor_byok.cursor.rows import BLOB_KEY

@@ -2,7 +2,7 @@
 
 Each pair exports from one sample install and imports into another with a
 different machine secret; the target is then decoded with its own secret by an
-independent decoder (tests/transfer.py) and through `list --json --reveal`.
+independent decoder (tests/helpers/transfer.py) and through `list --json --reveal`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from transfer import (
+from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     TARGET_EXTRA,
     assert_blob_preserved,

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from conftest import require_module, require_tool
-from secret_service import PrivateSecretService
+from helpers.secret_service import PrivateSecretService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a real gnome-keyring daemon on its own D-Bus
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from transfer import (
+from helpers.transfer import (
     ONLY_KNOWN,
     assert_unchanged,
     export,

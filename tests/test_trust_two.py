@@ -459,7 +459,7 @@ def broken_parts(value: str) -> list[str]:
 
 @pytest.mark.parametrize("case", sorted(BROKEN_KEYS))
 def test_doctor_online_never_prints_a_key_that_holds_a_line_break(case, make_sample_dir, tmp_path, monkeypatch):
-    from fakeprovider import FakeProvider
+    from helpers.fakeprovider import FakeProvider
     from test_doctor import Dir, inject_urls, keys, only
 
     from cursor_byok.checks.doctor import UNSENDABLE
@@ -536,7 +536,7 @@ def test_doctor_online_stops_a_slow_drip_server_at_its_deadline(pause, make_samp
     read timeout, so only a deadline ends it. The test's own deadline is 4 s plus a margin."""
     import time
 
-    from fakeprovider import FakeProvider
+    from helpers.fakeprovider import FakeProvider
     from test_doctor import Dir, inject_urls, keys, only
 
     values = keys()
@@ -824,8 +824,8 @@ SPLICES = {
 
 @pytest.mark.parametrize("case", sorted(SPLICES))
 def test_a_forged_journal_value_is_checked_like_any_write(case, make_sample_dir, tmp_path, data_dir):
+    from helpers.transfer import dump, export, identity, import_, journals, make_target
     from test_journal_format import rewrite, undo
-    from transfer import dump, export, identity, import_, journals, make_target
 
     ident, recipient = identity(tmp_path)
     bundle = export(make_sample_dir("v11"), tmp_path / "keys.age", recipient)

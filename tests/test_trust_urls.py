@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from transfer import assert_unchanged, identity, journals, list_json, options, run, snapshot
+from helpers.transfer import assert_unchanged, identity, journals, list_json, options, run, snapshot
 
 from cursor_byok.bundle.age_envelope import seal
 from cursor_byok.bundle.document import FORMAT

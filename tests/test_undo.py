@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from transfer import (
+from helpers.transfer import (
     ONLY_KNOWN,
     assert_unchanged,
     dump,

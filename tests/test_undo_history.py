@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from transfer import assert_unchanged, dump, journals, options, run, snapshot
+from helpers.transfer import assert_unchanged, dump, journals, options, run, snapshot
 
 from cursor_byok.changes import journal
 from cursor_byok.cli import Exit

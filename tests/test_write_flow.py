@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_runner, on_a_terminal
-from transfer import make_target, options
+from helpers.transfer import make_target, options
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor.rows import BLOB_KEY

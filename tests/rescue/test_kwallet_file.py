@@ -2,7 +2,7 @@
 
 Real producers: tests/fixtures/rescue/kwallet/kwalletd5/ (written by kwalletd5 5.103 through
 scripts/fixtures/make-kwallet), oo7/ (oo7's KWallet parser test wallet, MIT), and wallets a real kwalletd5
-writes during the test run (tests/kwalletd.py). Their README gives provenance and passwords. Damaged and
+writes during the test run (tests/helpers/kwalletd.py). Their README gives provenance and passwords. Damaged and
 unusual wallets are made in memory from those: a header byte changed, bytes cut or flipped, or a payload
 sealed again by `seal` below, a writer written here from the format description with `cryptography` directly.
 """
@@ -417,11 +417,11 @@ def test_a_flipped_bit_in_the_salt_is_locked(bit):
 
 @pytest.fixture
 def kwalletd(tmp_path, clean_env):
-    """Factory: a real kwalletd5 on a private session bus (tests/kwalletd.py)."""
+    """Factory: a real kwalletd5 on a private session bus (tests/helpers/kwalletd.py)."""
     for tool in ("dbus-daemon", "kwalletd5"):
         require_tool(tool)
     require_module("jeepney")
-    from kwalletd import PrivateKWalletd
+    from helpers.kwalletd import PrivateKWalletd
 
     started = []
 

@@ -1,6 +1,6 @@
 """`cursor-byok rescue` end to end: an old machine's copied home, its store opened offline, the keys out.
 
-Every copy is a home laid out as its system leaves it (tests/rescue/old_machines.py): a real SQLite
+Every copy is a home laid out as its system leaves it (tests/helpers/old_machines.py): a real SQLite
 database with real OSCrypt rows (some only in the copied -wal), and a store file from a real producer:
 gnome-keyring-daemon's committed keyrings (and, in test_rescue_daemons.py, keyrings and wallets the real
 daemons write during the run), kwalletd5's committed wallet, oo7's and keychainbreaker's public test files,
@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import pytest
 from conftest import cli_runner
-from old_machines import (
+from helpers.old_machines import (
     FIXTURES,
     UNKNOWN_KEYS,
     OldHome,
@@ -36,7 +36,15 @@ from old_machines import (
     put,
     tree_state,
 )
-from transfer import SAMPLE_ENDPOINTS, assert_no_key_shown, fingerprints, identity, list_json, make_target, options
+from helpers.transfer import (
+    SAMPLE_ENDPOINTS,
+    assert_no_key_shown,
+    fingerprints,
+    identity,
+    list_json,
+    make_target,
+    options,
+)
 
 import cursor_byok as byok
 from cursor_byok.cli import main
@@ -570,7 +578,7 @@ def test_import_writes_every_key_here_through_imports_flow_and_undo_takes_it_bac
 
 def test_import_checks_this_machine_before_the_old_password_is_asked(h, make_sample_dir):
     """Preflight first: a target whose own secret cannot be proven stops before the old store is opened."""
-    from transfer import wrong_password_options
+    from helpers.transfer import wrong_password_options
 
     home = _gnome(h)
     target = make_target(make_sample_dir, "v11")

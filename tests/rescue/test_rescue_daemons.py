@@ -1,7 +1,7 @@
 """`cursor-byok rescue` on stores the real daemons write during the test: gnome-keyring-daemon and kwalletd5.
 
-Each daemon runs on a private D-Bus session with its home in a temporary folder (tests/secret_service.py,
-tests/kwalletd.py); it stores Cursor's item with a known secret the way Chromium does, and is stopped. Its
+Each daemon runs on a private D-Bus session with its home in a temporary folder (tests/helpers/secret_service.py,
+tests/helpers/kwalletd.py); it stores Cursor's item with a known secret the way Chromium does, and is stopped. Its
 file goes where the old home keeps it, beside a database whose v11 rows are encrypted with that secret (and
 two of them only in the copied -wal). The rescue must give every key, and its bundle must import elsewhere
 with the same fingerprints. Every wait has a deadline: the helpers' start-up polls and call timeouts.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import require_module, require_tool
-from old_machines import put
+from helpers.old_machines import put
 from test_rescue_cmd import check_rescued, h, imports_with_equal_fingerprints, rescued  # noqa: F401 - h: a fixture
 
 CURSOR_SECRET = "ZGFlbW9uLW1hZGUtc2VjcmV0"  # made up: 24 characters, as Chromium's base64 of 16+ bytes looks
@@ -24,7 +24,7 @@ def test_a_gnome_keyring_the_real_daemon_writes_now(h, make_sample_dir, tmp_path
     for tool in ("dbus-daemon", "gnome-keyring-daemon"):
         require_tool(tool)
     require_module("secretstorage")
-    from secret_service import KEYRING_PASSWORD, PrivateSecretService
+    from helpers.secret_service import KEYRING_PASSWORD, PrivateSecretService
 
     with PrivateSecretService(tmp_path / "daemon-home") as daemon:
         daemon.store_password(CURSOR_SECRET.encode(), application="Cursor", label="Chromium Safe Storage")
@@ -44,7 +44,7 @@ def test_a_kde_wallet_the_real_kwalletd5_writes_now(h, make_sample_dir, tmp_path
     for tool in ("dbus-daemon", "kwalletd5"):
         require_tool(tool)
     require_module("jeepney")
-    from kwalletd import PrivateKWalletd
+    from helpers.kwalletd import PrivateKWalletd
 
     with PrivateKWalletd(tmp_path / "kwallet-home", password=KWALLET_LOGIN) as daemon:
         daemon.store_cursor_password(CURSOR_SECRET)

@@ -13,9 +13,9 @@ import struct
 from pathlib import Path
 
 import pytest
-from old_machines import tree_state
+from helpers.old_machines import tree_state
+from helpers.transfer import fingerprints
 from test_rescue_cmd import BASIC, Harness, expected_prints, rescued
-from transfer import fingerprints
 
 from cursor_byok.rescue import sparse_copy as sc
 
@@ -157,7 +157,7 @@ def test_row_names_from_the_copy_cannot_add_lines_or_drive_the_terminal(h):
 def test_a_copy_whose_path_is_not_utf8_is_shown_not_an_internal_error(h):
     import os
 
-    from old_machines import build_home
+    from helpers.old_machines import build_home
 
     home = build_home(h.backup / os.fsdecode(b"old-\xff-home"), "basic", BASIC, wal=False)
     shown = h.rescue(home)
@@ -309,7 +309,7 @@ def test_only_the_master_key_that_protects_cursors_key_is_read(h, monkeypatch):
 def test_a_bundle_asked_for_inside_the_copy_is_refused_before_anything_is_written(h):
     """`cd /media/backup/home/ana && cursor-byok rescue --from . -o keys.age` would write into the backup (and
     write_private would first clear stale temporary files there)."""
-    from transfer import identity
+    from helpers.transfer import identity
 
     home = h.home("basic", BASIC, wal=False)
     _ident, recipient = identity(h.out)
@@ -341,7 +341,7 @@ def test_the_private_folder_is_removed_when_the_process_is_told_to_stop(tmp_path
     import sys
     import time
 
-    from old_machines import ROOT
+    from helpers.old_machines import ROOT
 
     said = tmp_path / "work.txt"
     script = (

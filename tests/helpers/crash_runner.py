@@ -1,6 +1,6 @@
 """The crash tests' bootstrap: arm the crash points, then run the cursor-byok command line.
 
-    python tests/crash_runner.py AT LOG [COMMAND LINE ARGS...]
+    python tests/helpers/crash_runner.py AT LOG [COMMAND LINE ARGS...]
 
 AT is the point to crash at (1, 2, ...) and LOG the file that receives each
 point's name; "-" leaves either one out. The rest goes to the command line as
@@ -18,13 +18,13 @@ NONE = "-"
 
 
 def _import_from_this_tree() -> None:
-    """Run as a script, tests/ heads sys.path: put the tree it belongs to there instead.
+    """Run as a script, tests/helpers/ heads sys.path: put the tree it belongs to there instead.
 
-    The helper modules in tests/ then shadow nothing, and the command line that
+    The helper modules in tests/helpers/ then shadow nothing, and the command line that
     runs is the one next to these tests, whatever else the environment installs.
     """
     here = Path(__file__).resolve().parent
-    sys.path[:] = [str(here.parent), *(p for p in sys.path if not p or Path(p).resolve() != here)]
+    sys.path[:] = [str(here.parents[1]), *(p for p in sys.path if not p or Path(p).resolve() != here)]
 
 
 def command(at: int | None, log: object | None) -> list[str]:

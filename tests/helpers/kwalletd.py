@@ -1,6 +1,6 @@
 """A real KDE Wallet service for tests: kwalletd5 on a private D-Bus session, unlocked the way pam_kwallet does.
 
-The session bus is tests/secret_service.py's (its own config, no service directories, so D-Bus activation can
+The session bus is tests/helpers/secret_service.py's (its own config, no service directories, so D-Bus activation can
 never start a second kwalletd behind our back; HOME and the XDG dirs in a temporary folder); this module only
 swaps gnome-keyring for kwalletd5. kwalletd5 runs headless (`QT_QPA_PLATFORM=offscreen`), and the wallet is
 created and unlocked with no dialog the way pam_kwallet does it at login: a 56-byte salt file in
@@ -21,7 +21,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from secret_service import PrivateSecretService, StartFailed, _die_with_parent
+from helpers.secret_service import PrivateSecretService, StartFailed, _die_with_parent
 
 SERVICE = "org.kde.kwalletd5"
 OBJECT_PATH = "/modules/kwalletd5"

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import crash_runner
-from transfer import SAMPLE_ENDPOINTS
-
 import cursor_byok as api
 from cursor_byok.bundle.age_envelope import generate_identity
 from cursor_byok.safestorage.backends import SafeStorageConfig
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
+from helpers import crash_runner
+from helpers.transfer import SAMPLE_ENDPOINTS
 
 CLI = (sys.executable, "-m", "cursor_byok")
 MACHINE_SECRET = b"crash-campaign-machine-pw"

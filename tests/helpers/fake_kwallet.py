@@ -1,6 +1,6 @@
 """A stand-in for kwalletd6 on a private D-Bus session: the one KWallet behaviour the real daemon here cannot show.
 
-Every other KWallet test runs against the real kwalletd5 (tests/kwalletd.py): reads, the entry order, a refused
+Every other KWallet test runs against the real kwalletd5 (tests/helpers/kwalletd.py): reads, the entry order, a refused
 open, hung calls, the probe. What is left is the service name. cursor-byok asks `org.kde.kwalletd6` before
 `org.kde.kwalletd5` (KDE Plasma 6), and no kwalletd6 can run here: Debian 12 ships only kwalletd5, and a
 kwalletd5 cannot own the kwalletd6 name. So this process owns `org.kde.kwalletd6` on the test's bus and answers
