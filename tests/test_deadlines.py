@@ -129,13 +129,13 @@ def test_a_run_that_times_out_reports_what_it_wrote():
     }
 
 
-# --- the rule, kept true by a scan of tests/*.py ---------------------------------------------------
+# --- the rule, kept true by a scan of every .py file under tests/ ---------------------------------------------------
 
 RUNS = {"run", "call", "check_call", "check_output"}  # subprocess.<name>(...) needs timeout=
 
-# (file, enclosing function, call) -> why that call cannot block. Only for calls that provably return.
+# (file under tests/, enclosing function, call) -> why that call cannot block. Only for calls that provably return.
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("secret_service.py", "PrivateSecretService._start_bus", "bus.stdout.readline"): (
+    ("helpers/secret_service.py", "PrivateSecretService._start_bus", "bus.stdout.readline"): (
         "read only once select() saw the pipe readable within the deadline; dbus-daemon prints its address as "
         "one line at once"
     ),
@@ -144,9 +144,15 @@ ALLOWED: dict[tuple[str, str, str], str] = {
 PENDING: dict[tuple[str, str, str], str] = {}  # waits not bounded yet: none left
 
 
-def unbounded_waits(path: Path) -> list[tuple[str, str, str, int]]:
-    """(file, enclosing function, call, line) of each call in `path` that waits without a deadline."""
+def suite_files(root: Path = TESTS) -> list[Path]:
+    """Every Python file of the suite under `root`, in every folder: the tests, conftest and the helpers."""
+    return sorted(path for path in root.rglob("*.py") if "fixtures" not in path.relative_to(root).parts)
+
+
+def unbounded_waits(path: Path, root: Path = TESTS) -> list[tuple[str, str, str, int]]:
+    """(file under tests/, enclosing function, call, line) of each call in `path` that waits without a deadline."""
     found: list[tuple[str, str, str, int]] = []
+    name = path.relative_to(root).as_posix()
 
     def visit(node: ast.AST, where: str) -> None:
         for child in ast.iter_child_nodes(node):
@@ -154,7 +160,7 @@ def unbounded_waits(path: Path) -> list[tuple[str, str, str, int]]:
                 visit(child, f"{where}.{child.name}" if where else child.name)
                 continue
             if isinstance(child, ast.Call) and unbounded(child):
-                found.append((path.name, where or "<module>", ast.unparse(child.func), child.lineno))
+                found.append((name, where or "<module>", ast.unparse(child.func), child.lineno))
             visit(child, where)
 
     visit(ast.parse(path.read_text(), str(path)), "")
@@ -217,7 +223,7 @@ def test_the_scan_tells_a_wait_without_a_deadline(code, waits):
 
 
 def test_every_wait_in_the_tests_has_a_deadline():
-    found = [hit for path in sorted(TESTS.glob("*.py")) for hit in unbounded_waits(path)]
+    found = [hit for path in suite_files() for hit in unbounded_waits(path)]
     bad = [
         f"tests/{f}:{line} in {where}: {call}(...)"
         for f, where, call, line in found
@@ -226,7 +232,18 @@ def test_every_wait_in_the_tests_has_a_deadline():
     assert not bad, "waits without a deadline (give each a timeout; see conftest's helpers):\n" + "\n".join(bad)
 
 
+def test_the_scan_reaches_a_wait_in_a_sub_folder(tmp_path):
+    nested = tmp_path / "changes" / "test_flow.py"
+    nested.parent.mkdir()
+    nested.write_text("def test_x(proc):\n    proc.wait()\n")
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "data.py").write_text("proc.wait()\n")  # sample data, not test code
+    found = [hit for path in suite_files(tmp_path) for hit in unbounded_waits(path, tmp_path)]
+    assert found == [("changes/test_flow.py", "test_x", "proc.wait", 2)]
+    assert {p.relative_to(TESTS).parts[0] for p in suite_files()} >= {"helpers", "rescue", "conftest.py"}
+
+
 def test_the_allow_list_names_calls_that_still_exist():
-    found = {(f, where, call) for path in TESTS.glob("*.py") for f, where, call, _ in unbounded_waits(path)}
+    found = {(f, where, call) for path in suite_files() for f, where, call, _ in unbounded_waits(path)}
     stale = [key for key in ALLOWED if key not in found]
     assert not stale, f"allow-list entries that match nothing now; remove them: {stale}"
