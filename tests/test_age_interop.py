@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from helpers.tools import require_tool
 from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     TARGET_EXTRA,

@@ -530,7 +530,7 @@ def test_ssh_ed25519_interop_both_ways(tmp_path):
 
 def run_on_terminal(argv: list[str], answers: list[str], hang_guard: float = 120.0) -> int:
     """Run argv on a pseudo-terminal, typing one answer per passphrase prompt (age reads them from /dev/tty)."""
-    from conftest import on_a_terminal
+    from helpers.children import on_a_terminal
 
     code, _ = on_a_terminal(argv, [(b"passphrase", answer) for answer in answers], timeout=hang_guard)
     return code  # past hang_guard, on_a_terminal kills it and fails the test with what it showed

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from helpers.tools import require_tool
 from test_set_models import cli, disk_state, journal_count, listed, options, sha12
 
 import cursor_byok

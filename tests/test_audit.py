@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import cli_runner as runner
+from helpers.cli import cli_runner as runner
 
 from cursor_byok.checks import audit
 from cursor_byok.checks import surroundings as scan

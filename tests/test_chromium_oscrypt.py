@@ -17,7 +17,6 @@ import shutil
 from contextlib import closing
 
 import pytest
-from conftest import require_module, require_tool
 from helpers.chromium_cookie import (
     HOST,
     StoredCookie,
@@ -28,6 +27,7 @@ from helpers.chromium_cookie import (
     run_chromium,
 )
 from helpers.secret_service import PrivateSecretService
+from helpers.tools import require_module, require_tool
 
 from cursor_byok.errors import DecryptFailed
 from cursor_byok.safestorage import oscrypt as ss

@@ -12,7 +12,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import cli_runner as runner
+from helpers.cli import cli_runner as runner
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor import store
@@ -337,7 +337,7 @@ sys.stdin.read()
 
 
 def test_busy_database(tmp_path, clean_env, monkeypatch):
-    from conftest import read_line
+    from helpers.children import read_line
 
     db = tmp_path / "state.vscdb"
     create_db(db, {"a": "1"}, wal=False)

@@ -153,7 +153,7 @@ def test_a_code_lock_left_by_a_dead_process_does_not_block(setting):
 
 
 def start_standin(db: Path, report: Path) -> subprocess.Popen:
-    from conftest import read_line
+    from helpers.children import read_line
 
     proc = subprocess.Popen(
         [sys.executable, str(STANDIN), str(db), STANDIN_KEY, str(report)], stdout=subprocess.PIPE, text=True

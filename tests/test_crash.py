@@ -302,7 +302,7 @@ class Lane:
 def run_side_by_side(lanes: list[Lane], kills: list[tuple[str, float] | None]) -> None:
     """Start one import per lane at once; kill each when its draw says (None: let it finish).
     An import still running after 120 s fails the test with its stderr (the others are killed)."""
-    from conftest import fail_process
+    from helpers.children import fail_process
 
     for lane, kill_at in zip(lanes, kills, strict=True):
         lane.launch(kill_at)

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import require_module, require_tool
+from helpers.tools import require_module, require_tool
 from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     buffer_bytes,

@@ -1,5 +1,5 @@
 """No test waits forever: every wait on a child process has a deadline, past which the test fails with
-what the child showed (conftest: PtyChild, on_a_terminal, read_line, fail_process).
+what the child showed (tests/helpers/children.py: PtyChild, on_a_terminal, read_line, fail_process).
 
 The hang these tests guard against: started as a background job (`cmd &`, so SIGINT is ignored), the
 suite passed the ignored SIGINT on to its pty children, Ctrl-C typed at a prompt did nothing, and the
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PtyChild, on_a_terminal, read_line, timeout_sections
+from helpers.children import PtyChild, on_a_terminal, read_line, timeout_sections
 from helpers.transfer import options
 
 TESTS = Path(__file__).parent
@@ -181,7 +181,7 @@ def unbounded(call: ast.Call) -> bool:
         return not call.args
     if name == "join":  # Thread.join(timeout); str.join always has an argument
         return not call.args and not call.keywords
-    if name == "readline":  # a line from a child's pipe: conftest.read_line
+    if name == "readline":  # a line from a child's pipe: helpers.children.read_line
         return owner.endswith((".stdout", ".stderr"))
     if name == "read":  # a child's pipe to its end: communicate(timeout=...)
         return owner.endswith((".stdout", ".stderr")) and not call.args
@@ -229,7 +229,7 @@ def test_every_wait_in_the_tests_has_a_deadline():
         for f, where, call, line in found
         if (f, where, call) not in {**ALLOWED, **PENDING}
     ]
-    assert not bad, "waits without a deadline (give each a timeout; see conftest's helpers):\n" + "\n".join(bad)
+    assert not bad, "waits without a deadline (give each a timeout; see tests/helpers/children.py):\n" + "\n".join(bad)
 
 
 def test_the_scan_reaches_a_wait_in_a_sub_folder(tmp_path):

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import cli_runner as runner
+from helpers.cli import cli_runner as runner
 from helpers.fakeprovider import ROUTES, FakeProvider
 
 from cursor_byok.checks import doctor, provider_pages

@@ -8,7 +8,7 @@ import random
 import re
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 
 from cursor_byok import render
 from cursor_byok.checks import doctor

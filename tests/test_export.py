@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from conftest import on_a_terminal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from helpers.children import on_a_terminal
 from helpers.transfer import (
     assert_no_key_shown,
     expected_values,

@@ -249,7 +249,7 @@ def _session_cmdlines(session: int) -> dict[int, bytes]:
 
 def run_watched(args: list[str], env: dict[str, str], stdin: bytes, cwd: Path, cli: list[str] | None = None) -> Watched:
     """Run the CLI (or `cli`: the crash bootstrap) in its own session; poll /proc for its processes' command lines."""
-    from conftest import fail_process
+    from helpers.children import fail_process
 
     proc = subprocess.Popen(
         [*(cli or [sys.executable, "-m", "cursor_byok"]), *args],
@@ -664,7 +664,7 @@ def wait_until_sleeping(pid: int) -> None:
 
 def test_an_interrupted_wait_leaks_nothing(lab):
     """Ctrl-C while `import --wait` waits for a running Cursor: exit 130, nothing written, nothing leaked."""
-    from conftest import default_signals
+    from helpers.children import default_signals
 
     lock = lab.dbs["dst"].parents[2] / "code.lock"
     sleeper = subprocess.Popen(["sleep", "60"])

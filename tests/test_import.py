@@ -521,7 +521,7 @@ conn.rollback()
 
 
 def test_a_locked_database_is_refused(move, make_sample_dir, monkeypatch, data_dir):
-    from conftest import read_line
+    from helpers.children import read_line
 
     target = make_target(make_sample_dir, "v11")
     monkeypatch.setattr(store, "WRITE_BUSY_TIMEOUT_S", 0.05)

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import WINDOWS_KEY, fake_dpapi_unprotect
+from helpers.samples import WINDOWS_KEY, fake_dpapi_unprotect
 
 from cursor_byok.errors import DecryptFailed, SafeStorageUnavailable, UnknownCiphertext
 from cursor_byok.safestorage import argv_json, dpapi, keychain, linux_choice, password

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import helpers
 import pytest
-from conftest import read_line, require_module, require_tool
+from helpers.children import read_line
+from helpers.tools import require_module, require_tool
 from helpers.transfer import SAMPLE_ENDPOINTS, expected_values, identity, make_target, revealed, stored_keys
 
 from cursor_byok.errors import SafeStorageUnavailable

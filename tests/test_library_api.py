@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 from helpers.transfer import make_target
 
 import cursor_byok as byok

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor import paths as locate

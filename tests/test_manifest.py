@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import answer_prompt_on_a_terminal
+from helpers.children import answer_prompt_on_a_terminal
 from test_set_models import (
     assert_refused,
     assert_secret_free,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import on_a_terminal
+from helpers.children import on_a_terminal
 from helpers.transfer import SAMPLE_ENDPOINTS, cli_process, export, identity, import_, make_target, options, run
 
 from cursor_byok.changes import journal

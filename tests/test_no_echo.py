@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.key_shapes import NOT_SHOWN, shown_env_name, shown_path

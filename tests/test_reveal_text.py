@@ -9,8 +9,8 @@ import string
 import sys
 
 import pytest
-from conftest import cli_runner
-from conftest import on_a_terminal as drive
+from helpers.children import on_a_terminal as drive
+from helpers.cli import cli_runner
 
 from cursor_byok.cli import main
 from cursor_byok.samples.installs import default_settings, make_key, sample_keys

@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require_module, require_tool
 from helpers.secret_service import PrivateSecretService
+from helpers.tools import require_module, require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a real gnome-keyring daemon on its own D-Bus
 

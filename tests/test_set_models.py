@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import answer_prompt_on_a_terminal
-from conftest import cli_runner as runner
+from helpers.children import answer_prompt_on_a_terminal
+from helpers.cli import cli_runner as runner
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor.rows import BLOB_KEY

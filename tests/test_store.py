@@ -231,7 +231,7 @@ def exclusive_lock():
     procs = []
 
     def hold(db: Path) -> subprocess.Popen:
-        from conftest import read_line
+        from helpers.children import read_line
 
         proc = subprocess.Popen(
             [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

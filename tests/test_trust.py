@@ -188,7 +188,7 @@ def pty_session(argv: list[str], steps: list[tuple[bytes, bytes]], timeout: floa
     The whole session has `timeout` s: then the child is killed and the test fails with what it showed."""
     import time
 
-    from conftest import PtyChild
+    from helpers.children import PtyChild
 
     with PtyChild(argv, timeout=timeout) as child:
         seen = 0  # how far the steps have matched
@@ -283,7 +283,7 @@ def test_another_providers_key_is_refused_unless_forced(make_sample_dir, data_di
     before = snapshot(sd.db)
     anthropic_key = make_key("anthropic", random.Random(5))
     env = {"K": anthropic_key}
-    from conftest import cli_runner
+    from helpers.cli import cli_runner
 
     from cursor_byok.cli import main
 
@@ -340,7 +340,7 @@ def test_provider_names_aliases_typos_and_comma_only(moved, make_sample_dir):
 
 
 def test_global_options_after_the_command(make_sample_dir, tmp_path):
-    from conftest import cli_runner
+    from helpers.cli import cli_runner
 
     from cursor_byok.cli import main
 
@@ -553,7 +553,7 @@ def test_one_status_line_while_scrypt_runs_then_erased(make_sample_dir, tmp_path
 def test_grammar_an_anthropic_key(make_sample_dir):
     import random
 
-    from conftest import cli_runner
+    from helpers.cli import cli_runner
 
     from cursor_byok.cli import main
     from cursor_byok.samples.installs import make_key

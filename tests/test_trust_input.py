@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 from test_agefile import Refuser
 from test_set_models import assert_refused, cli, disk_state, journal_count
 
@@ -397,7 +397,7 @@ def test_apply_dry_run_runs_no_command_and_reads_no_file(make_sample_dir, tmp_pa
 
 def on_a_terminal(argv: list[str], until: bytes, answer: str, then: bytes | None = None) -> tuple[int, bytes]:
     """Answer `until` (and `then`, after it) with the same answer, on a terminal."""
-    from conftest import on_a_terminal as drive
+    from helpers.children import on_a_terminal as drive
 
     return drive(argv, [(until, answer), *([(then, answer)] if then else [])], timeout=30)
 

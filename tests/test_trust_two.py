@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 from test_set_models import assert_refused, cli, disk_state
 
 import cursor_byok as api

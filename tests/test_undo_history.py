@@ -192,7 +192,7 @@ def test_where_names_the_journal_folder(history, data_dir):
 def test_on_a_terminal_the_plan_comes_before_the_question(history):
     import sys
 
-    from conftest import answer_prompt_on_a_terminal
+    from helpers.children import answer_prompt_on_a_terminal
 
     sd, states = history
     argv = [sys.executable, "-m", "cursor_byok", *map(str, options(sd)), "undo"]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 
 from cursor_byok import crashpoint, processes, winsec
 from cursor_byok import private_files as files

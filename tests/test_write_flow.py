@@ -1,7 +1,7 @@
 """The one write flow, as a person meets it on a terminal: nothing is asked before preflight passes, the plan is
 on screen before the first question, conflicts are one question, and undo/redo work on a fresh install.
 
-The terminal tests run the real command line on a pty (tests/conftest.py's PtyChild, with a deadline).
+The terminal tests run the real command line on a pty (tests/helpers/children.py's PtyChild, with a deadline).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_runner, on_a_terminal
+from helpers.children import on_a_terminal
+from helpers.cli import cli_runner
 from helpers.transfer import make_target, options
 
 from cursor_byok.cli import Exit, main

@@ -377,7 +377,7 @@ print("released", flush=True)
 
 def hold_write_lock(db: Path, seconds: float, *, after_log: Path | None = None) -> subprocess.Popen:
     """A process that holds BEGIN IMMEDIATE on db for `seconds` (counted from `after_log` showing sql-begin)."""
-    from conftest import read_line
+    from helpers.children import read_line
 
     proc = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(db), str(seconds), str(after_log or "")],

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import cli_runner as runner
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -25,6 +24,7 @@ from cursor_byok.cli import main
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.model import VENDOR_PREFIXES
 from cursor_byok.providers import registry
+from helpers.cli import cli_runner as runner
 
 # Blob paths of the keys that Cursor 2.x keeps in the settings blob (a session token is never set by hand).
 BLOB_KEY_PATHS = {field: slot.blob for field, slot in registry().key_slots.items() if slot.blob and slot.settable}

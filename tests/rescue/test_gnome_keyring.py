@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_module, require_tool
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from helpers.tools import require_module, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

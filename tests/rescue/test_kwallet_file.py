@@ -21,10 +21,10 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from conftest import require_module, require_tool
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import Blowfish
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from helpers.tools import require_module, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

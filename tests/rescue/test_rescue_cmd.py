@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import cli_runner
+from helpers.cli import cli_runner
 from helpers.old_machines import (
     FIXTURES,
     UNKNOWN_KEYS,
@@ -599,7 +599,7 @@ def test_a_bundle_to_stdout_is_the_age_file(h):
 def test_on_a_terminal_the_old_password_is_asked_hidden_and_again_after_a_wrong_one(h):
     import os
 
-    from conftest import on_a_terminal
+    from helpers.children import on_a_terminal
 
     home = _gnome(h)
     env = {**os.environ, "TMPDIR": str(h.tmp), "PYTHONPATH": os.pathsep.join(sys.path)}
