@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from helpers.children import timeout_sections
+from helpers.rescue import Harness
 from helpers.samples import SampleDir, secret_for
 from hypothesis import settings
 
@@ -108,3 +109,11 @@ def pytest_runtest_makereport(item, call):
         return
     report = outcome.get_result()
     report.sections.extend(timeout_sections(call.excinfo.value))
+
+
+@pytest.fixture
+def h(tmp_path, monkeypatch) -> Iterator[Harness]:
+    """The rescue tests' harness (tests/helpers/rescue.py); nothing may be written in the working folder."""
+    harness = Harness(tmp_path, monkeypatch)
+    yield harness
+    assert list(harness.cwd.iterdir()) == [], "something was written in the working folder"

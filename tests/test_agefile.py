@@ -4,96 +4,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import shutil
 import subprocess
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyrage
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, x25519
+from helpers.age_testkit import TESTKIT, VECTOR_PATHS, Vector, install_refuser, load_vector, open_vector
+from helpers.tools import require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.errors import BundleAuthError, BundleError, InputError
 
-TESTKIT = Path(__file__).parent / "fixtures" / "age-testkit"
 PLAINTEXT = b'{"format": "cursor-byok", "openai": "sk-test-not-a-real-key"}\n'
 PASSPHRASE = "correct horse battery staple"
 
 
-def require_tool(name: str) -> str:
-    """Path of an external tool; skip without it, fail instead under CURSOR_BYOK_REQUIRE_TOOLS=1."""
-    path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("CURSOR_BYOK_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{name} is not installed but CURSOR_BYOK_REQUIRE_TOOLS=1 requires it")
-    pytest.skip(f"{name} is not installed")
-
-
 # --- the testkit ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Vector:
-    name: str
-    expect: str
-    payload: str | None
-    armored: bool
-    identities: tuple[str, ...]
-    passphrases: tuple[str, ...]
-    data: bytes
-
-
-def load_vector(path: Path) -> Vector:
-    head, _, body = path.read_bytes().partition(b"\n\n")
-    fields: dict[str, list[str]] = {}
-    for line in head.decode().splitlines():
-        key, _, value = line.partition(": ")
-        fields.setdefault(key, []).append(value)
-    if fields.get("compressed") == ["zlib"]:
-        body = zlib.decompress(body)
-    return Vector(
-        name=path.name,
-        expect=fields["expect"][0],
-        payload=fields.get("payload", [None])[0],
-        armored=fields.get("armored") == ["yes"],
-        identities=tuple(fields.get("identity", ())),
-        passphrases=tuple(fields.get("passphrase", ())),
-        data=body,
-    )
-
-
-VECTOR_PATHS = sorted(p for p in TESTKIT.iterdir() if p.name != "SOURCE.md")
-
-
-def open_vector(vector: Vector) -> bytes:
-    identities = agefile.parse_identities("\n".join(vector.identities), vector.name) if vector.identities else []
-    return agefile.decrypt(vector.data, passphrases=vector.passphrases, identities=identities)
-
-
-class Refuser:
-    """Stands in for pyrage's decrypt functions and records that it was called."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, *_args, **_kwargs):
-        self.calls += 1
-        raise AssertionError("pyrage was called although the precheck should have refused the file")
-
-
-def install_refuser(monkeypatch) -> Refuser:
-    refuser = Refuser()
-    monkeypatch.setattr(pyrage, "decrypt", refuser)
-    monkeypatch.setattr(pyrage.passphrase, "decrypt", refuser)
-    return refuser
 
 
 def test_testkit_copy_is_complete_and_has_no_hybrid_vectors():

@@ -21,8 +21,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.leaks import sha12
 from helpers.tools import require_tool
-from test_set_models import cli, disk_state, journal_count, listed, options, sha12
+from helpers.writes import cli, disk_state, journal_count, listed, options
 
 import cursor_byok
 from cursor_byok.samples.installs import make_key

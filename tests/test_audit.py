@@ -20,13 +20,13 @@ from typing import Callable
 
 import pytest
 from helpers.cli import cli_runner as runner
+from helpers.leaks import assert_no_key_in
 
 from cursor_byok.checks import audit
 from cursor_byok.checks import surroundings as scan
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.key_table import trim_scanned
-from cursor_byok.model import VENDOR_PREFIXES
 from cursor_byok.samples.installs import create_db, default_settings, make_key, sample_keys
 
 FINDING_SHAPE = {"code", "severity", "subject", "message", "fix"}
@@ -71,20 +71,6 @@ def make_case(make_sample_dir, tmp_path, generation="v11", *, keys=None, setting
     if generation in ("v11", "macos", "windows"):
         opts += sample.password_options(tmp_path / f"secret-{sample.udd.name}")
     return Case(sample.udd, opts, [*sample.keys.values(), *sample.extras.values()])
-
-
-def hidden_parts(value: str) -> list[str]:
-    """Pieces of a key that must never be printed: all of it, its body, 8-char slices of the body."""
-    prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
-    body = value[len(prefix) : -4]
-    return [value, body] + [body[i : i + 8] for i in range(0, max(len(body) - 8, 1), 8)]
-
-
-def assert_no_key_in(text: str, secrets: list[str]) -> None:
-    for secret in secrets:
-        for part in hidden_parts(secret):
-            if len(part) >= 8:
-                assert part not in text, "a key value appeared in the output"
 
 
 def db_of(udd: Path) -> Path:

@@ -6,8 +6,9 @@ import json
 import random
 
 import pytest
+from helpers.leaks import sha12
 from helpers.transfer import identity
-from test_set_models import assert_secret_free, cli, disk_state, journal_count, listed, sha12
+from helpers.writes import assert_secret_free, cli, disk_state, journal_count, listed
 
 from cursor_byok.changes.diff import diff
 from cursor_byok.cli import Exit

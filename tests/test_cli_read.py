@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import cli_runner as runner
+from helpers.leaks import hidden_parts, sha12
 
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor import store
@@ -61,17 +61,6 @@ def list_json(sample, tmp_path, *extra: str) -> dict:
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
     return json.loads(result.stdout)
-
-
-def sha12(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-def hidden_parts(value: str) -> list[str]:
-    """Pieces of a key that masking must never show: its whole body but the last 4."""
-    prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
-    body = value[len(prefix) : -4]
-    return [value, body] + [body[i : i + 8] for i in range(0, max(len(body) - 8, 1), 8)]
 
 
 # --- list --json ------------------------------------------------------------------------

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import cli_runner as runner
+from helpers.doctor import Dir, inject_urls, keys, only, settings
 from helpers.fakeprovider import ROUTES, FakeProvider
+from helpers.leaks import assert_no_key_in
 
 from cursor_byok.checks import doctor, provider_pages
 from cursor_byok.cli import Exit, main
-from cursor_byok.model import VENDOR_PREFIXES, Profile, Secret, StoredKey
+from cursor_byok.model import Profile, Secret, StoredKey
 from cursor_byok.providers import registry
-from cursor_byok.samples.installs import default_settings, make_key, sample_keys
+from cursor_byok.samples.installs import make_key
 
 ANTHROPIC_VERSION = dict(registry()["anthropic"].probe.auth)["anthropic-version"]
 
@@ -33,62 +35,6 @@ ONLINE_SHAPE = {"provider", "field", "status", "reason", "url", "host", "elapsed
 def env(clean_env, tmp_path, monkeypatch):
     monkeypatch.setenv("CURSOR_BYOK_DATA_DIR", str(tmp_path / "data"))
     return clean_env
-
-
-def settings(**changes) -> dict:
-    doc = default_settings()
-    doc["useGoogleKey"] = True
-    doc["bedrockState"] = {"useBedrock": True, "region": "us-east-1"}
-    doc.update(changes)
-    return doc
-
-
-def keys(**changes) -> dict:
-    out = sample_keys(random.Random(21))
-    for name, value in changes.items():
-        field = name.replace("__", ".")
-        if value is None:
-            out.pop(field, None)
-        else:
-            out[field] = value
-    return out
-
-
-class Dir:
-    """A v11 sample dir and the options that decode it."""
-
-    def __init__(self, make_sample_dir, tmp_path: Path, *, key_values=None, blob=None, extras=None):
-        sample = make_sample_dir(
-            "v11",
-            keys=keys() if key_values is None else key_values,
-            settings=settings() if blob is None else blob,
-            extras={} if extras is None else extras,
-            azure_bedrock_rows=True,
-        )
-        self.sample = sample
-        self.secrets = [*sample.keys.values(), *sample.extras.values()]
-        self.options = ["--user-data-dir", str(sample.udd), *sample.password_options(tmp_path / "secret")]
-
-    def run(self, *args: str):
-        return runner().invoke(main, [*self.options, "doctor", *args], catch_exceptions=False)
-
-    def document(self, *args: str) -> dict:
-        result = self.run("--json", *args)
-        assert result.exit_code in (0, Exit.FINDINGS), result.stderr
-        return json.loads(result.stdout)
-
-
-def hidden_parts(value: str) -> list[str]:
-    prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
-    body = value[len(prefix) : -4]
-    return [value, body] + [body[i : i + 8] for i in range(0, max(len(body) - 8, 1), 8)]
-
-
-def assert_no_key_in(text: str, secrets) -> None:
-    for secret in secrets:
-        for part in hidden_parts(secret):
-            if len(part) >= 8:
-                assert part not in text, "a key value appeared in the output"
 
 
 def verdicts(doc: dict, provider: str, symptom: str) -> list[str]:
@@ -202,34 +148,10 @@ def test_human_output(make_sample_dir, tmp_path):
 # no variable, file or option of a normal run reaches it.
 
 
-def inject_urls(monkeypatch, urls: dict, **options) -> None:
-    from cursor_byok.library import check as library
-
-    real = library.doctor_report
-
-    def with_urls(inst, storage, **kw):
-        return real(inst, storage, **{**kw, "provider_urls": urls, **options})
-
-    monkeypatch.setattr(library, "doctor_report", with_urls)
-
-
 def online_dir(make_sample_dir, tmp_path, fake_root: str, *, key_values=None, blob=None) -> Dir:
     blob = blob or settings()
     blob["azureState"] = {**blob["azureState"], "baseUrl": fake_root}
     return Dir(make_sample_dir, tmp_path, key_values=key_values, blob=blob)
-
-
-def only(provider: str, **changes) -> dict:
-    """Settings with only `provider` switched on."""
-    blob = settings(useOpenAIKey=False, useClaudeKey=False, useGoogleKey=False, **changes)
-    blob["azureState"] = {**blob["azureState"], "useAzure": False}
-    blob["bedrockState"] = {"useBedrock": False}
-    toggle = {"openai": "useOpenAIKey", "anthropic": "useClaudeKey", "google": "useGoogleKey"}
-    if provider == "azure":
-        blob["azureState"]["useAzure"] = True
-    else:
-        blob[toggle[provider]] = True
-    return blob
 
 
 def online(doc: dict) -> dict:

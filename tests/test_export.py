@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from helpers.children import on_a_terminal
+from helpers.leaks import assert_no_key_shown, sha12
 from helpers.transfer import (
-    assert_no_key_shown,
     expected_values,
     fingerprints,
     identity,
@@ -24,7 +24,6 @@ from helpers.transfer import (
     options,
     revealed,
     run,
-    sha12,
     wrong_password_options,
 )
 

@@ -26,9 +26,9 @@ import pyrage
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import x25519
+from helpers.age_testkit import VECTOR_PATHS, load_vector
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from test_agefile import VECTOR_PATHS, load_vector
 
 import cursor_byok as api
 from cursor_byok.bundle import age_envelope as agefile

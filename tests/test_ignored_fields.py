@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.leaks import assert_no_key_in
 from helpers.transfer import run, snapshot
-from test_audit import assert_no_key_in
 
 from cursor_byok.cursor import settings_json
 from cursor_byok.cursor.rows import BLOB_KEY

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.leaks import assert_no_key_shown, sha12
 from helpers.transfer import (
     SAMPLE_ENDPOINTS,
-    assert_no_key_shown,
     assert_unchanged,
     blob_of,
     buffer_bytes,
@@ -29,7 +29,6 @@ from helpers.transfer import (
     options,
     oscrypt_decrypt,
     run,
-    sha12,
     snapshot,
     stored_keys,
     wrong_password_options,

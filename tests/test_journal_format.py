@@ -21,7 +21,9 @@ from helpers.transfer import (
     journals,
     make_target,
     options,
+    rewrite,
     run,
+    undo,
 )
 
 from cursor_byok.changes import journal
@@ -43,21 +45,11 @@ def imported(make_sample_dir, tmp_path, data_dir):
     return target, original, path
 
 
-def undo(target, *args: str):
-    return run(*options(target), "undo", "--yes", *args)
-
-
 def set_blob(db: Path, text: str) -> None:
     conn = sqlite3.connect(db)
     conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (BLOB_KEY, text))
     conn.commit()
     conn.close()
-
-
-def rewrite(path: Path, change) -> None:
-    doc = json.loads(path.read_text())
-    change(doc)
-    path.write_text(json.dumps(doc, indent=1))
 
 
 def test_the_journal_keeps_changed_fields_not_the_blob(imported):

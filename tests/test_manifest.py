@@ -13,16 +13,8 @@ from pathlib import Path
 
 import pytest
 from helpers.children import answer_prompt_on_a_terminal
-from test_set_models import (
-    assert_refused,
-    assert_secret_free,
-    cli,
-    disk_state,
-    journal_count,
-    listed,
-    options,
-    sha12,
-)
+from helpers.leaks import sha12
+from helpers.writes import assert_refused, assert_secret_free, cli, disk_state, journal_count, listed, options
 
 from cursor_byok.changes import manifest
 from cursor_byok.changes.wanted import run_key_command

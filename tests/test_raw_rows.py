@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.leaks import assert_no_key_in
 from helpers.transfer import buffer_bytes, items, journals, oscrypt_decrypt, run, snapshot
-from test_audit import assert_no_key_in
 
 import cursor_byok as byok
 from cursor_byok.cli import Exit

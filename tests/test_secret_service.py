@@ -6,12 +6,12 @@ DBUS_SESSION_BUS_ADDRESS pointing at the private bus.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
 
 import pytest
+from helpers.leaks import sha12
 from helpers.secret_service import PrivateSecretService
 from helpers.tools import require_module, require_tool
 
@@ -46,10 +46,6 @@ def where_status(env: dict, udd) -> str:
     proc = cursor_byok(env, "--user-data-dir", str(udd), "--safe-storage", "secret-service", "where", "--json")
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["installations"][0]["safe_storage"]["status"]
-
-
-def sha12(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 def assert_decoded(doc: dict, sample, label: str = "secret-service") -> None:

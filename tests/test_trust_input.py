@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pyrage
 import pytest
+from helpers.age_testkit import Refuser
 from helpers.cli import cli_runner
-from test_agefile import Refuser
-from test_set_models import assert_refused, cli, disk_state, journal_count
+from helpers.writes import assert_refused, cli, disk_state, journal_count
 
 from cursor_byok.bundle import age_envelope as agefile
 from cursor_byok.cli import Exit, main
@@ -403,7 +403,7 @@ def on_a_terminal(argv: list[str], until: bytes, answer: str, then: bytes | None
 
 
 def test_a_real_apply_on_a_terminal_shows_the_commands_and_asks_once(make_sample_dir, tmp_path, env):
-    from test_set_models import options
+    from helpers.writes import options
 
     sd = make_sample_dir("basic")
     marker = tmp_path / "ran"

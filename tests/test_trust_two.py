@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import cli_runner
-from test_set_models import assert_refused, cli, disk_state
+from helpers.writes import assert_refused, cli, disk_state
 
 import cursor_byok as api
 from cursor_byok.bundle import age_envelope as agefile
@@ -459,8 +459,8 @@ def broken_parts(value: str) -> list[str]:
 
 @pytest.mark.parametrize("case", sorted(BROKEN_KEYS))
 def test_doctor_online_never_prints_a_key_that_holds_a_line_break(case, make_sample_dir, tmp_path, monkeypatch):
+    from helpers.doctor import Dir, inject_urls, keys, only
     from helpers.fakeprovider import FakeProvider
-    from test_doctor import Dir, inject_urls, keys, only
 
     from cursor_byok.checks.doctor import UNSENDABLE
 
@@ -536,8 +536,8 @@ def test_doctor_online_stops_a_slow_drip_server_at_its_deadline(pause, make_samp
     read timeout, so only a deadline ends it. The test's own deadline is 4 s plus a margin."""
     import time
 
+    from helpers.doctor import Dir, inject_urls, keys, only
     from helpers.fakeprovider import FakeProvider
-    from test_doctor import Dir, inject_urls, keys, only
 
     values = keys()
     with FakeProvider({"openai": values["openai.key"]}, drip={"openai": pause}) as fake:
@@ -824,8 +824,7 @@ SPLICES = {
 
 @pytest.mark.parametrize("case", sorted(SPLICES))
 def test_a_forged_journal_value_is_checked_like_any_write(case, make_sample_dir, tmp_path, data_dir):
-    from helpers.transfer import dump, export, identity, import_, journals, make_target
-    from test_journal_format import rewrite, undo
+    from helpers.transfer import dump, export, identity, import_, journals, make_target, rewrite, undo
 
     ident, recipient = identity(tmp_path)
     bundle = export(make_sample_dir("v11"), tmp_path / "keys.age", recipient)

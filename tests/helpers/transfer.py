@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cursor_byok.bundle.age_envelope import generate_identity
 from cursor_byok.cli import main
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
-from cursor_byok.model import VENDOR_PREFIXES
 from cursor_byok.providers import registry
 from helpers.cli import cli_runner as runner
 
@@ -150,23 +149,6 @@ def fingerprints(doc: dict) -> dict[str, str]:
 def expected_values(sd) -> dict[str, str]:
     """Field -> plain value of every key a sample dir was built with."""
     return {**sd.keys, **{"extra." + n: v for n, v in sd.extras.items()}}
-
-
-def sha12(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-def hidden_parts(value: str) -> list[str]:
-    """Pieces of a key that masked output must never show: the whole body but the last 4 characters."""
-    prefix = next((p for p in VENDOR_PREFIXES if value.startswith(p)), "")
-    body = value[len(prefix) : -4]
-    return [value, body] + [body[i : i + 8] for i in range(0, max(len(body) - 8, 1), 8)]
-
-
-def assert_no_key_shown(text: str, *values: str) -> None:
-    for value in values:
-        for part in hidden_parts(value):
-            assert part not in text
 
 
 # --- database snapshots -------------------------------------------------------------------
@@ -301,3 +283,13 @@ def assert_blob_preserved(before_text: str, after_text: str) -> None:
         raw = json.dumps({key: value}, separators=(",", ":"), ensure_ascii=False)[1:-1]
         assert raw in after_text, f"blob field {key!r} is not byte-identical"
         assert after[key] == value
+
+
+def undo(target, *args: str):
+    return run(*options(target), "undo", "--yes", *args)
+
+
+def rewrite(path: Path, change) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc, indent=1))

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-import struct
 import sys
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from helpers.store_files import with_blob_version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -45,31 +45,6 @@ def found(items: list[StoreItem]) -> list[tuple[str, str, bytes]]:
 
 
 # --- a second, independent look at the file: where the DbBlob is, and how securityd signs it --------------
-
-
-def db_blob_at(data: bytes) -> int:
-    """Where the DbBlob starts: header -> schema -> the metadata table -> its one record's data."""
-    u32 = lambda offset: struct.unpack_from(">I", data, offset)[0]  # noqa: E731
-    schema = u32(12)
-    for index in range(u32(schema + 4)):
-        table = schema + u32(schema + 8 + 4 * index)
-        if u32(table + 4) == 0x80008000:
-            return table + u32(table + 28) + 24  # the record has no attributes: its data follows the header
-    raise AssertionError("no metadata table")
-
-
-def with_blob_version(data: bytes, version: int, *, resign_with: str | None) -> bytes:
-    """The file with its DbBlob's version changed; re-signed with HMAC-SHA1 as securityd signs a non-10.0 blob."""
-    at = db_blob_at(data)
-    blob = bytearray(data[at : at + 168])
-    blob[4:8] = struct.pack(">I", version)
-    if resign_with is not None:
-        start, total = struct.unpack_from(">II", blob, 8)
-        master = hashlib.pbkdf2_hmac("sha1", resign_with.encode(), bytes(blob[44:64]), 1000, 24)
-        decryptor = Cipher(TripleDES(master), modes.CBC(bytes(blob[64:72]))).decryptor()
-        signing_key = (decryptor.update(bytes(blob[start:total])) + decryptor.finalize())[24:44]
-        blob[72:92] = hmac.new(signing_key, bytes(blob[:72] + blob[92:total]), "sha1").digest()
-    return data[:at] + bytes(blob) + data[at + len(blob) :]
 
 
 def unpads(plain: bytes) -> bool:

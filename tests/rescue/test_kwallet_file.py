@@ -24,6 +24,7 @@ import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import Blowfish
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from helpers.store_files import seal
 from helpers.tools import require_module, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,20 +79,6 @@ def clear_text(kwl: bytes, salt: bytes, password: str) -> bytes:
 def payload_and_digest(clear: bytes) -> tuple[bytes, bytes]:
     n = struct.unpack_from(">I", clear, 8)[0]
     return clear[12 : 12 + n], clear[-20:]
-
-
-def seal(payload: bytes, password: str, salt: bytes, *, ecb: bool = False, digest=kwallet_sha1) -> bytes:
-    """A wallet file around `payload`: the format's header, an empty clear index, the sealed block."""
-    filler = 8 - (8 + 4 + len(payload) + 20) % 8 or 8
-    clear = os.urandom(8) + struct.pack(">I", len(payload)) + payload + os.urandom(filler) + digest(payload)
-    key = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 50_000, 56)
-    if ecb:  # KWallet's old Blowfish took each 32-bit word in little-endian order
-        swap = lambda data: b"".join(data[i : i + 4][::-1] for i in range(0, len(data), 4))  # noqa: E731
-        sealed = swap(Cipher(Blowfish(key), modes.ECB()).encryptor().update(swap(clear)))
-    else:
-        sealed = Cipher(Blowfish(key), modes.CBC(bytes(8))).encryptor().update(clear)
-    cipher = 0 if ecb else 3
-    return kwallet_file.MAGIC + bytes([0, 1, cipher, 2]) + struct.pack(">I", 0) + sealed
 
 
 def qstring(text: str | None) -> bytes:

@@ -11,14 +11,11 @@ opens oo7's file opens what it builds.
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from helpers.store_files import CODE_ITEM, build_keyring, gv_encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,10 +30,6 @@ OO7_PASSWORD = "test"
 PASSWORD = "a-made-up-login-password"
 CURSOR_SECRET = b"bWFkZS11cC1mb3ItdGVzdHM="
 CURSOR_ITEM = StoreItem("Chromium Safe Storage", {"xdg:schema": CURSOR_SCHEMA, "application": "Cursor"}, CURSOR_SECRET)
-CODE_ITEM = StoreItem(
-    "Chromium Safe Storage", {"xdg:schema": CURSOR_SCHEMA, "application": "Code"}, b"bm90LWN1cnNvcnMtc2VjcmV0"
-)
-FAST_ITERATIONS = 1000  # for tests that open a built keyring many times; oo7 writes 100,000
 
 
 def oo7_file() -> bytes:
@@ -44,71 +37,6 @@ def oo7_file() -> bytes:
 
 
 # -- a GVariant writer and a 1.0 keyring builder, for the tests ----------------------------------
-
-
-def gv_encode(signature: str, value: Any) -> bytes:
-    return _encode(gvariant._parse(signature), value)
-
-
-def _encode(t: tuple, value: Any) -> bytes:
-    code = t[0]
-    if code in gvariant.FIXED_SIZES:
-        return value.to_bytes(gvariant.FIXED_SIZES[code], "little")
-    if code == "s":
-        return value.encode() + b"\0"
-    if code == "a" and t[1] == ("y",):
-        return bytes(value)
-    if code == "a":
-        entries = list(value.items()) if t[1][0] == "{" else list(value)
-        return _framed([(t[1], e) for e in entries], every_end=True)
-    return _framed(list(zip(t[1:], value, strict=True)), every_end=False)
-
-
-def _framed(parts: list[tuple[tuple, Any]], *, every_end: bool) -> bytes:
-    """Members (or elements) aligned in order, then the offset table GVariant puts at the container's end."""
-    body, ends = b"", []
-    for index, (t, value) in enumerate(parts):
-        body += b"\0" * (-len(body) % gvariant._alignment(t))
-        body += _encode(t, value)
-        if every_end or (gvariant._fixed_size(t) is None and index < len(parts) - 1):
-            ends.append(len(body))
-    if not every_end:
-        ends.reverse()  # a tuple keeps its first member's end last
-    for size in (1, 2, 4, 8):
-        if not ends or len(body) + size * len(ends) < 1 << (8 * size):
-            return body + b"".join(end.to_bytes(size, "little") for end in ends)
-    raise AssertionError("too big")
-
-
-def build_keyring(
-    password: str | None,
-    items: list[StoreItem],
-    *,
-    iterations: int = FAST_ITERATIONS,
-    tamper: dict[str, Any] | None = None,
-) -> bytes:
-    """A 1.0 keyring as oo7 writes one, from the format (oo7's api/mod.rs and encrypted_item.rs)."""
-    tamper = tamper or {}
-    salt = os.urandom(32)
-    key = None if password is None else hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 16)
-    sealed = [_seal(key, item, tamper) for item in items]
-    body = (tamper.get("salt_size", len(salt)), salt, iterations, 1_712_311_496, 1, sealed)
-    return oo7_keyring.MAGIC + b"\x01\x00" + gv_encode(KEYRING_TYPE, body)
-
-
-def _seal(key: bytes | None, item: StoreItem, tamper: dict[str, Any]) -> tuple[dict[str, bytes], bytes]:
-    plain = gv_encode(ITEM_TYPE, (dict(item.attributes), item.label, 1_712_311_496, 1_712_311_496, item.secret))
-    if key is None:
-        return {k: v.encode() for k, v in item.attributes.items()}, plain
-    padder = padding.PKCS7(128).padder()
-    padded = tamper.get("padded", padder.update(plain) + padder.finalize())
-    iv = os.urandom(16)
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    signed = encryptor.update(padded) + encryptor.finalize() + iv
-    hashed = {
-        k: hmac.digest(key, tamper.get("attribute_value", v).encode(), "sha256") for k, v in item.attributes.items()
-    }
-    return hashed, signed + hmac.digest(key, signed, "sha256")
 
 
 def flip_in_last_blob(data: bytes) -> bytes:

@@ -19,44 +19,44 @@ import hashlib
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from helpers.cli import cli_runner
+from helpers.leaks import assert_no_key_shown
 from helpers.old_machines import (
     FIXTURES,
     UNKNOWN_KEYS,
     OldHome,
-    build_home,
-    dpapi_vector,
     fixture_bytes,
     main_file_rows,
     put,
     tree_state,
 )
-from helpers.transfer import (
-    SAMPLE_ENDPOINTS,
-    assert_no_key_shown,
-    fingerprints,
-    identity,
-    list_json,
-    make_target,
-    options,
+from helpers.rescue import (
+    BASIC,
+    DAEMON_KEYRING_PASSWORD,
+    DAEMON_KEYRING_SECRET,
+    KWALLET_PASSWORD,
+    KWALLET_SECRET,
+    Harness,
+    built_local_key,
+    check_rescued,
+    daemon_wallet,
+    expected_prints,
+    gnome_home,
+    imports_with_equal_fingerprints,
+    rescued,
+    windows_home,
 )
+from helpers.transfer import SAMPLE_ENDPOINTS, fingerprints, identity, list_json, make_target
 
 import cursor_byok as byok
-from cursor_byok.cli import main
 from cursor_byok.model import fingerprint
 from cursor_byok.rescue import dpapi_offline
 from cursor_byok.rescue.gnome_keyring import CURSOR_SCHEMA
 from cursor_byok.rescue.items import StoreItem
 
-DAEMON_KEYRING_PASSWORD = "old-laptop-login-2019"  # tests/fixtures/rescue/gnome/README.md
-DAEMON_KEYRING_SECRET = b"bWFkZS11cC1mb3ItdGVzdHM="
-KWALLET_PASSWORD = "fixture-login-password-2024"  # tests/fixtures/rescue/kwallet/README.md
-KWALLET_SECRET = b"q3Jx9Lm2Vt8Rk5Wp0Ha7Zg=="
 KEYCHAIN_PASSWORD = "keychainbreaker-test"  # tests/fixtures/rescue/keychain/SOURCE.md
 MAC_SECRET = b"c3RvcmVkQXNJdEl6Pz8/Pz8="  # made up: a Keychain safeStorage password's shape
 OO7_LOGIN = "oo7-made-up-login-password"
@@ -64,88 +64,6 @@ NEMESIS_SID = "S-1-5-21-3821320868-1508310791-3575676346-1103"
 NEMESIS_PASSWORD = "Qwerty12345"  # Nemesis's tests say so (tests/fixtures/rescue/dpapi/nemesis-domain)
 NEMESIS_KEY_SHA256 = "556836173750a3a3b5297ac66fe636ab5f8c8730b7ec6681426d7ba1af068974"  # pypykatz agrees
 ENTRA_SID = "S-1-12-1-3217461782-1102447462-2447373485-1417371981"
-BASIC = b"peanuts"  # the basic backend has no secret of its own; the samples' codec ignores it
-
-
-# --- the harness ------------------------------------------------------------------------------------------------
-
-
-class Harness:
-    """Where a test lays out old copies (`backup`), keeps its own files (`out`), and runs the command."""
-
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.backup, self.out = tmp_path / "backup", tmp_path / "out"
-        self.tmp, self.cwd = tmp_path / "tmp", tmp_path / "cwd"
-        self.journals = tmp_path / "byok-data"  # conftest's data_dir: undo journals would go there
-        for folder in (self.backup, self.out, self.tmp, self.cwd):
-            folder.mkdir()
-        monkeypatch.setattr(tempfile, "tempdir", str(self.tmp))  # private_tempdir() goes here
-        monkeypatch.chdir(self.cwd)
-        self.outputs: list[str] = []
-
-    def home(self, generation: str, secret: bytes, name: str = "home", **kw: Any) -> OldHome:
-        return build_home(self.backup / name, generation, secret, **kw)
-
-    def file(self, name: str, text: str) -> Path:
-        path = self.out / name
-        path.write_text(text + "\n")
-        return path
-
-    def run(self, *args: Any, env: dict[str, str] | None = None, input: str | None = None):
-        """`cursor-byok ARGS`, checking that the backup is unchanged and no temporary file is left."""
-        before = tree_state(self.backup)
-        result = cli_runner().invoke(main, [str(a) for a in args], env=env, input=input)
-        assert tree_state(self.backup) == before, "the old copy changed"
-        assert list(self.tmp.iterdir()) == [], "a temporary file was left behind"
-        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-        self.outputs.append(result.stdout + result.stderr)
-        return result
-
-    def rescue(self, home: OldHome | Path, *args: Any, env: dict[str, str] | None = None):
-        root = home.root if isinstance(home, OldHome) else home
-        return self.run("rescue", "--from", root, *args, env=env)
-
-
-@pytest.fixture
-def h(tmp_path, monkeypatch):
-    harness = Harness(tmp_path, monkeypatch)
-    yield harness
-    assert list(harness.cwd.iterdir()) == [], "something was written in the working folder"
-
-
-def rescued(h: Harness, home: OldHome, *args: Any) -> dict:
-    done = h.rescue(home, *args, "--json")
-    assert done.exit_code == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def expected_prints(home: OldHome) -> dict[str, str]:
-    return {field: fingerprint(value) for field, value in home.expected.items()}
-
-
-def check_rescued(h: Harness, home: OldHome, doc: dict, *secrets: str | bytes) -> None:
-    """Every key, and nothing else: fingerprints equal, no value or secret printed, unknown rows named only."""
-    assert fingerprints(doc) == expected_prints(home)
-    assert doc["left_out"] == []
-    assert sorted(doc["not_rescued"]) == sorted(f"secret://cursorAuth/{n}" for n in home.never)
-    text = "\n".join(h.outputs)
-    assert_no_key_shown(text, *home.expected.values())
-    for value in (*home.never.values(), *secrets):
-        assert (value.decode() if isinstance(value, bytes) else value) not in text
-
-
-def imports_with_equal_fingerprints(h: Harness, home: OldHome, make_sample_dir, *args: Any) -> None:
-    """The rescued bundle (encrypted to an age recipient) imports on another machine: same fingerprints there."""
-    ident, recipient = identity(h.out)
-    bundle = h.out / "rescued.age"
-    done = h.rescue(home, *args, "-o", bundle, "-r", recipient)
-    assert done.exit_code == 0, done.stderr
-    assert f"{len(home.expected)} key(s)" in done.stderr
-    target = make_target(make_sample_dir, "v11")
-    imported = h.run(*options(target), "import", bundle, "-i", ident, *SAMPLE_ENDPOINTS, "--yes")
-    assert imported.exit_code == 0, imported.stderr
-    there = fingerprints(list_json(target))
-    assert {f: there.get(f) for f in home.expected} == expected_prints(home)
 
 
 # --- every store, every key -------------------------------------------------------------------------------------
@@ -198,17 +116,10 @@ def test_a_kde_wallet_kwalletd5_wrote_opens_with_the_login_password(h, make_samp
     imports_with_equal_fingerprints(h, home, make_sample_dir, "--login-password-env", "OLD_LOGIN")
 
 
-def daemon_wallet(home: OldHome) -> None:
-    """kwalletd5's committed wallet (tests/fixtures/rescue/kwallet/kwalletd5) where KDE keeps it."""
-    for suffix in ("kwl", "salt"):
-        data = fixture_bytes("kwallet", "kwalletd5", f"kdewallet.{suffix}")
-        put(data, home.root / f".local/share/kwalletd/kdewallet.{suffix}")
-
-
 def oo7_v1_keyring(secret: bytes, password: str, iterations: int = 100_000) -> bytes:
     """A 1.0 keyring holding Cursor's item, built from the format by the writer that reproduces oo7's own test
     file byte for byte (tests/rescue/test_oo7_keyring.py), so the reader that opens oo7's file opens it."""
-    from test_oo7_keyring import CODE_ITEM, build_keyring
+    from helpers.store_files import CODE_ITEM, build_keyring
 
     cursor = StoreItem("Chromium Safe Storage", {"xdg:schema": CURSOR_SCHEMA, "application": "Cursor"}, secret)
     return build_keyring(password, [CODE_ITEM, cursor], iterations=iterations)
@@ -224,27 +135,6 @@ def test_a_built_oo7_v1_keyring_checked_by_the_reader_of_oo7s_own_file(h, make_s
     assert doc["store"]["kind"] == "oo7-keyring" and "/v1/" in doc["store"]["path"]
     check_rescued(h, home, doc, OO7_LOGIN, secret)
     imports_with_equal_fingerprints(h, home, make_sample_dir, "--login-password-file", password)
-
-
-def windows_home(h: Harness, profile: str, key: bytes, *, sid_folder: str | None = None, name: str = "home") -> OldHome:
-    """A Windows home whose database is built around a real (or independently checked) Local State: the rows are
-    AES-256-GCM under the key that Local State wraps with DPAPI."""
-    home = h.home("windows", key, name=name)
-    source = FIXTURES / "dpapi" / profile
-    shutil.copyfile(source / "Local State", home.udd / "Local State")
-    (sid,) = [p.name for p in (source / "Protect").iterdir()]
-    shutil.copytree(source / "Protect" / sid, home.root / "AppData/Roaming/Microsoft/Protect" / (sid_folder or sid))
-    return home
-
-
-def built_local_key() -> tuple[bytes, dict]:
-    vector = dpapi_vector("built-local")
-    folder = FIXTURES / "dpapi" / "built-local" / "Protect" / vector["sid"]
-    local_state = (FIXTURES / "dpapi" / "built-local" / "Local State").read_bytes()
-    key = dpapi_offline.oscrypt_key(local_state, dpapi_offline.read_master_keys(folder), vector["sid"],
-                                    [vector["old_password"]])  # fmt: skip
-    assert hashlib.sha256(key).hexdigest() == vector["oscrypt_key_sha256"]  # checked by impacket and pypykatz
-    return key, vector
 
 
 def test_a_windows_local_account_profile_opens_with_the_password_of_its_time(h, make_sample_dir):
@@ -364,10 +254,10 @@ def test_the_public_keychain_opens_and_has_no_cursor_entry(h):
 
 
 def test_a_0x200_keychain_no_password_opens_is_keychain_v2_with_the_route(h):
-    from test_keychain_file import PASSWORD, with_blob_version
+    from helpers.store_files import with_blob_version
 
     home = h.home("macos", MAC_SECRET)
-    v2 = with_blob_version(fixture_bytes("keychain", "test.keychain-db"), 0x200, resign_with=PASSWORD)
+    v2 = with_blob_version(fixture_bytes("keychain", "test.keychain-db"), 0x200, resign_with=KEYCHAIN_PASSWORD)
     put(v2, home.root / "Library/Keychains/login.keychain-db")
     line = refused(h, home, 21, "keychain-v2", "--login-password-file", h.file("wrong.txt", "not-the-password"))
     assert "Migration Assistant" in line and "cursor-byok export" in line
@@ -442,12 +332,6 @@ def test_two_systems_in_one_copy_need_os_to_choose(h):
 # --- a wrong password, for every store ---------------------------------------------------------------------------
 
 
-def _gnome(h: Harness) -> OldHome:
-    home = h.home("v11", DAEMON_KEYRING_SECRET, name="gnome")
-    put(fixture_bytes("gnome", "daemon-login.keyring"), home.root / ".local/share/keyrings/login.keyring")
-    return home
-
-
 def _oo7(h: Harness) -> OldHome:
     home = h.home("v11", b"b283LWJ1aWx0LXNlY3JldC0y", name="oo7")
     put(oo7_v1_keyring(b"b283LWJ1aWx0LXNlY3JldC0y", OO7_LOGIN, 1000), home.root / ".local/share/keyrings/v1/l.keyring")
@@ -467,7 +351,7 @@ def _keychain(h: Harness) -> OldHome:
 
 
 STORES: dict[str, Callable[[Harness], OldHome]] = {
-    "gnome-keyring": _gnome,
+    "gnome-keyring": gnome_home,
     "oo7-keyring": _oo7,
     "kwallet": _kwallet,
     "keychain": _keychain,
@@ -494,7 +378,7 @@ def test_a_secret_that_decrypts_no_row_is_wrong_password_not_a_wrong_key(h):
 
 
 def test_no_password_and_no_terminal_says_how_to_give_one(h):
-    line = refused(h, _gnome(h), 20, "wrong-password")
+    line = refused(h, gnome_home(h), 20, "wrong-password")
     assert "--login-password-file" in line
 
 
@@ -503,7 +387,7 @@ def test_no_password_and_no_terminal_says_how_to_give_one(h):
 
 def test_a_read_only_copy_is_read_and_gains_no_name(h, make_sample_dir):
     """A mounted read-only backup: everything 0555/0444 (root ignores the bits, so no new name is checked too)."""
-    home = _gnome(h)
+    home = gnome_home(h)
     names = set(tree_state(home.root))
     for path in [home.root, *home.root.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
@@ -536,7 +420,7 @@ def test_options_of_the_other_mode_are_usage_errors(h):
 
 
 def test_the_library_gives_the_keys_to_python_and_never_in_its_repr(h):
-    home = _gnome(h)
+    home = gnome_home(h)
     before = tree_state(h.backup)
     old = byok.OldMachine(home.root, passwords=["wrong-first", DAEMON_KEYRING_PASSWORD])
     found = byok.rescue_keys(old)
@@ -554,7 +438,7 @@ def test_the_library_gives_the_keys_to_python_and_never_in_its_repr(h):
 def test_import_writes_every_key_here_through_imports_flow_and_undo_takes_it_back(h, make_sample_dir, monkeypatch):
     """This machine's secret comes from its own store (here the password backend's variable): with rescue,
     --safe-storage-password-file names the old machine's."""
-    home = _gnome(h)
+    home = gnome_home(h)
     target = make_target(make_sample_dir, "v11")
     monkeypatch.setenv("CURSOR_BYOK_SAFE_STORAGE_PASSWORD", target.sample.secret.decode())
     password = h.file("pw.txt", DAEMON_KEYRING_PASSWORD)
@@ -580,7 +464,7 @@ def test_import_checks_this_machine_before_the_old_password_is_asked(h, make_sam
     """Preflight first: a target whose own secret cannot be proven stops before the old store is opened."""
     from helpers.transfer import wrong_password_options
 
-    home = _gnome(h)
+    home = gnome_home(h)
     target = make_target(make_sample_dir, "v11")
     done = h.run(*wrong_password_options(target)[:4], "rescue", "--from", home.root, "--import", "--yes", "--json")
     assert done.exit_code == 7, done.stderr  # this machine's safe storage: nothing about the old store yet
@@ -601,7 +485,7 @@ def test_on_a_terminal_the_old_password_is_asked_hidden_and_again_after_a_wrong_
 
     from helpers.children import on_a_terminal
 
-    home = _gnome(h)
+    home = gnome_home(h)
     env = {**os.environ, "TMPDIR": str(h.tmp), "PYTHONPATH": os.pathsep.join(sys.path)}
     before = tree_state(h.backup)
     code, shown = on_a_terminal(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 from helpers.old_machines import put
+from helpers.rescue import check_rescued, imports_with_equal_fingerprints, rescued
 from helpers.tools import require_module, require_tool
-from test_rescue_cmd import check_rescued, h, imports_with_equal_fingerprints, rescued  # noqa: F401 - h: a fixture
 
 CURSOR_SECRET = "ZGFlbW9uLW1hZGUtc2VjcmV0"  # made up: 24 characters, as Chromium's base64 of 16+ bytes looks
 KWALLET_LOGIN = "kde-login-password-made-up-now"

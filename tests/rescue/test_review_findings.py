@@ -14,18 +14,10 @@ from pathlib import Path
 
 import pytest
 from helpers.old_machines import tree_state
+from helpers.rescue import BASIC, Harness, expected_prints, rescued
 from helpers.transfer import fingerprints
-from test_rescue_cmd import BASIC, Harness, expected_prints, rescued
 
 from cursor_byok.rescue import sparse_copy as sc
-
-
-@pytest.fixture
-def h(tmp_path, monkeypatch):
-    harness = Harness(tmp_path, monkeypatch)
-    yield harness
-    assert list(harness.cwd.iterdir()) == [], "something was written in the working folder"
-
 
 # --- a hot -journal that names a super-journal -------------------------------------------------------------------
 
@@ -232,7 +224,7 @@ def test_a_wal_symlinked_out_of_the_copy_is_not_read(h):
 
 
 def test_a_wallet_salt_symlinked_out_of_the_copy_is_not_read(h):
-    from test_rescue_cmd import KWALLET_PASSWORD, KWALLET_SECRET, daemon_wallet
+    from helpers.rescue import KWALLET_PASSWORD, KWALLET_SECRET, daemon_wallet
 
     home = h.home("v11", KWALLET_SECRET, wal=False)
     daemon_wallet(home)
@@ -245,7 +237,7 @@ def test_a_salt_that_is_not_a_file_is_never_opened(h, monkeypatch):
     """Opening a device node can act (a tape rewinds; a watchdog starts its countdown): look before opening."""
     import os
 
-    from test_rescue_cmd import KWALLET_PASSWORD, KWALLET_SECRET, daemon_wallet
+    from helpers.rescue import KWALLET_PASSWORD, KWALLET_SECRET, daemon_wallet
 
     home = h.home("v11", KWALLET_SECRET, wal=False)
     daemon_wallet(home)
@@ -260,7 +252,7 @@ def test_a_salt_that_is_not_a_file_is_never_opened(h, monkeypatch):
 
 
 def test_a_local_state_symlinked_out_of_the_copy_is_not_read(h):
-    from test_rescue_cmd import built_local_key, windows_home
+    from helpers.rescue import built_local_key, windows_home
 
     key, vector = built_local_key()
     home = windows_home(h, "built-local", key)
@@ -270,7 +262,7 @@ def test_a_local_state_symlinked_out_of_the_copy_is_not_read(h):
 
 
 def test_a_master_key_symlinked_out_of_the_copy_is_not_read(h):
-    from test_rescue_cmd import built_local_key, windows_home
+    from helpers.rescue import built_local_key, windows_home
 
     key, vector = built_local_key()
     home = windows_home(h, "built-local", key)
@@ -286,7 +278,7 @@ def test_only_the_master_key_that_protects_cursors_key_is_read(h, monkeypatch):
     memory (64 KiB each), though the blob names the one it needs."""
     import uuid
 
-    from test_rescue_cmd import built_local_key, windows_home
+    from helpers.rescue import built_local_key, windows_home
 
     from cursor_byok.rescue import stores
 
@@ -392,7 +384,7 @@ def test_the_store_files_tried_are_bounded(tmp_path):
 def test_a_wallet_crafted_for_the_empty_password_costs_a_bounded_digest(monkeypatch):
     """The empty password is tried first with no prompt, and a wallet made for it passes the length check, so
     KWallet's SHA-1, pure Python at about 1 MiB a second, ran over up to 64 MiB (about a minute) per wallet."""
-    from test_kwallet_file import seal
+    from helpers.store_files import seal
 
     from cursor_byok.errors import RescueError
     from cursor_byok.rescue import kwallet_file
@@ -413,9 +405,9 @@ def test_this_machines_secret_file_in_the_environment_is_not_taken_for_the_old_m
     """CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE configures this machine (a headless box, CI). rescue took it for
     the OLD machine's secret: the old keyring, with the right login password, was never opened, and the
     failure blamed copies made at different times."""
-    from test_rescue_cmd import DAEMON_KEYRING_PASSWORD, _gnome
+    from helpers.rescue import DAEMON_KEYRING_PASSWORD, gnome_home
 
-    home = _gnome(h)
+    home = gnome_home(h)
     mine = h.file("this-machine.txt", "this-machines-own-secret")
     env = {"CURSOR_BYOK_SAFE_STORAGE_PASSWORD_FILE": str(mine)}
     done = h.rescue(home, "--login-password-file", h.file("pw.txt", DAEMON_KEYRING_PASSWORD), "--json", env=env)
