@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 from helpers.leaks import sha12
+from helpers.paths import REPO
 from helpers.tools import require_tool
 from helpers.writes import cli, disk_state, journal_count, listed, options
 
 import cursor_byok
 from cursor_byok.samples.installs import make_key
 
-REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = REPO / "examples" / "ansible" / "onboard.yml"
 SOURCE = Path(cursor_byok.__file__).resolve().parents[1]  # where this tree's tool is imported from
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")

@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.paths import FIXTURES
 from helpers.transfer import run
 
 from cursor_byok.safestorage import linux_choice
 from cursor_byok.samples.installs import MCP_SERVER, Sample, build_user_data_dir, make_key
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def where_json(udd: Path, *extra: str) -> dict:

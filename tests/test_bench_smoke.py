@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
+BENCH = REPO / "scripts" / "bench"
 METRICS = ("list-scaling", "list-overhead", "list-memory", "import-scaling", "lock-hold", "startup", "startup-imports",
            "raw-scan", "raw-scan-memory", "workspaces", "models", "journals-list", "journals-undo", "journals-memory",
            "blob-memory", "passphrase-scrypt")  # fmt: skip

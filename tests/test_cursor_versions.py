@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.paths import FIXTURES
 from helpers.tools import require_module, require_tool
 from helpers.transfer import (
     SAMPLE_ENDPOINTS,
@@ -27,7 +28,6 @@ from cursor_byok.cli import Exit
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.samples.installs import REAL_LAYOUTS, build_user_data_dir, item_rows
 
-FIXTURES = Path(__file__).parent / "fixtures"
 KEY_ROWS = {"openai.key": "openAIKey", "anthropic.key": "claudeKey", "google.key": "googleKey"}
 PASSWORD = "keyring-password-of-the-new-laptop"
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 from helpers.children import PtyChild, on_a_terminal, read_line, timeout_sections
+from helpers.paths import TESTS
 from helpers.transfer import options
-
-TESTS = Path(__file__).parent
 
 # A prompt that reads a line from the terminal; Ctrl-C there ends it with 130 only if SIGINT reaches
 # Python with its default disposition (Python then raises KeyboardInterrupt).

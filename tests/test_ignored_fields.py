@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.leaks import assert_no_key_in
+from helpers.paths import FIXTURES
 from helpers.transfer import run, snapshot
 
 from cursor_byok.cursor import settings_json
@@ -19,7 +20,6 @@ from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.providers import registry
 from cursor_byok.samples.installs import make_key
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DB = "User/globalStorage/state.vscdb"
 SETTINGS_KEY = make_key("openai")
 ROW_KEY = make_key("anthropic")

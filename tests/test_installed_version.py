@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.paths import FIXTURES
 from helpers.transfer import run
 
 from cursor_byok.cursor import installed
 from cursor_byok.samples.installs import REAL_LAYOUTS, Sample, build_user_data_dir, make_key
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def product(path: Path, doc: object) -> Path:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pytest
 from helpers.cli import cli_runner
+from helpers.paths import REPO
 from helpers.transfer import make_target
 
 import cursor_byok as byok
@@ -182,7 +183,7 @@ def test_every_command_help_shows_two_or_three_examples(path):
 
 def test_the_readme_python_example_runs(make_sample_dir, tmp_path, capsys):
     """The README's Python API block, run as written, on two sample installs instead of real ones."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     source, target = make_sample_dir("v11"), make_target(make_sample_dir, "v11")
     code = block.replace(

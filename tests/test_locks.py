@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-REPO = Path(__file__).resolve().parents[1]
 LOCKS = REPO / "requirements"
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!_-]+)\s*(?:;(?P<marker>.*))?$")
 HASH = re.compile(r"^sha256:[0-9a-f]{64}$")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers.children import answer_prompt_on_a_terminal
 from helpers.leaks import sha12
+from helpers.paths import REPO
 from helpers.writes import assert_refused, assert_secret_free, cli, disk_state, journal_count, listed, options
 
 from cursor_byok.changes import manifest
@@ -22,7 +23,6 @@ from cursor_byok.cli import Exit
 from cursor_byok.errors import InputError
 from cursor_byok.samples.installs import make_key
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "onboard-example.sh"
 EXAMPLE = REPO / "examples" / "team-manifest.example.toml"
 PY = shlex.quote(sys.executable)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.paths import FIXTURES
 from helpers.transfer import buffer_bytes, items, journals, oscrypt_decrypt, run, snapshot
 
 import cursor_byok as byok
@@ -31,7 +32,6 @@ from cursor_byok.samples.installs import (
     mcp_token,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
 RIGHT = REAL_LAYOUTS["cursor-3.7-mcp"]().secret.decode()  # the fixture's keyring password
 MCP_ROW = mcp_oauth_row(MCP_SERVER)
 DB = "User/globalStorage/state.vscdb"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.leaks import assert_no_key_in
+from helpers.paths import FIXTURES
 from helpers.transfer import buffer_bytes, items, journals, oscrypt_decrypt, run, snapshot
 
 import cursor_byok as byok
@@ -20,7 +21,6 @@ from cursor_byok.cursor.rows import SECRET_PREFIX
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.samples.installs import REAL_LAYOUTS, make_key
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DB = "User/globalStorage/state.vscdb"
 ROW = SECRET_PREFIX + "openAIKey"
 PASSWORD = REAL_LAYOUTS["cursor-2.4"]().secret.decode()

@@ -12,13 +12,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.paths import FIXTURES
 from helpers.transfer import run, snapshot
 
 from cursor_byok.checks.report import redact
 from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.samples.installs import GENERATIONS, REAL_LAYOUTS
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DB = "User/globalStorage/state.vscdb"
 CANARY = "CANARY-value-7f3a9c"  # no value may show; every planted value contains it
 EMAIL = "alice.canary@example.org"

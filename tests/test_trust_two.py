@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import cli_runner
+from helpers.paths import REPO
 from helpers.writes import assert_refused, cli, disk_state
 
 import cursor_byok as api
@@ -308,7 +309,7 @@ def test_only_the_output_layer_prints():
     """Every line of the command line goes out through cli/output.py's echo, emit_json, fail or show_status."""
     import re
 
-    folder = Path(__file__).parent.parent / "cursor_byok" / "cli"
+    folder = REPO / "cursor_byok" / "cli"
     printing = re.compile(r"\bclick\.(echo|secho)\(|\bprint\(|sys\.std(out|err)\.write\(")
     found = [
         f"{path.name}:{n}"

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 from helpers.transfer import assert_unchanged, identity, journals, list_json, options, run, snapshot
 
 from cursor_byok.bundle.age_envelope import seal
@@ -166,7 +167,7 @@ def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy
         "CURSOR_BYOK_ON_CONFLICT": policy,
         "CURSOR_BYOK_ALLOW_ENDPOINT": "collector.example.net" if policy == "replace" else "",
     }
-    script = Path(__file__).resolve().parent.parent / "examples" / "onboard-example.sh"
+    script = REPO / "examples" / "onboard-example.sh"
     done = subprocess.run([bash, str(script), str(manifest)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stderr, log.read_text())
     if policy == "keep":

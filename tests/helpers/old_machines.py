@@ -25,8 +25,9 @@ from pathlib import Path
 from cursor_byok.cursor.rows import SECRET_PREFIX
 from cursor_byok.safestorage import oscrypt as ss
 from cursor_byok.samples.installs import Sample, build_user_data_dir, default_settings, make_key, sample_keys
+from helpers.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 FIXTURES = ROOT / "tests" / "fixtures" / "rescue"
 UDD_IN_HOME = {
     "v11": (".config", "Cursor"),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,7 @@ from cursor_byok.errors import StoreDamaged, StoreUnsupported
 from cursor_byok.rescue import dpapi_masterkey as mk
 from cursor_byok.rescue.dpapi_blob import decrypt_blob, parse_blob
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rescue" / "dpapi"
+FIXTURES = paths.FIXTURES / "rescue" / "dpapi"
 NEMESIS = FIXTURES / "nemesis-domain"
 IMPACKET = FIXTURES / "impacket-domain-nt-hash"
 NEMESIS_GUID = "ed93694f-5a6d-46e2-b821-219f2c0ecd4d"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +30,7 @@ from cursor_byok.rescue.dpapi_masterkey import (
     unlock_masterkey,
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rescue" / "dpapi"
+FIXTURES = paths.FIXTURES / "rescue" / "dpapi"
 
 NEMESIS_SID = "S-1-5-21-3821320868-1508310791-3575676346-1103"
 NEMESIS_GUID = "ed93694f-5a6d-46e2-b821-219f2c0ecd4d"

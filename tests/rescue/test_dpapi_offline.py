@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,7 @@ from cursor_byok.errors import RescueNotFound, StoreDamaged, StoreLocked, StoreU
 from cursor_byok.rescue.dpapi_offline import local_state_blob, oscrypt_key, read_master_keys
 from cursor_byok.safestorage.oscrypt import GcmCodec
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rescue" / "dpapi"
+FIXTURES = paths.FIXTURES / "rescue" / "dpapi"
 BUILT = FIXTURES / "built-local"
 FACTS = json.loads((BUILT / "vector.json").read_text())
 BUILT_SID = FACTS["sid"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from helpers.paths import REPO
 from helpers.tools import require_module, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from cursor_byok.rescue import gnome_keyring
 from cursor_byok.rescue.gnome_keyring import cursor_secret, format_of, open_keyring
 from cursor_byok.rescue.items import StoreItem
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 FIXTURES = ROOT / "tests" / "fixtures" / "rescue" / "gnome"
 MAKE_KEYRING = ROOT / "scripts" / "fixtures" / "make-gnome-keyring"
 SCRIPT_DEADLINE = 180  # seconds: two daemons start, store and stop on a loaded 2-core machine

@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import random
 import sys
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from helpers.paths import FIXTURES
 from helpers.store_files import with_blob_version
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +27,7 @@ from cursor_byok.rescue import keychain_file
 from cursor_byok.rescue.items import StoreItem
 from cursor_byok.rescue.keychain_file import cursor_secret, open_keychain
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "rescue" / "keychain" / "test.keychain-db"
+FIXTURE = FIXTURES / "rescue" / "keychain" / "test.keychain-db"
 FIXTURE_SHA256 = "026c5ac3116ba417104cb525a9dcb178198cc5d2fbefd31f6e090b4b128ccdf5"
 PASSWORD = "keychainbreaker-test"
 SECRET = b"password#123"

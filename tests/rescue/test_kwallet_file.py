@@ -24,6 +24,7 @@ import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import Blowfish
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from helpers import paths
 from helpers.store_files import seal
 from helpers.tools import require_module, require_tool
 from hypothesis import HealthCheck, given, settings
@@ -35,7 +36,7 @@ from cursor_byok.rescue.items import StoreItem
 from cursor_byok.rescue.kwallet_file import cursor_secret, kwallet_sha1, open_wallet
 from cursor_byok.safestorage.kwallet import KWALLET_ENTRIES
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "rescue" / "kwallet"
+FIXTURES = paths.FIXTURES / "rescue" / "kwallet"
 
 # tests/fixtures/rescue/kwallet/README.md
 DAEMON_WALLET = FIXTURES / "kwalletd5" / "kdewallet"

@@ -11,10 +11,10 @@ opens oo7's file opens what it builds.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from helpers import paths
 from helpers.store_files import CODE_ITEM, build_keyring, gv_encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +25,7 @@ from cursor_byok.rescue.gnome_keyring import CURSOR_SCHEMA, cursor_secret, forma
 from cursor_byok.rescue.items import StoreItem
 from cursor_byok.rescue.oo7_keyring import ITEM_TYPE, KEYRING_TYPE, open_keyring
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rescue" / "gnome"
+FIXTURES = paths.FIXTURES / "rescue" / "gnome"
 OO7_PASSWORD = "test"
 PASSWORD = "a-made-up-login-password"
 CURSOR_SECRET = b"bWFkZS11cC1mb3ItdGVzdHM="

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from helpers.paths import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -920,7 +921,7 @@ def test_bytes_flipped_anywhere_give_rows_or_a_one_line_error(tmp_path_factory, 
 
 # --- the benchmark script --------------------------------------------------------------------------------------------
 
-BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench_rescue.py"
+BENCH = REPO / "scripts" / "bench_rescue.py"
 BENCH_METRICS = {"rescue-in-place", "rescue-memory", "rescue-wal-scaling", "rescue-wal-cost", "rescue-full-copy",
                  "rescue-sparse-bytes", "rescue-cmd-in-place", "rescue-cmd-memory", "rescue-cmd-wal-scaling",
                  "rescue-cmd-wal-cost"}  # fmt: skip
