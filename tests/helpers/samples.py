@@ -14,6 +14,20 @@ from cursor_byok.samples.installs import Sample
 WINDOWS_KEY = bytes(range(100, 132))  # a made-up 32-byte AES key
 DPAPI_MARKER = b"fake:"  # what sample.build_user_data_dir puts before the key
 
+# Cursor's argv.json as VS Code writes it, its password-store left to fill in (`ARGV_JSON % "basic"`).
+ARGV_JSON = """// This configuration file allows you to pass permanent command line arguments to VS Code.
+// Only a subset of arguments is currently supported to reduce the likelihood of breaking
+// the installation.
+//
+// PLEASE DO NOT CHANGE WITHOUT UNDERSTANDING THE IMPACT
+{
+\t// "disable-hardware-acceleration": true,
+\t"enable-crash-reporter": true,
+\t"crash-reporter-id": "5b1b5b0e-3f7e-4a3f-9a2f-3e2b1a0c9d8e",
+\t"password-store": "%s"
+}
+"""
+
 # The storage label `list` shows for each generation when decoded through
 # SampleDir.storage() below.
 EXPECTED_LABEL = {

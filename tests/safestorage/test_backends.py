@@ -1,111 +1,19 @@
-"""Fetching the machine secret: backend choice, Keychain, DPAPI, password input, caching."""
+"""Fetching the machine secret through SafeStorage: the backend each platform and choice gives, one fetch per run,
+the right codec per prefix. The inputs have files of their own: test_linux_choice, test_argv_json, test_keychain,
+test_dpapi, test_password."""
 
 from __future__ import annotations
 
-import base64
-import json
-import subprocess
-from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
-from helpers.samples import WINDOWS_KEY, fake_dpapi_unprotect
+from helpers.samples import ARGV_JSON, WINDOWS_KEY
 
 from cursor_byok.errors import DecryptFailed, SafeStorageUnavailable, UnknownCiphertext
-from cursor_byok.safestorage import argv_json, dpapi, keychain, linux_choice, password
 from cursor_byok.safestorage import backends as keyring
 from cursor_byok.safestorage import oscrypt as ss
+from cursor_byok.safestorage import password
 from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
 
-# --- which backend would Cursor use on Linux? -------------------------------------------
-
-ARGV_JSON = """// This configuration file allows you to pass permanent command line arguments to VS Code.
-// Only a subset of arguments is currently supported to reduce the likelihood of breaking
-// the installation.
-//
-// PLEASE DO NOT CHANGE WITHOUT UNDERSTANDING THE IMPACT
-{
-\t// "disable-hardware-acceleration": true,
-\t"enable-crash-reporter": true,
-\t"crash-reporter-id": "5b1b5b0e-3f7e-4a3f-9a2f-3e2b1a0c9d8e",
-\t"password-store": "%s"
-}
-"""
-
-
-@pytest.mark.parametrize(
-    "store,expected",
-    [
-        ("basic", "basic"),
-        ("gnome-libsecret", "secret-service"),
-        ("gnome", "secret-service"),
-        ("gnome-keyring", "secret-service"),
-        ("kwallet", "kwallet"),
-        ("kwallet5", "kwallet"),
-        ("kwallet6", "kwallet"),
-    ],
-)
-def test_argv_json_password_store_wins_over_the_desktop(tmp_path, store, expected):
-    argv = tmp_path / "argv.json"
-    argv.write_text(ARGV_JSON % store)
-    assert argv_json.argv_password_store(argv) == store
-    desktop = {"XDG_CURRENT_DESKTOP": "KDE" if expected != "kwallet" else "GNOME"}
-    assert linux_choice.linux_backend(desktop, argv) == expected
-
-
-@pytest.mark.parametrize(
-    "desktop,expected",
-    [
-        ("GNOME", "secret-service"),
-        ("ubuntu:GNOME", "secret-service"),
-        ("XFCE", "secret-service"),
-        ("KDE", "kwallet"),
-        ("sway", "basic"),
-        ("i3", "basic"),
-        ("Hyprland", "basic"),
-        ("", "basic"),
-        ("X-Cinnamon", "secret-service"),
-        ("Deepin", "secret-service"),
-        ("Pantheon", "secret-service"),
-        ("UKUI", "secret-service"),
-        ("Unity", "secret-service"),
-        ("COSMIC", "secret-service"),
-        ("pop:COSMIC", "secret-service"),
-        ("kde", "kwallet"),
-        ("LXQt", "basic"),
-        ("niri", "basic"),
-        ("Budgie:GNOME", "secret-service"),
-        ("LXQt:GNOME", "basic"),
-    ],
-)
-def test_desktop_picks_the_backend(tmp_path, desktop, expected):
-    env = {"XDG_CURRENT_DESKTOP": desktop} if desktop else {}
-    assert linux_choice.linux_backend(env, tmp_path / "missing-argv.json") == expected
-
-
-def test_an_unknown_password_store_leaves_the_choice_to_the_desktop(tmp_path):
-    argv = tmp_path / "argv.json"
-    argv.write_text(ARGV_JSON % "not-a-store")
-    assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "KDE"}, argv) == "kwallet"
-    assert linux_choice.linux_backend({}, argv) == "basic"
-
-
-def test_the_reason_for_the_backend_is_kept_for_messages(tmp_path):
-    backend, why = linux_choice.linux_backend_choice({"XDG_CURRENT_DESKTOP": "ubuntu:GNOME"}, tmp_path / "none.json")
-    assert (backend, why) == ("secret-service", "XDG_CURRENT_DESKTOP=ubuntu:GNOME")
-    assert linux_choice.linux_backend_choice({}, None) == ("basic", "no desktop session (XDG_CURRENT_DESKTOP unset)")
-
-
-def test_desktop_session_is_a_fallback_hint():
-    assert linux_choice.linux_backend({"DESKTOP_SESSION": "plasma-kde"}, None) == "kwallet"
-
-
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"password-store": 5}', ""])
-def test_unusable_argv_json_is_ignored(tmp_path, text):
-    argv = tmp_path / "argv.json"
-    argv.write_text(text)
-    assert argv_json.argv_password_store(argv) is None
-    assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "secret-service"
+# --- which backend: argv.json, the desktop, the platform ----------------------------------
 
 
 def test_auto_reads_argv_json_from_home(tmp_path):
@@ -139,141 +47,7 @@ def test_auto_per_platform(platform, backend, scheme):
     assert (storage.backend, storage.scheme) == (backend, scheme)
 
 
-# --- macOS Keychain through the `security` tool --------------------------------------------
-
-
-class FakeSecurity:
-    """Stands in for /usr/bin/security: records the command, answers like it."""
-
-    def __init__(self, returncode: int, stdout: bytes = b"") -> None:
-        self.returncode, self.stdout, self.calls = returncode, stdout, []
-
-    def __call__(self, cmd, **kw):
-        self.calls.append(cmd)
-        return SimpleNamespace(returncode=self.returncode, stdout=self.stdout, stderr=b"")
-
-
-def test_keychain_returns_the_password_as_stored():
-    fake = FakeSecurity(0, b"Qm9ndXNQYXNzd29yZDEyMw==\n")
-    assert keychain.fetch_keychain(run=fake) == b"Qm9ndXNQYXNzd29yZDEyMw=="
-    assert fake.calls == [["security", "find-generic-password", "-s", "Cursor Safe Storage", "-a", "Cursor Key", "-w"]]
-
-
-class ScriptedSecurity(FakeSecurity):
-    """Answers each call with the next (returncode, stdout) pair."""
-
-    def __init__(self, *answers) -> None:
-        super().__init__(0)
-        self.answers = list(answers)
-
-    def __call__(self, cmd, **kw):
-        self.returncode, self.stdout = self.answers.pop(0)
-        return super().__call__(cmd, **kw)
-
-
-def test_keychain_falls_back_to_the_service_alone_when_the_account_is_not_found():
-    fake = ScriptedSecurity((44, b""), (0, b"old-electron-item\n"))
-    assert keychain.fetch_keychain(run=fake) == b"old-electron-item"
-    assert [c[3:-1] for c in fake.calls] == [["Cursor Safe Storage", "-a", "Cursor Key"], ["Cursor Safe Storage"]]
-
-
-def test_keychain_asks_once_when_the_user_denies():
-    fake = ScriptedSecurity((128, b""), (0, b"never-asked"))
-    with pytest.raises(SafeStorageUnavailable, match="exit 128"):
-        keychain.fetch_keychain(run=fake)
-    assert len(fake.calls) == 1
-
-
-def test_keychain_denied_or_missing():
-    with pytest.raises(SafeStorageUnavailable, match="exit 44"):
-        keychain.fetch_keychain(run=FakeSecurity(44))
-
-
-def test_keychain_tool_missing():
-    def missing(cmd, **kw):
-        raise FileNotFoundError(2, "No such file or directory", "security")
-
-    with pytest.raises(SafeStorageUnavailable, match="security"):
-        keychain.fetch_keychain(run=missing)
-
-
-def test_keychain_timeout():
-    def slow(cmd, **kw):
-        raise subprocess.TimeoutExpired(cmd, kw.get("timeout"))
-
-    with pytest.raises(SafeStorageUnavailable):
-        keychain.fetch_keychain(run=slow)
-
-
-def test_keychain_probe_never_asks_for_the_secret():
-    fake = FakeSecurity(0)
-    assert keychain.probe_keychain(run=fake) == "reachable, item present"
-    assert "-w" not in fake.calls[0]
-    assert keychain.probe_keychain(run=FakeSecurity(44)) == "reachable, no Cursor item"
-
-
-def test_macos_rows_decode_with_the_keychain_password():
-    password = b"Y2hyb21lLXNhbXBsZS1wdw=="  # 24 ASCII characters, used as is
-    blob = ss.macos_codec(password).encrypt("sk-proj-macos")
-    storage = SafeStorage(
-        env={},
-        platform="darwin",
-        fetchers={"keychain": lambda: keychain.fetch_keychain(run=FakeSecurity(0, password + b"\n"))},
-    )
-    assert storage.decrypt(blob) == ("sk-proj-macos", "keychain")
-
-
 # --- Windows DPAPI ---------------------------------------------------------------------
-
-
-def local_state(tmp_path: Path, encrypted_key: bytes | str) -> Path:
-    path = tmp_path / "Local State"
-    value = encrypted_key if isinstance(encrypted_key, str) else base64.b64encode(encrypted_key).decode()
-    path.write_text(json.dumps({"os_crypt": {"encrypted_key": value}, "browser": {}}))
-    return path
-
-
-def test_dpapi_key_is_unprotected_without_its_prefix(tmp_path):
-    seen = []
-
-    def unprotect(data: bytes) -> bytes:
-        seen.append(data)
-        return fake_dpapi_unprotect(data)
-
-    path = local_state(tmp_path, b"DPAPI" + b"fake:" + WINDOWS_KEY)
-    assert dpapi.dpapi_key_from_local_state(path, unprotect) == WINDOWS_KEY
-    assert seen == [b"fake:" + WINDOWS_KEY]
-
-
-def test_dpapi_key_from_a_sample_dir(make_sample_dir):
-    sample = make_sample_dir("windows")
-    key = dpapi.dpapi_key_from_local_state(sample.udd / "Local State", fake_dpapi_unprotect)
-    assert key == sample.sample.secret == WINDOWS_KEY
-
-
-def test_key_without_dpapi_prefix_is_unknown(tmp_path):
-    path = local_state(tmp_path, b"APPB" + bytes(60))
-    with pytest.raises(UnknownCiphertext, match="DPAPI"):
-        dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
-
-
-@pytest.mark.parametrize("content", ["{}", "not json", '{"os_crypt": {}}', '{"os_crypt": {"encrypted_key": "@@@"}}'])
-def test_local_state_without_a_key(tmp_path, content):
-    path = tmp_path / "Local State"
-    path.write_text(content)
-    with pytest.raises(SafeStorageUnavailable, match="encrypted_key"):
-        dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
-
-
-def test_missing_local_state(tmp_path):
-    with pytest.raises(SafeStorageUnavailable, match="missing"):
-        dpapi.dpapi_key_from_local_state(tmp_path / "Local State", fake_dpapi_unprotect)
-
-
-def test_dpapi_key_of_the_wrong_length(tmp_path):
-    path = local_state(tmp_path, b"DPAPI" + b"fake:" + bytes(16))
-    with pytest.raises(SafeStorageUnavailable, match="a key of 16 bytes"):
-        dpapi.dpapi_key_from_local_state(path, fake_dpapi_unprotect)
 
 
 def test_dpapi_is_refused_off_windows(make_sample_dir):
@@ -290,23 +64,6 @@ def test_dpapi_is_refused_off_windows(make_sample_dir):
 
 
 # --- the password backend ----------------------------------------------------------------
-
-
-def test_password_from_a_file_drops_the_line_end(tmp_path):
-    pw = tmp_path / "pw"
-    pw.write_bytes(b"machine pass\r\n")
-    assert password.read_password_input(str(pw), {password.PASSWORD_ENV: "ignored"}) == b"machine pass"
-
-
-def test_password_from_the_environment():
-    assert password.read_password_input(None, {password.PASSWORD_ENV: "from-env"}) == b"from-env"
-
-
-def test_password_missing(tmp_path):
-    with pytest.raises(SafeStorageUnavailable, match=password.PASSWORD_ENV):
-        password.read_password_input(None, {})
-    with pytest.raises(SafeStorageUnavailable, match="cannot read"):
-        password.read_password_input(str(tmp_path / "absent"), {})
 
 
 def test_password_backend_decodes_each_scheme(tmp_path):
@@ -326,12 +83,6 @@ def test_windows_scheme_takes_a_hex_key(tmp_path):
     storage = SafeStorage(SafeStorageConfig("password", scheme="windows"), env=env)
     blob = ss.GcmCodec(WINDOWS_KEY).encrypt("sk-ant-win")
     assert storage.decrypt(blob) == ("sk-ant-win", "password")
-
-
-@pytest.mark.parametrize("secret", [b"not-hex", b"abcd", WINDOWS_KEY.hex().encode() + b"00", "é".encode()])
-def test_windows_scheme_rejects_anything_but_64_hex(secret):
-    with pytest.raises(SafeStorageUnavailable, match="64 hex"):
-        password.windows_key_from_hex(secret)
 
 
 def test_unknown_choice_and_scheme_are_refused():
@@ -464,24 +215,6 @@ def test_probe_reports_without_fetching(tmp_path):
     dpapi = SafeStorage(env={}, platform="win32", local_state=tmp_path / "Local State")
     assert keyring.probe(dpapi).startswith("unreachable")
     assert fetch.calls == 0
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        '{\n  "enable-crash-reporter": true,\n  "password-store": "basic" // keys stay on this machine\n}',
-        '{\n  "enable-crash-reporter": true,\n  "password-store": "basic",\n}',
-        '{\n  "password-store": "basic", // trailing comma and a comment\n}',
-        '{\n  /* block */ "password-store": /* inline */ "basic"\n}',
-        '{\n  "crash-reporter-id": "a//b/*c*/,}", "password-store": "basic"\n}',
-    ],
-)
-def test_argv_json_is_read_like_vscode_reads_it(tmp_path, text):
-    # VS Code parses argv.json as JSON with comments and trailing commas.
-    argv = tmp_path / "argv.json"
-    argv.write_text(text)
-    assert argv_json.argv_password_store(argv) == "basic"
-    assert linux_choice.linux_backend({"XDG_CURRENT_DESKTOP": "GNOME"}, argv) == "basic"
 
 
 def test_a_keychain_or_dpapi_choice_on_a_linux_database_says_which_scheme_it_is_for(tmp_path):
