@@ -8,6 +8,7 @@ tests' bootstrap (tests/helpers/crash_runner.py), code running in the process, a
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 from helpers import crash_runner
@@ -69,3 +70,20 @@ def test_the_bootstrap_arms_the_real_command_line(world, tmp_path):
     assert done.returncode == ck.KILLED, done.stderr
     assert ck.crash_points(log) == ["dir-create", "dir-create", "file-write"]
     assert ck.dump(w.db) == pre and ck.integrity(w.db) == "ok"
+
+
+def test_crash_point_without_sigkill_ends_the_process_at_once(tmp_path):
+    log = tmp_path / "points.log"
+    code = (
+        "import signal, sys\n"
+        "del signal.SIGKILL\n"  # as on Windows
+        "from cursor_byok import crashpoint\n"
+        "crashpoint.arm(at=1, log=sys.argv[1])\n"
+        "try:\n"
+        "    crashpoint.hit('first')\n"
+        "finally:\n"
+        "    print('cleanup ran')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == crashpoint.CRASH_EXIT == 137
+    assert run.stdout == "" and log.read_text() == "1 first\n"

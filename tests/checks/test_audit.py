@@ -715,3 +715,11 @@ def test_a_workspace_database_is_read_one_row_at_a_time(make_sample_dir, tmp_pat
     tracemalloc.stop()
     assert [(k.vendor, k.where) for k in found.found] == [("google", "memento/last")]
     assert peak < 4 * len(value)  # the table holds 24 MB
+
+
+def test_windows_advice_never_says_chmod(monkeypatch):
+    assert "chmod 600" in audit.fix_for("key-plaintext", "linux")
+    for code in audit.CODES:
+        assert "chmod" not in audit.fix_for(code, "win32"), code
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert "chmod" not in audit.finding("key-plaintext", "openai.key", "plain").fix
