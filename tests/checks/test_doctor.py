@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from helpers.cli import cli_runner as runner
 from helpers.doctor import Dir, inject_urls, keys, only, settings
 from helpers.fakeprovider import ROUTES, FakeProvider
 from helpers.leaks import assert_no_key_in
@@ -389,7 +388,7 @@ def test_the_provider_urls_variable_is_gone():
     assert "CURSOR_BYOK_PROVIDER_URLS" not in source and "os.environ" not in source
 
 
-# --- the rest of the error table: 429, slow responses, Azure's API version and deployment, costs ----------
+# --- the rest of the error table: 429, slow responses, Azure's API version and deployment ----------------
 
 
 def single_provider_dir(make_sample_dir, tmp_path, fake: FakeProvider, provider: str) -> Dir:
@@ -541,37 +540,6 @@ def test_a_malformed_azure_api_version_is_an_input_error(version, make_sample_di
     result = Dir(make_sample_dir, tmp_path).run("--azure-api-version", version)
     assert result.exit_code == Exit.INPUT and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-
-
-def test_costs_link_usage_and_spending_limit_pages_of_each_provider_with_a_key(make_sample_dir, tmp_path):
-    d = Dir(make_sample_dir, tmp_path, key_values=keys(google__key=None))
-    doc = d.document()
-    costs = {c["provider"]: c for c in doc["costs"]}
-    assert set(costs) == {"openai", "anthropic", "azure", "bedrock"}  # Google has no key
-    for provider, entry in costs.items():
-        usage, spending_limit, _tier = provider_pages.pages()[provider]
-        assert (entry["usage"], entry["spending_limit"]) == (usage, spending_limit)
-        assert entry["checked"] == provider_pages.CHECKED and "not by Cursor" in entry["billed"]
-        assert usage.startswith("https://") and spending_limit.startswith("https://")
-    text = d.run("--all").stdout  # the billing pages are part of --all
-    assert "billed by each provider directly, not by Cursor" in text
-    assert provider_pages.pages()["openai"][1] in text
-
-
-def test_the_page_table_is_dated():
-    assert set(provider_pages.pages()) == set(registry().names)  # every provider links its billing pages
-    assert datetime.strptime(provider_pages.CHECKED, "%Y-%m-%d")
-
-
-def test_list_json_has_the_billing_pages_of_each_provider_with_a_key(make_sample_dir, tmp_path):
-    d = Dir(make_sample_dir, tmp_path, key_values=keys(google__key=None))
-    result = runner().invoke(main, [*d.options, "list", "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    providers = json.loads(result.stdout)["providers"]
-    assert providers["google"]["billing"] is None
-    for name in ("openai", "anthropic", "azure", "bedrock"):
-        assert providers[name]["billing"] == provider_pages.billing(name)
-        assert providers[name]["billing"]["spending_limit"] == provider_pages.pages()[name][1]
 
 
 class EchoServer:
