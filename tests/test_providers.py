@@ -445,3 +445,10 @@ def test_the_name_count_sees_a_branch():
     tree = ast.parse('"""Docs name bedrock."""\nif provider == "bedrock":\n    pass\nhelp_text = f"bedrock {x}"\n')
     words = _unlogical(tree)
     assert [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in words] == ["bedrock"]
+
+
+def test_every_endpoint_field_names_keys_of_its_own_provider():
+    endpoint_fields = registry().endpoint_fields
+    assert set(endpoint_fields) == {"openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region"}
+    for field, keys in endpoint_fields.items():
+        assert all(k.split(".")[0] == field.split(".")[0] for k in keys)

@@ -10,9 +10,7 @@ from helpers.leaks import sha12
 from helpers.transfer import identity
 from helpers.writes import assert_secret_free, cli, disk_state, journal_count, listed
 
-from cursor_byok.changes.diff import diff
 from cursor_byok.cli import Exit
-from cursor_byok.model import Profile
 from cursor_byok.samples.installs import make_key
 
 
@@ -135,17 +133,6 @@ def test_kept_conflicts_are_reported_as_kept_and_exit_0(make_sample_dir, tmp_pat
     assert "2 kept" in text.stdout and "nothing to write: 2 kept value(s) differ" in text.stdout
     assert listed(sd, tmp_path)["providers"]["anthropic"]["key"]["fingerprint"] == sha12(sd.keys["anthropic.key"])
     assert_secret_free(text, NEW_ANTHROPIC, sd.keys["anthropic.key"])
-
-
-def test_a_model_switch_the_user_made_is_kept_under_union():
-    current = Profile({"models.enabled": ("a",), "models.disabled": ("b",)})
-    plan = diff(current, {"models.enabled": ("a", "b"), "models.disabled": ()}, on_conflict="keep")
-    actions = {c.field: c.action for c in plan.changes}
-    assert actions == {"models.enabled": "kept", "models.disabled": "unchanged"}
-    assert "b" in next(c.note for c in plan.changes if c.field == "models.enabled")
-    assert not plan.effective
-    growing = diff(current, {"models.enabled": ("a", "b", "c")}, on_conflict="keep")
-    assert {c.field: c.action for c in growing.changes}["models.enabled"] == "replace"  # c is still added
 
 
 def test_dry_run_ends_by_saying_nothing_was_written(make_sample_dir, tmp_path, env):

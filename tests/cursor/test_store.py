@@ -13,7 +13,7 @@ import pytest
 
 from cursor_byok.cursor import store
 from cursor_byok.cursor.rows import ROW_KEYS, ROW_PREFIXES
-from cursor_byok.cursor.store import RowWrite, Store
+from cursor_byok.cursor.store import RowWrite, Store, foreign_objects
 from cursor_byok.errors import DatabaseBusy, DatabaseUnreadable, NotACursorDatabase
 from cursor_byok.samples.installs import create_db
 
@@ -365,3 +365,16 @@ def test_writable_store_opens_read_write_never_immutable(small_db, monkeypatch):
     with Store(small_db, writable=True) as st:
         st.write([RowWrite("a", "x")])
     assert uris and all("mode=rw" in u and "immutable" not in u for u in uris)
+
+
+def test_foreign_schema_objects_are_named_and_cursors_own_are_not():
+    rows = [
+        ("table", "ItemTable", "ItemTable"),
+        ("table", "cursorDiskKV", "cursorDiskKV"),
+        ("index", "sqlite_autoindex_ItemTable_1", "ItemTable"),
+        ("index", "sqlite_autoindex_cursorDiskKV_1", "cursorDiskKV"),
+        ("table", "sqlite_stat1", "sqlite_stat1"),
+        ("trigger", "grab\x1b[2J", "ItemTable"),
+        ("view", "peek", "peek"),
+    ]
+    assert foreign_objects(rows) == ["trigger 'grab\\x1b[2J' on 'ItemTable'", "view 'peek'"]

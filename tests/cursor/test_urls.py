@@ -8,13 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cursor_byok.changes.diff import diff
 from cursor_byok.cursor import urls
-from cursor_byok.cursor.store import foreign_objects
 from cursor_byok.errors import InputError, UnsafeURL
-from cursor_byok.model import Profile, StoredKey
-from cursor_byok.model import Secret as S
-from cursor_byok.providers import registry
 from cursor_byok.samples.installs import make_key
 
 KEY = make_key("openai", random.Random(11))
@@ -137,65 +132,3 @@ def test_a_key_anywhere_in_a_url_is_refused_and_masked(where, kind, seed):
     with pytest.raises(UnsafeURL):
         urls.check(url, "u")
     assert key[-20:-4] not in urls.shown(url)
-
-
-# --- the endpoint rule, as data ---------------------------------------------------------------
-
-
-def held(**fields) -> Profile:
-    return Profile(fields={"openai.key": StoredKey(S(KEY), "plaintext", "cursorAuth/openAIKey"), **fields})
-
-
-@pytest.mark.parametrize("policy, action", [("fail", "conflict"), ("replace", "conflict"), ("keep", "kept")])
-def test_a_new_endpoint_follows_only_keep_never_a_blanket_replace(policy, action):
-    for profile in (held(), Profile(fields={})):  # whether or not a key is held here
-        change = diff(profile, {"openai.base_url": "https://gw.example.com/v1"}, on_conflict=policy).changes[0]
-        assert change.action == action
-        assert "prompts and code" in (change.sends or "")
-        if action == "conflict":
-            assert "--allow-endpoint gw.example.com" in change.note and change.allow == "gw.example.com"
-
-
-def test_allow_endpoint_accepts_that_host_only():
-    wanted = {"openai.base_url": "https://gw.example.com/v1"}
-    assert diff(held(), wanted, allow_endpoints=["GW.example.com"]).changes[0].action == "add"
-    assert diff(held(), wanted, allow_endpoints=["other.example.com"]).changes[0].action == "conflict"
-
-
-def test_the_providers_own_endpoint_needs_no_decision_unless_a_held_key_would_move():
-    official = {"openai.base_url": "https://api.openai.com/v1"}
-    assert diff(Profile(fields={}), official).changes[0].action == "add"
-    assert diff(held(), official).changes[0].action == "conflict"  # this machine's key would go to another host
-
-
-def test_region_and_deployment_are_guarded_when_they_change_a_stored_value():
-    stored = Profile(fields={"bedrock.region": "us-east-1", "azure.deployment": "a"})
-    assert diff(Profile(fields={}), {"bedrock.region": "eu-west-1"}).changes[0].action == "add"
-    assert diff(stored, {"bedrock.region": "eu-west-1"}).changes[0].action == "conflict"
-    assert diff(stored, {"bedrock.region": "eu-west-1"}, allow_endpoints=["eu-west-1"]).changes[0].action == "replace"
-    assert diff(stored, {"azure.deployment": "b"}, on_conflict="replace").changes[0].action == "conflict"
-
-
-def test_set_is_exempt():
-    wanted = {"openai.base_url": "https://gw.example.com/v1"}
-    assert diff(held(), wanted, guard_endpoints=False).changes[0].action == "add"
-
-
-def test_every_endpoint_field_names_keys_of_its_own_provider():
-    endpoint_fields = registry().endpoint_fields
-    assert set(endpoint_fields) == {"openai.base_url", "azure.base_url", "azure.deployment", "bedrock.region"}
-    for field, keys in endpoint_fields.items():
-        assert all(k.split(".")[0] == field.split(".")[0] for k in keys)
-
-
-def test_foreign_schema_objects_are_named_and_cursors_own_are_not():
-    rows = [
-        ("table", "ItemTable", "ItemTable"),
-        ("table", "cursorDiskKV", "cursorDiskKV"),
-        ("index", "sqlite_autoindex_ItemTable_1", "ItemTable"),
-        ("index", "sqlite_autoindex_cursorDiskKV_1", "cursorDiskKV"),
-        ("table", "sqlite_stat1", "sqlite_stat1"),
-        ("trigger", "grab\x1b[2J", "ItemTable"),
-        ("view", "peek", "peek"),
-    ]
-    assert foreign_objects(rows) == ["trigger 'grab\\x1b[2J' on 'ItemTable'", "view 'peek'"]
