@@ -18,9 +18,7 @@ from helpers.paths import REPO
 from helpers.writes import assert_refused, assert_secret_free, cli, disk_state, journal_count, listed, options
 
 from cursor_byok.changes import manifest
-from cursor_byok.changes.wanted import run_key_command
 from cursor_byok.cli import Exit
-from cursor_byok.errors import InputError
 from cursor_byok.samples.installs import make_key
 
 SCRIPT = REPO / "examples" / "onboard-example.sh"
@@ -264,17 +262,6 @@ def test_a_failing_source_is_exit_15_and_leaks_nothing(case, make_sample_dir, tm
     assert expected in result.stderr
     assert "[openai].key" in result.stderr
     assert_secret_free(result, leak)
-
-
-def test_a_command_that_hangs_is_stopped(tmp_path):
-    with pytest.raises(InputError, match="did not finish within"):
-        run_key_command(f"{PY} -c 'import time; time.sleep(600)'", "[openai].key", timeout=0.2)
-
-
-def test_a_command_runs_without_a_shell(tmp_path):
-    marker = tmp_path / "injected"
-    out = run_key_command(f"{PY} -c 'import sys; print(sys.argv[1:])' ; touch {marker}", "[x].key")
-    assert "touch" in out and not marker.exists()
 
 
 def test_a_prompt_source_asks_on_a_terminal(make_sample_dir, tmp_path, env):
