@@ -24,7 +24,6 @@ from cursor_byok.checks import audit, provider_pages
 from cursor_byok.cursor import rows, urls
 from cursor_byok.errors import InputError
 from cursor_byok.key_table import SHAPES
-from cursor_byok.model import KeyForm
 from cursor_byok.providers import (
     BUILT_IN,
     Billing,
@@ -224,57 +223,6 @@ def test_the_built_in_records_give_the_tables_they_replaced():
         assert reg.titles == BEFORE["TITLES"]
         assert reg.key_names == ("key", "access_key", "secret_key", "session_token")
         assert reg.settable_key_names == ("key", "access_key", "secret_key")
-
-
-# --- the key forms and the two version tables -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "version, read, written",
-    [
-        (None, KeyForm.UNSURE, KeyForm.UNSURE),
-        ("0.16.0", KeyForm.PLAINTEXT, KeyForm.PLAINTEXT),
-        ("2.1.9", KeyForm.PLAINTEXT, KeyForm.PLAINTEXT),
-        ("2.2.0", KeyForm.UNSURE, KeyForm.UNSURE),
-        ("2.3", KeyForm.SECRET, KeyForm.SECRET),
-        ("3.7.42", KeyForm.SECRET, KeyForm.SECRET),
-    ],
-)
-def test_the_key_form_table(version, read, written):
-    assert versions.key_forms(version) == (read, written)
-    assert versions.key_form_read(version) is read and versions.key_form_written(version) is written
-
-
-def test_a_key_form_is_its_own_spelling_in_documents():
-    assert [f.value for f in KeyForm] == ["secret", "encrypted", "plaintext", "settings-json", "unsure"]
-    assert json.dumps({"form": KeyForm.SETTINGS_JSON}) == '{"form": "settings-json"}'
-    assert f"{KeyForm.SECRET}" == "secret" and KeyForm.PLAINTEXT == "plaintext"
-
-
-def test_the_row_backend_table():
-    assert versions.row_prefixes("linux") == (b"v10", b"v11")
-    assert versions.row_prefixes("macos") == versions.row_prefixes("windows") == (b"v10",)
-    words = {(s, p): versions.row_backend_words(s, p) for s, p in versions.ROW_BACKENDS}
-    assert words == {
-        ("linux", b"v10"): "basic",
-        ("linux", b"v11"): "a keyring: secret-service or kwallet",
-        ("macos", b"v10"): "keychain",
-        ("windows", b"v10"): "dpapi",
-    }
-    assert versions.row_backend_words("macos", b"v11") == "unknown"
-    assert versions.prefix_written("linux", "basic") == b"v10"
-    assert versions.prefix_written("linux", "kwallet") == versions.prefix_written("linux", "password") == b"v11"
-    assert versions.prefix_written("windows", "dpapi") == b"v10"
-
-
-def test_the_safe_storage_asks_the_row_backend_table():
-    from cursor_byok.errors import SafeStorageUnavailable
-    from cursor_byok.safestorage.backends import SafeStorage, SafeStorageConfig
-
-    linux = SafeStorage(SafeStorageConfig("basic"), env={}, platform="linux")
-    assert linux.codec_for_prefix(b"v10")[0] == "basic"
-    with pytest.raises(SafeStorageUnavailable):
-        linux.codec_for_prefix(b"v20")
 
 
 # --- a provider Cursor adds: one record, and every command knows it ----------------------------------

@@ -23,7 +23,6 @@ from helpers.transfer import (
     snapshot,
 )
 
-from cursor_byok import versions
 from cursor_byok.cli import Exit
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.samples.installs import REAL_LAYOUTS, build_user_data_dir, item_rows
@@ -156,43 +155,6 @@ def test_list_and_where_report_version_and_backups(layout, name, clean_env):
     assert FACTS[name]["version"] in text
     assert ("backups off" in text) == (FACTS[name]["backups"] is False)
     assert FACTS[name]["version"] in run("--user-data-dir", udd, "where").stdout
-
-
-@pytest.mark.parametrize(
-    "rows, backup, expected",
-    [
-        ({}, False, (None, None)),
-        ({"releaseNotes/lastVersion": "3.7.42", versions.BACKUP_SWITCH_ROW: "true"}, False, ("3.7.42", False)),
-        ({"releaseNotes/lastVersion": "3.7.42"}, False, ("3.7.42", None)),
-        ({"update/lastKnownVersion": "2.1.9"}, False, ("2.1.9", True)),
-        ({}, True, (None, True)),
-        ({"cursorupdate.lastUpdatedAndShown.version": '{"version":"1.4.2"}'}, False, ("1.4.2", True)),
-        ({"releaseNotes/lastVersion": '"0.16.1"', "update/lastKnownVersion": "0.17.0"}, False, ("0.16.1", True)),
-        ({"releaseNotes/lastVersion": "garbage; DROP TABLE"}, False, (None, None)),
-        ({"releaseNotes/lastVersion": "3.8.0-nightly.1", versions.BACKUP_SWITCH_ROW: "true"}, False, ("3.8.0", False)),
-        ({"releaseNotes/lastVersion": "v3.7.42"}, False, ("3.7.42", None)),
-    ],
-)
-def test_cursor_facts_from_rows(rows, backup, expected):
-    facts = versions.cursor_facts(rows, backup)
-    assert (facts.version, facts.backups) == expected
-
-
-@pytest.mark.parametrize(
-    "version, form",
-    [
-        ("0.16.1", "plaintext"),
-        ("0.42.5", "plaintext"),
-        ("2.1.50", "plaintext"),
-        ("2.2.3", "unsure"),
-        ("2.3.0", "secret"),
-        ("2.4.31", "secret"),
-        ("3.7.42", "secret"),
-        (None, "unsure"),
-    ],
-)
-def test_key_form_read_by_version(version, form):
-    assert versions.key_form_read(version) == form
 
 
 def damaged(udd: Path) -> Path:
