@@ -7,6 +7,7 @@ loading SQLAlchemy, cryptography or pyrage.
 from __future__ import annotations
 
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import sys
 import pytest
 
 import cursor_byok
+import cursor_byok as byok
 
 HEAVY = ("sqlalchemy", "cryptography", "pyrage")
 CLI_ONLY = ("cli", "__main__")
@@ -159,3 +161,20 @@ def test_imports_go_one_way():
         own = rel.parts[0] if len(rel.parts) > 1 else rel.stem
         upward += [f"{rel} imports {part}" for part in imported_parts(path) if LAYERS[part] < LAYERS[own]]
     assert upward == []
+
+
+def test_import_cursor_byok_is_cheap_and_lists_its_api():
+    code = (
+        "import json, sys, cursor_byok as b\n"
+        "names = sorted(set(b.__all__) - set(dir(b)))\n"
+        "heavy = sorted(m for m in ('click', 'sqlalchemy', 'cryptography', 'pyrage') if m in sys.modules)\n"
+        "print(json.dumps([names, heavy, callable(b.list_keys), 'click' in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
+    assert set(byok.__all__) == {"__version__", *byok._PUBLIC}
+    missing, heavy, read_callable, click_after = json.loads(proc.stdout)
+    assert missing == [] and heavy == [] and read_callable and not click_after
+    with pytest.raises(AttributeError):
+        byok.no_such_function  # noqa: B018
