@@ -1,6 +1,7 @@
 """The rescue tests' harness: old copies laid out in `backup`, the command run with the copy checked
 byte-identical afterwards and no temporary file left (`Harness`, the `h` fixture), and the checks of a rescue's
-result: every key by its fingerprint, no secret printed, the bundle importing elsewhere."""
+result: every key by its fingerprint, no secret printed, the bundle importing elsewhere; old homes holding each
+kind of store (`STORES`), and `refused`, the one line of a typed failure with nothing written."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from cursor_byok.cli import main
 from cursor_byok.model import fingerprint
 from cursor_byok.rescue import dpapi_offline
+from cursor_byok.rescue.gnome_keyring import CURSOR_SCHEMA
+from cursor_byok.rescue.items import StoreItem
 from helpers.cli import cli_runner
 from helpers.leaks import assert_no_key_shown
 from helpers.old_machines import (
@@ -33,6 +36,13 @@ DAEMON_KEYRING_PASSWORD = "old-laptop-login-2019"  # tests/fixtures/rescue/gnome
 DAEMON_KEYRING_SECRET = b"bWFkZS11cC1mb3ItdGVzdHM="
 KWALLET_PASSWORD = "fixture-login-password-2024"  # tests/fixtures/rescue/kwallet/README.md
 KWALLET_SECRET = b"q3Jx9Lm2Vt8Rk5Wp0Ha7Zg=="
+KEYCHAIN_PASSWORD = "keychainbreaker-test"  # tests/fixtures/rescue/keychain/SOURCE.md
+MAC_SECRET = b"c3RvcmVkQXNJdEl6Pz8/Pz8="  # made up: a Keychain safeStorage password's shape
+OO7_LOGIN = "oo7-made-up-login-password"
+NEMESIS_SID = "S-1-5-21-3821320868-1508310791-3575676346-1103"
+NEMESIS_PASSWORD = "Qwerty12345"  # Nemesis's tests say so (tests/fixtures/rescue/dpapi/nemesis-domain)
+NEMESIS_KEY_SHA256 = "556836173750a3a3b5297ac66fe636ab5f8c8730b7ec6681426d7ba1af068974"  # pypykatz agrees
+ENTRA_SID = "S-1-12-1-3217461782-1102447462-2447373485-1417371981"
 BASIC = b"peanuts"  # the basic backend has no secret of its own; the samples' codec ignores it
 
 
@@ -139,3 +149,60 @@ def gnome_home(h: Harness) -> OldHome:
     home = h.home("v11", DAEMON_KEYRING_SECRET, name="gnome")
     put(fixture_bytes("gnome", "daemon-login.keyring"), home.root / ".local/share/keyrings/login.keyring")
     return home
+
+
+def oo7_v1_keyring(secret: bytes, password: str, iterations: int = 100_000) -> bytes:
+    """A 1.0 keyring holding Cursor's item, built from the format by the writer that reproduces oo7's own test
+    file byte for byte (tests/rescue/test_oo7_keyring.py), so the reader that opens oo7's file opens it."""
+    from helpers.store_files import CODE_ITEM, build_keyring
+
+    cursor = StoreItem("Chromium Safe Storage", {"xdg:schema": CURSOR_SCHEMA, "application": "Cursor"}, secret)
+    return build_keyring(password, [CODE_ITEM, cursor], iterations=iterations)
+
+
+def nemesis_key() -> bytes:
+    folder = FIXTURES / "dpapi" / "nemesis-domain" / "Protect" / NEMESIS_SID
+    local_state = (FIXTURES / "dpapi" / "nemesis-domain" / "Local State").read_bytes()
+    key = dpapi_offline.oscrypt_key(local_state, dpapi_offline.read_master_keys(folder), NEMESIS_SID,
+                                    [NEMESIS_PASSWORD])  # fmt: skip
+    assert hashlib.sha256(key).hexdigest() == NEMESIS_KEY_SHA256
+    return key
+
+
+def refused(h: Harness, target: OldHome | Path, code: int, reason: str, *args: Any, env=None) -> str:
+    done = h.rescue(target, *args, "--json", env=env)
+    assert done.exit_code == code, done.stderr
+    assert json.loads(done.stdout)["error"]["reason"] == reason
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cursor-byok: error: "), done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert not h.journals.exists() and list(h.out.glob("*.age")) == []  # nothing written anywhere
+    return lines[0]
+
+
+def oo7_home(h: Harness) -> OldHome:
+    home = h.home("v11", b"b283LWJ1aWx0LXNlY3JldC0y", name="oo7")
+    put(oo7_v1_keyring(b"b283LWJ1aWx0LXNlY3JldC0y", OO7_LOGIN, 1000), home.root / ".local/share/keyrings/v1/l.keyring")
+    return home
+
+
+def kwallet_home(h: Harness) -> OldHome:
+    home = h.home("v11", KWALLET_SECRET, name="kde")
+    daemon_wallet(home)
+    return home
+
+
+def keychain_home(h: Harness) -> OldHome:
+    home = h.home("macos", MAC_SECRET, name="mac")
+    put(fixture_bytes("keychain", "test.keychain-db"), home.root / "Library/Keychains/login.keychain-db")
+    return home
+
+
+STORES: dict[str, Callable[[Harness], OldHome]] = {
+    "gnome-keyring": gnome_home,
+    "oo7-keyring": oo7_home,
+    "kwallet": kwallet_home,
+    "keychain": keychain_home,
+    "dpapi-local": lambda h: windows_home(h, "built-local", built_local_key()[0], name="win-local"),
+    "dpapi-domain": lambda h: windows_home(h, "nemesis-domain", nemesis_key(), name="win-domain"),
+}

@@ -15,12 +15,10 @@ show the same fingerprints.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 from helpers.leaks import assert_no_key_shown
@@ -37,15 +35,24 @@ from helpers.rescue import (
     BASIC,
     DAEMON_KEYRING_PASSWORD,
     DAEMON_KEYRING_SECRET,
+    ENTRA_SID,
+    KEYCHAIN_PASSWORD,
     KWALLET_PASSWORD,
     KWALLET_SECRET,
-    Harness,
+    MAC_SECRET,
+    NEMESIS_PASSWORD,
+    OO7_LOGIN,
+    STORES,
     built_local_key,
     check_rescued,
     daemon_wallet,
     expected_prints,
     gnome_home,
     imports_with_equal_fingerprints,
+    keychain_home,
+    nemesis_key,
+    oo7_v1_keyring,
+    refused,
     rescued,
     windows_home,
 )
@@ -53,18 +60,6 @@ from helpers.transfer import SAMPLE_ENDPOINTS, fingerprints, identity, list_json
 
 import cursor_byok as byok
 from cursor_byok.model import fingerprint
-from cursor_byok.rescue import dpapi_offline
-from cursor_byok.rescue.gnome_keyring import CURSOR_SCHEMA
-from cursor_byok.rescue.items import StoreItem
-
-KEYCHAIN_PASSWORD = "keychainbreaker-test"  # tests/fixtures/rescue/keychain/SOURCE.md
-MAC_SECRET = b"c3RvcmVkQXNJdEl6Pz8/Pz8="  # made up: a Keychain safeStorage password's shape
-OO7_LOGIN = "oo7-made-up-login-password"
-NEMESIS_SID = "S-1-5-21-3821320868-1508310791-3575676346-1103"
-NEMESIS_PASSWORD = "Qwerty12345"  # Nemesis's tests say so (tests/fixtures/rescue/dpapi/nemesis-domain)
-NEMESIS_KEY_SHA256 = "556836173750a3a3b5297ac66fe636ab5f8c8730b7ec6681426d7ba1af068974"  # pypykatz agrees
-ENTRA_SID = "S-1-12-1-3217461782-1102447462-2447373485-1417371981"
-
 
 # --- every store, every key -------------------------------------------------------------------------------------
 
@@ -116,15 +111,6 @@ def test_a_kde_wallet_kwalletd5_wrote_opens_with_the_login_password(h, make_samp
     imports_with_equal_fingerprints(h, home, make_sample_dir, "--login-password-env", "OLD_LOGIN")
 
 
-def oo7_v1_keyring(secret: bytes, password: str, iterations: int = 100_000) -> bytes:
-    """A 1.0 keyring holding Cursor's item, built from the format by the writer that reproduces oo7's own test
-    file byte for byte (tests/rescue/test_oo7_keyring.py), so the reader that opens oo7's file opens it."""
-    from helpers.store_files import CODE_ITEM, build_keyring
-
-    cursor = StoreItem("Chromium Safe Storage", {"xdg:schema": CURSOR_SCHEMA, "application": "Cursor"}, secret)
-    return build_keyring(password, [CODE_ITEM, cursor], iterations=iterations)
-
-
 def test_a_built_oo7_v1_keyring_checked_by_the_reader_of_oo7s_own_file(h, make_sample_dir):
     secret = b"b283LWJ1aWx0LXNlY3JldC0y"
     home = h.home("v11", secret)
@@ -147,15 +133,6 @@ def test_a_windows_local_account_profile_opens_with_the_password_of_its_time(h, 
     imports_with_equal_fingerprints(
         h, home, make_sample_dir, "--login-password-file", new, "--login-password-file", old
     )
-
-
-def nemesis_key() -> bytes:
-    folder = FIXTURES / "dpapi" / "nemesis-domain" / "Protect" / NEMESIS_SID
-    local_state = (FIXTURES / "dpapi" / "nemesis-domain" / "Local State").read_bytes()
-    key = dpapi_offline.oscrypt_key(local_state, dpapi_offline.read_master_keys(folder), NEMESIS_SID,
-                                    [NEMESIS_PASSWORD])  # fmt: skip
-    assert hashlib.sha256(key).hexdigest() == NEMESIS_KEY_SHA256
-    return key
 
 
 def test_a_windows_domain_account_database_built_around_a_real_local_state(h, make_sample_dir):
@@ -213,17 +190,6 @@ def test_passphrase_bundle_lists_like_export_writes_it(h):
 
 
 # --- typed failures: exit code, reason, one line, nothing written -----------------------------------------------
-
-
-def refused(h: Harness, target: OldHome | Path, code: int, reason: str, *args: Any, env=None) -> str:
-    done = h.rescue(target, *args, "--json", env=env)
-    assert done.exit_code == code, done.stderr
-    assert json.loads(done.stdout)["error"]["reason"] == reason
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cursor-byok: error: "), done.stderr
-    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-    assert not h.journals.exists() and list(h.out.glob("*.age")) == []  # nothing written anywhere
-    return lines[0]
 
 
 def test_no_cursor_data_names_the_paths_looked_at(h):
@@ -330,34 +296,6 @@ def test_two_systems_in_one_copy_need_os_to_choose(h):
 
 
 # --- a wrong password, for every store ---------------------------------------------------------------------------
-
-
-def _oo7(h: Harness) -> OldHome:
-    home = h.home("v11", b"b283LWJ1aWx0LXNlY3JldC0y", name="oo7")
-    put(oo7_v1_keyring(b"b283LWJ1aWx0LXNlY3JldC0y", OO7_LOGIN, 1000), home.root / ".local/share/keyrings/v1/l.keyring")
-    return home
-
-
-def _kwallet(h: Harness) -> OldHome:
-    home = h.home("v11", KWALLET_SECRET, name="kde")
-    daemon_wallet(home)
-    return home
-
-
-def _keychain(h: Harness) -> OldHome:
-    home = h.home("macos", MAC_SECRET, name="mac")
-    put(fixture_bytes("keychain", "test.keychain-db"), home.root / "Library/Keychains/login.keychain-db")
-    return home
-
-
-STORES: dict[str, Callable[[Harness], OldHome]] = {
-    "gnome-keyring": gnome_home,
-    "oo7-keyring": _oo7,
-    "kwallet": _kwallet,
-    "keychain": _keychain,
-    "dpapi-local": lambda h: windows_home(h, "built-local", built_local_key()[0], name="win-local"),
-    "dpapi-domain": lambda h: windows_home(h, "nemesis-domain", nemesis_key(), name="win-domain"),
-}
 
 
 @pytest.mark.parametrize("store", list(STORES))
@@ -546,7 +484,7 @@ def test_garbage_store_files_are_typed_failures_never_a_traceback(h, where):
 
 def test_a_bare_copy_of_a_macs_user_data_dir_needs_its_keychain_named(h):
     """v10 rows the basic key does not open, no Local State: a Mac's; the keychain is not under --from."""
-    home = _keychain(h)
+    home = keychain_home(h)
     bare = h.backup / "just-the-cursor-folder"
     shutil.copytree(home.udd, bare)
     line = refused(h, bare, 3, "store-missing")
