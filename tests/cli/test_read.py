@@ -1,13 +1,11 @@
-"""`cursor-byok where` and `list`: the JSON shape, masking, --reveal, and errors."""
+"""`cursor-byok where` and `list`: the JSON shape, masking and --reveal (their errors: test_group.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -15,10 +13,8 @@ from helpers.cli import cli_runner as runner
 from helpers.leaks import hidden_parts, sha12
 
 from cursor_byok.cli import Exit, main
-from cursor_byok.cursor import store
 from cursor_byok.model import VENDOR_PREFIXES
 from cursor_byok.providers import registry
-from cursor_byok.samples.installs import create_db
 
 PROVIDER_SHAPES = {
     "openai": {"configured", "enabled", "base_url", "key", "billing"},
@@ -274,94 +270,6 @@ def test_where_keeps_a_bad_file_and_says_why(tmp_path, clean_env):
     assert "not a SQLite file" in inst["error"] and inst["journal_mode"] is None
 
 
-# --- errors -------------------------------------------------------------------------------
-
-
-def assert_one_line_error(result, code: Exit) -> None:
-    assert result.exit_code == int(code), (result.stdout, result.stderr)
-    if result.stdout:  # with --json the failure is also a JSON document on stdout
-        assert json.loads(result.stdout) == {"error": {"code": int(code), "message": result.stderr[20:].rstrip("\n")}}
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("cursor-byok: error: ")
-    assert "Traceback" not in result.stderr
-
-
-def test_non_sqlite_file(tmp_path, clean_env):
-    bogus = tmp_path / "state.vscdb"
-    bogus.write_bytes(b"\x00garbage" * 100)
-    assert_one_line_error(run("--db", str(bogus), "list", "--json"), Exit.NOT_A_CURSOR_DB)
-
-
-def test_missing_tables(tmp_path, clean_env):
-    db = tmp_path / "state.vscdb"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE other (x)")
-    conn.close()
-    assert_one_line_error(run("--db", str(db), "list"), Exit.NOT_A_CURSOR_DB)
-
-
-def test_no_installation(clean_env):
-    assert_one_line_error(run("list", "--json"), Exit.NOT_FOUND)
-    assert_one_line_error(run("where"), Exit.NOT_FOUND)
-
-
-def test_missing_explicit_db(tmp_path, clean_env):
-    result = run("--db", str(tmp_path / "gone.vscdb"), "list")
-    assert_one_line_error(result, Exit.NOT_FOUND)
-    assert "gone.vscdb" in result.stderr
-
-
-def test_directory_as_db(tmp_path, clean_env):
-    assert_one_line_error(run("--db", str(tmp_path), "list"), Exit.NOT_FOUND)
-
-
-HOLD_LOCK = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
-
-def test_busy_database(tmp_path, clean_env, monkeypatch):
-    from helpers.children import read_line
-
-    db = tmp_path / "state.vscdb"
-    create_db(db, {"a": "1"}, wal=False)
-    monkeypatch.setattr(store, "READ_BUSY_TIMEOUT_S", 0.05)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert read_line(holder).strip() == "locked"
-        assert_one_line_error(run("--db", str(db), "list"), Exit.DB_BUSY)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-
-
-def test_unexpected_error_is_one_line_without_traceback(make_sample_dir, clean_env, monkeypatch):
-    import cursor_byok.library.read as api
-
-    sample = make_sample_dir("plaintext")
-    key = sample.keys["openai.key"]
-
-    def broken(*a, **kw):
-        raise ValueError(f"boom {key}")
-
-    monkeypatch.setattr(api, "load_profile", broken)
-    result = run("--db", str(sample.db), "list")
-    assert_one_line_error(result, Exit.FAILURE)
-    assert "ValueError" in result.stderr and key not in result.stderr
-
-
-def test_usage_error_keeps_click_code(clean_env):
-    result = run("--safe-storage", "vault", "list")
-    assert result.exit_code == int(Exit.USAGE)
-
-
 # --- real processes -------------------------------------------------------------------------
 
 
@@ -382,16 +290,3 @@ def test_list_in_a_real_process(make_sample_dir, clean_env, tmp_path):
     assert doc["providers"]["openai"]["key"]["fingerprint"] == sha12(sample.keys["openai.key"])
     assert doc["providers"]["openai"]["key"]["storage"] == "password"
     assert sample.keys["openai.key"] not in proc.stdout + proc.stderr
-
-
-def test_console_script_reports_errors_with_exit_codes(tmp_path, clean_env):
-    script = Path(sysconfig.get_path("scripts")) / "cursor-byok"
-    if not script.exists():
-        pytest.skip("the cursor-byok console script is not installed in this environment")
-    bogus = tmp_path / "state.vscdb"
-    bogus.write_text("nope")
-    proc = subprocess.run(
-        [str(script), "--db", str(bogus), "list"], capture_output=True, text=True, env=clean_env, timeout=120
-    )
-    assert proc.returncode == int(Exit.NOT_A_CURSOR_DB)
-    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
