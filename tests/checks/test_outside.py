@@ -15,7 +15,6 @@ from helpers.leaks import assert_no_key_in
 from helpers.paths import FIXTURES
 from helpers.transfer import run, snapshot
 
-from cursor_byok.cursor import settings_json
 from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.providers import registry
 from cursor_byok.samples.installs import make_key
@@ -114,22 +113,3 @@ def test_a_hostile_settings_json_is_passed_over(content, tmp_path, clean_env):
     (udd / "User" / "settings.json").write_bytes(content)
     result = run("--user-data-dir", udd, "--safe-storage", "basic", "doctor")
     assert result.exit_code in (0, 13) and "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ('{"a": 1,}', {"a": 1}),
-        ('{"a": [1, 2,], // c\n "b": "//x", /* "c": 3 */ "d": "a\\",b",}', {"a": [1, 2], "b": "//x", "d": 'a",b'}),
-        ('\ufeff{"cursor.openai.apiKey": "k"}', {"cursor.openai.apiKey": "k"}),
-        ('{"a": 1,,}', None),
-        ("", None),
-    ],
-)
-def test_jsonc_is_read_as_vs_code_reads_it(text, expected):
-    assert settings_json.parse(text) == expected
-
-
-def test_a_nested_spelling_counts_too():
-    assert settings_json.has_setting({"cursor": {"openai": {"apiKey": "k"}}}, "cursor.openai.apiKey")
-    assert not settings_json.has_setting({"cursor": {"openai": "k"}}, "cursor.openai.apiKey")
