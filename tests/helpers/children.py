@@ -3,7 +3,7 @@
 Every wait on a child process (its terminal output, a line on its pipe, its exit) has a deadline;
 past it the child is killed and the test fails with what the child showed. The deadlines are
 generous (2 shared cores can make a CLI start take seconds): they only turn a hang into a failure.
-tests/test_deadlines.py checks that the suite keeps to this.
+tests/project/test_deadlines.py checks that the suite keeps to this.
 """
 
 from __future__ import annotations

@@ -425,7 +425,7 @@ def test_buffer_json_decoder_accepts_exactly_lists_of_byte_values(obj, separator
         assert ss.decode_buffer_json(ss.encode_buffer_json(decoded)) == decoded
 
 
-# precheck is fuzzed in test_agefile.py with random and mutated bytes; what it lacks is the
+# precheck is fuzzed in tests/bundle/test_age_envelope.py with random and mutated bytes; what it lacks is the
 # positive side: every well-formed header, grease stanzas included, is read exactly.
 
 
