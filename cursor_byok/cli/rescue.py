@@ -183,9 +183,10 @@ def login_passwords(files: tuple[str, ...], env_name: str | None) -> list[str]:
 
 
 def _progress(step: CopyProgress) -> None:
-    """A full copy of the old database: its size said first, then a status line."""
+    """A large copy of the old database (whole, or the pages a read needs): its size said first, then a status
+    line."""
     if step.done == 0:
-        echo(f"copying the whole old database first ({step.total >> 20} MiB): {step.reason}", err=True)
+        echo(f"copying {step.total >> 20} MiB of the old database first: {step.reason}", err=True)
     show_status(f"copying {step.done * 100 // max(step.total, 1)}%…" if step.done < step.total else None)
 
 
