@@ -1,0 +1,86 @@
+"""A fresh review of "Trust nothing, round two" (issue 22): ways around its rules that were still open.
+
+Each test was run against the code before its fix and failed there (the last one guards what held); docs/safety.md
+("Round two, reviewed", and "What the review of round two leaves open") lists them and what stays open. Made-up
+keys only; real sample databases, real bundles and the real command line.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+from conftest import cli_runner
+from transfer import options, run
+
+from cursor_byok.cli import Exit, main
+
+_RNG = random.Random(2207)
+
+
+def _pick(alphabet: str, n: int) -> str:
+    return "".join(_RNG.choice(alphabet) for _ in range(n))
+
+
+# Keys whose shape is generic (no vendor prefix a message scrubber can spot): an Azure key in both formats, an
+# AWS secret access key with neither '/' nor '+', and an OpenAI-compatible vendor's `sk-` and 32 hex (DeepSeek's).
+GENERIC = {
+    "azure 32 hex": "f" + _pick("0123456789abcdef", 31),
+    "azure 84": "K" + _pick(string.ascii_letters + string.digits, 83),
+    "aws secret": "Q" + _pick(string.ascii_letters + string.digits, 39),
+    "sk and hex": "sk-" + _pick("0123456789abcdef", 32),
+}
+
+
+def never_shown(result, secret: str) -> None:
+    out = result.stdout + result.stderr
+    assert secret not in out and secret[4:-4] not in out, out
+    assert secret[4:-4].lower() not in out.lower(), out  # nor lower-cased, as a host name is
+
+
+# --- 1. a key of a generic shape, typed where a name, a URL or an argument goes, was repeated ---------------------
+
+PLACES = {
+    "set --base-url": ["set", "azure", "--base-url", "{s}", "--key-env", "AZ_KEY", "--yes"],
+    "set --base-url, in the host": ["set", "azure", "--base-url", "https://{s}.openai.azure.com", "--yes"],
+    "set --key-env": ["set", "azure", "--key-env", "{s}", "--yes"],
+    "set --secret-key-env": ["set", "bedrock", "--key-env", "AWS_ID", "--secret-key-env", "{s}", "--yes"],
+    "an extra argument": ["set", "openai", "{s}"],
+    "a command": ["{s}"],
+    "a choice": ["--safe-storage", "{s}", "list"],
+    "an option's value": ["set", "azure", "--wait", "{s}"],
+}
+
+
+# A host name label holds at most 63 characters: a shorter key there is a valid (if odd) Azure resource name.
+CASES = [(p, k) for p in sorted(PLACES) for k in sorted(GENERIC) if "host" not in p or len(GENERIC[k]) > 63]
+
+
+@pytest.mark.parametrize(("place", "kind"), CASES)
+def test_a_key_of_a_generic_shape_given_in_the_wrong_place_is_never_repeated(place, kind, make_sample_dir, data_dir):
+    """Before: `set azure --base-url <key>` answered "got '<key>'", `--key-env <key>` "$<key> is not set", and
+    click's usage errors quoted the key: the error funnel knew only keys with a vendor prefix."""
+    sd = make_sample_dir("basic")
+    secret = GENERIC[kind]
+    args = [w.format(s=secret) for w in PLACES[place]]
+    env = {"AZ_KEY": GENERIC["azure 32 hex"], "AWS_ID": "AKIA" + "QWERTYUIOPASDFGH"}
+    for json_flag in ([], ["--json"]):
+        result = cli_runner().invoke(main, [*options(sd), *args, *json_flag], env=env)
+        assert result.exit_code != 0, result.stdout
+        assert "Traceback" not in result.stderr
+        never_shown(result, secret)
+
+
+@pytest.mark.parametrize("source", ["env:{s}", "file:{s}", "file:~/keys/{s}"])
+def test_a_key_given_as_a_manifest_source_name_is_never_shown(source, make_sample_dir, tmp_path, data_dir):
+    """Before: `key = "env:<azure key>"` was shown by `apply --dry-run` ("would use $<key>") and its error."""
+    sd = make_sample_dir("basic")
+    secret = GENERIC["azure 84"]
+    manifest = tmp_path / "team.toml"
+    manifest.write_text(f'version = 1\n[azure]\nkey = "{source.format(s=secret)}"\n')
+    for args in (["apply", str(manifest), "--dry-run"], ["apply", str(manifest), "--dry-run", "--json"],
+                 ["apply", str(manifest), "--yes"]):  # fmt: skip
+        result = run(*options(sd), *args)
+        assert result.exit_code == int(Exit.INPUT), (args, result.stdout, result.stderr)
+        never_shown(result, secret)
