@@ -24,8 +24,10 @@ from ..key_shapes import (
     NOT_SHOWN,
     article,
     credential_kind,
+    holds_a_key,
     looks_like_key,
     other_credential,
+    secret_in_path,
     shown_env_name,
     shown_path,
 )
@@ -189,8 +191,10 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
             f"{label}: the {kind}: source holds a control character (or a bidi or other format character, which "
             "could hide or reorder what is shown)"
         )
-    if kind == "env" and not _ENV_NAME.fullmatch(arg):
+    if kind == "env" and (not _ENV_NAME.fullmatch(arg) or holds_a_key(arg)):
         raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
+    if kind == "file" and secret_in_path(arg):  # a dry run would show it: `would read ...`
+        raise InputError(f"{label}: file: needs a path, and this one looks like a key {NOT_SHOWN}")
     try:
         words = shlex.split(arg) if kind == "cmd" else [arg]
     except ValueError as exc:
