@@ -84,3 +84,44 @@ def test_a_key_given_as_a_manifest_source_name_is_never_shown(source, make_sampl
         result = run(*options(sd), *args)
         assert result.exit_code == int(Exit.INPUT), (args, result.stdout, result.stderr)
         never_shown(result, secret)
+
+
+# --- 2. a key pasted in the wrong box of Cursor's settings (a model name, the deployment) -------------------------
+
+
+def test_a_key_in_a_model_name_or_a_deployment_is_masked_and_never_exported(make_sample_dir, tmp_path, data_dir):
+    """Cursor's model box and Azure's deployment box sit beside the key boxes. Before: `list`, `list --json`,
+    `models list` and `doctor --all` printed such a key, and `export --no-keys` (a "safe to share" bundle) carried
+    it; `import` then refused the whole bundle for it. A key pasted as the base URL was printed by `doctor`."""
+    import json
+
+    import cursor_byok as api
+    from cursor_byok.samples.installs import default_settings
+
+    in_model, in_deployment = GENERIC["sk and hex"], GENERIC["azure 84"]
+    settings = default_settings()
+    settings["aiSettings"]["userAddedModels"] = ["llama-3.1-70b", in_model]
+    settings["aiSettings"]["modelOverrideEnabled"] = [in_model]
+    settings["aiSettings"]["modelConfig"]["composer"]["modelName"] = in_model
+    settings["azureState"]["deployment"] = in_deployment
+    settings["openAIBaseUrl"] = in_url = GENERIC["azure 32 hex"]  # a key in the base URL's box: no URL at all
+    sd = make_sample_dir("basic", settings=settings)
+    for args in (["list"], ["list", "--json"], ["models", "list"], ["models", "list", "--json"], ["doctor", "--all"]):
+        result = run(*options(sd), *args)
+        assert result.exit_code == 0, result.stderr
+        for secret in (in_model, in_deployment, in_url):
+            never_shown(result, secret)
+    ctx = api.Context(user_data_dir=str(sd.udd), safe_storage=api.SafeStorageConfig("basic"))
+    for keys in (False, True):
+        exported = api.export_bundle(ctx, passphrase="correct horse battery staple", keys=keys)
+        opened = api.open_bundle(exported.data, passphrases=["correct horse battery staple"])
+        document = json.dumps(opened.document_in_clear)
+        assert in_model not in document and in_deployment not in document and in_url not in document
+        assert "llama-3.1-70b" in document
+        assert any("look like a key" in n for n in exported.notes), exported.notes
+    target = make_sample_dir("basic", seed=8)
+    bundle = tmp_path / "team.age"
+    bundle.write_bytes(exported.data)
+    args = [*options(target), "import", str(bundle), "--passphrase-env", "PP", "--dry-run"]
+    done = cli_runner().invoke(main, args, env={"PP": "correct horse battery staple"})
+    assert done.exit_code == 0, done.stderr  # the bundle imports: nothing in it is refused as a key
