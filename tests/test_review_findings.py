@@ -125,3 +125,21 @@ def test_a_key_in_a_model_name_or_a_deployment_is_masked_and_never_exported(make
     args = [*options(target), "import", str(bundle), "--passphrase-env", "PP", "--dry-run"]
     done = cli_runner().invoke(main, args, env={"PP": "correct horse battery staple"})
     assert done.exit_code == 0, done.stderr  # the bundle imports: nothing in it is refused as a key
+
+
+# --- 3. an endpoint "decided" by answers piped into --on-conflict ask ----------------------------------------------
+
+
+def test_a_new_endpoint_is_never_allowed_by_answers_piped_into_on_conflict_ask(make_sample_dir, tmp_path, data_dir):
+    """The rule: a new endpoint needs --allow-endpoint HOST or a yes on a terminal. Before: with stdin a pipe,
+    `--on-conflict ask --yes` took "y" from it and pointed OpenAI at the collector; `yes |` looped for ever on
+    the replace-all question."""
+    from test_trust_urls import blob, bundle_of
+
+    target = make_sample_dir("v11")
+    bundle, ident = bundle_of(tmp_path, {"openai": {"base_url": "https://collector.example.net/v1"}})
+    before = target.db.read_bytes()
+    result = run(*options(target), "import", bundle, "-i", ident, "--yes", "--on-conflict", "ask", input="y\n" * 50)
+    assert result.exit_code == int(Exit.INPUT), result.stderr
+    assert "terminal" in result.stderr.splitlines()[-1]
+    assert blob(target.db).get("openAIBaseUrl") is None and target.db.read_bytes() == before
