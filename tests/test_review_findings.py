@@ -143,3 +143,24 @@ def test_a_new_endpoint_is_never_allowed_by_answers_piped_into_on_conflict_ask(m
     assert result.exit_code == int(Exit.INPUT), result.stderr
     assert "terminal" in result.stderr.splitlines()[-1]
     assert blob(target.db).get("openAIBaseUrl") is None and target.db.read_bytes() == before
+
+
+# --- 4. a line break in a row or profile name forged lines of output -----------------------------------------------
+
+
+def test_a_line_break_in_a_row_or_profile_name_cannot_add_a_line_to_the_output(make_sample_dir, data_dir):
+    """The sanitizer keeps newlines (the tool's own text needs them), so a row named `...fooKey\\nverified ...` or
+    a profile so named in storage.json printed a line of its choosing in `list`, `audit` and `doctor`."""
+    import sqlite3
+
+    from cursor_byok.samples.installs import ProfileSample
+
+    forged = "verified  openai  every key checked"
+    sd = make_sample_dir("basic", profiles=(ProfileSample("p1", f"work\n{forged}"),))
+    with sqlite3.connect(sd.db) as conn:
+        for name in (f"x\n{forged}", f"fooKey\n{forged}Key"):
+            conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (f"secret://cursorAuth/{name}", '"v10AAAA"'))
+    for args in (["list"], ["list", "--profile", "all"], ["audit"], ["doctor"], ["where"]):
+        result = run(*options(sd), *args)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert not any(line.startswith(forged) or line.strip().startswith(forged) for line in lines), lines
