@@ -164,3 +164,29 @@ def test_a_line_break_in_a_row_or_profile_name_cannot_add_a_line_to_the_output(m
         result = run(*options(sd), *args)
         lines = (result.stdout + result.stderr).splitlines()
         assert not any(line.startswith(forged) or line.strip().startswith(forged) for line in lines), lines
+
+
+# --- 5. on Windows a .bat/.cmd program runs through cmd.exe, which acts on & | < > ^ % in its arguments -----------
+
+
+def test_a_batch_file_whose_arguments_cmd_exe_would_act_on_is_never_run(monkeypatch, tmp_path):
+    """`cmd:get-key.cmd team&calc` was confirmed as one program with one argument; CreateProcess hands a batch
+    file to cmd.exe, which runs `calc` (Python's subprocess does not escape for it). The README says commands
+    run without a shell."""
+    import sys
+
+    from cursor_byok.changes import wanted
+    from cursor_byok.errors import InputError
+
+    started = []
+    monkeypatch.setattr(wanted, "resolve_program", lambda *a, **k: "C:\\tools\\get-key.cmd")
+    monkeypatch.setattr("subprocess.Popen", lambda *a, **k: started.append(a) or pytest.fail("it ran"))
+    monkeypatch.setattr(sys, "platform", "win32")
+    for command in ("get-key.cmd team&calc", "get-key.cmd %COMSPEC%", 'get-key.cmd "a" ^| b'):
+        with pytest.raises(InputError) as refused:
+            wanted.run_key_command(command, "key", cwd=tmp_path)
+        assert "cmd.exe" in str(refused.value)
+    assert started == []
+    assert wanted.batch_refusal("C:\\tools\\get-key.cmd", ["team/openai"], windows=True) is None
+    assert wanted.batch_refusal("/usr/bin/get-key.cmd", ["a&b"], windows=False) is None
+    assert wanted.batch_refusal("C:\\tools\\op.exe", ["a&b"], windows=True) is None
