@@ -190,3 +190,34 @@ def test_a_batch_file_whose_arguments_cmd_exe_would_act_on_is_never_run(monkeypa
     assert wanted.batch_refusal("C:\\tools\\get-key.cmd", ["team/openai"], windows=True) is None
     assert wanted.batch_refusal("/usr/bin/get-key.cmd", ["a&b"], windows=False) is None
     assert wanted.batch_refusal("C:\\tools\\op.exe", ["a&b"], windows=True) is None
+
+
+# --- held: a name lookup that never answers holds doctor --online only until the deadline ------------------------
+
+
+def test_a_name_lookup_that_never_answers_ends_at_the_deadline(monkeypatch):
+    """A lookup happens before any socket exists, so no cut reaches it; the check's thread is a daemon and the run
+    still ends at its deadline, saying so (docs/safety.md said the lookup held it until the process ended)."""
+    import socket
+    import threading
+    import time
+
+    from cursor_byok.checks import doctor
+    from cursor_byok.model import KeyForm, Profile, Secret, StoredKey
+
+    release = threading.Event()
+
+    def never_answers(*_args, **_kwargs):
+        release.wait(60)
+        raise socket.gaierror("released by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", never_answers)
+    key = StoredKey(Secret("sk-ant-api03-" + "Q" * 93 + "AA"), "basic", "secret://cursorAuth/claudeKey")
+    profile = Profile(fields={"anthropic.key": key, "anthropic.enabled": True}, key_form=KeyForm.SECRET)
+    started = time.monotonic()
+    try:
+        (found,) = [v for v in doctor.verify_keys(profile, deadline_s=1.0) if v.field == "anthropic.key"]
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5, "the lookup held the run"
+    assert "deadline" in found.reason and found.slow
