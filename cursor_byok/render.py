@@ -18,7 +18,7 @@ from .providers import registry
 
 def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
     """A plain left-aligned table with two spaces between columns."""
-    cells = [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [["" if c is None else str(c).replace("\n", "\\n") for c in r] for r in rows]  # one line per row
     if header is not None:
         cells.insert(0, list(header))
     if not cells:

@@ -17,6 +17,7 @@ from ..console import has_unsafe
 from ..cursor.rows import raw_travels
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
+from ..key_shapes import holds_a_key
 from ..model import (
     BUNDLE,
     EXTRA_PREFIX,
@@ -27,6 +28,7 @@ from ..model import (
     Profile,
     Secret,
     StoredKey,
+    mask,
     models_document,
 )
 from ..providers import registry
@@ -78,6 +80,9 @@ def to_document(
                     notes.append(note)
                     if not carry:
                         continue
+            if name not in key_names and isinstance(value, str) and holds_a_key(value):
+                notes.append(f"{field}: left out, it holds what looks like a key ({mask(value)})")
+                continue
             if value is not None:
                 entry[name] = _plain(value)
         if entry:
@@ -106,13 +111,25 @@ def to_document(
                     extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
         doc["profile"]["extra_secrets"] = extras
     if models and (not only or "models" in only):
-        doc["profile"]["models"] = models_document(profile.fields)
+        doc["profile"]["models"] = _without_keys(models_document(profile.fields), notes)
     return doc, notes
 
 
 def _noted(notes: list[str], carry: bool, note: str) -> bool:
     notes.append(note)
     return carry
+
+
+def _without_keys(models: dict, notes: list[str]) -> dict:
+    """The models document without names that are keys (pasted in the wrong box): never carried, said in a note."""
+    found = [n for n in (*(n for k, v in models.items() if k != "selected" for n in v), *models["selected"].values())
+             if holds_a_key(n)]  # fmt: skip
+    if not found:
+        return models
+    notes.append(f"models: left out {len(set(found))} model name(s) that look like a key ({mask(found[0])})")
+    out = {k: [n for n in v if not holds_a_key(n)] for k, v in models.items() if k != "selected"}
+    out["selected"] = {s: n for s, n in models["selected"].items() if not holds_a_key(n)}
+    return out
 
 
 def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = True) -> list[str]:

@@ -24,8 +24,10 @@ from ..key_shapes import (
     NOT_SHOWN,
     article,
     credential_kind,
+    holds_a_key,
     looks_like_key,
     other_credential,
+    secret_in_path,
     shown_env_name,
     shown_path,
 )
@@ -189,8 +191,10 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
             f"{label}: the {kind}: source holds a control character (or a bidi or other format character, which "
             "could hide or reorder what is shown)"
         )
-    if kind == "env" and not _ENV_NAME.fullmatch(arg):
+    if kind == "env" and (not _ENV_NAME.fullmatch(arg) or holds_a_key(arg)):
         raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
+    if kind == "file" and secret_in_path(arg):  # a dry run would show it: `would read ...`
+        raise InputError(f"{label}: file: needs a path, and this one looks like a key {NOT_SHOWN}")
     try:
         words = shlex.split(arg) if kind == "cmd" else [arg]
     except ValueError as exc:
@@ -308,6 +312,25 @@ def resolve_program(
     return None
 
 
+BATCH_EXTENSIONS = (".bat", ".cmd")
+CMD_METACHARACTERS = frozenset('&|<>^%!"()')
+
+
+def batch_refusal(program: str, args: Iterable[str], windows: bool) -> str | None:
+    """Why a command must not run, or None. On Windows a .bat or .cmd file runs through cmd.exe whatever Popen is
+    told, and cmd.exe reads &, |, <, >, ^, %, !, quotes and parentheses in its arguments as its own (`get-key.cmd
+    team&calc` runs calc): what would run is not the command that was shown and confirmed."""
+    if not windows or not program.lower().endswith(BATCH_EXTENSIONS):
+        return None
+    found = sorted({c for arg in args for c in arg if c in CMD_METACHARACTERS})
+    if not found:
+        return None
+    return (
+        f"{program} is a batch file, which cmd.exe runs, and its arguments hold {' '.join(found)}, which cmd.exe "
+        "would act on; call the program the batch file calls, or drop those characters"
+    )
+
+
 def run_key_command(
     command: str,
     label: str,
@@ -327,6 +350,9 @@ def run_key_command(
     program = resolve_program(args[0], child_env, cwd)
     if program is None:
         raise InputError(f"{label}: command not found: {args[0]} (looked on PATH only, never in the current folder)")
+    refused = batch_refusal(program, args[1:], sys.platform.startswith("win"))
+    if refused:
+        raise InputError(f"{label}: `{command}` not run: {refused}")
     try:
         proc = subprocess.Popen(
             [program, *args[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

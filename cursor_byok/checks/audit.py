@@ -323,7 +323,12 @@ def is_local(host: str | None) -> bool:
 
 
 def safe_url(url: str) -> str:
-    """A URL for display: no user info, query or fragment (they may carry secrets)."""
+    """A URL for display: no user info, query or fragment (they may carry secrets); a key pasted in the URL's box
+    (no URL at all: 32 hex, say) masked."""
+    if formats.holds_a_key(url):
+        from ..model import mask
+
+        return mask(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -294,8 +294,8 @@ def check_endpoint(profile: Profile, provider: Provider) -> Check:
         name,
         AZURE_REFUSED,
         OK,
-        f"endpoint {safe_url(endpoint)}, deployment {deployment}; Cursor stores no API version, so whether the "
-        f"endpoint accepts {AZURE_API_VERSION} is checked only by {command('doctor', '--online')} "
+        f"endpoint {safe_url(endpoint)}, deployment {_name_shown(deployment)}; Cursor stores no API version, so "
+        f"whether the endpoint accepts {AZURE_API_VERSION} is checked only by {command('doctor', '--online')} "
         "(--azure-api-version)",
     )
 
@@ -821,7 +821,7 @@ def _versioned(provider: str) -> bool:
 
 def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str]:
     host = target.host or "the server"
-    name = unquote(urlsplit(target.url or "").path.split("/")[-3])  # .../deployments/NAME/chat/completions
+    name = _name_shown(unquote(urlsplit(target.url or "").path.split("/")[-3]))  # .../deployments/NAME/chat/...
     if code in (401, 403):
         return INVALID, f"HTTP {code}: {host} rejected the key"
     if code == 404:
@@ -834,6 +834,13 @@ def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str
         version = _api_version(target)
         return VERIFIED, f"deployment {name} answers with api-version {version} (the empty test request runs no model)"
     return UNKNOWN, f"HTTP {code} from {host} for deployment {name}: cannot tell"
+
+
+def _name_shown(name: Any) -> Any:
+    """A deployment name as shown: masked when it is a key pasted in the deployment box."""
+    from ..model import mask
+
+    return mask(name) if isinstance(name, str) and formats.holds_a_key(name) else name
 
 
 def stopped(target: Target, allowed: float) -> str:

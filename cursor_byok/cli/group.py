@@ -23,10 +23,11 @@ def _use_data_dir(value: str | None) -> None:
 
 
 def _without_secrets(exc: click.ClickException) -> click.ClickException:
-    """The same usage error with any key in its message dropped (click quotes the value it refused)."""
-    from ..key_shapes import without_secrets
+    """The same usage error with any key in its message dropped (click quotes the value it refused), generic
+    shapes included: `set azure <32 hex>` is a key pasted as an argument."""
+    from ..key_shapes import without_key_words
 
-    exc.message = without_secrets(exc.message)
+    exc.message = without_key_words(exc.message)
     return exc
 
 
@@ -141,7 +142,7 @@ class ByokGroup(HelpfulGroup):
             if not _json_state().get("wanted"):
                 raise _without_secrets(exc) from None
             known = exc.exit_code in {int(code) for code in Exit}
-            fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
+            fail(_without_secrets(exc).format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):
             raise
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as git does

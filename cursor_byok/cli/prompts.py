@@ -69,6 +69,11 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
     """Step 4 on a terminal, once the plan is on screen: one question for every stored value that differs
     (replace all, keep all, ask for each, quit), then each change of where prompts and code go, apart:
     "replace all" never covers those."""
+    if not is_terminal(sys.stdin):  # answers piped in are no decision: "y" would allow a new endpoint
+        raise E.ConfirmationNeeded(
+            "--on-conflict ask needs a terminal to answer on; pass --on-conflict keep or replace, and "
+            "--allow-endpoint HOST for a new endpoint"
+        )
     replaced: dict[str, bool] = {}
     if conflicts.values:
         n = len(conflicts.values)

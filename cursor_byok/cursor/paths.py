@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
-from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound
+from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound, printable
 from ..key_shapes import shown_path
 from ..private_files import read_small
 from ..processes import pid_alive
@@ -219,7 +219,7 @@ def profiles(inst: Installation) -> list[UserProfile]:
             continue
         location = entry["location"]
         given = entry.get("name")
-        name = given if isinstance(given, str) else location
+        name = printable(given) if isinstance(given, str) else location  # one line: storage.json is not trusted
         db = Path(inst.user_data_dir) / "User" / "profiles" / location / "globalStorage" / "state.vscdb"
         out.append(UserProfile(name, location, db))
     return out

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
+from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable, printable
 from ..model import (
     EXTRA_PREFIX,
     PLAINTEXT,
@@ -78,12 +78,15 @@ def secret_row_kind(name: str) -> str:
     PROVIDER_ROW: a provider slot's own row (the registry's). CURSOR_ROW: one of Cursor's own login, account or
     MCP rows (`is_cursor_own`): never read as a key, exported or written. EXTRA_KEY_ROW: any other name ending in
     "Key" (any case), an unknown provider's key: it travels as an extra key. WITHHELD_ROW: every other name
-    (authToken, jwt, sessionId...): not a provider key, so it is never exported or written, only listed by name.
+    (authToken, jwt, sessionId..., or a name holding a line break or a control character): not a provider key,
+    so it is never exported or written, only listed by name (escaped).
     """
     if name in registry().key_row_names.values():
         return PROVIDER_ROW
     if is_cursor_own(name):
         return CURSOR_ROW
+    if not name.isprintable():  # a line break or a control in it: no provider's row, and shown only escaped
+        return WITHHELD_ROW
     return EXTRA_KEY_ROW if name.lower().endswith("key") else WITHHELD_ROW
 
 
@@ -378,8 +381,8 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
                 fields[EXTRA_PREFIX + name] = found
     if withheld:
         notes.append(
-            f"{', '.join(withheld)}: not read as keys (only an unknown row whose name ends in Key is an unknown "
-            "provider's key); never exported or written"
+            f"{', '.join(map(printable, withheld))}: not read as keys (only an unknown row whose name ends in Key "
+            "is an unknown provider's key); never exported or written"
         )
     unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():

@@ -223,7 +223,7 @@ def check(url: str, label: str) -> str:
         raise UnsafeURL(f"{label} must be an https:// URL")
     if len(url) > MAX_URL_LENGTH or _BAD_CHAR.search(url):
         raise UnsafeURL(f"{label} holds whitespace or a control character, or is over {MAX_URL_LENGTH} characters")
-    got = _quoted(shown(url))
+    got = _quoted(_shown_in_error(url))
     try:
         parts, userinfo = _split(url)
         port = parts.port  # noqa: F841  (raises ValueError on a bad port)
@@ -243,6 +243,16 @@ def check(url: str, label: str) -> str:
     if secret_parts(url):
         raise UnsafeURL(f"{label} holds what looks like a key ({got}); put the key in the key source, never in the URL")
     return url
+
+
+def _shown_in_error(url: str) -> str:
+    """The URL for a refusal: shown() masks its key-shaped parts; here a part (or the whole) with even a generic
+    key's shape (an Azure key pasted as --base-url, say) is masked too, and a part holding a key anywhere."""
+    from ..key_shapes import NOT_SHOWN, holds_a_key, secret_in_path
+
+    if holds_a_key(url) or secret_in_path(url):
+        return NOT_SHOWN
+    return re.sub(r"[^/:?#&=@.]+", lambda m: mask(m.group()) if holds_a_key(m.group()) else m.group(), shown(url))
 
 
 def _quoted(text: str) -> str:
@@ -266,4 +276,4 @@ def _check_host(netloc: str, host: str, label: str, got: str) -> None:
             f"got {got}; use the provider's plain ASCII host name"
         )
     if not all(_HOST_LABEL.fullmatch(lab) for lab in labels):
-        raise UnsafeURL(f"{label}: {ascii(host)} is not a valid host name")
+        raise UnsafeURL(f"{label}: the host name of {got} is not a valid host name")
