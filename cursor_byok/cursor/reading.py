@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from ..model import Profile
 from ..safestorage.backends import SafeStorage
-from . import paths as locate
+from . import paths
 
 
 def read_rows(db_path: Path) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def read_merged_rows(db_path: Path, blob_db: Path | None = None) -> dict[str, An
 
 
 def load_profile(
-    inst: locate.Installation, storage: SafeStorage, blob_db: Path | None = None
+    inst: paths.Installation, storage: SafeStorage, blob_db: Path | None = None
 ) -> tuple[Profile, dict[str, Any]]:
     """The installation's Profile and the raw rows it came from (a profile's settings blob when given)."""
     from .rows import read_profile
@@ -54,24 +54,25 @@ def load_profile(
     return read_profile(rows, storage), rows
 
 
-def source_info(inst: locate.Installation) -> dict[str, Any]:
+def source_info(inst: paths.Installation) -> dict[str, Any]:
     return {"db": str(inst.db_path), "user_data_dir": str(inst.user_data_dir) if inst.user_data_dir else None}
 
 
-def cursor_facts(inst: locate.Installation, rows: Mapping[str, Any]):
+def cursor_facts(inst: paths.Installation, rows: Mapping[str, Any]):
     """The version Cursor recorded (else the installed app's, saying so) and whether it makes state.vscdb.backup."""
-    from ..versions import cursor_facts as facts
-    from ..versions import recorded_version
+    from .. import versions
 
-    app = installed_version(inst) if recorded_version(rows) is None else None
-    return facts(rows, Path(f"{inst.db_path}.backup").is_file(), (app.version, str(app.source)) if app else None)
+    app = installed_version(inst) if versions.recorded_version(rows) is None else None
+    return versions.cursor_facts(
+        rows, Path(f"{inst.db_path}.backup").is_file(), (app.version, str(app.source)) if app else None
+    )
 
 
-def installed_version(inst: locate.Installation, env: Mapping[str, str] | None = None, platform: str | None = None):
+def installed_version(inst: paths.Installation, env: Mapping[str, str] | None = None, platform: str | None = None):
     """The installed Cursor app's version for this installation's channel (an InstalledVersion), or None."""
     import os
     import sys
 
-    from .installed import installed_version as find
+    from . import installed
 
-    return find(inst.channel, platform or sys.platform, os.environ if env is None else env)
+    return installed.installed_version(inst.channel, platform or sys.platform, os.environ if env is None else env)

@@ -27,9 +27,9 @@ from ..model import (
     StoredKey,
 )
 from ..providers import registry
-from ..safestorage import oscrypt as ss
+from ..safestorage import oscrypt
 from ..versions import FACT_ROWS, recorded_version
-from . import blob_patch as blobpatch
+from . import blob_patch
 from .store import RowWrite
 
 BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser"
@@ -124,11 +124,11 @@ def raw_value(value: Any) -> str | None:
     if text is None or len(text) > RAW_MAX:
         return None
     try:
-        blob = ss.decode_buffer_json(text)
+        blob = oscrypt.decode_buffer_json(text)
     except ValueError:
         stripped = text.strip()
         return None if stripped[:1] in ("{", "[") else plain_value(stripped).strip()
-    if not blob or ss.has_version_prefix(blob):
+    if not blob or oscrypt.has_version_prefix(blob):
         return None
     try:
         return blob.decode("utf-8").strip()
@@ -171,10 +171,10 @@ def ciphertext(value: Any) -> bytes | None:
     """The bytes of a Buffer JSON value that start with a version prefix (`v` and two digits); None otherwise:
     not Buffer JSON, empty (a cleared key), or bytes in clear."""
     try:
-        blob = ss.decode_buffer_json(as_text(value) or "")
+        blob = oscrypt.decode_buffer_json(as_text(value) or "")
     except ValueError:
         return None
-    return blob if ss.has_version_prefix(blob) else None
+    return blob if oscrypt.has_version_prefix(blob) else None
 
 
 def encrypted_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
@@ -257,7 +257,7 @@ class _Reader:
         if raw is not None:
             return StoredKey(Secret(raw), RAW, row, RAW_WORDS) if raw else None
         try:
-            blob = ss.decode_buffer_json(text or "")
+            blob = oscrypt.decode_buffer_json(text or "")
         except ValueError as exc:
             return StoredKey(None, UNDECRYPTABLE, row, f"not a Buffer JSON value ({exc})")
         if not blob:
@@ -326,12 +326,12 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     reg, paths = registry(), blob_paths()
     for field in (*reg.toggle_fields, *reg.text_setting_fields, *MODEL_BLOB_PATHS):
-        value = _typed(field, blobpatch.get_path(doc, paths[field]), notes)
+        value = _typed(field, blob_patch.get_path(doc, paths[field]), notes)
         if value == "" and field in reg.url_fields:
             continue  # a base URL switched off: "" before 2.4, null from 2.4 on (the box is on when non-empty)
         if value is not None:
             out[field] = value
-    config = blobpatch.get_path(doc, ("aiSettings", "modelConfig"), {})
+    config = blob_patch.get_path(doc, ("aiSettings", "modelConfig"), {})
     if isinstance(config, dict):
         for surface, entry in config.items():
             name = entry.get("modelName") if isinstance(entry, dict) else None
@@ -341,7 +341,7 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
 
 
 def _blob_key(doc: dict, path: tuple[str, ...]) -> StoredKey | None:
-    value = blobpatch.get_path(doc, path)
+    value = blob_patch.get_path(doc, path)
     if isinstance(value, str) and value and value not in registry().role_markers:
         return StoredKey(Secret(value), SETTINGS_JSON, f"{BLOB_KEY}#{'.'.join(path)}")
     return None
@@ -352,7 +352,7 @@ def roles_in(doc: dict) -> frozenset[str]:
     return frozenset(
         p.name
         for p in registry()
-        if p.role and all(blobpatch.get_path(doc, k.blob) == p.role.marker for k in p.settable_keys)
+        if p.role and all(blob_patch.get_path(doc, k.blob) == p.role.marker for k in p.settable_keys)
     )
 
 
@@ -485,7 +485,7 @@ class RowWriter:
             return {}, [(slot.blob, _reveal(value) or "")]
         secret_row, plain_row = SECRET_PREFIX + name, PLAIN_PREFIX + name
         blob: list = []
-        if slot.blob and blobpatch.get_path(self._doc(), slot.blob):
+        if slot.blob and blob_patch.get_path(self._doc(), slot.blob):
             blob.append((slot.blob, ""))  # the row wins; do not leave a stale copy
         if value is None:
             return {secret_row: None, plain_row: None}, blob
@@ -529,9 +529,9 @@ class RowWriter:
         text = text if text is not None else "{}"
         try:
             for path, value in changes:
-                text = blobpatch.set_path(text, path, value)
+                text = blob_patch.set_path(text, path, value)
             json.loads(text)
-        except (blobpatch.PatchError, ValueError) as exc:
+        except (blob_patch.PatchError, ValueError) as exc:
             raise BlobUnpatchable(
                 f"the settings blob is malformed ({exc}); open Cursor once to rewrite it, then retry"
             ) from None

@@ -24,7 +24,7 @@ from typing import Callable
 from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
 from ..results import Result
-from ..safestorage import oscrypt as ss
+from ..safestorage import oscrypt
 from .installs import Sample, build_user_data_dir, default_settings, hex_key, make_key, sample_keys
 
 WINDOWS = sys.platform == "win32"
@@ -74,7 +74,9 @@ def _clear_openai_row(db: Path, codec) -> None:
 
     conn = sqlite3.connect(db)
     try:
-        conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (SECRET_PREFIX + "openAIKey", ss.encode_buffer_json(b"")))
+        conn.execute(
+            "INSERT INTO ItemTable VALUES (?, ?)", (SECRET_PREFIX + "openAIKey", oscrypt.encode_buffer_json(b""))
+        )
         conn.commit()
     finally:
         conn.close()

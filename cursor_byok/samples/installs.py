@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from ..cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from ..providers import registry
-from ..safestorage import oscrypt as ss
+from ..safestorage import oscrypt
 
 B64URL = string.ascii_letters + string.digits + "-_"
 GENERATIONS = ("plaintext", "basic", "v11", "macos", "windows")
@@ -113,13 +113,13 @@ class Sample:
 
     def codec(self):
         if self.generation == "basic":
-            return ss.linux_basic_codec()
+            return oscrypt.linux_basic_codec()
         if self.generation == "v11":
-            return ss.linux_keyring_codec(self.secret)
+            return oscrypt.linux_keyring_codec(self.secret)
         if self.generation == "macos":
-            return ss.macos_codec(self.secret)
+            return oscrypt.macos_codec(self.secret)
         if self.generation == "windows":
-            return ss.GcmCodec(self.secret)
+            return oscrypt.GcmCodec(self.secret)
         return None
 
 
@@ -180,16 +180,16 @@ def item_rows(sample: Sample) -> dict[str, str]:
         if codec is None:
             rows[PLAIN_PREFIX + name] = value
         else:
-            rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
+            rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
     for name, value in sample.extra_secrets.items():
-        rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
+        rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
     if codec is not None and sample.mcp_key:
-        rows["secret://mcpEncryptionKey"] = ss.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
+        rows["secret://mcpEncryptionKey"] = oscrypt.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
     if codec is not None:
         for name, token in sample.mcp_oauth.items():
-            rows[mcp_oauth_row(name)] = ss.encode_buffer_json(codec.encrypt(token))
+            rows[mcp_oauth_row(name)] = oscrypt.encode_buffer_json(codec.encrypt(token))
         for (extension, key), value in sample.extension_secrets.items():
-            rows[extension_secret_row(extension, key)] = ss.encode_buffer_json(codec.encrypt(value))
+            rows[extension_secret_row(extension, key)] = oscrypt.encode_buffer_json(codec.encrypt(value))
     rows.update(sample.raw_rows)
     rows[BLOB_KEY] = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     rows.update(version_rows(sample))
