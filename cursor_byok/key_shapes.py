@@ -6,8 +6,6 @@ import os
 import re
 
 from .key_table import SHAPES, credential_of, fields, find_secrets, has_a_key_shape, looks_like_secret
-from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
-from .key_table import looks_like_key as looks_like_key
 from .providers import registry
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"

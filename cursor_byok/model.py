@@ -1,8 +1,7 @@
-"""Plain data: providers, secrets, profiles and field changes. No I/O.
+"""Plain data: secrets, profiles and field changes. No I/O.
 
-The providers and their fields come from the registry (cursor_byok.providers);
-the names PROVIDERS, PROVIDER_ALIASES, KEY_FIELDS, SETTING_FIELDS,
-PROVIDER_LAYOUT, KEY_NAMES and SETTABLE_KEY_NAMES are views of it, read when asked for (see __getattr__ below).
+The providers and their fields are the registry's (cursor_byok.providers: `registry().names`, `.key_fields`,
+`.layout`, ...), read when asked for, never copied here.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from enum import Enum
 from typing import Any, Literal, Mapping
 
 from .key_table import mask_prefixes
-from .providers import provider_named as provider_named  # re-exported: the library and the CLI use it here
 from .providers import registry
 
 MIN_PASSPHRASE = 10  # characters: a bundle's passphrase is all that protects the keys in it
@@ -155,24 +153,6 @@ def is_key_field(field_name: str) -> bool:
     return field_name in registry().key_slots or field_name.startswith(EXTRA_PREFIX)
 
 
-_VIEWS = {
-    "PROVIDERS": lambda: registry().names,
-    "PROVIDER_ALIASES": lambda: dict(registry().aliases),
-    "KEY_FIELDS": lambda: registry().key_fields,
-    "SETTING_FIELDS": lambda: registry().setting_fields,
-    "PROVIDER_LAYOUT": lambda: {p: dict(layout) for p, layout in registry().layout.items()},
-    "KEY_NAMES": lambda: registry().key_names,
-    "SETTABLE_KEY_NAMES": lambda: registry().settable_key_names,  # a session token is not set by hand
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The provider lists of earlier versions, as views of the current registry (never frozen at import)."""
-    if name in _VIEWS:
-        return _VIEWS[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass(frozen=True)
 class Profile:
     """Every BYOK setting of one Cursor database (or one bundle).
@@ -195,11 +175,6 @@ class Profile:
     def uses_role(self, provider: str) -> bool:
         """True when a team role stands in for this provider's keys (Bedrock's IAM role)."""
         return provider in self.roles
-
-    @property
-    def bedrock_iam(self) -> bool:
-        """Earlier spelling of uses_role() for the one provider with a role marker."""
-        return bool(self.roles)
 
     def keys(self) -> dict[str, StoredKey]:
         return {n: v for n, v in self.fields.items() if is_key_field(n)}
