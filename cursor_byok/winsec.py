@@ -14,6 +14,7 @@ real one.
 from __future__ import annotations
 
 import ctypes
+import types
 from ctypes import wintypes
 from pathlib import Path
 
@@ -57,8 +58,6 @@ class EXPLICIT_ACCESS_W(ctypes.Structure):
 
 def windows_api():  # pragma: no cover - Windows only
     """advapi32 and kernel32 with their argument types declared."""
-    import types
-
     advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     kernel32.GetCurrentProcess.restype = wintypes.HANDLE

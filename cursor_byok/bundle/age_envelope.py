@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyrage
+from cryptography.hazmat.primitives import serialization
 
 from ..errors import BundleAuthError, BundleError, InputError
 from ..key_shapes import shown_path
+from ..private_files import FileTooLarge, read_small
+from .document import encode
 
 MAX_WORK_FACTOR = 22
 """Highest scrypt work factor (log2 N) a bundle may ask for: each step doubles CPU time and memory (23 needs 8 GiB)."""
@@ -424,8 +427,6 @@ def parse_recipients_file(text: str, source: str) -> list[str]:
 
 
 def _read_identity_file(path: str) -> bytes:
-    from ..private_files import FileTooLarge, read_small
-
     try:
         return read_small(path, MAX_IDENTITY_FILE)
     except FileTooLarge:
@@ -458,8 +459,6 @@ def _ssh_key_is_encrypted(data: bytes) -> bool:
 
 def _unlock_ssh_key(data: bytes, source: str, ask) -> bytes:
     """The key decrypted in memory with the passphrase `ask(label)` returns (as age asks for it)."""
-    from cryptography.hazmat.primitives import serialization
-
     if ask is None:
         raise InputError(
             f"{source}: this SSH private key is passphrase-protected and no terminal can ask for its passphrase; "
@@ -643,6 +642,4 @@ def decrypt(data: bytes, *, passphrases: Sequence[str] = (), identities: Sequenc
 
 def seal(doc: dict, *, passphrase: str | None, recipients: Sequence[str] = (), armor: bool = False) -> bytes:
     """A bundle document encrypted into an age file (to a passphrase or to recipients)."""
-    from .document import encode
-
     return encrypt(encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)

@@ -12,9 +12,17 @@ import re
 import time
 from typing import Any, Iterable, Mapping
 
-from .. import __version__
+from .._version import __version__
 from ..console import has_unsafe
-from ..cursor.rows import raw_travels
+from ..cursor.rows import (
+    CURSOR_ROW,
+    PROVIDER_ROW,
+    SECRET_PREFIX,
+    WITHHELD_ROW,
+    protection_of,
+    raw_travels,
+    secret_row_kind,
+)
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
 from ..model import (
@@ -144,8 +152,6 @@ def written_counts(doc: dict) -> tuple[int, int]:
 
 def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str, str]:
     """Field -> how the source kept each exported key (encrypted, plaintext, settings-json), for import's notes."""
-    from ..cursor.rows import protection_of
-
     out: dict[str, str] = {}
     reg = registry()
     for provider, entry in providers.items():
@@ -258,8 +264,6 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from ..cursor.rows import CURSOR_ROW, PROVIDER_ROW, WITHHELD_ROW, secret_row_kind
-
     for name, value in extras.items():
         kind = secret_row_kind(name)
         if not _EXTRA_NAME.fullmatch(name) or kind == PROVIDER_ROW:
@@ -293,8 +297,6 @@ def to_fields(doc: dict) -> dict[str, Any]:
 
 def to_profile(doc: dict) -> Profile:
     """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
-    from ..cursor.rows import SECRET_PREFIX
-
     fields = {}
     for field, value in to_fields(doc).items():
         if isinstance(value, Secret):

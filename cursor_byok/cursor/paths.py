@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
@@ -312,8 +314,6 @@ def _linux_processes(proc: Path) -> list[Running]:
 
 
 def _ps_processes() -> list[Running]:  # pragma: no cover - macOS / Windows
-    import subprocess
-
     if sys.platform.startswith("win"):
         cmd = ["tasklist", "/FO", "CSV", "/NH"]
     else:
@@ -369,8 +369,6 @@ def location_options(inst: Installation) -> tuple[str, ...]:
 def command_for(inst: Installation | None, words: str, *, db: Path | str | None = None) -> str:
     """`cursor-byok [--user-data-dir D | --db F] WORDS`, ready to paste: it names the database the words are
     about unless the tool finds that one by default. Without an installation, `db` gives --db."""
-    import shlex
-
     option: tuple[str, Path | str] | None = None
     if inst is not None and inst.source != "default":
         option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)

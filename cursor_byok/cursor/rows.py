@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
+from ..key_shapes import OK, UNKNOWN, check_format, looks_placeholder
 from ..model import (
     EXTRA_PREFIX,
     PLAINTEXT,
@@ -143,8 +144,6 @@ def raw_is_key(field: str, value: str, base_url: str | None = None) -> bool:
     """A raw value another tool wrote has the shape of a key of this slot (its provider's published shape; one
     token of key characters where the slot has none): carrying it (export) or re-encrypting it (`set
     --from-row`) as that key is what the user wants. Anything else is not taken for a key."""
-    from ..key_shapes import OK, UNKNOWN, check_format, looks_placeholder
-
     found = check_format(field, value, base_url)
     if found == OK:
         return True

@@ -34,6 +34,7 @@ from os import PathLike, devnull
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ..bundle import age_envelope
 from ..bundle.document import to_document, undecryptable, written_counts
 from ..checks.listing import ExtraKey, ModelsView, ProviderView, extra_keys, provider_views
 from ..cursor.rows import ANY_SECRET_PREFIX, SECRET_PREFIX, as_text, read_profile, row_keys, withheld_rows
@@ -433,8 +434,6 @@ def seal(
 ) -> tuple[bytes, BundleWritten]:
     """The age file `export` would write (exactly one of passphrase and recipients); a passphrase function is
     called only now, once the store has opened and the secret is proven."""
-    from ..bundle import age_envelope  # pyrage: only when a bundle is written
-
     if bool(recipients) == (passphrase is not None):
         raise InputError("encrypt to a passphrase or to recipients: give exactly one")
     doc, notes = found.document(only=only, models=models)

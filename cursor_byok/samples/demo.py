@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..bundle.age_envelope import generate_identity
 from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
 from ..results import Result
@@ -31,8 +36,6 @@ WINDOWS = sys.platform == "win32"
 
 
 def _machine_secret() -> bytes:
-    import secrets
-
     return secrets.token_urlsafe(18).encode()  # 24 characters, like a Keychain password
 
 
@@ -60,8 +63,6 @@ def lay_out(root: Path) -> dict[str, Path]:
     paths = {"old": root / "old-laptop", "new": root / "new-laptop"}
     paths["old_secret"] = write_private(root / "old-laptop.secret", old_secret)
     paths["new_secret"] = write_private(root / "new-laptop.secret", new_secret)
-    from ..bundle.age_envelope import generate_identity
-
     identity, recipient = generate_identity()
     paths["identity"] = write_private(root / "new-laptop.agekey", (identity + "\n").encode())
     paths["recipient"] = Path(recipient)  # not a path: the public key text
@@ -70,8 +71,6 @@ def lay_out(root: Path) -> dict[str, Path]:
 
 def _clear_openai_row(db: Path, codec) -> None:
     """A current Cursor that once had a key and cleared it: an empty Buffer row."""
-    import sqlite3
-
     conn = sqlite3.connect(db)
     try:
         conn.execute(
@@ -164,9 +163,6 @@ def _width() -> dict[str, str]:
 
 def wrapped(text: str) -> str:
     """A sentence of the demo's own wrapped to the terminal, when there is one; a `quoted command` stays whole."""
-    import re
-    import textwrap
-
     width = _columns()
     if not width:
         return text

@@ -7,18 +7,20 @@ would leave on disk for one storage generation.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
 import sqlite3
 import string
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from ..providers import registry
-from ..safestorage import oscrypt
+from ..safestorage import dpapi, oscrypt
 
 B64URL = string.ascii_letters + string.digits + "-_"
 GENERATIONS = ("plaintext", "basic", "v11", "macos", "windows")
@@ -198,8 +200,6 @@ def item_rows(sample: Sample) -> dict[str, str]:
 
 def mcp_oauth_row(name: str) -> str:
     """The row Cursor keeps an MCP server's OAuth token in: `mcpOAuth.secret.` + base64 of its name."""
-    import base64
-
     return "mcpOAuth.secret." + base64.b64encode(name.encode()).decode()
 
 
@@ -282,13 +282,8 @@ def dpapi_encrypted_key(secret: bytes, platform: str | None = None) -> str:
     there is no DPAPI: the sample stores a marker that the tests' stand-in for
     CryptUnprotectData maps back to the key.
     """
-    import base64
-    import sys
-
     if (platform or sys.platform) == "win32":
-        from ..safestorage.dpapi import win_protect
-
-        protected = win_protect(secret)
+        protected = dpapi.win_protect(secret)
     else:
         protected = b"fake:" + secret
     return base64.b64encode(b"DPAPI" + protected).decode()
