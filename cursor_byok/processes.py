@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+from .lazy import LazyModule
+
+if TYPE_CHECKING:
+    import ctypes
+    from ctypes import wintypes
+else:  # ctypes loads on Windows only: a Python built without libffi (no ctypes) runs the tool elsewhere
+    ctypes = LazyModule("ctypes")
+    wintypes = LazyModule("ctypes.wintypes")
 
 
 def pid_alive(pid: int) -> bool:
@@ -30,9 +40,6 @@ ERROR_ACCESS_DENIED = 5
 
 
 def _kernel32():  # pragma: no cover - Windows only
-    import ctypes
-    from ctypes import wintypes
-
     k = ctypes.WinDLL("kernel32", use_last_error=True)
     k.OpenProcess.restype = wintypes.HANDLE
     k.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
@@ -48,9 +55,6 @@ def _win_pid_alive(pid: int, api=None) -> bool:
     A process we may not open (another user's, an elevated one) exists all the
     same; a process that ended but is still held open reports an exit code.
     """
-    import ctypes
-    from ctypes import wintypes
-
     kernel32, last_error = api or _kernel32()
     handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
     if not handle:
