@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NoReturn
 
 from .key_table import mask_prefixes
 from .providers import registry
@@ -110,7 +110,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self.fingerprint))
 
-    def __reduce__(self):  # pickling would write the key somewhere unplanned
+    def __reduce__(self) -> NoReturn:  # pickling would write the key somewhere unplanned
         raise TypeError("Secret cannot be pickled")
 
 
@@ -230,7 +230,7 @@ class Plan:
 MODEL_LAYOUT = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
 
 
-def models_document(fields: Mapping[str, Any]) -> dict:
+def models_document(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The `models` object of `list --json` and of bundles: lists and per-surface selections."""
     out: dict[str, Any] = {name: list(fields.get(field, ())) for name, field in MODEL_LAYOUT.items()}
     out["selected"] = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(fields.items()) if k.startswith(SELECTED_PREFIX)}

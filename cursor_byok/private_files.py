@@ -192,7 +192,7 @@ def size_text(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit >> 10} KiB"
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """A regular file opened for reading without blocking on the open (a FIFO with no writer), then
     fstat()ed: anything but a regular file raises NotRegularFile. The caller bounds its reads."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -206,7 +206,7 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         raise
 
 
-def read_small(path: str | os.PathLike, limit: int) -> bytes:
+def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes, read without blocking.
 
     Opened non-blocking where the OS has O_NONBLOCK (so a FIFO with no writer

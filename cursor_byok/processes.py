@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .lazy import LazyModule
 
@@ -38,8 +38,13 @@ STILL_ACTIVE = 259
 
 ERROR_ACCESS_DENIED = 5
 
+# kernel32 (a ctypes.WinDLL, a CDLL) with its argument types declared, and the call that reads the last error.
+Kernel32 = tuple["ctypes.CDLL", Callable[[], int]]
 
-def _kernel32():  # pragma: no cover - Windows only
+
+def _kernel32() -> Kernel32:  # pragma: no cover - Windows only
+    if sys.platform != "win32":  # tells the type checker too that ctypes.WinDLL exists below
+        raise OSError("kernel32 exists only on Windows")
     k = ctypes.WinDLL("kernel32", use_last_error=True)
     k.OpenProcess.restype = wintypes.HANDLE
     k.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
@@ -49,7 +54,7 @@ def _kernel32():  # pragma: no cover - Windows only
     return k, ctypes.get_last_error
 
 
-def _win_pid_alive(pid: int, api=None) -> bool:
+def _win_pid_alive(pid: int, api: Kernel32 | None = None) -> bool:
     """OpenProcess + GetExitCodeProcess: no /proc and no signals on Windows.
 
     A process we may not open (another user's, an elevated one) exists all the

@@ -44,6 +44,8 @@ _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VERSION = 1
 LEFT_OUT = "left out, cannot be decrypted here"  # the note of each key an export leaves out
 
+Document = dict[str, Any]  # a bundle document: the JSON object inside the age file
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, StoredKey):
@@ -60,11 +62,11 @@ def to_document(
     keys: bool = True,
     models: bool = True,
     source: Mapping[str, Any] | None = None,
-) -> tuple[dict, list[str]]:
+) -> tuple[Document, list[str]]:
     """(bundle document, notes) for a profile. Undecryptable keys are left out with a note."""
     only = set(only)
     notes: list[str] = []
-    providers: dict[str, dict] = {}
+    providers: dict[str, dict[str, Any]] = {}
     key_names = registry().key_names
     for provider, layout in registry().layout.items():
         if only and provider not in only:
@@ -137,7 +139,7 @@ def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = Tr
     return out
 
 
-def written_counts(doc: dict) -> tuple[int, int]:
+def written_counts(doc: Document) -> tuple[int, int]:
     """(keys, providers) a bundle document really holds: providers count with a key or a setting."""
     profile = doc["profile"]
     keys = len(profile.get("extra_secrets", {}))
@@ -150,7 +152,7 @@ def written_counts(doc: dict) -> tuple[int, int]:
     return keys, providers
 
 
-def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str, str]:
+def key_protection(profile: Profile, providers: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """Field -> how the source kept each exported key (encrypted, plaintext, settings-json), for import's notes."""
     out: dict[str, str] = {}
     reg = registry()
@@ -172,7 +174,7 @@ def source_protection(doc: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in found.items() if isinstance(k, str) and v in protections}
 
 
-def encode(doc: dict) -> bytes:
+def encode(doc: Document) -> bytes:
     return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
 
 
@@ -183,7 +185,7 @@ def _bad(what: str) -> BundleError:
     return BundleError(f"bundle document is malformed ({what}); re-export it with cursor-byok export")
 
 
-def decode(data: bytes) -> dict:
+def decode(data: bytes) -> Document:
     """The document from decrypted bytes, checked for format and version."""
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -240,7 +242,7 @@ def _check_name(name: str, where: str) -> str:
     return name
 
 
-def to_fields(doc: dict) -> dict[str, Any]:
+def to_fields(doc: Document) -> dict[str, Any]:
     """Wanted field values (Secret for keys) from a decoded document."""
     profile = doc["profile"]
     out: dict[str, Any] = {}
@@ -295,7 +297,7 @@ def to_fields(doc: dict) -> dict[str, Any]:
     return out
 
 
-def to_profile(doc: dict) -> Profile:
+def to_profile(doc: Document) -> Profile:
     """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
     fields = {}
     for field, value in to_fields(doc).items():

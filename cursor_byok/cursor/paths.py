@@ -15,7 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound
 from ..key_shapes import shown_path
@@ -45,7 +45,7 @@ class Installation:
         return self.user_data_dir / "code.lock" if self.user_data_dir else None
 
 
-def _pure(platform: str):
+def _pure(platform: str) -> type[PurePath]:
     return PureWindowsPath if platform.startswith("win") else PurePosixPath
 
 
@@ -133,19 +133,35 @@ def _from_udd(udd: PurePath, source: str, channel: str = "Cursor") -> Installati
     return Installation(db_path=udd_path.joinpath(*DB_RELATIVE), user_data_dir=udd_path, source=source, channel=channel)
 
 
-def find_installations(**kw) -> list[Installation]:
+def find_installations(
+    *,
+    db: str | None = None,
+    user_data_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    home: str | None = None,
+) -> list[Installation]:
     """Candidates whose database exists (explicit choices are kept even if missing)."""
-    cands = candidate_installations(**kw)
+    cands = candidate_installations(db=db, user_data_dir=user_data_dir, env=env, platform=platform, home=home)
     if cands and cands[0].source in ("--db", "--user-data-dir", "CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR"):
         return cands
     return [c for c in cands if c.db_path.is_file()]
 
 
-def resolve(**kw) -> Installation:
+def resolve(
+    *,
+    db: str | None = None,
+    user_data_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    home: str | None = None,
+) -> Installation:
     """The installation a command works on: the first that exists."""
-    found = find_installations(**kw)
+    found = find_installations(db=db, user_data_dir=user_data_dir, env=env, platform=platform, home=home)
     if not found:
-        raise not_found(candidate_installations(**kw))
+        raise not_found(
+            candidate_installations(db=db, user_data_dir=user_data_dir, env=env, platform=platform, home=home)
+        )
     inst = found[0]
     if not inst.db_path.exists():
         if inst.user_data_dir is not None and Path(inst.user_data_dir).is_dir():
@@ -191,7 +207,7 @@ class UserProfile:
         return {"name": self.name, "location": self.location, "db": str(self.db)}
 
 
-def _read_json_file(path: Path, limit: int):
+def _read_json_file(path: Path, limit: int) -> Any:
     """A small regular JSON file's content; None when it is missing, too big, not a file or not JSON."""
     try:
         return json.loads(read_small(path, limit).decode("utf-8"))
@@ -240,7 +256,11 @@ def select_profile(inst: Installation, wanted: str | None) -> UserProfile | None
                 f"--profile out for Cursor's default profile, or pass --profile {clash[0].location} for yours"
             )
         return None
-    for match in (lambda p: p.name == wanted or p.location == wanted, lambda p: p.name.lower() == wanted.lower()):
+    matchers: tuple[Callable[[UserProfile], bool], ...] = (
+        lambda p: p.name == wanted or p.location == wanted,
+        lambda p: p.name.lower() == wanted.lower(),
+    )
+    for match in matchers:
         hits = [p for p in found if match(p)]
         if len(hits) == 1:
             return hits[0]

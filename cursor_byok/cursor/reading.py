@@ -53,7 +53,7 @@ def source_info(inst: paths.Installation) -> dict[str, Any]:
     return {"db": str(inst.db_path), "user_data_dir": str(inst.user_data_dir) if inst.user_data_dir else None}
 
 
-def cursor_facts(inst: paths.Installation, rows: Mapping[str, Any]):
+def cursor_facts(inst: paths.Installation, rows: Mapping[str, Any]) -> versions.CursorFacts:
     """The version Cursor recorded (else the installed app's, saying so) and whether it makes state.vscdb.backup."""
     app = installed_version(inst) if versions.recorded_version(rows) is None else None
     return versions.cursor_facts(
@@ -61,6 +61,8 @@ def cursor_facts(inst: paths.Installation, rows: Mapping[str, Any]):
     )
 
 
-def installed_version(inst: paths.Installation, env: Mapping[str, str] | None = None, platform: str | None = None):
+def installed_version(
+    inst: paths.Installation, env: Mapping[str, str] | None = None, platform: str | None = None
+) -> installed.InstalledVersion | None:
     """The installed Cursor app's version for this installation's channel (an InstalledVersion), or None."""
     return installed.installed_version(inst.channel, platform or sys.platform, os.environ if env is None else env)

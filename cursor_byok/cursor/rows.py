@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
 from ..key_shapes import OK, UNKNOWN, check_format, looks_placeholder
@@ -32,6 +32,13 @@ from ..safestorage import oscrypt
 from ..versions import FACT_ROWS, recorded_version
 from . import blob_patch
 from .store import RowWrite
+
+if TYPE_CHECKING:
+    from ..safestorage.backends import SafeStorage
+
+JsonObject = dict[str, Any]  # a parsed JSON object (the settings blob)
+# What one field asks of the writer: {row: new text or None to delete}, and [(blob path, new value)].
+FieldWrites = tuple[dict[str, str | None], list[tuple[tuple[str, ...], Any]]]
 
 BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser"
 SECRET_PREFIX = "secret://cursorAuth/"
@@ -193,7 +200,6 @@ def row_keys() -> tuple[str, ...]:
 
 _VIEWS: dict[str, Callable[[], Any]] = {
     "KEY_ROW_NAMES": lambda: dict(registry().key_row_names),
-    "KNOWN_SECRET_NAMES": lambda: frozenset(registry().key_row_names.values()),
     "BLOB_PATHS": blob_paths,
     "BLOB_KEY_FIELDS": lambda: registry().blob_key_fields,
     "BOOL_FIELDS": lambda: registry().toggle_fields,
@@ -202,8 +208,18 @@ _VIEWS: dict[str, Callable[[], Any]] = {
 }
 
 
+if TYPE_CHECKING:  # what __getattr__ hands out under these names
+    KEY_ROW_NAMES: dict[str, str]
+    BLOB_PATHS: dict[str, tuple[str, ...]]
+    BLOB_KEY_FIELDS: tuple[str, ...]
+    BOOL_FIELDS: tuple[str, ...]
+    STR_FIELDS: tuple[str, ...]
+    ROW_KEYS: tuple[str, ...]
+
+
 def __getattr__(name: str) -> Any:
-    """KEY_ROW_NAMES, BLOB_PATHS, ROW_KEYS...: views of the current provider registry, never frozen at import."""
+    """KEY_ROW_NAMES, BLOB_PATHS, ROW_KEYS...: views of the current provider registry, never frozen at import
+    (`from ..cursor.rows import BLOB_PATHS` freezes one: the registry's own views, `registry().blob_paths`, do not)."""
     if name in _VIEWS:
         return _VIEWS[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -245,7 +261,7 @@ def plain_value(text: str) -> str:
 @dataclass
 class _Reader:
     rows: Mapping[str, Any]
-    storage: Any  # keyring.SafeStorage or None
+    storage: SafeStorage | None
     notes: list[str]
 
     def secret_row(self, row: str) -> StoredKey | None:
@@ -287,7 +303,7 @@ class _Reader:
         return None
 
 
-def parse_blob(rows: Mapping[str, Any], notes: list[str]) -> dict:
+def parse_blob(rows: Mapping[str, Any], notes: list[str]) -> JsonObject:
     """The settings blob as a dict; {} with a note when missing or malformed."""
     if BLOB_KEY not in rows:
         notes.append("settings blob not found: Cursor has not saved settings yet")
@@ -320,7 +336,7 @@ def _typed(field: str, value: Any, notes: list[str]) -> Any:
     return value
 
 
-def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
+def read_settings(doc: JsonObject, notes: list[str]) -> dict[str, Any]:
     """Toggles, URLs, regions and model lists from the parsed blob."""
     out: dict[str, Any] = {}
     reg, paths = registry(), blob_paths()
@@ -339,14 +355,14 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     return out
 
 
-def _blob_key(doc: dict, path: tuple[str, ...]) -> StoredKey | None:
+def _blob_key(doc: JsonObject, path: tuple[str, ...]) -> StoredKey | None:
     value = blob_patch.get_path(doc, path)
     if isinstance(value, str) and value and value not in registry().role_markers:
         return StoredKey(Secret(value), SETTINGS_JSON, f"{BLOB_KEY}#{'.'.join(path)}")
     return None
 
 
-def roles_in(doc: dict) -> frozenset[str]:
+def roles_in(doc: JsonObject) -> frozenset[str]:
     """Providers whose every settable key slot in the blob holds their role marker (Bedrock's "iam")."""
     return frozenset(
         p.name
@@ -355,7 +371,7 @@ def roles_in(doc: dict) -> frozenset[str]:
     )
 
 
-def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
+def read_profile(rows: Mapping[str, Any], storage: SafeStorage | None = None) -> Profile:
     """Every BYOK setting from the rows `store.get_items(ROW_KEYS, ROW_PREFIXES)` returned."""
     notes: list[str] = []
     reader = _Reader(rows, storage, notes)
@@ -467,7 +483,7 @@ class RowWriter:
             return key in self.rows
         return as_text(self.rows.get(key)) != value or not isinstance(self.rows.get(key), str)
 
-    def _field(self, field: str, value: Any):
+    def _field(self, field: str, value: Any) -> FieldWrites:
         if field.startswith(EXTRA_PREFIX):
             return self._secret_only(field[len(EXTRA_PREFIX) :], value), []
         slot = registry().key_slots.get(field)
@@ -477,13 +493,13 @@ class RowWriter:
             return {}, [(blob_path(field), list(value or ()))]
         return {}, [(blob_path(field), value)]
 
-    def _key(self, field: str, value: Secret | None):
+    def _key(self, field: str, value: Secret | None) -> FieldWrites:
         slot = registry().key_slots[field]
         name = _row_name(self.rows, field)
         if name is None:  # a key kept only in the settings blob (a session token; Azure and Bedrock on 2.x)
             return {}, [(slot.blob, _reveal(value) or "")]
         secret_row, plain_row = SECRET_PREFIX + name, PLAIN_PREFIX + name
-        blob: list = []
+        blob: list[tuple[tuple[str, ...], Any]] = []
         if slot.blob and blob_patch.get_path(self._doc(), slot.blob):
             blob.append((slot.blob, ""))  # the row wins; do not leave a stale copy
         if value is None:
@@ -492,7 +508,7 @@ class RowWriter:
             return {secret_row: self._encrypt(value.reveal()), plain_row: None}, blob
         return {plain_row: value.reveal(), secret_row: None}, blob
 
-    def _secret_only(self, name: str, value: Secret | None) -> dict:
+    def _secret_only(self, name: str, value: Secret | None) -> dict[str, str | None]:
         kind = secret_row_kind(name)
         if kind == CURSOR_ROW:  # bundle.to_fields refuses these first; this guards every other caller
             raise CursorOwnRow(f"{name!r} is one of Cursor's own login or account rows; cursor-byok never writes it")
@@ -511,7 +527,7 @@ class RowWriter:
             raise SafeStorageUnavailable("no verified machine secret to encrypt keys with")
         return self.encrypt(plaintext)
 
-    def _doc(self) -> dict:
+    def _doc(self) -> JsonObject:
         text = as_text(self.rows.get(BLOB_KEY))
         try:
             doc = json.loads(text) if text else {}
@@ -519,7 +535,7 @@ class RowWriter:
             return {}
         return doc if isinstance(doc, dict) else {}
 
-    def _patched_blob(self, changes) -> str:
+    def _patched_blob(self, changes: list[tuple[tuple[str, ...], Any]]) -> str:
         text = as_text(self.rows.get(BLOB_KEY))
         if text is None and BLOB_KEY in self.rows:
             raise BlobUnpatchable(

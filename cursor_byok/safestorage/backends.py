@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .. import versions
 from ..errors import SafeStorageUnavailable
@@ -148,12 +148,12 @@ class SafeStorage:
 
     # -- codecs --------------------------------------------------------------------
 
-    def codec_for(self, blob: bytes):
+    def codec_for(self, blob: bytes) -> tuple[str, oscrypt.Codec]:
         """(label, codec) that decrypts this value; raises if there is none."""
         prefix = oscrypt.check_known_prefix(blob, versions.row_prefixes(self.scheme))
         return self.codec_for_prefix(prefix)
 
-    def codec_for_prefix(self, prefix: bytes):
+    def codec_for_prefix(self, prefix: bytes) -> tuple[str, oscrypt.Codec]:
         """(label, codec) for values with this prefix, from the backend that writes them (versions.ROW_BACKENDS)."""
         wrote = versions.row_backend(self.scheme, prefix)
         if wrote is None:
@@ -171,7 +171,7 @@ class SafeStorage:
         key = password.windows_key_from_hex(secret) if backend == "password" else secret
         return backend, oscrypt.GcmCodec(key)
 
-    def _linux_v11(self):
+    def _linux_v11(self) -> tuple[str, oscrypt.Codec]:
         errors = []
         for backend in self._keyring_backends():
             try:
@@ -191,7 +191,7 @@ class SafeStorage:
             )
         raise SafeStorageUnavailable(errors[0])
 
-    def backend_codec(self) -> tuple[bytes, str, Any]:
+    def backend_codec(self) -> tuple[bytes, str, oscrypt.Codec]:
         """(prefix, label, codec) for new values, from the chosen backend's own secret alone.
 
         Used when no stored row can prove the machine secret (a fresh Cursor

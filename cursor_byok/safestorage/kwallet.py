@@ -40,11 +40,12 @@ KWALLET_APP = "cursor-byok"
 class _KWallet:
     """Calls on one kwalletd service; every failure, timeouts included, becomes SafeStorageUnavailable."""
 
-    def __init__(self, conn, service: str, path: str) -> None:
+    def __init__(self, conn: blocking.DBusConnection, service: str, path: str) -> None:
         self.conn, self.service = conn, service
         self.addr = jeepney.DBusAddress(path, bus_name=service, interface="org.kde.KWallet")
 
-    def call(self, method: str, sig: str | None = None, *args, timeout: float | None = None):
+    def call(self, method: str, sig: str | None = None, *args: object, timeout: float | None = None) -> object:
+        """The first value of the method's reply (D-Bus values: str, int, bool, ...)."""
         try:
             reply = self.conn.send_and_get_reply(
                 jeepney.new_method_call(self.addr, method, sig, args), timeout=timeout or KWALLET_TIMEOUT_S
@@ -102,7 +103,7 @@ def fetch_kwallet() -> bytes:
     raise SafeStorageUnavailable("no Cursor password in KWallet; start Cursor once, or use --safe-storage password")
 
 
-def _name_has_owner(conn, name: str) -> bool:
+def _name_has_owner(conn: blocking.DBusConnection, name: str) -> bool:
     bus = jeepney.DBusAddress(
         "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
     )

@@ -169,6 +169,9 @@ class GcmCodec:
         return _gcm_decrypt(self.key, blob[len(self.prefix) :])
 
 
+Codec = CbcCodec | GcmCodec  # encrypts and decrypts the values of one ciphertext prefix
+
+
 PEANUTS_KEY = derive_cbc_key(PEANUTS, LINUX_ITERATIONS)
 EMPTY_PASSWORD_V11_KEY = derive_cbc_key(b"", LINUX_ITERATIONS)
 

@@ -59,7 +59,7 @@ def lay_out(root: Path) -> dict[str, Path]:
         new = Sample(generation="v11", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)
     build_user_data_dir(root / "old-laptop", old)
     new_db = build_user_data_dir(root / "new-laptop", new)
-    _clear_openai_row(new_db, new.codec())
+    _clear_openai_row(new_db)
     paths = {"old": root / "old-laptop", "new": root / "new-laptop"}
     paths["old_secret"] = write_private(root / "old-laptop.secret", old_secret)
     paths["new_secret"] = write_private(root / "new-laptop.secret", new_secret)
@@ -69,7 +69,7 @@ def lay_out(root: Path) -> dict[str, Path]:
     return paths
 
 
-def _clear_openai_row(db: Path, codec) -> None:
+def _clear_openai_row(db: Path) -> None:
     """A current Cursor that once had a key and cleared it: an empty Buffer row."""
     conn = sqlite3.connect(db)
     try:
@@ -81,7 +81,7 @@ def _clear_openai_row(db: Path, codec) -> None:
         conn.close()
 
 
-def _group(paths: dict, laptop: str) -> list[str]:
+def _group(paths: dict[str, Path], laptop: str) -> list[str]:
     if laptop == "new" and WINDOWS:
         return ["--user-data-dir", str(paths[laptop]), "--safe-storage", "dpapi"]
     scheme = "macos" if laptop == "old" else "linux"
@@ -97,7 +97,7 @@ def _group(paths: dict, laptop: str) -> list[str]:
     ]
 
 
-def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
+def steps(paths: dict[str, Path], bundle: Path) -> list[tuple[str, list[str]]]:
     """(what it shows, arguments) for each step of the move."""
     old, new = _group(paths, "old"), _group(paths, "new")
     ident = ["-i", str(paths["identity"])]
@@ -123,7 +123,7 @@ def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def fingerprints(args: list[str], env: dict) -> dict[str, str]:
+def fingerprints(args: list[str], env: dict[str, str]) -> dict[str, str]:
     out = subprocess.run(
         [sys.executable, "-m", "cursor_byok", *args, "list", "--json"],
         capture_output=True,

@@ -113,7 +113,7 @@ class Sample:
     raw_rows: Mapping[str, str] = field(default_factory=dict)  # rows stored as given (what other tools write)
     profiles: tuple["ProfileSample", ...] = ()  # userDataProfiles with their own settings blob
 
-    def codec(self):
+    def codec(self) -> oscrypt.Codec | None:
         if self.generation == "basic":
             return oscrypt.linux_basic_codec()
         if self.generation == "v11":
@@ -183,8 +183,11 @@ def item_rows(sample: Sample) -> dict[str, str]:
             rows[PLAIN_PREFIX + name] = value
         else:
             rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
-    for name, value in sample.extra_secrets.items():
-        rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
+    if sample.extra_secrets:
+        if codec is None:
+            raise ValueError("extra secrets are secret:// rows, which a plaintext sample has no codec for")
+        for name, value in sample.extra_secrets.items():
+            rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
     if codec is not None and sample.mcp_key:
         rows["secret://mcpEncryptionKey"] = oscrypt.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
     if codec is not None:
