@@ -155,7 +155,9 @@ def is_key_field(field_name: str) -> bool:
 
 @dataclass(frozen=True)
 class Profile:
-    """Every BYOK setting of one Cursor database (or one bundle).
+    """Every BYOK setting of one Cursor database (or one bundle), decoded: the keys, settings and models.
+
+    Not a Cursor user-data profile (VS Code's userDataProfiles, `--profile`): that is cursor.paths.UserProfile.
 
     `fields` maps field names (see above) to values; a field that is absent
     is "not set". `notes` are things worth telling the user about the read
@@ -166,7 +168,7 @@ class Profile:
     fields: Mapping[str, Any]
     notes: tuple[str, ...] = ()
     roles: frozenset[str] = frozenset()
-    key_form: str = KeyForm.PLAINTEXT  # SECRET when the db has secret://cursorAuth rows; "bundle" for a bundle
+    key_form: str = KeyForm.PLAINTEXT  # SECRET when the db has secret://cursorAuth rows; BUNDLE for a bundle
     cursor_version: str | None = None  # the version Cursor recorded in the database, if any
 
     def get(self, name: str, default: Any = None) -> Any:

@@ -307,4 +307,4 @@ def to_profile(doc: Document) -> Profile:
             fields[field] = StoredKey(value, BUNDLE, row)
         else:
             fields[field] = value
-    return Profile(fields=fields, key_form="bundle")
+    return Profile(fields=fields, key_form=BUNDLE)

@@ -197,7 +197,9 @@ DEFAULT_PROFILE = "Default"
 
 @dataclass(frozen=True)
 class UserProfile:
-    """One of VS Code's userDataProfiles: its own settings blob in its own database."""
+    """One of VS Code's userDataProfiles (`--profile`): its own settings blob in its own database.
+
+    Not a model.Profile, which is the BYOK settings read from a database."""
 
     name: str
     location: str

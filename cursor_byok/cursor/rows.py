@@ -418,16 +418,13 @@ class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an
     """The settings blob is malformed, so provider settings cannot be changed safely."""
 
 
-ENCRYPTED = KeyForm.ENCRYPTED  # a secret:// row (any backend), in the protection labels below
-
-
 def protection_of(stored: StoredKey) -> KeyForm | None:
     """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
     if stored.storage in (PLAINTEXT, SETTINGS_JSON):
         return KeyForm(stored.storage)
     if stored.storage == RAW:  # in clear, though in a secret:// row
         return PLAINTEXT
-    return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
+    return KeyForm.ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
 
 
 def _row_name(rows: Mapping[str, Any], field: str) -> str | None:
@@ -447,10 +444,10 @@ def _row_name(rows: Mapping[str, Any], field: str) -> str | None:
 def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> KeyForm:
     """Where RowWriter puts a new value of a key field: encrypted, plaintext or settings-json."""
     if field.startswith(EXTRA_PREFIX):
-        return ENCRYPTED
+        return KeyForm.ENCRYPTED
     if _row_name(rows, field) is None:
         return SETTINGS_JSON
-    return ENCRYPTED if key_form == KeyForm.SECRET else PLAINTEXT
+    return KeyForm.ENCRYPTED if key_form == KeyForm.SECRET else KeyForm.PLAINTEXT
 
 
 @dataclass

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..bundle import age_envelope
 from ..bundle.document import to_document, undecryptable, written_counts
 from ..checks.listing import ExtraKey, ModelsView, ProviderView, extra_keys, provider_views
-from ..cursor.rows import ANY_SECRET_PREFIX, SECRET_PREFIX, as_text, read_profile, row_keys, withheld_rows
+from ..cursor.rows import ENCRYPTED_ROW_PREFIXES, SECRET_PREFIX, as_text, read_profile, row_keys, withheld_rows
 from ..cursor.store import Store, has_sidecar
 from ..errors import DecryptFailed, InputError, RescueError, RescueNotFound, SafeStorageUnavailable, StoreLocked
 from ..model import EXTRA_PREFIX, MIN_PASSPHRASE, Profile, StoredKey
@@ -46,7 +46,7 @@ from ..results import Result, internal, omit_if_none
 from ..safestorage.backends import SafeStorage, SafeStorageConfig
 from ..safestorage.oscrypt import CbcCodec, decode_buffer_json
 from ..safestorage.password import windows_key_from_hex
-from ..versions import CursorFacts, cursor_facts
+from ..versions import KEYRING, ROW_BACKENDS, CursorFacts, cursor_facts, prefix_written
 from .locate import OldCursor, OldOS, find_cursor, inside, is_file
 from .sparse_copy import Progress, open_copy, private_tempdir
 from .stores import (
@@ -62,12 +62,11 @@ from .stores import (
     worst,
 )
 
-MCP_PREFIX = "mcpOAuth.secret."  # MCP tokens: proof of the secret, never rescued
-READ_PREFIXES = (ANY_SECRET_PREFIX, MCP_PREFIX)
-KNOWN_PREFIXES = (b"v10", b"v11")
 SCHEMES: dict[OldOS, str] = {"linux": "linux", "macos": "macos", "windows": "windows"}
 PLATFORMS: dict[OldOS, str] = {"linux": "linux", "macos": "darwin", "windows": "win32"}
-STORE_PREFIX: dict[OldOS, bytes] = {"linux": b"v11", "macos": b"v10", "windows": b"v10"}
+# The prefixes Cursor writes (versions.ROW_BACKENDS), and on each system the one a secret store's secret opens.
+KNOWN_PREFIXES = frozenset(prefix for (_scheme, prefix) in ROW_BACKENDS)
+STORE_PREFIX: dict[OldOS, bytes] = {system: prefix_written(scheme, KEYRING) for system, scheme in SCHEMES.items()}
 SECRET_FILE_LIMIT = 64 << 10
 EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 KEY_ROW_TAIL = "key"  # an unknown provider's key row: its name ends in Key, in any case
@@ -205,7 +204,7 @@ def read_old_rows(db: Path, progress: Progress | None) -> tuple[dict[str, Any], 
         if has_sidecar(copy.path):  # Store would then open it mode=ro, which creates files beside it
             raise RuntimeError(f"{copy.path}: a -wal or -journal appeared beside it")
         with Store(copy.path, snapshot=True) as store:
-            rows = store.get_items(row_keys(), READ_PREFIXES)
+            rows = store.get_items(row_keys(), ENCRYPTED_ROW_PREFIXES)  # MCP tokens too: proof, never rescued
         used = CopyUsed(copy.how, copy.reason, copy.pages_copied, copy.bytes_written, copy.wal_frames_used)
     return dict(rows), used
 
@@ -214,7 +213,7 @@ def encrypted_rows(rows: Mapping[str, Any]) -> dict[str, bytes]:
     """Row name -> ciphertext, for every encrypted row with a prefix the codecs know (v10, v11)."""
     out = {}
     for name, value in rows.items():
-        if name.startswith(READ_PREFIXES):
+        if name.startswith(ENCRYPTED_ROW_PREFIXES):
             try:
                 blob = decode_buffer_json(as_text(value) or "")
             except ValueError:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from ..cursor.rows import ANY_SECRET_PREFIX, BLOB_KEY, MCP_SECRET_PREFIX, PLAIN_PREFIX, SECRET_PREFIX
 from ..providers import registry
 from ..safestorage import dpapi, oscrypt
 
@@ -203,12 +203,12 @@ def item_rows(sample: Sample) -> dict[str, str]:
 
 def mcp_oauth_row(name: str) -> str:
     """The row Cursor keeps an MCP server's OAuth token in: `mcpOAuth.secret.` + base64 of its name."""
-    return "mcpOAuth.secret." + base64.b64encode(name.encode()).decode()
+    return MCP_SECRET_PREFIX + base64.b64encode(name.encode()).decode()
 
 
 def extension_secret_row(extension: str, key: str) -> str:
     """An extension's secret row, as VS Code names it: `secret://` + the JSON of its extension id and key."""
-    return "secret://" + json.dumps({"extensionId": extension, "key": key}, separators=(",", ":"))
+    return ANY_SECRET_PREFIX + json.dumps({"extensionId": extension, "key": key}, separators=(",", ":"))
 
 
 def mcp_token(rng: random.Random) -> str:
