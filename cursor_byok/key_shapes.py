@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from .console import is_unsafe
 from .key_table import SHAPES, credential_of, fields, find_secrets, has_a_key_shape, looks_like_secret
-from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
-from .key_table import looks_like_key as looks_like_key
 from .providers import registry
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
@@ -46,8 +45,6 @@ BROKEN = "broken"  # list's format of a key that holds whitespace or a control c
 def unsendable(value: str) -> bool:
     """True when a key holds whitespace or a control, bidi or other format character (a line break pasted with
     it): no HTTP header can carry it, and Cursor's requests with it fail. Checked before any request is built."""
-    from .console import is_unsafe
-
     return any(c.isspace() or is_unsafe(c) for c in value)
 
 

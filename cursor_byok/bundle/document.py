@@ -12,9 +12,17 @@ import re
 import time
 from typing import Any, Iterable, Mapping
 
-from .. import __version__
+from .._version import __version__
 from ..console import has_unsafe
-from ..cursor.rows import raw_travels
+from ..cursor.rows import (
+    CURSOR_ROW,
+    PROVIDER_ROW,
+    SECRET_PREFIX,
+    WITHHELD_ROW,
+    protection_of,
+    raw_travels,
+    secret_row_kind,
+)
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
 from ..key_shapes import holds_a_key
@@ -38,6 +46,8 @@ _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VERSION = 1
 LEFT_OUT = "left out, cannot be decrypted here"  # the note of each key an export leaves out
 
+Document = dict[str, Any]  # a bundle document: the JSON object inside the age file
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, StoredKey):
@@ -54,11 +64,11 @@ def to_document(
     keys: bool = True,
     models: bool = True,
     source: Mapping[str, Any] | None = None,
-) -> tuple[dict, list[str]]:
+) -> tuple[Document, list[str]]:
     """(bundle document, notes) for a profile. Undecryptable keys are left out with a note."""
     only = set(only)
     notes: list[str] = []
-    providers: dict[str, dict] = {}
+    providers: dict[str, dict[str, Any]] = {}
     key_names = registry().key_names
     for provider, layout in registry().layout.items():
         if only and provider not in only:
@@ -146,7 +156,7 @@ def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = Tr
     return out
 
 
-def written_counts(doc: dict) -> tuple[int, int]:
+def written_counts(doc: Document) -> tuple[int, int]:
     """(keys, providers) a bundle document really holds: providers count with a key or a setting."""
     profile = doc["profile"]
     keys = len(profile.get("extra_secrets", {}))
@@ -159,10 +169,8 @@ def written_counts(doc: dict) -> tuple[int, int]:
     return keys, providers
 
 
-def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str, str]:
+def key_protection(profile: Profile, providers: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """Field -> how the source kept each exported key (encrypted, plaintext, settings-json), for import's notes."""
-    from ..cursor.rows import protection_of
-
     out: dict[str, str] = {}
     reg = registry()
     for provider, entry in providers.items():
@@ -183,7 +191,7 @@ def source_protection(doc: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in found.items() if isinstance(k, str) and v in protections}
 
 
-def encode(doc: dict) -> bytes:
+def encode(doc: Document) -> bytes:
     return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
 
 
@@ -194,7 +202,7 @@ def _bad(what: str) -> BundleError:
     return BundleError(f"bundle document is malformed ({what}); re-export it with cursor-byok export")
 
 
-def decode(data: bytes) -> dict:
+def decode(data: bytes) -> Document:
     """The document from decrypted bytes, checked for format and version."""
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -251,7 +259,7 @@ def _check_name(name: str, where: str) -> str:
     return name
 
 
-def to_fields(doc: dict) -> dict[str, Any]:
+def to_fields(doc: Document) -> dict[str, Any]:
     """Wanted field values (Secret for keys) from a decoded document."""
     profile = doc["profile"]
     out: dict[str, Any] = {}
@@ -275,8 +283,6 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from ..cursor.rows import CURSOR_ROW, PROVIDER_ROW, WITHHELD_ROW, secret_row_kind
-
     for name, value in extras.items():
         kind = secret_row_kind(name)
         if not _EXTRA_NAME.fullmatch(name) or kind == PROVIDER_ROW:
@@ -308,10 +314,8 @@ def to_fields(doc: dict) -> dict[str, Any]:
     return out
 
 
-def to_profile(doc: dict) -> Profile:
+def to_profile(doc: Document) -> Profile:
     """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
-    from ..cursor.rows import SECRET_PREFIX
-
     fields = {}
     for field, value in to_fields(doc).items():
         if isinstance(value, Secret):
@@ -320,4 +324,4 @@ def to_profile(doc: dict) -> Profile:
             fields[field] = StoredKey(value, BUNDLE, row)
         else:
             fields[field] = value
-    return Profile(fields=fields, key_form="bundle")
+    return Profile(fields=fields, key_form=BUNDLE)

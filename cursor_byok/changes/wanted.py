@@ -25,13 +25,12 @@ from ..key_shapes import (
     article,
     credential_kind,
     holds_a_key,
-    looks_like_key,
     other_credential,
     secret_in_path,
     shown_env_name,
     shown_path,
 )
-from ..key_table import looks_like_secret
+from ..key_table import known_vendor, looks_like_key, looks_like_secret
 from ..model import (
     SELECTED_PREFIX,
     ConflictPolicy,
@@ -555,7 +554,7 @@ def select_fields(selections: Mapping[str, str]) -> dict[str, str]:
 
 def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     """One line per new key whose shape does not match its provider (a hint, never an error)."""
-    from ..key_shapes import UNEXPECTED, check_format, known_vendor, looks_placeholder
+    from ..key_shapes import UNEXPECTED, check_format, looks_placeholder
 
     labels = registry().labels
     out = []
@@ -595,7 +594,7 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
     with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
     manifest's dry run reads none, yet its keys are not missing)."""
-    from ..key_shapes import OK, UNEXPECTED, check_format, known_vendor
+    from ..key_shapes import OK, UNEXPECTED, check_format
     from ..model import StoredKey
 
     labels = registry().labels

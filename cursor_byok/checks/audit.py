@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .. import key_shapes as formats
 from ..cursor import urls
-from ..key_table import scan_alternatives, scan_literals, trim_scanned
+from ..key_table import known_vendor, scan_alternatives, scan_literals, trim_scanned
 from ..model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
 from ..providers import Provider, registry
 
@@ -377,7 +377,7 @@ def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Fin
         return [finding("key-truncated", field, f"{shown} is only {len(value)} characters long")]
     if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
         return []
-    own, vendor = provider_of(field), formats.known_vendor(value)
+    own, vendor = provider_of(field), known_vendor(value)
     if vendor and vendor != own:
         message = f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one"
         return [finding("key-wrong-slot", field, message)]

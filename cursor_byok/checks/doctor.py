@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from .. import __version__
 from .. import key_shapes as formats
 from ..errors import InputError
+from ..key_table import known_vendor
 from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
 from ..providers import Provider, registry
 from . import ratelimit
@@ -160,7 +161,7 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
         return LIKELY, f"{field} ({key.secret.masked}) is a placeholder or cut short", fix
     if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
         return None
-    vendor = formats.known_vendor(value)
+    vendor = known_vendor(value)
     if vendor and vendor != own:
         return (
             LIKELY,

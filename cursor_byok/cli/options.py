@@ -97,7 +97,7 @@ class ProviderName(click.ParamType):
         return [CompletionItem(c) for c in self.choices if c.startswith(incomplete.lower())]
 
     def convert(self, value, param, ctx):
-        from ..model import provider_named
+        from ..providers import provider_named
 
         try:
             return provider_named(value, self.choices)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any, overload
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from ..errors import UnsafeURL
 from ..key_table import looks_like_key
@@ -85,7 +85,7 @@ def _query_secrets(query: str) -> list[str]:
     return out
 
 
-def _split(url: str):
+def _split(url: str) -> tuple[SplitResult, str]:
     """(parts, userinfo) of a URL; userinfo is '' when there is none. Raises ValueError."""
     parts = urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
@@ -160,7 +160,7 @@ def host_of(url: str | None) -> str:
         return "(no host)"
 
 
-def _address(host: str):
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -191,7 +191,7 @@ def unreachable(url: str | None) -> str | None:
         if "." not in host:
             return "a single-label name that only your network resolves"
         return None
-    if getattr(addr, "ipv4_mapped", None):
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
     if addr.version == 4 and addr in CGNAT:
         return "a CGNAT address (100.64.0.0/10, e.g. Tailscale)"

@@ -56,7 +56,7 @@ from urllib.parse import quote
 
 from ..cursor.store import Store, has_sidecar
 from ..errors import ByokError, DatabaseUnreadable, NotACursorDatabase
-from . import wal as walfile
+from .wal import WalIndex, WalVersionError, read_wal, valid_page_size
 
 # The database header: the first 100 bytes of page 1.
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -248,7 +248,7 @@ def _check_header(header: bytes, where: str) -> int:
     if header[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
         raise _Damage(f"{where} is not a SQLite header")
     size = _page_size(header)
-    if not walfile.valid_page_size(size):
+    if not valid_page_size(size):
         raise _Damage(f"{where} gives a page size of {size}, which SQLite does not use")
     if header[HDR_PAYLOAD_FRACTIONS : HDR_PAYLOAD_FRACTIONS + 3] != PAYLOAD_FRACTIONS:
         raise _Damage(f"{where} holds payload fractions SQLite refuses")
@@ -268,12 +268,12 @@ def _read_main_header(src: _Sources) -> int:
         raise _damaged(src.db, str(exc)) from None
 
 
-def _index_wal(src: _Sources, page_size: int) -> walfile.WalIndex:
+def _index_wal(src: _Sources, page_size: int) -> WalIndex:
     if src.wal is None:
-        return walfile.WalIndex()
+        return WalIndex()
     try:
-        index = walfile.read_wal(src.wal, src.wal_size)
-    except walfile.WalVersionError as exc:
+        index = read_wal(src.wal, src.wal_size)
+    except WalVersionError as exc:
         raise _Damage(str(exc)) from None
     if index.has_content and index.page_size != page_size:
         raise _Damage(f"its -wal has {index.page_size}-byte pages and the database {page_size}-byte pages")
@@ -296,7 +296,7 @@ def _geometry(page1: bytes, page_size: int, file_pages: int) -> _Geometry:
 # --- pages ---------------------------------------------------------------------------------------------------------
 
 
-def _read_page(src: _Sources, index: walfile.WalIndex, page_size: int, pgno: int) -> bytes:
+def _read_page(src: _Sources, index: WalIndex, page_size: int, pgno: int) -> bytes:
     """Page n as SQLite sees it: its newest committed -wal frame, else the main file."""
     offset = index.frames.get(pgno)
     fh = src.wal
@@ -318,9 +318,7 @@ class _Pages:
     That bounds the work by the database's page count.
     """
 
-    def __init__(
-        self, src: _Sources, index: walfile.WalIndex, geo: _Geometry, sink: Callable[[int, bytes], None]
-    ) -> None:
+    def __init__(self, src: _Sources, index: WalIndex, geo: _Geometry, sink: Callable[[int, bytes], None]) -> None:
         self.src, self.index, self.geo, self.sink = src, index, geo, sink
         self.seen: set[int] = set()
 
@@ -550,7 +548,7 @@ def _sparse_copy(src: _Sources, workdir: Path, progress: Progress | None = None)
 class _Written:
     pages: int
     item_table: str | None  # as spelled in sqlite_schema; None when the database has no such table
-    index: walfile.WalIndex
+    index: WalIndex
 
 
 SPARSE_ANNOUNCED = 16 << 20  # a sparse copy larger than this is said, with its size, before it is written
