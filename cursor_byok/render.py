@@ -329,12 +329,12 @@ def restored_words(now: str, restored: str, added: Any, removed: Any) -> str:
 
 def doctor_rows(checks: list[dict]) -> list[list[str]]:
     """One table row per check; a check that needs action has its "what to do" on the line below its detail."""
-    from .checks.doctor import OK as DOCTOR_OK
+    from .checks import doctor
 
     rows = []
     for c in checks:
         rows.append([c["provider"], c["symptom"], c["verdict"], c["detail"]])
-        if c["verdict"] != DOCTOR_OK and c["fix"]:
+        if c["verdict"] != doctor.OK and c["fix"]:
             rows.append(["", "", "", f"what to do: {c['fix']}"])
     return rows
 

@@ -24,17 +24,17 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, TypeVar
 
-from ..cursor import paths as locate
+from ..cursor.paths import Installation, UserProfile, cursor_running, refuse_other_names
 from ..cursor.reading import read_merged_rows
 from ..cursor.rows import read_profile
 from ..errors import CursorRunning, Declined, InputError, PlanConflict
 from ..model import Change, KeyStorage, is_key_field
 from ..results import Invocation, Result
 from ..safestorage.backends import SafeStorage
-from . import diff as planning
-from . import write as writer
+from . import diff
 from .outcome import PlanView, SourceReview, Written
 from .planner import Prepared, Target
+from .write import ApplyResult, apply, prove_machine_key
 
 
 @dataclass(frozen=True)
@@ -111,27 +111,27 @@ class Plannable(Protocol):
 # --- 1. preflight ------------------------------------------------------------------------
 
 
-def wait_for_exit(inst: locate.Installation, seconds: float, ui: Interaction, poll: float = 0.5) -> None:
+def wait_for_exit(inst: Installation, seconds: float, ui: Interaction, poll: float = 0.5) -> None:
     """Give Cursor up to `seconds` to exit (it saves as it quits), saying so on a status line."""
     deadline = time.monotonic() + seconds
-    running = locate.cursor_running(inst)
+    running = cursor_running(inst)
     if running:
         ui.status(f"waiting for Cursor (pid {running.pid}) to exit…")
     try:
         while running and time.monotonic() < deadline:
             time.sleep(poll)
-            running = locate.cursor_running(inst)
+            running = cursor_running(inst)
     finally:
         if running is not None:
             ui.status(None)
 
 
-def ensure_closed(inst: locate.Installation, invocation: Invocation, waited: float | None = None) -> None:
+def ensure_closed(inst: Installation, invocation: Invocation, waited: float | None = None) -> None:
     """CursorRunning (exit 6), saying what to do, when Cursor runs for this installation; LinkedDatabase (exit 15)
     when a database chosen with --db has other names."""
-    running = locate.cursor_running(inst)
+    running = cursor_running(inst)
     if running is None:
-        locate.refuse_other_names(inst)
+        refuse_other_names(inst)
         return
     how = (
         f"it was still running after --wait {waited:g}; quit Cursor completely (File > Exit), then run again"
@@ -141,7 +141,7 @@ def ensure_closed(inst: locate.Installation, invocation: Invocation, waited: flo
     raise CursorRunning(f"Cursor is running (pid {running.pid}, found by {running.how}); {how}")
 
 
-def check_closed(inst: locate.Installation, mode: Mode, invocation: Invocation, ui: Interaction) -> None:
+def check_closed(inst: Installation, mode: Mode, invocation: Invocation, ui: Interaction) -> None:
     """The Cursor check of preflight: a write waits for Cursor to quit (`mode.wait`) or refuses while it runs;
     a preview neither checks nor waits."""
     if not mode.preview:
@@ -151,13 +151,13 @@ def check_closed(inst: locate.Installation, mode: Mode, invocation: Invocation, 
 
 
 def preflight(
-    inst: locate.Installation,
+    inst: Installation,
     storage: SafeStorage,
     *,
     mode: Mode,
     keys: bool,
     key_storage: KeyStorage = "auto",
-    user_profile: locate.UserProfile | None = None,
+    user_profile: UserProfile | None = None,
     other_profiles: tuple[str, ...] = (),
     invocation: Invocation | None = None,
     ui: Interaction | None = None,
@@ -174,7 +174,7 @@ def preflight(
     return target
 
 
-def app_version(inst: locate.Installation, rows: Mapping[str, object]) -> str | None:
+def app_version(inst: Installation, rows: Mapping[str, object]) -> str | None:
     """The installed app's version when the database records none (a tie-break for the key form), else None."""
     from ..cursor.reading import installed_version
     from ..versions import recorded_version
@@ -188,8 +188,8 @@ def app_version(inst: locate.Installation, rows: Mapping[str, object]) -> str | 
 def prove_secret(target: Target, key_storage: KeyStorage) -> None:
     """When this Cursor keeps keys encrypted, its machine secret must be proven before anyone is asked for
     anything: a key encrypted with a wrong secret is deleted by Cursor."""
-    if planning.choose_key_form(read_profile(target.rows), key_storage, target.installed) == "secret":
-        writer.prove_machine_key(target.rows, target.storage)
+    if diff.choose_key_form(read_profile(target.rows), key_storage, target.installed) == "secret":
+        prove_machine_key(target.rows, target.storage)
 
 
 # --- 2 to 7 ------------------------------------------------------------------------------
@@ -255,11 +255,11 @@ class FieldWrite:
         return Conflicts.of(self.prepared.plan.conflicts)
 
     def settled(self, replaced: Mapping[str, bool]) -> FieldWrite:
-        plan = planning.resolve(self.prepared.plan, replaced)
+        plan = diff.resolve(self.prepared.plan, replaced)
         return replace(self, prepared=replace(self.prepared, plan=plan))
 
     def refuse_conflicts(self) -> None:
-        planning.refuse_conflicts(self.prepared.plan)
+        diff.refuse_conflicts(self.prepared.plan)
 
     def pending(self) -> tuple[int, int]:
         return len(self.prepared.plan.effective), len(self.prepared.plan.conflicts)
@@ -269,7 +269,7 @@ class FieldWrite:
 
     def write(self) -> Written:
         target = self.prepared.target
-        applied = writer.apply(
+        applied = apply(
             target.inst, target.storage, self.prepared.plan, target.rows, key_form=self.prepared.key_form,
             command=self.command, blob_db=target.user_profile.db if target.user_profile else None,
             invocation=target.invocation,
@@ -288,7 +288,7 @@ def written(
     prepared: Prepared,
     *,
     mode: Mode,
-    applied: writer.ApplyResult | None = None,
+    applied: ApplyResult | None = None,
     sources: tuple[SourceReview, ...] | None = None,
 ) -> Written:
     """The result of a field write: its plan and, after a write, what was done and the hints that follow."""
@@ -310,7 +310,7 @@ def written(
         rows_written=len(applied.rows) if applied else 0,
         quick_check=applied.quick_check if applied else None,
         warnings=(*prepared.warnings, *(applied.warnings if applied else ())),
-        sent_to=tuple(planning.endpoint_messages(plan)) if landed else (),
+        sent_to=tuple(diff.endpoint_messages(plan)) if landed else (),
         undo=hint("undo", journal) if journal else None,
         undo_profile=hint("undo", "--profile", location, applied.profile_journal_id)
         if applied and applied.profile_journal_id and location

@@ -335,18 +335,18 @@ def _journal_row(write, old: Any) -> dict:
     texts = all(v is None or isinstance(v, str) for v in (old, new)) and not (old is None and new is None)
     if write.key != BLOB_KEY or not texts or not paths:
         return {"key": write.key, "old": _encode(old), "new_sha256": digest(new)}
-    from ..cursor import blob_patch as blobpatch
+    from ..cursor import blob_patch
 
     before, after = old if old is not None else "{}", new if new is not None else "{}"
     fields = []
     for path in dict.fromkeys(tuple(p) for p in paths):
-        span = blobpatch.locate(before, path)
+        span = blob_patch.locate(before, path)
         entry: dict[str, Any] = {"path": list(path)}
         if isinstance(span, tuple):
             entry["old"] = before[span[0] : span[1]]
         else:
             entry["old"], entry["absent_from"] = None, span
-        new_text = blobpatch.raw_at(after, path)
+        new_text = blob_patch.raw_at(after, path)
         entry["new_sha256"] = digest(new_text)
         if new_text is not None and path in kept_paths():
             entry["new"] = new_text  # not a secret: what this write left, to tell later what Cursor changed

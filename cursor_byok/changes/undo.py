@@ -19,8 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..cursor import blob_patch as blobpatch
-from ..cursor import urls
+from ..cursor import blob_patch, urls
 from ..cursor.paths import Installation
 from ..cursor.rows import (
     BLOB_KEY,
@@ -38,9 +37,9 @@ from ..errors import ByokError, NothingToUndo, PlanConflict
 from ..model import MODEL_LIST_FIELDS, mask
 from ..results import Hint, Invocation, Result, omit_if_none
 from . import journal
-from . import wanted as onboard
 from .history import History
 from .journal import JournalUnsafe
+from .wanted import check_name, check_region
 from .write import ApplyResult, apply_rows
 
 EMPTY_OBJECT = "{}"
@@ -314,10 +313,10 @@ def restore_fields(text: str, fields: list[dict[str, Any]]) -> str:
     out = text
     for f in reversed(fields):
         if f["old"] is None:
-            out = blobpatch.delete_path(out, _created_member(out, f, journaled))
+            out = blob_patch.delete_path(out, _created_member(out, f, journaled))
     for f in fields:
         if f["old"] is not None:
-            out = blobpatch.set_raw(out, f["path"], f["old"])
+            out = blob_patch.set_raw(out, f["path"], f["old"])
     _only_journaled_paths_differ(text, out, journaled)
     return out
 
@@ -357,9 +356,9 @@ def _check_endpoint(name: str | None, value: str) -> None:
         if name in urls.URL_FIELDS:
             urls.check(value, name)
         elif name == "azure.deployment":
-            onboard.check_name(value, name)
+            check_name(value, name)
         elif name == "bedrock.region":
-            onboard.check_region(value, name)
+            check_region(value, name)
     except ByokError as exc:
         raise JournalUnsafe(f"the journal would restore {exc}; it is not restored") from None
 
@@ -395,7 +394,7 @@ def _created_member(text: str, f: dict[str, Any], journaled: set[tuple[str, ...]
     when nothing but journaled fields sits inside it; else the field itself."""
     path = tuple(f["path"])
     outer = path[: f.get("absent_from", len(path) - 1) + 1]
-    raw = blobpatch.raw_at(text, outer) if outer != path else None
+    raw = blob_patch.raw_at(text, outer) if outer != path else None
     if raw is None:
         return path
     try:
@@ -418,8 +417,8 @@ def _leaf_paths(prefix: tuple[str, ...], value: Any) -> Iterator[tuple[str, ...]
 
 def _raw_or_none(text: str | None, path: Any) -> str | None:
     try:
-        return blobpatch.raw_at(text, path) if text is not None else None
-    except blobpatch.PatchError:
+        return blob_patch.raw_at(text, path) if text is not None else None
+    except blob_patch.PatchError:
         return None
 
 

@@ -144,7 +144,7 @@ def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any]
 def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
     """(row writes, warnings): every ciphertext is made here, before any lock."""
     from ..cursor.rows import RowWriter
-    from ..safestorage import oscrypt as ss
+    from ..safestorage.oscrypt import encode_buffer_json
 
     warnings: list[str] = []
     encrypt = None
@@ -157,18 +157,18 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
             warnings.append(OBFUSCATED_ONLY)
 
         def encrypt(plaintext: str) -> str:
-            return ss.encode_buffer_json(codec.encrypt(plaintext))
+            return encode_buffer_json(codec.encrypt(plaintext))
 
     writer = RowWriter(rows, key_form, encrypt)
     return writer.writes(wanted), warnings
 
 
-def ensure_closed(inst, locate_mod=None) -> None:
-    from ..cursor import paths as locate
+def ensure_closed(inst) -> None:
+    from ..cursor.paths import cursor_running, refuse_other_names
 
-    running = (locate_mod or locate).cursor_running(inst)
+    running = cursor_running(inst)
     if not running:
-        locate.refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
+        refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
     if running:
         raise CursorRunning(
             f"Cursor is running (pid {running.pid}, found by {running.how}); quit Cursor completely "

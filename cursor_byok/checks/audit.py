@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from .. import key_shapes as formats
+from .. import key_shapes
 from ..cursor import urls
 from ..key_table import scan_alternatives, scan_literals, trim_scanned
 from ..model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
@@ -292,7 +292,7 @@ def _name(provider: str) -> str:
     return registry().title(provider)
 
 
-_article = formats.article
+_article = key_shapes.article
 
 
 def _shown(secret: Secret) -> str:
@@ -366,18 +366,18 @@ def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Fin
     """Placeholder, truncated, misplaced or oddly shaped key values."""
     value = secret.reveal()
     shown = _shown(secret)
-    if formats.looks_placeholder(value):
+    if key_shapes.looks_placeholder(value):
         return [finding("key-placeholder", field, f"{secret.masked} looks like a placeholder, not a key")]
-    if formats.looks_truncated(field, value):
+    if key_shapes.looks_truncated(field, value):
         return [finding("key-truncated", field, f"{shown} is only {len(value)} characters long")]
-    if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
+    if key_shapes.check_format(field, value, base_url) != key_shapes.UNEXPECTED:
         return []
-    own, vendor = provider_of(field), formats.known_vendor(value)
+    own, vendor = provider_of(field), key_shapes.known_vendor(value)
     if vendor and vendor != own:
         message = f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one"
         return [finding("key-wrong-slot", field, message)]
     message = f"{shown} does not match the {_name(own)} key format"
-    if formats.takes_any_key(field) and any(p.fullmatch(value) for p in formats.COMPATIBLE):
+    if key_shapes.takes_any_key(field) and any(p.fullmatch(value) for p in key_shapes.COMPATIBLE):
         message += "; it looks like a key of an OpenAI-compatible service, which needs the OpenAI base URL override"
     return [finding("key-format", field, message)]
 

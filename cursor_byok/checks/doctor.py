@@ -20,8 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from .. import __version__
-from .. import key_shapes as formats
+from .. import __version__, key_shapes
 from ..errors import InputError
 from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
 from ..providers import Provider, registry
@@ -57,7 +56,7 @@ class Check:
     fix: str = ""
 
 
-_article = formats.article
+_article = key_shapes.article
 
 
 def command(*words: str) -> str:
@@ -155,12 +154,12 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
             f"run {command('where')}: pass the --safe-storage its 'stored rows need' line names",
         )
     value, own = key.secret.reveal(), field.split(".")[0]
-    if formats.looks_placeholder(value) or formats.looks_truncated(field, value):
+    if key_shapes.looks_placeholder(value) or key_shapes.looks_truncated(field, value):
         fix = f"{set_key(own)} and paste the full key"
         return LIKELY, f"{field} ({key.secret.masked}) is a placeholder or cut short", fix
-    if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
+    if key_shapes.check_format(field, value, base_url) != key_shapes.UNEXPECTED:
         return None
-    vendor = formats.known_vendor(value)
+    vendor = key_shapes.known_vendor(value)
     if vendor and vendor != own:
         return (
             LIKELY,
@@ -508,7 +507,7 @@ UNSENDABLE = (
 
 def _unsendable(secret: Secret) -> str | None:
     """Why a key cannot go in a header at all (checked before a request is built), or None."""
-    return UNSENDABLE if formats.unsendable(secret.reveal()) else None
+    return UNSENDABLE if key_shapes.unsendable(secret.reveal()) else None
 
 
 def _unsafe(base: str) -> str | None:
@@ -701,7 +700,7 @@ def without_key(text: str, secret: Secret) -> str:
     forms |= {f.encode("unicode_escape").decode("ascii") for f in (value,)}
     for form in sorted((f for f in forms if len(f) >= 8), key=len, reverse=True):
         text = text.replace(form, "(the key)")
-    return formats.without_secrets(text)
+    return key_shapes.without_secrets(text)
 
 
 def verify(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..cursor.urls import shown as shown_url
+from ..cursor import urls
 from ..key_shapes import BROKEN, check_format, unsendable
 from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
 from ..providers import registry
@@ -154,7 +154,7 @@ def provider_views(profile: Profile, *, reveal: bool) -> dict[str, ProviderView]
             elif json_name == "enabled":
                 values[json_name] = bool(value)
             else:
-                values[json_name] = value if reveal else shown_url(value)
+                values[json_name] = value if reveal else urls.shown(value)
         has_key = any(values.get(k) for k in key_names)
         configured = has_key or bool(values.get("base_url"))
         role = profile.uses_role(record.name) if record.role else None

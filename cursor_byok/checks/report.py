@@ -82,19 +82,23 @@ def encoded_kind(seg: str) -> str | None:
 def value_type(value: Any) -> str:
     """What kind of value a row holds, never the value: text, json-<type>, buffer-json (<prefix>), blob."""
     from ..cursor.rows import as_text
-    from ..safestorage import oscrypt as ss
+    from ..safestorage import oscrypt
 
     if isinstance(value, (bytes, bytearray, memoryview)) and as_text(value) is None:
         return "blob"
     text = as_text(value) or ""
     try:
-        data = ss.decode_buffer_json(text)
+        data = oscrypt.decode_buffer_json(text)
     except ValueError:
         data = None
     if data is not None:
         if not data:
             return "buffer-json (empty)"
-        return f"buffer-json ({ss.prefix_of(data)})" if ss.has_version_prefix(data) else "buffer-json (no prefix)"
+        return (
+            f"buffer-json ({oscrypt.prefix_of(data)})"
+            if oscrypt.has_version_prefix(data)
+            else "buffer-json (no prefix)"
+        )
     try:
         return "json-" + json_type(json.loads(text))
     except (ValueError, RecursionError):
@@ -326,7 +330,7 @@ def describe(inst: Any, storage: Any) -> CursorReport:
     import platform
 
     from .. import __version__
-    from ..cursor import paths as locate
+    from ..cursor import paths
     from ..cursor.reading import cursor_facts
     from ..cursor.rows import encrypted_prefixes, parse_blob
     from .surroundings import side_copy_paths
@@ -352,7 +356,7 @@ def describe(inst: Any, storage: Any) -> CursorReport:
         side_copies=len(side_copy_paths(inst.db_path)),
         backend=backend,
         key_forms=key_forms(rows, parse_blob(rows, [])),
-        profiles=1 + len(locate.profiles(inst)),
+        profiles=1 + len(paths.profiles(inst)),
         unknown=tuple(found),
         ignored=tuple(ignored),
         other_rows=row_groups(keys),

@@ -9,8 +9,7 @@ import click
 
 from .exits import Exit
 from .group import main
-from .lib import check as library
-from .lib import render
+from .lib import check, render
 from .options import api_context, json_option, verbose
 from .output import ScanProgress, echo, emit_json, is_terminal
 
@@ -36,9 +35,9 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     """
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
-        report = library.audit(
+        report = check.audit(
             api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None,
-            fail_on=cast("library.FailOn", fail_on),
+            fail_on=cast("check.FailOn", fail_on),
         )  # fmt: skip
     finally:
         if progress is not None:
@@ -79,7 +78,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
       cursor-byok doctor --online --all
       cursor-byok doctor --online --azure-api-version 2025-01-01-preview --json
     """
-    report = library.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
+    report = check.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
         emit_json(report.to_json())
     else:
@@ -106,7 +105,7 @@ def report(ctx, as_json: bool) -> None:
       cursor-byok report
       cursor-byok report --json > cursor-report.json
     """
-    result = library.report(api_context(ctx))
+    result = check.report(api_context(ctx))
     if as_json:
         emit_json(result.to_json())
     else:

@@ -6,12 +6,9 @@ import sys
 
 import click
 
-from .. import errors as E
+from ..errors import InputError
 from .group import main
-from .lib import edit as library
-from .lib import read as read_library
-from .lib import render
-from .lib import wanted as onboard
+from .lib import edit, read, render, wanted
 from .options import (
     ProviderName,
     allow_endpoint_option,
@@ -32,22 +29,22 @@ from .writes import TerminalRun
 
 def key_reader(provider: str, sources: dict):
     """`set`'s key sources, checked now; the function it returns reads them (step 2, after preflight)."""
-    specs = onboard.set_key_specs(provider, **sources)
+    specs = wanted.set_key_specs(provider, **sources)
     if "stdin" in specs.values() and is_terminal(sys.stdin):
-        raise E.InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
-    read_stdin = lambda: sys.stdin.read(onboard.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
-    return lambda: onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
+        raise InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
+    read_stdin = lambda: sys.stdin.read(wanted.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
+    return lambda: wanted.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
 
 
 def check_key_sources(no_key: bool, from_row: bool, given: bool, settings: bool) -> None:
     """`set` takes one key source at most: a source given, --from-row (the stored key) or --no-key."""
     if no_key and (given or from_row or not settings):
-        raise E.InputError(
+        raise InputError(
             "--no-key takes no key source; drop one or the other" if given or from_row
             else "nothing to set: give --base-url, --deployment, --region, --enable or --disable"
         )  # fmt: skip
     if from_row and given:
-        raise E.InputError("--from-row takes the key already stored: drop the other key source")
+        raise InputError("--from-row takes the key already stored: drop the other key source")
 
 
 @main.command("set")
@@ -86,10 +83,10 @@ def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabl
       cursor-byok set openai --key-env OPENAI_API_KEY --yes
       cursor-byok set openai --no-key --disable
     """
-    settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
+    settings = wanted.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
     check_key_sources(no_key, from_row, any(sources.values()), bool(settings) or enabled is not None)
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.set_key(
+    result = edit.set_key(
         api_context(ctx), provider, keys=None if no_key or from_row else key_reader(provider, sources),
         base_url=base_url, deployment=deployment, region=region, enabled=enabled, key_storage=key_storage,
         from_row=from_row, force=force, dry_run=dry_run, check=check, wait=wait, ui=run.ui,
@@ -111,7 +108,7 @@ def unset(ctx, provider, dry_run, check, wait, yes, as_json) -> None:
       cursor-byok unset openai --yes --json
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    run.report(library.unset_key(api_context(ctx), provider, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
+    run.report(edit.unset_key(api_context(ctx), provider, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
 @main.group()
@@ -139,7 +136,7 @@ def models_list(ctx, as_json) -> None:
       cursor-byok models list --json | jq .models.enabled
       cursor-byok models list --profile Fullstack
     """
-    listed = read_library.list_models(api_context(ctx))
+    listed = read.list_models(api_context(ctx))
     if as_json:
         return emit_json(listed.to_json())
     m = listed.models
@@ -169,7 +166,7 @@ def model_list_command(op: str, summary: str) -> None:
     def command(ctx, names, dry_run, check, wait, yes, as_json) -> None:
         run = TerminalRun(yes=yes, as_json=as_json)
         ops = {op: names}
-        run.report(library.models(api_context(ctx), **ops, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
+        run.report(edit.models(api_context(ctx), **ops, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
 for _op, _summary in MODEL_OPS.items():
@@ -193,7 +190,7 @@ def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json)
       cursor-byok models select cmd-k gpt-4.1 --dry-run
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.models(api_context(ctx), select={surface: name}, force=force, dry_run=dry_run, check=check,
+    result = edit.models(api_context(ctx), select={surface: name}, force=force, dry_run=dry_run, check=check,
                             wait=wait, ui=run.ui)  # fmt: skip
     run.report(result)
 
@@ -225,7 +222,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, allow_endpoints, force, key_stora
       cursor-byok apply team.toml --yes --json --on-conflict keep
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.apply_manifest(
+    result = edit.apply_manifest(
         api_context(ctx), manifest_file, on_conflict=conflict_policy(on_conflict), key_storage=key_storage,
         allow_endpoints=allow_endpoints, force=force, dry_run=dry_run, check=check, wait=wait,
         confirm_commands=lambda commands: confirm_commands(commands, yes), prompt=hidden_prompt(), ui=run.ui,

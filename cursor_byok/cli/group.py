@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from .. import errors as E
 from .._version import __version__
+from ..errors import ByokError, RescueError
 from .exits import Exit, exit_code_for
 from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
 from .output import JSON_META, _json_state, echo, emit_json, fail, fit_tables_to_terminal, flag_words
@@ -128,11 +128,11 @@ class ByokGroup(HelpfulGroup):
             ctx.meta[JSON_META] = {"wanted": "--json" in rest}
         try:
             return super().invoke(ctx)
-        except E.ByokError as exc:
+        except ByokError as exc:
             state = _json_state()
             if exc.result is not None and state.get("wanted") and not state.get("emitted"):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
-            reason = exc.reason if isinstance(exc, E.RescueError) else None
+            reason = exc.reason if isinstance(exc, RescueError) else None
             fail(error_words(str(exc) or type(exc).__doc__ or type(exc).__name__, state), exit_code_for(exc), reason)
         except (KeyboardInterrupt, click.Abort):
             echo("", err=True)  # off the prompt's line

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
-from .. import errors as E
+from ..errors import OutputRefused
 from .bundle_io import export_passphrase, gather_recipients, load_bundle_cli
 from .group import main
-from .lib import move as library
-from .lib import private_files, render
+from .lib import move, private_files, render
 from .options import (
     allow_endpoint_option,
     api_context,
@@ -67,7 +66,7 @@ def export(ctx, output, armor, only, no_models, no_keys, force, recipient, recip
         return value
 
     try:
-        exported = library.export_bundle(
+        exported = move.export_bundle(
             api_context(ctx), passphrase=None if recipients else passphrase, recipients=recipients, only=only,
             keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable, armor=armor,
             output=None if output == "-" else output, overwrite=force,
@@ -87,7 +86,7 @@ def _export_checks(output, force, as_json, recipient, recipients_file, passphras
         )
     if output == "-":
         if is_terminal(sys.stdout):
-            raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
+            raise OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
         if as_json:
             raise click.UsageError("--json prints on stdout, where -o - writes the bundle: use -o FILE")
     else:
@@ -100,10 +99,10 @@ def _to_stdout(data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     except OSError as exc:  # a full disk behind the redirect, a reader that went away
-        raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
+        raise OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
 
 
-def _export_report(exported: library.ExportedBundle, recipients: list[str], as_json: bool) -> None:
+def _export_report(exported: move.ExportedBundle, recipients: list[str], as_json: bool) -> None:
     """What the bundle really holds, on stderr (the JSON document on stdout); keys left out are said loudly."""
     if as_json:
         emit_json(exported.to_json())
@@ -154,7 +153,7 @@ def import_cmd(ctx, bundle_file, dry_run, check, only, on_conflict, allow_endpoi
       cursor-byok import team.age --no-keys --allow-endpoint openrouter.ai --yes
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.import_bundle(
+    result = move.import_bundle(
         api_context(ctx), lambda: load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env),
         only=only, no_keys=no_keys, on_conflict=conflict_policy(on_conflict), allow_endpoints=allow_endpoints,
         models="keep" if no_models else models_policy, key_storage=key_storage, dry_run=dry_run, check=check,
@@ -196,7 +195,7 @@ def undo(ctx, journal_id, list_only, dry_run, force, purge, wait, yes, as_json) 
     if list_only:
         return list_journals(actx, as_json=as_json)
     run = TerminalRun(yes=yes, as_json=as_json)
-    run.report(library.undo(actx, journal_id, force=force, dry_run=dry_run, wait=wait, ui=run.ui))
+    run.report(move.undo(actx, journal_id, force=force, dry_run=dry_run, wait=wait, ui=run.ui))
 
 
 @main.command()
@@ -220,11 +219,11 @@ def redo(ctx, dry_run, force, wait, yes, as_json) -> None:
       cursor-byok redo --yes
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    run.report(library.redo(api_context(ctx), force=force, dry_run=dry_run, wait=wait, ui=run.ui))
+    run.report(move.redo(api_context(ctx), force=force, dry_run=dry_run, wait=wait, ui=run.ui))
 
 
 def list_journals(actx, *, as_json: bool) -> None:
-    listed = library.journals(actx)
+    listed = move.journals(actx)
     if as_json:
         return emit_json(listed.to_json())
     rows = [[j.id, j.command, len(j.rows), journal_state(j)] for j in listed.journals]
@@ -240,10 +239,10 @@ def journal_state(j) -> str:
 
 
 def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
-    found = [j for j in library.journals(actx).journals if not journal_id or j.id.startswith(journal_id)]
+    found = [j for j in move.journals(actx).journals if not journal_id or j.id.startswith(journal_id)]
     if found:
         confirm_write(f"Delete {len(found)} undo journal(s)? They can no longer be undone.", yes=yes)
-    purged = library.purge_journals(actx, journal_id)
+    purged = move.purge_journals(actx, journal_id)
     if as_json:
         emit_json(purged.to_json())
     else:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Literal, cast
 
 import click
 
-from .. import errors as E
+from ..errors import InputError
 from ..providers import registry
 from .exits import Exit
 from .lib import backends, context, key_shapes, password, private_files
@@ -119,16 +119,14 @@ def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | No
             value = private_files.read_small(passphrase_file, SMALL_INPUT_LIMIT).decode("utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise E.InputError(
-                f"{key_shapes.shown_path(passphrase_file)}: cannot read the passphrase ({why})"
-            ) from None
+            raise InputError(f"{key_shapes.shown_path(passphrase_file)}: cannot read the passphrase ({why})") from None
         if not value:
-            raise E.InputError(f"{key_shapes.shown_path(passphrase_file)}: the passphrase file is empty")
+            raise InputError(f"{key_shapes.shown_path(passphrase_file)}: the passphrase file is empty")
         return value
     if passphrase_env:
         from_env = os.environ.get(passphrase_env) if key_shapes.ENV_NAME.fullmatch(passphrase_env) else None
         if not from_env:
-            raise E.InputError(f"--passphrase-env: {key_shapes.shown_env_name(passphrase_env)} is not set or empty")
+            raise InputError(f"--passphrase-env: {key_shapes.shown_env_name(passphrase_env)} is not set or empty")
         return from_env
     return None
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import click
 
-from .. import errors as E
+from ..errors import BundleAuthError, ConfirmationNeeded, Declined, InputError
 
 if TYPE_CHECKING:
     from ..changes.flow import Conflicts
@@ -32,7 +32,7 @@ def new_passphrase_prompt() -> str:
         if click.prompt(f"{PASSPHRASE_PROMPT} (again)", hide_input=True, err=True) == value:
             return value
         echo("the two entries differ; try again", err=True)
-    raise E.InputError(f"no passphrase after {TRIES} tries; nothing written")
+    raise InputError(f"no passphrase after {TRIES} tries; nothing written")
 
 
 def open_with_tries(data: bytes, ask) -> Bundle:
@@ -42,7 +42,7 @@ def open_with_tries(data: bytes, ask) -> Bundle:
             value = ask(PASSPHRASE_PROMPT)
             with status("deriving key…"):
                 return move.open_bundle(data, passphrases=[value])
-        except E.BundleAuthError:
+        except BundleAuthError:
             if attempt == TRIES:
                 raise
             echo(f"wrong passphrase; {TRIES - attempt} tries left", err=True)
@@ -57,9 +57,9 @@ def confirm_write(question: str, *, yes: bool) -> None:
     if yes:
         return
     if not is_terminal(sys.stdin):
-        raise E.ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
+        raise ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
     if not click.confirm(display(question), default=False, err=True):
-        raise E.Declined("declined; nothing written")
+        raise Declined("declined; nothing written")
 
 
 ANSWERS = {"r": "replace all", "k": "keep all", "a": "ask for each", "q": "quit"}
@@ -77,7 +77,7 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
             f"{n} stored value(s) differ (marked ! above): {choices}", type=click.Choice(list(ANSWERS)), err=True
         )
         if answer == "q":
-            raise E.Declined("quit; nothing written")
+            raise Declined("quit; nothing written")
         for c in conflicts.values:
             replaced[c.field] = answer == "r" or (answer == "a" and _replace_one(c))
     for c in conflicts.endpoints:
@@ -106,7 +106,7 @@ def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
     if not commands or yes:
         return True
     if not is_terminal(sys.stdin):
-        raise E.ConfirmationNeeded(
+        raise ConfirmationNeeded(
             f"this manifest runs {len(commands)} command(s) to read keys and no terminal can confirm them: "
             "review them with --dry-run, then pass --yes"
         )
@@ -114,5 +114,5 @@ def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
     for field, command in commands:
         echo(f"  {field}: {command}", err=True)
     if not click.confirm(f"Run {'it' if len(commands) == 1 else f'these {len(commands)} commands'}?", err=True):
-        raise E.Declined("declined; no command was run and nothing written")
+        raise Declined("declined; no command was run and nothing written")
     return True

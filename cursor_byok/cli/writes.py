@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import briefs
-from .. import errors as E
+from ..errors import ChangesPending
 from .lib import flow, outcome, render, undo
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class TerminalRun:
             if getattr(result, "check", False):
                 pending, conflicts = result.pending  # type: ignore[attr-defined]
                 if pending or conflicts:
-                    raise E.ChangesPending(
+                    raise ChangesPending(
                         f"--check: {pending} change(s) and {conflicts} conflict(s) pending; nothing written"
                     )
         elif isinstance(result, outcome.Written):

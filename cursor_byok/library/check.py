@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Mapping
 
-from ..checks import doctor as diagnosing
+from ..checks.doctor import AZURE_API_VERSION
 from ..checks.report import CursorReport
 from ..checks.reports import AuditReport, DoctorReport, audit_report, doctor_report
 from .context import Context, context
@@ -37,7 +37,7 @@ def doctor(
     accepted (free calls, each key only to its own provider's host); `provider_urls` is for tests."""
     ctx = context(ctx)
     inst = ctx.installation()
-    version = diagnosing.AZURE_API_VERSION if azure_api_version is None else azure_api_version
+    version = AZURE_API_VERSION if azure_api_version is None else azure_api_version
     return doctor_report(inst, ctx.storage_for(inst), online=online, azure_api_version=version,
                          provider_urls=provider_urls, invocation=ctx.invocation(inst))  # fmt: skip
 
