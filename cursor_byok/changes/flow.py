@@ -34,7 +34,7 @@ from ..safestorage.backends import SafeStorage
 from . import diff
 from .outcome import PlanView, SourceReview, Written
 from .planner import Prepared, Target
-from .write import ApplyResult, apply, prove_machine_key
+from .write import WriteResult, prove_machine_key, write_plan
 
 
 @dataclass(frozen=True)
@@ -269,12 +269,12 @@ class FieldWrite:
 
     def write(self) -> Written:
         target = self.prepared.target
-        applied = apply(
+        wrote = write_plan(
             target.inst, target.storage, self.prepared.plan, target.rows, key_form=self.prepared.key_form,
             command=self.command, blob_db=target.user_profile.db if target.user_profile else None,
             invocation=target.invocation,
         )  # fmt: skip
-        return written(self.prepared, mode=Mode(), applied=applied)
+        return written(self.prepared, mode=Mode(), wrote=wrote)
 
 
 def written_where(target: Target) -> str:
@@ -288,16 +288,16 @@ def written(
     prepared: Prepared,
     *,
     mode: Mode,
-    applied: ApplyResult | None = None,
+    wrote: WriteResult | None = None,
     sources: tuple[SourceReview, ...] | None = None,
 ) -> Written:
     """The result of a field write: its plan and, after a write, what was done and the hints that follow."""
     target, plan = prepared.target, prepared.plan
     hint = target.invocation.hint
-    landed = bool(applied and applied.rows)
+    landed = bool(wrote and wrote.rows)
     removed = tuple(c.field for c in plan.effective if c.new is None and is_key_field(c.field)) if landed else ()
     location = target.user_profile.location if target.user_profile else None
-    journal = applied.journal_id if applied else None
+    journal = wrote.journal_id if wrote else None
     return Written(
         db=str(target.inst.db_path),
         user_data_dir=str(target.inst.user_data_dir) if target.inst.user_data_dir else None,
@@ -306,14 +306,14 @@ def written(
         plan=PlanView.of(plan),
         applied=landed,
         journal=journal,
-        profile_journal=applied.profile_journal_id if applied else None,
-        rows_written=len(applied.rows) if applied else 0,
-        quick_check=applied.quick_check if applied else None,
-        warnings=(*prepared.warnings, *(applied.warnings if applied else ())),
+        profile_journal=wrote.profile_journal_id if wrote else None,
+        rows_written=len(wrote.rows) if wrote else 0,
+        quick_check=wrote.quick_check if wrote else None,
+        warnings=(*prepared.warnings, *(wrote.warnings if wrote else ())),
         sent_to=tuple(diff.endpoint_messages(plan)) if landed else (),
         undo=hint("undo", journal) if journal else None,
-        undo_profile=hint("undo", "--profile", location, applied.profile_journal_id)
-        if applied and applied.profile_journal_id and location
+        undo_profile=hint("undo", "--profile", location, wrote.profile_journal_id)
+        if wrote and wrote.profile_journal_id and location
         else None,
         removed_keys=removed,
         purge=hint("undo", "--purge", journal, "--yes") if removed and journal else None,

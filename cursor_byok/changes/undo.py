@@ -40,7 +40,7 @@ from . import journal
 from .history import History
 from .journal import JournalUnsafe
 from .wanted import check_name, check_region
-from .write import ApplyResult, apply_rows
+from .write import WriteResult, write_rows
 
 EMPTY_OBJECT = "{}"
 
@@ -103,11 +103,11 @@ class UndoPlan:
     def redo(self) -> bool:
         return self.redoes is not None
 
-    def result(self, *, dry_run: bool, applied: ApplyResult | None = None) -> UndoResult:
+    def result(self, *, dry_run: bool, wrote: WriteResult | None = None) -> UndoResult:
         again = None
-        if applied and applied.journal_id:
+        if wrote and wrote.journal_id:
             again = self.invocation.hint("undo", *(("--profile", self.profile) if self.profile else ()),
-                                         applied.journal_id)  # fmt: skip
+                                         wrote.journal_id)  # fmt: skip
         return UndoResult(
             undone=self.entry.id,
             command=self.entry.command,
@@ -116,9 +116,9 @@ class UndoPlan:
             restores=self.restores,
             conflicts=self.conflicts,
             dry_run=dry_run,
-            applied=bool(applied and applied.rows),
-            journal=applied.journal_id if applied else None,
-            rows_written=len(applied.rows) if applied else 0,
+            applied=bool(wrote and wrote.rows),
+            journal=wrote.journal_id if wrote else None,
+            rows_written=len(wrote.rows) if wrote else 0,
             again=again,
         )
 
@@ -155,8 +155,8 @@ class UndoWrite:
         return f"{verb} {len(self.plan.restores)} value(s) in {self.plan.inst.db_path}?"
 
     def write(self) -> UndoResult:
-        applied = apply_undo(self.plan)
-        return self.plan.result(dry_run=False, applied=applied)
+        wrote = write_undo(self.plan)
+        return self.plan.result(dry_run=False, wrote=wrote)
 
 
 # --- the plan ----------------------------------------------------------------------------
@@ -183,10 +183,10 @@ def undo_plan(
                     profile, force)  # fmt: skip
 
 
-def apply_undo(plan: UndoPlan) -> ApplyResult:
+def write_undo(plan: UndoPlan) -> WriteResult:
     """Write an undo plan through the one write path; its journal names the journal it restores."""
     UndoWrite(plan).refuse_conflicts()
-    return apply_rows(
+    return write_rows(
         plan.inst, plan.rows, plan.writes, command=f"undo {plan.entry.id}", undoes=plan.entry.id,
         invocation=plan.invocation,
     )  # fmt: skip

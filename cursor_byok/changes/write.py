@@ -1,8 +1,8 @@
 """The one write path: the only code that writes to a Cursor database.
 
-`apply()` checks that Cursor is closed, proves the machine secret, makes every
+`write_plan()` checks that Cursor is closed, proves the machine secret, makes every
 ciphertext, writes the undo journal, runs one short transaction, then re-reads
-and verifies. `apply_rows()` is the same path for undo's rows.
+and verifies. `write_rows()` is the same path for undo's rows.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from .diff import wanted_values
 
 
 @dataclass(frozen=True)
-class ApplyResult:
-    """What apply() did: the journal id (None when nothing was written) and the rows touched."""
+class WriteResult:
+    """What write_plan() did: the journal id (None when nothing was written) and the rows touched."""
 
     journal_id: str | None
     rows: tuple[str, ...]
@@ -176,7 +176,7 @@ def ensure_closed(inst) -> None:
         )
 
 
-def apply(
+def write_plan(
     inst,
     storage,
     plan: Plan,
@@ -187,7 +187,7 @@ def apply(
     journal_dir=None,
     blob_db=None,
     invocation: Invocation | None = None,
-) -> ApplyResult:
+) -> WriteResult:
     """The one write path for field changes. Raises before writing anything if a check fails.
 
     With `blob_db` (a profile's database) the settings blob is written there
@@ -203,19 +203,19 @@ def apply(
     writes, warnings = build_writes(rows, storage, wanted, key_form) if wanted else ([], [])
     if blob_db is None:
         check = lambda st: verify_fields(st, storage, wanted, written=writes)  # noqa: E731
-        result = apply_rows(
+        result = write_rows(
             inst, rows, writes, command=command, journal_dir=journal_dir, check=check, invocation=invocation
         )
-        return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
-    result = _apply_to_profile(
+        return WriteResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
+    result = _write_to_profile(
         inst, storage, rows, writes, wanted, blob_db, command=command, journal_dir=journal_dir, invocation=invocation
     )
-    return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id)
+    return WriteResult(result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id)
 
 
-def _apply_to_profile(
+def _write_to_profile(
     inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir, invocation: Invocation | None
-) -> ApplyResult:
+) -> WriteResult:
     """Key rows into the default database, the settings blob into the profile's; then verify both."""
     from dataclasses import replace
 
@@ -232,12 +232,12 @@ def _apply_to_profile(
             with Store(target.db_path) as st:
                 st.check_writable()
     (inst, key_writes), (profile_inst, blob_writes) = parts
-    keys = apply_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir, invocation=invocation)
+    keys = write_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir, invocation=invocation)
     undo_keys = (
         f"undo them with {undo_command(inst, keys.journal_id, invocation=invocation)}" if keys.journal_id else ""
     )
     try:
-        blob = apply_rows(
+        blob = write_rows(
             profile_inst, rows, blob_writes, command=command, journal_dir=journal_dir, invocation=invocation
         )
     except ByokError as exc:
@@ -253,7 +253,7 @@ def _apply_to_profile(
             location = profile_inst.db_path.parent.parent.name
             undo_blob = undo_command(inst, blob.journal_id, location, invocation) if blob.journal_id else ""
             raise VerifyFailed(f"{exc}; {' and '.join(x for x in (undo_keys, undo_blob) if x)}") from None
-    return ApplyResult(
+    return WriteResult(
         keys.journal_id,
         (*keys.rows, *blob.rows),
         blob.quick_check or keys.quick_check,
@@ -276,7 +276,7 @@ def undo_command(
     return f"`{command_for(inst, shlex.join(args))}`"
 
 
-def apply_rows(
+def write_rows(
     inst,
     rows: Mapping[str, Any],
     writes,
@@ -286,15 +286,15 @@ def apply_rows(
     check: Callable | None = None,
     undoes: str | None = None,
     invocation: Invocation | None = None,
-) -> ApplyResult:
-    """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo (an undo's
+) -> WriteResult:
+    """Journal, then write `writes` in one transaction, then verify. Shared by write_plan and undo (an undo's
     journal names the journal it restores: `undoes`)."""
     from ..crashpoint import hit
     from ..cursor.store import Store
     from . import journal
 
     if not writes:
-        return ApplyResult(None, (), None)
+        return WriteResult(None, (), None)
     ensure_closed(inst)
     with Store(inst.db_path) as st:
         st.check_writable()  # before the journal: a refused database keeps no trace of the attempt
@@ -318,7 +318,7 @@ def apply_rows(
     if quick != "ok":
         undo = undo_command(inst, entry.id, None, invocation)
         raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo}")
-    return ApplyResult(entry.id, tuple(w.key for w in writes), quick)
+    return WriteResult(entry.id, tuple(w.key for w in writes), quick)
 
 
 def verify_rows(st, writes) -> None:
