@@ -6,8 +6,11 @@ its value appears only when the caller passes reveal=True.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from typing import Any, Iterable, Mapping
 
+from .briefs import brief, plain
 from .changes.outcome import list_delta, summary, value_json
 from .changes.undo import UndoResult
 from .model import Change, Plan
@@ -33,6 +36,12 @@ def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) ->
 TERMINAL_WIDTH: int | None = None  # set by the CLI when stdout is a terminal: tables then fit it
 
 
+def use_width(columns: int | None) -> None:
+    """The width tables and notes fit (None: they do not wrap); the CLI sets its terminal's."""
+    global TERMINAL_WIDTH
+    TERMINAL_WIDTH = columns
+
+
 def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
     """The table with its last column wrapped to fit `width`, continuation lines indented under that column."""
     lead = sum(widths[:-1]) + 2 * (len(widths) - 1)
@@ -51,9 +60,6 @@ def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
 
 def _wrap(text: str, room: int) -> list[str]:
     """`text` in lines of at most `room` characters; a `quoted command` is never split, so it pastes whole."""
-    import re
-    import textwrap
-
     glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
     lines = textwrap.wrap(glued, room, break_on_hyphens=False, break_long_words=False) or [""]
     return [line.replace("\0", " ") for line in lines]
@@ -166,8 +172,6 @@ def _provider_table(rows: list[list[str]]) -> str:
 def note_lines(notes: list[str], *, verbose: bool = False, where: str | None = None) -> list[str]:
     """`note: ...` lines wrapped to the terminal, continuation lines indented: every note in full with `verbose`,
     else one line per kind of note in plain words (briefs.brief)."""
-    from .briefs import brief
-
     shown = notes if verbose else brief(notes, where=where)
     out = []
     for note in shown:
@@ -329,7 +333,7 @@ def restored_words(now: str, restored: str, added: Any, removed: Any) -> str:
 
 def doctor_rows(checks: list[dict]) -> list[list[str]]:
     """One table row per check; a check that needs action has its "what to do" on the line below its detail."""
-    from .checks import doctor
+    from .checks import doctor  # doctor and its rate-limit parser load only when a doctor table is drawn
 
     rows = []
     for c in checks:
@@ -398,8 +402,6 @@ def _check_block(group: list[dict], verbose: bool = False) -> list[str]:
 
 
 def plain_words(text: str) -> str:
-    from .briefs import plain
-
     return plain(text)
 
 

@@ -25,12 +25,13 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, TypeVar
 
 from ..cursor.paths import Installation, UserProfile, cursor_running, refuse_other_names
-from ..cursor.reading import read_merged_rows
+from ..cursor.reading import installed_version, read_merged_rows
 from ..cursor.rows import read_profile
 from ..errors import CursorRunning, Declined, InputError, PlanConflict
 from ..model import Change, KeyStorage, is_key_field
 from ..results import Invocation, Result
 from ..safestorage.backends import SafeStorage
+from ..versions import recorded_version
 from . import diff
 from .outcome import PlanView, SourceReview, Written
 from .planner import Prepared, Target
@@ -176,9 +177,6 @@ def preflight(
 
 def app_version(inst: Installation, rows: Mapping[str, object]) -> str | None:
     """The installed app's version when the database records none (a tie-break for the key form), else None."""
-    from ..cursor.reading import installed_version
-    from ..versions import recorded_version
-
     if recorded_version(rows) is not None:
         return None
     found = installed_version(inst)

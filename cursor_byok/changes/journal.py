@@ -42,16 +42,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+import platformdirs
+
+from ..cursor import blob_patch
 from ..cursor.paths import command_for
 from ..cursor.rows import (
     BLOB_KEY,
     EXTRA_KEY_ROW,
+    MODEL_BLOB_PATHS,
     PROVIDER_ROW,
+    SECRET_PREFIX,
     blob_paths,
     is_encrypted_row,
     secret_row_kind,
 )
-from ..errors import InputError, NothingToUndo
+from ..errors import ByokError, InputError, NothingToUndo
+from ..key_shapes import NOT_SHOWN, secret_in_path
 from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
 from ..providers import registry
 
@@ -111,13 +117,9 @@ def _decode(value: Any) -> Any:
 def data_dir() -> Path:
     override = os.environ.get("CURSOR_BYOK_DATA_DIR")
     if override:
-        from ..key_shapes import NOT_SHOWN, secret_in_path
-
         if secret_in_path(override):  # a key pasted as --data-dir would become a folder's name
             raise InputError(f"--data-dir (CURSOR_BYOK_DATA_DIR) {NOT_SHOWN} looks like a key; give a folder")
         return Path(override)
-    import platformdirs
-
     return Path(platformdirs.user_data_path("cursor-byok", appauthor=False))
 
 
@@ -335,8 +337,6 @@ def _journal_row(write, old: Any) -> dict:
     texts = all(v is None or isinstance(v, str) for v in (old, new)) and not (old is None and new is None)
     if write.key != BLOB_KEY or not texts or not paths:
         return {"key": write.key, "old": _encode(old), "new_sha256": digest(new)}
-    from ..cursor import blob_patch
-
     before, after = old if old is not None else "{}", new if new is not None else "{}"
     fields = []
     for path in dict.fromkeys(tuple(p) for p in paths):
@@ -360,8 +360,6 @@ def _journal_row(write, old: Any) -> dict:
 def kept_paths() -> frozenset[tuple[str, ...]]:
     """Settings-blob paths whose new value a journal keeps in clear: the providers' toggles and the model lists.
     Never a key, nor a base URL or another setting that could hold one."""
-    from ..cursor.rows import MODEL_BLOB_PATHS, blob_paths
-
     paths = blob_paths()
     return frozenset((*(paths[f] for f in registry().toggle_fields), *MODEL_BLOB_PATHS.values()))
 
@@ -549,9 +547,6 @@ def last_written(db: Path, prefix: str, folder: Path | None = None) -> dict[str,
 
 def vanished_keys(db: Path, rows: Mapping[str, Any]) -> dict[str, str]:
     """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
-    from ..cursor.rows import SECRET_PREFIX
-    from ..errors import ByokError
-
     notes = {}
     try:
         written = last_written(db, SECRET_PREFIX)

@@ -25,6 +25,7 @@ an environment that holds none of the keys read so far.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,11 +201,11 @@ class _Checker:
 def _toml() -> ModuleType:
     """The TOML reader: the standard library's from Python 3.11, else the tomli backport."""
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # by version: tomli is the backport Python 3.10 needs
 
         return tomllib
     try:
-        import tomli
+        import tomli  # a missing backport is an InputError when a manifest is read, not at start-up
     except ImportError:
         raise InputError("reading manifests needs Python 3.11, or `pip install tomli`") from None
     return tomli
@@ -245,8 +246,6 @@ def parsed_sources(manifest: Manifest) -> list[tuple[str, str, str]]:
 
 def program(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str | None:
     """The file a `cmd:` source runs (wanted.resolve_program: a bare name on PATH only), or None."""
-    import shlex
-
     words = shlex.split(command)
     base = manifest.path.parent.resolve()
     return resolve_program(words[0], os.environ if env is None else env, base) if words else None

@@ -37,6 +37,7 @@ from ..errors import ByokError, NothingToUndo, PlanConflict
 from ..model import MODEL_LIST_FIELDS, mask
 from ..results import Hint, Invocation, Result, omit_if_none
 from . import journal
+from .flow import Conflicts
 from .history import History
 from .journal import JournalUnsafe
 from .wanted import check_name, check_region
@@ -133,8 +134,6 @@ class UndoWrite:
         return self.plan.result(dry_run=True)
 
     def conflicts(self) -> Any:
-        from .flow import Conflicts
-
         return Conflicts((), ())  # values changed since are not asked about: only --force restores them
 
     def settled(self, replaced: Mapping[str, bool]) -> UndoWrite:

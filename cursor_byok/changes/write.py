@@ -7,12 +7,28 @@ and verifies. `write_rows()` is the same path for undo's rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
+from ..crashpoint import hit
+from ..cursor.paths import command_for, cursor_running, refuse_other_names
+from ..cursor.rows import (
+    BLOB_KEY,
+    ROW_KEYS,
+    ROW_PREFIXES,
+    RowWriter,
+    ciphertext,
+    encrypted_prefixes,
+    is_encrypted_row,
+    read_profile,
+)
+from ..cursor.store import Store
 from ..errors import ByokError, CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
 from ..model import EXTRA_PREFIX, Plan, Profile, Secret, StoredKey, is_key_field
 from ..results import Invocation
+from ..safestorage.oscrypt import encode_buffer_json
+from . import journal
 from .diff import wanted_values
 
 
@@ -78,17 +94,11 @@ def _from_backend(storage) -> tuple[bytes, Any, str]:
 def stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
     """The ciphertext prefixes (`v10`, `v11`, ...) of the non-empty encrypted rows stored: every secret:// row
     and MCP token row. A value with no version prefix (a key another tool wrote in clear) is no ciphertext."""
-    from ..cursor.rows import encrypted_prefixes
-
     return encrypted_prefixes(rows)
 
 
 def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
     """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
-    from dataclasses import replace
-
-    from ..cursor.rows import ciphertext, is_encrypted_row
-
     proven: dict[bytes, tuple[Any, str]] = {}
     for key in sorted(rows):
         if not is_encrypted_row(key):
@@ -143,9 +153,6 @@ def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any]
 
 def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
     """(row writes, warnings): every ciphertext is made here, before any lock."""
-    from ..cursor.rows import RowWriter
-    from ..safestorage.oscrypt import encode_buffer_json
-
     warnings: list[str] = []
     encrypt = None
     if _needs_encryption(wanted, key_form):
@@ -164,8 +171,6 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
 
 
 def ensure_closed(inst) -> None:
-    from ..cursor.paths import cursor_running, refuse_other_names
-
     running = cursor_running(inst)
     if not running:
         refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
@@ -217,11 +222,6 @@ def _write_to_profile(
     inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir, invocation: Invocation | None
 ) -> WriteResult:
     """Key rows into the default database, the settings blob into the profile's; then verify both."""
-    from dataclasses import replace
-
-    from ..cursor.rows import BLOB_KEY
-    from ..cursor.store import Store
-
     parts = (
         (inst, [w for w in writes if w.key != BLOB_KEY]),
         (replace(inst, db_path=blob_db), [w for w in writes if w.key == BLOB_KEY]),
@@ -266,13 +266,9 @@ def undo_command(
 ) -> str:
     """`cursor-byok [global options] undo [--profile P] ID`, quoted and ready to paste: it names the database the
     write went to (and, given the invocation, the user's own global options), so it undoes that write only."""
-    from ..cursor.paths import command_for
-
     args = ("undo", *(("--profile", profile_location) if profile_location else ()), journal_id)
     if invocation is not None:
         return f"`{invocation.hint(*args)}`"
-    import shlex
-
     return f"`{command_for(inst, shlex.join(args))}`"
 
 
@@ -289,10 +285,6 @@ def write_rows(
 ) -> WriteResult:
     """Journal, then write `writes` in one transaction, then verify. Shared by write_plan and undo (an undo's
     journal names the journal it restores: `undoes`)."""
-    from ..crashpoint import hit
-    from ..cursor.store import Store
-    from . import journal
-
     if not writes:
         return WriteResult(None, (), None)
     ensure_closed(inst)
@@ -336,8 +328,6 @@ def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
     written: their values are taken as they are instead of being read again,
     so a large settings blob is not held twice more.
     """
-    from ..cursor.rows import ROW_KEYS, ROW_PREFIXES, read_profile
-
     known = {w.key: w.value for w in written if w.value is not None}
     rows = st.get_items([k for k in ROW_KEYS if k not in known], ROW_PREFIXES)
     for w in written:
@@ -350,9 +340,6 @@ def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
 
 def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
     """verify_fields over a default database's key rows and a profile database's settings blob."""
-    from ..cursor.rows import BLOB_KEY, ROW_KEYS, ROW_PREFIXES, read_profile
-    from ..cursor.store import Store
-
     with Store(db_path) as st:
         rows: dict[str, str | bytes | None] = dict(st.get_items(ROW_KEYS, ROW_PREFIXES))
     with Store(blob_db) as st:

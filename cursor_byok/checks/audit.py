@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .. import key_shapes
 from ..cursor import urls
-from ..key_table import scan_alternatives, scan_literals, trim_scanned
+from ..key_table import VENDOR_TITLES, scan_alternatives, scan_literals, trim_scanned
 from ..model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
 from ..providers import Provider, registry
 
@@ -118,8 +118,6 @@ def toggle_keys() -> dict[str, tuple[str, tuple[str, ...]]]:
 def __getattr__(name: str) -> Any:
     """PROVIDER_NAMES and TOGGLE_KEYS: views of the current provider registry, never frozen at import."""
     if name == "PROVIDER_NAMES":
-        from ..key_table import VENDOR_TITLES
-
         return {**registry().titles, **VENDOR_TITLES}
     if name == "TOGGLE_KEYS":
         return toggle_keys()
@@ -653,7 +651,7 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
 def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]], tool: str = "cursor-byok") -> list[Finding]:
     """An undo journal that keeps an old key: info when the key is encrypted (a secret:// row), a warning when
     it is in clear (a plain row or a settings-blob field), as the same key in the database would be."""
-    from ..cursor.rows import SECRET_PREFIX
+    from ..cursor.rows import SECRET_PREFIX  # audit stays pure: cursor.rows loads the store (sqlite3)
 
     out = []
     for jid, rows in journals:

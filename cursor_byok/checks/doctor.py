@@ -15,18 +15,34 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import socket
+import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .. import __version__, key_shapes
+from ..changes.journal import vanished_keys
+from ..cursor.reading import cursor_facts
+from ..cursor.rows import SECRET_PREFIX
 from ..errors import InputError
+from ..lazy import LazyModule
 from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
 from ..providers import Provider, registry
 from . import ratelimit
-from .audit import endpoint_issue, is_local, is_loopback, safe_url
+from .audit import endpoint_issue, is_local, is_loopback, safe_url, unseen_keys, unseen_message
 from .provider_pages import tier_page
+
+if TYPE_CHECKING:
+    import http.client as http_client
+    import urllib.error as url_error
+    import urllib.request as url_request
+else:  # the network modules (http.client loads ssl) load only when a key is checked online (doctor --online)
+    http_client = LazyModule("http.client")
+    url_error = LazyModule("urllib.error")
+    url_request = LazyModule("urllib.request")
 
 OK, LIKELY, NOTE = "ok", "likely", "note"
 VERIFIED, INVALID, UNKNOWN = "verified", "invalid", "unknown"
@@ -61,8 +77,6 @@ _article = key_shapes.article
 
 def command(*words: str) -> str:
     """A command of this tool, quoted as the "what to do" column names it."""
-    import shlex
-
     return "`cursor-byok " + " ".join(w if w.isupper() else shlex.quote(w) for w in words) + "`"
 
 
@@ -550,8 +564,6 @@ class Deadline:
     one byte every few seconds hold a check for hours. The cut socket's read fails, and the request ends."""
 
     def __init__(self, at: float) -> None:
-        import threading
-
         self.at, self.passed = at, False
         self._sockets: list = []
         self._lock = threading.Lock()
@@ -582,8 +594,6 @@ class Deadline:
 
 
 def _shut(sock) -> None:
-    import socket
-
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSL socket's own touches its state
     except OSError:
@@ -597,9 +607,8 @@ class DeadlinePassed(Exception):
 def _opener(url: str, deadline: Deadline | None = None):
     """No redirects (a redirect would carry the key elsewhere); no proxy for this machine; every connection's
     socket watched by `deadline`."""
-    import urllib.request
 
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
+    class NoRedirect(url_request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
 
@@ -618,30 +627,27 @@ def _opener(url: str, deadline: Deadline | None = None):
 
         return type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
 
-    class Http(urllib.request.HTTPHandler):
+    class Http(url_request.HTTPHandler):
         def do_open(self, http_class, req, **kw):
             return super().do_open(watched(http_class), req, **kw)
 
-    class Https(urllib.request.HTTPSHandler):
+    class Https(url_request.HTTPSHandler):
         def do_open(self, http_class, req, **kw):
             return super().do_open(watched(http_class), req, **kw)
 
-    proxies = urllib.request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
-    return urllib.request.build_opener(NoRedirect, proxies, Http, Https)
+    proxies = url_request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
+    return url_request.build_opener(NoRedirect, proxies, Http, Https)
 
 
 def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> tuple[int, dict[str, str], bytes]:
     """One request; (status, lower-case headers, at most MAX_BODY bytes of body). Past `deadline`, its sockets
     are cut and DeadlinePassed is raised, whatever was read."""
-    import urllib.error
-    import urllib.request
-
     assert target.url is not None and target.secret is not None
     try:
         headers = auth_headers(target.provider, target.secret)
         if target.body is not None:
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
+        request = url_request.Request(target.url, data=target.body, headers=headers, method=target.method)
     except Exception as exc:  # its text may quote a header, and so the key
         raise NotBuilt(type(exc).__name__) from None
     if deadline is not None:
@@ -649,7 +655,7 @@ def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> t
     try:
         with _opener(target.url, deadline).open(request, timeout=timeout) as response:
             answer = response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
-    except urllib.error.HTTPError as exc:
+    except url_error.HTTPError as exc:
         with exc:
             try:
                 body = exc.read(ratelimit.MAX_BODY)
@@ -680,11 +686,9 @@ class NotBuilt(Exception):
 def _network_error(exc: BaseException, secret: Secret) -> str:
     """What went wrong, without text the server chose (it could echo the key back), and without the text of an
     error raised while the request was built or its headers checked (it may quote the key, escaped)."""
-    import http.client
-
     if isinstance(exc, NotBuilt):
         return f"not sent: the request could not be built ({exc})"
-    if isinstance(exc, http.client.HTTPException):
+    if isinstance(exc, http_client.HTTPException):
         return f"network error: the answer is not valid HTTP ({type(exc).__name__})"
     reason = getattr(exc, "reason", exc)
     if isinstance(exc, ValueError) or isinstance(reason, ValueError):  # http.client refusing a header or URL
@@ -708,9 +712,6 @@ def verify(
 ) -> Verification:
     """One request to a free endpoint; its status, rate-limit facts and how long it took. `deadline`
     (time.monotonic()) ends it, however slowly the server answers; by default DEADLINE_S from now."""
-    import http.client
-    import urllib.error
-
     found = Verification(target.provider, target.field, UNKNOWN, "", safe_url(target.url) if target.url else None)
     if target.skip or target.url is None or target.secret is None:
         return replace(found, reason=target.skip or "not checked")
@@ -723,7 +724,7 @@ def verify(
     except DeadlinePassed:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         return replace(found, reason=stopped(target, allowed), elapsed_ms=elapsed_ms, slow=True)
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException, NotBuilt) as exc:
+    except (url_error.URLError, OSError, ValueError, http_client.HTTPException, NotBuilt) as exc:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if _timed_out(exc):
             why = f"no answer within {timeout:g} s: {target.host} is slow or unreachable"
@@ -854,8 +855,6 @@ def verify_keys(
     """Check every key online, in parallel, in a stable order, all within `deadline_s` (each request's sockets
     are cut at the deadline; a check still running then, stuck in a name lookup say, is reported as stopped and
     left to end on its own: its thread is a daemon, so it never holds the process). `urls` is for tests."""
-    import threading
-
     todo = targets(profile, urls, check_api_version(api_version))
     deadline = time.monotonic() + min(deadline_s, DEADLINE_S)
     results: list[Verification | None] = [None] * len(todo)
@@ -895,11 +894,6 @@ def providers_with_keys(profile: Profile) -> list[str]:
 
 def installation_checks(inst, profile: Profile, rows) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
-    from ..changes.journal import vanished_keys
-    from ..cursor.reading import cursor_facts
-    from ..cursor.rows import SECRET_PREFIX
-    from .audit import unseen_keys, unseen_message
-
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in registry().key_row_names.items()}
     out = [
         Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, _gone_fix(providers.get(row)))

@@ -13,7 +13,7 @@ from ..cursor import urls
 from ..key_shapes import BROKEN, check_format, unsendable
 from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
 from ..providers import registry
-from ..results import Invocation, Result, internal, omit_if_none
+from ..results import Invocation, Result, internal, jsonable, omit_if_none
 from ..versions import CursorFacts
 from .kept import Change
 from .provider_pages import billing
@@ -63,8 +63,6 @@ class ProviderView:
     in_bundle: tuple[str, ...] | None = field(default=None, repr=False)  # a bundle's: the names it holds
 
     def json(self) -> dict[str, Any]:
-        from ..results import jsonable
-
         out: dict[str, Any] = {"configured": self.configured}
         out.update({k: jsonable(v) for k, v in self.values.items()})
         if self.iam_role is not None:

@@ -14,6 +14,7 @@ from . import audit, doctor, outside
 from .kept import SWITCHED_OFF, Change, changes_since
 from .origin import origin_notes
 from .provider_pages import billing
+from .surroundings import gather
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,6 @@ def audit_report(
     file_progress: Any = None,
 ) -> AuditReport:
     """The audit of one installation; `fail_on`: the least severe finding that counts as a problem."""
-    from .surroundings import gather
-
     profile, _rows = load_profile(inst, storage)
     found = audit.audit(profile, gather(inst, storage, progress, file_progress))
     findings = tuple(AuditFinding(f.code, f.severity, f.subject, f.message, f.fix) for f in found)

@@ -13,9 +13,13 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..changes import journal
 from ..cursor.paths import Installation, command_for
+from ..cursor.rows import PLAIN_PREFIX, ROW_PREFIXES, SECRET_PREFIX, as_text, plain_value, read_profile, row_keys
+from ..cursor.store import Store, stream_item_values
 from ..errors import ByokError
 from ..model import Secret
+from ..providers import registry
 from ..safestorage import argv_json
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
 
@@ -91,9 +95,6 @@ def scan_raw(path: Path, progress: FileProgress | None = None) -> tuple[FoundKey
 
 def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileProgress | None = None) -> SideCopy:
     """A backup's profile; when SQLite cannot read it, the key shapes in its raw bytes."""
-    from ..cursor.rows import ROW_PREFIXES, read_profile, row_keys
-    from ..cursor.store import Store
-
     name = display(path, inst)
     try:
         with Store(path, snapshot=True) as st:
@@ -110,11 +111,6 @@ def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileP
 def shadowed_plain_keys(rows) -> tuple:
     """Plain cursorAuth/* key rows that a secret:// row for the same provider hides from read_profile:
     old keys left behind in a copy, which the audit must still see."""
-    from ..cursor.rows import PLAIN_PREFIX, SECRET_PREFIX, as_text, plain_value
-    from ..model import Secret
-    from ..providers import registry
-    from .audit import FoundKey
-
     out = []
     for field, name in registry().key_row_names.items():
         if SECRET_PREFIX + name in rows and PLAIN_PREFIX + name in rows:
@@ -138,8 +134,6 @@ def scan_file(path: Path, kind: str, inst: Installation, file_progress: FileProg
 
 def scan_workspace(path: Path, inst: Installation) -> FileScan:
     """Key shapes in a workspace database's ItemTable values (never cursorDiskKV)."""
-    from ..cursor.store import stream_item_values
-
     name = display(path, inst)
     found: list[FoundKey] = []
     try:
@@ -186,8 +180,6 @@ def gather(
 
 def read_foreign_schema(db: Path) -> list[str]:
     """The schema objects of the database that Cursor does not make (nothing when it cannot be read)."""
-    from ..cursor.store import Store
-
     try:
         with Store(db) as st:
             return st.foreign_schema()
@@ -197,8 +189,6 @@ def read_foreign_schema(db: Path) -> list[str]:
 
 def journals_with_keys(db: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(id, rows) of this database's undo journals that keep an old key value."""
-    from ..changes import journal
-
     try:
         found = journal.entries(db=db)
     except ByokError:  # a journal folder the tool refuses: undo and writes say so

@@ -5,13 +5,17 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import textwrap
 from typing import Any
 
 import click
 
 from .._version import __version__
+from ..briefs import plain
+from ..console import setup_streams
 from ..errors import ByokError, RescueError
 from .exits import Exit, exit_code_for
+from .lib import key_shapes, render
 from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
 from .output import JSON_META, _json_state, echo, emit_json, fail, fit_tables_to_terminal, flag_words
 
@@ -24,9 +28,7 @@ def _use_data_dir(value: str | None) -> None:
 
 def _without_secrets(exc: click.ClickException) -> click.ClickException:
     """The same usage error with any key in its message dropped (click quotes the value it refused)."""
-    from ..key_shapes import without_secrets
-
-    exc.message = without_secrets(exc.message)
+    exc.message = key_shapes.without_secrets(exc.message)
     return exc
 
 
@@ -36,8 +38,6 @@ def error_words(message: str, state: dict) -> str:
     message = flag_words(message)
     if state.get("wanted") or verbose():
         return message
-    from ..briefs import plain
-
     shown = plain(message)
     shown = shown if shown == message else f"{shown} (-v: the technical details)"
     return fitted(shown)
@@ -48,8 +48,6 @@ ERROR_PREFIX = "cursor-byok: error: "  # what output.fail() puts before the mess
 
 def fitted(message: str) -> str:
     """On a terminal, the message wrapped (after the prefix fail() adds); elsewhere one line, as scripts read it."""
-    from .lib import render
-
     return render.wrapped(ERROR_PREFIX + message)[len(ERROR_PREFIX) :]
 
 
@@ -64,8 +62,6 @@ class ByokCommand(click.Command):
                 formatter.write_dl(records)
         inherited = [p.opts[-1] for p in self.get_params(ctx) if isinstance(p, GlobalOption)]
         if inherited:
-            import textwrap
-
             with formatter.section("Global options (before or after the command; see cursor-byok --help)"):
                 room = max((formatter.width or 80) - formatter.current_indent, 40)
                 for line in textwrap.wrap(", ".join(inherited), room, break_on_hyphens=False):
@@ -108,8 +104,6 @@ class ByokGroup(HelpfulGroup):
     """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        from ..console import setup_streams
-
         setup_streams()  # UTF-8 on pipes and files, whatever the OS's code page
         return super().main(*args, **kwargs)
 

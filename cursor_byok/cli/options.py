@@ -7,8 +7,11 @@ import sys
 from typing import Any, Callable, Literal, cast
 
 import click
+from click.core import ParameterSource
+from click.shell_completion import CompletionItem
 
 from ..errors import InputError
+from ..model import provider_named
 from ..providers import registry
 from .exits import Exit
 from .lib import backends, context, key_shapes, password, private_files
@@ -36,8 +39,6 @@ def api_context(ctx: click.Context):
 
 def _from_environment(ctx: click.Context, name: str, variable: str) -> str | None:
     """`VARIABLE=value` when the environment gave the option's value (not given after the command either)."""
-    from click.core import ParameterSource
-
     root = ctx.find_root()
     if name in ctx.meta.get(GLOBALS_META, {}) or root.get_parameter_source(name) != ParameterSource.ENVIRONMENT:
         return None
@@ -92,13 +93,9 @@ class ProviderName(click.ParamType):
         return "{" + "|".join(self.choices) + "}"
 
     def shell_complete(self, ctx, param, incomplete):
-        from click.shell_completion import CompletionItem
-
         return [CompletionItem(c) for c in self.choices if c.startswith(incomplete.lower())]
 
     def convert(self, value, param, ctx):
-        from ..model import provider_named
-
         try:
             return provider_named(value, self.choices)
         except ValueError as exc:

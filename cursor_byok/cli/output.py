@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from typing import Any, NoReturn
 
@@ -18,6 +19,7 @@ import click
 from ..console import escape_unsafe, json_safe
 from ..errors import printable
 from .exits import Exit
+from .lib import key_shapes, render
 
 JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
 
@@ -51,9 +53,7 @@ def echo(text: object = "", *, err: bool = False, nl: bool = True, colour: bool 
 def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     """One line on stderr and the exit code; with --json and no document printed, the error is the document
     (`reason`, when the failure has one, says why for scripts: rescue's wrong-password, store-missing...)."""
-    from ..key_shapes import without_secrets
-
-    message = printable(without_secrets(message))  # no key; names from files and databases on one line
+    message = printable(key_shapes.without_secrets(message))  # no key; names from files and databases on one line
     echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()
     if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
@@ -69,14 +69,11 @@ def _json_state() -> dict:
 
 def fit_tables_to_terminal() -> None:
     """On a terminal, tables wrap their last column to its width, with a hanging indent."""
-    import shutil
-
-    from .. import render
-
-    render.TERMINAL_WIDTH = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
+    width = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
     given = os.environ.get(WIDTH_ENV, "")  # the demo's steps, run on pipes, fit the demo's own terminal
-    if render.TERMINAL_WIDTH is None and given.isdigit() and int(given) >= 40:
-        render.TERMINAL_WIDTH = int(given)
+    if width is None and given.isdigit() and int(given) >= 40:
+        width = int(given)
+    render.use_width(width)
 
 
 WIDTH_ENV = "CURSOR_BYOK_COLUMNS"

@@ -137,15 +137,12 @@ def _check_modes(o: Options) -> None:
 def _old_machine(ctx: click.Context, o: Options) -> OldMachine:
     """What opens the old store: the old login passwords (files, variable, else a hidden prompt on a terminal),
     store paths, and the safeStorage secret given with --safe-storage-password-file."""
-    from ..rescue.engine import OldMachine
-    from ..rescue.stores import StorePaths
-
     passwords = login_passwords(o["login_password_file"], o["login_password_env"])
-    paths = StorePaths(tuple(Path(k) for k in o["keyring"]), _path(o["wallet"]), _path(o["keychain"]),
+    paths = rescue.StorePaths(tuple(Path(k) for k in o["keyring"]), _path(o["wallet"]), _path(o["keychain"]),
                        _path(o["protect_dir"]))  # fmt: skip
     secret_file = old_secret_file(ctx)
     ask = None if passwords else hidden_prompt()
-    return OldMachine(o["from_dir"], passwords, ask, paths, o["old_os"], secret_file)
+    return rescue.OldMachine(o["from_dir"], passwords, ask, paths, o["old_os"], secret_file)
 
 
 def old_secret_file(ctx: click.Context) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Literal, Mapping
 
 from ..checks.doctor import AZURE_API_VERSION
-from ..checks.report import CursorReport
+from ..checks.report import CursorReport, describe
 from ..checks.reports import AuditReport, DoctorReport, audit_report, doctor_report
 from .context import Context, context
 
@@ -46,8 +46,6 @@ def report(ctx: Context | None = None) -> CursorReport:
     """A redacted description of this Cursor for a bug report or to compare machines: version and its source,
     journal mode, backups, backend and its evidence, key forms, profiles, and every row and settings field under
     the BYOK places this tool does not know (name, type, size). Never a value; decrypts nothing."""
-    from ..checks.report import describe
-
     ctx = context(ctx)
     inst = ctx.installation()
     return describe(inst, ctx.storage_for(inst))

@@ -12,6 +12,7 @@ from typing import Mapping
 from ..changes.flow import Interaction, Mode, preflight
 from ..changes.planner import Target
 from ..cursor import paths
+from ..cursor.reading import row_prefixes
 from ..model import KeyStorage
 from ..results import Invocation
 from ..safestorage.backends import SafeStorage, SafeStorageConfig
@@ -41,8 +42,6 @@ class Context:
     def storage_for(self, inst: paths.Installation) -> SafeStorage:
         """The safe storage of this installation: the backend chosen as Cursor chooses it, with the rows Cursor
         wrote as evidence before the desktop (a v11 row means a keyring)."""
-        from ..cursor.reading import row_prefixes
-
         storage = SafeStorage(self.safe_storage, local_state=inst.local_state, env=self.env, platform=self.platform)
         if storage.scheme == "linux" and self.safe_storage.choice == "auto" and inst.db_path.is_file():
             storage.follow_rows(row_prefixes(inst.db_path))
