@@ -53,7 +53,7 @@ def _same(old: Any, new: Any) -> bool:
         return old.secret is not None and old.storage != RAW and isinstance(new, Secret) and old.secret == new
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         return tuple(old) == tuple(new)
-    return old == new
+    return bool(old == new)
 
 
 def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[str] = ()) -> tuple[str, ...]:
@@ -90,7 +90,9 @@ def model_changes(
     return changes
 
 
-def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: ConflictPolicy) -> list[Change]:
+def _switch_changes(
+    current: Profile, lists: Mapping[str, tuple[str, ...]], on_conflict: ConflictPolicy
+) -> list[Change]:
     """models.enabled / models.disabled under union: additions; flips only with --on-conflict replace."""
     cur_on = tuple(current.fields.get("models.enabled", ()))
     cur_off = tuple(current.fields.get("models.disabled", ()))
@@ -469,7 +471,9 @@ def wanted_values(plan: Plan) -> dict[str, Any]:
     return {c.field: c.new for c in plan.effective}
 
 
-def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str, version: str | None = None):
+def drop_homeless_extras(
+    rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str, version: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """(wanted, notes) without unknown-provider keys when this Cursor reads no secret:// rows.
 
     Such keys exist only as encrypted rows. A Cursor whose version reads only

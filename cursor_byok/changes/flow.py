@@ -88,13 +88,16 @@ class Interaction:
             self.progress(text)
 
 
-P = TypeVar("P", bound="Plannable")
+R = TypeVar("R", bound=Result)
+R_co = TypeVar("R_co", bound=Result, covariant=True)
+P = TypeVar("P", bound="Plannable[Result]")
 
 
-class Plannable(Protocol):
-    """A plan the flow can show, settle, confirm and write: a field write (`FieldWrite`) or an undo."""
+class Plannable(Protocol[R_co]):
+    """A plan the flow can show, settle, confirm and write: a field write (`FieldWrite`, its result `Written`) or
+    an undo (`UndoWrite`, `UndoResult`)."""
 
-    def preview(self, mode: Mode) -> Result: ...
+    def preview(self, mode: Mode) -> R_co: ...
 
     def conflicts(self) -> Conflicts: ...
 
@@ -106,7 +109,7 @@ class Plannable(Protocol):
 
     def question(self) -> str: ...
 
-    def write(self) -> Result: ...
+    def write(self) -> R_co: ...
 
 
 # --- 1. preflight ------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def conflict_policy(on_conflict: str, ui: Interaction) -> Policy:
     return Policy(ask=on_conflict == "ask")
 
 
-def run(target: Target, make: Callable[[Target], P], *, mode: Mode, policy: Policy, ui: Interaction) -> Result:
+def run(target: Target, make: Callable[[Target], Plannable[R]], *, mode: Mode, policy: Policy, ui: Interaction) -> R:
     """Steps 2 to 7 for a target that passed preflight: `make` reads inputs and plans."""
     planned = make(target)
     preview = planned.preview(mode)
@@ -229,7 +232,7 @@ def run(target: Target, make: Callable[[Target], P], *, mode: Mode, policy: Poli
     return planned.write()
 
 
-def finish_preview(planned: Plannable, preview: Result, mode: Mode) -> Result:
+def finish_preview(planned: Plannable[R], preview: R, mode: Mode) -> R:
     """A dry run or a --check returns its plan, written nowhere; `pending` (Written, UndoResult) says what a run
     would write or stop at, which a --check turns into its exit status."""
     return preview

@@ -30,7 +30,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 from ..errors import InputError
 from ..key_shapes import shown_path
@@ -112,10 +112,10 @@ class _Checker:
         self.path = path
         self.out = Manifest(path)
 
-    def fail(self, where: str, what: str):
+    def fail(self, where: str, what: str) -> NoReturn:
         raise InputError(f"manifest {shown_path(self.path)}: {where} {what}")
 
-    def run(self, doc: dict) -> Manifest:
+    def run(self, doc: dict[str, Any]) -> Manifest:
         known = top_level()
         for name in doc:
             if name not in known:
@@ -141,12 +141,12 @@ class _Checker:
         if value > VERSION:
             self.fail("version", f"is {value}, newer than this cursor-byok reads ({VERSION}); upgrade cursor-byok")
 
-    def table(self, value: Any, where: str) -> dict:
+    def table(self, value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(where, "must be a table")
         return value
 
-    def provider(self, record: Provider, table: dict) -> None:
+    def provider(self, record: Provider, table: dict[str, Any]) -> None:
         provider, fields = record.name, provider_schema(record)
         for name, value in table.items():
             where = f"[{provider}].{name}"
@@ -170,7 +170,7 @@ class _Checker:
         if len(keys) > 1 and len({k in table for k in keys}) > 1:  # a key pair (Bedrock's) comes whole
             self.fail(f"[{provider}]", f"needs both {' and '.join(keys)}, or neither")
 
-    def models(self, table: dict) -> None:
+    def models(self, table: dict[str, Any]) -> None:
         for name, value in table.items():
             where = f"[models].{name}"
             if name not in MODEL_SCHEMA:
@@ -184,7 +184,7 @@ class _Checker:
         self.overlap("add", "remove")
         self.overlap("enable", "disable")
 
-    def selections(self, table: dict) -> None:
+    def selections(self, table: dict[str, Any]) -> None:
         for surface, model in table.items():
             where = f"[models].select.{surface}"
             check_name(surface, f"manifest {shown_path(self.path)}: {where} surface name")
@@ -208,7 +208,8 @@ def _toml() -> ModuleType:
         import tomli  # a missing backport is an InputError when a manifest is read, not at start-up
     except ImportError:
         raise InputError("reading manifests needs Python 3.11, or `pip install tomli`") from None
-    return tomli
+    backport: ModuleType = tomli
+    return backport
 
 
 def parse(text: str, path: Path) -> Manifest:

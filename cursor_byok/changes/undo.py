@@ -33,11 +33,11 @@ from ..cursor.rows import (
     as_text,
 )
 from ..cursor.store import RowWrite, Store
-from ..errors import ByokError, NothingToUndo, PlanConflict
+from ..errors import ByokError, InputError, NothingToUndo, PlanConflict
 from ..model import MODEL_LIST_FIELDS, mask
 from ..results import Hint, Invocation, Result, omit_if_none
 from . import journal
-from .flow import Conflicts
+from .flow import Conflicts, Mode
 from .history import History
 from .journal import JournalUnsafe
 from .wanted import check_name, check_region
@@ -130,10 +130,10 @@ class UndoWrite:
 
     plan: UndoPlan
 
-    def preview(self, mode: Any) -> UndoResult:
+    def preview(self, mode: Mode) -> UndoResult:
         return self.plan.result(dry_run=True)
 
-    def conflicts(self) -> Any:
+    def conflicts(self) -> Conflicts:
         return Conflicts((), ())  # values changed since are not asked about: only --force restores them
 
     def settled(self, replaced: Mapping[str, bool]) -> UndoWrite:
@@ -244,10 +244,10 @@ def history(found: list[journal.Entry], rows: Mapping[str, Any], *, lenient: boo
     """Which of these journals are undone. An undo counts only if it landed (its rows do not all still hold
     what it recorded as old); `lenient` (for listing) takes a damaged one as not landed instead of refusing."""
 
-    def landed(entry: Any) -> bool:
+    def landed(entry: journal.Entry) -> bool:
         try:
             return bool(restoring_writes(journal.usable(entry), rows))
-        except journal.InputError:
+        except InputError:
             if not lenient:
                 raise
             return False
@@ -291,7 +291,7 @@ def restoring_writes(entry: journal.Entry, rows: Mapping[str, Any]) -> list[RowW
 
 def _is_empty_object(text: str) -> bool:
     try:
-        return json.loads(text) == {}
+        return bool(json.loads(text) == {})
     except ValueError:
         return False
 
@@ -351,6 +351,8 @@ def check_restored(path: Any, raw: str | None) -> None:
 
 
 def _check_endpoint(name: str | None, value: str) -> None:
+    if name is None:  # a model selection: no endpoint
+        return
     try:
         if name in urls.URL_FIELDS:
             urls.check(value, name)

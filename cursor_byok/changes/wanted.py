@@ -11,6 +11,7 @@ Wanted fields are built against the profile read for the plan;
 
 from __future__ import annotations
 
+import io
 import ntpath
 import os
 import posixpath
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, cast
 
 from ..console import has_unsafe
 from ..cursor.rows import raw_travels
@@ -309,7 +310,7 @@ def resolve_program(
         if not folder or not absolute:  # empty or relative: the current folder; on Windows "\\x": its drive
             continue
         for name in names:
-            candidate = paths.join(folder, name)
+            candidate: str = paths.join(folder, name)
             if os.path.isfile(candidate) and (windows or os.access(candidate, os.X_OK)):
                 return candidate
     return None
@@ -358,18 +359,19 @@ def run_key_command(
         raise InputError(f"{label}: `{command}` printed something that is not UTF-8 text") from None
 
 
-def _bounded_output(proc, timeout: float) -> tuple[bytes | None, int | None]:
+def _bounded_output(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes | None, int | None]:
     """(stdout, exit status) of a started process; (None, None) once it prints more than SOURCE_LIMIT bytes.
 
     A thread reads, so the wait is bounded on every OS; raises TimeoutExpired when `timeout` passes.
     """
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
+    stdout = cast(io.BufferedReader, proc.stdout)  # stdout=PIPE with the default buffering: a BufferedReader
 
     def pump() -> None:
         total = 0
         while total <= SOURCE_LIMIT:
-            chunk = proc.stdout.read1(1 << 16)
+            chunk = stdout.read1(1 << 16)
             if not chunk:
                 return
             chunks.append(chunk)
@@ -423,7 +425,9 @@ def set_key_specs(
     return {fields[0]: first, fields[1]: second}
 
 
-def read_set_keys(specs: Mapping[str, str], *, read_stdin: Callable[[], str], prompt: Prompt | None) -> dict:
+def read_set_keys(
+    specs: Mapping[str, str], *, read_stdin: Callable[[], str], prompt: Prompt | None
+) -> dict[str, Secret]:
     """Field -> Secret from the sources `set_key_specs` chose; stdin holds one line per stdin field."""
     from_stdin = [f for f, s in specs.items() if s == "stdin"]
     text = read_stdin() if from_stdin else ""

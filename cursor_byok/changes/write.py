@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from ..crashpoint import hit
-from ..cursor.paths import command_for, cursor_running, refuse_other_names
+from ..cursor.paths import Installation, command_for, cursor_running, refuse_other_names
 from ..cursor.rows import (
     BLOB_KEY,
     ROW_KEYS,
@@ -23,11 +25,12 @@ from ..cursor.rows import (
     is_encrypted_row,
     read_profile,
 )
-from ..cursor.store import Store
+from ..cursor.store import RowWrite, Store
 from ..errors import ByokError, CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
 from ..model import EXTRA_PREFIX, Plan, Profile, Secret, StoredKey, is_key_field
 from ..results import Invocation
-from ..safestorage.oscrypt import encode_buffer_json
+from ..safestorage.backends import SafeStorage
+from ..safestorage.oscrypt import CbcCodec, GcmCodec, encode_buffer_json
 from . import journal
 from .diff import wanted_values
 
@@ -43,7 +46,10 @@ class WriteResult:
     profile_journal_id: str | None = None  # the journal of a profile database's settings blob, written apart
 
 
-def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str]:
+Codec = CbcCodec | GcmCodec
+
+
+def prove_machine_key(rows: Mapping[str, Any], storage: SafeStorage) -> tuple[bytes, Codec, str]:
     """(prefix, codec, label) of this machine, for new secret:// values.
 
     A wrong ciphertext makes Cursor delete the key, so the secret must be
@@ -77,7 +83,7 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     return _from_backend(storage)
 
 
-def _from_backend(storage) -> tuple[bytes, Any, str]:
+def _from_backend(storage: SafeStorage) -> tuple[bytes, Codec, str]:
     """The backend's own item decides, when no row can; exit 7 with what to do if it cannot be reached."""
     try:
         prefix, label, codec = storage.backend_codec()
@@ -97,9 +103,9 @@ def stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
     return encrypted_prefixes(rows)
 
 
-def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
+def _proven_codecs(rows: Mapping[str, Any], storage: SafeStorage) -> dict[bytes, tuple[Codec, str]]:
     """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
-    proven: dict[bytes, tuple[Any, str]] = {}
+    proven: dict[bytes, tuple[Codec, str]] = {}
     for key in sorted(rows):
         if not is_encrypted_row(key):
             continue
@@ -108,7 +114,7 @@ def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, s
             if not blob or blob[:3] in proven:
                 continue
             label, codec = storage.codec_for(blob)
-            strict = replace(codec, fallback_keys=()) if getattr(codec, "fallback_keys", ()) else codec
+            strict = replace(codec, fallback_keys=()) if isinstance(codec, CbcCodec) and codec.fallback_keys else codec
             strict.decrypt(blob)
         except Exception:  # any failure just means this row proves nothing
             continue
@@ -138,7 +144,9 @@ def _unprovable_extras(wanted: Mapping[str, Any]) -> WrongMachineKey | None:
 OBFUSCATED_ONLY = "this Cursor uses the basic backend: new keys are only obfuscated, not encrypted"
 
 
-def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any], key_form: str) -> list[str]:
+def encryption_notes(
+    rows: Mapping[str, Any], storage: SafeStorage, wanted: Mapping[str, Any], key_form: str
+) -> list[str]:
     """What the plan should say, before any confirmation, about how new keys will be protected."""
     if not _needs_encryption(wanted, key_form):
         return []
@@ -151,10 +159,12 @@ def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any]
     return [f"new secret:// values are encrypted with the {label} backend's secret ({prefix.decode()})"]
 
 
-def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
+def build_writes(
+    rows: Mapping[str, Any], storage: SafeStorage, wanted: Mapping[str, Any], key_form: str
+) -> tuple[list[RowWrite], list[str]]:
     """(row writes, warnings): every ciphertext is made here, before any lock."""
     warnings: list[str] = []
-    encrypt = None
+    encrypt: Callable[[str], str] | None = None
     if _needs_encryption(wanted, key_form):
         try:
             prefix, codec, label = prove_machine_key(rows, storage)
@@ -163,14 +173,16 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
         if label == "basic":
             warnings.append(OBFUSCATED_ONLY)
 
-        def encrypt(plaintext: str) -> str:
+        def encrypt_here(plaintext: str) -> str:
             return encode_buffer_json(codec.encrypt(plaintext))
+
+        encrypt = encrypt_here
 
     writer = RowWriter(rows, key_form, encrypt)
     return writer.writes(wanted), warnings
 
 
-def ensure_closed(inst) -> None:
+def ensure_closed(inst: Installation) -> None:
     running = cursor_running(inst)
     if not running:
         refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
@@ -182,15 +194,15 @@ def ensure_closed(inst) -> None:
 
 
 def write_plan(
-    inst,
-    storage,
+    inst: Installation,
+    storage: SafeStorage,
     plan: Plan,
     rows: Mapping[str, Any],
     *,
     key_form: str,
     command: str,
-    journal_dir=None,
-    blob_db=None,
+    journal_dir: Path | None = None,
+    blob_db: Path | None = None,
     invocation: Invocation | None = None,
 ) -> WriteResult:
     """The one write path for field changes. Raises before writing anything if a check fails.
@@ -207,7 +219,7 @@ def write_plan(
     wanted = wanted_values(plan)
     writes, warnings = build_writes(rows, storage, wanted, key_form) if wanted else ([], [])
     if blob_db is None:
-        check = lambda st: verify_fields(st, storage, wanted, written=writes)  # noqa: E731
+        check = partial(verify_fields, storage=storage, wanted=wanted, written=writes)
         result = write_rows(
             inst, rows, writes, command=command, journal_dir=journal_dir, check=check, invocation=invocation
         )
@@ -219,7 +231,16 @@ def write_plan(
 
 
 def _write_to_profile(
-    inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir, invocation: Invocation | None
+    inst: Installation,
+    storage: SafeStorage,
+    rows: Mapping[str, Any],
+    writes: list[RowWrite],
+    wanted: Mapping[str, Any],
+    blob_db: Path,
+    *,
+    command: str,
+    journal_dir: Path | None,
+    invocation: Invocation | None,
 ) -> WriteResult:
     """Key rows into the default database, the settings blob into the profile's; then verify both."""
     parts = (
@@ -262,7 +283,7 @@ def _write_to_profile(
 
 
 def undo_command(
-    inst, journal_id: str, profile_location: str | None = None, invocation: Invocation | None = None
+    inst: Installation, journal_id: str, profile_location: str | None = None, invocation: Invocation | None = None
 ) -> str:
     """`cursor-byok [global options] undo [--profile P] ID`, quoted and ready to paste: it names the database the
     write went to (and, given the invocation, the user's own global options), so it undoes that write only."""
@@ -273,13 +294,13 @@ def undo_command(
 
 
 def write_rows(
-    inst,
+    inst: Installation,
     rows: Mapping[str, Any],
-    writes,
+    writes: Sequence[RowWrite],
     *,
     command: str,
-    journal_dir=None,
-    check: Callable | None = None,
+    journal_dir: Path | None = None,
+    check: Callable[[Store], None] | None = None,
     undoes: str | None = None,
     invocation: Invocation | None = None,
 ) -> WriteResult:
@@ -313,7 +334,7 @@ def write_rows(
     return WriteResult(entry.id, tuple(w.key for w in writes), quick)
 
 
-def verify_rows(st, writes) -> None:
+def verify_rows(st: Store, writes: Sequence[RowWrite]) -> None:
     """Every written row reads back exactly as written."""
     after = st.get_items([w.key for w in writes])
     for w in writes:
@@ -321,7 +342,7 @@ def verify_rows(st, writes) -> None:
             raise VerifyFailed(f"row {w.key!r} did not read back as written")
 
 
-def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
+def verify_fields(st: Store, storage: SafeStorage, wanted: Mapping[str, Any], written: Sequence[RowWrite] = ()) -> None:
     """Every wanted field decodes to the wanted value (keys decrypt with this machine's secret).
 
     `written` are the row writes that verify_rows has just read back as
@@ -338,7 +359,7 @@ def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
     _check_fields(read_profile(rows, storage), wanted)
 
 
-def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
+def verify_merged(db_path: Path, blob_db: Path, storage: SafeStorage, wanted: Mapping[str, Any]) -> None:
     """verify_fields over a default database's key rows and a profile database's settings blob."""
     with Store(db_path) as st:
         rows: dict[str, str | bytes | None] = dict(st.get_items(ROW_KEYS, ROW_PREFIXES))
@@ -362,4 +383,4 @@ def _reads_back(got: Any, value: Any) -> bool:
         return tuple(got or ()) == tuple(value)
     if value is False and got is None:
         return True
-    return got == value
+    return bool(got == value)

@@ -14,7 +14,7 @@ import ipaddress
 import re
 import sys
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from .. import key_shapes
@@ -165,7 +165,7 @@ class Finding:
     def fix(self) -> str:
         return self.advice or fix_for(self.code)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "severity": self.severity,
@@ -245,7 +245,9 @@ class Surroundings:
     tool: str = "cursor-byok"  # this tool with the options that name the database, for commands to paste
 
 
-def key_strings(data, *, first: bool = True, last: bool = True, end: int | None = None) -> list[tuple[str, str]]:
+def key_strings(
+    data: bytes | bytearray, *, first: bool = True, last: bool = True, end: int | None = None
+) -> list[tuple[str, str]]:
     """(vendor, value) of every provider-key-shaped string in `data[:end]` (bytes or bytearray).
 
     For a window of a longer file: `first=False` skips a match at offset 0 (the
@@ -275,7 +277,7 @@ def key_strings(data, *, first: bool = True, last: bool = True, end: int | None 
     return out
 
 
-def _candidates(data, end: int) -> list[int]:
+def _candidates(data: bytes | bytearray, end: int) -> list[int]:
     """Offsets in data[:end] where one of SCAN_LITERALS starts, in order."""
     hits: list[int] = []
     for literal in _LITERAL_SEARCH:  # a plain literal pattern searches like `find`, with less cost per hit
@@ -433,7 +435,9 @@ def toggle_findings(profile: Profile) -> list[Finding]:
     return out
 
 
-def _missing_keys(profile: Profile, provider: Provider, key_fields, present) -> list[Finding]:
+def _missing_keys(
+    profile: Profile, provider: Provider, key_fields: Sequence[str], present: Sequence[str]
+) -> list[Finding]:
     if profile.uses_role(provider.name):
         return []
     missing = [f for f in key_fields if f not in present]
@@ -710,11 +714,11 @@ def summary(findings: Iterable[Finding]) -> dict[str, int]:
     return counts
 
 
-def document_reaches(doc: dict, fail_on: str) -> bool:
+def document_reaches(doc: Mapping[str, Any], fail_on: str) -> bool:
     """True when any finding of an `audit --json` document is at least as severe as `fail_on`."""
     return any(RANK[f["severity"]] >= RANK[fail_on] for f in doc["findings"])
 
 
-def report_json(findings: list[Finding], *, db: str) -> dict:
+def report_json(findings: list[Finding], *, db: str) -> dict[str, Any]:
     """The `audit --json` document."""
     return {"db": db, "findings": [f.to_json() for f in findings], "summary": summary(findings)}

@@ -20,11 +20,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .. import __version__, key_shapes
 from ..changes.journal import vanished_keys
+from ..cursor.paths import Installation
 from ..cursor.reading import cursor_facts
 from ..cursor.rows import SECRET_PREFIX
 from ..errors import InputError
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import http.client as http_client
     import urllib.error as url_error
     import urllib.request as url_request
+    from email.message import Message
 else:  # the network modules (http.client loads ssl) load only when a key is checked online (doctor --online)
     http_client = LazyModule("http.client")
     url_error = LazyModule("urllib.error")
@@ -417,7 +419,7 @@ class Verification:
     host: str | None = None
     elapsed_ms: int | None = None
     slow: bool = False
-    rate_limit: dict | None = None
+    rate_limit: dict[str, Any] | None = None
 
 
 def host_of(url: str | None) -> str | None:
@@ -565,7 +567,7 @@ class Deadline:
 
     def __init__(self, at: float) -> None:
         self.at, self.passed = at, False
-        self._sockets: list = []
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(at - time.monotonic(), 0.0), self._cut)
         self._timer.daemon = True
@@ -577,7 +579,7 @@ class Deadline:
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
 
-    def watch(self, sock) -> None:
+    def watch(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
             if self.passed:
@@ -593,7 +595,7 @@ class Deadline:
         return self.at - time.monotonic()
 
 
-def _shut(sock) -> None:
+def _shut(sock: socket.socket) -> None:
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSL socket's own touches its state
     except OSError:
@@ -604,35 +606,38 @@ class DeadlinePassed(Exception):
     """A check ran into its deadline (Deadline)."""
 
 
-def _opener(url: str, deadline: Deadline | None = None):
+def _opener(url: str, deadline: Deadline | None = None) -> url_request.OpenerDirector:
     """No redirects (a redirect would carry the key elsewhere); no proxy for this machine; every connection's
     socket watched by `deadline`."""
 
     class NoRedirect(url_request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    def watched(http_class):
-        def init(self, *args, **kwargs) -> None:  # the TCP socket is watched from its creation: a TLS handshake
-            http_class.__init__(self, *args, **kwargs)  # or a proxy tunnel dripping byte by byte is cut too
+    def watched(http_class: type[http_client.HTTPConnection]) -> type[http_client.HTTPConnection]:
+        # The TCP socket is watched from its creation: a TLS handshake or a proxy tunnel dripping byte by byte
+        # is cut too. (`self` is Any: _create_connection is http.client's private attribute.)
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            http_class.__init__(self, *args, **kwargs)
             create = self._create_connection
 
-            def create_watched(*a, **kw):
-                sock = create(*a, **kw)
+            def create_watched(*a: Any, **kw: Any) -> socket.socket:
+                sock: socket.socket = create(*a, **kw)
                 if deadline is not None:
                     deadline.watch(sock)
                 return sock
 
             self._create_connection = create_watched
 
-        return type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
+        subclass = type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
+        return cast("type[http_client.HTTPConnection]", subclass)  # type() made it a subclass of http_class
 
-    class Http(url_request.HTTPHandler):
-        def do_open(self, http_class, req, **kw):
+    class Http(url_request.HTTPHandler):  # http_class: Any, as typeshed types it with a private protocol
+        def do_open(self, http_class: Any, req: url_request.Request, **kw: Any) -> http_client.HTTPResponse:
             return super().do_open(watched(http_class), req, **kw)
 
     class Https(url_request.HTTPSHandler):
-        def do_open(self, http_class, req, **kw):
+        def do_open(self, http_class: Any, req: url_request.Request, **kw: Any) -> http_client.HTTPResponse:
             return super().do_open(watched(http_class), req, **kw)
 
     proxies = url_request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
@@ -671,7 +676,7 @@ def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> t
     return answer
 
 
-def _lower(headers) -> dict[str, str]:
+def _lower(headers: Message | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers.items() if headers else ())}
 
 
@@ -892,7 +897,7 @@ def providers_with_keys(profile: Profile) -> list[str]:
     return [p.name for p in registry() if any(_key(profile, f) for f in p.settable_key_fields)]
 
 
-def installation_checks(inst, profile: Profile, rows) -> list[Check]:
+def installation_checks(inst: Installation, profile: Profile, rows: Mapping[str, Any]) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in registry().key_row_names.items()}
     out = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from ..changes import journal
 from ..cursor.paths import Installation, command_for
@@ -21,6 +21,7 @@ from ..errors import ByokError
 from ..model import Secret
 from ..providers import registry
 from ..safestorage import argv_json
+from ..safestorage.backends import SafeStorage
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -80,7 +81,9 @@ def read_windows(path: Path, progress: FileProgress | None = None) -> Iterator[t
             buf[:keep] = buf[size - keep : size]  # the tail of this window starts the next one
 
 
-def found_in(data, where: str = "", *, first: bool = True, last: bool = True, end=None) -> list[FoundKey]:
+def found_in(
+    data: bytes | bytearray, where: str = "", *, first: bool = True, last: bool = True, end: int | None = None
+) -> list[FoundKey]:
     pairs = key_strings(data, first=first, last=last, end=end)
     return [FoundKey(vendor, Secret(value), where) for vendor, value in pairs]
 
@@ -93,7 +96,9 @@ def scan_raw(path: Path, progress: FileProgress | None = None) -> tuple[FoundKey
     return tuple(found.values())
 
 
-def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileProgress | None = None) -> SideCopy:
+def read_side_copy(
+    path: Path, inst: Installation, storage: SafeStorage, file_progress: FileProgress | None = None
+) -> SideCopy:
     """A backup's profile; when SQLite cannot read it, the key shapes in its raw bytes."""
     name = display(path, inst)
     try:
@@ -108,7 +113,7 @@ def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileP
     return SideCopy(name, read_profile(rows, storage), found=shadowed_plain_keys(rows))
 
 
-def shadowed_plain_keys(rows) -> tuple:
+def shadowed_plain_keys(rows: Mapping[str, Any]) -> tuple[FoundKey, ...]:
     """Plain cursorAuth/* key rows that a secret:// row for the same provider hides from read_profile:
     old keys left behind in a copy, which the audit must still see."""
     out = []
@@ -145,7 +150,10 @@ def scan_workspace(path: Path, inst: Installation) -> FileScan:
 
 
 def gather(
-    inst: Installation, storage, progress: Progress | None = None, file_progress: FileProgress | None = None
+    inst: Installation,
+    storage: SafeStorage,
+    progress: Progress | None = None,
+    file_progress: FileProgress | None = None,
 ) -> Surroundings:
     """Read every file the audit looks at; `progress(done, total)` after each one, and
     `file_progress(path, bytes done, size)` while a raw scan reads a file over 100 MiB."""

@@ -6,13 +6,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import BundleAuthError, BundleError, InputError
+from ..model import MIN_PASSPHRASE
 
 if TYPE_CHECKING:
     from ..library.move import Bundle
 from .lib import age_envelope, key_shapes, move, private_files
 from .options import read_passphrase_option
 from .output import is_terminal, status
-from .prompts import MIN_PASSPHRASE, hidden_prompt, new_passphrase_prompt, open_with_tries
+from .prompts import hidden_prompt, new_passphrase_prompt, open_with_tries
 
 RECIPIENTS_FILE_LIMIT = 1 << 20
 
@@ -50,7 +51,9 @@ def read_input_file(path: str) -> bytes:
     return data
 
 
-def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> Bundle:
+def load_bundle_cli(
+    path: str, identity: tuple[str, ...], passphrase_file: str | None, passphrase_env: str | None
+) -> Bundle:
     data = read_input_file(path)
     header = age_envelope.precheck(data)
     ask = hidden_prompt() if path != "-" else None
@@ -69,7 +72,7 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
     return move.open_bundle(data, identity_files=identity, ask=ask)
 
 
-def export_passphrase(passphrase_file, passphrase_env) -> str:
+def export_passphrase(passphrase_file: str | None, passphrase_env: str | None) -> str:
     value = read_passphrase_option(passphrase_file, passphrase_env)
     if value is None:
         if not is_terminal(sys.stdin):

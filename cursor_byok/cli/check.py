@@ -24,7 +24,7 @@ from .output import ScanProgress, echo, emit_json, is_terminal
     help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe (none: never).",
 )
 @click.pass_context
-def audit(ctx, as_json: bool, fail_on: str) -> None:
+def audit(ctx: click.Context, as_json: bool, fail_on: str) -> None:
     """Check stored keys, their protection, and old copies in files around the database.
 
     \b
@@ -61,7 +61,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Show every check, the ok ones too, and the billing pages.")
 @json_option
 @click.pass_context
-def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: bool) -> None:
+def doctor(ctx: click.Context, online: bool, azure_api_version: str, show_all: bool, as_json: bool) -> None:
     """Explain likely causes of Cursor's BYOK errors (401, 403, 429, missing models, Azure, slow responses).
 
     What needs attention comes first; --all shows every check. Exits 13
@@ -92,7 +92,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
 @main.command()
 @json_option
 @click.pass_context
-def report(ctx, as_json: bool) -> None:
+def report(ctx: click.Context, as_json: bool) -> None:
     """Describe this Cursor, redacted, for a bug report or to compare machines.
 
     Names its version and where that came from, the journal mode, backups, the

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
 
 import click
 
 from ..errors import InputError
+from ..model import KeyStorage, Secret
 from .group import main
 from .lib import edit, read, render, wanted
 from .options import (
@@ -26,13 +28,29 @@ from .output import echo, emit_json, is_terminal
 from .prompts import confirm_commands, hidden_prompt
 from .writes import TerminalRun
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-def key_reader(provider: str, sources: dict):
+
+class KeySources(TypedDict):
+    """`set`'s key source options, as click passes them."""
+
+    key_env: str | None
+    key_file: str | None
+    key_stdin: bool
+    secret_key_env: str | None
+    secret_key_file: str | None
+
+
+def key_reader(provider: str, sources: KeySources) -> Callable[[], dict[str, Secret]]:
     """`set`'s key sources, checked now; the function it returns reads them (step 2, after preflight)."""
     specs = wanted.set_key_specs(provider, **sources)
     if "stdin" in specs.values() and is_terminal(sys.stdin):
         raise InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
-    read_stdin = lambda: sys.stdin.read(wanted.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
+
+    def read_stdin() -> str:
+        return sys.stdin.read(wanted.SOURCE_LIMIT + 1)  # bounded: stdin may be /dev/zero
+
     return lambda: wanted.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
 
 
@@ -69,8 +87,10 @@ def check_key_sources(no_key: bool, from_row: bool, given: bool, settings: bool)
 @key_storage_option
 @write_options
 @click.pass_context
-def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabled, force, key_storage, dry_run,
-            check, wait, yes, as_json, **sources) -> None:  # fmt: skip
+def set_cmd(ctx: click.Context, provider: str, no_key: bool, from_row: bool, base_url: str | None,
+            deployment: str | None, region: str | None, enabled: bool | None, force: bool, key_storage: KeyStorage,
+            dry_run: bool, check: bool, wait: float | None, yes: bool, as_json: bool,
+            **sources: Unpack[KeySources]) -> None:  # fmt: skip
     """Store a provider's key and settings; the key never comes from an argument.
 
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
@@ -98,7 +118,8 @@ def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabl
 @click.argument("provider", type=ProviderName(provider_names))
 @write_options
 @click.pass_context
-def unset(ctx, provider, dry_run, check, wait, yes, as_json) -> None:
+def unset(ctx: click.Context, provider: str, dry_run: bool, check: bool, wait: float | None, yes: bool,
+          as_json: bool) -> None:  # fmt: skip
     """Remove a provider's key(s) and switch the provider off.
 
     \b
@@ -127,7 +148,7 @@ def models() -> None:
 @json_option
 @profile_option
 @click.pass_context
-def models_list(ctx, as_json) -> None:
+def models_list(ctx: click.Context, as_json: bool) -> None:
     """Show user-added, enabled, disabled and selected models.
 
     \b
@@ -163,9 +184,10 @@ def model_list_command(op: str, summary: str) -> None:
     @click.argument("names", nargs=-1, required=True, metavar="NAME...")
     @write_options
     @click.pass_context
-    def command(ctx, names, dry_run, check, wait, yes, as_json) -> None:
+    def command(ctx: click.Context, names: tuple[str, ...], dry_run: bool, check: bool, wait: float | None,
+                yes: bool, as_json: bool) -> None:  # fmt: skip
         run = TerminalRun(yes=yes, as_json=as_json)
-        ops = {op: names}
+        ops: dict[str, Any] = {op: names}  # add=, remove=, enable= or disable=: names
         run.report(edit.models(api_context(ctx), **ops, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
@@ -179,7 +201,8 @@ for _op, _summary in MODEL_OPS.items():
 @force_option
 @write_options
 @click.pass_context
-def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json) -> None:
+def models_select(ctx: click.Context, surface: str, name: str, force: bool, dry_run: bool, check: bool,
+                  wait: float | None, yes: bool, as_json: bool) -> None:  # fmt: skip
     """Select the model for a surface; its other settings stay.
 
     \b
@@ -203,8 +226,9 @@ def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json)
 @key_storage_option
 @write_options
 @click.pass_context
-def apply_cmd(ctx, manifest_file, on_conflict, allow_endpoints, force, key_storage, dry_run, check, wait, yes,
-              as_json) -> None:  # fmt: skip
+def apply_cmd(ctx: click.Context, manifest_file: str, on_conflict: str | None,
+              allow_endpoints: tuple[str, ...], force: bool, key_storage: KeyStorage, dry_run: bool, check: bool,
+              wait: float | None, yes: bool, as_json: bool) -> None:  # fmt: skip
     """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
 
     --dry-run runs no command and reads no file or variable: it says what each

@@ -6,7 +6,7 @@ import itertools
 import os
 import sys
 import textwrap
-from typing import Any
+from typing import Any, Mapping
 
 import click
 
@@ -14,6 +14,7 @@ from .._version import __version__
 from ..briefs import plain
 from ..console import setup_streams
 from ..errors import ByokError, RescueError
+from ..results import Result
 from .exits import Exit, exit_code_for
 from .lib import key_shapes, render
 from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
@@ -32,7 +33,7 @@ def _without_secrets(exc: click.ClickException) -> click.ClickException:
     return exc
 
 
-def error_words(message: str, state: dict) -> str:
+def error_words(message: str, state: Mapping[str, Any]) -> str:
     """An error as the command line says it: flags for the library's parameter names, and (unless -v, or for
     --json, where scripts read it whole) no jargon."""
     message = flag_words(message)
@@ -124,7 +125,7 @@ class ByokGroup(HelpfulGroup):
             return super().invoke(ctx)
         except ByokError as exc:
             state = _json_state()
-            if exc.result is not None and state.get("wanted") and not state.get("emitted"):
+            if isinstance(exc.result, Result) and state.get("wanted") and not state.get("emitted"):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
             reason = exc.reason if isinstance(exc, RescueError) else None
             fail(error_words(str(exc) or type(exc).__doc__ or type(exc).__name__, state), exit_code_for(exc), reason)

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import sys
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -62,7 +62,7 @@ def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     sys.exit(int(code))
 
 
-def _json_state() -> dict:
+def _json_state() -> dict[str, Any]:
     ctx = click.get_current_context(silent=True)
     return ctx.meta.setdefault(JSON_META, {}) if ctx is not None else {}
 
@@ -96,7 +96,7 @@ class status:
         if self.text:
             show_status(self.text)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.text:
             show_status(None)
 
@@ -113,7 +113,7 @@ LINE_COLOURS = (  # (line start, colour): plan markers, audit severities, notes 
 )
 
 
-def use_colour(stream=None) -> bool:
+def use_colour(stream: TextIO | None = None) -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
     return is_terminal(stream or sys.stdout) and not os.environ.get("NO_COLOR")
 
@@ -148,7 +148,7 @@ def json_text(doc: Any) -> str:
     return text
 
 
-def is_terminal(stream) -> bool:
+def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import click
 
@@ -17,6 +17,7 @@ from .lib import move, render
 from .output import display, echo, is_terminal, status
 
 PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
+Ask = Callable[[str], str]  # a question on the terminal, its answer
 
 
 TRIES = 3
@@ -25,7 +26,7 @@ TRIES = 3
 def new_passphrase_prompt() -> str:
     """A new passphrase on a terminal: its length checked on the first entry, then typed again to confirm."""
     for _ in range(TRIES):
-        value = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
+        value: str = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
         if len(value) < MIN_PASSPHRASE:
             echo(f"too short: use at least {MIN_PASSPHRASE} characters", err=True)
             continue
@@ -35,7 +36,7 @@ def new_passphrase_prompt() -> str:
     raise InputError(f"no passphrase after {TRIES} tries; nothing written")
 
 
-def open_with_tries(data: bytes, ask) -> Bundle:
+def open_with_tries(data: bytes, ask: Ask) -> Bundle:
     """On a terminal, a wrong bundle passphrase gets TRIES tries."""
     for attempt in range(1, TRIES + 1):
         try:
@@ -93,11 +94,16 @@ def _replace_one(change: Change) -> bool:
     return click.confirm("  replace it?", default=False, err=True)
 
 
-def hidden_prompt():
+def hidden_prompt() -> Ask | None:
     """A hidden prompt on stderr when stdin is a terminal; None otherwise (callers then refuse)."""
     if not is_terminal(sys.stdin):
         return None
-    return lambda label: click.prompt(display(label), hide_input=True, err=True)
+
+    def ask(label: str) -> str:
+        answer: str = click.prompt(display(label), hide_input=True, err=True)
+        return answer
+
+    return ask
 
 
 def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:

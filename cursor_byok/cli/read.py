@@ -56,7 +56,13 @@ def where(ctx: click.Context, as_json: bool) -> None:
 @profile_option
 @click.pass_context
 def list_cmd(
-    ctx: click.Context, as_json: bool, reveal: bool, bundle_file, identity, passphrase_file, passphrase_env
+    ctx: click.Context,
+    as_json: bool,
+    reveal: bool,
+    bundle_file: str | None,
+    identity: tuple[str, ...],
+    passphrase_file: str | None,
+    passphrase_env: str | None,
 ) -> None:
     """Show the stored provider keys, settings and models.
 

@@ -23,7 +23,7 @@ def _write(ctx: Context | None, mode: Mode, ui: Interaction | None, keys: bool, 
     ui = ui or Interaction()
     policy = conflict_policy(on_conflict, ui)
     target = context(ctx).target(mode, keys=keys, key_storage=key_storage, ui=ui)
-    return run(target, make, mode=mode, policy=policy, ui=ui)  # type: ignore[return-value]
+    return run(target, make, mode=mode, policy=policy, ui=ui)
 
 
 def set_key(

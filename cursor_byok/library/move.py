@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -10,7 +11,7 @@ from ..bundle import age_envelope, document
 from ..changes.diff import filter_fields
 from ..changes.flow import FieldWrite, Interaction, Mode, Policy, check_closed, conflict_policy, run
 from ..changes.outcome import Written
-from ..changes.planner import Target, prepare
+from ..changes.planner import Prepared, Target, prepare
 from ..changes.undo import JournalList, Purged, UndoResult, UndoWrite, journal_list, purge, undo_plan
 from ..checks.listing import Listing, bundle_listing
 from ..checks.origin import origin_notes
@@ -167,14 +168,13 @@ def import_bundle(
     ctx, ui = context(ctx), ui or Interaction()
     mode, policy = Mode(dry_run, check, wait), conflict_policy(on_conflict, ui)
     target = ctx.target(mode, keys=not no_keys and _keys_wanted(only), key_storage=key_storage, ui=ui)
-    opts = {"only": only, "no_keys": no_keys, "on_conflict": on_conflict, "models": models,
-            "key_storage": key_storage, "allow_endpoints": allow_endpoints}  # fmt: skip
+    plan = partial(plan_bundle, only=only, no_keys=no_keys, on_conflict=on_conflict, models=models,
+                   key_storage=key_storage, allow_endpoints=allow_endpoints)  # fmt: skip
 
     def make(target: Target) -> FieldWrite:
-        opened = _opened(bundle, passphrase, identity_files)
-        return FieldWrite(plan_bundle(target, opened, **opts), command)
+        return FieldWrite(plan(target, _opened(bundle, passphrase, identity_files)), command)
 
-    return run(target, make, mode=mode, policy=policy, ui=ui)  # type: ignore[return-value]
+    return run(target, make, mode=mode, policy=policy, ui=ui)
 
 
 def plan_import(ctx: Context | None, bundle: BundleInput, **options: Any) -> Written:
@@ -213,7 +213,7 @@ def plan_bundle(
     models: ModelsPolicy = "union",
     key_storage: KeyStorage = "auto",
     allow_endpoints: Iterable[str] = (),
-) -> Any:
+) -> Prepared:
     """The Prepared plan of importing an opened bundle into a target that passed preflight."""
     wanted = filter_fields(document.to_fields(dict(opened.document_in_clear)), only, keys=not no_keys)
     policy: ConflictPolicy = "fail" if on_conflict == "ask" else on_conflict  # type: ignore[assignment]
@@ -249,7 +249,7 @@ def undo(
         return UndoWrite(plan)
 
     target = Target(inst, ctx.storage_for(inst), {}, invocation)
-    return run(target, make, mode=mode, policy=Policy(), ui=ui)  # type: ignore[return-value]
+    return run(target, make, mode=mode, policy=Policy(), ui=ui)
 
 
 def redo(ctx: Context | None = None, **options: Any) -> UndoResult:

@@ -22,8 +22,9 @@ from .context import Context, context
 def where(ctx: Context | None = None) -> Installations:
     """Every Cursor installation found, the one other commands use first. Raises DatabaseNotFound."""
     ctx = context(ctx)
-    kw = {"db": ctx.db, "user_data_dir": ctx.user_data_dir, "env": ctx.env, "platform": ctx.platform}
-    return installations(paths.find_installations(**kw), ctx.storage_for, paths.candidate_installations(**kw))
+    found = paths.find_installations(db=ctx.db, user_data_dir=ctx.user_data_dir, env=ctx.env, platform=ctx.platform)
+    near = paths.candidate_installations(db=ctx.db, user_data_dir=ctx.user_data_dir, env=ctx.env, platform=ctx.platform)
+    return installations(found, ctx.storage_for, near)
 
 
 def list_keys(ctx: Context | None = None, *, reveal: bool = False) -> listing.Listing | listing.ProfilesListing:
