@@ -152,7 +152,7 @@ def only_option(f: F) -> F:
     )(f)
 
 
-PROFILE_META = "cursor_byok.cursor.rows"
+PROFILE_META = "cursor_byok.profile"
 
 
 def _remember_profile(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
