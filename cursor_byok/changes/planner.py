@@ -3,7 +3,7 @@
 `prepare()` decodes the target's rows into a Profile, checks every new
 endpoint setting, chooses how keys are stored, diffs the stored profile
 against what is wanted, and gathers the notes a user must see before saying
-yes (how keys will be protected, which endpoints change). `plan_write()` adds
+yes (how keys will be protected, which endpoints change). `prepare_write()` adds
 the likely-mistake checks of `set`, `models` and `apply`.
 """
 
@@ -145,7 +145,7 @@ def plan_warnings(plan: Plan) -> list[str]:
     return [w for w in found if w]
 
 
-def plan_write(
+def prepare_write(
     target: Target,
     build: Callable[[Profile], Mapping[str, Any]],
     *,

@@ -6,7 +6,7 @@ Every source gives at most SOURCE_LIMIT bytes; a file source must be a regular
 file; a value shaped like another kind of credential is refused; commands run
 without a shell, with a scrubbed environment (`command_environment`).
 Wanted fields are built against the profile read for the plan;
-`library.plan_write` diffs them, and `changes.write` carries the plan out.
+`changes.planner.prepare_write` diffs them, and `changes.write` carries the plan out.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from ..changes import manifest, wanted
 from ..changes.flow import FieldWrite, Interaction, Mode, conflict_policy, run
 from ..changes.outcome import SourceReview, Written
-from ..changes.planner import Target, decoded, plan_write
+from ..changes.planner import Target, decoded, prepare_write
 from ..errors import ConfirmationNeeded, Declined, InputError
 from ..model import ConflictPolicy, KeyStorage, Secret
 from .context import Context, context
@@ -62,10 +62,10 @@ def set_key(
         read = wanted.checked_keys(provider, wanted.stored_keys(stored, provider, force) if stored else reader())
         switch = stored.get(f"{provider}.enabled") if stored and enabled is None else enabled
         build = lambda _p: wanted.provider_fields(provider, read, settings, switch)  # noqa: E731
-        plan = plan_write(
+        prepared = prepare_write(
             target, build, key_storage=key_storage, guard_endpoints=False, force=force, keys=bool(read) or from_row
         )
-        return FieldWrite(plan, f"set {provider}" + (" --from-row" if from_row else ""))
+        return FieldWrite(prepared, f"set {provider}" + (" --from-row" if from_row else ""))
 
     mode = Mode(dry_run, check, wait)
     return _write(ctx, mode, ui, bool(given) or keys is not None or from_row, make, key_storage=key_storage)
@@ -78,7 +78,7 @@ def unset_key(
     """Remove a provider's key(s) and switch it off, as `cursor-byok unset` does."""
     provider = provider_name(provider)
     build = lambda profile: wanted.unset_fields(provider, profile)  # noqa: E731
-    make = lambda target: FieldWrite(plan_write(target, build), f"unset {provider}")  # noqa: E731
+    make = lambda target: FieldWrite(prepare_write(target, build), f"unset {provider}")  # noqa: E731
     return _write(ctx, Mode(dry_run, check, wait), ui, False, make)
 
 
@@ -102,8 +102,8 @@ def models(
 
     def make(target: Target) -> FieldWrite:
         notes = (lambda p: wanted.model_notes(p, ops.lists["remove"])) if ops.lists["remove"] else None
-        plan = plan_write(target, ops.build, notes=notes, force=force, keys=False)  # no key is read or written
-        return FieldWrite(plan, "models " + ops.words())
+        prepared = prepare_write(target, ops.build, notes=notes, force=force, keys=False)  # no key is read or written
+        return FieldWrite(prepared, "models " + ops.words())
 
     return _write(ctx, Mode(dry_run, check, wait), ui, False, make)
 
@@ -132,13 +132,13 @@ def apply_manifest(
 
     def make(target: Target) -> FieldWrite:
         keys = {} if dry_run else _manifest_keys(loaded, confirm_commands, prompt)
-        plan = plan_write(
+        prepared = prepare_write(
             target, lambda p: manifest.wanted(loaded, keys, p), on_conflict=held, selections=held,  # type: ignore[arg-type]
             key_storage=key_storage, notes=lambda p: manifest.notes(loaded, p), force=force,
             allow_endpoints=allow_endpoints, supplied=set(loaded.sources) - set(keys),
         )  # fmt: skip
         review = tuple(SourceReview(**entry) for entry in manifest.review(loaded)) if dry_run else None
-        return FieldWrite(plan, f"apply {path}", review)
+        return FieldWrite(prepared, f"apply {path}", review)
 
     return _write(ctx, Mode(dry_run, check, wait), ui, bool(loaded.sources), make, key_storage=key_storage,
                   on_conflict=on_conflict)  # fmt: skip

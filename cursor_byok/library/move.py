@@ -168,11 +168,11 @@ def import_bundle(
     ctx, ui = context(ctx), ui or Interaction()
     mode, policy = Mode(dry_run, check, wait), conflict_policy(on_conflict, ui)
     target = ctx.target(mode, keys=not no_keys and _keys_wanted(only), key_storage=key_storage, ui=ui)
-    plan = partial(plan_bundle, only=only, no_keys=no_keys, on_conflict=on_conflict, models=models,
+    prepare = partial(prepare_bundle, only=only, no_keys=no_keys, on_conflict=on_conflict, models=models,
                    key_storage=key_storage, allow_endpoints=allow_endpoints)  # fmt: skip
 
     def make(target: Target) -> FieldWrite:
-        return FieldWrite(plan(target, _opened(bundle, passphrase, identity_files)), command)
+        return FieldWrite(prepare(target, _opened(bundle, passphrase, identity_files)), command)
 
     return run(target, make, mode=mode, policy=policy, ui=ui)
 
@@ -203,7 +203,7 @@ def _read_bundle(path: Path) -> bytes:
         raise InputError(f"{shown_path(str(path))}: cannot read the bundle ({exc.strerror})") from None
 
 
-def plan_bundle(
+def prepare_bundle(
     target: Target,
     opened: Bundle,
     *,
