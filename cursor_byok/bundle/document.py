@@ -130,14 +130,14 @@ def _noted(notes: list[str], carry: bool, note: str) -> bool:
     return carry
 
 
-def _without_keys(models: dict, notes: list[str]) -> dict:
+def _without_keys(models: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """The models document without names that are keys (pasted in the wrong box): never carried, said in a note."""
     found = [n for n in (*(n for k, v in models.items() if k != "selected" for n in v), *models["selected"].values())
              if holds_a_key(n)]  # fmt: skip
     if not found:
         return models
     notes.append(f"models: left out {len(set(found))} model name(s) that look like a key ({mask(found[0])})")
-    out = {k: [n for n in v if not holds_a_key(n)] for k, v in models.items() if k != "selected"}
+    out: dict[str, Any] = {k: [n for n in v if not holds_a_key(n)] for k, v in models.items() if k != "selected"}
     out["selected"] = {s: n for s, n in models["selected"].items() if not holds_a_key(n)}
     return out
 

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..errors import ByokError, InputError
 from ..private_files import write_private
-from ..rescue.engine import OldMachine, Rescued, rescue_profile, seal
+from ..rescue.engine import OldMachine as OldMachine  # re-exported: the command line builds one through the façade
+from ..rescue.engine import Rescued, rescue_profile, seal
 from ..rescue.locate import find_cursor, inside
+from ..rescue.stores import StorePaths as StorePaths  # re-exported, as OldMachine
 from .context import Context, context
 
 if TYPE_CHECKING:  # the write flow loads only for --import: showing a copy stays as quick as `list`
@@ -90,7 +92,7 @@ def rescue_import(
     preflight (Cursor closed, this machine's secret proven) first, then the old store opened, the plan, the
     decisions, the journal. `options` are import_bundle's (only, no_keys, on_conflict, models, key_storage,
     allow_endpoints, dry_run, check, wait)."""
-    from . import move
+    from . import move  # the write flow and pyrage load only for --import: showing a copy stays as quick as `list`
 
     old = old_machine(source)
     refuse_own_database(old, context(ctx))
