@@ -163,16 +163,7 @@ def test_imports_go_one_way():
 
 # --- one name for each module: no alias of an in-package module or name ---------------------------
 
-# Aliases the lower half of the package still has (issue 21); the list only shrinks.
-ALIASES_LEFT = {
-    "cursor/reading.py": {"paths as locate", "cursor_facts as facts", "installed_version as find"},
-    "cursor/rows.py": {"oscrypt as ss", "blob_patch as blobpatch"},
-    "rescue/engine.py": {"document as bundledoc", "oscrypt as ss", "stores as S", "age_envelope as agefile"},
-    "rescue/sparse_copy.py": {"wal as walfile"},
-    "safestorage/backends.py": {"oscrypt as ss"},
-    "samples/demo.py": {"oscrypt as ss"},
-    "samples/installs.py": {"oscrypt as ss"},
-}
+ALIASES_LEFT: dict[str, set[str]] = {}  # none left
 
 
 def package_files():
@@ -215,16 +206,7 @@ def test_the_alias_check_sees_an_alias():
 # --- imports at the top: a function imports only what must stay off the start-up path ----------------
 
 FUNCTION_IMPORT_BUDGET = 15  # the whole package; each one says why on its line (or the line above)
-# Modules of the lower half whose function-level imports issue 21's work still moves or justifies; the set
-# only shrinks, and the budget counts every module once it is empty.
-NOT_YET_COUNTED = {
-    "bundle/age_envelope.py", "bundle/document.py", "cursor/installed.py", "cursor/paths.py", "cursor/reading.py",
-    "cursor/rows.py", "cursor/settings_json.py", "cursor/store.py", "key_shapes.py", "private_files.py",
-    "processes.py", "providers.py", "rescue/dpapi_masterkey.py", "rescue/engine.py", "rescue/keychain_file.py",
-    "rescue/kwallet_file.py", "results.py", "safestorage/dpapi.py", "safestorage/kwallet.py",
-    "safestorage/oscrypt.py", "safestorage/secret_service.py", "samples/demo.py", "samples/installs.py",
-    "winsec.py",
-}  # fmt: skip
+NOT_YET_COUNTED: set[str] = set()  # none left: the budget counts every module
 
 
 def function_imports(source: str) -> list[tuple[int, bool]]:

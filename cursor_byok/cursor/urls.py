@@ -17,6 +17,7 @@ from typing import Any, overload
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from ..errors import UnsafeURL
+from ..key_shapes import NOT_SHOWN, holds_a_key, secret_in_path
 from ..key_table import looks_like_key
 from ..model import mask
 from ..providers import registry
@@ -248,8 +249,6 @@ def check(url: str, label: str) -> str:
 def _shown_in_error(url: str) -> str:
     """The URL for a refusal: shown() masks its key-shaped parts; here a part (or the whole) with even a generic
     key's shape (an Azure key pasted as --base-url, say) is masked too, and a part holding a key anywhere."""
-    from ..key_shapes import NOT_SHOWN, holds_a_key, secret_in_path
-
     if holds_a_key(url) or secret_in_path(url):
         return NOT_SHOWN
     return re.sub(r"[^/:?#&=@.]+", lambda m: mask(m.group()) if holds_a_key(m.group()) else m.group(), shown(url))
