@@ -246,7 +246,7 @@ def where_text(docs: list[dict[str, Any]]) -> str:
                 f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): {d['safe_storage']['status']}",
             ),
             ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
-            ("stored rows need", ", ".join(f"{p} ({b})" for p, b in d.get("rows_need", {}).items()) or "-"),
+            ("stored keys need", ", ".join(dict.fromkeys(d.get("rows_need", {}).values())) or "-"),
             ("undo journals", _journals_text(d.get("undo_journals"))),
         ]
         if len(docs) > 1:

@@ -168,7 +168,7 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
         return (
             NOTE,
             f"cannot check {field}: {key.reason}",
-            f"run {command('where')}: pass the --safe-storage its 'stored rows need' line names",
+            f"run {command('where')}: pass the --safe-storage its 'stored keys need' line names",
         )
     value, own = key.secret.reveal(), field.split(".")[0]
     if key_shapes.looks_placeholder(value) or key_shapes.looks_truncated(field, value):
