@@ -627,7 +627,8 @@ def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:
     """Apply a conflict policy to model selections that would replace the user's choice."""
     if policy == "replace":
         return plan
-    held = (settle(c, policy, c.note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
+    note = "you chose another model for this surface; --on-conflict replace takes this one"
+    held = (settle(c, policy, c.note or note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
             for c in plan.changes)  # fmt: skip
     return Plan(tuple(held), plan.notes)
 
