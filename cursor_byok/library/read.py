@@ -83,11 +83,16 @@ def get_key(ctx: Context | None, provider: str, field_name: str | None = None) -
     if name not in choices:
         raise InputError(f"field_name={name!r} does not apply to {provider}; use {' or '.join(choices)}")
     inst = ctx.installation()
-    stored = load_profile(inst, ctx.storage_for(inst))[0].fields.get(record.field(name))
+    storage = ctx.storage_for(inst)
+    profile, rows = load_profile(inst, storage)
+    stored = profile.fields.get(record.field(name))
     if not isinstance(stored, StoredKey):
         raise KeyNotStored(f"no {provider} {name.replace('_', ' ')} is stored in {inst.db_path}")
     if stored.secret is None:
-        raise SafeStorageUnavailable(f"the {provider} key cannot be decrypted here ({stored.reason})")
+        found = origin_notes(inst, rows, storage, ctx.invocation(inst), ("get", provider))  # a Mac's, a PC's
+        raise SafeStorageUnavailable(
+            f"the {provider} key cannot be decrypted here ({found[0] if found else stored.reason})"
+        )
     return KeyValue(provider, name, stored.secret.reveal())
 
 
