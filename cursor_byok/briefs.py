@@ -62,7 +62,7 @@ _PROTECTION_WORDS = {
 
 def brief(notes: Iterable[str], *, where: str | None = None) -> list[str]:
     """One line per kind of note, in the order each kind first appears. `where`: the command that names the
-    backend the stored rows need (`cursor-byok ... where`), the action for keys that cannot be decrypted."""
+    backend the stored keys need (`cursor-byok ... where`), the action for keys that cannot be decrypted."""
     notes = list(notes)
     origin = any(ORIGIN_MARK in n for n in notes)  # it says what to do about the keys that cannot be decrypted
     order: list[str | tuple[str, str, str]] = []  # a note as shown, or a group of LESS PROTECTED notes

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from .console import is_unsafe
 from .key_table import SHAPES, credential_of, fields, find_secrets, has_a_key_shape, looks_like_secret
-from .key_table import known_vendor as known_vendor  # re-exported: wanted and the tests use it here
-from .key_table import looks_like_key as looks_like_key
 from .providers import registry
 
 OK, UNEXPECTED, UNKNOWN = "ok", "unexpected", "unknown"
@@ -46,8 +45,6 @@ BROKEN = "broken"  # list's format of a key that holds whitespace or a control c
 def unsendable(value: str) -> bool:
     """True when a key holds whitespace or a control, bidi or other format character (a line break pasted with
     it): no HTTP header can carry it, and Cursor's requests with it fail. Checked before any request is built."""
-    from .console import is_unsafe
-
     return any(c.isspace() or is_unsafe(c) for c in value)
 
 
@@ -95,7 +92,14 @@ def shown_env_name(text: str) -> str:
 
     `--key-env "$OPENAI_API_KEY"` is an easy slip: the message must not repeat the key.
     """
-    return f"${text}" if ENV_NAME.fullmatch(text) and not looks_like_secret(text) else NOT_SHOWN
+    return f"${text}" if ENV_NAME.fullmatch(text) and not holds_a_key(text) else NOT_SHOWN
+
+
+def holds_a_key(text: str) -> bool:
+    """True when `text` as a whole has the shape of any key, generic ones included (a 32-hex or 84-character
+    Azure key, a 40-character AWS secret, `sk-` and hex), or is another kind of credential: for what is never a
+    key (a variable's name, a model or deployment name) and for words a message would quote back."""
+    return has_a_key_shape(text) or credential_of(text) is not None
 
 
 def shown_path(text: str | os.PathLike[str], *, opened: bool = False) -> str:
@@ -133,6 +137,22 @@ def without_secrets(text: str) -> str:
     for start, end in reversed(spans):
         text = text[:start] + SECRET_NOT_SHOWN + text[end:]
     return text
+
+
+_WORD = re.compile(r"[^\s'\"()\[\]{},;]+")
+
+
+def without_key_words(text: str) -> str:
+    """`text` (after without_secrets) with every word that is a key of any shape (holds_a_key), or whose value
+    after `=` is one, replaced by a stand-in: for messages that quote back what was typed (click's usage
+    errors), where a generic key's shape is never anything but a key pasted in the wrong place."""
+
+    def word(match: re.Match[str]) -> str:
+        found = match.group()
+        forms = (found, found.rstrip(".:!?"), found.partition("=")[2])
+        return SECRET_NOT_SHOWN if any(f and holds_a_key(f) for f in forms) else found
+
+    return _WORD.sub(word, without_secrets(text))
 
 
 # Credentials of other kinds that are never one key: a line of another tool's credentials file, a PEM block.

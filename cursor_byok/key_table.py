@@ -1,6 +1,6 @@
 """The one table of provider key shapes, and the views derived from it. Pure, imports nothing of ours.
 
-Three things read it: `checks.key_shapes` (does a field's value look like its
+Three things read it: `key_shapes` (does a field's value look like its
 provider's key), `model.mask` (which vendor prefix a masked key keeps) and
 `checks.audit` (which key shapes to look for in raw bytes, and where a match
 ends: `trim_scanned`). A shape added or changed here changes all three at

@@ -1,8 +1,7 @@
-"""Plain data: providers, secrets, profiles and field changes. No I/O.
+"""Plain data: secrets, profiles and field changes. No I/O.
 
-The providers and their fields come from the registry (cursor_byok.providers);
-the names PROVIDERS, PROVIDER_ALIASES, KEY_FIELDS, SETTING_FIELDS,
-PROVIDER_LAYOUT, KEY_NAMES and SETTABLE_KEY_NAMES are views of it, read when asked for (see __getattr__ below).
+The providers and their fields are the registry's (cursor_byok.providers: `registry().names`, `.key_fields`,
+`.layout`, ...), read when asked for, never copied here.
 """
 
 from __future__ import annotations
@@ -11,10 +10,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NoReturn
 
 from .key_table import mask_prefixes
-from .providers import provider_named as provider_named  # re-exported: the library and the CLI use it here
 from .providers import registry
 
 MIN_PASSPHRASE = 10  # characters: a bundle's passphrase is all that protects the keys in it
@@ -112,7 +110,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self.fingerprint))
 
-    def __reduce__(self):  # pickling would write the key somewhere unplanned
+    def __reduce__(self) -> NoReturn:  # pickling would write the key somewhere unplanned
         raise TypeError("Secret cannot be pickled")
 
 
@@ -155,27 +153,11 @@ def is_key_field(field_name: str) -> bool:
     return field_name in registry().key_slots or field_name.startswith(EXTRA_PREFIX)
 
 
-_VIEWS = {
-    "PROVIDERS": lambda: registry().names,
-    "PROVIDER_ALIASES": lambda: dict(registry().aliases),
-    "KEY_FIELDS": lambda: registry().key_fields,
-    "SETTING_FIELDS": lambda: registry().setting_fields,
-    "PROVIDER_LAYOUT": lambda: {p: dict(layout) for p, layout in registry().layout.items()},
-    "KEY_NAMES": lambda: registry().key_names,
-    "SETTABLE_KEY_NAMES": lambda: registry().settable_key_names,  # a session token is not set by hand
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The provider lists of earlier versions, as views of the current registry (never frozen at import)."""
-    if name in _VIEWS:
-        return _VIEWS[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass(frozen=True)
 class Profile:
-    """Every BYOK setting of one Cursor database (or one bundle).
+    """Every BYOK setting of one Cursor database (or one bundle), decoded: the keys, settings and models.
+
+    Not a Cursor user-data profile (VS Code's userDataProfiles, `--profile`): that is cursor.paths.UserProfile.
 
     `fields` maps field names (see above) to values; a field that is absent
     is "not set". `notes` are things worth telling the user about the read
@@ -186,7 +168,7 @@ class Profile:
     fields: Mapping[str, Any]
     notes: tuple[str, ...] = ()
     roles: frozenset[str] = frozenset()
-    key_form: str = KeyForm.PLAINTEXT  # SECRET when the db has secret://cursorAuth rows; "bundle" for a bundle
+    key_form: str = KeyForm.PLAINTEXT  # SECRET when the db has secret://cursorAuth rows; BUNDLE for a bundle
     cursor_version: str | None = None  # the version Cursor recorded in the database, if any
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -195,11 +177,6 @@ class Profile:
     def uses_role(self, provider: str) -> bool:
         """True when a team role stands in for this provider's keys (Bedrock's IAM role)."""
         return provider in self.roles
-
-    @property
-    def bedrock_iam(self) -> bool:
-        """Earlier spelling of uses_role() for the one provider with a role marker."""
-        return bool(self.roles)
 
     def keys(self) -> dict[str, StoredKey]:
         return {n: v for n, v in self.fields.items() if is_key_field(n)}
@@ -255,7 +232,7 @@ class Plan:
 MODEL_LAYOUT = {"user_added": "models.user_added", "enabled": "models.enabled", "disabled": "models.disabled"}
 
 
-def models_document(fields: Mapping[str, Any]) -> dict:
+def models_document(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The `models` object of `list --json` and of bundles: lists and per-surface selections."""
     out: dict[str, Any] = {name: list(fields.get(field, ())) for name, field in MODEL_LAYOUT.items()}
     out["selected"] = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(fields.items()) if k.startswith(SELECTED_PREFIX)}

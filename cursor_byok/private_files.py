@@ -20,11 +20,18 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .crashpoint import hit
 from .errors import OutputRefused
 from .key_shapes import shown_path
+from .lazy import LazyModule
+from .processes import pid_alive
+
+if TYPE_CHECKING:
+    from . import winsec
+else:  # winsec loads ctypes, on Windows only: a Python built without libffi (no ctypes) runs the tool elsewhere
+    winsec = LazyModule("cursor_byok.winsec")
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -35,9 +42,7 @@ WINDOWS = sys.platform == "win32"
 def restrict_to_owner(path: Path, *, folder: bool) -> None:
     """Windows: an owner-only ACL on a file or folder we just created (modes do that elsewhere)."""
     if WINDOWS:
-        from .winsec import make_private
-
-        make_private(path, folder=folder)
+        winsec.make_private(path, folder=folder)
 
 
 def owned_by_me(st: os.stat_result) -> bool:
@@ -116,8 +121,6 @@ def remove_stale_temps(folder: Path, name: str | None = None) -> list[Path]:
     removed, and only those for `name` when given (a folder that is not ours
     may hold other programs' dot files).
     """
-    from .processes import pid_alive
-
     removed = []
     pattern = f".{glob.escape(name)}.*{TEMP_SUFFIX}" if name else f".*{TEMP_SUFFIX}"
     for candidate in Path(folder).glob(pattern):
@@ -189,7 +192,7 @@ def size_text(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit >> 10} KiB"
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """A regular file opened for reading without blocking on the open (a FIFO with no writer), then
     fstat()ed: anything but a regular file raises NotRegularFile. The caller bounds its reads."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -203,7 +206,7 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         raise
 
 
-def read_small(path: str | os.PathLike, limit: int) -> bytes:
+def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes, read without blocking.
 
     Opened non-blocking where the OS has O_NONBLOCK (so a FIFO with no writer

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Callable
+
+from .lazy import LazyModule
+
+if TYPE_CHECKING:
+    import ctypes
+    from ctypes import wintypes
+else:  # ctypes loads on Windows only: a Python built without libffi (no ctypes) runs the tool elsewhere
+    ctypes = LazyModule("ctypes")
+    wintypes = LazyModule("ctypes.wintypes")
 
 
 def pid_alive(pid: int) -> bool:
@@ -28,11 +38,13 @@ STILL_ACTIVE = 259
 
 ERROR_ACCESS_DENIED = 5
 
+# kernel32 (a ctypes.WinDLL, a CDLL) with its argument types declared, and the call that reads the last error.
+Kernel32 = tuple["ctypes.CDLL", Callable[[], int]]
 
-def _kernel32():  # pragma: no cover - Windows only
-    import ctypes
-    from ctypes import wintypes
 
+def _kernel32() -> Kernel32:  # pragma: no cover - Windows only
+    if sys.platform != "win32":  # tells the type checker too that ctypes.WinDLL exists below
+        raise OSError("kernel32 exists only on Windows")
     k = ctypes.WinDLL("kernel32", use_last_error=True)
     k.OpenProcess.restype = wintypes.HANDLE
     k.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
@@ -42,15 +54,12 @@ def _kernel32():  # pragma: no cover - Windows only
     return k, ctypes.get_last_error
 
 
-def _win_pid_alive(pid: int, api=None) -> bool:
+def _win_pid_alive(pid: int, api: Kernel32 | None = None) -> bool:
     """OpenProcess + GetExitCodeProcess: no /proc and no signals on Windows.
 
     A process we may not open (another user's, an elevated one) exists all the
     same; a process that ended but is still held open reports an exit code.
     """
-    import ctypes
-    from ctypes import wintypes
-
     kernel32, last_error = api or _kernel32()
     handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
     if not handle:

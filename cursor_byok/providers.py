@@ -20,6 +20,7 @@ but key_table.
 
 from __future__ import annotations
 
+import difflib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -554,8 +555,6 @@ def provider_named(text: str, choices: tuple[str, ...] | None = None) -> str:
     """A provider's name from what a user typed: any letter case, an alias (claude, gemini, aws,
     azure-openai). Raises ValueError with a 'did you mean' when it is none of `choices` (default: every
     provider)."""
-    import difflib
-
     reg = registry()
     choices = reg.names if choices is None else choices
     aliases: Mapping[str, str] = reg.aliases

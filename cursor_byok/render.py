@@ -6,8 +6,11 @@ its value appears only when the caller passes reveal=True.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from typing import Any, Iterable, Mapping
 
+from .briefs import brief, plain
 from .changes.outcome import list_delta, summary, value_json
 from .changes.undo import UndoResult
 from .model import Change, Plan
@@ -18,7 +21,7 @@ from .providers import registry
 
 def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
     """A plain left-aligned table with two spaces between columns."""
-    cells = [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [["" if c is None else str(c).replace("\n", "\\n") for c in r] for r in rows]  # one line per row
     if header is not None:
         cells.insert(0, list(header))
     if not cells:
@@ -31,6 +34,12 @@ def table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) ->
 
 
 TERMINAL_WIDTH: int | None = None  # set by the CLI when stdout is a terminal: tables then fit it
+
+
+def use_width(columns: int | None) -> None:
+    """The width tables and notes fit (None: they do not wrap); the CLI sets its terminal's."""
+    global TERMINAL_WIDTH
+    TERMINAL_WIDTH = columns
 
 
 def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
@@ -51,15 +60,12 @@ def _wrapped(rows: list[list[str]], widths: list[int], width: int) -> str:
 
 def _wrap(text: str, room: int) -> list[str]:
     """`text` in lines of at most `room` characters; a `quoted command` is never split, so it pastes whole."""
-    import re
-    import textwrap
-
     glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
     lines = textwrap.wrap(glued, room, break_on_hyphens=False, break_long_words=False) or [""]
     return [line.replace("\0", " ") for line in lines]
 
 
-def _key_cell(doc: dict | None) -> tuple[str, str, str]:
+def _key_cell(doc: dict[str, Any] | None) -> tuple[str, str, str]:
     if not doc:
         return "-", "", ""
     if doc.get("fingerprint") is None:
@@ -69,7 +75,7 @@ def _key_cell(doc: dict | None) -> tuple[str, str, str]:
     return shown, doc["fingerprint"], note
 
 
-def profile_text(doc: dict, *, verbose: bool = False, where: str | None = None) -> str:
+def profile_text(doc: dict[str, Any], *, verbose: bool = False, where: str | None = None) -> str:
     """The human form of a `list --json` document: the providers' table (settings stacked under each row when the
     terminal is too narrow for them), the models, and the notes, one line per kind unless `verbose`. `where`:
     the command that says which safe storage the stored keys need (the action for keys that cannot be
@@ -166,8 +172,6 @@ def _provider_table(rows: list[list[str]]) -> str:
 def note_lines(notes: list[str], *, verbose: bool = False, where: str | None = None) -> list[str]:
     """`note: ...` lines wrapped to the terminal, continuation lines indented: every note in full with `verbose`,
     else one line per kind of note in plain words (briefs.brief)."""
-    from .briefs import brief
-
     shown = notes if verbose else brief(notes, where=where)
     out = []
     for note in shown:
@@ -183,7 +187,7 @@ def _rewrap(lines: list[str]) -> list[str]:
     return _wrap(" ".join(lines), max(TERMINAL_WIDTH - 2, 20))
 
 
-def revealed_keys(doc: dict) -> list[str]:
+def revealed_keys(doc: dict[str, Any]) -> list[str]:
     """`list --reveal`: each key value alone on its line, under a line naming it, so it copies whole at any width."""
     found = [
         (f"{name}.{kname}", p[kname])
@@ -223,7 +227,7 @@ def cursor_facts_text(facts: Mapping[str, Any]) -> str:
     return f"{version}, {backups.get(facts.get('backups'), 'backups unknown')}"
 
 
-def where_text(docs: list[dict]) -> str:
+def where_text(docs: list[dict[str, Any]]) -> str:
     blocks = []
     for d in docs:
         running = d["cursor_running"]
@@ -242,7 +246,7 @@ def where_text(docs: list[dict]) -> str:
                 f"{d['safe_storage']['backend']} ({d['safe_storage']['scheme']} scheme): {d['safe_storage']['status']}",
             ),
             ("chosen by", d["safe_storage"].get("chosen_by") or "-"),
-            ("stored rows need", ", ".join(f"{p} ({b})" for p, b in d.get("rows_need", {}).items()) or "-"),
+            ("stored keys need", ", ".join(dict.fromkeys(d.get("rows_need", {}).values())) or "-"),
             ("undo journals", _journals_text(d.get("undo_journals"))),
         ]
         if len(docs) > 1:
@@ -252,7 +256,7 @@ def where_text(docs: list[dict]) -> str:
     return "\n\n".join(blocks)
 
 
-def _journals_text(place: dict | None) -> str:
+def _journals_text(place: dict[str, Any] | None) -> str:
     if not place:
         return "-"
     count = "" if place["count"] is None else f" ({place['count']} for this database)"
@@ -327,19 +331,19 @@ def restored_words(now: str, restored: str, added: Any, removed: Any) -> str:
     return f"{now} → {restored}"
 
 
-def doctor_rows(checks: list[dict]) -> list[list[str]]:
+def doctor_rows(checks: list[dict[str, Any]]) -> list[list[str]]:
     """One table row per check; a check that needs action has its "what to do" on the line below its detail."""
-    from .checks.doctor import OK as DOCTOR_OK
+    from .checks import doctor  # doctor and its rate-limit parser load only when a doctor table is drawn
 
     rows = []
     for c in checks:
         rows.append([c["provider"], c["symptom"], c["verdict"], c["detail"]])
-        if c["verdict"] != DOCTOR_OK and c["fix"]:
+        if c["verdict"] != doctor.OK and c["fix"]:
             rows.append(["", "", "", f"what to do: {c['fix']}"])
     return rows
 
 
-def doctor_text(doc: dict, *, show_all: bool = False, more: str | None = None, verbose: bool = False) -> str:
+def doctor_text(doc: dict[str, Any], *, show_all: bool = False, more: str | None = None, verbose: bool = False) -> str:
     """The human form of a `doctor --json` document: what needs attention first, then notes that concern this
     machine, then a count of the rest; `show_all` (doctor --all): every check in one table, and the costs.
     `more`: the command that shows the rest (`cursor-byok ... doctor --all`)."""
@@ -377,17 +381,17 @@ UNREADABLE = "keys unreadable here"  # checks.reports: keys made on another OS
 CANNOT_CHECK = "cannot check "
 
 
-def _same_advice(checks: list[dict]) -> list[list[dict]]:
+def _same_advice(checks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Checks of one symptom and verdict whose advice is the same, as one group (five "cannot check" notes
     with one fix are one block), in the order of their first."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for c in checks:
         key = (c["symptom"], c["verdict"], c["fix"]) if c["fix"] else (c["symptom"], c["verdict"], str(id(c)))
         groups.setdefault(key, []).append(c)
     return list(groups.values())
 
 
-def _check_block(group: list[dict], verbose: bool = False) -> list[str]:
+def _check_block(group: list[dict[str, Any]], verbose: bool = False) -> list[str]:
     c = group[0]
     sign = "!" if c["verdict"] == "likely" else "*"
     what = "likely cause" if c["verdict"] == "likely" else "note"
@@ -398,12 +402,10 @@ def _check_block(group: list[dict], verbose: bool = False) -> list[str]:
 
 
 def plain_words(text: str) -> str:
-    from .briefs import plain
-
     return plain(text)
 
 
-def _online_blocks(online: list[dict] | None) -> list[str]:
+def _online_blocks(online: list[dict[str, Any]] | None) -> list[str]:
     if online is None:
         return []
     out = ["", "online key checks" if online else "online key checks: no keys to check"]
@@ -415,14 +417,14 @@ def _online_blocks(online: list[dict] | None) -> list[str]:
     return out
 
 
-def _doctor_summary(s: dict) -> str:
+def _doctor_summary(s: dict[str, Any]) -> str:
     counts = (("likely", "likely cause(s)"), ("invalid", "invalid key(s)"), ("rate_limited", "rate-limited"),
               ("refused", "refused setting(s)"))  # fmt: skip
     found = ", ".join(f"{s[k]} {words}" for k, words in counts if s[k])
     return f"({found})" if found else "nothing needs attention"
 
 
-def _doctor_table(doc: dict) -> str:
+def _doctor_table(doc: dict[str, Any]) -> str:
     """doctor --all: every check, one table row each, "what to do" under the row; the costs; the online checks."""
     lines = [f"database: {doc['db']}", table(doctor_rows(doc["checks"]), ["provider", "symptom", "verdict", "detail"])]
     if doc["costs"]:
@@ -442,7 +444,7 @@ def _doctor_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def audit_text(doc: dict) -> str:
+def audit_text(doc: dict[str, Any]) -> str:
     """The human form of an `audit --json` document: a table, what to do, a count."""
     lines = [f"database: {doc['db']}"]
     if not doc["findings"]:

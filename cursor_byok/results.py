@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Mapping
@@ -89,8 +90,6 @@ class Hint:
         return ["cursor-byok", *self.globals, *self.args]
 
     def __str__(self) -> str:
-        import shlex
-
         return shlex.join(self.argv)
 
     def json(self) -> str:
@@ -109,6 +108,4 @@ class Invocation:
 
     def __call__(self, words: str) -> str:
         """A hint from words as a user types them (`undo --list`), rendered: for messages."""
-        import shlex
-
         return str(self.hint(*shlex.split(words)))

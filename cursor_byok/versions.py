@@ -126,7 +126,7 @@ def prefix_written(scheme: str, backend: str) -> bytes:
 
 
 def row_backend_words(scheme: str, prefix: bytes) -> str:
-    """The backend of a row in words, as `where` shows it under "stored rows need"."""
+    """The backend of a row in words, as `where` shows it under "stored keys need"."""
     backend = row_backend(scheme, prefix)
     return "unknown" if backend is None else _BACKEND_WORDS.get(backend, backend)
 

@@ -6,7 +6,7 @@ replaces that with a protected DACL (inheritance from the folder cut off)
 holding one ACE: full control for the user running the tool. A folder's ACE is
 inherited by what is created inside it.
 
-The Win32 calls go through an `api` object (`advapi32`, `kernel32`) so the
+The Win32 calls go through a `WindowsApi` (`advapi32`, `kernel32`) so the
 call shape can be tested on any OS with a stand-in; `windows_api()` is the
 real one.
 """
@@ -14,8 +14,11 @@ real one.
 from __future__ import annotations
 
 import ctypes
+import sys
 from ctypes import wintypes
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .errors import OutputRefused
 
@@ -55,10 +58,19 @@ class EXPLICIT_ACCESS_W(ctypes.Structure):
     ]
 
 
-def windows_api():  # pragma: no cover - Windows only
-    """advapi32 and kernel32 with their argument types declared."""
-    import types
+@dataclass(frozen=True)
+class WindowsApi:
+    """advapi32 and kernel32 (each a ctypes.WinDLL, a CDLL) and the call that reads the last error."""
 
+    advapi32: ctypes.CDLL
+    kernel32: ctypes.CDLL
+    last_error: Callable[[], int]
+
+
+def windows_api() -> WindowsApi:  # pragma: no cover - Windows only
+    """advapi32 and kernel32 with their argument types declared."""
+    if sys.platform != "win32":  # tells the type checker too that ctypes.WinDLL exists below
+        raise OSError("advapi32 exists only on Windows")
     advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     kernel32.GetCurrentProcess.restype = wintypes.HANDLE
@@ -93,7 +105,7 @@ def windows_api():  # pragma: no cover - Windows only
         ctypes.c_void_p,
         ctypes.c_void_p,
     ]
-    return types.SimpleNamespace(advapi32=advapi32, kernel32=kernel32, last_error=ctypes.get_last_error)
+    return WindowsApi(advapi32, kernel32, ctypes.get_last_error)
 
 
 def _refused(path: Path, what: str, code: int) -> OutputRefused:
@@ -103,7 +115,7 @@ def _refused(path: Path, what: str, code: int) -> OutputRefused:
     )
 
 
-def current_user_sid(api, path: Path) -> ctypes.Array:
+def current_user_sid(api: WindowsApi, path: Path) -> ctypes.Array[ctypes.c_char]:
     """A buffer holding TOKEN_USER for this process; its first field points at the user's SID."""
     token = wintypes.HANDLE()
     if not api.advapi32.OpenProcessToken(api.kernel32.GetCurrentProcess(), TOKEN_QUERY, ctypes.byref(token)):
@@ -119,7 +131,7 @@ def current_user_sid(api, path: Path) -> ctypes.Array:
         api.kernel32.CloseHandle(token)
 
 
-def make_private(path: Path, *, folder: bool, api=None) -> None:
+def make_private(path: Path, *, folder: bool, api: WindowsApi | None = None) -> None:
     """Give `path` a protected DACL with one full-control ACE for the current user.
 
     Any failure refuses the write, except on a drive whose file system keeps no

@@ -11,10 +11,10 @@ from cursor_byok.key_shapes import (
     UNEXPECTED,
     UNKNOWN,
     check_format,
-    known_vendor,
     looks_placeholder,
     looks_truncated,
 )
+from cursor_byok.key_table import known_vendor
 from cursor_byok.samples.installs import make_key
 
 KIND_OF_FIELD = {

@@ -19,10 +19,8 @@ from cursor_byok.key_shapes import (
     PATTERNS,
     UNEXPECTED,
     check_format,
-    known_vendor,
-    looks_like_key,
 )
-from cursor_byok.key_table import FAMILY_PREFIXES, SHAPES, Shape
+from cursor_byok.key_table import FAMILY_PREFIXES, SHAPES, Shape, known_vendor, looks_like_key
 from cursor_byok.model import VENDOR_PREFIXES, mask
 from cursor_byok.samples.installs import make_key
 

@@ -30,6 +30,7 @@ from cursor_byok.providers import (
     KeySlot,
     Probe,
     Provider,
+    provider_named,
     registry,
     scratch_registry,
 )
@@ -101,10 +102,10 @@ def test_key_shapes_belong_to_key_slots():
 
 def test_the_views_agree_with_the_records():
     reg = registry()
-    assert model.PROVIDERS == reg.names == tuple(p.name for p in reg)
-    assert model.PROVIDER_ALIASES == {a: p.name for p in reg for a in p.aliases}
-    assert model.KEY_FIELDS == tuple(f"{p.name}.{k.name}" for p in reg for k in p.keys)
-    assert model.PROVIDER_LAYOUT == {p.name: p.layout() for p in reg}
+    assert reg.names == tuple(p.name for p in reg)
+    assert reg.aliases == {a: p.name for p in reg for a in p.aliases}
+    assert reg.key_fields == tuple(f"{p.name}.{k.name}" for p in reg for k in p.keys)
+    assert reg.layout == {p.name: p.layout() for p in reg}
     assert rows.KEY_ROW_NAMES == {f"{p.name}.{k.name}": k.row for p in reg for k in p.keys if k.row}
     assert rows.ROW_KEYS == (
         rows.BLOB_KEY,
@@ -251,13 +252,13 @@ def mistral(official_url: str = "https://api.mistral.ai/v1") -> Provider:
 
 def test_a_scratch_registry_changes_every_view_and_is_undone():
     with scratch_registry(mistral()):
-        assert model.PROVIDERS[-1] == "mistral" and model.provider_named("Le-Chat") == "mistral"
+        assert registry().names[-1] == "mistral" and provider_named("Le-Chat") == "mistral"
         assert rows.KEY_ROW_NAMES["mistral.key"] == "mistralKey"
         assert "cursorAuth/mistralKey" in rows.ROW_KEYS
         assert manifest.top_level()[-2] == "mistral"
-    assert "mistral" not in model.PROVIDERS and "mistral.key" not in rows.KEY_ROW_NAMES
+    assert "mistral" not in registry().names and "mistral.key" not in rows.KEY_ROW_NAMES
     with pytest.raises(ValueError, match="unknown provider"):
-        model.provider_named("mistral")
+        provider_named("mistral")
 
 
 @pytest.fixture

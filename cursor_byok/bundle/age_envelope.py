@@ -16,11 +16,15 @@ import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Callable, Union
 
 import pyrage
+from cryptography.hazmat.primitives import serialization
 
 from ..errors import BundleAuthError, BundleError, InputError
 from ..key_shapes import shown_path
+from ..private_files import FileTooLarge, read_small
+from .document import Document, encode
 
 MAX_WORK_FACTOR = 22
 """Highest scrypt work factor (log2 N) a bundle may ask for: each step doubles CPU time and memory (23 needs 8 GiB)."""
@@ -63,6 +67,11 @@ _LOW_ORDER_U = frozenset(
 
 _NO_MATCH_MESSAGES = frozenset({"No matching keys found", "Decryption failed"})
 _SSH_RECIPIENT_TYPES = ("ssh-ed25519", "ssh-rsa")
+
+# pyrage's keys. pyrage ships no type information, so to mypy these are Any; the names say what is meant.
+Identity = Union["pyrage.x25519.Identity", "pyrage.ssh.Identity"]
+Recipient = Union["pyrage.x25519.Recipient", "pyrage.ssh.Recipient"]
+AskPassphrase = Callable[[str], str]  # the passphrase of what the label names ("Passphrase for the SSH key ...")
 _PEM_ENCRYPTED = re.compile(rb"^(-----BEGIN [A-Z ]*ENCRYPTED|Proc-Type: *4, *ENCRYPTED)", re.MULTILINE)
 _KEY_TYPE_WORD = re.compile(r"(ssh|ecdsa|sk)-[A-Za-z0-9@.\-]{1,40}")
 
@@ -376,7 +385,7 @@ def _describe_unsupported(value: str) -> str:
     return "is not a recipient; use an age1... public key or an ssh-ed25519 / ssh-rsa public key line"
 
 
-def _parse_age_recipient(value: str, where: str):
+def _parse_age_recipient(value: str, where: str) -> Recipient:
     hrp = value[: value.rfind("1")]
     if hrp.lower() != "age":
         shown = hrp[:24]
@@ -390,14 +399,14 @@ def _parse_age_recipient(value: str, where: str):
         raise InputError(f"{where}: not a valid age1... public key (bad length or checksum); copy it again") from None
 
 
-def _parse_ssh_recipient(value: str, where: str):
+def _parse_ssh_recipient(value: str, where: str) -> Recipient:
     try:
         return pyrage.ssh.Recipient.from_str(value)
     except pyrage.RecipientError:
         raise InputError(f"{where}: not a valid SSH public key line; copy the whole .pub line again") from None
 
 
-def _parse_recipient(text: str, where: str):
+def _parse_recipient(text: str, where: str) -> Recipient:
     value = text.strip()
     if value.lower().startswith("age1"):
         return _parse_age_recipient(value, where)
@@ -424,8 +433,6 @@ def parse_recipients_file(text: str, source: str) -> list[str]:
 
 
 def _read_identity_file(path: str) -> bytes:
-    from ..private_files import FileTooLarge, read_small
-
     try:
         return read_small(path, MAX_IDENTITY_FILE)
     except FileTooLarge:
@@ -456,10 +463,8 @@ def _ssh_key_is_encrypted(data: bytes) -> bool:
     return _PEM_ENCRYPTED.search(data) is not None
 
 
-def _unlock_ssh_key(data: bytes, source: str, ask) -> bytes:
+def _unlock_ssh_key(data: bytes, source: str, ask: AskPassphrase | None) -> bytes:
     """The key decrypted in memory with the passphrase `ask(label)` returns (as age asks for it)."""
-    from cryptography.hazmat.primitives import serialization
-
     if ask is None:
         raise InputError(
             f"{source}: this SSH private key is passphrase-protected and no terminal can ask for its passphrase; "
@@ -479,7 +484,7 @@ def _unlock_ssh_key(data: bytes, source: str, ask) -> bytes:
     )
 
 
-def _ssh_identity(data: bytes, source: str, ask=None):
+def _ssh_identity(data: bytes, source: str, ask: AskPassphrase | None = None) -> Identity:
     if _ssh_key_is_encrypted(data):
         data = _unlock_ssh_key(data, source, ask)
     try:
@@ -491,7 +496,7 @@ def _ssh_identity(data: bytes, source: str, ask=None):
         ) from None
 
 
-def _age_identity(line: str, where: str):
+def _age_identity(line: str, where: str) -> Identity:
     upper = line.upper()
     if upper.startswith("AGE-SECRET-KEY-PQ-") or upper.startswith("AGE-PLUGIN-"):
         raise InputError(
@@ -511,7 +516,7 @@ def _describe_identity_line(line: str) -> str:
     return "not an age identity; expected AGE-SECRET-KEY-1... lines or an SSH private key"
 
 
-def _age_identities(text: str, source: str) -> list:
+def _age_identities(text: str, source: str) -> list[Identity]:
     identities = []
     for number, line in enumerate(text.splitlines(), start=1):
         value = line.strip()
@@ -522,7 +527,7 @@ def _age_identities(text: str, source: str) -> list:
     return identities
 
 
-def parse_identities(data: bytes | str, source: str, ask=None) -> list:
+def parse_identities(data: bytes | str, source: str, ask: AskPassphrase | None = None) -> list[Identity]:
     """Parse an age identity file or an unencrypted OpenSSH private key into pyrage identities."""
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -538,7 +543,7 @@ def parse_identities(data: bytes | str, source: str, ask=None) -> list:
     return _age_identities(text, source)
 
 
-def load_identities(path: str, ask=None) -> list:
+def load_identities(path: str, ask: AskPassphrase | None = None) -> list[Identity]:
     """Read an age identity file or an OpenSSH private key (ed25519 or RSA); `ask(label)` gives the passphrase
     of a protected SSH key (None: refuse it)."""
     return parse_identities(_read_identity_file(path), shown_path(path), ask)
@@ -568,7 +573,7 @@ def encrypt(
     if passphrase is not None:
         if not passphrase:
             raise InputError("the passphrase is empty; choose a real passphrase")
-        sealed = pyrage.passphrase.encrypt(plaintext, passphrase, armored=armor)
+        sealed: bytes = pyrage.passphrase.encrypt(plaintext, passphrase, armored=armor)
     else:
         parsed = [_parse_recipient(value, f"recipient {n}") for n, value in enumerate(recipients, start=1)]
         sealed = pyrage.encrypt(plaintext, parsed, armored=armor)
@@ -607,21 +612,23 @@ def _open_with_passphrases(binary: bytes, passphrases: Sequence[str]) -> bytes:
         raise BundleAuthError("this bundle is sealed with a passphrase, not to a recipient key: give its passphrase")
     for passphrase in passphrases:
         try:
-            return pyrage.passphrase.decrypt(binary, passphrase)
+            plain: bytes = pyrage.passphrase.decrypt(binary, passphrase)
+            return plain
         except pyrage.DecryptError as exc:
             if not _is_no_match(exc):
                 raise _damaged_by(exc) from None
     raise BundleAuthError("wrong passphrase: no passphrase given opens this bundle; check it and try again")
 
 
-def _open_with_identities(binary: bytes, identities: Sequence, header: Header) -> bytes:
+def _open_with_identities(binary: bytes, identities: Sequence[Identity], header: Header) -> bytes:
     kinds = ", ".join(dict.fromkeys(header.stanza_types))
     if not identities:
         raise BundleAuthError(
             f"this bundle is encrypted to recipient keys ({kinds}), not to a passphrase: give a matching identity file"
         )
     try:
-        return pyrage.decrypt(binary, list(identities))
+        plain: bytes = pyrage.decrypt(binary, list(identities))
+        return plain
     except pyrage.DecryptError as exc:
         if _is_no_match(exc):
             raise BundleAuthError(
@@ -631,7 +638,7 @@ def _open_with_identities(binary: bytes, identities: Sequence, header: Header) -
         raise _damaged_by(exc) from None
 
 
-def decrypt(data: bytes, *, passphrases: Sequence[str] = (), identities: Sequence = ()) -> bytes:
+def decrypt(data: bytes, *, passphrases: Sequence[str] = (), identities: Sequence[Identity] = ()) -> bytes:
     """Check the header, then open the file with the passphrases or identities it needs."""
     if isinstance(passphrases, str):
         raise TypeError("passphrases must be a sequence of strings, not one string")
@@ -641,8 +648,6 @@ def decrypt(data: bytes, *, passphrases: Sequence[str] = (), identities: Sequenc
     return _open_with_identities(binary, identities, header)
 
 
-def seal(doc: dict, *, passphrase: str | None, recipients: Sequence[str] = (), armor: bool = False) -> bytes:
+def seal(doc: Document, *, passphrase: str | None, recipients: Sequence[str] = (), armor: bool = False) -> bytes:
     """A bundle document encrypted into an age file (to a passphrase or to recipients)."""
-    from .document import encode
-
     return encrypt(encode(doc), passphrase=passphrase, recipients=list(recipients), armor=armor)

@@ -12,11 +12,20 @@ import re
 import time
 from typing import Any, Iterable, Mapping
 
-from .. import __version__
+from .._version import __version__
 from ..console import has_unsafe
-from ..cursor.rows import raw_travels
+from ..cursor.rows import (
+    CURSOR_ROW,
+    PROVIDER_ROW,
+    SECRET_PREFIX,
+    WITHHELD_ROW,
+    protection_of,
+    raw_travels,
+    secret_row_kind,
+)
 from ..cursor.urls import has_secret, shown
 from ..errors import BundleError, BundleVersionError
+from ..key_shapes import holds_a_key
 from ..model import (
     BUNDLE,
     EXTRA_PREFIX,
@@ -27,6 +36,7 @@ from ..model import (
     Profile,
     Secret,
     StoredKey,
+    mask,
     models_document,
 )
 from ..providers import registry
@@ -35,6 +45,8 @@ FORMAT = "cursor-byok-bundle"
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VERSION = 1
 LEFT_OUT = "left out, cannot be decrypted here"  # the note of each key an export leaves out
+
+Document = dict[str, Any]  # a bundle document: the JSON object inside the age file
 
 
 def _plain(value: Any) -> Any:
@@ -52,11 +64,11 @@ def to_document(
     keys: bool = True,
     models: bool = True,
     source: Mapping[str, Any] | None = None,
-) -> tuple[dict, list[str]]:
+) -> tuple[Document, list[str]]:
     """(bundle document, notes) for a profile. Undecryptable keys are left out with a note."""
     only = set(only)
     notes: list[str] = []
-    providers: dict[str, dict] = {}
+    providers: dict[str, dict[str, Any]] = {}
     key_names = registry().key_names
     for provider, layout in registry().layout.items():
         if only and provider not in only:
@@ -78,6 +90,9 @@ def to_document(
                     notes.append(note)
                     if not carry:
                         continue
+            if name not in key_names and isinstance(value, str) and holds_a_key(value):
+                notes.append(f"{field}: left out, it holds what looks like a key ({mask(value)})")
+                continue
             if value is not None:
                 entry[name] = _plain(value)
         if entry:
@@ -106,13 +121,25 @@ def to_document(
                     extras[field[len(EXTRA_PREFIX) :]] = value.secret.reveal()
         doc["profile"]["extra_secrets"] = extras
     if models and (not only or "models" in only):
-        doc["profile"]["models"] = models_document(profile.fields)
+        doc["profile"]["models"] = _without_keys(models_document(profile.fields), notes)
     return doc, notes
 
 
 def _noted(notes: list[str], carry: bool, note: str) -> bool:
     notes.append(note)
     return carry
+
+
+def _without_keys(models: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The models document without names that are keys (pasted in the wrong box): never carried, said in a note."""
+    found = [n for n in (*(n for k, v in models.items() if k != "selected" for n in v), *models["selected"].values())
+             if holds_a_key(n)]  # fmt: skip
+    if not found:
+        return models
+    notes.append(f"models: left out {len(set(found))} model name(s) that look like a key ({mask(found[0])})")
+    out: dict[str, Any] = {k: [n for n in v if not holds_a_key(n)] for k, v in models.items() if k != "selected"}
+    out["selected"] = {s: n for s, n in models["selected"].items() if not holds_a_key(n)}
+    return out
 
 
 def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = True) -> list[str]:
@@ -129,7 +156,7 @@ def undecryptable(profile: Profile, *, only: Iterable[str] = (), keys: bool = Tr
     return out
 
 
-def written_counts(doc: dict) -> tuple[int, int]:
+def written_counts(doc: Document) -> tuple[int, int]:
     """(keys, providers) a bundle document really holds: providers count with a key or a setting."""
     profile = doc["profile"]
     keys = len(profile.get("extra_secrets", {}))
@@ -142,10 +169,8 @@ def written_counts(doc: dict) -> tuple[int, int]:
     return keys, providers
 
 
-def key_protection(profile: Profile, providers: Mapping[str, dict]) -> dict[str, str]:
+def key_protection(profile: Profile, providers: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """Field -> how the source kept each exported key (encrypted, plaintext, settings-json), for import's notes."""
-    from ..cursor.rows import protection_of
-
     out: dict[str, str] = {}
     reg = registry()
     for provider, entry in providers.items():
@@ -166,7 +191,7 @@ def source_protection(doc: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in found.items() if isinstance(k, str) and v in protections}
 
 
-def encode(doc: dict) -> bytes:
+def encode(doc: Document) -> bytes:
     return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
 
 
@@ -177,7 +202,7 @@ def _bad(what: str) -> BundleError:
     return BundleError(f"bundle document is malformed ({what}); re-export it with cursor-byok export")
 
 
-def decode(data: bytes) -> dict:
+def decode(data: bytes) -> Document:
     """The document from decrypted bytes, checked for format and version."""
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -234,7 +259,7 @@ def _check_name(name: str, where: str) -> str:
     return name
 
 
-def to_fields(doc: dict) -> dict[str, Any]:
+def to_fields(doc: Document) -> dict[str, Any]:
     """Wanted field values (Secret for keys) from a decoded document."""
     profile = doc["profile"]
     out: dict[str, Any] = {}
@@ -258,8 +283,6 @@ def to_fields(doc: dict) -> dict[str, Any]:
     extras = profile.get("extra_secrets", {})
     if not isinstance(extras, dict):
         raise _bad("extra_secrets is not an object")
-    from ..cursor.rows import CURSOR_ROW, PROVIDER_ROW, WITHHELD_ROW, secret_row_kind
-
     for name, value in extras.items():
         kind = secret_row_kind(name)
         if not _EXTRA_NAME.fullmatch(name) or kind == PROVIDER_ROW:
@@ -291,10 +314,8 @@ def to_fields(doc: dict) -> dict[str, Any]:
     return out
 
 
-def to_profile(doc: dict) -> Profile:
+def to_profile(doc: Document) -> Profile:
     """A Profile for `list --bundle`: keys labelled with storage 'bundle'."""
-    from ..cursor.rows import SECRET_PREFIX
-
     fields = {}
     for field, value in to_fields(doc).items():
         if isinstance(value, Secret):
@@ -303,4 +324,4 @@ def to_profile(doc: dict) -> Profile:
             fields[field] = StoredKey(value, BUNDLE, row)
         else:
             fields[field] = value
-    return Profile(fields=fields, key_form="bundle")
+    return Profile(fields=fields, key_form=BUNDLE)

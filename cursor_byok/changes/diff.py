@@ -12,6 +12,9 @@ from dataclasses import replace
 from typing import Any, Iterable, Mapping, get_args
 
 from .. import versions
+from ..cursor.rows import ANY_SECRET_PREFIX, key_destination, protection_of
+from ..cursor.urls import host_of
+from ..errors import KeyStorageRefused, PlanConflict
 from ..model import (
     EXTRA_PREFIX,
     MODEL_LIST_FIELDS,
@@ -50,7 +53,7 @@ def _same(old: Any, new: Any) -> bool:
         return old.secret is not None and old.storage != RAW and isinstance(new, Secret) and old.secret == new
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         return tuple(old) == tuple(new)
-    return old == new
+    return bool(old == new)
 
 
 def _ordered_union(first: Iterable[str], second: Iterable[str], drop: Iterable[str] = ()) -> tuple[str, ...]:
@@ -87,7 +90,9 @@ def model_changes(
     return changes
 
 
-def _switch_changes(current: Profile, lists: Mapping[str, tuple], on_conflict: ConflictPolicy) -> list[Change]:
+def _switch_changes(
+    current: Profile, lists: Mapping[str, tuple[str, ...]], on_conflict: ConflictPolicy
+) -> list[Change]:
     """models.enabled / models.disabled under union: additions; flips only with --on-conflict replace."""
     cur_on = tuple(current.fields.get("models.enabled", ()))
     cur_off = tuple(current.fields.get("models.disabled", ()))
@@ -162,8 +167,6 @@ def held_endpoint_keys(current: Profile, field: str) -> list[str]:
 
 def endpoint_target(field: str, value: Any) -> str:
     """Where a key goes with `field` set to `value`, in words: a host, a deployment or a region."""
-    from ..cursor.urls import host_of
-
     if field.endswith(".base_url"):
         return host_of(value) if value else registry().official_hosts.get(field, "no endpoint")
     what = field.split(".", 1)[1]
@@ -172,8 +175,6 @@ def endpoint_target(field: str, value: Any) -> str:
 
 def _official(field: str, value: Any) -> bool:
     """The provider's own endpoint: no base URL, or one on the provider's official host."""
-    from ..cursor.urls import host_of
-
     hosts = registry().official_hosts
     return _empty(value) or (field in hosts and host_of(value) == hosts[field])
 
@@ -194,8 +195,6 @@ def _url_of(provider: Provider, current: Profile, wanted: Mapping[str, Any]) -> 
 def endpoint_names(field: str, value: Any, current: Profile, wanted: Mapping[str, Any]) -> set[str]:
     """The names `--allow-endpoint` may give for this destination: its host (a deployment: its resource's host;
     a region: the region or the host its requests go to)."""
-    from ..cursor.urls import host_of
-
     if not value:
         return set()
     provider, setting = _setting_of(field)
@@ -314,8 +313,6 @@ def _change(current: Profile, field: str, new: Any, on_conflict: ConflictPolicy)
 
 def refuse_conflicts(plan: Plan) -> None:
     """A plan that still holds conflicts writes nothing: PlanConflict (exit 11) says how to settle them."""
-    from ..errors import PlanConflict
-
     if not plan.conflicts:
         return
     endpoints = [c for c in plan.conflicts if c.sends]
@@ -436,8 +433,6 @@ def weaker_protection_notes(
     profile: Profile, rows: Mapping[str, Any], writing: Mapping[str, Any], key_form: str, source: Mapping[str, str]
 ) -> list[str]:
     """One note per key that lands less protected than at the source (the bundle's machine) or than now."""
-    from ..cursor.rows import key_destination, protection_of
-
     notes = []
     for field, value in writing.items():
         if value is None or not is_key_field(field):
@@ -456,9 +451,6 @@ def weaker_protection_notes(
 
 def refuse_unhonoured_secret(rows: Mapping[str, Any], writing: Mapping[str, Any], mode: str) -> None:
     """--key-storage secret fails, before anything is written, for keys this Cursor keeps only in its blob."""
-    from ..cursor.rows import key_destination
-    from ..errors import KeyStorageRefused
-
     if mode != KeyForm.SECRET:
         return
     blob_only = [
@@ -479,7 +471,9 @@ def wanted_values(plan: Plan) -> dict[str, Any]:
     return {c.field: c.new for c in plan.effective}
 
 
-def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str, version: str | None = None):
+def drop_homeless_extras(
+    rows: Mapping[str, Any], wanted: Mapping[str, Any], key_form: str, version: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """(wanted, notes) without unknown-provider keys when this Cursor reads no secret:// rows.
 
     Such keys exist only as encrypted rows. A Cursor whose version reads only
@@ -487,8 +481,6 @@ def drop_homeless_extras(rows: Mapping[str, Any], wanted: Mapping[str, Any], key
     could not read them, so they are left out with a note instead of failing
     the whole import.
     """
-    from ..cursor.rows import ANY_SECRET_PREFIX
-
     extras = [f for f, v in wanted.items() if f.startswith(EXTRA_PREFIX) and v is not None]
     form_read = versions.key_form_read(version)
     if form_read == KeyForm.PLAINTEXT:

@@ -24,17 +24,18 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, TypeVar
 
-from ..cursor import paths as locate
-from ..cursor.reading import read_merged_rows
+from ..cursor.paths import Installation, UserProfile, cursor_running, refuse_other_names
+from ..cursor.reading import installed_version, read_merged_rows
 from ..cursor.rows import read_profile
 from ..errors import CursorRunning, Declined, InputError, PlanConflict
 from ..model import Change, KeyStorage, is_key_field
 from ..results import Invocation, Result
 from ..safestorage.backends import SafeStorage
-from . import diff as planning
-from . import write as writer
+from ..versions import recorded_version
+from . import diff
 from .outcome import PlanView, SourceReview, Written
 from .planner import Prepared, Target
+from .write import WriteResult, prove_machine_key, write_plan
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,16 @@ class Interaction:
             self.progress(text)
 
 
-P = TypeVar("P", bound="Plannable")
+R = TypeVar("R", bound=Result)
+R_co = TypeVar("R_co", bound=Result, covariant=True)
+P = TypeVar("P", bound="Plannable[Result]")
 
 
-class Plannable(Protocol):
-    """A plan the flow can show, settle, confirm and write: a field write (`FieldWrite`) or an undo."""
+class Plannable(Protocol[R_co]):
+    """A plan the flow can show, settle, confirm and write: a field write (`FieldWrite`, its result `Written`) or
+    an undo (`UndoWrite`, `UndoResult`)."""
 
-    def preview(self, mode: Mode) -> Result: ...
+    def preview(self, mode: Mode) -> R_co: ...
 
     def conflicts(self) -> Conflicts: ...
 
@@ -105,33 +109,33 @@ class Plannable(Protocol):
 
     def question(self) -> str: ...
 
-    def write(self) -> Result: ...
+    def write(self) -> R_co: ...
 
 
 # --- 1. preflight ------------------------------------------------------------------------
 
 
-def wait_for_exit(inst: locate.Installation, seconds: float, ui: Interaction, poll: float = 0.5) -> None:
+def wait_for_exit(inst: Installation, seconds: float, ui: Interaction, poll: float = 0.5) -> None:
     """Give Cursor up to `seconds` to exit (it saves as it quits), saying so on a status line."""
     deadline = time.monotonic() + seconds
-    running = locate.cursor_running(inst)
+    running = cursor_running(inst)
     if running:
         ui.status(f"waiting for Cursor (pid {running.pid}) to exit…")
     try:
         while running and time.monotonic() < deadline:
             time.sleep(poll)
-            running = locate.cursor_running(inst)
+            running = cursor_running(inst)
     finally:
         if running is not None:
             ui.status(None)
 
 
-def ensure_closed(inst: locate.Installation, invocation: Invocation, waited: float | None = None) -> None:
+def ensure_closed(inst: Installation, invocation: Invocation, waited: float | None = None) -> None:
     """CursorRunning (exit 6), saying what to do, when Cursor runs for this installation; LinkedDatabase (exit 15)
     when a database chosen with --db has other names."""
-    running = locate.cursor_running(inst)
+    running = cursor_running(inst)
     if running is None:
-        locate.refuse_other_names(inst)
+        refuse_other_names(inst)
         return
     how = (
         f"it was still running after --wait {waited:g}; quit Cursor completely (File > Exit), then run again"
@@ -141,7 +145,7 @@ def ensure_closed(inst: locate.Installation, invocation: Invocation, waited: flo
     raise CursorRunning(f"Cursor is running (pid {running.pid}, found by {running.how}); {how}")
 
 
-def check_closed(inst: locate.Installation, mode: Mode, invocation: Invocation, ui: Interaction) -> None:
+def check_closed(inst: Installation, mode: Mode, invocation: Invocation, ui: Interaction) -> None:
     """The Cursor check of preflight: a write waits for Cursor to quit (`mode.wait`) or refuses while it runs;
     a preview neither checks nor waits."""
     if not mode.preview:
@@ -151,13 +155,13 @@ def check_closed(inst: locate.Installation, mode: Mode, invocation: Invocation, 
 
 
 def preflight(
-    inst: locate.Installation,
+    inst: Installation,
     storage: SafeStorage,
     *,
     mode: Mode,
     keys: bool,
     key_storage: KeyStorage = "auto",
-    user_profile: locate.UserProfile | None = None,
+    user_profile: UserProfile | None = None,
     other_profiles: tuple[str, ...] = (),
     invocation: Invocation | None = None,
     ui: Interaction | None = None,
@@ -174,11 +178,8 @@ def preflight(
     return target
 
 
-def app_version(inst: locate.Installation, rows: Mapping[str, object]) -> str | None:
+def app_version(inst: Installation, rows: Mapping[str, object]) -> str | None:
     """The installed app's version when the database records none (a tie-break for the key form), else None."""
-    from ..cursor.reading import installed_version
-    from ..versions import recorded_version
-
     if recorded_version(rows) is not None:
         return None
     found = installed_version(inst)
@@ -188,8 +189,8 @@ def app_version(inst: locate.Installation, rows: Mapping[str, object]) -> str | 
 def prove_secret(target: Target, key_storage: KeyStorage) -> None:
     """When this Cursor keeps keys encrypted, its machine secret must be proven before anyone is asked for
     anything: a key encrypted with a wrong secret is deleted by Cursor."""
-    if planning.choose_key_form(read_profile(target.rows), key_storage, target.installed) == "secret":
-        writer.prove_machine_key(target.rows, target.storage)
+    if diff.choose_key_form(read_profile(target.rows), key_storage, target.installed) == "secret":
+        prove_machine_key(target.rows, target.storage)
 
 
 # --- 2 to 7 ------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def conflict_policy(on_conflict: str, ui: Interaction) -> Policy:
     return Policy(ask=on_conflict == "ask")
 
 
-def run(target: Target, make: Callable[[Target], P], *, mode: Mode, policy: Policy, ui: Interaction) -> Result:
+def run(target: Target, make: Callable[[Target], Plannable[R]], *, mode: Mode, policy: Policy, ui: Interaction) -> R:
     """Steps 2 to 7 for a target that passed preflight: `make` reads inputs and plans."""
     planned = make(target)
     preview = planned.preview(mode)
@@ -231,7 +232,7 @@ def run(target: Target, make: Callable[[Target], P], *, mode: Mode, policy: Poli
     return planned.write()
 
 
-def finish_preview(planned: Plannable, preview: Result, mode: Mode) -> Result:
+def finish_preview(planned: Plannable[R], preview: R, mode: Mode) -> R:
     """A dry run or a --check returns its plan, written nowhere; `pending` (Written, UndoResult) says what a run
     would write or stop at, which a --check turns into its exit status."""
     return preview
@@ -255,11 +256,11 @@ class FieldWrite:
         return Conflicts.of(self.prepared.plan.conflicts)
 
     def settled(self, replaced: Mapping[str, bool]) -> FieldWrite:
-        plan = planning.resolve(self.prepared.plan, replaced)
+        plan = diff.resolve(self.prepared.plan, replaced)
         return replace(self, prepared=replace(self.prepared, plan=plan))
 
     def refuse_conflicts(self) -> None:
-        planning.refuse_conflicts(self.prepared.plan)
+        diff.refuse_conflicts(self.prepared.plan)
 
     def pending(self) -> tuple[int, int]:
         return len(self.prepared.plan.effective), len(self.prepared.plan.conflicts)
@@ -269,12 +270,12 @@ class FieldWrite:
 
     def write(self) -> Written:
         target = self.prepared.target
-        applied = writer.apply(
+        wrote = write_plan(
             target.inst, target.storage, self.prepared.plan, target.rows, key_form=self.prepared.key_form,
             command=self.command, blob_db=target.user_profile.db if target.user_profile else None,
             invocation=target.invocation,
         )  # fmt: skip
-        return written(self.prepared, mode=Mode(), applied=applied)
+        return written(self.prepared, mode=Mode(), wrote=wrote)
 
 
 def written_where(target: Target) -> str:
@@ -288,16 +289,16 @@ def written(
     prepared: Prepared,
     *,
     mode: Mode,
-    applied: writer.ApplyResult | None = None,
+    wrote: WriteResult | None = None,
     sources: tuple[SourceReview, ...] | None = None,
 ) -> Written:
     """The result of a field write: its plan and, after a write, what was done and the hints that follow."""
     target, plan = prepared.target, prepared.plan
     hint = target.invocation.hint
-    landed = bool(applied and applied.rows)
+    landed = bool(wrote and wrote.rows)
     removed = tuple(c.field for c in plan.effective if c.new is None and is_key_field(c.field)) if landed else ()
     location = target.user_profile.location if target.user_profile else None
-    journal = applied.journal_id if applied else None
+    journal = wrote.journal_id if wrote else None
     return Written(
         db=str(target.inst.db_path),
         user_data_dir=str(target.inst.user_data_dir) if target.inst.user_data_dir else None,
@@ -306,14 +307,14 @@ def written(
         plan=PlanView.of(plan),
         applied=landed,
         journal=journal,
-        profile_journal=applied.profile_journal_id if applied else None,
-        rows_written=len(applied.rows) if applied else 0,
-        quick_check=applied.quick_check if applied else None,
-        warnings=(*prepared.warnings, *(applied.warnings if applied else ())),
-        sent_to=tuple(planning.endpoint_messages(plan)) if landed else (),
+        profile_journal=wrote.profile_journal_id if wrote else None,
+        rows_written=len(wrote.rows) if wrote else 0,
+        quick_check=wrote.quick_check if wrote else None,
+        warnings=(*prepared.warnings, *(wrote.warnings if wrote else ())),
+        sent_to=tuple(diff.endpoint_messages(plan)) if landed else (),
         undo=hint("undo", journal) if journal else None,
-        undo_profile=hint("undo", "--profile", location, applied.profile_journal_id)
-        if applied and applied.profile_journal_id and location
+        undo_profile=hint("undo", "--profile", location, wrote.profile_journal_id)
+        if wrote and wrote.profile_journal_id and location
         else None,
         removed_keys=removed,
         purge=hint("undo", "--purge", journal, "--yes") if removed and journal else None,

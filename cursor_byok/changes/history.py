@@ -18,17 +18,28 @@ count as undoing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypedDict
+
+if TYPE_CHECKING:
+    from .journal import Entry
 
 WRITE, UNDO, REDO = "write", "undo", "redo"
+
+
+class Status(TypedDict):
+    """A journal's place in the history, as `undo --list` shows it."""
+
+    kind: str
+    undoes: str | None
+    undone_by: str | None
 
 
 @dataclass
 class History:
     """The journals of one database, newest first, with their kinds and who undid whom."""
 
-    entries: Sequence  # journal.Entry, newest first
-    landed: Callable[[object], bool]
+    entries: Sequence[Entry]  # newest first
+    landed: Callable[[Entry], bool]
     kinds: dict[str, str] = field(default_factory=dict)
     undone_by: dict[str, str] = field(default_factory=dict)  # journal id -> the journal in effect that restored it
 
@@ -44,17 +55,17 @@ class History:
             if self.landed(e):
                 self.undone_by[target] = e.id
 
-    def in_effect(self, entry) -> bool:
+    def in_effect(self, entry: Entry) -> bool:
         return entry.id not in self.undone_by
 
-    def of_kind(self, kind: str) -> list:
+    def of_kind(self, kind: str) -> list[Entry]:
         return [e for e in self.entries if self.kinds[e.id] == kind]
 
-    def undo_candidates(self) -> list:
+    def undo_candidates(self) -> list[Entry]:
         """Writes in effect, newest first: `undo` restores the first one that has something to restore."""
         return [e for e in self.of_kind(WRITE) if self.in_effect(e)]
 
-    def redo_candidate(self):
+    def redo_candidate(self) -> tuple[Entry | None, Entry | None]:
         """(the undo to restore, None) or (None, the write in effect that came after the newest undo in effect)."""
         undos = [e for e in self.of_kind(UNDO) if self.in_effect(e) and self.landed(e)]
         if not undos:
@@ -63,7 +74,7 @@ class History:
         later = [e for e in self.undo_candidates() if e.id > newest.id and self.landed(e)]
         return (None, later[-1]) if later else (newest, None)
 
-    def status(self, entry) -> dict:
+    def status(self, entry: Entry) -> Status:
         """For `undo --list`: the journal's kind, what it restored, and whether (and by which) it was undone."""
         kind = self.kinds[entry.id]
         undoes = entry.undone_id if kind != WRITE else None

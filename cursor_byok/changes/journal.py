@@ -40,18 +40,25 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
+import platformdirs
+
+from ..cursor import blob_patch
 from ..cursor.paths import command_for
 from ..cursor.rows import (
     BLOB_KEY,
     EXTRA_KEY_ROW,
+    MODEL_BLOB_PATHS,
     PROVIDER_ROW,
+    SECRET_PREFIX,
     blob_paths,
     is_encrypted_row,
     secret_row_kind,
 )
-from ..errors import InputError, NothingToUndo
+from ..cursor.store import RowWrite
+from ..errors import ByokError, InputError, NothingToUndo
+from ..key_shapes import NOT_SHOWN, secret_in_path
 from ..private_files import ensure_private_dir, open_regular, read_small, remove_stale_temps, write_private
 from ..providers import registry
 
@@ -111,13 +118,9 @@ def _decode(value: Any) -> Any:
 def data_dir() -> Path:
     override = os.environ.get("CURSOR_BYOK_DATA_DIR")
     if override:
-        from ..key_shapes import NOT_SHOWN, secret_in_path
-
         if secret_in_path(override):  # a key pasted as --data-dir would become a folder's name
             raise InputError(f"--data-dir (CURSOR_BYOK_DATA_DIR) {NOT_SHOWN} looks like a key; give a folder")
         return Path(override)
-    import platformdirs
-
     return Path(platformdirs.user_data_path("cursor-byok", appauthor=False))
 
 
@@ -185,7 +188,7 @@ class Entry:
     keys: tuple[str, ...]
     path: Path
     version: int = VERSION
-    _rows: tuple | None = field(default=None, repr=False)
+    _rows: tuple[dict[str, Any], ...] | None = field(default=None, repr=False)
     _body_at: int = 0  # where the body starts in the file (format 2)
     undoes: str | None = None  # the journal an undo restored (header field "undoes")
 
@@ -199,7 +202,7 @@ class Entry:
         return words[1] if len(words) == 2 and words[0] == "undo" and _ID.fullmatch(words[1]) else None
 
     @property
-    def rows(self) -> tuple:
+    def rows(self) -> tuple[dict[str, Any], ...]:
         """The body's rows: {"key", "old", "new_sha256"} or, for the settings blob, {"key", "fields", ...}."""
         if self._rows is None:
             self._rows = _read_body(self)
@@ -236,7 +239,7 @@ class Entry:
         """Old values of the plain rows (the settings blob is restored field by field)."""
         return {r["key"]: _decode(r["old"]) for r in self.rows if "fields" not in r}
 
-    def blob_fields(self) -> list[dict]:
+    def blob_fields(self) -> list[dict[str, Any]]:
         return [f for r in self.rows if "fields" in r for f in r["fields"]]
 
 
@@ -293,7 +296,7 @@ def _field_ok(f: Any) -> bool:
 def record(
     db: Path,
     rows: Mapping[str, Any],
-    writes: Iterable,
+    writes: Iterable[RowWrite],
     *,
     command: str,
     folder: Path | None = None,
@@ -322,7 +325,7 @@ def record(
     return Entry(jid, created, resolved, command, tuple(keys), path, VERSION, body, 0, undoes)
 
 
-def _journal_row(write, old: Any) -> dict:
+def _journal_row(write: RowWrite, old: Any) -> dict[str, Any]:
     """The old value of a plain row; for the settings blob, the old text of each field the write changes.
 
     A settings blob the write creates (a fresh install has none) or removes (an
@@ -335,23 +338,21 @@ def _journal_row(write, old: Any) -> dict:
     texts = all(v is None or isinstance(v, str) for v in (old, new)) and not (old is None and new is None)
     if write.key != BLOB_KEY or not texts or not paths:
         return {"key": write.key, "old": _encode(old), "new_sha256": digest(new)}
-    from ..cursor import blob_patch as blobpatch
-
-    before, after = old if old is not None else "{}", new if new is not None else "{}"
+    before, after = old if isinstance(old, str) else "{}", new if isinstance(new, str) else "{}"  # text or None
     fields = []
     for path in dict.fromkeys(tuple(p) for p in paths):
-        span = blobpatch.locate(before, path)
+        span = blob_patch.locate(before, path)
         entry: dict[str, Any] = {"path": list(path)}
         if isinstance(span, tuple):
             entry["old"] = before[span[0] : span[1]]
         else:
             entry["old"], entry["absent_from"] = None, span
-        new_text = blobpatch.raw_at(after, path)
+        new_text = blob_patch.raw_at(after, path)
         entry["new_sha256"] = digest(new_text)
         if new_text is not None and path in kept_paths():
             entry["new"] = new_text  # not a secret: what this write left, to tell later what Cursor changed
         fields.append(entry)
-    row = {"key": write.key, "fields": fields, "old_sha256": digest(old), "new_sha256": digest(new)}
+    row: dict[str, Any] = {"key": write.key, "fields": fields, "old_sha256": digest(old), "new_sha256": digest(new)}
     if old is None or new is None:
         row["row"] = "created" if old is None else "deleted"
     return row
@@ -360,8 +361,6 @@ def _journal_row(write, old: Any) -> dict:
 def kept_paths() -> frozenset[tuple[str, ...]]:
     """Settings-blob paths whose new value a journal keeps in clear: the providers' toggles and the model lists.
     Never a key, nor a base URL or another setting that could hold one."""
-    from ..cursor.rows import MODEL_BLOB_PATHS, blob_paths
-
     paths = blob_paths()
     return frozenset((*(paths[f] for f in registry().toggle_fields), *MODEL_BLOB_PATHS.values()))
 
@@ -396,7 +395,7 @@ def _read_header(path: Path, whole: bool = False) -> Entry | None:
     return _whole(doc, path)
 
 
-def _bounded_rest(fh: Any, already: int) -> bytes:
+def _bounded_rest(fh: BinaryIO, already: int) -> bytes:
     """The rest of a journal file, at most JOURNAL_MAX in all (a larger one is not a journal)."""
     rest = fh.read(JOURNAL_MAX + 1 - already)
     if already + len(rest) > JOURNAL_MAX:
@@ -404,9 +403,10 @@ def _bounded_rest(fh: Any, already: int) -> bytes:
     return rest
 
 
-def _texts(doc: dict) -> tuple[str, str, str, str]:
+def _texts(doc: dict[str, Any]) -> tuple[str, str, str, str]:
     """id, created, db and command as text, whatever a damaged or hand-edited file holds (they sort and print)."""
-    return tuple(str(doc[k]) for k in ("id", "created", "db", "command"))  # type: ignore[return-value]
+    jid, created, db, command = (str(doc[k]) for k in ("id", "created", "db", "command"))
+    return jid, created, db, command
 
 
 def _whole(doc: Any, path: Path) -> Entry | None:
@@ -429,12 +429,12 @@ def _whole(doc: Any, path: Path) -> Entry | None:
         return None
 
 
-def _undoes(doc: dict) -> str | None:
+def _undoes(doc: dict[str, Any]) -> str | None:
     value = doc.get("undoes")
     return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
-def _read_body(entry: Entry) -> tuple:
+def _read_body(entry: Entry) -> tuple[dict[str, Any], ...]:
     """The rows of a format-2 journal: the file from the end of its header on."""
     try:
         with open_regular(entry.path) as fh:
@@ -444,7 +444,7 @@ def _read_body(entry: Entry) -> tuple:
         return ()
 
 
-def _parse_body(data: bytes) -> tuple:
+def _parse_body(data: bytes) -> tuple[dict[str, Any], ...]:
     try:
         return tuple(json.loads(b"{" + data)["rows"])
     except (ValueError, KeyError, TypeError, RecursionError):
@@ -549,9 +549,6 @@ def last_written(db: Path, prefix: str, folder: Path | None = None) -> dict[str,
 
 def vanished_keys(db: Path, rows: Mapping[str, Any]) -> dict[str, str]:
     """Row -> note, for secret:// key rows this tool wrote that are gone now (Cursor deletes what it cannot decrypt)."""
-    from ..cursor.rows import SECRET_PREFIX
-    from ..errors import ByokError
-
     notes = {}
     try:
         written = last_written(db, SECRET_PREFIX)

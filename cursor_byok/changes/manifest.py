@@ -25,18 +25,32 @@ an environment that holds none of the keys read so far.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 from ..errors import InputError
 from ..key_shapes import shown_path
 from ..model import Profile, Secret
 from ..private_files import read_small
 from ..providers import Provider, registry
-from . import wanted as onboard
+from .wanted import (
+    Prompt,
+    check_models,
+    check_name,
+    check_setting,
+    command_environment,
+    model_notes,
+    model_ops,
+    parse_source,
+    provider_fields,
+    read_source,
+    resolve_program,
+    select_fields,
+)
 
 VERSION = 1
 MAX_MANIFEST = 1 << 20
@@ -98,10 +112,10 @@ class _Checker:
         self.path = path
         self.out = Manifest(path)
 
-    def fail(self, where: str, what: str):
+    def fail(self, where: str, what: str) -> NoReturn:
         raise InputError(f"manifest {shown_path(self.path)}: {where} {what}")
 
-    def run(self, doc: dict) -> Manifest:
+    def run(self, doc: dict[str, Any]) -> Manifest:
         known = top_level()
         for name in doc:
             if name not in known:
@@ -127,12 +141,12 @@ class _Checker:
         if value > VERSION:
             self.fail("version", f"is {value}, newer than this cursor-byok reads ({VERSION}); upgrade cursor-byok")
 
-    def table(self, value: Any, where: str) -> dict:
+    def table(self, value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(where, "must be a table")
         return value
 
-    def provider(self, record: Provider, table: dict) -> None:
+    def provider(self, record: Provider, table: dict[str, Any]) -> None:
         provider, fields = record.name, provider_schema(record)
         for name, value in table.items():
             where = f"[{provider}].{name}"
@@ -148,15 +162,15 @@ class _Checker:
                 self.fail(where, "must be a string" + (" (a key source)" if kind == "source" else ""))
             label = f"manifest {shown_path(self.path)}: {where}"
             if kind == "source":
-                onboard.parse_source(value, label)
+                parse_source(value, label)
                 self.out.sources[f"{provider}.{name}"] = value
             else:
-                self.out.settings.setdefault(provider, {})[name] = onboard.check_setting(provider, name, value, label)
+                self.out.settings.setdefault(provider, {})[name] = check_setting(provider, name, value, label)
         keys = [k.name for k in record.settable_keys]
         if len(keys) > 1 and len({k in table for k in keys}) > 1:  # a key pair (Bedrock's) comes whole
             self.fail(f"[{provider}]", f"needs both {' and '.join(keys)}, or neither")
 
-    def models(self, table: dict) -> None:
+    def models(self, table: dict[str, Any]) -> None:
         for name, value in table.items():
             where = f"[models].{name}"
             if name not in MODEL_SCHEMA:
@@ -166,17 +180,17 @@ class _Checker:
                 continue
             if not isinstance(value, list):
                 self.fail(where, 'must be a list of model names, like ["llama-3.1-70b"]')
-            self.out.models[name] = onboard.check_models(value, f"manifest {shown_path(self.path)}: {where}")
+            self.out.models[name] = check_models(value, f"manifest {shown_path(self.path)}: {where}")
         self.overlap("add", "remove")
         self.overlap("enable", "disable")
 
-    def selections(self, table: dict) -> None:
+    def selections(self, table: dict[str, Any]) -> None:
         for surface, model in table.items():
             where = f"[models].select.{surface}"
-            onboard.check_name(surface, f"manifest {shown_path(self.path)}: {where} surface name")
+            check_name(surface, f"manifest {shown_path(self.path)}: {where} surface name")
             if not isinstance(model, str):
                 self.fail(where, "must be a model name string")
-            self.out.select[surface] = onboard.check_models([model], f"manifest {shown_path(self.path)}: {where}")[0]
+            self.out.select[surface] = check_models([model], f"manifest {shown_path(self.path)}: {where}")[0]
 
     def overlap(self, a: str, b: str) -> None:
         both = set(self.out.models.get(a, ())) & set(self.out.models.get(b, ()))
@@ -187,14 +201,15 @@ class _Checker:
 def _toml() -> ModuleType:
     """The TOML reader: the standard library's from Python 3.11, else the tomli backport."""
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # by version: tomli is the backport Python 3.10 needs
 
         return tomllib
     try:
-        import tomli
+        import tomli  # a missing backport is an InputError when a manifest is read, not at start-up
     except ImportError:
         raise InputError("reading manifests needs Python 3.11, or `pip install tomli`") from None
-    return tomli
+    backport: ModuleType = tomli
+    return backport
 
 
 def parse(text: str, path: Path) -> Manifest:
@@ -227,16 +242,14 @@ def _label(manifest: Manifest, fld: str) -> str:
 
 def parsed_sources(manifest: Manifest) -> list[tuple[str, str, str]]:
     """(field, kind, argument) of every key source, in manifest order."""
-    return [(fld, *onboard.parse_source(spec, _label(manifest, fld))) for fld, spec in manifest.sources.items()]
+    return [(fld, *parse_source(spec, _label(manifest, fld))) for fld, spec in manifest.sources.items()]
 
 
 def program(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str | None:
     """The file a `cmd:` source runs (wanted.resolve_program: a bare name on PATH only), or None."""
-    import shlex
-
     words = shlex.split(command)
     base = manifest.path.parent.resolve()
-    return onboard.resolve_program(words[0], os.environ if env is None else env, base) if words else None
+    return resolve_program(words[0], os.environ if env is None else env, base) if words else None
 
 
 def _runs(manifest: Manifest, command: str, env: Mapping[str, str] | None = None) -> str:
@@ -275,7 +288,7 @@ def review(manifest: Manifest, env: Mapping[str, str] | None = None) -> list[dic
 
 
 def resolve_keys(
-    manifest: Manifest, *, prompt: onboard.Prompt | None = None, env: Mapping[str, str] | None = None
+    manifest: Manifest, *, prompt: Prompt | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, Secret]:
     """Field -> Secret, reading every source (commands run here, before any plan).
 
@@ -291,14 +304,14 @@ def resolve_keys(
     out: dict[str, Secret] = {}
     for fld, kind, _ in sorted(sources, key=lambda source: source[1] == "cmd"):
         provider, name = fld.split(".")
-        out[fld] = onboard.read_source(
+        out[fld] = read_source(
             manifest.sources[fld],
             _label(manifest, fld),
             prompt=prompt,
             base_dir=base,
             env=env,
             prompt_text=f"{registry().labels[fld]} ([{provider}].{name})",
-            command_env=onboard.command_environment(env, held, named) if kind == "cmd" else None,
+            command_env=command_environment(env, held, named) if kind == "cmd" else None,
         )
         held.append(out[fld].reveal())
     return {fld: out[fld] for fld in manifest.sources}
@@ -314,11 +327,11 @@ def wanted(manifest: Manifest, keys: Mapping[str, Secret], profile: Profile) -> 
         enabled = manifest.enabled.get(provider)
         if enabled is None and any(f in manifest.sources for f in key_fields):
             enabled = True  # a provider given a key is switched on, in a dry run (keys not read) too
-        out.update(onboard.provider_fields(provider, provider_keys, settings, enabled))
-    out.update(onboard.model_ops(profile, **{op: manifest.models.get(op, ()) for op in MODEL_LISTS}))
-    out.update(onboard.select_fields(manifest.select))
+        out.update(provider_fields(provider, provider_keys, settings, enabled))
+    out.update(model_ops(profile, **{op: manifest.models.get(op, ()) for op in MODEL_LISTS}))
+    out.update(select_fields(manifest.select))
     return out
 
 
 def notes(manifest: Manifest, profile: Profile) -> list[str]:
-    return onboard.model_notes(profile, manifest.models.get("remove", ()))
+    return model_notes(profile, manifest.models.get("remove", ()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..cursor.urls import shown as shown_url
+from ..cursor import urls
 from ..model import MODEL_LIST_FIELDS, Change, Plan, Secret, StoredKey
 from ..results import Hint, Result, internal, omit_if_none
 
@@ -30,7 +30,7 @@ def value_json(value: Any, reveal: bool = False) -> Any:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, str) and "://" in value and not reveal:
-        return shown_url(value)  # a key inside a base URL is masked like any key
+        return urls.shown(value)  # a key inside a base URL is masked like any key
     return value
 
 

@@ -3,7 +3,7 @@
 `prepare()` decodes the target's rows into a Profile, checks every new
 endpoint setting, chooses how keys are stored, diffs the stored profile
 against what is wanted, and gathers the notes a user must see before saying
-yes (how keys will be protected, which endpoints change). `plan_write()` adds
+yes (how keys will be protected, which endpoints change). `prepare_write()` adds
 the likely-mistake checks of `set`, `models` and `apply`.
 """
 
@@ -19,9 +19,9 @@ from ..errors import InputError, MistakeRefused
 from ..model import ConflictPolicy, KeyStorage, ModelsPolicy, Plan, Profile, is_key_field
 from ..results import Invocation
 from ..safestorage.backends import SafeStorage
-from . import diff as planning
-from . import wanted as onboard
-from . import write as writer
+from . import diff
+from .wanted import format_warnings, hold_selections, mistakes, setting_checks
+from .write import encryption_notes
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,9 @@ def prepare(
     asked = dict(wanted(profile) if callable(wanted) else wanted)
     extra_notes = tuple(notes(profile) if callable(notes) else notes)
     check_new_endpoints(asked, profile)
-    key_form = planning.choose_key_form(profile, key_storage, target.installed)
-    fields, dropped = planning.drop_homeless_extras(target.rows, asked, key_form, profile.cursor_version)
-    the_plan = planning.diff(
+    key_form = diff.choose_key_form(profile, key_storage, target.installed)
+    fields, dropped = diff.drop_homeless_extras(target.rows, asked, key_form, profile.cursor_version)
+    the_plan = diff.diff(
         profile,
         fields,
         on_conflict=on_conflict,
@@ -121,18 +121,18 @@ def protection_notes(
 ) -> list[str]:
     """How new keys will be protected, said before anything is asked. It covers the planned writes and the
     conflicts a decision may turn into writes; --key-storage secret is refused here when it cannot be honoured."""
-    writing = {**planning.wanted_values(plan), **{c.field: c.new for c in plan.conflicts}}
-    planning.refuse_unhonoured_secret(target.rows, writing, key_storage)
-    out = writer.encryption_notes(target.rows, target.storage, writing, key_form) if writing else []
+    writing = {**diff.wanted_values(plan), **{c.field: c.new for c in plan.conflicts}}
+    diff.refuse_unhonoured_secret(target.rows, writing, key_storage)
+    out = encryption_notes(target.rows, target.storage, writing, key_form) if writing else []
     if any(is_key_field(f) and v is not None for f, v in writing.items()):
-        out.insert(0, planning.key_form_note(profile, key_storage, key_form, target.installed))
-    return out + planning.weaker_protection_notes(profile, target.rows, writing, key_form, source)
+        out.insert(0, diff.key_form_note(profile, key_storage, key_form, target.installed))
+    return out + diff.weaker_protection_notes(profile, target.rows, writing, key_form, source)
 
 
 def check_new_endpoints(wanted: Mapping[str, Any], profile: Profile) -> None:
     """Every endpoint setting that would change passes the checks of `set` (InputError, exit 15, nothing written):
     base URLs pass urls.check; an Azure deployment must be a plain name and a Bedrock region look like one."""
-    checks: dict[str, Callable[[str, str], str]] = onboard.setting_checks()
+    checks: dict[str, Callable[[str, str], str]] = setting_checks()
     for name, check in checks.items():
         value = wanted.get(name)
         if value is not None and value != profile.get(name):
@@ -145,7 +145,7 @@ def plan_warnings(plan: Plan) -> list[str]:
     return [w for w in found if w]
 
 
-def plan_write(
+def prepare_write(
     target: Target,
     build: Callable[[Profile], Mapping[str, Any]],
     *,
@@ -168,9 +168,9 @@ def plan_write(
         target, build, on_conflict=on_conflict, models="replace", key_storage=key_storage, notes=notes or (),
         guard_endpoints=guard_endpoints, allow_endpoints=allow_endpoints, keys=keys,
     )  # fmt: skip
-    prep = replace(prep, plan=onboard.hold_selections(prep.plan, selections))
-    found = [] if force else onboard.mistakes(prep.wanted, prep.profile, set(supplied))
+    prep = replace(prep, plan=hold_selections(prep.plan, selections))
+    found = [] if force else mistakes(prep.wanted, prep.profile, set(supplied))
     if found:
         raise MistakeRefused(f"{'; '.join(found)}. Nothing was written; pass --force to do it anyway")
-    shapes = tuple(onboard.format_warnings(prep.wanted, prep.profile))
+    shapes = tuple(format_warnings(prep.wanted, prep.profile))
     return replace(prep, warnings=(*shapes, *prep.warnings))

@@ -19,8 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..cursor import blob_patch as blobpatch
-from ..cursor import urls
+from ..cursor import blob_patch, urls
 from ..cursor.paths import Installation
 from ..cursor.rows import (
     BLOB_KEY,
@@ -34,14 +33,15 @@ from ..cursor.rows import (
     as_text,
 )
 from ..cursor.store import RowWrite, Store
-from ..errors import ByokError, NothingToUndo, PlanConflict
+from ..errors import ByokError, InputError, NothingToUndo, PlanConflict
 from ..model import MODEL_LIST_FIELDS, mask
 from ..results import Hint, Invocation, Result, omit_if_none
 from . import journal
-from . import wanted as onboard
+from .flow import Conflicts, Mode
 from .history import History
 from .journal import JournalUnsafe
-from .write import ApplyResult, apply_rows
+from .wanted import check_name, check_region
+from .write import WriteResult, write_rows
 
 EMPTY_OBJECT = "{}"
 
@@ -104,11 +104,11 @@ class UndoPlan:
     def redo(self) -> bool:
         return self.redoes is not None
 
-    def result(self, *, dry_run: bool, applied: ApplyResult | None = None) -> UndoResult:
+    def result(self, *, dry_run: bool, wrote: WriteResult | None = None) -> UndoResult:
         again = None
-        if applied and applied.journal_id:
+        if wrote and wrote.journal_id:
             again = self.invocation.hint("undo", *(("--profile", self.profile) if self.profile else ()),
-                                         applied.journal_id)  # fmt: skip
+                                         wrote.journal_id)  # fmt: skip
         return UndoResult(
             undone=self.entry.id,
             command=self.entry.command,
@@ -117,9 +117,9 @@ class UndoPlan:
             restores=self.restores,
             conflicts=self.conflicts,
             dry_run=dry_run,
-            applied=bool(applied and applied.rows),
-            journal=applied.journal_id if applied else None,
-            rows_written=len(applied.rows) if applied else 0,
+            applied=bool(wrote and wrote.rows),
+            journal=wrote.journal_id if wrote else None,
+            rows_written=len(wrote.rows) if wrote else 0,
             again=again,
         )
 
@@ -130,12 +130,10 @@ class UndoWrite:
 
     plan: UndoPlan
 
-    def preview(self, mode: Any) -> UndoResult:
+    def preview(self, mode: Mode) -> UndoResult:
         return self.plan.result(dry_run=True)
 
-    def conflicts(self) -> Any:
-        from .flow import Conflicts
-
+    def conflicts(self) -> Conflicts:
         return Conflicts((), ())  # values changed since are not asked about: only --force restores them
 
     def settled(self, replaced: Mapping[str, bool]) -> UndoWrite:
@@ -156,8 +154,8 @@ class UndoWrite:
         return f"{verb} {len(self.plan.restores)} value(s) in {self.plan.inst.db_path}?"
 
     def write(self) -> UndoResult:
-        applied = apply_undo(self.plan)
-        return self.plan.result(dry_run=False, applied=applied)
+        wrote = write_undo(self.plan)
+        return self.plan.result(dry_run=False, wrote=wrote)
 
 
 # --- the plan ----------------------------------------------------------------------------
@@ -184,10 +182,10 @@ def undo_plan(
                     profile, force)  # fmt: skip
 
 
-def apply_undo(plan: UndoPlan) -> ApplyResult:
+def write_undo(plan: UndoPlan) -> WriteResult:
     """Write an undo plan through the one write path; its journal names the journal it restores."""
     UndoWrite(plan).refuse_conflicts()
-    return apply_rows(
+    return write_rows(
         plan.inst, plan.rows, plan.writes, command=f"undo {plan.entry.id}", undoes=plan.entry.id,
         invocation=plan.invocation,
     )  # fmt: skip
@@ -246,10 +244,10 @@ def history(found: list[journal.Entry], rows: Mapping[str, Any], *, lenient: boo
     """Which of these journals are undone. An undo counts only if it landed (its rows do not all still hold
     what it recorded as old); `lenient` (for listing) takes a damaged one as not landed instead of refusing."""
 
-    def landed(entry: Any) -> bool:
+    def landed(entry: journal.Entry) -> bool:
         try:
             return bool(restoring_writes(journal.usable(entry), rows))
-        except journal.InputError:
+        except InputError:
             if not lenient:
                 raise
             return False
@@ -293,7 +291,7 @@ def restoring_writes(entry: journal.Entry, rows: Mapping[str, Any]) -> list[RowW
 
 def _is_empty_object(text: str) -> bool:
     try:
-        return json.loads(text) == {}
+        return bool(json.loads(text) == {})
     except ValueError:
         return False
 
@@ -314,10 +312,10 @@ def restore_fields(text: str, fields: list[dict[str, Any]]) -> str:
     out = text
     for f in reversed(fields):
         if f["old"] is None:
-            out = blobpatch.delete_path(out, _created_member(out, f, journaled))
+            out = blob_patch.delete_path(out, _created_member(out, f, journaled))
     for f in fields:
         if f["old"] is not None:
-            out = blobpatch.set_raw(out, f["path"], f["old"])
+            out = blob_patch.set_raw(out, f["path"], f["old"])
     _only_journaled_paths_differ(text, out, journaled)
     return out
 
@@ -353,13 +351,15 @@ def check_restored(path: Any, raw: str | None) -> None:
 
 
 def _check_endpoint(name: str | None, value: str) -> None:
+    if name is None:  # a model selection: no endpoint
+        return
     try:
         if name in urls.URL_FIELDS:
             urls.check(value, name)
         elif name == "azure.deployment":
-            onboard.check_name(value, name)
+            check_name(value, name)
         elif name == "bedrock.region":
-            onboard.check_region(value, name)
+            check_region(value, name)
     except ByokError as exc:
         raise JournalUnsafe(f"the journal would restore {exc}; it is not restored") from None
 
@@ -395,7 +395,7 @@ def _created_member(text: str, f: dict[str, Any], journaled: set[tuple[str, ...]
     when nothing but journaled fields sits inside it; else the field itself."""
     path = tuple(f["path"])
     outer = path[: f.get("absent_from", len(path) - 1) + 1]
-    raw = blobpatch.raw_at(text, outer) if outer != path else None
+    raw = blob_patch.raw_at(text, outer) if outer != path else None
     if raw is None:
         return path
     try:
@@ -418,8 +418,8 @@ def _leaf_paths(prefix: tuple[str, ...], value: Any) -> Iterator[tuple[str, ...]
 
 def _raw_or_none(text: str | None, path: Any) -> str | None:
     try:
-        return blobpatch.raw_at(text, path) if text is not None else None
-    except blobpatch.PatchError:
+        return blob_patch.raw_at(text, path) if text is not None else None
+    except blob_patch.PatchError:
         return None
 
 

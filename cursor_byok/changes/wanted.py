@@ -6,40 +6,57 @@ Every source gives at most SOURCE_LIMIT bytes; a file source must be a regular
 file; a value shaped like another kind of credential is refused; commands run
 without a shell, with a scrubbed environment (`command_environment`).
 Wanted fields are built against the profile read for the plan;
-`library.plan_write` diffs them, and `changes.write` carries the plan out.
+`changes.planner.prepare_write` diffs them, and `changes.write` carries the plan out.
 """
 
 from __future__ import annotations
 
+import io
+import ntpath
 import os
+import posixpath
 import re
+import shlex
+import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, cast
 
 from ..console import has_unsafe
-from ..errors import InputError
+from ..cursor.rows import raw_travels
+from ..cursor.urls import check
+from ..errors import InputError, KeyNotStored, MistakeRefused, SafeStorageUnavailable
 from ..key_shapes import (
     NOT_SHOWN,
+    OK,
+    UNEXPECTED,
     article,
+    check_format,
     credential_kind,
-    looks_like_key,
+    holds_a_key,
+    looks_placeholder,
     other_credential,
+    secret_in_path,
     shown_env_name,
     shown_path,
 )
-from ..key_table import looks_like_secret
+from ..key_table import has_a_key_shape, known_vendor, looks_like_key, looks_like_secret
 from ..model import (
+    RAW,
     SELECTED_PREFIX,
     ConflictPolicy,
     Plan,
     Profile,
     Secret,
+    StoredKey,
     provider_of,
 )
 from ..private_files import FileTooLarge, NotRegularFile, read_small
 from ..providers import registry
+from .diff import settle
 
 Prompt = Callable[[str], str]
 
@@ -93,16 +110,12 @@ def clean_key(value: str, label: str) -> Secret:
 
 def check_url(value: str, label: str) -> str:
     """A base URL that is safe to send a key to (urls.check: https, no user info, ASCII host, no key in it)."""
-    from ..cursor.urls import check
-
     return check(value, label)
 
 
 def not_a_key(value: str, label: str) -> None:
     """A name, region or model is stored in the clear and printed in plans: a key given there by mistake is
     refused, and the message does not repeat it."""
-    from ..key_table import has_a_key_shape
-
     if has_a_key_shape(value) or other_credential(value) or credential_kind(value):
         raise InputError(f"{label}: the value looks like an API key, which never goes here; {NOT_SHOWN}")
 
@@ -172,8 +185,6 @@ def setting_options(provider: str, given: Mapping[str, str | None], *, parameter
 
 def parse_source(spec: str, label: str) -> tuple[str, str]:
     """(kind, argument) of `env:VAR`, `file:PATH`, `cmd:COMMAND` or `prompt`; refuses a key value."""
-    import shlex
-
     if spec == "prompt":
         return "prompt", ""
     kind, sep, arg = spec.partition(":")
@@ -189,8 +200,10 @@ def parse_source(spec: str, label: str) -> tuple[str, str]:
             f"{label}: the {kind}: source holds a control character (or a bidi or other format character, which "
             "could hide or reorder what is shown)"
         )
-    if kind == "env" and not _ENV_NAME.fullmatch(arg):
+    if kind == "env" and (not _ENV_NAME.fullmatch(arg) or holds_a_key(arg)):
         raise InputError(f"{label}: env: needs an environment variable name {NOT_SHOWN}")
+    if kind == "file" and secret_in_path(arg):  # a dry run would show it: `would read ...`
+        raise InputError(f"{label}: file: needs a path, and this one looks like a key {NOT_SHOWN}")
     try:
         words = shlex.split(arg) if kind == "cmd" else [arg]
     except ValueError as exc:
@@ -287,9 +300,6 @@ def resolve_program(
     in order (never the current folder, the manifest's folder or the tool's own: Windows' CreateProcess would
     look in those first), with PATHEXT's extensions on Windows; a name with a folder in it is taken as given,
     from the manifest's folder when relative. None when nothing is found."""
-    import ntpath
-    import posixpath
-
     windows = (platform or sys.platform).startswith("win")
     paths = ntpath if windows else posixpath
     if any(sep in program for sep in ("/", "\\") if windows or sep == "/"):
@@ -302,10 +312,29 @@ def resolve_program(
         if not folder or not absolute:  # empty or relative: the current folder; on Windows "\\x": its drive
             continue
         for name in names:
-            candidate = paths.join(folder, name)
+            candidate: str = paths.join(folder, name)
             if os.path.isfile(candidate) and (windows or os.access(candidate, os.X_OK)):
                 return candidate
     return None
+
+
+BATCH_EXTENSIONS = (".bat", ".cmd")
+CMD_METACHARACTERS = frozenset('&|<>^%!"()')
+
+
+def batch_refusal(program: str, args: Iterable[str], windows: bool) -> str | None:
+    """Why a command must not run, or None. On Windows a .bat or .cmd file runs through cmd.exe whatever Popen is
+    told, and cmd.exe reads &, |, <, >, ^, %, !, quotes and parentheses in its arguments as its own (`get-key.cmd
+    team&calc` runs calc): what would run is not the command that was shown and confirmed."""
+    if not windows or not program.lower().endswith(BATCH_EXTENSIONS):
+        return None
+    found = sorted({c for arg in args for c in arg if c in CMD_METACHARACTERS})
+    if not found:
+        return None
+    return (
+        f"{program} is a batch file, which cmd.exe runs, and its arguments hold {' '.join(found)}, which cmd.exe "
+        "would act on; call the program the batch file calls, or drop those characters"
+    )
 
 
 def run_key_command(
@@ -319,14 +348,14 @@ def run_key_command(
     """stdout of `command` (at most SOURCE_LIMIT bytes), run without a shell; errors never show its output.
 
     The program is resolved first (`resolve_program`: a bare name on PATH only) and run by its full path."""
-    import shlex
-    import subprocess
-
     args = shlex.split(command)
     child_env = command_environment(os.environ) if env is None else dict(env)
     program = resolve_program(args[0], child_env, cwd)
     if program is None:
         raise InputError(f"{label}: command not found: {args[0]} (looked on PATH only, never in the current folder)")
+    refused = batch_refusal(program, args[1:], sys.platform.startswith("win"))
+    if refused:
+        raise InputError(f"{label}: `{command}` not run: {refused}")
     try:
         proc = subprocess.Popen(
             [program, *args[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -354,22 +383,19 @@ def run_key_command(
         raise InputError(f"{label}: `{command}` printed something that is not UTF-8 text") from None
 
 
-def _bounded_output(proc, timeout: float) -> tuple[bytes | None, int | None]:
+def _bounded_output(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes | None, int | None]:
     """(stdout, exit status) of a started process; (None, None) once it prints more than SOURCE_LIMIT bytes.
 
     A thread reads, so the wait is bounded on every OS; raises TimeoutExpired when `timeout` passes.
     """
-    import subprocess
-    import threading
-    import time
-
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
+    stdout = cast(io.BufferedReader, proc.stdout)  # stdout=PIPE with the default buffering: a BufferedReader
 
     def pump() -> None:
         total = 0
         while total <= SOURCE_LIMIT:
-            chunk = proc.stdout.read1(1 << 16)
+            chunk = stdout.read1(1 << 16)
             if not chunk:
                 return
             chunks.append(chunk)
@@ -423,7 +449,9 @@ def set_key_specs(
     return {fields[0]: first, fields[1]: second}
 
 
-def read_set_keys(specs: Mapping[str, str], *, read_stdin: Callable[[], str], prompt: Prompt | None) -> dict:
+def read_set_keys(
+    specs: Mapping[str, str], *, read_stdin: Callable[[], str], prompt: Prompt | None
+) -> dict[str, Secret]:
     """Field -> Secret from the sources `set_key_specs` chose; stdin holds one line per stdin field."""
     from_stdin = [f for f, s in specs.items() if s == "stdin"]
     text = read_stdin() if from_stdin else ""
@@ -529,8 +557,6 @@ def select_fields(selections: Mapping[str, str]) -> dict[str, str]:
 
 def format_warnings(wanted: Mapping[str, Any], profile: Profile) -> list[str]:
     """One line per new key whose shape does not match its provider (a hint, never an error)."""
-    from ..key_shapes import UNEXPECTED, check_format, known_vendor, looks_placeholder
-
     labels = registry().labels
     out = []
     for field, value in wanted.items():
@@ -569,9 +595,6 @@ def mistakes(wanted: Mapping[str, Any], profile: Profile, supplied: Iterable[str
     """Likely mistakes a write refuses unless --force: another provider's key, a provider switched on
     with no key, a model surface Cursor does not have. `supplied`: key fields a source will fill (a
     manifest's dry run reads none, yet its keys are not missing)."""
-    from ..key_shapes import OK, UNEXPECTED, check_format, known_vendor
-    from ..model import StoredKey
-
     labels = registry().labels
     out = []
     for field, value in wanted.items():
@@ -604,9 +627,8 @@ def hold_selections(plan: Plan, policy: ConflictPolicy) -> Plan:
     """Apply a conflict policy to model selections that would replace the user's choice."""
     if policy == "replace":
         return plan
-    from .diff import settle
-
-    held = (settle(c, policy, c.note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
+    note = "you chose another model for this surface; --on-conflict replace takes this one"
+    held = (settle(c, policy, c.note or note) if c.field.startswith(SELECTED_PREFIX) and c.action == "replace" else c
             for c in plan.changes)  # fmt: skip
     return Plan(tuple(held), plan.notes)
 
@@ -675,10 +697,6 @@ def model_request(
 def stored_keys(profile: Profile, provider: str, force: bool = False) -> dict[str, Secret]:
     """`set --from-row`: the provider's keys as stored now (in `profile`, decrypted). A raw value another tool
     wrote must have the shape of the key (MistakeRefused unless `force`); one not readable here is refused."""
-    from ..cursor.rows import raw_travels
-    from ..errors import KeyNotStored, MistakeRefused, SafeStorageUnavailable
-    from ..model import RAW, StoredKey
-
     out = {}
     for field in registry()[provider].settable_key_fields:
         stored = profile.get(field)

@@ -1,24 +1,43 @@
 """The one write path: the only code that writes to a Cursor database.
 
-`apply()` checks that Cursor is closed, proves the machine secret, makes every
+`write_plan()` checks that Cursor is closed, proves the machine secret, makes every
 ciphertext, writes the undo journal, runs one short transaction, then re-reads
-and verifies. `apply_rows()` is the same path for undo's rows.
+and verifies. `write_rows()` is the same path for undo's rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+import shlex
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
+from ..crashpoint import hit
+from ..cursor.paths import Installation, command_for, cursor_running, refuse_other_names
+from ..cursor.rows import (
+    BLOB_KEY,
+    ROW_KEYS,
+    ROW_PREFIXES,
+    RowWriter,
+    ciphertext,
+    encrypted_prefixes,
+    is_encrypted_row,
+    read_profile,
+)
+from ..cursor.store import RowWrite, Store
 from ..errors import ByokError, CursorRunning, PlanConflict, SafeStorageUnavailable, VerifyFailed, WrongMachineKey
 from ..model import EXTRA_PREFIX, Plan, Profile, Secret, StoredKey, is_key_field
 from ..results import Invocation
+from ..safestorage.backends import SafeStorage
+from ..safestorage.oscrypt import CbcCodec, GcmCodec, encode_buffer_json
+from . import journal
 from .diff import wanted_values
 
 
 @dataclass(frozen=True)
-class ApplyResult:
-    """What apply() did: the journal id (None when nothing was written) and the rows touched."""
+class WriteResult:
+    """What write_plan() did: the journal id (None when nothing was written) and the rows touched."""
 
     journal_id: str | None
     rows: tuple[str, ...]
@@ -27,7 +46,10 @@ class ApplyResult:
     profile_journal_id: str | None = None  # the journal of a profile database's settings blob, written apart
 
 
-def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str]:
+Codec = CbcCodec | GcmCodec
+
+
+def prove_machine_key(rows: Mapping[str, Any], storage: SafeStorage) -> tuple[bytes, Codec, str]:
     """(prefix, codec, label) of this machine, for new secret:// values.
 
     A wrong ciphertext makes Cursor delete the key, so the secret must be
@@ -61,7 +83,7 @@ def prove_machine_key(rows: Mapping[str, Any], storage) -> tuple[bytes, Any, str
     return _from_backend(storage)
 
 
-def _from_backend(storage) -> tuple[bytes, Any, str]:
+def _from_backend(storage: SafeStorage) -> tuple[bytes, Codec, str]:
     """The backend's own item decides, when no row can; exit 7 with what to do if it cannot be reached."""
     try:
         prefix, label, codec = storage.backend_codec()
@@ -78,18 +100,12 @@ def _from_backend(storage) -> tuple[bytes, Any, str]:
 def stored_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
     """The ciphertext prefixes (`v10`, `v11`, ...) of the non-empty encrypted rows stored: every secret:// row
     and MCP token row. A value with no version prefix (a key another tool wrote in clear) is no ciphertext."""
-    from ..cursor.rows import encrypted_prefixes
-
     return encrypted_prefixes(rows)
 
 
-def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, str]]:
+def _proven_codecs(rows: Mapping[str, Any], storage: SafeStorage) -> dict[bytes, tuple[Codec, str]]:
     """prefix -> (codec, label) for each prefix whose rows decrypt with the primary key."""
-    from dataclasses import replace
-
-    from ..cursor.rows import ciphertext, is_encrypted_row
-
-    proven: dict[bytes, tuple[Any, str]] = {}
+    proven: dict[bytes, tuple[Codec, str]] = {}
     for key in sorted(rows):
         if not is_encrypted_row(key):
             continue
@@ -98,7 +114,7 @@ def _proven_codecs(rows: Mapping[str, Any], storage) -> dict[bytes, tuple[Any, s
             if not blob or blob[:3] in proven:
                 continue
             label, codec = storage.codec_for(blob)
-            strict = replace(codec, fallback_keys=()) if getattr(codec, "fallback_keys", ()) else codec
+            strict = replace(codec, fallback_keys=()) if isinstance(codec, CbcCodec) and codec.fallback_keys else codec
             strict.decrypt(blob)
         except Exception:  # any failure just means this row proves nothing
             continue
@@ -128,7 +144,9 @@ def _unprovable_extras(wanted: Mapping[str, Any]) -> WrongMachineKey | None:
 OBFUSCATED_ONLY = "this Cursor uses the basic backend: new keys are only obfuscated, not encrypted"
 
 
-def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any], key_form: str) -> list[str]:
+def encryption_notes(
+    rows: Mapping[str, Any], storage: SafeStorage, wanted: Mapping[str, Any], key_form: str
+) -> list[str]:
     """What the plan should say, before any confirmation, about how new keys will be protected."""
     if not _needs_encryption(wanted, key_form):
         return []
@@ -141,13 +159,12 @@ def encryption_notes(rows: Mapping[str, Any], storage, wanted: Mapping[str, Any]
     return [f"new secret:// values are encrypted with the {label} backend's secret ({prefix.decode()})"]
 
 
-def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
+def build_writes(
+    rows: Mapping[str, Any], storage: SafeStorage, wanted: Mapping[str, Any], key_form: str
+) -> tuple[list[RowWrite], list[str]]:
     """(row writes, warnings): every ciphertext is made here, before any lock."""
-    from ..cursor.rows import RowWriter
-    from ..safestorage import oscrypt as ss
-
     warnings: list[str] = []
-    encrypt = None
+    encrypt: Callable[[str], str] | None = None
     if _needs_encryption(wanted, key_form):
         try:
             prefix, codec, label = prove_machine_key(rows, storage)
@@ -156,19 +173,19 @@ def build_writes(rows, storage, wanted: Mapping[str, Any], key_form: str):
         if label == "basic":
             warnings.append(OBFUSCATED_ONLY)
 
-        def encrypt(plaintext: str) -> str:
-            return ss.encode_buffer_json(codec.encrypt(plaintext))
+        def encrypt_here(plaintext: str) -> str:
+            return encode_buffer_json(codec.encrypt(plaintext))
+
+        encrypt = encrypt_here
 
     writer = RowWriter(rows, key_form, encrypt)
     return writer.writes(wanted), warnings
 
 
-def ensure_closed(inst, locate_mod=None) -> None:
-    from ..cursor import paths as locate
-
-    running = (locate_mod or locate).cursor_running(inst)
+def ensure_closed(inst: Installation) -> None:
+    running = cursor_running(inst)
     if not running:
-        locate.refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
+        refuse_other_names(inst)  # a hard link: another name's -wal and Cursor are out of sight
     if running:
         raise CursorRunning(
             f"Cursor is running (pid {running.pid}, found by {running.how}); quit Cursor completely "
@@ -176,18 +193,18 @@ def ensure_closed(inst, locate_mod=None) -> None:
         )
 
 
-def apply(
-    inst,
-    storage,
+def write_plan(
+    inst: Installation,
+    storage: SafeStorage,
     plan: Plan,
     rows: Mapping[str, Any],
     *,
     key_form: str,
     command: str,
-    journal_dir=None,
-    blob_db=None,
+    journal_dir: Path | None = None,
+    blob_db: Path | None = None,
     invocation: Invocation | None = None,
-) -> ApplyResult:
+) -> WriteResult:
     """The one write path for field changes. Raises before writing anything if a check fails.
 
     With `blob_db` (a profile's database) the settings blob is written there
@@ -202,26 +219,30 @@ def apply(
     wanted = wanted_values(plan)
     writes, warnings = build_writes(rows, storage, wanted, key_form) if wanted else ([], [])
     if blob_db is None:
-        check = lambda st: verify_fields(st, storage, wanted, written=writes)  # noqa: E731
-        result = apply_rows(
+        check = partial(verify_fields, storage=storage, wanted=wanted, written=writes)
+        result = write_rows(
             inst, rows, writes, command=command, journal_dir=journal_dir, check=check, invocation=invocation
         )
-        return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
-    result = _apply_to_profile(
+        return WriteResult(result.journal_id, result.rows, result.quick_check, tuple(warnings))
+    result = _write_to_profile(
         inst, storage, rows, writes, wanted, blob_db, command=command, journal_dir=journal_dir, invocation=invocation
     )
-    return ApplyResult(result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id)
+    return WriteResult(result.journal_id, result.rows, result.quick_check, tuple(warnings), result.profile_journal_id)
 
 
-def _apply_to_profile(
-    inst, storage, rows, writes, wanted, blob_db, *, command: str, journal_dir, invocation: Invocation | None
-) -> ApplyResult:
+def _write_to_profile(
+    inst: Installation,
+    storage: SafeStorage,
+    rows: Mapping[str, Any],
+    writes: list[RowWrite],
+    wanted: Mapping[str, Any],
+    blob_db: Path,
+    *,
+    command: str,
+    journal_dir: Path | None,
+    invocation: Invocation | None,
+) -> WriteResult:
     """Key rows into the default database, the settings blob into the profile's; then verify both."""
-    from dataclasses import replace
-
-    from ..cursor.rows import BLOB_KEY
-    from ..cursor.store import Store
-
     parts = (
         (inst, [w for w in writes if w.key != BLOB_KEY]),
         (replace(inst, db_path=blob_db), [w for w in writes if w.key == BLOB_KEY]),
@@ -232,12 +253,12 @@ def _apply_to_profile(
             with Store(target.db_path) as st:
                 st.check_writable()
     (inst, key_writes), (profile_inst, blob_writes) = parts
-    keys = apply_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir, invocation=invocation)
+    keys = write_rows(inst, rows, key_writes, command=command, journal_dir=journal_dir, invocation=invocation)
     undo_keys = (
         f"undo them with {undo_command(inst, keys.journal_id, invocation=invocation)}" if keys.journal_id else ""
     )
     try:
-        blob = apply_rows(
+        blob = write_rows(
             profile_inst, rows, blob_writes, command=command, journal_dir=journal_dir, invocation=invocation
         )
     except ByokError as exc:
@@ -253,7 +274,7 @@ def _apply_to_profile(
             location = profile_inst.db_path.parent.parent.name
             undo_blob = undo_command(inst, blob.journal_id, location, invocation) if blob.journal_id else ""
             raise VerifyFailed(f"{exc}; {' and '.join(x for x in (undo_keys, undo_blob) if x)}") from None
-    return ApplyResult(
+    return WriteResult(
         keys.journal_id,
         (*keys.rows, *blob.rows),
         blob.quick_check or keys.quick_check,
@@ -262,39 +283,31 @@ def _apply_to_profile(
 
 
 def undo_command(
-    inst, journal_id: str, profile_location: str | None = None, invocation: Invocation | None = None
+    inst: Installation, journal_id: str, profile_location: str | None = None, invocation: Invocation | None = None
 ) -> str:
     """`cursor-byok [global options] undo [--profile P] ID`, quoted and ready to paste: it names the database the
     write went to (and, given the invocation, the user's own global options), so it undoes that write only."""
-    from ..cursor.paths import command_for
-
     args = ("undo", *(("--profile", profile_location) if profile_location else ()), journal_id)
     if invocation is not None:
         return f"`{invocation.hint(*args)}`"
-    import shlex
-
     return f"`{command_for(inst, shlex.join(args))}`"
 
 
-def apply_rows(
-    inst,
+def write_rows(
+    inst: Installation,
     rows: Mapping[str, Any],
-    writes,
+    writes: Sequence[RowWrite],
     *,
     command: str,
-    journal_dir=None,
-    check: Callable | None = None,
+    journal_dir: Path | None = None,
+    check: Callable[[Store], None] | None = None,
     undoes: str | None = None,
     invocation: Invocation | None = None,
-) -> ApplyResult:
-    """Journal, then write `writes` in one transaction, then verify. Shared by apply and undo (an undo's
+) -> WriteResult:
+    """Journal, then write `writes` in one transaction, then verify. Shared by write_plan and undo (an undo's
     journal names the journal it restores: `undoes`)."""
-    from ..crashpoint import hit
-    from ..cursor.store import Store
-    from . import journal
-
     if not writes:
-        return ApplyResult(None, (), None)
+        return WriteResult(None, (), None)
     ensure_closed(inst)
     with Store(inst.db_path) as st:
         st.check_writable()  # before the journal: a refused database keeps no trace of the attempt
@@ -318,10 +331,10 @@ def apply_rows(
     if quick != "ok":
         undo = undo_command(inst, entry.id, None, invocation)
         raise VerifyFailed(f"PRAGMA quick_check says {quick!r}; undo the write with {undo}")
-    return ApplyResult(entry.id, tuple(w.key for w in writes), quick)
+    return WriteResult(entry.id, tuple(w.key for w in writes), quick)
 
 
-def verify_rows(st, writes) -> None:
+def verify_rows(st: Store, writes: Sequence[RowWrite]) -> None:
     """Every written row reads back exactly as written."""
     after = st.get_items([w.key for w in writes])
     for w in writes:
@@ -329,15 +342,13 @@ def verify_rows(st, writes) -> None:
             raise VerifyFailed(f"row {w.key!r} did not read back as written")
 
 
-def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
+def verify_fields(st: Store, storage: SafeStorage, wanted: Mapping[str, Any], written: Sequence[RowWrite] = ()) -> None:
     """Every wanted field decodes to the wanted value (keys decrypt with this machine's secret).
 
     `written` are the row writes that verify_rows has just read back as
     written: their values are taken as they are instead of being read again,
     so a large settings blob is not held twice more.
     """
-    from ..cursor.rows import ROW_KEYS, ROW_PREFIXES, read_profile
-
     known = {w.key: w.value for w in written if w.value is not None}
     rows = st.get_items([k for k in ROW_KEYS if k not in known], ROW_PREFIXES)
     for w in written:
@@ -348,11 +359,8 @@ def verify_fields(st, storage, wanted: Mapping[str, Any], written=()) -> None:
     _check_fields(read_profile(rows, storage), wanted)
 
 
-def verify_merged(db_path, blob_db, storage, wanted: Mapping[str, Any]) -> None:
+def verify_merged(db_path: Path, blob_db: Path, storage: SafeStorage, wanted: Mapping[str, Any]) -> None:
     """verify_fields over a default database's key rows and a profile database's settings blob."""
-    from ..cursor.rows import BLOB_KEY, ROW_KEYS, ROW_PREFIXES, read_profile
-    from ..cursor.store import Store
-
     with Store(db_path) as st:
         rows: dict[str, str | bytes | None] = dict(st.get_items(ROW_KEYS, ROW_PREFIXES))
     with Store(blob_db) as st:
@@ -375,4 +383,4 @@ def _reads_back(got: Any, value: Any) -> bool:
         return tuple(got or ()) == tuple(value)
     if value is False and got is None:
         return True
-    return got == value
+    return bool(got == value)

@@ -14,13 +14,13 @@ import ipaddress
 import re
 import sys
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from .. import key_shapes as formats
+from .. import key_shapes
 from ..cursor import urls
-from ..key_table import scan_alternatives, scan_literals, trim_scanned
-from ..model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, Profile, Secret, StoredKey, provider_of
+from ..key_table import VENDOR_TITLES, known_vendor, scan_alternatives, scan_literals, trim_scanned
+from ..model import PLAINTEXT, RAW, RAW_WORDS, SETTINGS_JSON, Profile, Secret, StoredKey, mask, provider_of
 from ..providers import Provider, registry
 
 INFO, WARNING, ERROR = "info", "warning", "error"
@@ -118,8 +118,6 @@ def toggle_keys() -> dict[str, tuple[str, tuple[str, ...]]]:
 def __getattr__(name: str) -> Any:
     """PROVIDER_NAMES and TOGGLE_KEYS: views of the current provider registry, never frozen at import."""
     if name == "PROVIDER_NAMES":
-        from ..key_table import VENDOR_TITLES
-
         return {**registry().titles, **VENDOR_TITLES}
     if name == "TOGGLE_KEYS":
         return toggle_keys()
@@ -167,7 +165,7 @@ class Finding:
     def fix(self) -> str:
         return self.advice or fix_for(self.code)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "severity": self.severity,
@@ -247,7 +245,9 @@ class Surroundings:
     tool: str = "cursor-byok"  # this tool with the options that name the database, for commands to paste
 
 
-def key_strings(data, *, first: bool = True, last: bool = True, end: int | None = None) -> list[tuple[str, str]]:
+def key_strings(
+    data: bytes | bytearray, *, first: bool = True, last: bool = True, end: int | None = None
+) -> list[tuple[str, str]]:
     """(vendor, value) of every provider-key-shaped string in `data[:end]` (bytes or bytearray).
 
     For a window of a longer file: `first=False` skips a match at offset 0 (the
@@ -277,7 +277,7 @@ def key_strings(data, *, first: bool = True, last: bool = True, end: int | None 
     return out
 
 
-def _candidates(data, end: int) -> list[int]:
+def _candidates(data: bytes | bytearray, end: int) -> list[int]:
     """Offsets in data[:end] where one of SCAN_LITERALS starts, in order."""
     hits: list[int] = []
     for literal in _LITERAL_SEARCH:  # a plain literal pattern searches like `find`, with less cost per hit
@@ -292,7 +292,7 @@ def _name(provider: str) -> str:
     return registry().title(provider)
 
 
-_article = formats.article
+_article = key_shapes.article
 
 
 def _shown(secret: Secret) -> str:
@@ -323,7 +323,10 @@ def is_local(host: str | None) -> bool:
 
 
 def safe_url(url: str) -> str:
-    """A URL for display: no user info, query or fragment (they may carry secrets)."""
+    """A URL for display: no user info, query or fragment (they may carry secrets); a key pasted in the URL's box
+    (no URL at all: 32 hex, say) masked."""
+    if key_shapes.holds_a_key(url):
+        return mask(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -366,18 +369,18 @@ def value_findings(field: str, secret: Secret, base_url: str | None) -> list[Fin
     """Placeholder, truncated, misplaced or oddly shaped key values."""
     value = secret.reveal()
     shown = _shown(secret)
-    if formats.looks_placeholder(value):
+    if key_shapes.looks_placeholder(value):
         return [finding("key-placeholder", field, f"{secret.masked} looks like a placeholder, not a key")]
-    if formats.looks_truncated(field, value):
+    if key_shapes.looks_truncated(field, value):
         return [finding("key-truncated", field, f"{shown} is only {len(value)} characters long")]
-    if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
+    if key_shapes.check_format(field, value, base_url) != key_shapes.UNEXPECTED:
         return []
-    own, vendor = provider_of(field), formats.known_vendor(value)
+    own, vendor = provider_of(field), known_vendor(value)
     if vendor and vendor != own:
         message = f"{shown} looks like {_article(_name(vendor))} key, not {_article(_name(own))} one"
         return [finding("key-wrong-slot", field, message)]
     message = f"{shown} does not match the {_name(own)} key format"
-    if formats.takes_any_key(field) and any(p.fullmatch(value) for p in formats.COMPATIBLE):
+    if key_shapes.takes_any_key(field) and any(p.fullmatch(value) for p in key_shapes.COMPATIBLE):
         message += "; it looks like a key of an OpenAI-compatible service, which needs the OpenAI base URL override"
     return [finding("key-format", field, message)]
 
@@ -435,7 +438,9 @@ def toggle_findings(profile: Profile) -> list[Finding]:
     return out
 
 
-def _missing_keys(profile: Profile, provider: Provider, key_fields, present) -> list[Finding]:
+def _missing_keys(
+    profile: Profile, provider: Provider, key_fields: Sequence[str], present: Sequence[str]
+) -> list[Finding]:
     if profile.uses_role(provider.name):
         return []
     missing = [f for f in key_fields if f not in present]
@@ -653,7 +658,7 @@ def scan_findings(scan: FileScan, profile: Profile) -> list[Finding]:
 def journal_findings(journals: Iterable[tuple[str, tuple[str, ...]]], tool: str = "cursor-byok") -> list[Finding]:
     """An undo journal that keeps an old key: info when the key is encrypted (a secret:// row), a warning when
     it is in clear (a plain row or a settings-blob field), as the same key in the database would be."""
-    from ..cursor.rows import SECRET_PREFIX
+    from ..cursor.rows import SECRET_PREFIX  # audit stays pure: cursor.rows loads the store (sqlite3)
 
     out = []
     for jid, rows in journals:
@@ -712,11 +717,11 @@ def summary(findings: Iterable[Finding]) -> dict[str, int]:
     return counts
 
 
-def document_reaches(doc: dict, fail_on: str) -> bool:
+def document_reaches(doc: Mapping[str, Any], fail_on: str) -> bool:
     """True when any finding of an `audit --json` document is at least as severe as `fail_on`."""
     return any(RANK[f["severity"]] >= RANK[fail_on] for f in doc["findings"])
 
 
-def report_json(findings: list[Finding], *, db: str) -> dict:
+def report_json(findings: list[Finding], *, db: str) -> dict[str, Any]:
     """The `audit --json` document."""
     return {"db": db, "findings": [f.to_json() for f in findings], "summary": summary(findings)}

@@ -15,19 +15,37 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import socket
+import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from .. import __version__
-from .. import key_shapes as formats
+from .. import __version__, key_shapes
+from ..changes.journal import vanished_keys
+from ..cursor.paths import Installation
+from ..cursor.reading import cursor_facts
+from ..cursor.rows import SECRET_PREFIX
 from ..errors import InputError
-from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey
+from ..key_table import known_vendor
+from ..lazy import LazyModule
+from ..model import SELECTED_PREFIX, Profile, Secret, StoredKey, mask
 from ..providers import Provider, registry
 from . import ratelimit
-from .audit import endpoint_issue, is_local, is_loopback, safe_url
+from .audit import endpoint_issue, is_local, is_loopback, safe_url, unseen_keys, unseen_message
 from .provider_pages import tier_page
+
+if TYPE_CHECKING:
+    import http.client as http_client
+    import urllib.error as url_error
+    import urllib.request as url_request
+    from email.message import Message
+else:  # the network modules (http.client loads ssl) load only when a key is checked online (doctor --online)
+    http_client = LazyModule("http.client")
+    url_error = LazyModule("urllib.error")
+    url_request = LazyModule("urllib.request")
 
 OK, LIKELY, NOTE = "ok", "likely", "note"
 VERIFIED, INVALID, UNKNOWN = "verified", "invalid", "unknown"
@@ -57,13 +75,11 @@ class Check:
     fix: str = ""
 
 
-_article = formats.article
+_article = key_shapes.article
 
 
 def command(*words: str) -> str:
     """A command of this tool, quoted as the "what to do" column names it."""
-    import shlex
-
     return "`cursor-byok " + " ".join(w if w.isupper() else shlex.quote(w) for w in words) + "`"
 
 
@@ -152,15 +168,15 @@ def _key_problem(field: str, key: StoredKey, base_url: str | None) -> tuple[str,
         return (
             NOTE,
             f"cannot check {field}: {key.reason}",
-            f"run {command('where')}: pass the --safe-storage its 'stored rows need' line names",
+            f"run {command('where')}: pass the --safe-storage its 'stored keys need' line names",
         )
     value, own = key.secret.reveal(), field.split(".")[0]
-    if formats.looks_placeholder(value) or formats.looks_truncated(field, value):
+    if key_shapes.looks_placeholder(value) or key_shapes.looks_truncated(field, value):
         fix = f"{set_key(own)} and paste the full key"
         return LIKELY, f"{field} ({key.secret.masked}) is a placeholder or cut short", fix
-    if formats.check_format(field, value, base_url) != formats.UNEXPECTED:
+    if key_shapes.check_format(field, value, base_url) != key_shapes.UNEXPECTED:
         return None
-    vendor = formats.known_vendor(value)
+    vendor = known_vendor(value)
     if vendor and vendor != own:
         return (
             LIKELY,
@@ -294,8 +310,8 @@ def check_endpoint(profile: Profile, provider: Provider) -> Check:
         name,
         AZURE_REFUSED,
         OK,
-        f"endpoint {safe_url(endpoint)}, deployment {deployment}; Cursor stores no API version, so whether the "
-        f"endpoint accepts {AZURE_API_VERSION} is checked only by {command('doctor', '--online')} "
+        f"endpoint {safe_url(endpoint)}, deployment {_name_shown(deployment)}; Cursor stores no API version, so "
+        f"whether the endpoint accepts {AZURE_API_VERSION} is checked only by {command('doctor', '--online')} "
         "(--azure-api-version)",
     )
 
@@ -404,7 +420,7 @@ class Verification:
     host: str | None = None
     elapsed_ms: int | None = None
     slow: bool = False
-    rate_limit: dict | None = None
+    rate_limit: dict[str, Any] | None = None
 
 
 def host_of(url: str | None) -> str | None:
@@ -508,7 +524,7 @@ UNSENDABLE = (
 
 def _unsendable(secret: Secret) -> str | None:
     """Why a key cannot go in a header at all (checked before a request is built), or None."""
-    return UNSENDABLE if formats.unsendable(secret.reveal()) else None
+    return UNSENDABLE if key_shapes.unsendable(secret.reveal()) else None
 
 
 def _unsafe(base: str) -> str | None:
@@ -551,10 +567,8 @@ class Deadline:
     one byte every few seconds hold a check for hours. The cut socket's read fails, and the request ends."""
 
     def __init__(self, at: float) -> None:
-        import threading
-
         self.at, self.passed = at, False
-        self._sockets: list = []
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(at - time.monotonic(), 0.0), self._cut)
         self._timer.daemon = True
@@ -566,7 +580,7 @@ class Deadline:
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
 
-    def watch(self, sock) -> None:
+    def watch(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
             if self.passed:
@@ -582,9 +596,7 @@ class Deadline:
         return self.at - time.monotonic()
 
 
-def _shut(sock) -> None:
-    import socket
-
+def _shut(sock: socket.socket) -> None:
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSL socket's own touches its state
     except OSError:
@@ -595,54 +607,53 @@ class DeadlinePassed(Exception):
     """A check ran into its deadline (Deadline)."""
 
 
-def _opener(url: str, deadline: Deadline | None = None):
+def _opener(url: str, deadline: Deadline | None = None) -> url_request.OpenerDirector:
     """No redirects (a redirect would carry the key elsewhere); no proxy for this machine; every connection's
     socket watched by `deadline`."""
-    import urllib.request
 
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
+    class NoRedirect(url_request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    def watched(http_class):
-        def init(self, *args, **kwargs) -> None:  # the TCP socket is watched from its creation: a TLS handshake
-            http_class.__init__(self, *args, **kwargs)  # or a proxy tunnel dripping byte by byte is cut too
+    def watched(http_class: type[http_client.HTTPConnection]) -> type[http_client.HTTPConnection]:
+        # The TCP socket is watched from its creation: a TLS handshake or a proxy tunnel dripping byte by byte
+        # is cut too. (`self` is Any: _create_connection is http.client's private attribute.)
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            http_class.__init__(self, *args, **kwargs)
             create = self._create_connection
 
-            def create_watched(*a, **kw):
-                sock = create(*a, **kw)
+            def create_watched(*a: Any, **kw: Any) -> socket.socket:
+                sock: socket.socket = create(*a, **kw)
                 if deadline is not None:
                     deadline.watch(sock)
                 return sock
 
             self._create_connection = create_watched
 
-        return type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
+        subclass = type(f"Watched{http_class.__name__}", (http_class,), {"__init__": init})
+        return cast("type[http_client.HTTPConnection]", subclass)  # type() made it a subclass of http_class
 
-    class Http(urllib.request.HTTPHandler):
-        def do_open(self, http_class, req, **kw):
+    class Http(url_request.HTTPHandler):  # http_class: Any, as typeshed types it with a private protocol
+        def do_open(self, http_class: Any, req: url_request.Request, **kw: Any) -> http_client.HTTPResponse:
             return super().do_open(watched(http_class), req, **kw)
 
-    class Https(urllib.request.HTTPSHandler):
-        def do_open(self, http_class, req, **kw):
+    class Https(url_request.HTTPSHandler):
+        def do_open(self, http_class: Any, req: url_request.Request, **kw: Any) -> http_client.HTTPResponse:
             return super().do_open(watched(http_class), req, **kw)
 
-    proxies = urllib.request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
-    return urllib.request.build_opener(NoRedirect, proxies, Http, Https)
+    proxies = url_request.ProxyHandler({} if is_loopback(urlsplit(url).hostname) else None)
+    return url_request.build_opener(NoRedirect, proxies, Http, Https)
 
 
 def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> tuple[int, dict[str, str], bytes]:
     """One request; (status, lower-case headers, at most MAX_BODY bytes of body). Past `deadline`, its sockets
     are cut and DeadlinePassed is raised, whatever was read."""
-    import urllib.error
-    import urllib.request
-
     assert target.url is not None and target.secret is not None
     try:
         headers = auth_headers(target.provider, target.secret)
         if target.body is not None:
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(target.url, data=target.body, headers=headers, method=target.method)
+        request = url_request.Request(target.url, data=target.body, headers=headers, method=target.method)
     except Exception as exc:  # its text may quote a header, and so the key
         raise NotBuilt(type(exc).__name__) from None
     if deadline is not None:
@@ -650,7 +661,7 @@ def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> t
     try:
         with _opener(target.url, deadline).open(request, timeout=timeout) as response:
             answer = response.status, _lower(response.headers), response.read(ratelimit.MAX_BODY)
-    except urllib.error.HTTPError as exc:
+    except url_error.HTTPError as exc:
         with exc:
             try:
                 body = exc.read(ratelimit.MAX_BODY)
@@ -666,7 +677,7 @@ def _send(target: Target, timeout: float, deadline: Deadline | None = None) -> t
     return answer
 
 
-def _lower(headers) -> dict[str, str]:
+def _lower(headers: Message | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers.items() if headers else ())}
 
 
@@ -681,11 +692,9 @@ class NotBuilt(Exception):
 def _network_error(exc: BaseException, secret: Secret) -> str:
     """What went wrong, without text the server chose (it could echo the key back), and without the text of an
     error raised while the request was built or its headers checked (it may quote the key, escaped)."""
-    import http.client
-
     if isinstance(exc, NotBuilt):
         return f"not sent: the request could not be built ({exc})"
-    if isinstance(exc, http.client.HTTPException):
+    if isinstance(exc, http_client.HTTPException):
         return f"network error: the answer is not valid HTTP ({type(exc).__name__})"
     reason = getattr(exc, "reason", exc)
     if isinstance(exc, ValueError) or isinstance(reason, ValueError):  # http.client refusing a header or URL
@@ -701,7 +710,7 @@ def without_key(text: str, secret: Secret) -> str:
     forms |= {f.encode("unicode_escape").decode("ascii") for f in (value,)}
     for form in sorted((f for f in forms if len(f) >= 8), key=len, reverse=True):
         text = text.replace(form, "(the key)")
-    return formats.without_secrets(text)
+    return key_shapes.without_secrets(text)
 
 
 def verify(
@@ -709,9 +718,6 @@ def verify(
 ) -> Verification:
     """One request to a free endpoint; its status, rate-limit facts and how long it took. `deadline`
     (time.monotonic()) ends it, however slowly the server answers; by default DEADLINE_S from now."""
-    import http.client
-    import urllib.error
-
     found = Verification(target.provider, target.field, UNKNOWN, "", safe_url(target.url) if target.url else None)
     if target.skip or target.url is None or target.secret is None:
         return replace(found, reason=target.skip or "not checked")
@@ -724,7 +730,7 @@ def verify(
     except DeadlinePassed:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         return replace(found, reason=stopped(target, allowed), elapsed_ms=elapsed_ms, slow=True)
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException, NotBuilt) as exc:
+    except (url_error.URLError, OSError, ValueError, http_client.HTTPException, NotBuilt) as exc:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if _timed_out(exc):
             why = f"no answer within {timeout:g} s: {target.host} is slow or unreachable"
@@ -821,7 +827,7 @@ def _versioned(provider: str) -> bool:
 
 def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str]:
     host = target.host or "the server"
-    name = unquote(urlsplit(target.url or "").path.split("/")[-3])  # .../deployments/NAME/chat/completions
+    name = _name_shown(unquote(urlsplit(target.url or "").path.split("/")[-3]))  # .../deployments/NAME/chat/...
     if code in (401, 403):
         return INVALID, f"HTTP {code}: {host} rejected the key"
     if code == 404:
@@ -834,6 +840,11 @@ def _deployment_status(target: Target, code: int, body: bytes) -> tuple[str, str
         version = _api_version(target)
         return VERIFIED, f"deployment {name} answers with api-version {version} (the empty test request runs no model)"
     return UNKNOWN, f"HTTP {code} from {host} for deployment {name}: cannot tell"
+
+
+def _name_shown(name: Any) -> Any:
+    """A deployment name as shown: masked when it is a key pasted in the deployment box."""
+    return mask(name) if isinstance(name, str) and key_shapes.holds_a_key(name) else name
 
 
 def stopped(target: Target, allowed: float) -> str:
@@ -855,8 +866,6 @@ def verify_keys(
     """Check every key online, in parallel, in a stable order, all within `deadline_s` (each request's sockets
     are cut at the deadline; a check still running then, stuck in a name lookup say, is reported as stopped and
     left to end on its own: its thread is a daemon, so it never holds the process). `urls` is for tests."""
-    import threading
-
     todo = targets(profile, urls, check_api_version(api_version))
     deadline = time.monotonic() + min(deadline_s, DEADLINE_S)
     results: list[Verification | None] = [None] * len(todo)
@@ -894,13 +903,8 @@ def providers_with_keys(profile: Profile) -> list[str]:
     return [p.name for p in registry() if any(_key(profile, f) for f in p.settable_key_fields)]
 
 
-def installation_checks(inst, profile: Profile, rows) -> list[Check]:
+def installation_checks(inst: Installation, profile: Profile, rows: Mapping[str, Any]) -> list[Check]:
     """What the Cursor version and this tool's own journals tell: backups off, keys Cursor deleted, hidden keys."""
-    from ..changes.journal import vanished_keys
-    from ..cursor.reading import cursor_facts
-    from ..cursor.rows import SECRET_PREFIX
-    from .audit import unseen_keys, unseen_message
-
     providers = {SECRET_PREFIX + name: field.split(".")[0] for field, name in registry().key_row_names.items()}
     out = [
         Check(providers.get(row, "general"), KEY_GONE, LIKELY, note, _gone_fix(providers.get(row)))

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..cursor.urls import shown as shown_url
-from ..key_shapes import BROKEN, check_format, unsendable
-from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey
+from ..cursor import urls
+from ..key_shapes import BROKEN, check_format, holds_a_key, unsendable
+from ..model import EXTRA_PREFIX, MODEL_LAYOUT, SELECTED_PREFIX, Profile, StoredKey, mask
 from ..providers import registry
-from ..results import Invocation, Result, internal, omit_if_none
+from ..results import Invocation, Result, internal, jsonable, omit_if_none
 from ..versions import CursorFacts
 from .kept import Change
 from .provider_pages import billing
@@ -63,8 +63,6 @@ class ProviderView:
     in_bundle: tuple[str, ...] | None = field(default=None, repr=False)  # a bundle's: the names it holds
 
     def json(self) -> dict[str, Any]:
-        from ..results import jsonable
-
         out: dict[str, Any] = {"configured": self.configured}
         out.update({k: jsonable(v) for k, v in self.values.items()})
         if self.iam_role is not None:
@@ -92,9 +90,16 @@ class ModelsView:
 
     @classmethod
     def of(cls, fields: Mapping[str, Any]) -> ModelsView:
-        lists = {name: tuple(fields.get(f, ())) for name, f in MODEL_LAYOUT.items()}
-        chosen = {k[len(SELECTED_PREFIX) :]: v for k, v in sorted(fields.items()) if k.startswith(SELECTED_PREFIX)}
+        lists = {name: tuple(map(not_a_key_shown, fields.get(f, ()))) for name, f in MODEL_LAYOUT.items()}
+        chosen = {k[len(SELECTED_PREFIX) :]: not_a_key_shown(v) for k, v in sorted(fields.items())
+                  if k.startswith(SELECTED_PREFIX)}  # fmt: skip
         return cls(**lists, selected=chosen)
+
+
+def not_a_key_shown(value: Any) -> Any:
+    """A model name or a setting as shown: masked when it is a key pasted in the wrong box of Cursor's settings
+    (a model name, the Azure deployment), which no real name looks like."""
+    return mask(value) if isinstance(value, str) and holds_a_key(value) else value
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ def provider_views(profile: Profile, *, reveal: bool) -> dict[str, ProviderView]
             elif json_name == "enabled":
                 values[json_name] = bool(value)
             else:
-                values[json_name] = value if reveal else shown_url(value)
+                values[json_name] = value if reveal else not_a_key_shown(urls.shown(value))
         has_key = any(values.get(k) for k in key_names)
         configured = has_key or bool(values.get("base_url"))
         role = profile.uses_role(record.name) if record.role else None

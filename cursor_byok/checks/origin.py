@@ -24,7 +24,7 @@ from ..cursor.rows import ANY_SECRET_PREFIX
 from ..errors import DecryptFailed
 from ..private_files import read_small
 from ..results import Invocation
-from ..safestorage import oscrypt as ss
+from ..safestorage import oscrypt
 from ..safestorage.backends import SafeStorage
 
 V10 = b"v10"
@@ -53,7 +53,7 @@ def _v10_rows(rows: Mapping[str, Any]) -> list[bytes]:
             continue
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         try:
-            blob = ss.decode_buffer_json(text if isinstance(text, str) else "")
+            blob = oscrypt.decode_buffer_json(text if isinstance(text, str) else "")
         except ValueError:
             continue
         if blob.startswith(V10):
@@ -78,7 +78,7 @@ def origin_of(inst: Installation, rows: Mapping[str, Any], storage: SafeStorage)
     if storage.scheme != "linux":
         return None
     blobs = _v10_rows(rows)
-    basic = ss.linux_basic_codec()
+    basic = oscrypt.linux_basic_codec()
     for blob in blobs:
         try:
             basic.decrypt(blob)

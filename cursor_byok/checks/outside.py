@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..cursor import settings_json
+from ..cursor.rows import BLOB_KEY, parse_blob
+from ..cursor.settings_json import has_setting
+from ..cursor.store import Store
+from ..errors import ByokError
 from ..model import RAW, RAW_WORDS, Profile, provider_of
 from ..providers import Myth, Provider, registry
 from .doctor import IGNORED, KEY_GONE, LIKELY, NOTE, UNKNOWN_ROWS, Check, command
+from .report import BYOK_ROW_PREFIXES, unknown_entries
 
 REWRITER = "one such tool rewrites it every 1.5 s while Cursor runs"
 PLACES = {
@@ -35,12 +41,6 @@ class Found:
 def gather(inst: Any) -> Found:
     """Read User/settings.json (bounded, JSONC), the rows under the BYOK places (for the names of the myth rows
     present, and of the rows and fields this tool does not know). The only I/O here."""
-    from ..cursor import settings_json
-    from ..cursor.rows import BLOB_KEY
-    from ..cursor.store import Store
-    from ..errors import ByokError
-    from .report import BYOK_ROW_PREFIXES, unknown_entries
-
     udd = getattr(inst, "user_data_dir", None)
     settings = settings_json.read(udd / "User" / "settings.json") if udd is not None else None
     names = [m.name for _p, m in registry().myths if m.place == "row"]
@@ -90,8 +90,6 @@ def raw_row_checks(profile: Profile) -> list[Check]:
 
 
 def myth_found(myth: Myth, blob: Mapping[str, Any], found: Found) -> bool:
-    from ..cursor.settings_json import has_setting
-
     if myth.place == "settings.json":
         return found.settings is not None and has_setting(dict(found.settings), myth.name)
     if myth.place == "blob":
@@ -146,7 +144,5 @@ def ignored_checks(profile: Profile, blob: Mapping[str, Any], found: Found) -> l
 
 def outside_checks(inst: Any, profile: Profile, rows: Mapping[str, Any]) -> list[Check]:
     """Every check of this module, for doctor_report."""
-    from ..cursor.rows import parse_blob
-
     blob, found = parse_blob(rows, []), gather(inst)
     return [*raw_row_checks(profile), *ignored_checks(profile, blob, found), *unknown_check(found)]

@@ -13,11 +13,34 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import platform
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .. import __version__
+from ..cursor import blob_patch, paths
+from ..cursor.reading import cursor_facts
+from ..cursor.rows import (
+    BLOB_KEY,
+    ENCRYPTED_ROW_PREFIXES,
+    PLAIN_PREFIX,
+    SECRET_PREFIX,
+    as_text,
+    blob_paths,
+    ciphertext,
+    encrypted_prefixes,
+    is_cursor_own,
+    parse_blob,
+    raw_value,
+)
+from ..cursor.store import Store
+from ..providers import registry
 from ..results import Result, internal
+from ..safestorage import oscrypt
+from ..versions import FACT_ROWS
+from .surroundings import side_copy_paths
 
 MAX_GROUPS = 100  # prefixes counted one by one; the rest are counted together
 OTHER = "(other prefixes)"
@@ -81,20 +104,21 @@ def encoded_kind(seg: str) -> str | None:
 
 def value_type(value: Any) -> str:
     """What kind of value a row holds, never the value: text, json-<type>, buffer-json (<prefix>), blob."""
-    from ..cursor.rows import as_text
-    from ..safestorage import oscrypt as ss
-
     if isinstance(value, (bytes, bytearray, memoryview)) and as_text(value) is None:
         return "blob"
     text = as_text(value) or ""
     try:
-        data = ss.decode_buffer_json(text)
+        data = oscrypt.decode_buffer_json(text)
     except ValueError:
         data = None
     if data is not None:
         if not data:
             return "buffer-json (empty)"
-        return f"buffer-json ({ss.prefix_of(data)})" if ss.has_version_prefix(data) else "buffer-json (no prefix)"
+        return (
+            f"buffer-json ({oscrypt.prefix_of(data)})"
+            if oscrypt.has_version_prefix(data)
+            else "buffer-json (no prefix)"
+        )
     try:
         return "json-" + json_type(json.loads(text))
     except (ValueError, RecursionError):
@@ -165,16 +189,12 @@ class CursorReport(Result):
 
 def known_rows() -> tuple[frozenset[str], frozenset[str]]:
     """(names known after `cursorAuth/`, names known after `secret://cursorAuth/`): the providers' rows."""
-    from ..providers import registry
-
     names = frozenset(registry().key_row_names.values())
     return names, names
 
 
 def blob_places() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     """(top-level BYOK fields, container -> its known sub-fields), from the registry and the model lists."""
-    from ..cursor.rows import blob_paths
-
     top: set[str] = set()
     inner: dict[str, set[str]] = {}
     for path in blob_paths().values():
@@ -191,8 +211,6 @@ def blob_places() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
 def row_unknowns(rows: Mapping[str, Any], myths: Iterable[str]) -> list[Unknown]:
     """Rows under cursorAuth/ and secret://cursorAuth/ that are neither a provider's key row, one of Cursor's
     own account rows, nor a setting people believe in (those are `ignored`)."""
-    from ..cursor.rows import PLAIN_PREFIX, SECRET_PREFIX, is_cursor_own
-
     plain, secret = known_rows()
     skip = set(myths)
     out = []
@@ -234,10 +252,6 @@ def _field(value: Any) -> tuple[str, int]:
 
 def key_forms(rows: Mapping[str, Any], blob: Mapping[str, Any]) -> dict[str, int]:
     """How the stored keys are kept, counted, from the rows alone (nothing is decrypted)."""
-    from ..cursor import blob_patch
-    from ..cursor.rows import PLAIN_PREFIX, SECRET_PREFIX, ciphertext, raw_value
-    from ..providers import registry
-
     found: dict[str, int] = {}
 
     def count(form: str) -> None:
@@ -260,15 +274,11 @@ def key_forms(rows: Mapping[str, Any], blob: Mapping[str, Any]) -> dict[str, int
 
 
 def _own(name: str) -> bool:
-    from ..cursor.rows import is_cursor_own
-
     return is_cursor_own(name)
 
 
 def row_groups(keys: Iterable[str]) -> dict[str, int]:
     """Rows outside the BYOK places, counted by prefix (the part up to the first `/`, `.` or `:`), redacted."""
-    from ..cursor.rows import BLOB_KEY
-
     counts: dict[str, int] = {}
     for key in keys:
         if key.startswith(BYOK_ROW_PREFIXES) or key == BLOB_KEY:
@@ -290,10 +300,6 @@ def row_groups(keys: Iterable[str]) -> dict[str, int]:
 
 def read_rows(db: Any) -> tuple[dict[str, Any], list[str], str | None]:
     """(the rows under the BYOK places and Cursor's facts, every ItemTable key, the journal mode)."""
-    from ..cursor.rows import BLOB_KEY, ENCRYPTED_ROW_PREFIXES
-    from ..cursor.store import Store
-    from ..versions import FACT_ROWS
-
     with Store(db) as st:
         rows = st.get_items((BLOB_KEY, *FACT_ROWS), (*BYOK_ROW_PREFIXES, *ENCRYPTED_ROW_PREFIXES))
         return rows, st.keys(), st.journal_mode()
@@ -301,9 +307,6 @@ def read_rows(db: Any) -> tuple[dict[str, Any], list[str], str | None]:
 
 def unknown_entries(rows: Mapping[str, Any]) -> tuple[list[Unknown], int, list[str]]:
     """(the unknown rows and fields, how many other blob fields, the settings people believe in found)."""
-    from ..cursor.rows import parse_blob
-    from ..providers import registry
-
     blob = parse_blob(rows, [])
     myths = registry().myths
     row_myths = [m.name for _p, m in myths if m.place == "row"]
@@ -315,22 +318,12 @@ def unknown_entries(rows: Mapping[str, Any]) -> tuple[list[Unknown], int, list[s
 
 def home_relative(text: str) -> str:
     """Text with the home folder written `~` (a path in it names the user)."""
-    from pathlib import Path
-
     home = str(Path.home())
     return text.replace(home, "~") if len(home) > 1 else text
 
 
 def describe(inst: Any, storage: Any) -> CursorReport:
     """The report of one installation (`storage`: its SafeStorage, whose backend is only named, never asked)."""
-    import platform
-
-    from .. import __version__
-    from ..cursor import paths as locate
-    from ..cursor.reading import cursor_facts
-    from ..cursor.rows import encrypted_prefixes, parse_blob
-    from .surroundings import side_copy_paths
-
     rows, keys, mode = read_rows(inst.db_path)
     facts = cursor_facts(inst, rows)
     found, others, ignored = unknown_entries(rows)
@@ -352,7 +345,7 @@ def describe(inst: Any, storage: Any) -> CursorReport:
         side_copies=len(side_copy_paths(inst.db_path)),
         backend=backend,
         key_forms=key_forms(rows, parse_blob(rows, [])),
-        profiles=1 + len(locate.profiles(inst)),
+        profiles=1 + len(paths.profiles(inst)),
         unknown=tuple(found),
         ignored=tuple(ignored),
         other_rows=row_groups(keys),

@@ -10,12 +10,11 @@ from ..cursor.paths import Installation
 from ..cursor.reading import load_profile
 from ..results import Invocation, Result, internal
 from ..safestorage.backends import SafeStorage
-from . import audit as auditing
-from . import doctor as diagnosing
-from . import outside
+from . import audit, doctor, outside
 from .kept import SWITCHED_OFF, Change, changes_since
 from .origin import origin_notes
 from .provider_pages import billing
+from .surroundings import gather
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,8 @@ class DoctorReport(Result):
     """`doctor`: one check per provider and symptom, the online key checks when asked, and the billing pages."""
 
     db: str
-    checks: tuple[diagnosing.Check, ...]
-    online: tuple[diagnosing.Verification, ...] | None
+    checks: tuple[doctor.Check, ...]
+    online: tuple[doctor.Verification, ...] | None
     costs: tuple[Cost, ...]
     summary: DoctorSummary
     invocation: Invocation = internal(Invocation())  # the global options its commands carry, for more hints
@@ -84,13 +83,11 @@ def audit_report(
     file_progress: Any = None,
 ) -> AuditReport:
     """The audit of one installation; `fail_on`: the least severe finding that counts as a problem."""
-    from .surroundings import gather
-
     profile, _rows = load_profile(inst, storage)
-    found = auditing.audit(profile, gather(inst, storage, progress, file_progress))
+    found = audit.audit(profile, gather(inst, storage, progress, file_progress))
     findings = tuple(AuditFinding(f.code, f.severity, f.subject, f.message, f.fix) for f in found)
-    problems = fail_on != "none" and any(auditing.RANK[f.severity] >= auditing.RANK[fail_on] for f in found)
-    return AuditReport(str(inst.db_path), findings, auditing.summary(found), problems)
+    problems = fail_on != "none" and any(audit.RANK[f.severity] >= audit.RANK[fail_on] for f in found)
+    return AuditReport(str(inst.db_path), findings, audit.summary(found), problems)
 
 
 def costs(providers: Iterable[str]) -> tuple[Cost, ...]:
@@ -102,44 +99,44 @@ def doctor_report(
     storage: SafeStorage,
     *,
     online: bool = False,
-    azure_api_version: str = diagnosing.AZURE_API_VERSION,
+    azure_api_version: str = doctor.AZURE_API_VERSION,
     provider_urls: Mapping[str, str] | None = None,
-    timeout: float = diagnosing.TIMEOUT_S,
-    slow_s: float = diagnosing.SLOW_S,
+    timeout: float = doctor.TIMEOUT_S,
+    slow_s: float = doctor.SLOW_S,
     invocation: Invocation | None = None,
-    deadline_s: float = diagnosing.DEADLINE_S,
+    deadline_s: float = doctor.DEADLINE_S,
 ) -> DoctorReport:
     """Doctor's checks for one installation. `provider_urls` (provider -> base URL) replaces the official
     URLs: it is for tests, which point it at a server on 127.0.0.1; the CLI never sets it. The online checks
     end within `deadline_s` (at most doctor.DEADLINE_S), however slowly a server answers. `invocation`: the
     global options the user ran with, which every command in a "what to do" carries, so that it works when
     pasted."""
-    diagnosing.check_api_version(azure_api_version)
+    doctor.check_api_version(azure_api_version)
     profile, rows = load_profile(inst, storage)
     verifications = None
     if online:
-        verifications = diagnosing.verify_keys(
+        verifications = doctor.verify_keys(
             profile, urls=provider_urls, api_version=azure_api_version, timeout=timeout, slow_s=slow_s,
             deadline_s=deadline_s,
         )  # fmt: skip
     invocation = invocation or Invocation()
     changed = changes_since(inst.db_path, rows, invocation)
-    checks = diagnosing.in_order(without_reenable(
-        [*diagnosing.offline_checks(profile), *diagnosing.installation_checks(inst, profile, rows),
+    checks = doctor.in_order(without_reenable(
+        [*doctor.offline_checks(profile), *doctor.installation_checks(inst, profile, rows),
          *outside.outside_checks(inst, profile, rows)], changed
     ) + [kept_check(c) for c in changed])  # fmt: skip
-    checks = diagnosing.in_order([*(with_invocation(c, invocation) for c in checks), *unreadable_checks(
+    checks = doctor.in_order([*(with_invocation(c, invocation) for c in checks), *unreadable_checks(
         origin_notes(inst, rows, storage, invocation))])  # fmt: skip
     found = [v.status for v in verifications or ()]
     summary = DoctorSummary(
-        sum(1 for c in checks if c.verdict == diagnosing.LIKELY),
-        found.count(diagnosing.INVALID),
-        found.count(diagnosing.RATE_LIMITED),
-        found.count(diagnosing.REFUSED),
+        sum(1 for c in checks if c.verdict == doctor.LIKELY),
+        found.count(doctor.INVALID),
+        found.count(doctor.RATE_LIMITED),
+        found.count(doctor.REFUSED),
     )
     online_part = None if verifications is None else tuple(verifications)
     return DoctorReport(
-        str(inst.db_path), tuple(checks), online_part, costs(diagnosing.providers_with_keys(profile)), summary,
+        str(inst.db_path), tuple(checks), online_part, costs(doctor.providers_with_keys(profile)), summary,
         invocation,
     )  # fmt: skip
 
@@ -148,29 +145,29 @@ UNREADABLE = "keys unreadable here"  # made on another OS (checks.origin): Curso
 TOOL = "`cursor-byok "  # how doctor's checks quote a command of this tool (checks.doctor.command)
 
 
-def kept_check(change: Change) -> diagnosing.Check:
+def kept_check(change: Change) -> doctor.Check:
     """A value Cursor changed since this tool wrote it: a key switched off, custom models dropped."""
     provider = change.field.split(".")[0]
-    return diagnosing.Check(provider, diagnosing.NOT_SHOWN, diagnosing.LIKELY, change.detail, change.advice)
+    return doctor.Check(provider, doctor.NOT_SHOWN, doctor.LIKELY, change.detail, change.advice)
 
 
-def without_reenable(checks: list[diagnosing.Check], changed: tuple[Change, ...]) -> list[diagnosing.Check]:
+def without_reenable(checks: list[doctor.Check], changed: tuple[Change, ...]) -> list[doctor.Check]:
     """A key Cursor switched off is said once, by its own check: no generic "a key is saved but it is off" (whose
     "switch it on" would be wrong where a team plan may forbid the key)."""
     held = {c.field.split(".")[0] for c in changed if c.change == SWITCHED_OFF}
-    return [c for c in checks if not (c.provider in held and c.symptom == diagnosing.NOT_SHOWN)]
+    return [c for c in checks if not (c.provider in held and c.symptom == doctor.NOT_SHOWN)]
 
 
-def unreadable_checks(notes: Iterable[str]) -> list[diagnosing.Check]:
+def unreadable_checks(notes: Iterable[str]) -> list[doctor.Check]:
     """Keys made on another OS (checks.origin): Cursor cannot use them here either, and deletes them."""
     out = []
     for note in notes:
         detail, _, fix = note.partition(". ")
-        out.append(diagnosing.Check("general", UNREADABLE, diagnosing.LIKELY, detail, fix[:1].lower() + fix[1:]))
+        out.append(doctor.Check("general", UNREADABLE, doctor.LIKELY, detail, fix[:1].lower() + fix[1:]))
     return out
 
 
-def with_invocation(check: diagnosing.Check, invocation: Invocation) -> diagnosing.Check:
+def with_invocation(check: doctor.Check, invocation: Invocation) -> doctor.Check:
     """The check with each quoted `cursor-byok ...` command carrying the user's global options."""
     if not invocation.globals:
         return check

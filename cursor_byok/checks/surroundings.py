@@ -11,12 +11,17 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
+from ..changes import journal
 from ..cursor.paths import Installation, command_for
+from ..cursor.rows import PLAIN_PREFIX, ROW_PREFIXES, SECRET_PREFIX, as_text, plain_value, read_profile, row_keys
+from ..cursor.store import Store, stream_item_values
 from ..errors import ByokError
 from ..model import Secret
+from ..providers import registry
 from ..safestorage import argv_json
+from ..safestorage.backends import SafeStorage
 from .audit import SCAN_OVERLAP, FileScan, FoundKey, SideCopy, Surroundings, key_strings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -76,7 +81,9 @@ def read_windows(path: Path, progress: FileProgress | None = None) -> Iterator[t
             buf[:keep] = buf[size - keep : size]  # the tail of this window starts the next one
 
 
-def found_in(data, where: str = "", *, first: bool = True, last: bool = True, end=None) -> list[FoundKey]:
+def found_in(
+    data: bytes | bytearray, where: str = "", *, first: bool = True, last: bool = True, end: int | None = None
+) -> list[FoundKey]:
     pairs = key_strings(data, first=first, last=last, end=end)
     return [FoundKey(vendor, Secret(value), where) for vendor, value in pairs]
 
@@ -89,11 +96,10 @@ def scan_raw(path: Path, progress: FileProgress | None = None) -> tuple[FoundKey
     return tuple(found.values())
 
 
-def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileProgress | None = None) -> SideCopy:
+def read_side_copy(
+    path: Path, inst: Installation, storage: SafeStorage, file_progress: FileProgress | None = None
+) -> SideCopy:
     """A backup's profile; when SQLite cannot read it, the key shapes in its raw bytes."""
-    from ..cursor.rows import ROW_PREFIXES, read_profile, row_keys
-    from ..cursor.store import Store
-
     name = display(path, inst)
     try:
         with Store(path, snapshot=True) as st:
@@ -107,14 +113,9 @@ def read_side_copy(path: Path, inst: Installation, storage, file_progress: FileP
     return SideCopy(name, read_profile(rows, storage), found=shadowed_plain_keys(rows))
 
 
-def shadowed_plain_keys(rows) -> tuple:
+def shadowed_plain_keys(rows: Mapping[str, Any]) -> tuple[FoundKey, ...]:
     """Plain cursorAuth/* key rows that a secret:// row for the same provider hides from read_profile:
     old keys left behind in a copy, which the audit must still see."""
-    from ..cursor.rows import PLAIN_PREFIX, SECRET_PREFIX, as_text, plain_value
-    from ..model import Secret
-    from ..providers import registry
-    from .audit import FoundKey
-
     out = []
     for field, name in registry().key_row_names.items():
         if SECRET_PREFIX + name in rows and PLAIN_PREFIX + name in rows:
@@ -138,8 +139,6 @@ def scan_file(path: Path, kind: str, inst: Installation, file_progress: FileProg
 
 def scan_workspace(path: Path, inst: Installation) -> FileScan:
     """Key shapes in a workspace database's ItemTable values (never cursorDiskKV)."""
-    from ..cursor.store import stream_item_values
-
     name = display(path, inst)
     found: list[FoundKey] = []
     try:
@@ -151,7 +150,10 @@ def scan_workspace(path: Path, inst: Installation) -> FileScan:
 
 
 def gather(
-    inst: Installation, storage, progress: Progress | None = None, file_progress: FileProgress | None = None
+    inst: Installation,
+    storage: SafeStorage,
+    progress: Progress | None = None,
+    file_progress: FileProgress | None = None,
 ) -> Surroundings:
     """Read every file the audit looks at; `progress(done, total)` after each one, and
     `file_progress(path, bytes done, size)` while a raw scan reads a file over 100 MiB."""
@@ -186,8 +188,6 @@ def gather(
 
 def read_foreign_schema(db: Path) -> list[str]:
     """The schema objects of the database that Cursor does not make (nothing when it cannot be read)."""
-    from ..cursor.store import Store
-
     try:
         with Store(db) as st:
             return st.foreign_schema()
@@ -197,8 +197,6 @@ def read_foreign_schema(db: Path) -> list[str]:
 
 def journals_with_keys(db: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(id, rows) of this database's undo journals that keep an old key value."""
-    from ..changes import journal
-
     try:
         found = journal.entries(db=db)
     except ByokError:  # a journal folder the tool refuses: undo and writes say so

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from ..changes import journal
 from ..changes.write import stored_prefixes
-from ..cursor import paths as locate
+from ..cursor import paths
 from ..cursor.reading import cursor_facts
 from ..cursor.rows import ENCRYPTED_ROW_PREFIXES
 from ..cursor.store import Store
@@ -81,7 +81,7 @@ def backends_needed(rows: Mapping[str, Any], scheme: str) -> dict[str, str]:
     return {p.decode(errors="replace"): row_backend_words(scheme, p) for p in sorted(stored_prefixes(rows))}
 
 
-def journal_place(inst: locate.Installation) -> JournalPlace:
+def journal_place(inst: paths.Installation) -> JournalPlace:
     folder = journal.journal_dir()
     try:
         count: int | None = len(journal.entries(db=inst.db_path))
@@ -90,7 +90,7 @@ def journal_place(inst: locate.Installation) -> JournalPlace:
     return JournalPlace(str(folder), f"*.{journal.db_tag(inst.db_path)}.json", count)
 
 
-def describe(inst: locate.Installation, storage: SafeStorage, *, used: bool) -> Found:
+def describe(inst: paths.Installation, storage: SafeStorage, *, used: bool) -> Found:
     """One installation: one open reads its journal mode, Cursor's facts and the secret:// rows."""
     size = inst.db_path.stat().st_size if inst.db_path.is_file() else None
     mode = error = None
@@ -105,9 +105,9 @@ def describe(inst: locate.Installation, storage: SafeStorage, *, used: bool) -> 
             rows_need = backends_needed(rows, storage.scheme)
         except ByokError as exc:
             error = str(exc)
-    running = locate.cursor_running(inst)
-    profiles = (ProfileInfo(locate.DEFAULT_PROFILE, None, str(inst.db_path)),
-                *(ProfileInfo(p.name, p.location, str(p.db)) for p in locate.profiles(inst)))  # fmt: skip
+    running = paths.cursor_running(inst)
+    profiles = (ProfileInfo(paths.DEFAULT_PROFILE, None, str(inst.db_path)),
+                *(ProfileInfo(p.name, p.location, str(p.db)) for p in paths.profiles(inst)))  # fmt: skip
     return Found(
         db=str(inst.db_path),
         user_data_dir=str(inst.user_data_dir) if inst.user_data_dir else None,
@@ -128,10 +128,10 @@ def describe(inst: locate.Installation, storage: SafeStorage, *, used: bool) -> 
 
 
 def installations(
-    found: list[locate.Installation], storage_for: Any, searched: list[locate.Installation]
+    found: list[paths.Installation], storage_for: Any, searched: list[paths.Installation]
 ) -> Installations:
     """The `where` result for the installations found (the first is used); none: DatabaseNotFound naming the
     paths searched."""
     if not found:
-        raise locate.not_found(searched)
+        raise paths.not_found(searched)
     return Installations(tuple(describe(inst, storage_for(inst), used=n == 0) for n, inst in enumerate(found)))

@@ -9,7 +9,7 @@
 
 The group and its error handling are in group.py, exit codes in exits.py,
 shared options in options.py, prompts in prompts.py, printing in output.py,
-and the flow every write command shares (plan, confirm, apply, report) in
+and the flow every write command shares (plan, confirm, write, report) in
 writes.py. Each command turns its options into a library call and renders the
 result; the work itself is in cursor_byok.library.
 """

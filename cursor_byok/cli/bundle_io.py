@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from .. import errors as E
+from ..errors import BundleAuthError, BundleError, InputError
+from ..model import MIN_PASSPHRASE
 
 if TYPE_CHECKING:
     from ..library.move import Bundle
 from .lib import age_envelope, key_shapes, move, private_files
 from .options import read_passphrase_option
 from .output import is_terminal, status
-from .prompts import MIN_PASSPHRASE, hidden_prompt, new_passphrase_prompt, open_with_tries
+from .prompts import hidden_prompt, new_passphrase_prompt, open_with_tries
 
 RECIPIENTS_FILE_LIMIT = 1 << 20
 
@@ -27,7 +28,7 @@ def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ..
             text = private_files.read_small(path, RECIPIENTS_FILE_LIMIT).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise E.InputError(f"{key_shapes.shown_path(path)}: cannot read recipients ({why})") from None
+            raise InputError(f"{key_shapes.shown_path(path)}: cannot read recipients ({why})") from None
         out += age_envelope.parse_recipients_file(text, key_shapes.shown_path(path))
     return out
 
@@ -41,16 +42,18 @@ def read_input_file(path: str) -> bytes:
             with open(path, "rb") as fh:
                 data = fh.read(MAX_BUNDLE + 1)
     except OSError as exc:
-        raise E.InputError(f"{key_shapes.shown_path(path)}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{key_shapes.shown_path(path)}: cannot read ({exc.strerror})") from None
     if len(data) > MAX_BUNDLE:
-        raise E.BundleError(
+        raise BundleError(
             f"{key_shapes.shown_path(path)}: larger than {MAX_BUNDLE >> 20} MiB, which no bundle is; "
             "check the file name"
         )
     return data
 
 
-def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passphrase_env) -> Bundle:
+def load_bundle_cli(
+    path: str, identity: tuple[str, ...], passphrase_file: str | None, passphrase_env: str | None
+) -> Bundle:
     data = read_input_file(path)
     header = age_envelope.precheck(data)
     ask = hidden_prompt() if path != "-" else None
@@ -58,23 +61,23 @@ def load_bundle_cli(path: str, identity: tuple[str, ...], passphrase_file, passp
         value = read_passphrase_option(passphrase_file, passphrase_env)
         if value is None:
             if ask is None:
-                raise E.BundleAuthError(
+                raise BundleAuthError(
                     "this bundle needs its passphrase: pass --passphrase-file F or --passphrase-env VAR"
                 )
             return open_with_tries(data, ask)
         with status("deriving key…"):
             return move.open_bundle(data, passphrases=[value])
     if not identity:
-        raise E.BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
+        raise BundleAuthError("this bundle is encrypted to recipients: pass -i IDENTITY_FILE")
     return move.open_bundle(data, identity_files=identity, ask=ask)
 
 
-def export_passphrase(passphrase_file, passphrase_env) -> str:
+def export_passphrase(passphrase_file: str | None, passphrase_env: str | None) -> str:
     value = read_passphrase_option(passphrase_file, passphrase_env)
     if value is None:
         if not is_terminal(sys.stdin):
-            raise E.InputError("no passphrase: pass --passphrase-file F, --passphrase-env VAR, or -r RECIPIENT")
+            raise InputError("no passphrase: pass --passphrase-file F, --passphrase-env VAR, or -r RECIPIENT")
         value = new_passphrase_prompt()
     if len(value) < MIN_PASSPHRASE:
-        raise E.InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or -r RECIPIENT")
+        raise InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or -r RECIPIENT")
     return value

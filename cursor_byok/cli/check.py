@@ -9,8 +9,7 @@ import click
 
 from .exits import Exit
 from .group import main
-from .lib import check as library
-from .lib import render
+from .lib import check, render
 from .options import api_context, json_option, verbose
 from .output import ScanProgress, echo, emit_json, is_terminal
 
@@ -25,7 +24,7 @@ from .output import ScanProgress, echo, emit_json, is_terminal
     help=f"Exit {int(Exit.FINDINGS)} when a finding is at least this severe (none: never).",
 )
 @click.pass_context
-def audit(ctx, as_json: bool, fail_on: str) -> None:
+def audit(ctx: click.Context, as_json: bool, fail_on: str) -> None:
     """Check stored keys, their protection, and old copies in files around the database.
 
     \b
@@ -36,9 +35,9 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
     """
     progress = ScanProgress() if is_terminal(sys.stderr) else None
     try:
-        report = library.audit(
+        report = check.audit(
             api_context(ctx), progress=progress, file_progress=progress.file_bytes if progress else None,
-            fail_on=cast("library.FailOn", fail_on),
+            fail_on=cast("check.FailOn", fail_on),
         )  # fmt: skip
     finally:
         if progress is not None:
@@ -62,7 +61,7 @@ def audit(ctx, as_json: bool, fail_on: str) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Show every check, the ok ones too, and the billing pages.")
 @json_option
 @click.pass_context
-def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: bool) -> None:
+def doctor(ctx: click.Context, online: bool, azure_api_version: str, show_all: bool, as_json: bool) -> None:
     """Explain likely causes of Cursor's BYOK errors (401, 403, 429, missing models, Azure, slow responses).
 
     What needs attention comes first; --all shows every check. Exits 13
@@ -79,7 +78,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
       cursor-byok doctor --online --all
       cursor-byok doctor --online --azure-api-version 2025-01-01-preview --json
     """
-    report = library.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
+    report = check.doctor(api_context(ctx), online=online, azure_api_version=azure_api_version)
     if as_json:
         emit_json(report.to_json())
     else:
@@ -93,7 +92,7 @@ def doctor(ctx, online: bool, azure_api_version: str, show_all: bool, as_json: b
 @main.command()
 @json_option
 @click.pass_context
-def report(ctx, as_json: bool) -> None:
+def report(ctx: click.Context, as_json: bool) -> None:
     """Describe this Cursor, redacted, for a bug report or to compare machines.
 
     Names its version and where that came from, the journal mode, backups, the
@@ -106,7 +105,7 @@ def report(ctx, as_json: bool) -> None:
       cursor-byok report
       cursor-byok report --json > cursor-report.json
     """
-    result = library.report(api_context(ctx))
+    result = check.report(api_context(ctx))
     if as_json:
         emit_json(result.to_json())
     else:

@@ -8,15 +8,15 @@ import click
 
 from .exits import Exit
 from .group import main
-from .lib import demo as demos
+from .lib import demo
 from .options import json_option
 from .output import echo, emit_json
 
 
-@main.command()
+@main.command("demo")
 @click.option("--keep", is_flag=True, help="Keep the temporary folder to look around.")
 @json_option
-def demo(keep: bool, as_json: bool) -> None:
+def demo_cmd(keep: bool, as_json: bool) -> None:
     """Move keys between two sample Cursor installs (needs no Cursor).
 
     \b
@@ -24,7 +24,7 @@ def demo(keep: bool, as_json: bool) -> None:
       cursor-byok demo
       cursor-byok demo --keep     # keep the folder to run list, audit or doctor on it
     """
-    result = demos.run(echo=None if as_json else echo, keep=keep)
+    result = demo.demo(echo=None if as_json else echo, keep=keep)
     if as_json:
         emit_json(result.to_json())
     if not result.ok:

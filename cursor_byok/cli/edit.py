@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
 
 import click
 
-from .. import errors as E
+from ..errors import InputError
+from ..model import KeyStorage, Secret
 from .group import main
-from .lib import edit as library
-from .lib import read as read_library
-from .lib import render
-from .lib import wanted as onboard
+from .lib import edit, read, render, wanted
 from .options import (
     ProviderName,
     allow_endpoint_option,
@@ -29,25 +28,41 @@ from .output import echo, emit_json, is_terminal
 from .prompts import confirm_commands, hidden_prompt
 from .writes import TerminalRun
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-def key_reader(provider: str, sources: dict):
+
+class KeySources(TypedDict):
+    """`set`'s key source options, as click passes them."""
+
+    key_env: str | None
+    key_file: str | None
+    key_stdin: bool
+    secret_key_env: str | None
+    secret_key_file: str | None
+
+
+def key_reader(provider: str, sources: KeySources) -> Callable[[], dict[str, Secret]]:
     """`set`'s key sources, checked now; the function it returns reads them (step 2, after preflight)."""
-    specs = onboard.set_key_specs(provider, **sources)
+    specs = wanted.set_key_specs(provider, **sources)
     if "stdin" in specs.values() and is_terminal(sys.stdin):
-        raise E.InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
-    read_stdin = lambda: sys.stdin.read(onboard.SOURCE_LIMIT + 1)  # noqa: E731 - bounded: stdin may be /dev/zero
-    return lambda: onboard.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
+        raise InputError("--key-stdin reads a pipe; on a terminal leave it out to get a hidden prompt")
+
+    def read_stdin() -> str:
+        return sys.stdin.read(wanted.SOURCE_LIMIT + 1)  # bounded: stdin may be /dev/zero
+
+    return lambda: wanted.read_set_keys(specs, read_stdin=read_stdin, prompt=hidden_prompt())
 
 
 def check_key_sources(no_key: bool, from_row: bool, given: bool, settings: bool) -> None:
     """`set` takes one key source at most: a source given, --from-row (the stored key) or --no-key."""
     if no_key and (given or from_row or not settings):
-        raise E.InputError(
+        raise InputError(
             "--no-key takes no key source; drop one or the other" if given or from_row
             else "nothing to set: give --base-url, --deployment, --region, --enable or --disable"
         )  # fmt: skip
     if from_row and given:
-        raise E.InputError("--from-row takes the key already stored: drop the other key source")
+        raise InputError("--from-row takes the key already stored: drop the other key source")
 
 
 @main.command("set")
@@ -72,8 +87,10 @@ def check_key_sources(no_key: bool, from_row: bool, given: bool, settings: bool)
 @key_storage_option
 @write_options
 @click.pass_context
-def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabled, force, key_storage, dry_run,
-            check, wait, yes, as_json, **sources) -> None:  # fmt: skip
+def set_cmd(ctx: click.Context, provider: str, no_key: bool, from_row: bool, base_url: str | None,
+            deployment: str | None, region: str | None, enabled: bool | None, force: bool, key_storage: KeyStorage,
+            dry_run: bool, check: bool, wait: float | None, yes: bool, as_json: bool,
+            **sources: Unpack[KeySources]) -> None:  # fmt: skip
     """Store a provider's key and settings; the key never comes from an argument.
 
     The key is read from --key-env VAR, --key-file FILE, --key-stdin, or a
@@ -86,10 +103,10 @@ def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabl
       cursor-byok set openai --key-env OPENAI_API_KEY --yes
       cursor-byok set openai --no-key --disable
     """
-    settings = onboard.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
+    settings = wanted.setting_options(provider, {"base_url": base_url, "deployment": deployment, "region": region})
     check_key_sources(no_key, from_row, any(sources.values()), bool(settings) or enabled is not None)
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.set_key(
+    result = edit.set_key(
         api_context(ctx), provider, keys=None if no_key or from_row else key_reader(provider, sources),
         base_url=base_url, deployment=deployment, region=region, enabled=enabled, key_storage=key_storage,
         from_row=from_row, force=force, dry_run=dry_run, check=check, wait=wait, ui=run.ui,
@@ -101,7 +118,8 @@ def set_cmd(ctx, provider, no_key, from_row, base_url, deployment, region, enabl
 @click.argument("provider", type=ProviderName(provider_names))
 @write_options
 @click.pass_context
-def unset(ctx, provider, dry_run, check, wait, yes, as_json) -> None:
+def unset(ctx: click.Context, provider: str, dry_run: bool, check: bool, wait: float | None, yes: bool,
+          as_json: bool) -> None:  # fmt: skip
     """Remove a provider's key(s) and switch the provider off.
 
     \b
@@ -111,7 +129,7 @@ def unset(ctx, provider, dry_run, check, wait, yes, as_json) -> None:
       cursor-byok unset openai --yes --json
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    run.report(library.unset_key(api_context(ctx), provider, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
+    run.report(edit.unset_key(api_context(ctx), provider, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
 @main.group()
@@ -130,7 +148,7 @@ def models() -> None:
 @json_option
 @profile_option
 @click.pass_context
-def models_list(ctx, as_json) -> None:
+def models_list(ctx: click.Context, as_json: bool) -> None:
     """Show user-added, enabled, disabled and selected models.
 
     \b
@@ -139,7 +157,7 @@ def models_list(ctx, as_json) -> None:
       cursor-byok models list --json | jq .models.enabled
       cursor-byok models list --profile Fullstack
     """
-    listed = read_library.list_models(api_context(ctx))
+    listed = read.list_models(api_context(ctx))
     if as_json:
         return emit_json(listed.to_json())
     m = listed.models
@@ -166,10 +184,11 @@ def model_list_command(op: str, summary: str) -> None:
     @click.argument("names", nargs=-1, required=True, metavar="NAME...")
     @write_options
     @click.pass_context
-    def command(ctx, names, dry_run, check, wait, yes, as_json) -> None:
+    def command(ctx: click.Context, names: tuple[str, ...], dry_run: bool, check: bool, wait: float | None,
+                yes: bool, as_json: bool) -> None:  # fmt: skip
         run = TerminalRun(yes=yes, as_json=as_json)
-        ops = {op: names}
-        run.report(library.models(api_context(ctx), **ops, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
+        ops: dict[str, Any] = {op: names}  # add=, remove=, enable= or disable=: names
+        run.report(edit.models(api_context(ctx), **ops, dry_run=dry_run, check=check, wait=wait, ui=run.ui))
 
 
 for _op, _summary in MODEL_OPS.items():
@@ -182,7 +201,8 @@ for _op, _summary in MODEL_OPS.items():
 @force_option
 @write_options
 @click.pass_context
-def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json) -> None:
+def models_select(ctx: click.Context, surface: str, name: str, force: bool, dry_run: bool, check: bool,
+                  wait: float | None, yes: bool, as_json: bool) -> None:  # fmt: skip
     """Select the model for a surface; its other settings stay.
 
     \b
@@ -193,7 +213,7 @@ def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json)
       cursor-byok models select cmd-k gpt-4.1 --dry-run
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.models(api_context(ctx), select={surface: name}, force=force, dry_run=dry_run, check=check,
+    result = edit.models(api_context(ctx), select={surface: name}, force=force, dry_run=dry_run, check=check,
                             wait=wait, ui=run.ui)  # fmt: skip
     run.report(result)
 
@@ -206,8 +226,9 @@ def models_select(ctx, surface, name, force, dry_run, check, wait, yes, as_json)
 @key_storage_option
 @write_options
 @click.pass_context
-def apply_cmd(ctx, manifest_file, on_conflict, allow_endpoints, force, key_storage, dry_run, check, wait, yes,
-              as_json) -> None:  # fmt: skip
+def apply_cmd(ctx: click.Context, manifest_file: str, on_conflict: str | None,
+              allow_endpoints: tuple[str, ...], force: bool, key_storage: KeyStorage, dry_run: bool, check: bool,
+              wait: float | None, yes: bool, as_json: bool) -> None:  # fmt: skip
     """Apply a team manifest (TOML): providers, settings, models and where each key comes from.
 
     --dry-run runs no command and reads no file or variable: it says what each
@@ -225,7 +246,7 @@ def apply_cmd(ctx, manifest_file, on_conflict, allow_endpoints, force, key_stora
       cursor-byok apply team.toml --yes --json --on-conflict keep
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.apply_manifest(
+    result = edit.apply_manifest(
         api_context(ctx), manifest_file, on_conflict=conflict_policy(on_conflict), key_storage=key_storage,
         allow_endpoints=allow_endpoints, force=force, dry_run=dry_run, check=check, wait=wait,
         confirm_commands=lambda commands: confirm_commands(commands, yes), prompt=hidden_prompt(), ui=run.ui,

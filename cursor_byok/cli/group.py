@@ -5,13 +5,18 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from typing import Any
+import textwrap
+from typing import Any, Mapping
 
 import click
 
-from .. import errors as E
 from .._version import __version__
+from ..briefs import plain
+from ..console import setup_streams
+from ..errors import ByokError, RescueError
+from ..results import Result
 from .exits import Exit, exit_code_for
+from .lib import key_shapes, render
 from .options import SAFE_STORAGE_CHOICES, GlobalOption, remember_verbose, verbose
 from .output import JSON_META, _json_state, echo, emit_json, fail, fit_tables_to_terminal, flag_words
 
@@ -23,21 +28,18 @@ def _use_data_dir(value: str | None) -> None:
 
 
 def _without_secrets(exc: click.ClickException) -> click.ClickException:
-    """The same usage error with any key in its message dropped (click quotes the value it refused)."""
-    from ..key_shapes import without_secrets
-
-    exc.message = without_secrets(exc.message)
+    """The same usage error with any key in its message dropped (click quotes the value it refused), generic
+    shapes included: `set azure <32 hex>` is a key pasted as an argument."""
+    exc.message = key_shapes.without_key_words(exc.message)
     return exc
 
 
-def error_words(message: str, state: dict) -> str:
+def error_words(message: str, state: Mapping[str, Any]) -> str:
     """An error as the command line says it: flags for the library's parameter names, and (unless -v, or for
     --json, where scripts read it whole) no jargon."""
     message = flag_words(message)
     if state.get("wanted") or verbose():
         return message
-    from ..briefs import plain
-
     shown = plain(message)
     shown = shown if shown == message else f"{shown} (-v: the technical details)"
     return fitted(shown)
@@ -48,8 +50,6 @@ ERROR_PREFIX = "cursor-byok: error: "  # what output.fail() puts before the mess
 
 def fitted(message: str) -> str:
     """On a terminal, the message wrapped (after the prefix fail() adds); elsewhere one line, as scripts read it."""
-    from .lib import render
-
     return render.wrapped(ERROR_PREFIX + message)[len(ERROR_PREFIX) :]
 
 
@@ -64,8 +64,6 @@ class ByokCommand(click.Command):
                 formatter.write_dl(records)
         inherited = [p.opts[-1] for p in self.get_params(ctx) if isinstance(p, GlobalOption)]
         if inherited:
-            import textwrap
-
             with formatter.section("Global options (before or after the command; see cursor-byok --help)"):
                 room = max((formatter.width or 80) - formatter.current_indent, 40)
                 for line in textwrap.wrap(", ".join(inherited), room, break_on_hyphens=False):
@@ -108,8 +106,6 @@ class ByokGroup(HelpfulGroup):
     """Turns domain errors into one line on stderr and a documented exit code (and, with --json, a JSON error)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        from ..console import setup_streams
-
         setup_streams()  # UTF-8 on pipes and files, whatever the OS's code page
         return super().main(*args, **kwargs)
 
@@ -128,11 +124,11 @@ class ByokGroup(HelpfulGroup):
             ctx.meta[JSON_META] = {"wanted": "--json" in rest}
         try:
             return super().invoke(ctx)
-        except E.ByokError as exc:
+        except ByokError as exc:
             state = _json_state()
-            if exc.result is not None and state.get("wanted") and not state.get("emitted"):
+            if isinstance(exc.result, Result) and state.get("wanted") and not state.get("emitted"):
                 emit_json(exc.result.to_json())  # e.g. the plan a conflict stopped: scripts read it, then the error
-            reason = exc.reason if isinstance(exc, E.RescueError) else None
+            reason = exc.reason if isinstance(exc, RescueError) else None
             fail(error_words(str(exc) or type(exc).__doc__ or type(exc).__name__, state), exit_code_for(exc), reason)
         except (KeyboardInterrupt, click.Abort):
             echo("", err=True)  # off the prompt's line
@@ -141,7 +137,7 @@ class ByokGroup(HelpfulGroup):
             if not _json_state().get("wanted"):
                 raise _without_secrets(exc) from None
             known = exc.exit_code in {int(code) for code in Exit}
-            fail(exc.format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
+            fail(_without_secrets(exc).format_message(), Exit(exc.exit_code) if known else Exit.USAGE)
         except (click.exceptions.Exit, SystemExit):
             raise
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as git does

@@ -9,10 +9,8 @@ if TYPE_CHECKING:
     from .. import key_shapes, private_files, render
     from ..bundle import age_envelope
     from ..changes import flow, outcome, undo, wanted
-    from ..changes import manifest as manifests
-    from ..library import check, context, edit, move, read, rescue
+    from ..library import check, context, demo, edit, move, read, rescue
     from ..safestorage import backends, password
-    from ..samples import demo
 else:
     from ..lazy import LazyModule
 
@@ -20,11 +18,10 @@ else:
     backends = LazyModule("cursor_byok.safestorage.backends")
     check = LazyModule("cursor_byok.library.check")
     context = LazyModule("cursor_byok.library.context")
-    demo = LazyModule("cursor_byok.samples.demo")
+    demo = LazyModule("cursor_byok.library.demo")
     edit = LazyModule("cursor_byok.library.edit")
     flow = LazyModule("cursor_byok.changes.flow")
     key_shapes = LazyModule("cursor_byok.key_shapes")
-    manifests = LazyModule("cursor_byok.changes.manifest")
     move = LazyModule("cursor_byok.library.move")
     outcome = LazyModule("cursor_byok.changes.outcome")
     password = LazyModule("cursor_byok.safestorage.password")
@@ -35,5 +32,5 @@ else:
     undo = LazyModule("cursor_byok.changes.undo")
     wanted = LazyModule("cursor_byok.changes.wanted")
 
-__all__ = ["age_envelope", "backends", "check", "context", "demo", "edit", "flow", "key_shapes", "manifests", "move",
+__all__ = ["age_envelope", "backends", "check", "context", "demo", "edit", "flow", "key_shapes", "move",
            "outcome", "password", "private_files", "read", "render", "rescue", "undo", "wanted"]  # fmt: skip

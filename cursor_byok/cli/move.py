@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import errors as E
+from ..errors import OutputRefused
+from ..model import KeyStorage, ModelsPolicy
 from .bundle_io import export_passphrase, gather_recipients, load_bundle_cli
 from .group import main
-from .lib import move as library
-from .lib import private_files, render
+from .lib import move, private_files, render
 from .options import (
     allow_endpoint_option,
     api_context,
@@ -29,6 +30,10 @@ from .output import echo, emit_json, is_terminal, show_status
 from .prompts import confirm_write
 from .writes import TerminalRun
 
+if TYPE_CHECKING:
+    from ..changes.undo import JournalInfo
+    from ..library.context import Context
+
 
 @main.command()
 @click.option("-o", "--output", required=True, metavar="FILE", help="Bundle file to write ('-' for a pipe).")
@@ -45,8 +50,9 @@ from .writes import TerminalRun
               help="Export the rest when some keys cannot be decrypted here (a partial bundle).")  # fmt: skip
 @json_option
 @click.pass_context
-def export(ctx, output, armor, only, no_models, no_keys, force, recipient, recipients_file, passphrase_file,
-           passphrase_env, skip_undecryptable, as_json) -> None:  # fmt: skip
+def export(ctx: click.Context, output: str, armor: bool, only: tuple[str, ...], no_models: bool, no_keys: bool,
+           force: bool, recipient: tuple[str, ...], recipients_file: tuple[str, ...], passphrase_file: str | None,
+           passphrase_env: str | None, skip_undecryptable: bool, as_json: bool) -> None:  # fmt: skip
     """Write keys, provider settings and models to an encrypted age bundle.
 
     Refuses (exit 7) when a key cannot be decrypted here, before asking for a
@@ -67,7 +73,7 @@ def export(ctx, output, armor, only, no_models, no_keys, force, recipient, recip
         return value
 
     try:
-        exported = library.export_bundle(
+        exported = move.export_bundle(
             api_context(ctx), passphrase=None if recipients else passphrase, recipients=recipients, only=only,
             keys=not no_keys, models=not no_models, skip_undecryptable=skip_undecryptable, armor=armor,
             output=None if output == "-" else output, overwrite=force,
@@ -79,7 +85,9 @@ def export(ctx, output, armor, only, no_models, no_keys, force, recipient, recip
     _export_report(exported, recipients, as_json)
 
 
-def _export_checks(output, force, as_json, recipient, recipients_file, passphrase_file, passphrase_env) -> list[str]:
+def _export_checks(output: str, force: bool, as_json: bool, recipient: tuple[str, ...],
+                   recipients_file: tuple[str, ...], passphrase_file: str | None,
+                   passphrase_env: str | None) -> list[str]:  # fmt: skip
     """Everything about the options that can fail is checked before the database is read."""
     if (recipient or recipients_file) and (passphrase_file or passphrase_env):
         raise click.UsageError(
@@ -87,7 +95,7 @@ def _export_checks(output, force, as_json, recipient, recipients_file, passphras
         )
     if output == "-":
         if is_terminal(sys.stdout):
-            raise E.OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
+            raise OutputRefused("refusing to write a bundle to a terminal; redirect stdout or use -o FILE")
         if as_json:
             raise click.UsageError("--json prints on stdout, where -o - writes the bundle: use -o FILE")
     else:
@@ -100,10 +108,10 @@ def _to_stdout(data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     except OSError as exc:  # a full disk behind the redirect, a reader that went away
-        raise E.OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
+        raise OutputRefused(f"cannot write the bundle to stdout ({exc.strerror or exc}); use -o FILE") from None
 
 
-def _export_report(exported: library.ExportedBundle, recipients: list[str], as_json: bool) -> None:
+def _export_report(exported: move.ExportedBundle, recipients: list[str], as_json: bool) -> None:
     """What the bundle really holds, on stderr (the JSON document on stdout); keys left out are said loudly."""
     if as_json:
         emit_json(exported.to_json())
@@ -135,9 +143,11 @@ def _export_report(exported: library.ExportedBundle, recipients: list[str], as_j
 @passphrase_options
 @write_options
 @click.pass_context
-def import_cmd(ctx, bundle_file, dry_run, check, only, on_conflict, allow_endpoints, models_policy, no_models,
-               no_keys, key_storage, wait, yes, identity, passphrase_file, passphrase_env,
-               as_json) -> None:  # fmt: skip
+def import_cmd(ctx: click.Context, bundle_file: str, dry_run: bool, check: bool, only: tuple[str, ...],
+               on_conflict: str | None, allow_endpoints: tuple[str, ...], models_policy: ModelsPolicy,
+               no_models: bool, no_keys: bool, key_storage: KeyStorage, wait: float | None, yes: bool,
+               identity: tuple[str, ...], passphrase_file: str | None, passphrase_env: str | None,
+               as_json: bool) -> None:  # fmt: skip
     """Import a bundle into this Cursor, re-encrypting keys for this machine.
 
     Checks first that Cursor is closed and this machine's secret can encrypt
@@ -154,7 +164,7 @@ def import_cmd(ctx, bundle_file, dry_run, check, only, on_conflict, allow_endpoi
       cursor-byok import team.age --no-keys --allow-endpoint openrouter.ai --yes
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    result = library.import_bundle(
+    result = move.import_bundle(
         api_context(ctx), lambda: load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env),
         only=only, no_keys=no_keys, on_conflict=conflict_policy(on_conflict), allow_endpoints=allow_endpoints,
         models="keep" if no_models else models_policy, key_storage=key_storage, dry_run=dry_run, check=check,
@@ -174,7 +184,8 @@ def import_cmd(ctx, bundle_file, dry_run, check, only, on_conflict, allow_endpoi
 @json_option
 @profile_option
 @click.pass_context
-def undo(ctx, journal_id, list_only, dry_run, force, purge, wait, yes, as_json) -> None:
+def undo(ctx: click.Context, journal_id: str | None, list_only: bool, dry_run: bool, force: bool, purge: bool,
+         wait: float | None, yes: bool, as_json: bool) -> None:  # fmt: skip
     """Restore what the newest write not yet undone changed; each undo goes one step further back.
 
     Run it twice to go back two writes. `cursor-byok redo` re-applies the
@@ -196,7 +207,7 @@ def undo(ctx, journal_id, list_only, dry_run, force, purge, wait, yes, as_json) 
     if list_only:
         return list_journals(actx, as_json=as_json)
     run = TerminalRun(yes=yes, as_json=as_json)
-    run.report(library.undo(actx, journal_id, force=force, dry_run=dry_run, wait=wait, ui=run.ui))
+    run.report(move.undo(actx, journal_id, force=force, dry_run=dry_run, wait=wait, ui=run.ui))
 
 
 @main.command()
@@ -207,7 +218,7 @@ def undo(ctx, journal_id, list_only, dry_run, force, purge, wait, yes, as_json) 
 @json_option
 @profile_option
 @click.pass_context
-def redo(ctx, dry_run, force, wait, yes, as_json) -> None:
+def redo(ctx: click.Context, dry_run: bool, force: bool, wait: float | None, yes: bool, as_json: bool) -> None:
     """Re-apply the write the newest undo restored (undo of that undo's journal).
 
     Redo steps forward again through the writes undone, newest undo first; a
@@ -220,18 +231,18 @@ def redo(ctx, dry_run, force, wait, yes, as_json) -> None:
       cursor-byok redo --yes
     """
     run = TerminalRun(yes=yes, as_json=as_json)
-    run.report(library.redo(api_context(ctx), force=force, dry_run=dry_run, wait=wait, ui=run.ui))
+    run.report(move.redo(api_context(ctx), force=force, dry_run=dry_run, wait=wait, ui=run.ui))
 
 
-def list_journals(actx, *, as_json: bool) -> None:
-    listed = library.journals(actx)
+def list_journals(actx: Context, *, as_json: bool) -> None:
+    listed = move.journals(actx)
     if as_json:
         return emit_json(listed.to_json())
     rows = [[j.id, j.command, len(j.rows), journal_state(j)] for j in listed.journals]
     echo(render.table(rows, ["id", "command", "rows", "state"]) if rows else "no undo journals for this database")
 
 
-def journal_state(j) -> str:
+def journal_state(j: JournalInfo) -> str:
     """A journal's line in `undo --list`: undone (by which undo), redone, or in effect."""
     if j.kind == "write":
         return f"undone by {j.undone_by}" if j.undone_by else "in effect"
@@ -239,11 +250,11 @@ def journal_state(j) -> str:
     return f"{state}, undone by {j.undone_by}" if j.undone_by else state
 
 
-def purge_journals(actx, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
-    found = [j for j in library.journals(actx).journals if not journal_id or j.id.startswith(journal_id)]
+def purge_journals(actx: Context, journal_id: str | None, *, yes: bool, as_json: bool) -> None:
+    found = [j for j in move.journals(actx).journals if not journal_id or j.id.startswith(journal_id)]
     if found:
         confirm_write(f"Delete {len(found)} undo journal(s)? They can no longer be undone.", yes=yes)
-    purged = library.purge_journals(actx, journal_id)
+    purged = move.purge_journals(actx, journal_id)
     if as_json:
         emit_json(purged.to_json())
     else:

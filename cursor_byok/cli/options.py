@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Literal, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, TypeVar, cast
 
 import click
+from click.core import ParameterSource
+from click.shell_completion import CompletionItem
 
-from .. import errors as E
-from ..providers import registry
+from ..errors import InputError
+from ..providers import provider_named, registry
 from .exits import Exit
 from .lib import backends, context, key_shapes, password, private_files
 from .output import is_terminal
 from .prompts import hidden_prompt
 
 AskOr = Literal["ask", "fail", "keep", "replace"]  # --on-conflict: ask settles conflicts on the terminal
+F = TypeVar("F", bound=Callable[..., Any])  # a command function an option decorates
 
 
-def api_context(ctx: click.Context):
+def api_context(ctx: click.Context) -> context.Context:
     o = {**ctx.find_root().params, **ctx.meta.get(GLOBALS_META, {})}  # given after the command: that one wins
     return context.Context(
         env=machine_secret_env(ctx, o),
@@ -36,15 +39,13 @@ def api_context(ctx: click.Context):
 
 def _from_environment(ctx: click.Context, name: str, variable: str) -> str | None:
     """`VARIABLE=value` when the environment gave the option's value (not given after the command either)."""
-    from click.core import ParameterSource
-
     root = ctx.find_root()
     if name in ctx.meta.get(GLOBALS_META, {}) or root.get_parameter_source(name) != ParameterSource.ENVIRONMENT:
         return None
     return f"{variable}={root.params.get(name)}"
 
 
-def machine_secret_env(ctx: click.Context, o: dict):
+def machine_secret_env(ctx: click.Context, o: Mapping[str, Any]) -> Mapping[str, str]:
     """os.environ, plus the machine secret asked for (hidden, once) when --safe-storage password has no file
     or variable and a terminal is there."""
     if (
@@ -56,7 +57,7 @@ def machine_secret_env(ctx: click.Context, o: dict):
     if "cursor_byok.machine_secret" not in ctx.meta:
         ask = hidden_prompt()
         ctx.meta["cursor_byok.machine_secret"] = ask("Machine secret for --safe-storage password") if ask else None
-    secret = ctx.meta["cursor_byok.machine_secret"]
+    secret: str | None = ctx.meta["cursor_byok.machine_secret"]
     return {**os.environ, password.PASSWORD_ENV: secret} if secret else os.environ
 
 
@@ -73,7 +74,13 @@ def only_choices() -> tuple[str, ...]:
 SMALL_INPUT_LIMIT = 64 << 10  # passphrase files
 
 
-class ProviderName(click.ParamType):
+if TYPE_CHECKING:
+    TextType = click.ParamType[str]
+else:  # click 8.1, which setup.cfg allows, has no generic ParamType
+    TextType = click.ParamType
+
+
+class ProviderName(TextType):
     """A provider name: any letter case, common aliases (claude, gemini, aws, azure-openai), 'did you mean' on typos.
 
     `choices` may be a callable, read each time: the provider registry's names at parse time.
@@ -88,24 +95,20 @@ class ProviderName(click.ParamType):
     def choices(self) -> tuple[str, ...]:
         return self._choices() if callable(self._choices) else self._choices
 
-    def get_metavar(self, param, ctx=None) -> str:  # click 8.1 passes only param
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:  # 8.1: only param
         return "{" + "|".join(self.choices) + "}"
 
-    def shell_complete(self, ctx, param, incomplete):
-        from click.shell_completion import CompletionItem
-
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
         return [CompletionItem(c) for c in self.choices if c.startswith(incomplete.lower())]
 
-    def convert(self, value, param, ctx):
-        from ..model import provider_named
-
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
             return provider_named(value, self.choices)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
 
-def split_only(ctx, param, values) -> tuple[str, ...]:
+def split_only(ctx: click.Context, param: click.Parameter, values: Iterable[str]) -> tuple[str, ...]:
     """--only a,b as well as --only a --only b, each name checked like a provider argument."""
     kind = ProviderName(only_choices)
     names = [n for v in values for n in str(v).split(",") if n.strip()]
@@ -119,27 +122,25 @@ def read_passphrase_option(passphrase_file: str | None, passphrase_env: str | No
             value = private_files.read_small(passphrase_file, SMALL_INPUT_LIMIT).decode("utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise E.InputError(
-                f"{key_shapes.shown_path(passphrase_file)}: cannot read the passphrase ({why})"
-            ) from None
+            raise InputError(f"{key_shapes.shown_path(passphrase_file)}: cannot read the passphrase ({why})") from None
         if not value:
-            raise E.InputError(f"{key_shapes.shown_path(passphrase_file)}: the passphrase file is empty")
+            raise InputError(f"{key_shapes.shown_path(passphrase_file)}: the passphrase file is empty")
         return value
     if passphrase_env:
         from_env = os.environ.get(passphrase_env) if key_shapes.ENV_NAME.fullmatch(passphrase_env) else None
         if not from_env:
-            raise E.InputError(f"--passphrase-env: {key_shapes.shown_env_name(passphrase_env)} is not set or empty")
+            raise InputError(f"--passphrase-env: {key_shapes.shown_env_name(passphrase_env)} is not set or empty")
         return from_env
     return None
 
 
-def passphrase_options(f):
+def passphrase_options(f: F) -> F:
     f = click.option("--passphrase-env", metavar="VAR", help="Read the passphrase from environment variable VAR.")(f)
     f = click.option("--passphrase-file", metavar="FILE", help="Read the passphrase from FILE (first line).")(f)
     return f
 
 
-def only_option(f):
+def only_option(f: F) -> F:
     return click.option(
         "--only",
         multiple=True,
@@ -150,15 +151,15 @@ def only_option(f):
     )(f)
 
 
-PROFILE_META = "cursor_byok.cursor.rows"
+PROFILE_META = "cursor_byok.profile"
 
 
-def _remember_profile(ctx: click.Context, _param, value: str | None) -> None:
+def _remember_profile(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
         ctx.meta[PROFILE_META] = value
 
 
-def profile_option(f):
+def profile_option(f: F) -> F:
     """--profile NAME: whose settings blob to read or write (keys always live in the default profile)."""
     return click.option(
         "--profile",
@@ -169,7 +170,7 @@ def profile_option(f):
     )(f)
 
 
-def check_option(f):
+def check_option(f: F) -> F:
     """--check: plan, write nothing, exit 17 when changes or conflicts are pending (drift for fleet jobs)."""
     return click.option(
         "--check",
@@ -178,7 +179,7 @@ def check_option(f):
     )(f)
 
 
-def allow_endpoint_option(f):
+def allow_endpoint_option(f: F) -> F:
     """--allow-endpoint HOST: accept a new endpoint (a team gateway) by name; --on-conflict replace never does."""
     return click.option(
         "--allow-endpoint",
@@ -192,7 +193,7 @@ def allow_endpoint_option(f):
     )(f)
 
 
-def write_options(f):
+def write_options(f: F) -> F:
     """--dry-run, --check, --wait, --yes, --json and --profile, as `import` has them."""
     f = profile_option(f)
     f = check_option(f)
@@ -202,7 +203,7 @@ def write_options(f):
     return click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")(f)
 
 
-def force_option(f):
+def force_option(f: F) -> F:
     return click.option(
         "--force",
         is_flag=True,
@@ -211,7 +212,7 @@ def force_option(f):
     )(f)
 
 
-def key_storage_option(f):
+def key_storage_option(f: F) -> F:
     return click.option(
         "--key-storage",
         type=click.Choice(("auto", "secret", "plaintext")),
@@ -221,7 +222,7 @@ def key_storage_option(f):
     )(f)
 
 
-def conflict_option(f):
+def conflict_option(f: F) -> F:
     return click.option(
         "--on-conflict",
         type=click.Choice(("ask", "keep", "replace", "fail")),
@@ -235,7 +236,7 @@ def conflict_policy(on_conflict: str | None) -> AskOr:
     return cast("AskOr", on_conflict or ("ask" if is_terminal(sys.stdin) else "fail"))
 
 
-def json_option(f):
+def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
 
 

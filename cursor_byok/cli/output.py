@@ -3,21 +3,23 @@
 Every line goes out through `echo` (or `emit_json`, `fail`, `show_status`), which shows outside text safely:
 control, bidi and other format characters escaped (console.escape_unsafe; JSON keeps them as \\u escapes),
 and this tool's own colours added only after that, so no text from a database, bundle or manifest can act on
-the terminal. tests/test_trust_two.py checks that no other module of the command line prints.
+the terminal. tests/scenarios/test_trust_two.py checks that no other module of the command line prints.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 
 from ..console import escape_unsafe, json_safe
 from ..errors import printable
 from .exits import Exit
+from .lib import key_shapes, render
 
 JSON_META = "cursor_byok.json"  # ctx.meta: {"wanted": --json given, "emitted": a document was printed}
 
@@ -51,9 +53,7 @@ def echo(text: object = "", *, err: bool = False, nl: bool = True, colour: bool 
 def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     """One line on stderr and the exit code; with --json and no document printed, the error is the document
     (`reason`, when the failure has one, says why for scripts: rescue's wrong-password, store-missing...)."""
-    from ..key_shapes import without_secrets
-
-    message = printable(without_secrets(message))  # no key; names from files and databases on one line
+    message = printable(key_shapes.without_secrets(message))  # no key; names from files and databases on one line
     echo(f"cursor-byok: error: {message}", err=True)
     state = _json_state()
     if state.get("wanted") and not state.get("emitted"):  # a failure with no result: the error is the document
@@ -62,21 +62,18 @@ def fail(message: str, code: Exit, reason: str | None = None) -> NoReturn:
     sys.exit(int(code))
 
 
-def _json_state() -> dict:
+def _json_state() -> dict[str, Any]:
     ctx = click.get_current_context(silent=True)
     return ctx.meta.setdefault(JSON_META, {}) if ctx is not None else {}
 
 
 def fit_tables_to_terminal() -> None:
     """On a terminal, tables wrap their last column to its width, with a hanging indent."""
-    import shutil
-
-    from .. import render
-
-    render.TERMINAL_WIDTH = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
+    width = shutil.get_terminal_size((0, 0)).columns or None if is_terminal(sys.stdout) else None
     given = os.environ.get(WIDTH_ENV, "")  # the demo's steps, run on pipes, fit the demo's own terminal
-    if render.TERMINAL_WIDTH is None and given.isdigit() and int(given) >= 40:
-        render.TERMINAL_WIDTH = int(given)
+    if width is None and given.isdigit() and int(given) >= 40:
+        width = int(given)
+    render.use_width(width)
 
 
 WIDTH_ENV = "CURSOR_BYOK_COLUMNS"
@@ -99,7 +96,7 @@ class status:
         if self.text:
             show_status(self.text)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.text:
             show_status(None)
 
@@ -116,7 +113,7 @@ LINE_COLOURS = (  # (line start, colour): plan markers, audit severities, notes 
 )
 
 
-def use_colour(stream=None) -> bool:
+def use_colour(stream: TextIO | None = None) -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
     return is_terminal(stream or sys.stdout) and not os.environ.get("NO_COLOR")
 
@@ -151,7 +148,7 @@ def json_text(doc: Any) -> str:
     return text
 
 
-def is_terminal(stream) -> bool:
+def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

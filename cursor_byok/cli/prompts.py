@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import click
 
-from .. import errors as E
+from ..errors import BundleAuthError, ConfirmationNeeded, Declined, InputError
 
 if TYPE_CHECKING:
     from ..changes.flow import Conflicts
@@ -17,6 +17,7 @@ from .lib import move, render
 from .output import display, echo, is_terminal, status
 
 PASSPHRASE_PROMPT = "Bundle passphrase"  # export and import word it the same
+Ask = Callable[[str], str]  # a question on the terminal, its answer
 
 
 TRIES = 3
@@ -25,24 +26,24 @@ TRIES = 3
 def new_passphrase_prompt() -> str:
     """A new passphrase on a terminal: its length checked on the first entry, then typed again to confirm."""
     for _ in range(TRIES):
-        value = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
+        value: str = click.prompt(PASSPHRASE_PROMPT, hide_input=True, err=True)
         if len(value) < MIN_PASSPHRASE:
             echo(f"too short: use at least {MIN_PASSPHRASE} characters", err=True)
             continue
         if click.prompt(f"{PASSPHRASE_PROMPT} (again)", hide_input=True, err=True) == value:
             return value
         echo("the two entries differ; try again", err=True)
-    raise E.InputError(f"no passphrase after {TRIES} tries; nothing written")
+    raise InputError(f"no passphrase after {TRIES} tries; nothing written")
 
 
-def open_with_tries(data: bytes, ask) -> Bundle:
+def open_with_tries(data: bytes, ask: Ask) -> Bundle:
     """On a terminal, a wrong bundle passphrase gets TRIES tries."""
     for attempt in range(1, TRIES + 1):
         try:
             value = ask(PASSPHRASE_PROMPT)
             with status("deriving key…"):
                 return move.open_bundle(data, passphrases=[value])
-        except E.BundleAuthError:
+        except BundleAuthError:
             if attempt == TRIES:
                 raise
             echo(f"wrong passphrase; {TRIES - attempt} tries left", err=True)
@@ -57,9 +58,9 @@ def confirm_write(question: str, *, yes: bool) -> None:
     if yes:
         return
     if not is_terminal(sys.stdin):
-        raise E.ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
+        raise ConfirmationNeeded("this command writes and no terminal can confirm it: pass --yes")
     if not click.confirm(display(question), default=False, err=True):
-        raise E.Declined("declined; nothing written")
+        raise Declined("declined; nothing written")
 
 
 ANSWERS = {"r": "replace all", "k": "keep all", "a": "ask for each", "q": "quit"}
@@ -69,6 +70,11 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
     """Step 4 on a terminal, once the plan is on screen: one question for every stored value that differs
     (replace all, keep all, ask for each, quit), then each change of where prompts and code go, apart:
     "replace all" never covers those."""
+    if not is_terminal(sys.stdin):  # answers piped in are no decision: "y" would allow a new endpoint
+        raise ConfirmationNeeded(
+            "--on-conflict ask needs a terminal to answer on; pass --on-conflict keep or replace, and "
+            "--allow-endpoint HOST for a new endpoint"
+        )
     replaced: dict[str, bool] = {}
     if conflicts.values:
         n = len(conflicts.values)
@@ -77,7 +83,7 @@ def decide_conflicts(conflicts: Conflicts) -> dict[str, bool]:
             f"{n} stored value(s) differ (marked ! above): {choices}", type=click.Choice(list(ANSWERS)), err=True
         )
         if answer == "q":
-            raise E.Declined("quit; nothing written")
+            raise Declined("quit; nothing written")
         for c in conflicts.values:
             replaced[c.field] = answer == "r" or (answer == "a" and _replace_one(c))
     for c in conflicts.endpoints:
@@ -93,11 +99,16 @@ def _replace_one(change: Change) -> bool:
     return click.confirm("  replace it?", default=False, err=True)
 
 
-def hidden_prompt():
+def hidden_prompt() -> Ask | None:
     """A hidden prompt on stderr when stdin is a terminal; None otherwise (callers then refuse)."""
     if not is_terminal(sys.stdin):
         return None
-    return lambda label: click.prompt(display(label), hide_input=True, err=True)
+
+    def ask(label: str) -> str:
+        answer: str = click.prompt(display(label), hide_input=True, err=True)
+        return answer
+
+    return ask
 
 
 def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
@@ -106,7 +117,7 @@ def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
     if not commands or yes:
         return True
     if not is_terminal(sys.stdin):
-        raise E.ConfirmationNeeded(
+        raise ConfirmationNeeded(
             f"this manifest runs {len(commands)} command(s) to read keys and no terminal can confirm them: "
             "review them with --dry-run, then pass --yes"
         )
@@ -114,5 +125,5 @@ def confirm_commands(commands: Sequence[tuple[str, str]], yes: bool) -> bool:
     for field, command in commands:
         echo(f"  {field}: {command}", err=True)
     if not click.confirm(f"Run {'it' if len(commands) == 1 else f'these {len(commands)} commands'}?", err=True):
-        raise E.Declined("declined; no command was run and nothing written")
+        raise Declined("declined; no command was run and nothing written")
     return True

@@ -10,8 +10,7 @@ import click
 from .bundle_io import load_bundle_cli
 from .exits import Exit
 from .group import main
-from .lib import read as library
-from .lib import render
+from .lib import read, render
 from .options import (
     ProviderName,
     api_context,
@@ -39,7 +38,7 @@ def where(ctx: click.Context, as_json: bool) -> None:
       cursor-byok where --json
       cursor-byok where --user-data-dir ~/old-cursor
     """
-    found = library.where(api_context(ctx))
+    found = read.where(api_context(ctx))
     if as_json:
         emit_json(found.to_json())
     else:
@@ -57,7 +56,13 @@ def where(ctx: click.Context, as_json: bool) -> None:
 @profile_option
 @click.pass_context
 def list_cmd(
-    ctx: click.Context, as_json: bool, reveal: bool, bundle_file, identity, passphrase_file, passphrase_env
+    ctx: click.Context,
+    as_json: bool,
+    reveal: bool,
+    bundle_file: str | None,
+    identity: tuple[str, ...],
+    passphrase_file: str | None,
+    passphrase_env: str | None,
 ) -> None:
     """Show the stored provider keys, settings and models.
 
@@ -76,7 +81,7 @@ def list_cmd(
         opened = load_bundle_cli(bundle_file, identity, passphrase_file, passphrase_env)
         listing: Any = opened.listing(path=bundle_file, reveal=reveal)
     else:
-        listing = library.list_keys(api_context(ctx), reveal=reveal)
+        listing = read.list_keys(api_context(ctx), reveal=reveal)
     doc = listing.to_json()
     if as_json:
         emit_json(doc)
@@ -107,7 +112,7 @@ def get_cmd(ctx: click.Context, provider: str, field: str | None, as_json: bool)
       cursor-byok get claude --json
       cursor-byok get bedrock --field secret_key
     """
-    found = library.get_key(api_context(ctx), provider, field)
+    found = read.get_key(api_context(ctx), provider, field)
     if as_json:
         emit_json(found.to_json())
     else:

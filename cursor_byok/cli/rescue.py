@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
-from .. import errors as E
+from ..errors import InputError, printable
 from .bundle_io import export_passphrase
 from .group import main
-from .lib import key_shapes, private_files, render
-from .lib import rescue as library
+from .lib import key_shapes, private_files, render, rescue
 from .move import _export_checks, _to_stdout
 from .options import (
     GLOBALS_META,
@@ -110,11 +109,11 @@ def rescue_cmd(ctx: click.Context, /, **o: Any) -> None:
         return _import(ctx, old, o)
     if o["output"]:
         return _write(old, o)
-    shown = library.rescue_keys(old, progress=_progress)
+    shown = rescue.rescue_keys(old, progress=_progress)
     if o["as_json"]:
         return emit_json(shown.to_json())
     echo(rescued_text(shown.to_json()))
-    root = E.printable(str(old.root))
+    root = printable(str(old.root))
     echo(f"next: `cursor-byok rescue --from {root} -o FILE` writes a bundle; --import imports here", err=True)
 
 
@@ -138,15 +137,12 @@ def _check_modes(o: Options) -> None:
 def _old_machine(ctx: click.Context, o: Options) -> OldMachine:
     """What opens the old store: the old login passwords (files, variable, else a hidden prompt on a terminal),
     store paths, and the safeStorage secret given with --safe-storage-password-file."""
-    from ..rescue.engine import OldMachine
-    from ..rescue.stores import StorePaths
-
     passwords = login_passwords(o["login_password_file"], o["login_password_env"])
-    paths = StorePaths(tuple(Path(k) for k in o["keyring"]), _path(o["wallet"]), _path(o["keychain"]),
+    paths = rescue.StorePaths(tuple(Path(k) for k in o["keyring"]), _path(o["wallet"]), _path(o["keychain"]),
                        _path(o["protect_dir"]))  # fmt: skip
     secret_file = old_secret_file(ctx)
     ask = None if passwords else hidden_prompt()
-    return OldMachine(o["from_dir"], passwords, ask, paths, o["old_os"], secret_file)
+    return rescue.OldMachine(o["from_dir"], passwords, ask, paths, o["old_os"], secret_file)
 
 
 def old_secret_file(ctx: click.Context) -> str | None:
@@ -172,20 +168,21 @@ def login_passwords(files: tuple[str, ...], env_name: str | None) -> list[str]:
             text = private_files.read_small(path, SMALL_INPUT_LIMIT).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise E.InputError(f"{key_shapes.shown_path(path)}: cannot read the login password ({why})") from None
+            raise InputError(f"{key_shapes.shown_path(path)}: cannot read the login password ({why})") from None
         out.append(text.split("\n", 1)[0].rstrip("\r"))
     if env_name:
         value = os.environ.get(env_name) if key_shapes.ENV_NAME.fullmatch(env_name) else None
         if value is None:
-            raise E.InputError(f"--login-password-env: {key_shapes.shown_env_name(env_name)} is not set")
+            raise InputError(f"--login-password-env: {key_shapes.shown_env_name(env_name)} is not set")
         out.append(value)
     return out
 
 
 def _progress(step: CopyProgress) -> None:
-    """A full copy of the old database: its size said first, then a status line."""
+    """A large copy of the old database (whole, or the pages a read needs): its size said first, then a status
+    line."""
     if step.done == 0:
-        echo(f"copying the whole old database first ({step.total >> 20} MiB): {step.reason}", err=True)
+        echo(f"copying {step.total >> 20} MiB of the old database first: {step.reason}", err=True)
     show_status(f"copying {step.done * 100 // max(step.total, 1)}%…" if step.done < step.total else None)
 
 
@@ -195,7 +192,7 @@ def _write(old: OldMachine, o: Options) -> None:
                                 o["passphrase_file"], o["passphrase_env"])  # fmt: skip
     passphrase = None if recipients else (lambda: export_passphrase(o["passphrase_file"], o["passphrase_env"]))
     to_stdout = o["output"] == "-"
-    done = library.rescue_keys(old, only=o["only"], models=not o["no_models"], passphrase=passphrase,
+    done = rescue.rescue_keys(old, only=o["only"], models=not o["no_models"], passphrase=passphrase,
                           recipients=recipients, armor=o["armor"], output=None if to_stdout else o["output"],
                           overwrite=o["force"], progress=_progress)  # fmt: skip
     if to_stdout:
@@ -221,7 +218,7 @@ def _import(ctx: click.Context, old: OldMachine, o: Options) -> None:
         target = replace(target, safe_storage=replace(target.safe_storage, password_file=None))
     run = TerminalRun(yes=o["yes"], as_json=o["as_json"])
     models = "keep" if o["no_models"] else o["models_policy"] or "union"
-    result = library.rescue_import(
+    result = rescue.rescue_import(
         target, old, only=o["only"], no_keys=o["no_keys"], on_conflict=conflict_policy(o["on_conflict"]),
         allow_endpoints=o["allow_endpoints"], models=models, key_storage=o["key_storage"], dry_run=o["dry_run"],
         check=o["check"], wait=o["wait"], ui=run.ui, progress=_progress,
@@ -249,7 +246,7 @@ def rescued_text(doc: dict[str, Any]) -> str:
 
 def _printable(value: Any) -> Any:
     if isinstance(value, str):
-        return E.printable(value)
+        return printable(value)
     if isinstance(value, dict):
         return {_printable(k): _printable(v) for k, v in value.items()}
     if isinstance(value, list):

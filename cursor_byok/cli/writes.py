@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import briefs
-from .. import errors as E
+from ..errors import ChangesPending
 from .lib import flow, outcome, render, undo
 
 if TYPE_CHECKING:
@@ -57,16 +57,16 @@ class TerminalRun:
         confirm_write(question, yes=self.yes)
         return True
 
-    def report(self, result: Result) -> None:
+    def report(self, result: outcome.Written | undo.UndoResult) -> None:
         """Step 7 on the command line: the JSON document, or what was done and the hints that follow."""
         if self.as_json:
             emit_json(result.to_json())
-        if getattr(result, "dry_run", False):
+        if result.dry_run:
             echo("dry run: nothing written", err=self.as_json)
-            if getattr(result, "check", False):
-                pending, conflicts = result.pending  # type: ignore[attr-defined]
+            if isinstance(result, outcome.Written) and result.check:
+                pending, conflicts = result.pending
                 if pending or conflicts:
-                    raise E.ChangesPending(
+                    raise ChangesPending(
                         f"--check: {pending} change(s) and {conflicts} conflict(s) pending; nothing written"
                     )
         elif isinstance(result, outcome.Written):

@@ -65,9 +65,10 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _find(text: str, obj_start: int, name: str):
+def _find(text: str, obj_start: int, name: str) -> tuple[tuple[int, int] | None, int, bool]:
+    """(the value span of member `name` or None, the object's '}' offset, whether it has members)."""
     found, close = members(text, obj_start)
-    span = None
+    span: tuple[int, int] | None = None
     for m_name, vs, ve in found:  # JSON.parse keeps the last duplicate
         if m_name == name:
             span = (vs, ve)

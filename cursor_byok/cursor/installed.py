@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from ..private_files import read_small
 from ..versions import parse_version
 
 ROOT = Path("/")  # the file system's root the absolute install folders are under (tests point it elsewhere)
@@ -82,8 +83,6 @@ def _mtime(path: Path) -> float:
 def read_version(path: Path, channel: str | None = None) -> str | None:
     """The `version` of one product.json; None when it is missing, too large, not JSON, has none, or (given a
     `channel`) names the other channel."""
-    from ..private_files import read_small
-
     try:
         doc = json.loads(read_small(path, PRODUCT_MAX))
     except (OSError, ValueError, RecursionError):

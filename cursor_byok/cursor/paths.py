@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
-from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound
+from ..errors import DatabaseNotFound, LinkedDatabase, ProfileNotFound, printable
 from ..key_shapes import shown_path
 from ..private_files import read_small
 from ..processes import pid_alive
@@ -43,7 +45,7 @@ class Installation:
         return self.user_data_dir / "code.lock" if self.user_data_dir else None
 
 
-def _pure(platform: str):
+def _pure(platform: str) -> type[PurePath]:
     return PureWindowsPath if platform.startswith("win") else PurePosixPath
 
 
@@ -131,19 +133,35 @@ def _from_udd(udd: PurePath, source: str, channel: str = "Cursor") -> Installati
     return Installation(db_path=udd_path.joinpath(*DB_RELATIVE), user_data_dir=udd_path, source=source, channel=channel)
 
 
-def find_installations(**kw) -> list[Installation]:
+def find_installations(
+    *,
+    db: str | None = None,
+    user_data_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    home: str | None = None,
+) -> list[Installation]:
     """Candidates whose database exists (explicit choices are kept even if missing)."""
-    cands = candidate_installations(**kw)
+    cands = candidate_installations(db=db, user_data_dir=user_data_dir, env=env, platform=platform, home=home)
     if cands and cands[0].source in ("--db", "--user-data-dir", "CURSOR_STATE_DB", "CURSOR_USER_DATA_DIR"):
         return cands
     return [c for c in cands if c.db_path.is_file()]
 
 
-def resolve(**kw) -> Installation:
+def resolve(
+    *,
+    db: str | None = None,
+    user_data_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    home: str | None = None,
+) -> Installation:
     """The installation a command works on: the first that exists."""
-    found = find_installations(**kw)
+    found = find_installations(db=db, user_data_dir=user_data_dir, env=env, platform=platform, home=home)
     if not found:
-        raise not_found(candidate_installations(**kw))
+        raise not_found(
+            candidate_installations(db=db, user_data_dir=user_data_dir, env=env, platform=platform, home=home)
+        )
     inst = found[0]
     if not inst.db_path.exists():
         if inst.user_data_dir is not None and Path(inst.user_data_dir).is_dir():
@@ -179,7 +197,9 @@ DEFAULT_PROFILE = "Default"
 
 @dataclass(frozen=True)
 class UserProfile:
-    """One of VS Code's userDataProfiles: its own settings blob in its own database."""
+    """One of VS Code's userDataProfiles (`--profile`): its own settings blob in its own database.
+
+    Not a model.Profile, which is the BYOK settings read from a database."""
 
     name: str
     location: str
@@ -189,7 +209,7 @@ class UserProfile:
         return {"name": self.name, "location": self.location, "db": str(self.db)}
 
 
-def _read_json_file(path: Path, limit: int):
+def _read_json_file(path: Path, limit: int) -> Any:
     """A small regular JSON file's content; None when it is missing, too big, not a file or not JSON."""
     try:
         return json.loads(read_small(path, limit).decode("utf-8"))
@@ -219,7 +239,7 @@ def profiles(inst: Installation) -> list[UserProfile]:
             continue
         location = entry["location"]
         given = entry.get("name")
-        name = given if isinstance(given, str) else location
+        name = printable(given) if isinstance(given, str) else location  # one line: storage.json is not trusted
         db = Path(inst.user_data_dir) / "User" / "profiles" / location / "globalStorage" / "state.vscdb"
         out.append(UserProfile(name, location, db))
     return out
@@ -238,7 +258,11 @@ def select_profile(inst: Installation, wanted: str | None) -> UserProfile | None
                 f"--profile out for Cursor's default profile, or pass --profile {clash[0].location} for yours"
             )
         return None
-    for match in (lambda p: p.name == wanted or p.location == wanted, lambda p: p.name.lower() == wanted.lower()):
+    matchers: tuple[Callable[[UserProfile], bool], ...] = (
+        lambda p: p.name == wanted or p.location == wanted,
+        lambda p: p.name.lower() == wanted.lower(),
+    )
+    for match in matchers:
         hits = [p for p in found if match(p)]
         if len(hits) == 1:
             return hits[0]
@@ -312,8 +336,6 @@ def _linux_processes(proc: Path) -> list[Running]:
 
 
 def _ps_processes() -> list[Running]:  # pragma: no cover - macOS / Windows
-    import subprocess
-
     if sys.platform.startswith("win"):
         cmd = ["tasklist", "/FO", "CSV", "/NH"]
     else:
@@ -369,8 +391,6 @@ def location_options(inst: Installation) -> tuple[str, ...]:
 def command_for(inst: Installation | None, words: str, *, db: Path | str | None = None) -> str:
     """`cursor-byok [--user-data-dir D | --db F] WORDS`, ready to paste: it names the database the words are
     about unless the tool finds that one by default. Without an installation, `db` gives --db."""
-    import shlex
-
     option: tuple[str, Path | str] | None = None
     if inst is not None and inst.source != "default":
         option = ("--user-data-dir", inst.user_data_dir) if inst.user_data_dir else ("--db", inst.db_path)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable
+from ..errors import DecryptFailed, InputError, NotACursorDatabase, SafeStorageUnavailable, printable
+from ..key_shapes import OK, UNKNOWN, check_format, looks_placeholder
 from ..model import (
     EXTRA_PREFIX,
     PLAINTEXT,
@@ -27,10 +28,17 @@ from ..model import (
     StoredKey,
 )
 from ..providers import registry
-from ..safestorage import oscrypt as ss
+from ..safestorage import oscrypt
 from ..versions import FACT_ROWS, recorded_version
-from . import blob_patch as blobpatch
+from . import blob_patch
 from .store import RowWrite
+
+if TYPE_CHECKING:
+    from ..safestorage.backends import SafeStorage
+
+JsonObject = dict[str, Any]  # a parsed JSON object (the settings blob)
+# What one field asks of the writer: {row: new text or None to delete}, and [(blob path, new value)].
+FieldWrites = tuple[dict[str, str | None], list[tuple[tuple[str, ...], Any]]]
 
 BLOB_KEY = "src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser"
 SECRET_PREFIX = "secret://cursorAuth/"
@@ -78,12 +86,15 @@ def secret_row_kind(name: str) -> str:
     PROVIDER_ROW: a provider slot's own row (the registry's). CURSOR_ROW: one of Cursor's own login, account or
     MCP rows (`is_cursor_own`): never read as a key, exported or written. EXTRA_KEY_ROW: any other name ending in
     "Key" (any case), an unknown provider's key: it travels as an extra key. WITHHELD_ROW: every other name
-    (authToken, jwt, sessionId...): not a provider key, so it is never exported or written, only listed by name.
+    (authToken, jwt, sessionId..., or a name holding a line break or a control character): not a provider key,
+    so it is never exported or written, only listed by name (escaped).
     """
     if name in registry().key_row_names.values():
         return PROVIDER_ROW
     if is_cursor_own(name):
         return CURSOR_ROW
+    if not name.isprintable():  # a line break or a control in it: no provider's row, and shown only escaped
+        return WITHHELD_ROW
     return EXTRA_KEY_ROW if name.lower().endswith("key") else WITHHELD_ROW
 
 
@@ -124,11 +135,11 @@ def raw_value(value: Any) -> str | None:
     if text is None or len(text) > RAW_MAX:
         return None
     try:
-        blob = ss.decode_buffer_json(text)
+        blob = oscrypt.decode_buffer_json(text)
     except ValueError:
         stripped = text.strip()
         return None if stripped[:1] in ("{", "[") else plain_value(stripped).strip()
-    if not blob or ss.has_version_prefix(blob):
+    if not blob or oscrypt.has_version_prefix(blob):
         return None
     try:
         return blob.decode("utf-8").strip()
@@ -143,8 +154,6 @@ def raw_is_key(field: str, value: str, base_url: str | None = None) -> bool:
     """A raw value another tool wrote has the shape of a key of this slot (its provider's published shape; one
     token of key characters where the slot has none): carrying it (export) or re-encrypting it (`set
     --from-row`) as that key is what the user wants. Anything else is not taken for a key."""
-    from ..key_shapes import OK, UNKNOWN, check_format, looks_placeholder
-
     found = check_format(field, value, base_url)
     if found == OK:
         return True
@@ -171,10 +180,10 @@ def ciphertext(value: Any) -> bytes | None:
     """The bytes of a Buffer JSON value that start with a version prefix (`v` and two digits); None otherwise:
     not Buffer JSON, empty (a cleared key), or bytes in clear."""
     try:
-        blob = ss.decode_buffer_json(as_text(value) or "")
+        blob = oscrypt.decode_buffer_json(as_text(value) or "")
     except ValueError:
         return None
-    return blob if ss.has_version_prefix(blob) else None
+    return blob if oscrypt.has_version_prefix(blob) else None
 
 
 def encrypted_prefixes(rows: Mapping[str, Any]) -> set[bytes]:
@@ -194,7 +203,6 @@ def row_keys() -> tuple[str, ...]:
 
 _VIEWS: dict[str, Callable[[], Any]] = {
     "KEY_ROW_NAMES": lambda: dict(registry().key_row_names),
-    "KNOWN_SECRET_NAMES": lambda: frozenset(registry().key_row_names.values()),
     "BLOB_PATHS": blob_paths,
     "BLOB_KEY_FIELDS": lambda: registry().blob_key_fields,
     "BOOL_FIELDS": lambda: registry().toggle_fields,
@@ -203,8 +211,18 @@ _VIEWS: dict[str, Callable[[], Any]] = {
 }
 
 
+if TYPE_CHECKING:  # what __getattr__ hands out under these names
+    KEY_ROW_NAMES: dict[str, str]
+    BLOB_PATHS: dict[str, tuple[str, ...]]
+    BLOB_KEY_FIELDS: tuple[str, ...]
+    BOOL_FIELDS: tuple[str, ...]
+    STR_FIELDS: tuple[str, ...]
+    ROW_KEYS: tuple[str, ...]
+
+
 def __getattr__(name: str) -> Any:
-    """KEY_ROW_NAMES, BLOB_PATHS, ROW_KEYS...: views of the current provider registry, never frozen at import."""
+    """KEY_ROW_NAMES, BLOB_PATHS, ROW_KEYS...: views of the current provider registry, never frozen at import
+    (`from ..cursor.rows import BLOB_PATHS` freezes one: the registry's own views, `registry().blob_paths`, do not)."""
     if name in _VIEWS:
         return _VIEWS[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -246,7 +264,7 @@ def plain_value(text: str) -> str:
 @dataclass
 class _Reader:
     rows: Mapping[str, Any]
-    storage: Any  # keyring.SafeStorage or None
+    storage: SafeStorage | None
     notes: list[str]
 
     def secret_row(self, row: str) -> StoredKey | None:
@@ -257,7 +275,7 @@ class _Reader:
         if raw is not None:
             return StoredKey(Secret(raw), RAW, row, RAW_WORDS) if raw else None
         try:
-            blob = ss.decode_buffer_json(text or "")
+            blob = oscrypt.decode_buffer_json(text or "")
         except ValueError as exc:
             return StoredKey(None, UNDECRYPTABLE, row, f"not a Buffer JSON value ({exc})")
         if not blob:
@@ -288,7 +306,7 @@ class _Reader:
         return None
 
 
-def parse_blob(rows: Mapping[str, Any], notes: list[str]) -> dict:
+def parse_blob(rows: Mapping[str, Any], notes: list[str]) -> JsonObject:
     """The settings blob as a dict; {} with a note when missing or malformed."""
     if BLOB_KEY not in rows:
         notes.append("settings blob not found: Cursor has not saved settings yet")
@@ -321,17 +339,17 @@ def _typed(field: str, value: Any, notes: list[str]) -> Any:
     return value
 
 
-def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
+def read_settings(doc: JsonObject, notes: list[str]) -> dict[str, Any]:
     """Toggles, URLs, regions and model lists from the parsed blob."""
     out: dict[str, Any] = {}
     reg, paths = registry(), blob_paths()
     for field in (*reg.toggle_fields, *reg.text_setting_fields, *MODEL_BLOB_PATHS):
-        value = _typed(field, blobpatch.get_path(doc, paths[field]), notes)
+        value = _typed(field, blob_patch.get_path(doc, paths[field]), notes)
         if value == "" and field in reg.url_fields:
             continue  # a base URL switched off: "" before 2.4, null from 2.4 on (the box is on when non-empty)
         if value is not None:
             out[field] = value
-    config = blobpatch.get_path(doc, ("aiSettings", "modelConfig"), {})
+    config = blob_patch.get_path(doc, ("aiSettings", "modelConfig"), {})
     if isinstance(config, dict):
         for surface, entry in config.items():
             name = entry.get("modelName") if isinstance(entry, dict) else None
@@ -340,23 +358,23 @@ def read_settings(doc: dict, notes: list[str]) -> dict[str, Any]:
     return out
 
 
-def _blob_key(doc: dict, path: tuple[str, ...]) -> StoredKey | None:
-    value = blobpatch.get_path(doc, path)
+def _blob_key(doc: JsonObject, path: tuple[str, ...]) -> StoredKey | None:
+    value = blob_patch.get_path(doc, path)
     if isinstance(value, str) and value and value not in registry().role_markers:
         return StoredKey(Secret(value), SETTINGS_JSON, f"{BLOB_KEY}#{'.'.join(path)}")
     return None
 
 
-def roles_in(doc: dict) -> frozenset[str]:
+def roles_in(doc: JsonObject) -> frozenset[str]:
     """Providers whose every settable key slot in the blob holds their role marker (Bedrock's "iam")."""
     return frozenset(
         p.name
         for p in registry()
-        if p.role and all(blobpatch.get_path(doc, k.blob) == p.role.marker for k in p.settable_keys)
+        if p.role and all(blob_patch.get_path(doc, k.blob) == p.role.marker for k in p.settable_keys)
     )
 
 
-def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
+def read_profile(rows: Mapping[str, Any], storage: SafeStorage | None = None) -> Profile:
     """Every BYOK setting from the rows `store.get_items(ROW_KEYS, ROW_PREFIXES)` returned."""
     notes: list[str] = []
     reader = _Reader(rows, storage, notes)
@@ -378,8 +396,8 @@ def read_profile(rows: Mapping[str, Any], storage: Any = None) -> Profile:
                 fields[EXTRA_PREFIX + name] = found
     if withheld:
         notes.append(
-            f"{', '.join(withheld)}: not read as keys (only an unknown row whose name ends in Key is an unknown "
-            "provider's key); never exported or written"
+            f"{', '.join(map(printable, withheld))}: not read as keys (only an unknown row whose name ends in Key "
+            "is an unknown provider's key); never exported or written"
         )
     unreadable: dict[str, list[str]] = {}  # reason -> rows: the reason is given once, not on every row
     for key in fields.values():
@@ -403,16 +421,13 @@ class BlobUnpatchable(NotACursorDatabase):  # exit 4: a damaged database, not an
     """The settings blob is malformed, so provider settings cannot be changed safely."""
 
 
-ENCRYPTED = KeyForm.ENCRYPTED  # a secret:// row (any backend), in the protection labels below
-
-
 def protection_of(stored: StoredKey) -> KeyForm | None:
     """How a stored key is kept: encrypted, plaintext (a legacy row) or settings-json; None when unknown."""
     if stored.storage in (PLAINTEXT, SETTINGS_JSON):
         return KeyForm(stored.storage)
     if stored.storage == RAW:  # in clear, though in a secret:// row
         return PLAINTEXT
-    return ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
+    return KeyForm.ENCRYPTED if stored.row.startswith(ANY_SECRET_PREFIX) else None
 
 
 def _row_name(rows: Mapping[str, Any], field: str) -> str | None:
@@ -432,10 +447,10 @@ def _row_name(rows: Mapping[str, Any], field: str) -> str | None:
 def key_destination(rows: Mapping[str, Any], field: str, key_form: str) -> KeyForm:
     """Where RowWriter puts a new value of a key field: encrypted, plaintext or settings-json."""
     if field.startswith(EXTRA_PREFIX):
-        return ENCRYPTED
+        return KeyForm.ENCRYPTED
     if _row_name(rows, field) is None:
         return SETTINGS_JSON
-    return ENCRYPTED if key_form == KeyForm.SECRET else PLAINTEXT
+    return KeyForm.ENCRYPTED if key_form == KeyForm.SECRET else KeyForm.PLAINTEXT
 
 
 @dataclass
@@ -468,7 +483,7 @@ class RowWriter:
             return key in self.rows
         return as_text(self.rows.get(key)) != value or not isinstance(self.rows.get(key), str)
 
-    def _field(self, field: str, value: Any):
+    def _field(self, field: str, value: Any) -> FieldWrites:
         if field.startswith(EXTRA_PREFIX):
             return self._secret_only(field[len(EXTRA_PREFIX) :], value), []
         slot = registry().key_slots.get(field)
@@ -478,14 +493,14 @@ class RowWriter:
             return {}, [(blob_path(field), list(value or ()))]
         return {}, [(blob_path(field), value)]
 
-    def _key(self, field: str, value: Secret | None):
+    def _key(self, field: str, value: Secret | None) -> FieldWrites:
         slot = registry().key_slots[field]
         name = _row_name(self.rows, field)
         if name is None:  # a key kept only in the settings blob (a session token; Azure and Bedrock on 2.x)
             return {}, [(slot.blob, _reveal(value) or "")]
         secret_row, plain_row = SECRET_PREFIX + name, PLAIN_PREFIX + name
-        blob: list = []
-        if slot.blob and blobpatch.get_path(self._doc(), slot.blob):
+        blob: list[tuple[tuple[str, ...], Any]] = []
+        if slot.blob and blob_patch.get_path(self._doc(), slot.blob):
             blob.append((slot.blob, ""))  # the row wins; do not leave a stale copy
         if value is None:
             return {secret_row: None, plain_row: None}, blob
@@ -493,7 +508,7 @@ class RowWriter:
             return {secret_row: self._encrypt(value.reveal()), plain_row: None}, blob
         return {plain_row: value.reveal(), secret_row: None}, blob
 
-    def _secret_only(self, name: str, value: Secret | None) -> dict:
+    def _secret_only(self, name: str, value: Secret | None) -> dict[str, str | None]:
         kind = secret_row_kind(name)
         if kind == CURSOR_ROW:  # bundle.to_fields refuses these first; this guards every other caller
             raise CursorOwnRow(f"{name!r} is one of Cursor's own login or account rows; cursor-byok never writes it")
@@ -512,7 +527,7 @@ class RowWriter:
             raise SafeStorageUnavailable("no verified machine secret to encrypt keys with")
         return self.encrypt(plaintext)
 
-    def _doc(self) -> dict:
+    def _doc(self) -> JsonObject:
         text = as_text(self.rows.get(BLOB_KEY))
         try:
             doc = json.loads(text) if text else {}
@@ -520,7 +535,7 @@ class RowWriter:
             return {}
         return doc if isinstance(doc, dict) else {}
 
-    def _patched_blob(self, changes) -> str:
+    def _patched_blob(self, changes: list[tuple[tuple[str, ...], Any]]) -> str:
         text = as_text(self.rows.get(BLOB_KEY))
         if text is None and BLOB_KEY in self.rows:
             raise BlobUnpatchable(
@@ -529,9 +544,9 @@ class RowWriter:
         text = text if text is not None else "{}"
         try:
             for path, value in changes:
-                text = blobpatch.set_path(text, path, value)
+                text = blob_patch.set_path(text, path, value)
             json.loads(text)
-        except (blobpatch.PatchError, ValueError) as exc:
+        except (blob_patch.PatchError, ValueError) as exc:
             raise BlobUnpatchable(
                 f"the settings blob is malformed ({exc}); open Cursor once to rewrite it, then retry"
             ) from None

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..private_files import read_small
+
 SETTINGS_MAX = 1 << 20  # a settings.json is a few KB; a larger file is not read
 
 
@@ -92,8 +94,6 @@ def parse(text: str) -> dict[str, Any] | None:
 def read(path: Path) -> dict[str, Any] | None:
     """The settings object of a settings.json file; None when it is missing, unreadable, too large or not an
     object (see the module docstring)."""
-    from ..private_files import read_small
-
     try:
         data = read_small(path, SETTINGS_MAX)
     except OSError:

@@ -19,11 +19,23 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from urllib.parse import quote
 
 from ..errors import DatabaseBusy, DatabaseUnreadable, ForeignSchema, NotACursorDatabase
 from ..key_shapes import shown_path
+from ..lazy import LazyModule
+
+if TYPE_CHECKING:
+    import sqlalchemy
+    import sqlalchemy.event
+    import sqlalchemy.exc
+    import sqlalchemy.pool
+    from sqlalchemy import ColumnElement, Connection, Engine, Table
+else:  # SQLAlchemy (a quarter of a second) loads when a database is opened: never for --help or `import cursor_byok`
+    sqlalchemy = LazyModule("sqlalchemy")
+
+T = TypeVar("T")
 
 TABLES = ("ItemTable", "cursorDiskKV")
 WRITE_BUSY_TIMEOUT_S = 2.0
@@ -59,6 +71,11 @@ class RowWrite:
     value: str | bytes | None
     # For the settings blob: the paths of the fields this write changes inside it (the undo journal keeps only those).
     fields: tuple[tuple[str, ...], ...] = ()
+
+
+def _bound_as_text(value: str) -> ColumnElement[str]:
+    """A value bound as TEXT: ItemTable's value column is declared BLOB, but Cursor stores text."""
+    return sqlalchemy.type_coerce(value, sqlalchemy.Text())
 
 
 def _uri(path: Path, mode: str, immutable: bool = False) -> str:
@@ -115,7 +132,7 @@ def restore_advice(path: Path) -> str:
     return "point --db elsewhere (there is no state.vscdb.backup to restore from)"
 
 
-def foreign_objects(rows: Iterable[tuple]) -> list[str]:
+def foreign_objects(rows: Iterable[tuple[Any, ...]]) -> list[str]:
     """Descriptions of the sqlite_master rows (type, name, tbl_name) that Cursor does not make."""
     out = []
     for kind, name, table in rows:
@@ -129,7 +146,7 @@ def foreign_objects(rows: Iterable[tuple]) -> list[str]:
 class Store:
     """One Cursor state database. Use as a context manager or call close()."""
 
-    def __init__(self, path: str | os.PathLike, *, writable: bool = False, snapshot: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, writable: bool = False, snapshot: bool = False) -> None:
         """`snapshot` opens a copy nobody writes (state.vscdb.backup, .corrupted.*)
         with `immutable=1`, so a read leaves no -wal/-shm files next to it. When a
         -wal or -journal file exists (rows immutable would miss) it opens plain read-only.
@@ -158,31 +175,25 @@ class Store:
             conn.execute("PRAGMA secure_delete = ON")
         return conn
 
-    def _make_engine(self):
-        from sqlalchemy import create_engine, event
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine("sqlite://", creator=self._connect, poolclass=NullPool)
+    def _make_engine(self) -> Engine:
+        engine = sqlalchemy.create_engine("sqlite://", creator=self._connect, poolclass=sqlalchemy.pool.NullPool)
 
         # pysqlite's own transaction handling is off (isolation_level=None);
         # we emit BEGIN ourselves so a write takes the lock up front. Reads
         # (reflection, verification), even on a writable store, never take it.
-        @event.listens_for(engine, "begin")
-        def _begin(conn):
+        @sqlalchemy.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
         return engine
 
-    def _reflect(self):
-        from sqlalchemy import MetaData
-        from sqlalchemy.exc import DatabaseError, OperationalError
-
-        meta = MetaData()
+    def _reflect(self) -> tuple[Table, Table | None]:
+        meta = sqlalchemy.MetaData()
         try:
             meta.reflect(self._engine, only=lambda name, _m: name in TABLES)
-        except OperationalError as exc:
+        except sqlalchemy.exc.OperationalError as exc:
             raise self._translate(exc) from None
-        except DatabaseError as exc:
+        except sqlalchemy.exc.DatabaseError as exc:
             raise NotACursorDatabase(
                 f"{shown_path(self.path)}: damaged or not a SQLite database ({exc.orig}); {restore_advice(self.path)}"
             ) from None
@@ -224,18 +235,16 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- reads -----------------------------------------------------------------
 
-    def _run_read(self, fn: Callable):
-        from sqlalchemy.exc import DBAPIError
-
+    def _run_read(self, fn: Callable[[Connection], T]) -> T:
         try:
             with self._engine.connect() as conn:
                 return fn(conn)
-        except DBAPIError as exc:
+        except sqlalchemy.exc.DBAPIError as exc:
             raise self._translate(exc) from None
 
     def get_items(self, keys: Iterable[str], prefixes: Iterable[str] = ()) -> dict[str, str | bytes]:
@@ -244,27 +253,21 @@ class Store:
         Prefixes become `key >= p AND key < p'` range lookups, which use the
         index; `LIKE` would not.
         """
-        from sqlalchemy import and_, or_, select
-
         t = self.item_table
-        conds = [t.c.key.in_(list(keys))]
-        conds += [and_(t.c.key >= p, t.c.key < prefix_upper_bound(p)) for p in prefixes]
-        query = select(t.c.key, t.c.value).where(or_(*conds))
+        conds: list[ColumnElement[bool]] = [t.c.key.in_(list(keys))]
+        conds += [sqlalchemy.and_(t.c.key >= p, t.c.key < prefix_upper_bound(p)) for p in prefixes]
+        query = sqlalchemy.select(t.c.key, t.c.value).where(sqlalchemy.or_(*conds))
         return self._run_read(lambda conn: {k: v for k, v in conn.execute(query)})
 
     def items(self) -> dict[str, str | bytes]:
         """Every ItemTable row: for small databases (workspace stores), never for cursorDiskKV."""
-        from sqlalchemy import select
-
         t = self.item_table
-        return self._run_read(lambda conn: {k: v for k, v in conn.execute(select(t.c.key, t.c.value))})
+        return self._run_read(lambda conn: {k: v for k, v in conn.execute(sqlalchemy.select(t.c.key, t.c.value))})
 
     def keys(self) -> list[str]:
         """Every ItemTable key, no value (`report` counts rows by prefix): the index alone answers it."""
-        from sqlalchemy import select
-
         t = self.item_table
-        return self._run_read(lambda conn: [k for (k,) in conn.execute(select(t.c.key))])
+        return self._run_read(lambda conn: [k for (k,) in conn.execute(sqlalchemy.select(t.c.key))])
 
     def foreign_schema(self) -> list[str]:
         """Schema objects Cursor does not make (triggers, views, other tables or indexes), described."""
@@ -285,7 +288,7 @@ class Store:
         )
 
     def journal_mode(self) -> str:
-        return self._run_read(lambda conn: conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        return self._run_read(lambda conn: str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()))
 
     def quick_check(self, table: str = "ItemTable") -> str:
         """PRAGMA quick_check of one table and its index: by default ItemTable, the only one this tool writes.
@@ -312,9 +315,6 @@ class Store:
         row changed since, the transaction is rolled back (DatabaseBusy says
         to retry). `on_step` is called before each SQL step (crash tests).
         """
-        from sqlalchemy import Text, delete, insert, select, type_coerce
-        from sqlalchemy.exc import DBAPIError
-
         if not self.writable:
             raise RuntimeError("store opened read-only")
         writes = list(writes)
@@ -329,20 +329,20 @@ class Store:
                     self._check_unique_key(conn)
                     self._refuse_foreign(foreign_objects(conn.exec_driver_sql(SCHEMA_QUERY).fetchall()))
                     if expect:
-                        self._check_unchanged(conn, expect, select)
+                        self._check_unchanged(conn, expect)
                     for i, w in enumerate(writes):
                         step(f"sql-{i}")
                         if w.value is None:
-                            conn.execute(delete(t).where(t.c.key == w.key))
+                            conn.execute(sqlalchemy.delete(t).where(t.c.key == w.key))
                         else:
                             # The UNIQUE ... ON CONFLICT REPLACE column makes this an upsert;
                             # the column is declared BLOB but Cursor stores text: bind as TEXT.
                             # Only `undo` passes bytes: a row that was a BLOB, restored as it was.
-                            value = w.value if isinstance(w.value, bytes) else type_coerce(w.value, Text())
-                            conn.execute(insert(t).values(key=w.key, value=value))
+                            value = w.value if isinstance(w.value, bytes) else _bound_as_text(w.value)
+                            conn.execute(sqlalchemy.insert(t).values(key=w.key, value=value))
                     step("sql-commit")
                 self.last_lock_hold = time.perf_counter() - locked_at
-        except DBAPIError as exc:
+        except sqlalchemy.exc.DBAPIError as exc:
             raise self._translate(exc) from None
 
     def checkpoint(self) -> bool:
@@ -353,14 +353,14 @@ class Store:
         if not self.writable:
             raise RuntimeError("store opened read-only")
 
-        def run(conn) -> bool:
+        def run(conn: Connection) -> bool:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(CHECKPOINT_BUSY_S * 1000)}")
             busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-            return busy == 0
+            return bool(busy == 0)
 
-        return bool(self._run_read(run))
+        return self._run_read(run)
 
-    def _check_unique_key(self, conn) -> None:
+    def _check_unique_key(self, conn: Connection) -> None:
         """Refuse to write unless ItemTable.key is UNIQUE, as in Cursor's schema: else each INSERT adds a duplicate."""
         for _seq, name, unique, _origin, partial in conn.exec_driver_sql('PRAGMA index_list("ItemTable")'):
             quoted = name.replace('"', '""')
@@ -372,9 +372,9 @@ class Store:
             "duplicate rows; nothing was written. Point --db at Cursor's own state.vscdb"
         )
 
-    def _check_unchanged(self, conn, expect, select) -> None:
+    def _check_unchanged(self, conn: Connection, expect: Mapping[str, str | bytes | None]) -> None:
         t = self.item_table
-        rows = dict(conn.execute(select(t.c.key, t.c.value).where(t.c.key.in_(list(expect)))).all())
+        rows = dict(conn.execute(sqlalchemy.select(t.c.key, t.c.value).where(t.c.key.in_(list(expect)))).all())
         for key, value in expect.items():
             if rows.get(key) != value:
                 raise DatabaseBusy(
@@ -389,7 +389,7 @@ PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between two looks at the
 ITEM_TABLE_KIND = "SELECT type FROM sqlite_master WHERE lower(name) = 'itemtable' AND type IN ('table', 'view')"
 
 
-def stream_item_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
+def stream_item_values(path: str | os.PathLike[str]) -> Iterator[tuple[str, bytes]]:
     """(key, value bytes) of every ItemTable row of a small side database, one row at a time.
 
     The audit reads every workspace database this way (there can be thousands).

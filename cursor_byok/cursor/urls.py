@@ -14,9 +14,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any, overload
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from ..errors import UnsafeURL
+from ..key_shapes import NOT_SHOWN, holds_a_key, secret_in_path
 from ..key_table import looks_like_key
 from ..model import mask
 from ..providers import registry
@@ -85,7 +86,7 @@ def _query_secrets(query: str) -> list[str]:
     return out
 
 
-def _split(url: str):
+def _split(url: str) -> tuple[SplitResult, str]:
     """(parts, userinfo) of a URL; userinfo is '' when there is none. Raises ValueError."""
     parts = urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
@@ -160,7 +161,7 @@ def host_of(url: str | None) -> str:
         return "(no host)"
 
 
-def _address(host: str):
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -191,7 +192,7 @@ def unreachable(url: str | None) -> str | None:
         if "." not in host:
             return "a single-label name that only your network resolves"
         return None
-    if getattr(addr, "ipv4_mapped", None):
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
     if addr.version == 4 and addr in CGNAT:
         return "a CGNAT address (100.64.0.0/10, e.g. Tailscale)"
@@ -223,7 +224,7 @@ def check(url: str, label: str) -> str:
         raise UnsafeURL(f"{label} must be an https:// URL")
     if len(url) > MAX_URL_LENGTH or _BAD_CHAR.search(url):
         raise UnsafeURL(f"{label} holds whitespace or a control character, or is over {MAX_URL_LENGTH} characters")
-    got = _quoted(shown(url))
+    got = _quoted(_shown_in_error(url))
     try:
         parts, userinfo = _split(url)
         port = parts.port  # noqa: F841  (raises ValueError on a bad port)
@@ -243,6 +244,14 @@ def check(url: str, label: str) -> str:
     if secret_parts(url):
         raise UnsafeURL(f"{label} holds what looks like a key ({got}); put the key in the key source, never in the URL")
     return url
+
+
+def _shown_in_error(url: str) -> str:
+    """The URL for a refusal: shown() masks its key-shaped parts; here a part (or the whole) with even a generic
+    key's shape (an Azure key pasted as --base-url, say) is masked too, and a part holding a key anywhere."""
+    if holds_a_key(url) or secret_in_path(url):
+        return NOT_SHOWN
+    return re.sub(r"[^/:?#&=@.]+", lambda m: mask(m.group()) if holds_a_key(m.group()) else m.group(), shown(url))
 
 
 def _quoted(text: str) -> str:
@@ -266,4 +275,4 @@ def _check_host(netloc: str, host: str, label: str, got: str) -> None:
             f"got {got}; use the provider's plain ASCII host name"
         )
     if not all(_HOST_LABEL.fullmatch(lab) for lab in labels):
-        raise UnsafeURL(f"{label}: {ascii(host)} is not a valid host name")
+        raise UnsafeURL(f"{label}: the host name of {got} is not a valid host name")

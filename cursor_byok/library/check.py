@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Mapping
 
-from ..checks import doctor as diagnosing
-from ..checks.report import CursorReport
+from ..checks.doctor import AZURE_API_VERSION
+from ..checks.report import CursorReport, describe
 from ..checks.reports import AuditReport, DoctorReport, audit_report, doctor_report
 from .context import Context, context
 
@@ -37,7 +37,7 @@ def doctor(
     accepted (free calls, each key only to its own provider's host); `provider_urls` is for tests."""
     ctx = context(ctx)
     inst = ctx.installation()
-    version = diagnosing.AZURE_API_VERSION if azure_api_version is None else azure_api_version
+    version = AZURE_API_VERSION if azure_api_version is None else azure_api_version
     return doctor_report(inst, ctx.storage_for(inst), online=online, azure_api_version=version,
                          provider_urls=provider_urls, invocation=ctx.invocation(inst))  # fmt: skip
 
@@ -46,8 +46,6 @@ def report(ctx: Context | None = None) -> CursorReport:
     """A redacted description of this Cursor for a bug report or to compare machines: version and its source,
     journal mode, backups, backend and its evidence, key forms, profiles, and every row and settings field under
     the BYOK places this tool does not know (name, type, size). Never a value; decrypts nothing."""
-    from ..checks.report import describe
-
     ctx = context(ctx)
     inst = ctx.installation()
     return describe(inst, ctx.storage_for(inst))

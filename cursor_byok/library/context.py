@@ -11,7 +11,8 @@ from typing import Mapping
 
 from ..changes.flow import Interaction, Mode, preflight
 from ..changes.planner import Target
-from ..cursor import paths as locate
+from ..cursor import paths
+from ..cursor.reading import row_prefixes
 from ..model import KeyStorage
 from ..results import Invocation
 from ..safestorage.backends import SafeStorage, SafeStorageConfig
@@ -32,26 +33,24 @@ class Context:
         self.db = os.path.expanduser(self.db) if self.db else self.db
         self.user_data_dir = os.path.expanduser(self.user_data_dir) if self.user_data_dir else self.user_data_dir
 
-    def installation(self) -> locate.Installation:
-        return locate.resolve(db=self.db, user_data_dir=self.user_data_dir, env=self.env, platform=self.platform)
+    def installation(self) -> paths.Installation:
+        return paths.resolve(db=self.db, user_data_dir=self.user_data_dir, env=self.env, platform=self.platform)
 
-    def selected_profile(self, inst: locate.Installation) -> locate.UserProfile | None:
-        return locate.select_profile(inst, self.profile)
+    def selected_profile(self, inst: paths.Installation) -> paths.UserProfile | None:
+        return paths.select_profile(inst, self.profile)
 
-    def storage_for(self, inst: locate.Installation) -> SafeStorage:
+    def storage_for(self, inst: paths.Installation) -> SafeStorage:
         """The safe storage of this installation: the backend chosen as Cursor chooses it, with the rows Cursor
         wrote as evidence before the desktop (a v11 row means a keyring)."""
-        from ..cursor.reading import row_prefixes
-
         storage = SafeStorage(self.safe_storage, local_state=inst.local_state, env=self.env, platform=self.platform)
         if storage.scheme == "linux" and self.safe_storage.choice == "auto" and inst.db_path.is_file():
             storage.follow_rows(row_prefixes(inst.db_path))
         return storage
 
-    def invocation(self, inst: locate.Installation | None = None) -> Invocation:
+    def invocation(self, inst: paths.Installation | None = None) -> Invocation:
         """The global options a pasted hint needs to reach what this command reached: the database (absolute),
         the safe storage chosen, and the tool's data folder when it is not the default."""
-        words: list[str] = list(locate.location_options(inst)) if inst is not None else []
+        words: list[str] = list(paths.location_options(inst)) if inst is not None else []
         ss = self.safe_storage
         if ss.choice != "auto":
             words += ["--safe-storage", ss.choice]
@@ -69,13 +68,13 @@ class Context:
         read, and the machine secret proven when keys may be written. Nothing is asked before this."""
         inst = self.installation()
         chosen = self.selected_profile(inst)
-        others = () if self.profile is not None else tuple(p.name for p in locate.profiles(inst))
+        others = () if self.profile is not None else tuple(p.name for p in paths.profiles(inst))
         return preflight(
             inst, self.storage_for(inst), mode=mode, keys=keys, key_storage=key_storage, user_profile=chosen,
             other_profiles=others, invocation=self.invocation(inst), ui=ui,
         )  # fmt: skip
 
-    def undo_installation(self) -> locate.Installation:
+    def undo_installation(self) -> paths.Installation:
         """The installation whose journals undo works on: with a profile, that profile's database."""
         inst = self.installation()
         chosen = self.selected_profile(inst)

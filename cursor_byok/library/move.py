@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..bundle import age_envelope as agefile
-from ..bundle import document as bundledoc
-from ..changes import undo as undoing
+from ..bundle import age_envelope, document
 from ..changes.diff import filter_fields
 from ..changes.flow import FieldWrite, Interaction, Mode, Policy, check_closed, conflict_policy, run
 from ..changes.outcome import Written
-from ..changes.planner import Target, prepare
+from ..changes.planner import Prepared, Target, prepare
+from ..changes.undo import JournalList, Purged, UndoResult, UndoWrite, journal_list, purge, undo_plan
 from ..checks.listing import Listing, bundle_listing
 from ..checks.origin import origin_notes
 from ..cursor.reading import load_profile
@@ -54,17 +54,17 @@ def open_bundle(
 ) -> Bundle:
     """Decrypt and check a bundle (hostile input: BundleError / BundleAuthError, never anything else);
     `ask(label)` unlocks a passphrase-protected SSH identity."""
-    identities = [i for path in identity_files for i in agefile.load_identities(path, ask)]
-    return bundle_of(bundledoc.decode(agefile.decrypt(data, passphrases=list(passphrases), identities=identities)))
+    identities = [i for path in identity_files for i in age_envelope.load_identities(path, ask)]
+    return bundle_of(document.decode(age_envelope.decrypt(data, passphrases=list(passphrases), identities=identities)))
 
 
 def bundle_of(doc: dict[str, Any], notes: Iterable[str] = ()) -> Bundle:
     """A Bundle of a decoded bundle document (its keys checked as import checks them: BundleError); `notes` are
     shown with the import plan."""
-    keys, _providers = bundledoc.written_counts(doc)
+    keys, _providers = document.written_counts(doc)
     held = tuple(doc["profile"].get("providers", {}))
     return Bundle(doc.get("created"), doc.get("source"), held, keys, "models" in doc["profile"], doc,
-                  bundledoc.to_profile(doc), tuple(notes))  # fmt: skip
+                  document.to_profile(doc), tuple(notes))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,11 +108,11 @@ def export_bundle(
     phrase = passphrase() if callable(passphrase) else passphrase
     if phrase is not None and len(phrase) < MIN_PASSPHRASE:
         raise InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or recipients")
-    data = agefile.seal(doc, passphrase=phrase, recipients=recipients, armor=armor)
+    data = age_envelope.seal(doc, passphrase=phrase, recipients=recipients, armor=armor)
     if output is not None:
         write_private(Path(output), data, overwrite=overwrite)
-    n_keys, n_providers = bundledoc.written_counts(doc)
-    left = tuple(n for n in notes if bundledoc.LEFT_OUT in n or RAW_LEFT_OUT in n)
+    n_keys, n_providers = document.written_counts(doc)
+    left = tuple(n for n in notes if document.LEFT_OUT in n or RAW_LEFT_OUT in n)
     written = None if output is None else shown_path(output, opened=True)
     return ExportedBundle(written, n_keys, n_providers, "models" in doc["profile"],
                           "recipients" if recipients else "passphrase", len(recipients), armor, left, tuple(notes),
@@ -126,7 +126,7 @@ def export_document(
     inst = ctx.installation()
     chosen, storage = ctx.selected_profile(inst), ctx.storage_for(inst)
     profile, rows = load_profile(inst, storage, chosen.db if chosen else None)
-    missing = bundledoc.undecryptable(profile, only=only, keys=keys)
+    missing = document.undecryptable(profile, only=only, keys=keys)
     if missing and not skip:
         found = origin_notes(inst, rows, storage, ctx.invocation(inst), ("export", "-o", "keys.age"))
         what = (
@@ -136,7 +136,7 @@ def export_document(
             f"{len(missing)} key(s) cannot be decrypted here ({', '.join(missing)}), so the bundle would lack "
             f"them; {what} skip_undecryptable=True to export the rest without them"
         )
-    return bundledoc.to_document(profile, only=only, keys=keys, models=models)
+    return document.to_document(profile, only=only, keys=keys, models=models)
 
 
 BundleInput = Bundle | bytes | str | Path | Callable[[], Bundle]
@@ -168,14 +168,13 @@ def import_bundle(
     ctx, ui = context(ctx), ui or Interaction()
     mode, policy = Mode(dry_run, check, wait), conflict_policy(on_conflict, ui)
     target = ctx.target(mode, keys=not no_keys and _keys_wanted(only), key_storage=key_storage, ui=ui)
-    opts = {"only": only, "no_keys": no_keys, "on_conflict": on_conflict, "models": models,
-            "key_storage": key_storage, "allow_endpoints": allow_endpoints}  # fmt: skip
+    prepare = partial(prepare_bundle, only=only, no_keys=no_keys, on_conflict=on_conflict, models=models,
+                   key_storage=key_storage, allow_endpoints=allow_endpoints)  # fmt: skip
 
     def make(target: Target) -> FieldWrite:
-        opened = _opened(bundle, passphrase, identity_files)
-        return FieldWrite(plan_bundle(target, opened, **opts), command)
+        return FieldWrite(prepare(target, _opened(bundle, passphrase, identity_files)), command)
 
-    return run(target, make, mode=mode, policy=policy, ui=ui)  # type: ignore[return-value]
+    return run(target, make, mode=mode, policy=policy, ui=ui)
 
 
 def plan_import(ctx: Context | None, bundle: BundleInput, **options: Any) -> Written:
@@ -204,7 +203,7 @@ def _read_bundle(path: Path) -> bytes:
         raise InputError(f"{shown_path(str(path))}: cannot read the bundle ({exc.strerror})") from None
 
 
-def plan_bundle(
+def prepare_bundle(
     target: Target,
     opened: Bundle,
     *,
@@ -214,13 +213,13 @@ def plan_bundle(
     models: ModelsPolicy = "union",
     key_storage: KeyStorage = "auto",
     allow_endpoints: Iterable[str] = (),
-) -> Any:
+) -> Prepared:
     """The Prepared plan of importing an opened bundle into a target that passed preflight."""
-    wanted = filter_fields(bundledoc.to_fields(dict(opened.document_in_clear)), only, keys=not no_keys)
+    wanted = filter_fields(document.to_fields(dict(opened.document_in_clear)), only, keys=not no_keys)
     policy: ConflictPolicy = "fail" if on_conflict == "ask" else on_conflict  # type: ignore[assignment]
     return prepare(
         target, wanted, on_conflict=policy, models=models, key_storage=key_storage, allow_endpoints=allow_endpoints,
-        source_protection=bundledoc.source_protection(opened.document_in_clear), notes=opened.notes,
+        source_protection=document.source_protection(opened.document_in_clear), notes=opened.notes,
     )  # fmt: skip
 
 
@@ -236,7 +235,7 @@ def undo(
     dry_run: bool = False,
     wait: float | None = None,
     ui: Interaction | None = None,
-) -> undoing.UndoResult:
+) -> UndoResult:
     """Restore the rows and settings fields of a journal: the given one, or the newest write not undone yet (each
     undo goes one step further back; a write that never landed is passed over). `redo=True` re-applies what the
     newest undo restored. Values changed since the write are restored only with `force`."""
@@ -245,26 +244,26 @@ def undo(
     invocation = ctx.invocation(ctx.installation())
     check_closed(inst, mode, invocation, ui)  # preflight: Cursor closed, before anything is read or asked
 
-    def make(_target: Target) -> undoing.UndoWrite:
-        plan = undoing.undo_plan(inst, journal_id, redo=redo, invocation=invocation, profile=ctx.profile, force=force)
-        return undoing.UndoWrite(plan)
+    def make(_target: Target) -> UndoWrite:
+        plan = undo_plan(inst, journal_id, redo=redo, invocation=invocation, profile=ctx.profile, force=force)
+        return UndoWrite(plan)
 
     target = Target(inst, ctx.storage_for(inst), {}, invocation)
-    return run(target, make, mode=mode, policy=Policy(), ui=ui)  # type: ignore[return-value]
+    return run(target, make, mode=mode, policy=Policy(), ui=ui)
 
 
-def redo(ctx: Context | None = None, **options: Any) -> undoing.UndoResult:
+def redo(ctx: Context | None = None, **options: Any) -> UndoResult:
     """Re-apply the write the newest undo restored (an undo of that undo's journal)."""
     return undo(ctx, redo=True, **options)
 
 
-def journals(ctx: Context | None = None) -> undoing.JournalList:
+def journals(ctx: Context | None = None) -> JournalList:
     """This database's undo journals, newest first: which writes are undone, by which undo (`undo --list`)."""
-    return undoing.journal_list(context(ctx).undo_installation())
+    return journal_list(context(ctx).undo_installation())
 
 
-def purge_journals(ctx: Context | None = None, journal_id: str | None = None) -> undoing.Purged:
+def purge_journals(ctx: Context | None = None, journal_id: str | None = None) -> Purged:
     """Delete this database's journals (or those whose id starts with `journal_id`): they hold old values."""
     inst = context(ctx).undo_installation()
-    ids = [j.id for j in undoing.journal_list(inst).journals if not journal_id or j.id.startswith(journal_id)]
-    return undoing.purge(inst, ids)
+    ids = [j.id for j in journal_list(inst).journals if not journal_id or j.id.startswith(journal_id)]
+    return purge(inst, ids)

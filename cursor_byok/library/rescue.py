@@ -14,27 +14,45 @@ turn into the package behind the caller's back.
 
 from __future__ import annotations
 
+import os
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from ..errors import InputError
+from ..errors import ByokError, InputError
 from ..private_files import write_private
-from ..rescue.engine import OldMachine, Rescued, rescue_profile, seal
-from ..rescue.locate import inside
+from ..rescue.engine import OldMachine as OldMachine  # re-exported: the command line builds one through the façade
+from ..rescue.engine import Rescued, rescue_profile, seal
+from ..rescue.locate import find_cursor, inside
+from ..rescue.stores import StorePaths as StorePaths  # re-exported, as OldMachine
+from .context import Context, context
 
 if TYPE_CHECKING:  # the write flow loads only for --import: showing a copy stays as quick as `list`
     from ..changes.flow import Interaction
     from ..changes.outcome import Written
     from ..rescue.sparse_copy import Progress
     from . import move
-    from .context import Context
 
 Source = OldMachine | str | PathLike[str]
 
 
 def old_machine(source: Source) -> OldMachine:
     return source if isinstance(source, OldMachine) else OldMachine(source)
+
+
+def refuse_own_database(old: OldMachine, ctx: Context) -> None:
+    """`--import` of this machine's own Cursor (a home restored in place, `--from ~`) would write the database it
+    reads, and the source of a rescue is never written: its keys are here already."""
+    try:
+        here = ctx.installation().db_path
+        same = os.path.samefile(find_cursor(old.root, old.os).db, here)
+    except (ByokError, OSError):
+        return  # nothing found on one side: the flow says so in its own words
+    if same:
+        raise InputError(
+            f"{old.root} holds this machine's own Cursor database ({here}), which rescue never writes; its keys "
+            "are here already: `cursor-byok list` shows them"
+        )
 
 
 def rescue_keys(
@@ -74,9 +92,10 @@ def rescue_import(
     preflight (Cursor closed, this machine's secret proven) first, then the old store opened, the plan, the
     decisions, the journal. `options` are import_bundle's (only, no_keys, on_conflict, models, key_storage,
     allow_endpoints, dry_run, check, wait)."""
-    from . import move
+    from . import move  # the write flow and pyrage load only for --import: showing a copy stays as quick as `list`
 
     old = old_machine(source)
+    refuse_own_database(old, context(ctx))
 
     def opened() -> move.Bundle:
         found = rescue_profile(old, progress=progress)

@@ -22,14 +22,14 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import Literal, Sequence
+
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 
 from ..errors import InputError, StoreDamaged, StoreLocked, StoreUnsupported
 from .binary import Reader
+from .legacy_ciphers import legacy_cipher
 from .md4 import nt_hash
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm
 
 # --- algorithms (Windows ALG_ID values) ---------------------------------------
 
@@ -94,16 +94,8 @@ def hash_alg(alg_id: int, what: str) -> HashAlg:
 
 
 def _triple_des(key: bytes) -> BlockCipherAlgorithm:
-    """cryptography's TripleDES (in its `decrepit` module since 43), or StoreUnsupported if this build lacks it."""
-    try:
-        from cryptography.exceptions import UnsupportedAlgorithm
-        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-    except ImportError:
-        raise _legacy_missing() from None
-    try:
-        return TripleDES(key)
-    except UnsupportedAlgorithm:
-        raise _legacy_missing() from None
+    """cryptography's TripleDES, or StoreUnsupported if this build lacks it."""
+    return legacy_cipher("TripleDES", key, _legacy_missing)
 
 
 def _legacy_missing() -> StoreUnsupported:
@@ -116,8 +108,6 @@ def _legacy_missing() -> StoreUnsupported:
 
 def cbc_decrypt(alg: CipherAlg, key: bytes, iv: bytes, data: bytes) -> bytes:
     """Raw CBC decryption (no unpadding) with the first `alg.key_len` bytes of `key`; `data` is whole blocks."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     key = key[: alg.key_len]
     cipher_algorithm = _triple_des(key) if alg.name == "3des" else algorithms.AES(key)
     decryptor = Cipher(cipher_algorithm, modes.CBC(iv[: alg.block_len])).decryptor()

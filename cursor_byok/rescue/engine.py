@@ -34,28 +34,39 @@ from os import PathLike, devnull
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..bundle import document as bundledoc
+from ..bundle import age_envelope
+from ..bundle.document import to_document, undecryptable, written_counts
 from ..checks.listing import ExtraKey, ModelsView, ProviderView, extra_keys, provider_views
-from ..cursor.rows import ANY_SECRET_PREFIX, SECRET_PREFIX, as_text, read_profile, row_keys, withheld_rows
+from ..cursor.rows import ENCRYPTED_ROW_PREFIXES, SECRET_PREFIX, as_text, read_profile, row_keys, withheld_rows
 from ..cursor.store import Store, has_sidecar
 from ..errors import DecryptFailed, InputError, RescueError, RescueNotFound, SafeStorageUnavailable, StoreLocked
 from ..model import EXTRA_PREFIX, MIN_PASSPHRASE, Profile, StoredKey
 from ..private_files import read_small
 from ..results import Result, internal, omit_if_none
-from ..safestorage import oscrypt as ss
 from ..safestorage.backends import SafeStorage, SafeStorageConfig
+from ..safestorage.oscrypt import CbcCodec, decode_buffer_json
 from ..safestorage.password import windows_key_from_hex
-from ..versions import CursorFacts, cursor_facts
-from . import stores as S
+from ..versions import KEYRING, ROW_BACKENDS, CursorFacts, cursor_facts, prefix_written
 from .locate import OldCursor, OldOS, find_cursor, inside, is_file
 from .sparse_copy import Progress, open_copy, private_tempdir
+from .stores import (
+    Found,
+    Passwords,
+    StorePaths,
+    has_dpapi_key,
+    linux_stores,
+    macos_stores,
+    other_provider,
+    provider_unsupported,
+    windows_stores,
+    worst,
+)
 
-MCP_PREFIX = "mcpOAuth.secret."  # MCP tokens: proof of the secret, never rescued
-READ_PREFIXES = (ANY_SECRET_PREFIX, MCP_PREFIX)
-KNOWN_PREFIXES = (b"v10", b"v11")
 SCHEMES: dict[OldOS, str] = {"linux": "linux", "macos": "macos", "windows": "windows"}
 PLATFORMS: dict[OldOS, str] = {"linux": "linux", "macos": "darwin", "windows": "win32"}
-STORE_PREFIX: dict[OldOS, bytes] = {"linux": b"v11", "macos": b"v10", "windows": b"v10"}
+# The prefixes Cursor writes (versions.ROW_BACKENDS), and on each system the one a secret store's secret opens.
+KNOWN_PREFIXES = frozenset(prefix for (_scheme, prefix) in ROW_BACKENDS)
+STORE_PREFIX: dict[OldOS, bytes] = {system: prefix_written(scheme, KEYRING) for system, scheme in SCHEMES.items()}
 SECRET_FILE_LIMIT = 64 << 10
 EXTRA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 KEY_ROW_TAIL = "key"  # an unknown provider's key row: its name ends in Key, in any case
@@ -70,7 +81,7 @@ class OldMachine:
     root: str | PathLike[str]
     passwords: Sequence[str] = field(default=(), repr=False)
     ask: Callable[[str], str] | None = field(default=None, repr=False)
-    stores: S.StorePaths = S.StorePaths()
+    stores: StorePaths = StorePaths()
     os: OldOS | None = None
     secret_file: str | PathLike[str] | None = None
 
@@ -150,10 +161,10 @@ class RescuedProfile:
     def document(self, *, only: Iterable[str] = (), models: bool = True) -> tuple[dict[str, Any], list[str]]:
         """The bundle document `export` would write on the old machine, and the notes on what it leaves out."""
         source = {"os": self.os or "unknown", "rescued": True}
-        return bundledoc.to_document(self.profile, only=only, keys=True, models=models, source=source)
+        return to_document(self.profile, only=only, keys=True, models=models, source=source)
 
     def report(self, *, only: Iterable[str] = (), written: BundleWritten | None = None, data: bytes = b"") -> Rescued:
-        left = tuple(bundledoc.undecryptable(self.profile, only=only))
+        left = tuple(undecryptable(self.profile, only=only))
         return Rescued(
             str(self.found.root), self.os, str(self.found.db), str(self.found.udd), self.copy, self.store,
             provider_views(self.profile, reveal=False), extra_keys(self.profile, reveal=False),
@@ -193,7 +204,7 @@ def read_old_rows(db: Path, progress: Progress | None) -> tuple[dict[str, Any], 
         if has_sidecar(copy.path):  # Store would then open it mode=ro, which creates files beside it
             raise RuntimeError(f"{copy.path}: a -wal or -journal appeared beside it")
         with Store(copy.path, snapshot=True) as store:
-            rows = store.get_items(row_keys(), READ_PREFIXES)
+            rows = store.get_items(row_keys(), ENCRYPTED_ROW_PREFIXES)  # MCP tokens too: proof, never rescued
         used = CopyUsed(copy.how, copy.reason, copy.pages_copied, copy.bytes_written, copy.wal_frames_used)
     return dict(rows), used
 
@@ -202,9 +213,9 @@ def encrypted_rows(rows: Mapping[str, Any]) -> dict[str, bytes]:
     """Row name -> ciphertext, for every encrypted row with a prefix the codecs know (v10, v11)."""
     out = {}
     for name, value in rows.items():
-        if name.startswith(READ_PREFIXES):
+        if name.startswith(ENCRYPTED_ROW_PREFIXES):
             try:
-                blob = ss.decode_buffer_json(as_text(value) or "")
+                blob = decode_buffer_json(as_text(value) or "")
             except ValueError:
                 continue
             if blob[:3] in KNOWN_PREFIXES:
@@ -218,7 +229,7 @@ def old_system(found: OldCursor, rows: Mapping[str, Any], old: OldMachine) -> Ol
     encrypted, so it does not matter."""
     if found.os is not None:
         return found.os
-    if S.has_dpapi_key(found.udd, found.base) or old.stores.protect_dir is not None:
+    if has_dpapi_key(found.udd, found.base) or old.stores.protect_dir is not None:
         return "windows"
     prefixes = {blob[:3] for blob in encrypted_rows(rows).values()}
     if b"v11" in prefixes:
@@ -253,7 +264,7 @@ def proving_row(encrypted: Mapping[str, bytes], storage: SafeStorage, prefix: by
             continue
         try:
             _label, codec = storage.codec_for(blob)
-            strict = replace(codec, fallback_keys=()) if isinstance(codec, ss.CbcCodec) else codec
+            strict = replace(codec, fallback_keys=()) if isinstance(codec, CbcCodec) else codec
             strict.decrypt(blob)
         except (DecryptFailed, SafeStorageUnavailable, ValueError):
             continue
@@ -322,12 +333,12 @@ def _mismatch(what: str, found: OldCursor, count: int) -> StoreLocked:
     )
 
 
-def _stores(found: OldCursor, system: OldOS, old: OldMachine) -> S.Found:
+def _stores(found: OldCursor, system: OldOS, old: OldMachine) -> Found:
     if system == "linux":
-        return S.linux_stores(found.home, found.base, old.stores)
+        return linux_stores(found.home, found.base, old.stores)
     if system == "macos":
-        return S.macos_stores(found.home, found.base, old.stores)
-    return S.windows_stores(found.udd, found.roaming, found.base, old.stores)
+        return macos_stores(found.home, found.base, old.stores)
+    return windows_stores(found.udd, found.roaming, found.base, old.stores)
 
 
 def _from_store(
@@ -337,7 +348,7 @@ def _from_store(
     stores = _stores(found, system, old)
     if not stores.candidates:
         raise _store_missing(found, system, stores)
-    passwords = S.Passwords(old.passwords, old.ask)
+    passwords = Passwords(old.passwords, old.ask)
     while True:
         failures: list[RescueError] = []
         for candidate in stores.candidates:
@@ -352,16 +363,16 @@ def _from_store(
                 used = StoreUsed(candidate.kind, str(candidate.path), opened.opened_with, proof)
                 return used, storage, stores.skipped
             failures.append(_mismatch(f"Cursor's secret in {candidate.path}", found, _count(encrypted, system)))
-        failure = S.worst(failures)
+        failure = worst(failures)
         if failure.reason == "wrong-password" and passwords.again():
             continue
         raise _other_provider(found, system, failure)
 
 
-def _store_missing(found: OldCursor, system: OldOS, stores: S.Found) -> Exception:
-    provider = S.other_provider(found.home) if system == "linux" else None
+def _store_missing(found: OldCursor, system: OldOS, stores: Found) -> Exception:
+    provider = other_provider(found.home) if system == "linux" else None
     if provider is not None:
-        return S.provider_unsupported(provider, found.root)
+        return provider_unsupported(provider, found.root)
     hint = {
         "linux": "; if it was kept by another Secret Service provider (KeePassXC, pass...), copy its secret into "
         "a file and pass --safe-storage-password-file FILE",
@@ -378,9 +389,9 @@ def _store_missing(found: OldCursor, system: OldOS, stores: S.Found) -> Exceptio
 
 def _other_provider(found: OldCursor, system: OldOS, failure: RescueError) -> Exception:
     """entry-missing in the keyrings found, with traces of KeePassXC or pass: say that provider instead."""
-    provider = S.other_provider(found.home) if system == "linux" else None
+    provider = other_provider(found.home) if system == "linux" else None
     if provider is not None and failure.reason in ("entry-missing", "store-missing"):
-        return S.provider_unsupported(provider, found.root)
+        return provider_unsupported(provider, found.root)
     return failure
 
 
@@ -422,16 +433,14 @@ def seal(
 ) -> tuple[bytes, BundleWritten]:
     """The age file `export` would write (exactly one of passphrase and recipients); a passphrase function is
     called only now, once the store has opened and the secret is proven."""
-    from ..bundle import age_envelope as agefile  # pyrage: only when a bundle is written
-
     if bool(recipients) == (passphrase is not None):
         raise InputError("encrypt to a passphrase or to recipients: give exactly one")
     doc, notes = found.document(only=only, models=models)
     phrase = passphrase() if callable(passphrase) else passphrase
     if phrase is not None and len(phrase) < MIN_PASSPHRASE:
         raise InputError(f"passphrase too short: use at least {MIN_PASSPHRASE} characters, or recipients")
-    data = agefile.seal(doc, passphrase=phrase, recipients=list(recipients), armor=armor)
-    keys, providers = bundledoc.written_counts(doc)
+    data = age_envelope.seal(doc, passphrase=phrase, recipients=list(recipients), armor=armor)
+    keys, providers = written_counts(doc)
     how = "recipients" if recipients else "passphrase"
     return data, BundleWritten(output, keys, providers, "models" in doc["profile"], how, len(recipients), armor,
                                tuple(notes))  # fmt: skip

@@ -34,14 +34,15 @@ import hashlib
 import hmac
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import Literal, Sequence
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, modes
 
 from ..errors import RescueNotFound, StoreDamaged, StoreLocked, StoreUnsupported
 from .binary import Reader
 from .items import StoreItem, entry_missing
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import CipherAlgorithm
+from .legacy_ciphers import legacy_cipher
 
 ATOM = 4  # every field of the database is a big-endian u32, and values are aligned to it
 
@@ -438,19 +439,12 @@ def _legacy_missing() -> StoreUnsupported:
 
 
 def _triple_des(key: bytes) -> CipherAlgorithm:
-    """cryptography's TripleDES (in its `decrepit` module since 43), or StoreUnsupported if this build lacks it."""
-    try:
-        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-    except ImportError:
-        raise _legacy_missing() from None
-    return TripleDES(key)
+    """cryptography's TripleDES, or StoreUnsupported if this build lacks it."""
+    return legacy_cipher("TripleDES", key, _legacy_missing)
 
 
 def _decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     """Raw 3DES-CBC decryption of whole blocks (no unpadding)."""
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.ciphers import Cipher, modes
-
     try:
         decryptor = Cipher(_triple_des(key), modes.CBC(iv)).decryptor()
     except UnsupportedAlgorithm:

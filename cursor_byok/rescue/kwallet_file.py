@@ -35,14 +35,16 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import ciphers
+from cryptography.hazmat.primitives.ciphers import CipherContext, modes
 
 from ..errors import RescueNotFound, StoreDamaged, StoreLocked, StoreUnsupported
 from .binary import Reader
 from .items import StoreItem, entry_missing
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import CipherContext
+from .legacy_ciphers import legacy_cipher
 
 MAGIC = b"KWALLET\n\r\0\r\n"
 VERSION_MAJOR = 0
@@ -202,15 +204,10 @@ def _unseal(sealed: bytes, key: bytes, cipher: int) -> bytes | None:
 
 def _blowfish(key: bytes, *, cbc: bool) -> CipherContext:
     """A Blowfish decryptor (CBC with a zero IV, or ECB); a `cryptography` without it is StoreUnsupported."""
+    algorithm = legacy_cipher("Blowfish", key, _no_blowfish)
+    mode = modes.CBC(bytes(BLOCK_SIZE)) if cbc else modes.ECB()
     try:
-        from cryptography.exceptions import UnsupportedAlgorithm
-        from cryptography.hazmat.decrepit.ciphers.algorithms import Blowfish
-        from cryptography.hazmat.primitives.ciphers import Cipher, modes
-    except ImportError:
-        raise _no_blowfish() from None
-    try:
-        mode = modes.CBC(bytes(BLOCK_SIZE)) if cbc else modes.ECB()
-        return Cipher(Blowfish(key), mode).decryptor()
+        return ciphers.Cipher(algorithm, mode).decryptor()
     except UnsupportedAlgorithm:
         raise _no_blowfish() from None
 

@@ -56,7 +56,7 @@ from urllib.parse import quote
 
 from ..cursor.store import Store, has_sidecar
 from ..errors import ByokError, DatabaseUnreadable, NotACursorDatabase
-from . import wal as walfile
+from .wal import WalIndex, WalVersionError, read_wal, valid_page_size
 
 # The database header: the first 100 bytes of page 1.
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -248,7 +248,7 @@ def _check_header(header: bytes, where: str) -> int:
     if header[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
         raise _Damage(f"{where} is not a SQLite header")
     size = _page_size(header)
-    if not walfile.valid_page_size(size):
+    if not valid_page_size(size):
         raise _Damage(f"{where} gives a page size of {size}, which SQLite does not use")
     if header[HDR_PAYLOAD_FRACTIONS : HDR_PAYLOAD_FRACTIONS + 3] != PAYLOAD_FRACTIONS:
         raise _Damage(f"{where} holds payload fractions SQLite refuses")
@@ -268,12 +268,12 @@ def _read_main_header(src: _Sources) -> int:
         raise _damaged(src.db, str(exc)) from None
 
 
-def _index_wal(src: _Sources, page_size: int) -> walfile.WalIndex:
+def _index_wal(src: _Sources, page_size: int) -> WalIndex:
     if src.wal is None:
-        return walfile.WalIndex()
+        return WalIndex()
     try:
-        index = walfile.read_wal(src.wal, src.wal_size)
-    except walfile.WalVersionError as exc:
+        index = read_wal(src.wal, src.wal_size)
+    except WalVersionError as exc:
         raise _Damage(str(exc)) from None
     if index.has_content and index.page_size != page_size:
         raise _Damage(f"its -wal has {index.page_size}-byte pages and the database {page_size}-byte pages")
@@ -296,7 +296,7 @@ def _geometry(page1: bytes, page_size: int, file_pages: int) -> _Geometry:
 # --- pages ---------------------------------------------------------------------------------------------------------
 
 
-def _read_page(src: _Sources, index: walfile.WalIndex, page_size: int, pgno: int) -> bytes:
+def _read_page(src: _Sources, index: WalIndex, page_size: int, pgno: int) -> bytes:
     """Page n as SQLite sees it: its newest committed -wal frame, else the main file."""
     offset = index.frames.get(pgno)
     fh = src.wal
@@ -318,9 +318,7 @@ class _Pages:
     That bounds the work by the database's page count.
     """
 
-    def __init__(
-        self, src: _Sources, index: walfile.WalIndex, geo: _Geometry, sink: Callable[[int, bytes], None]
-    ) -> None:
+    def __init__(self, src: _Sources, index: WalIndex, geo: _Geometry, sink: Callable[[int, bytes], None]) -> None:
         self.src, self.index, self.geo, self.sink = src, index, geo, sink
         self.seen: set[int] = set()
 
@@ -526,13 +524,13 @@ def _schema_roots(pages: _Pages) -> tuple[list[int], str | None]:
 # --- the sparse copy -----------------------------------------------------------------------------------------------
 
 
-def _sparse_copy(src: _Sources, workdir: Path) -> CopiedDatabase:
+def _sparse_copy(src: _Sources, workdir: Path, progress: Progress | None = None) -> CopiedDatabase:
     page_size = _read_main_header(src)
     fd, name = tempfile.mkstemp(dir=workdir, prefix="rescue-", suffix=".vscdb")  # 0600, O_EXCL: never a symlink
     path = Path(name)
     try:
         with open(fd, "r+b", buffering=0) as out:
-            written = _write_pages(src, page_size, out)
+            written = _write_pages(src, page_size, out, workdir, progress)
         if written.item_table:  # SQLite must find the copy of ItemTable whole
             problem = _sqlite_check(path, written.item_table)
             if problem:
@@ -550,34 +548,52 @@ def _sparse_copy(src: _Sources, workdir: Path) -> CopiedDatabase:
 class _Written:
     pages: int
     item_table: str | None  # as spelled in sqlite_schema; None when the database has no such table
-    index: walfile.WalIndex
+    index: WalIndex
 
 
-def _write_pages(src: _Sources, page_size: int, out: BinaryIO) -> _Written:
-    """Write every page a read of ItemTable needs into `out`, at its offset, in a file of the database's size."""
+SPARSE_ANNOUNCED = 16 << 20  # a sparse copy larger than this is said, with its size, before it is written
+SPARSE_REASON = "a -wal or -journal is beside it: the pages a read of ItemTable needs are copied"
+
+
+def _write_pages(
+    src: _Sources, page_size: int, out: BinaryIO, workdir: Path, progress: Progress | None = None
+) -> _Written:
+    """Write every page a read of ItemTable needs into `out`, at its offset, in a file of the database's size.
+
+    The trees are walked first, writing nothing, so the size is known: a copy
+    larger than SPARSE_ANNOUNCED is checked against the free space and said
+    through `progress` (done=0, total) before any page is written, as a full
+    copy is (a bloated or hostile ItemTable can need hundreds of MiB, and the
+    temporary folder is often in memory).
+    """
     index = _index_wal(src, page_size)
     file_pages = index.db_pages if index.has_content else -(-src.main_size // page_size)
-    written: list[int] = []
-
-    def sink(pgno: int, data: bytes) -> None:
-        if pgno == 1:
-            data = data[:HDR_WRITE_VERSION] + bytes([ROLLBACK_FORMAT, ROLLBACK_FORMAT]) + data[HDR_READ_VERSION + 1 :]
-        out.seek((pgno - 1) * page_size)
-        out.write(data)
-        written.append(pgno)
-
     geo = _geometry(_read_page(src, index, page_size, 1), page_size, file_pages)
+    needed: list[int] = []
+    pages = _Pages(src, index, geo, lambda pgno, _data: needed.append(pgno))
+    roots, item_table = _schema_roots(pages)
+    for root in roots:
+        _walk(pages, root)
+    total = len(needed) * page_size
+    report = progress if progress is not None and total > SPARSE_ANNOUNCED else None
+    if report is not None:
+        _check_space(workdir, total, src.db)
+        report(CopyProgress(SPARSE_REASON, 0, total))
     try:
         out.truncate(file_pages * page_size)
     except OSError as exc:
         if exc.errno != errno.EFBIG:
             raise
         raise _Damage(f"its -wal claims {file_pages} pages, more than a file can hold") from None
-    pages = _Pages(src, index, geo, sink)
-    roots, item_table = _schema_roots(pages)
-    for root in roots:
-        _walk(pages, root)
-    return _Written(len(written), item_table, index)
+    for done, pgno in enumerate(needed, 1):
+        data = _read_page(src, index, page_size, pgno)
+        if pgno == 1:
+            data = data[:HDR_WRITE_VERSION] + bytes([ROLLBACK_FORMAT, ROLLBACK_FORMAT]) + data[HDR_READ_VERSION + 1 :]
+        out.seek((pgno - 1) * page_size)
+        out.write(data)
+        if report is not None and (done % 4096 == 0 or done == len(needed)):
+            report(CopyProgress(SPARSE_REASON, done * page_size, total))
+    return _Written(len(needed), item_table, index)
 
 
 SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)  # sqlite3 raises the latter when SQLite's message is not UTF-8
@@ -760,7 +776,7 @@ def _choose(src: _Sources, workdir: Path, progress: Progress | None) -> CopiedDa
     if not holes_supported(workdir):
         return _full_copy(src, workdir, f"the filesystem of {workdir} cannot hold a sparse copy", progress)
     try:
-        return _sparse_copy(src, workdir)
+        return _sparse_copy(src, workdir, progress)
     except _SparseRefused as exc:
         return _full_copy(src, workdir, str(exc), progress)
 

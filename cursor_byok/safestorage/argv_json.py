@@ -21,7 +21,7 @@ _JSONC_TRAILING_COMMA = re.compile(r'"(?:[^"\\\n]|\\.)*"|,(?=\s*[}\]])')
 def strip_jsonc(text: str) -> str:
     """Plain JSON from VS Code's JSON-with-comments: comments and trailing commas dropped."""
 
-    def keep_strings(m: re.Match) -> str:
+    def keep_strings(m: re.Match[str]) -> str:
         return m.group(0) if m.group(0).startswith('"') else ""
 
     return _JSONC_TRAILING_COMMA.sub(keep_strings, _JSONC_COMMENT.sub(keep_strings, text))

@@ -14,12 +14,11 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .. import versions
 from ..errors import SafeStorageUnavailable
-from . import argv_json, dpapi, keychain, kwallet, linux_choice, password, secret_service
-from . import oscrypt as ss
+from . import argv_json, dpapi, keychain, kwallet, linux_choice, oscrypt, password, secret_service
 
 CHOICES = ("auto", "keychain", "secret-service", "kwallet", "basic", "dpapi", "password")
 
@@ -67,7 +66,7 @@ class SafeStorage:
         home = Path(self.env.get("HOME") or Path.home())
         self.argv_json = argv_json if argv_json is not None else home / ".cursor" / "argv.json"
         self.scheme = self.config.scheme or scheme_for_platform(self.platform)
-        if self.scheme not in ss.SCHEMES:
+        if self.scheme not in oscrypt.SCHEMES:
             raise SafeStorageUnavailable(f"unknown --safe-storage-scheme {self.scheme!r}")
         self.backend, self.backend_reason = self._pick_backend()
         self._fetchers = dict(fetchers or {})
@@ -149,18 +148,18 @@ class SafeStorage:
 
     # -- codecs --------------------------------------------------------------------
 
-    def codec_for(self, blob: bytes):
+    def codec_for(self, blob: bytes) -> tuple[str, oscrypt.Codec]:
         """(label, codec) that decrypts this value; raises if there is none."""
-        prefix = ss.check_known_prefix(blob, versions.row_prefixes(self.scheme))
+        prefix = oscrypt.check_known_prefix(blob, versions.row_prefixes(self.scheme))
         return self.codec_for_prefix(prefix)
 
-    def codec_for_prefix(self, prefix: bytes):
+    def codec_for_prefix(self, prefix: bytes) -> tuple[str, oscrypt.Codec]:
         """(label, codec) for values with this prefix, from the backend that writes them (versions.ROW_BACKENDS)."""
         wrote = versions.row_backend(self.scheme, prefix)
         if wrote is None:
             raise SafeStorageUnavailable(f"Cursor writes no {prefix!r} values on {self.scheme}")
         if wrote == versions.BASIC:
-            return "basic", ss.linux_basic_codec()
+            return "basic", oscrypt.linux_basic_codec()
         if wrote == versions.KEYRING:
             return self._linux_v11()
         backend = "password" if self.backend == "password" else self.backend
@@ -168,15 +167,15 @@ class SafeStorage:
             raise SafeStorageUnavailable(f"--safe-storage basic exists only on Linux, not for the {self.scheme} scheme")
         secret = self._fetch(backend)
         if self.scheme == "macos":
-            return backend, ss.macos_codec(secret)
+            return backend, oscrypt.macos_codec(secret)
         key = password.windows_key_from_hex(secret) if backend == "password" else secret
-        return backend, ss.GcmCodec(key)
+        return backend, oscrypt.GcmCodec(key)
 
-    def _linux_v11(self):
+    def _linux_v11(self) -> tuple[str, oscrypt.Codec]:
         errors = []
         for backend in self._keyring_backends():
             try:
-                return backend, ss.linux_keyring_codec(self._fetch(backend))
+                return backend, oscrypt.linux_keyring_codec(self._fetch(backend))
             except SafeStorageUnavailable as exc:
                 errors.append(str(exc))
         if not errors:
@@ -192,7 +191,7 @@ class SafeStorage:
             )
         raise SafeStorageUnavailable(errors[0])
 
-    def backend_codec(self) -> tuple[bytes, str, Any]:
+    def backend_codec(self) -> tuple[bytes, str, oscrypt.Codec]:
         """(prefix, label, codec) for new values, from the chosen backend's own secret alone.
 
         Used when no stored row can prove the machine secret (a fresh Cursor
@@ -205,9 +204,9 @@ class SafeStorage:
             label, codec = self.codec_for_prefix(prefix)
             return prefix, label, codec
         if self.backend == "basic":
-            return prefix, "basic", ss.linux_basic_codec()
+            return prefix, "basic", oscrypt.linux_basic_codec()
         if self.backend in ("secret-service", "kwallet", "password"):
-            return prefix, self.backend, ss.linux_keyring_codec(self._fetch(self.backend))
+            return prefix, self.backend, oscrypt.linux_keyring_codec(self._fetch(self.backend))
         raise SafeStorageUnavailable(f"--safe-storage {self.backend} cannot encrypt for Linux")
 
     def decrypt(self, blob: bytes) -> tuple[str, str]:

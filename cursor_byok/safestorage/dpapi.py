@@ -6,10 +6,18 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import SafeStorageUnavailable, UnknownCiphertext
+from ..lazy import LazyModule
 from ..private_files import read_small
+
+if TYPE_CHECKING:
+    import ctypes
+    from ctypes import wintypes
+else:  # ctypes loads on Windows only: a Python built without libffi (no ctypes) runs the tool elsewhere
+    ctypes = LazyModule("ctypes")
+    wintypes = LazyModule("ctypes.wintypes")
 
 DPAPI_PREFIX = b"DPAPI"
 
@@ -41,8 +49,6 @@ def _dpapi(call: str, data: bytes, failure: str) -> bytes:  # pragma: no cover -
     """CryptProtectData or CryptUnprotectData, CurrentUser scope, no entropy; the output freed with LocalFree."""
     if sys.platform != "win32":  # also tells the type checker that ctypes.windll exists below
         raise SafeStorageUnavailable("DPAPI works only on Windows")
-    import ctypes
-    from ctypes import wintypes
 
     class Blob(ctypes.Structure):
         _fields_ = [("cbData", wintypes.DWORD), ("pbData", ctypes.POINTER(ctypes.c_char))]

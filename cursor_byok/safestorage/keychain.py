@@ -7,6 +7,8 @@ from typing import Callable
 
 from ..errors import SafeStorageUnavailable
 
+Run = Callable[..., "subprocess.CompletedProcess[bytes]"]  # subprocess.run, or a test's stand-in
+
 KEYCHAIN_SERVICE = "Cursor Safe Storage"
 
 
@@ -16,7 +18,7 @@ KEYCHAIN_ACCOUNT = "Cursor Key"  # Electron appends " Key" to the app name
 SECURITY_ITEM_NOT_FOUND = 44  # `security` exit status for errSecItemNotFound
 
 
-def fetch_keychain(run: Callable = subprocess.run) -> bytes:
+def fetch_keychain(run: Run = subprocess.run) -> bytes:
     """The 24-character password from the login Keychain (one Allow dialog).
 
     Service and account first (`Cursor Key`, as Electron names it), then the
@@ -39,7 +41,7 @@ def fetch_keychain(run: Callable = subprocess.run) -> bytes:
     )
 
 
-def probe_keychain(run: Callable = subprocess.run) -> str:
+def probe_keychain(run: Run = subprocess.run) -> str:
     try:
         res = run(
             ["security", "find-generic-password", "-s", KEYCHAIN_SERVICE, "-a", KEYCHAIN_ACCOUNT],

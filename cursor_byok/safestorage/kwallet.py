@@ -5,7 +5,17 @@ Every call has a timeout, so a hung daemon cannot hang a command.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import SafeStorageUnavailable
+from ..lazy import LazyModule
+
+if TYPE_CHECKING:
+    import jeepney
+    from jeepney.io import blocking
+else:  # jeepney (D-Bus, Linux only) loads when KWallet is asked: absent elsewhere, never needed at start-up
+    jeepney = LazyModule("jeepney")
+    blocking = LazyModule("jeepney.io.blocking")
 
 # (folder, entry), in the order read: the synchronous API Cursor uses reads the
 # shared Chromium entry; the Cursor names belong to Electron's newer async API.
@@ -30,18 +40,15 @@ KWALLET_APP = "cursor-byok"
 class _KWallet:
     """Calls on one kwalletd service; every failure, timeouts included, becomes SafeStorageUnavailable."""
 
-    def __init__(self, conn, service: str, path: str) -> None:
-        from jeepney import DBusAddress
-
+    def __init__(self, conn: blocking.DBusConnection, service: str, path: str) -> None:
         self.conn, self.service = conn, service
-        self.addr = DBusAddress(path, bus_name=service, interface="org.kde.KWallet")
+        self.addr = jeepney.DBusAddress(path, bus_name=service, interface="org.kde.KWallet")
 
-    def call(self, method: str, sig: str | None = None, *args, timeout: float | None = None):
-        from jeepney import new_method_call
-
+    def call(self, method: str, sig: str | None = None, *args: object, timeout: float | None = None) -> object:
+        """The first value of the method's reply (D-Bus values: str, int, bool, ...)."""
         try:
             reply = self.conn.send_and_get_reply(
-                new_method_call(self.addr, method, sig, args), timeout=timeout or KWALLET_TIMEOUT_S
+                jeepney.new_method_call(self.addr, method, sig, args), timeout=timeout or KWALLET_TIMEOUT_S
             )
         except TimeoutError:
             raise SafeStorageUnavailable(
@@ -75,11 +82,11 @@ class _KWallet:
 def fetch_kwallet() -> bytes:
     """Cursor's password from KWallet over D-Bus (kwalletd6, then kwalletd5)."""
     try:
-        from jeepney.io.blocking import open_dbus_connection
+        connect = blocking.open_dbus_connection
     except ImportError:
         raise SafeStorageUnavailable("the jeepney package is missing; pip install secretstorage") from None
     try:
-        conn = open_dbus_connection(bus="SESSION")
+        conn = connect(bus="SESSION")
     except Exception:
         raise SafeStorageUnavailable(
             "no D-Bus session bus for KWallet (is DBUS_SESSION_BUS_ADDRESS set? run this in the desktop session)"
@@ -96,12 +103,12 @@ def fetch_kwallet() -> bytes:
     raise SafeStorageUnavailable("no Cursor password in KWallet; start Cursor once, or use --safe-storage password")
 
 
-def _name_has_owner(conn, name: str) -> bool:
-    from jeepney import DBusAddress, new_method_call
-
-    bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus")
+def _name_has_owner(conn: blocking.DBusConnection, name: str) -> bool:
+    bus = jeepney.DBusAddress(
+        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
+    )
     try:
-        reply = conn.send_and_get_reply(new_method_call(bus, "NameHasOwner", "s", (name,)), timeout=5)
+        reply = conn.send_and_get_reply(jeepney.new_method_call(bus, "NameHasOwner", "s", (name,)), timeout=5)
     except Exception:
         return False
     return bool(reply.body and reply.body[0])
@@ -110,10 +117,8 @@ def _name_has_owner(conn, name: str) -> bool:
 def probe_kwallet() -> str:
     """Is a kwalletd on the session bus, and does it answer? Never opens the wallet."""
     try:
-        from jeepney.io.blocking import open_dbus_connection
-
-        conn = open_dbus_connection(bus="SESSION")
-    except Exception as exc:
+        conn = blocking.open_dbus_connection(bus="SESSION")
+    except Exception as exc:  # an ImportError too: the package is missing
         return f"unreachable ({type(exc).__name__})"
     try:
         for service, path in KWALLET_SERVICES:

@@ -12,9 +12,22 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ..errors import DecryptFailed, UnknownCiphertext
+from ..lazy import LazyModule
+
+if TYPE_CHECKING:
+    from cryptography import exceptions
+    from cryptography.hazmat.primitives import ciphers, padding
+    from cryptography.hazmat.primitives.ciphers import aead, algorithms, modes
+else:  # cryptography loads at the first encryption or decryption: never for --help, `import cursor_byok` or plain rows
+    exceptions = LazyModule("cryptography.exceptions")
+    ciphers = LazyModule("cryptography.hazmat.primitives.ciphers")
+    padding = LazyModule("cryptography.hazmat.primitives.padding")
+    aead = LazyModule("cryptography.hazmat.primitives.ciphers.aead")
+    algorithms = LazyModule("cryptography.hazmat.primitives.ciphers.algorithms")
+    modes = LazyModule("cryptography.hazmat.primitives.ciphers.modes")
 
 SALT = b"saltysalt"
 CBC_IV = b" " * 16
@@ -61,22 +74,16 @@ def encode_buffer_json(data: bytes) -> str:
 
 
 def _cbc_encrypt(key: bytes, plaintext: bytes) -> bytes:
-    from cryptography.hazmat.primitives import padding
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
-    enc = Cipher(algorithms.AES(key), modes.CBC(CBC_IV)).encryptor()
+    enc = ciphers.Cipher(algorithms.AES(key), modes.CBC(CBC_IV)).encryptor()
     return enc.update(padded) + enc.finalize()
 
 
 def _cbc_decrypt(key: bytes, ciphertext: bytes) -> bytes:
-    from cryptography.hazmat.primitives import padding
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     if not ciphertext or len(ciphertext) % 16:
         raise DecryptFailed("ciphertext length is not a multiple of the AES block")
-    dec = Cipher(algorithms.AES(key), modes.CBC(CBC_IV)).decryptor()
+    dec = ciphers.Cipher(algorithms.AES(key), modes.CBC(CBC_IV)).decryptor()
     padded = dec.update(ciphertext) + dec.finalize()
     unpadder = padding.PKCS7(128).unpadder()
     try:
@@ -86,21 +93,16 @@ def _cbc_decrypt(key: bytes, ciphertext: bytes) -> bytes:
 
 
 def _gcm_encrypt(key: bytes, plaintext: bytes, nonce: bytes | None = None) -> bytes:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = nonce if nonce is not None else os.urandom(GCM_NONCE_LEN)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, None)
+    return nonce + aead.AESGCM(key).encrypt(nonce, plaintext, None)
 
 
 def _gcm_decrypt(key: bytes, blob: bytes) -> bytes:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     if len(blob) < GCM_NONCE_LEN + GCM_TAG_LEN:
         raise DecryptFailed("ciphertext too short for AES-GCM")
     try:
-        return AESGCM(key).decrypt(blob[:GCM_NONCE_LEN], blob[GCM_NONCE_LEN:], None)
-    except InvalidTag as exc:
+        return aead.AESGCM(key).decrypt(blob[:GCM_NONCE_LEN], blob[GCM_NONCE_LEN:], None)
+    except exceptions.InvalidTag as exc:
         raise DecryptFailed("authentication failed: wrong machine secret") from exc
 
 
@@ -165,6 +167,9 @@ class GcmCodec:
 
     def decrypt_bytes(self, blob: bytes) -> bytes:
         return _gcm_decrypt(self.key, blob[len(self.prefix) :])
+
+
+Codec = CbcCodec | GcmCodec  # encrypts and decrypts the values of one ciphertext prefix
 
 
 PEANUTS_KEY = derive_cbc_key(PEANUTS, LINUX_ITERATIONS)

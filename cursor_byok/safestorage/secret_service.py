@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import SafeStorageUnavailable
+from ..lazy import LazyModule
+
+if TYPE_CHECKING:
+    import secretstorage
+else:  # secretstorage (D-Bus, Linux only) loads when the Secret Service is asked: absent elsewhere, and slow to load
+    secretstorage = LazyModule("secretstorage")
 
 LIBSECRET_SCHEMAS = ("chrome_libsecret_os_crypt_password_v2", "chrome_libsecret_os_crypt_password_v1")
 
@@ -13,13 +21,12 @@ LIBSECRET_APPS = ("Cursor", "cursor")
 def fetch_secret_service() -> bytes:
     """Cursor's password item from the Secret Service (GNOME Keyring, KeePassXC...)."""
     try:
-        import secretstorage
-        from secretstorage.exceptions import SecretServiceNotAvailableException
+        dbus_init = secretstorage.dbus_init
     except ImportError:
         raise SafeStorageUnavailable("the secretstorage package is missing; pip install secretstorage") from None
     try:
-        conn = secretstorage.dbus_init()
-    except (SecretServiceNotAvailableException, Exception) as exc:  # jeepney raises several kinds
+        conn = dbus_init()
+    except Exception as exc:  # secretstorage's SecretServiceNotAvailableException; jeepney raises several kinds
         raise SafeStorageUnavailable(
             f"Secret Service unreachable ({type(exc).__name__}); unlock your keyring or use --safe-storage password"
         ) from None
@@ -48,10 +55,8 @@ def fetch_secret_service() -> bytes:
 
 def probe_secret_service() -> str:
     try:
-        import secretstorage
-
         conn = secretstorage.dbus_init()
-    except Exception as exc:
+    except Exception as exc:  # an ImportError too: the package is missing
         return f"unreachable ({type(exc).__name__})"
     try:
         for schema in LIBSECRET_SCHEMAS:

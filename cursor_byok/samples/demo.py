@@ -12,27 +12,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..bundle.age_envelope import generate_identity
 from ..cursor.rows import SECRET_PREFIX
 from ..private_files import write_private
 from ..results import Result
-from ..safestorage import oscrypt as ss
+from ..safestorage import oscrypt
 from .installs import Sample, build_user_data_dir, default_settings, hex_key, make_key, sample_keys
 
 WINDOWS = sys.platform == "win32"
 
 
 def _machine_secret() -> bytes:
-    import secrets
-
     return secrets.token_urlsafe(18).encode()  # 24 characters, like a Keychain password
 
 
@@ -56,31 +59,29 @@ def lay_out(root: Path) -> dict[str, Path]:
         new = Sample(generation="v11", secret=new_secret, settings={"useOpenAIKey": False}, seed=7)
     build_user_data_dir(root / "old-laptop", old)
     new_db = build_user_data_dir(root / "new-laptop", new)
-    _clear_openai_row(new_db, new.codec())
+    _clear_openai_row(new_db)
     paths = {"old": root / "old-laptop", "new": root / "new-laptop"}
     paths["old_secret"] = write_private(root / "old-laptop.secret", old_secret)
     paths["new_secret"] = write_private(root / "new-laptop.secret", new_secret)
-    from ..bundle.age_envelope import generate_identity
-
     identity, recipient = generate_identity()
     paths["identity"] = write_private(root / "new-laptop.agekey", (identity + "\n").encode())
     paths["recipient"] = Path(recipient)  # not a path: the public key text
     return paths
 
 
-def _clear_openai_row(db: Path, codec) -> None:
+def _clear_openai_row(db: Path) -> None:
     """A current Cursor that once had a key and cleared it: an empty Buffer row."""
-    import sqlite3
-
     conn = sqlite3.connect(db)
     try:
-        conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (SECRET_PREFIX + "openAIKey", ss.encode_buffer_json(b"")))
+        conn.execute(
+            "INSERT INTO ItemTable VALUES (?, ?)", (SECRET_PREFIX + "openAIKey", oscrypt.encode_buffer_json(b""))
+        )
         conn.commit()
     finally:
         conn.close()
 
 
-def _group(paths: dict, laptop: str) -> list[str]:
+def _group(paths: dict[str, Path], laptop: str) -> list[str]:
     if laptop == "new" and WINDOWS:
         return ["--user-data-dir", str(paths[laptop]), "--safe-storage", "dpapi"]
     scheme = "macos" if laptop == "old" else "linux"
@@ -96,7 +97,7 @@ def _group(paths: dict, laptop: str) -> list[str]:
     ]
 
 
-def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
+def steps(paths: dict[str, Path], bundle: Path) -> list[tuple[str, list[str]]]:
     """(what it shows, arguments) for each step of the move."""
     old, new = _group(paths, "old"), _group(paths, "new")
     ident = ["-i", str(paths["identity"])]
@@ -122,7 +123,7 @@ def steps(paths: dict, bundle: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def fingerprints(args: list[str], env: dict) -> dict[str, str]:
+def fingerprints(args: list[str], env: dict[str, str]) -> dict[str, str]:
     out = subprocess.run(
         [sys.executable, "-m", "cursor_byok", *args, "list", "--json"],
         capture_output=True,
@@ -162,9 +163,6 @@ def _width() -> dict[str, str]:
 
 def wrapped(text: str) -> str:
     """A sentence of the demo's own wrapped to the terminal, when there is one; a `quoted command` stays whole."""
-    import re
-    import textwrap
-
     width = _columns()
     if not width:
         return text

@@ -7,18 +7,20 @@ would leave on disk for one storage generation.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
 import sqlite3
 import string
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
+from ..cursor.rows import ANY_SECRET_PREFIX, BLOB_KEY, MCP_SECRET_PREFIX, PLAIN_PREFIX, SECRET_PREFIX
 from ..providers import registry
-from ..safestorage import oscrypt as ss
+from ..safestorage import dpapi, oscrypt
 
 B64URL = string.ascii_letters + string.digits + "-_"
 GENERATIONS = ("plaintext", "basic", "v11", "macos", "windows")
@@ -111,15 +113,15 @@ class Sample:
     raw_rows: Mapping[str, str] = field(default_factory=dict)  # rows stored as given (what other tools write)
     profiles: tuple["ProfileSample", ...] = ()  # userDataProfiles with their own settings blob
 
-    def codec(self):
+    def codec(self) -> oscrypt.Codec | None:
         if self.generation == "basic":
-            return ss.linux_basic_codec()
+            return oscrypt.linux_basic_codec()
         if self.generation == "v11":
-            return ss.linux_keyring_codec(self.secret)
+            return oscrypt.linux_keyring_codec(self.secret)
         if self.generation == "macos":
-            return ss.macos_codec(self.secret)
+            return oscrypt.macos_codec(self.secret)
         if self.generation == "windows":
-            return ss.GcmCodec(self.secret)
+            return oscrypt.GcmCodec(self.secret)
         return None
 
 
@@ -180,16 +182,19 @@ def item_rows(sample: Sample) -> dict[str, str]:
         if codec is None:
             rows[PLAIN_PREFIX + name] = value
         else:
-            rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
-    for name, value in sample.extra_secrets.items():
-        rows[SECRET_PREFIX + name] = ss.encode_buffer_json(codec.encrypt(value))
+            rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
+    if sample.extra_secrets:
+        if codec is None:
+            raise ValueError("extra secrets are secret:// rows, which a plaintext sample has no codec for")
+        for name, value in sample.extra_secrets.items():
+            rows[SECRET_PREFIX + name] = oscrypt.encode_buffer_json(codec.encrypt(value))
     if codec is not None and sample.mcp_key:
-        rows["secret://mcpEncryptionKey"] = ss.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
+        rows["secret://mcpEncryptionKey"] = oscrypt.encode_buffer_json(codec.encrypt(_pick(rng, B64URL, 43)))
     if codec is not None:
         for name, token in sample.mcp_oauth.items():
-            rows[mcp_oauth_row(name)] = ss.encode_buffer_json(codec.encrypt(token))
+            rows[mcp_oauth_row(name)] = oscrypt.encode_buffer_json(codec.encrypt(token))
         for (extension, key), value in sample.extension_secrets.items():
-            rows[extension_secret_row(extension, key)] = ss.encode_buffer_json(codec.encrypt(value))
+            rows[extension_secret_row(extension, key)] = oscrypt.encode_buffer_json(codec.encrypt(value))
     rows.update(sample.raw_rows)
     rows[BLOB_KEY] = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     rows.update(version_rows(sample))
@@ -198,14 +203,12 @@ def item_rows(sample: Sample) -> dict[str, str]:
 
 def mcp_oauth_row(name: str) -> str:
     """The row Cursor keeps an MCP server's OAuth token in: `mcpOAuth.secret.` + base64 of its name."""
-    import base64
-
-    return "mcpOAuth.secret." + base64.b64encode(name.encode()).decode()
+    return MCP_SECRET_PREFIX + base64.b64encode(name.encode()).decode()
 
 
 def extension_secret_row(extension: str, key: str) -> str:
     """An extension's secret row, as VS Code names it: `secret://` + the JSON of its extension id and key."""
-    return "secret://" + json.dumps({"extensionId": extension, "key": key}, separators=(",", ":"))
+    return ANY_SECRET_PREFIX + json.dumps({"extensionId": extension, "key": key}, separators=(",", ":"))
 
 
 def mcp_token(rng: random.Random) -> str:
@@ -282,13 +285,8 @@ def dpapi_encrypted_key(secret: bytes, platform: str | None = None) -> str:
     there is no DPAPI: the sample stores a marker that the tests' stand-in for
     CryptUnprotectData maps back to the key.
     """
-    import base64
-    import sys
-
     if (platform or sys.platform) == "win32":
-        from ..safestorage.dpapi import win_protect
-
-        protected = win_protect(secret)
+        protected = dpapi.win_protect(secret)
     else:
         protected = b"fake:" + secret
     return base64.b64encode(b"DPAPI" + protected).decode()

@@ -380,3 +380,12 @@ def test_onboard_script_explains_each_failure(situation, code, expected, make_sa
     assert expected in log
     assert disk_state(sd.db) == before and journal_count(env) == 0
     assert not any(k in log for k in keys.values())
+
+
+def test_a_selection_the_user_changed_is_a_conflict_that_says_why(make_sample_dir, tmp_path, env):
+    sd = make_sample_dir("v11")  # its composer selection is claude-sonnet-4
+    path = tmp_path / "team.toml"
+    path.write_text('version = 1\n[models]\nselect = { composer = "gpt-4.1" }\n')
+    result = apply(sd, tmp_path, path, "--dry-run", "--json")
+    change = next(c for c in json.loads(result.stdout)["plan"]["changes"] if c["field"] == "models.selected.composer")
+    assert change["action"] == "conflict" and "--on-conflict replace" in change["note"]

@@ -302,14 +302,14 @@ def test_bedrock_iam_role_is_not_a_key(make_sample_dir):
     settings["bedrockState"] = {"useBedrock": True, "region": "eu-west-1", "accessKey": "iam", "secretKey": "iam"}
     keys = {k: v for k, v in sample_keys().items() if not k.startswith("bedrock.")}
     profile = read(make_sample_dir("v11", keys=keys, settings=settings))
-    assert profile.bedrock_iam is True
+    assert profile.uses_role("bedrock") is True
     assert "bedrock.access_key" not in profile.fields and "bedrock.secret_key" not in profile.fields
     assert profile.get("bedrock.region") == "eu-west-1"
 
 
 def test_real_bedrock_keys_are_not_iam(make_sample_dir):
     profile = read(make_sample_dir("plaintext"))
-    assert profile.bedrock_iam is False
+    assert profile.uses_role("bedrock") is False
     assert profile.get("bedrock.access_key").secret.reveal().startswith("AKIA")
 
 

@@ -321,3 +321,76 @@ def test_import_cursor_byok_is_cheap_and_lists_its_api():
     assert missing == [] and heavy == [] and read_callable and not click_after
     with pytest.raises(AttributeError):
         cursor_byok.no_such_function  # noqa: B018
+
+
+# --- one name for each module: no alias of an in-package module or name ---------------------------
+
+ALIASES_LEFT: dict[str, set[str]] = {}  # none left
+
+
+def package_files():
+    root = Path(cursor_byok.__file__).parent
+    return root, sorted(root.rglob("*.py"))
+
+
+def in_package_aliases(source: str) -> set[str]:
+    """`name as other` for every import of a cursor_byok module or name under another name."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("cursor_byok")):
+            found |= {f"{a.name} as {a.asname}" for a in node.names if a.asname and a.asname != a.name}
+        elif isinstance(node, ast.Import):
+            found |= {f"{a.name} as {a.asname}" for a in node.names if a.asname and a.name.startswith("cursor_byok")}
+    return found
+
+
+def test_no_module_imports_a_package_name_under_another_name():
+    root, files = package_files()
+    renamed = {}
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        extra = in_package_aliases(path.read_text(encoding="utf-8")) - ALIASES_LEFT.get(rel, set())
+        if extra:
+            renamed[rel] = sorted(extra)
+    assert renamed == {}
+
+
+def test_the_alias_check_sees_an_alias():
+    code = "from . import diff as planning\nfrom ..cursor.urls import shown as shown_url\nimport click as c\n"
+    assert in_package_aliases(code) == {"diff as planning", "shown as shown_url"}
+    assert in_package_aliases("from __future__ import annotations\nfrom .x import y\n") == set()
+
+
+# --- imports at the top: a function imports only what must stay off the start-up path ----------------
+
+FUNCTION_IMPORT_BUDGET = 15  # the whole package; each one says why on its line (or the line above)
+NOT_YET_COUNTED: set[str] = set()  # none left: the budget counts every module
+
+
+def function_imports(source: str) -> list[tuple[int, bool]]:
+    """(line, says why) of every import inside a function: a reason is a comment on its line or the one above."""
+    lines = source.splitlines()
+    found = set()
+    for fn in ast.walk(ast.parse(source)):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found |= {n.lineno for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return [(n, "#" in lines[n - 1] or lines[n - 2].strip().startswith("#")) for n in sorted(found)]
+
+
+def test_imports_are_at_the_top_but_for_a_few_that_say_why():
+    root, files = package_files()
+    counted, unexplained = {}, []
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        if rel in NOT_YET_COUNTED:
+            continue
+        found = function_imports(path.read_text(encoding="utf-8"))
+        counted[rel] = len(found)
+        unexplained += [f"{rel}:{line}" for line, why in found if not why]
+    assert unexplained == []
+    assert sum(counted.values()) <= FUNCTION_IMPORT_BUDGET, {k: v for k, v in counted.items() if v}
+
+
+def test_the_import_count_sees_a_function_import_and_its_reason():
+    code = "import os\n\ndef f():\n    import json\n    # for g only\n    import re\n    from . import x  # why\n"
+    assert function_imports(code) == [(4, False), (6, True), (7, True)]

@@ -146,6 +146,9 @@ def test_a_mac_database_read_on_linux_says_how_to_read_it(tmp_path):
     assert refused.exit_code == int(Exit.SAFE_STORAGE) and "saved by Cursor on a Mac" in refused.stderr
     doctor = run("--user-data-dir", udd, "doctor").stdout
     assert "keys unreadable here (likely cause)" in doctor and "find-generic-password" in doctor
+    got = run("--user-data-dir", udd, "get", "openai")  # one key asked for: the same advice, for that command
+    assert got.exit_code == int(Exit.SAFE_STORAGE) and "saved by Cursor on a Mac" in got.stderr
+    assert "--safe-storage-password-file FILE get openai" in got.stderr and got.stdout == ""
 
 
 def test_a_windows_database_read_on_linux_says_how_to_get_its_key(tmp_path):

@@ -415,13 +415,6 @@ def test_this_machines_secret_file_in_the_environment_is_not_taken_for_the_old_m
     assert fingerprints(json.loads(done.stdout)) == expected_prints(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sparse copy writes every ItemTable page (hundreds of MiB in a bloated or hostile copy) into "
-    "TMPDIR (often RAM) without a free-space check and without saying its size first; fix: walk the trees once "
-    "to count the pages (or check shutil.disk_usage as pages are written), then announce through `progress` "
-    "above a threshold, as the full copy does",
-)
 def test_a_large_sparse_copy_says_its_size_before_it_is_written(tmp_path):
     db = tmp_path / "backup" / "state.vscdb"
     db.parent.mkdir()
@@ -441,3 +434,31 @@ def test_a_large_sparse_copy_says_its_size_before_it_is_written(tmp_path):
     finally:
         conn.close()
     assert heard and heard[0].done == 0 and heard[0].total >= 32 << 20
+
+
+def test_rescue_import_of_this_machines_own_cursor_is_refused_and_writes_nothing(make_sample_dir, tmp_path):
+    """A home restored in place (`rescue --from ~ --import`) would write the database it reads: refused (exit 15),
+    since the source of a rescue is never written, and its keys are here already."""
+    from conftest import cli_runner
+
+    from cursor_byok.cli import main
+
+    sd = make_sample_dir("basic")
+    before = sd.db.read_bytes()
+    done = cli_runner().invoke(
+        main,
+        [
+            "--user-data-dir",
+            str(sd.udd),
+            "--safe-storage",
+            "basic",
+            "rescue",
+            "--from",
+            str(sd.udd),
+            "--import",
+            "--yes",
+        ],  # fmt: skip
+    )
+    assert done.exit_code == 15, done.stderr
+    assert "never writes" in done.stderr and "cursor-byok list" in done.stderr
+    assert sd.db.read_bytes() == before

@@ -375,7 +375,7 @@ def test_list_gives_the_reason_once_and_exits_7_where_names_the_backend_rows_nee
     assert doc.exit_code == 7 and "providers" in json.loads(doc.stdout)  # still the normal document
     where = json.loads(run(*opts, "where", "--json").stdout)["installations"][0]
     assert where["rows_need"] == {"v11": "a keyring: secret-service or kwallet"}
-    assert "stored rows need  v11" in run(*opts, "where").stdout
+    assert "stored keys need  a keyring: secret-service or kwallet" in run(*opts, "where").stdout
     assert run(*options(sd), "list").exit_code == 0
 
 

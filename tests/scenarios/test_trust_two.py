@@ -247,7 +247,8 @@ def test_the_json_document_keeps_the_text_but_escapes_it(make_sample_dir, tmp_pa
     assert "\\u202e" in result.stdout and "\\u001b" in result.stdout and RLO not in result.stdout
     doc = json.loads(result.stdout)
     assert f"gpt-4o{RLO}ini-m" in doc["models"]["user_added"]  # the value itself is unchanged
-    assert any(RETITLE in e["name"] for e in doc["extra_secrets"])
+    # a row name with a control character is no provider's key row: named in a note, escaped (review finding 4)
+    assert not doc["extra_secrets"] and any("x\\x1b]0;PWNED\\x07Key" in note for note in doc["notes"])
     shown = invoke("--user-data-dir", str(sd.udd), "--safe-storage", "basic", "list")
     assert "gpt-4o\\u202eini-m" in shown.stdout  # shown escaped, as repr() would
 
