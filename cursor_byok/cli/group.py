@@ -6,7 +6,7 @@ import itertools
 import os
 import sys
 import textwrap
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import click
 
@@ -53,8 +53,31 @@ def fitted(message: str) -> str:
     return render.wrapped(ERROR_PREFIX + message)[len(ERROR_PREFIX) :]
 
 
+HELD_HYPHEN = "\u2011"  # a non-breaking hyphen, the width of "-", held in place while help text wraps
+
+
+class HelpFormatter(click.HelpFormatter):
+    """Help wrapped at spaces only: an option (--safe-storage) or a variable's name is never split at a hyphen."""
+
+    def write_text(self, text: str) -> None:
+        start = len(self.buffer)
+        super().write_text(text.replace("-", HELD_HYPHEN))
+        self.buffer[start:] = [part.replace(HELD_HYPHEN, "-") for part in self.buffer[start:]]
+
+    def write_dl(self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+        start = len(self.buffer)
+        super().write_dl([(term, text.replace("-", HELD_HYPHEN)) for term, text in rows], col_max, col_spacing)
+        self.buffer[start:] = [part.replace(HELD_HYPHEN, "-") for part in self.buffer[start:]]
+
+
+class HelpContext(click.Context):
+    formatter_class = HelpFormatter
+
+
 class ByokCommand(click.Command):
     """A command whose help lists its own options, then the global ones under one heading, in one line."""
+
+    context_class = HelpContext
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         own = [p for p in self.get_params(ctx) if not isinstance(p, GlobalOption)]
@@ -91,6 +114,7 @@ class HelpfulGroup(click.Group):
     """A group that prints its help on stdout and exits 0 when run with no command (like git and gh)."""
 
     command_class = ByokCommand
+    context_class = HelpContext
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:

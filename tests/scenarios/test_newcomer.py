@@ -77,6 +77,20 @@ def test_global_options_are_one_heading_in_a_commands_help():
     assert "Also accepted before the command" not in shown
 
 
+COMMANDS_WITH_HELP = [[], ["list"], ["get"], ["export"], ["import"], ["set"], ["unset"], ["models"],
+                      ["models", "add"], ["apply"], ["undo"], ["redo"], ["where"], ["audit"], ["doctor"],
+                      ["report"], ["rescue"], ["demo"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("width", ["60", "80"])
+def test_help_never_splits_an_option_or_a_variable_at_its_hyphen(width, monkeypatch):
+    monkeypatch.setenv("COLUMNS", width)  # click wraps help to the terminal's width
+    for command in COMMANDS_WITH_HELP:
+        shown = run(*command, "--help").stdout
+        split = [line for line in shown.splitlines() if re.search(r"[A-Za-z]-$", line)]
+        assert not split, (command, split)  # "--safe-" at a line's end, "storage" on the next
+
+
 # --- a laptop where Cursor never ran --------------------------------------------------------------
 
 
