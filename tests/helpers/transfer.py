@@ -19,7 +19,8 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from cursor_byok.bundle.age_envelope import generate_identity
+from cursor_byok.bundle.age_envelope import generate_identity, seal
+from cursor_byok.bundle.document import FORMAT
 from cursor_byok.cli import main
 from cursor_byok.cursor.rows import BLOB_KEY, PLAIN_PREFIX, SECRET_PREFIX
 from cursor_byok.providers import registry
@@ -100,6 +101,15 @@ def identity(folder: Path, name: str = "identity.txt") -> tuple[Path, str]:
     path = folder / name
     path.write_text(f"# made-up test identity\n{secret}\n")
     return path, public
+
+
+def bundle_of(tmp_path: Path, providers: dict, name: str = "b.age") -> tuple[Path, Path]:
+    """(bundle, identity) for a hand-made document: what an attacker could send."""
+    ident, recipient = identity(tmp_path, f"{name}.id")
+    doc = {"format": FORMAT, "version": 1, "created": "2026-01-01T00:00:00Z", "profile": {"providers": providers}}
+    path = tmp_path / name
+    path.write_bytes(seal(doc, passphrase=None, recipients=[recipient]))
+    return path, ident
 
 
 def export(sd, bundle: Path, recipient: str, *extra: str) -> Path:

@@ -13,10 +13,12 @@ import struct
 from pathlib import Path
 
 import pytest
+from helpers.cli import cli_runner
 from helpers.old_machines import tree_state
 from helpers.rescue import BASIC, Harness, expected_prints, rescued
 from helpers.transfer import fingerprints
 
+from cursor_byok.cli import main
 from cursor_byok.rescue import sparse_copy as sc
 
 # --- a hot -journal that names a super-journal -------------------------------------------------------------------
@@ -439,10 +441,6 @@ def test_a_large_sparse_copy_says_its_size_before_it_is_written(tmp_path):
 def test_rescue_import_of_this_machines_own_cursor_is_refused_and_writes_nothing(make_sample_dir, tmp_path):
     """A home restored in place (`rescue --from ~ --import`) would write the database it reads: refused (exit 15),
     since the source of a rescue is never written, and its keys are here already."""
-    from conftest import cli_runner
-
-    from cursor_byok.cli import main
-
     sd = make_sample_dir("basic")
     before = sd.db.read_bytes()
     done = cli_runner().invoke(

@@ -12,7 +12,7 @@ import string
 
 import pytest
 from helpers.cli import cli_runner
-from helpers.transfer import options, run
+from helpers.transfer import blob_of, bundle_of, options, run
 
 from cursor_byok.cli import Exit, main
 
@@ -134,15 +134,13 @@ def test_a_new_endpoint_is_never_allowed_by_answers_piped_into_on_conflict_ask(m
     """The rule: a new endpoint needs --allow-endpoint HOST or a yes on a terminal. Before: with stdin a pipe,
     `--on-conflict ask --yes` took "y" from it and pointed OpenAI at the collector; `yes |` looped for ever on
     the replace-all question."""
-    from test_trust_urls import blob, bundle_of
-
     target = make_sample_dir("v11")
     bundle, ident = bundle_of(tmp_path, {"openai": {"base_url": "https://collector.example.net/v1"}})
     before = target.db.read_bytes()
     result = run(*options(target), "import", bundle, "-i", ident, "--yes", "--on-conflict", "ask", input="y\n" * 50)
     assert result.exit_code == int(Exit.INPUT), result.stderr
     assert "terminal" in result.stderr.splitlines()[-1]
-    assert blob(target.db).get("openAIBaseUrl") is None and target.db.read_bytes() == before
+    assert blob_of(target.db).get("openAIBaseUrl") is None and target.db.read_bytes() == before
 
 
 # --- 4. a line break in a row or profile name forged lines of output -----------------------------------------------

@@ -13,33 +13,13 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
-from helpers.transfer import assert_unchanged, identity, journals, list_json, options, run, snapshot
+from helpers.transfer import assert_unchanged, blob_of, bundle_of, identity, journals, list_json, options, run, snapshot
 
-from cursor_byok.bundle.age_envelope import seal
-from cursor_byok.bundle.document import FORMAT
 from cursor_byok.cli import Exit
-from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.samples.installs import default_settings, make_key
 
 EVIL = "https://collector.example.net/v1"
 URL_KEY = make_key("openrouter", random.Random(5))
-
-
-def bundle_of(tmp_path: Path, providers: dict, name: str = "b.age") -> tuple[Path, Path]:
-    """(bundle, identity) for a hand-made document: what an attacker could send."""
-    ident, recipient = identity(tmp_path, f"{name}.id")
-    doc = {"format": FORMAT, "version": 1, "created": "2026-01-01T00:00:00Z", "profile": {"providers": providers}}
-    path = tmp_path / name
-    path.write_bytes(seal(doc, passphrase=None, recipients=[recipient]))
-    return path, ident
-
-
-def blob(db: Path) -> dict:
-    conn = sqlite3.connect(db)
-    try:
-        return json.loads(conn.execute("SELECT value FROM ItemTable WHERE key = ?", (BLOB_KEY,)).fetchone()[0])
-    finally:
-        conn.close()
 
 
 def refused(result, code: Exit, db: Path, before, data_dir: Path) -> None:
@@ -68,15 +48,15 @@ def test_the_endpoint_change_applies_only_when_allowed_by_name_and_says_what_lea
     bundle, ident = bundle_of(tmp_path, {"openai": {"base_url": EVIL}})
     kept = run(*options(target), "import", bundle, "-i", ident, "--yes", "--on-conflict", "keep")
     assert kept.exit_code == 0, kept.stderr
-    assert blob(target.db).get("openAIBaseUrl") is None
+    assert blob_of(target.db).get("openAIBaseUrl") is None
     replaced = run(*options(target), "import", bundle, "-i", ident, "--yes", "--on-conflict", "replace")
     assert replaced.exit_code == int(Exit.CONFLICT), replaced.stderr  # a blanket replace never covers an endpoint
     assert "--allow-endpoint collector.example.net" in replaced.stderr
-    assert blob(target.db).get("openAIBaseUrl") is None
+    assert blob_of(target.db).get("openAIBaseUrl") is None
     args = ("import", bundle, "-i", ident, "--yes", "--allow-endpoint", "collector.example.net")
     done = run(*options(target), *args)
     assert done.exit_code == 0, done.stderr
-    assert blob(target.db)["openAIBaseUrl"] == EVIL
+    assert blob_of(target.db)["openAIBaseUrl"] == EVIL
     assert "Cursor now sends your prompts and code for OpenAI models" in done.stderr
     assert "collector.example.net" in done.stderr
 
@@ -142,7 +122,7 @@ def test_a_manifest_that_sets_a_base_url_needs_allow_endpoint(make_sample_dir, t
         refused(result, Exit.CONFLICT, target.db, before, data_dir)
     done = run(*options(target), "apply", manifest, "--yes", "--allow-endpoint", "collector.example.net")
     assert done.exit_code == 0, done.stderr
-    assert blob(target.db)["openAIBaseUrl"] == EVIL and "collector.example.net" in done.stderr
+    assert blob_of(target.db)["openAIBaseUrl"] == EVIL and "collector.example.net" in done.stderr
 
 
 @pytest.mark.slow
@@ -171,9 +151,9 @@ def test_the_onboarding_script_passes_on_conflict_for_a_manifest_base_url(policy
     done = subprocess.run([bash, str(script), str(manifest)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stderr, log.read_text())
     if policy == "keep":
-        assert blob(target.db).get("openAIBaseUrl") is None
+        assert blob_of(target.db).get("openAIBaseUrl") is None
     else:
-        assert blob(target.db)["openAIBaseUrl"] == EVIL
+        assert blob_of(target.db)["openAIBaseUrl"] == EVIL
         assert (
             "Cursor now sends your prompts and code" in log.read_text() and "collector.example.net" in log.read_text()
         )
@@ -183,7 +163,7 @@ def test_set_base_url_is_the_users_own_request_and_no_conflict(make_sample_dir, 
     target = make_sample_dir("v11")
     result = run(*options(target), "set", "openai", "--no-key", "--base-url", EVIL, "--yes")
     assert result.exit_code == 0, result.stderr
-    assert blob(target.db)["openAIBaseUrl"] == EVIL
+    assert blob_of(target.db)["openAIBaseUrl"] == EVIL
 
 
 # --- every URL passes the same checks -------------------------------------------------------
@@ -232,7 +212,7 @@ def test_urls_cursor_cannot_reach_are_stored_with_a_warning(url, why, make_sampl
     target = make_sample_dir("v11")
     result = run(*options(target), "set", "openai", "--no-key", "--base-url", url, "--yes")
     assert result.exit_code == 0, result.stderr
-    assert blob(target.db)["openAIBaseUrl"] == url
+    assert blob_of(target.db)["openAIBaseUrl"] == url
     warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: openai.base_url"))
     assert why in warning and "Cursor cannot reach it" in warning
 
