@@ -121,7 +121,7 @@ def test_the_views_agree_with_the_records():
             for n in p.layout()
             if n not in {k.name for k in p.keys if not k.settable}
         }
-        assert provider_pages.billing(p.name)["usage"] == p.billing.usage
+        assert provider_pages.billing(p.name).usage == p.billing.usage
     assert urls.URL_FIELDS == tuple(f for f, s in reg.settings.items() if s.kind == "url")
     assert audit.TOGGLE_KEYS == {p.name: (p.enabled_field, p.settable_key_fields) for p in reg}
 

@@ -16,7 +16,7 @@ from ..providers import registry
 from ..results import Invocation, Result, internal, jsonable, omit_if_none
 from ..versions import CursorFacts
 from .kept import Change
-from .provider_pages import billing
+from .provider_pages import BillingPages, billing
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,13 @@ class KeyView:
 
 
 @dataclass(frozen=True)
-class Billing:
-    billed: str
-    usage: str
-    spending_limit: str
-    rate_limits: str
-    checked: str
-
-
-@dataclass(frozen=True)
 class ProviderView:
     """A provider's toggle, settings and keys, in its layout's order (`json()` lays them out flat)."""
 
     configured: bool
     values: Mapping[str, Any]  # json name -> bool (enabled), str | None (a setting), KeyView | None (a key)
     iam_role: bool | None = None  # Bedrock: a team IAM role instead of keys
-    billing: Billing | None = None
+    billing: BillingPages | None = None
     in_bundle: tuple[str, ...] | None = field(default=None, repr=False)  # a bundle's: the names it holds
 
     def json(self) -> dict[str, Any]:
@@ -163,8 +154,7 @@ def provider_views(profile: Profile, *, reveal: bool) -> dict[str, ProviderView]
         has_key = any(values.get(k) for k in key_names)
         configured = has_key or bool(values.get("base_url"))
         role = profile.uses_role(record.name) if record.role else None
-        pages = billing(record.name) if has_key else None
-        views[record.name] = ProviderView(configured, values, role, Billing(**pages) if pages else None)
+        views[record.name] = ProviderView(configured, values, role, billing(record.name) if has_key else None)
     return views
 
 

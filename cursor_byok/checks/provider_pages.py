@@ -8,7 +8,7 @@ provider's `billing` in the registry (cursor_byok.providers).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from ..providers import registry
 
@@ -21,27 +21,26 @@ def pages() -> dict[str, tuple[str, str, str]]:
     return {p.name: (p.billing.usage, p.billing.spending_limit, p.billing.rate_limits) for p in registry() if p.billing}
 
 
-def billing(provider: str) -> dict[str, Any] | None:
-    """The `billing` object of `list --json` and `doctor --json` for one provider, or None if unknown."""
+@dataclass(frozen=True)
+class BillingPages:
+    """The `billing` object of `list --json` (and, with its provider, an entry of `doctor --json`'s costs)."""
+
+    billed: str
+    usage: str
+    spending_limit: str
+    rate_limits: str
+    checked: str
+
+
+def billing(provider: str) -> BillingPages | None:
+    """Where one provider bills a BYOK key, or None if unknown."""
     record = registry().get(provider)
     if record is None or record.billing is None:
         return None
-    return {
-        "billed": BILLED_BY,
-        "usage": record.billing.usage,
-        "spending_limit": record.billing.spending_limit,
-        "rate_limits": record.billing.rate_limits,
-        "checked": CHECKED,
-    }
+    pages = record.billing
+    return BillingPages(BILLED_BY, pages.usage, pages.spending_limit, pages.rate_limits, CHECKED)
 
 
 def tier_page(provider: str) -> str | None:
     record = registry().get(provider)
     return record.billing.rate_limits if record and record.billing else None
-
-
-def __getattr__(name: str) -> Any:
-    """PAGES: a view of the current provider registry, never frozen at import."""
-    if name == "PAGES":
-        return pages()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,12 +8,12 @@ from typing import Any, Iterable, Mapping
 
 from ..cursor.paths import Installation
 from ..cursor.reading import load_profile
-from ..results import Invocation, Result, internal
+from ..results import Invocation, Result, fields_json, internal
 from ..safestorage.backends import SafeStorage
 from . import audit, doctor, outside
 from .kept import SWITCHED_OFF, Change, changes_since
 from .origin import origin_notes
-from .provider_pages import billing
+from .provider_pages import BillingPages, billing
 from .surroundings import gather
 
 
@@ -43,11 +43,10 @@ class Cost:
     """Where a provider with a key shows usage and spending limits (BYOK is billed by the provider)."""
 
     provider: str
-    billed: str
-    usage: str
-    spending_limit: str
-    rate_limits: str
-    checked: str
+    pages: BillingPages
+
+    def json(self) -> dict[str, Any]:
+        return {"provider": self.provider, **fields_json(self.pages)}
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def audit_report(
 
 
 def costs(providers: Iterable[str]) -> tuple[Cost, ...]:
-    return tuple(Cost(p, **pages) for p in providers if (pages := billing(p)) is not None)
+    return tuple(Cost(p, pages) for p in providers if (pages := billing(p)) is not None)
 
 
 def doctor_report(

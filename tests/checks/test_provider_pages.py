@@ -12,6 +12,7 @@ from helpers.doctor import Dir, keys
 from cursor_byok.checks import provider_pages
 from cursor_byok.cli import main
 from cursor_byok.providers import registry
+from cursor_byok.results import jsonable
 
 
 def test_costs_link_usage_and_spending_limit_pages_of_each_provider_with_a_key(make_sample_dir, tmp_path):
@@ -41,5 +42,5 @@ def test_list_json_has_the_billing_pages_of_each_provider_with_a_key(make_sample
     providers = json.loads(result.stdout)["providers"]
     assert providers["google"]["billing"] is None
     for name in ("openai", "anthropic", "azure", "bedrock"):
-        assert providers[name]["billing"] == provider_pages.billing(name)
+        assert providers[name]["billing"] == jsonable(provider_pages.billing(name))
         assert providers[name]["billing"]["spending_limit"] == provider_pages.pages()[name][1]
