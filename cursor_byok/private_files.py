@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .crashpoint import hit
-from .errors import OutputRefused
+from .errors import InputError, OutputRefused
 from .key_shapes import shown_path
 from .lazy import LazyModule
 from .processes import pid_alive
@@ -236,3 +236,13 @@ def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def read_small_text(path: str | os.PathLike[str], limit: int, what: str) -> str:
+    """The UTF-8 text of a small regular file the user named (see read_small); any failure is an InputError
+    "<path>: cannot read <what> (<why>)", the path shown by key_shapes.shown_path."""
+    try:
+        return read_small(path, limit).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"{shown_path(str(path))}: cannot read {what} ({why})") from None

@@ -11,7 +11,7 @@ from helpers.cli import cli_runner
 
 from cursor_byok import private_files as files
 from cursor_byok import winsec
-from cursor_byok.errors import OutputRefused
+from cursor_byok.errors import InputError, OutputRefused
 
 
 @pytest.fixture
@@ -80,3 +80,34 @@ def test_write_commands_run_without_getuid(make_sample_dir, clean_env, tmp_path,
     journals = [p for p, folder, _ in windows_files if not folder]
     assert journals and all(p.parent.parent == data for p in journals)
     assert data in [p for p, folder, _ in windows_files if folder]
+
+
+# --- a small text file the user named: one message for every way it cannot be read -----------------
+
+
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda p: p.write_bytes(b"\xff\xfe not text"), "not UTF-8 text"),
+        (lambda p: None, "No such file or directory"),
+        (lambda p: p.mkdir(), "not a regular file"),
+        (lambda p: p.write_bytes(b"x" * 65), "larger than"),
+    ],
+    ids=["not utf-8", "missing", "a folder", "too large"],
+)
+def test_read_small_text_fails_in_one_line_that_names_the_file_and_what_it_held(tmp_path, make, why):
+    path = tmp_path / "recipients.txt"
+    make(path)
+    with pytest.raises(InputError) as caught:
+        files.read_small_text(path, 64, "recipients")
+    assert str(caught.value).startswith(f"{path}: cannot read recipients (") and why in str(caught.value)
+
+
+def test_read_small_text_hides_a_key_pasted_as_the_path(tmp_path):
+    key = "sk-proj-" + "Q7" * 30  # made-up, in OpenAI's project-key shape
+    with pytest.raises(InputError) as caught:
+        files.read_small_text(key, 64, "the manifest")
+    assert key not in str(caught.value) and key[8:40] not in str(caught.value)
+    readable = tmp_path / "ok.txt"
+    readable.write_text("héllo\n", encoding="utf-8")
+    assert files.read_small_text(readable, 64, "a greeting") == "héllo\n"

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, NoReturn
 from ..errors import InputError
 from ..key_shapes import shown_path
 from ..model import Profile, Secret
-from ..private_files import read_small
+from ..private_files import read_small_text
 from ..providers import Provider, registry
 from .wanted import (
     Prompt,
@@ -226,13 +226,7 @@ def parse(text: str, path: Path) -> Manifest:
 
 def load(path: str | Path) -> Manifest:
     path = Path(path)
-    try:
-        text = read_small(path, MAX_MANIFEST).decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"manifest {shown_path(path)}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"manifest {shown_path(path)}: cannot read ({exc.strerror})") from None
-    return parse(text, path)
+    return parse(read_small_text(path, MAX_MANIFEST, "the manifest"), path)
 
 
 def _label(manifest: Manifest, fld: str) -> str:

@@ -24,11 +24,7 @@ MAX_BUNDLE = 64 << 20  # a bundle holds a few KiB; this only stops a runaway rea
 def gather_recipients(recipient: tuple[str, ...], recipients_file: tuple[str, ...]) -> list[str]:
     out = list(recipient)
     for path in recipients_file:
-        try:
-            text = private_files.read_small(path, RECIPIENTS_FILE_LIMIT).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise InputError(f"{key_shapes.shown_path(path)}: cannot read recipients ({why})") from None
+        text = private_files.read_small_text(path, RECIPIENTS_FILE_LIMIT, "recipients")
         out += age_envelope.parse_recipients_file(text, key_shapes.shown_path(path))
     return out
 

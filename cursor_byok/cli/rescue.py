@@ -164,11 +164,7 @@ def login_passwords(files: tuple[str, ...], env_name: str | None) -> list[str]:
     """The old login passwords from files (first line of each) and a variable, in that order; never argv."""
     out: list[str] = []
     for path in files:
-        try:
-            text = private_files.read_small(path, SMALL_INPUT_LIMIT).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise InputError(f"{key_shapes.shown_path(path)}: cannot read the login password ({why})") from None
+        text = private_files.read_small_text(path, SMALL_INPUT_LIMIT, "the login password")
         out.append(text.split("\n", 1)[0].rstrip("\r"))
     if env_name:
         value = os.environ.get(env_name) if key_shapes.ENV_NAME.fullmatch(env_name) else None
