@@ -317,7 +317,9 @@ def undo_plan_text(result: UndoResult) -> str:
         lines = [f"redo: re-apply {result.redoes.id} ({result.redoes.command}), undone by {result.undone}"]
     else:
         lines = [f"undo: restore {result.undone} ({result.command})"]
-    lines += [f"~ {r.field}: {restored_words(r.now, r.restored, r.added, r.removed)}" for r in result.restores]
+    for r in result.restores:
+        lines.append(f"~ {r.field}: {restored_words(r.now, r.restored, r.added, r.removed)}")
+        lines += [f"  Cursor would send {r.sends}"] if r.sends else []
     lines += [f"! {c}" for c in result.conflicts]
     if not result.restores:
         lines.append("nothing to restore: every row and field already holds its old value")

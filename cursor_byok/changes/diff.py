@@ -179,6 +179,15 @@ def _official(field: str, value: Any) -> bool:
     return _empty(value) or (field in hosts and host_of(value) == hosts[field])
 
 
+def restored_endpoint(field: str, value: Any) -> str | None:
+    """What putting `value` back in `field` (an undo or redo) sends where, in words; None for anything but an
+    endpoint, and for the provider's own endpoint."""
+    if field not in registry().endpoint_fields or _official(field, value):
+        return None
+    title = registry().title(provider_of(field))
+    return f"your prompts and code for {title} models to {endpoint_target(field, value)}"
+
+
 def _setting_of(field: str) -> tuple[Provider, Setting]:
     provider = registry()[provider_of(field)]
     setting = provider.setting(field.split(".", 1)[1])

@@ -36,7 +36,7 @@ from ..cursor.store import RowWrite, Store
 from ..errors import ByokError, InputError, NothingToUndo, PlanConflict
 from ..model import MODEL_LIST_FIELDS, mask
 from ..results import Hint, Invocation, Result, omit_if_none
-from . import journal
+from . import diff, journal
 from .flow import Conflicts, Mode
 from .history import History
 from .journal import JournalUnsafe
@@ -56,6 +56,7 @@ class Restore:
     restored: str
     added: tuple[str, ...] | None = omit_if_none()
     removed: tuple[str, ...] | None = omit_if_none()
+    sends: str | None = omit_if_none()  # an endpoint put back: what Cursor then sends where (diff.restored_endpoint)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class UndoResult(Result):
     @property
     def pending(self) -> tuple[int, int]:
         return len(self.restores), len(self.conflicts)
+
+    @property
+    def sent_to(self) -> tuple[str, ...]:
+        """After a write, one line per endpoint put back that is not the provider's own (as Written.sent_to)."""
+        return tuple(f"{r.field}: Cursor now sends {r.sends}" for r in self.restores if r.sends and self.applied)
 
 
 @dataclass(frozen=True)
@@ -458,8 +464,18 @@ def _restores_in_words(entry: journal.Entry, rows: Mapping[str, Any], writes: li
         if now != f["old"]:
             added, removed = _list_delta(now, f["old"])
             shown = (field_value_words(f["path"], now), field_value_words(f["path"], f["old"]))
-            out.append(Restore(field_name(f["path"]), shown[0], shown[1], added, removed))
+            name = field_name(f["path"])
+            out.append(Restore(name, shown[0], shown[1], added, removed, _sends(name, f["old"])))
     return out
+
+
+def _sends(name: str, raw: str | None) -> str | None:
+    """For an endpoint field put back: what Cursor then sends where (None if it is the provider's own)."""
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None  # check_restored refuses it before anything is written
+    return diff.restored_endpoint(name, value)
 
 
 def _list_delta(now: str | None, restored: str | None) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:

@@ -71,8 +71,11 @@ class TerminalRun:
                     )
         elif isinstance(result, outcome.Written):
             self.written(result)
-        elif isinstance(result, undo.UndoResult) and not self.as_json:
-            echo(undone_text(result))
+        elif isinstance(result, undo.UndoResult):
+            for line in render.note_lines(list(result.sent_to), verbose=True):  # where prompts go: always in full
+                echo(line, err=True)
+            if not self.as_json:
+                echo(undone_text(result))
 
     def written(self, result: outcome.Written) -> None:
         self.warn(result.warnings)

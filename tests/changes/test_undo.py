@@ -281,3 +281,27 @@ def test_undo_puts_a_blob_row_back_byte_for_byte(make_sample_dir, tmp_path, data
     assert dump(target.db) != before
     assert run(*options(target), "undo", "--yes").exit_code == 0
     assert dump(target.db) == before
+
+
+def test_undo_and_redo_that_put_a_gateway_back_say_where_prompts_now_go(make_sample_dir, data_dir):
+    """An endpoint an undo or redo restores is shown like one a write sets: "Cursor would send" in the plan, and
+    "Cursor now sends ... to HOST" on stderr after the write, in full and with --json too. Back to the provider's
+    own endpoint, nothing is said."""
+    sd = make_sample_dir("v11")
+    gateway = ["set", "openai", "--base-url", "https://llm-gateway.example.net/v1", "--no-key", "--yes"]
+    assert run(*options(sd), *gateway).exit_code == 0
+    back = ["set", "openai", "--base-url", "https://api.openai.com/v1", "--no-key", "--yes"]
+    assert run(*options(sd), *back).exit_code == 0
+
+    preview = run(*options(sd), "undo", "--dry-run")
+    assert "Cursor would send your prompts and code for OpenAI models to llm-gateway.example.net" in preview.stdout
+    done = run(*options(sd), "undo", "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    sends = [r.get("sends") for r in json.loads(done.stdout)["restores"] if r["field"] == "openai.base_url"]
+    assert sends == ["your prompts and code for OpenAI models to llm-gateway.example.net"]
+    assert "note: openai.base_url: Cursor now sends your prompts and code for OpenAI models to" in done.stderr
+
+    undone = run(*options(sd), "undo", "--yes")  # back to no base URL at all: the provider's own
+    assert undone.exit_code == 0 and "Cursor now sends" not in undone.stderr + undone.stdout
+    redone = run(*options(sd), "redo", "--yes")
+    assert redone.exit_code == 0 and "Cursor now sends your prompts and code for OpenAI" in redone.stderr
