@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from helpers import doctor
 from helpers.cli import cli_runner as runner
 from helpers.leaks import assert_no_key_in
 
@@ -27,7 +28,7 @@ from cursor_byok.checks import surroundings as scan
 from cursor_byok.cli import Exit, main
 from cursor_byok.cursor.rows import BLOB_KEY
 from cursor_byok.key_table import trim_scanned
-from cursor_byok.samples.installs import create_db, default_settings, make_key, sample_keys
+from cursor_byok.samples.installs import create_db, default_settings, make_key
 
 FINDING_SHAPE = {"code", "severity", "subject", "message", "fix"}
 
@@ -98,14 +99,7 @@ OTHER_GOOGLE = make_key("google", RNG)
 
 
 def keys_with(**changes) -> dict:
-    keys = sample_keys(random.Random(7))
-    for name, value in changes.items():
-        field_name = name.replace("__", ".")
-        if value is None:
-            keys.pop(field_name, None)
-        else:
-            keys[field_name] = value
-    return keys
+    return doctor.keys(seed=7, **changes)
 
 
 def case_plaintext(mk, tmp):

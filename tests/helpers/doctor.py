@@ -20,8 +20,9 @@ def settings(**changes) -> dict:
     return doc
 
 
-def keys(**changes) -> dict:
-    out = sample_keys(random.Random(21))
+def keys(*, seed: int = 21, **changes) -> dict:
+    """The sample keys made from `seed`, with `provider__field=value` changed (None: removed)."""
+    out = sample_keys(random.Random(seed))
     for name, value in changes.items():
         field = name.replace("__", ".")
         if value is None:
