@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, x25519
 from helpers.age_testkit import TESTKIT, VECTOR_PATHS, Vector, install_refuser, load_vector, open_vector
-from helpers.tools import require_tool
+from helpers.tools import age_keygen_identity, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -417,13 +417,7 @@ def test_missing_identity_file_is_an_input_error(tmp_path):
 @pytest.fixture
 def age_key(tmp_path) -> tuple[Path, str]:
     """An identity file made by age-keygen and its public key, as age-keygen -y prints it."""
-    keygen = require_tool("age-keygen")
-    path = tmp_path / "key.txt"
-    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True, timeout=60)
-    public = subprocess.run(
-        [keygen, "-y", str(path)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-    return path, public
+    return age_keygen_identity(tmp_path)
 
 
 def run_age(*args: str) -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,15 @@ def require_module(name: str) -> None:
         if tools_required():
             pytest.fail(f"Python package {name} is missing; CURSOR_BYOK_REQUIRE_TOOLS=1 turns this skip into a failure")
         pytest.skip(f"Python package {name} is missing (pip install {name})")
+
+
+def age_keygen_identity(folder: Path) -> tuple[Path, str]:
+    """(identity file, recipient) made by the age command line tool's age-keygen (skips without it)."""
+    keygen = require_tool("age-keygen")
+    path = folder / "key.txt"
+    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True, timeout=60)
+    recipient = subprocess.run(
+        [keygen, "-y", str(path)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    assert recipient.startswith("age1"), recipient
+    return path, recipient

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.tools import require_tool
+from helpers.tools import age_keygen_identity, require_tool
 from helpers.transfer import (
     SAMPLE_ENDPOINTS,
     TARGET_EXTRA,
@@ -33,14 +33,7 @@ def age() -> str:
 @pytest.fixture
 def age_key(tmp_path) -> tuple[Path, str]:
     """(identity file, recipient) made by age-keygen."""
-    keygen = require_tool("age-keygen")
-    path = tmp_path / "key.txt"
-    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True, timeout=60)
-    recipient = subprocess.run(
-        [keygen, "-y", str(path)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-    assert recipient.startswith("age1")
-    return path, recipient
+    return age_keygen_identity(tmp_path)
 
 
 @pytest.fixture
